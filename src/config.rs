@@ -1,0 +1,170 @@
+//! Settings: each one a command-line flag with an environment variable and a
+//! documented default.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use clap::builder::BoolishValueParser;
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::auth::JwtVerifier;
+use crate::domain::OrganizationId;
+
+/// Delivers an organization's events to its registered HTTPS webhooks.
+#[derive(Debug, Parser)]
+#[command(name = "webhook-service", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the gRPC API (the default when no subcommand is given).
+    Serve,
+    /// Print a token signed with JWT_SECRET, for development.
+    Token(TokenArgs),
+}
+
+/// `webhook-service token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The organization the token speaks for (UUID).
+    #[arg(long, value_parser = parse_org)]
+    pub org: OrganizationId,
+    /// The caller's role in that organization.
+    #[arg(long, value_parser = ["OWNER", "ADMIN", "MEMBER"])]
+    pub role: String,
+    /// The caller's id (`sub`).
+    #[arg(long, default_value = "dev-user")]
+    pub sub: String,
+    /// How long the token is valid, such as `1h` or `15m`.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    pub ttl: Duration,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Everything the service reads from its environment.
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address the gRPC server listens on; port 0 picks a free port.
+    #[arg(
+        long,
+        env = "WEBHOOK_LISTEN_ADDR",
+        default_value = "127.0.0.1:50051",
+        global = true
+    )]
+    pub listen_addr: SocketAddr,
+    /// `sqlite://PATH?mode=rwc` (embedded) or `postgres://USER:PASS@HOST/DB`.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://webhooks.db?mode=rwc",
+        hide_env_values = true,
+        global = true
+    )]
+    pub database_url: String,
+    /// HS256 shared secret that tokens are signed with.
+    #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// PEM public key (RSA for RS256, P-256 for ES256) that tokens are signed with.
+    #[arg(long, env = "JWT_PUBLIC_KEY_FILE", global = true)]
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// When set, a token's `iss` must equal it.
+    #[arg(long, env = "JWT_ISSUER", global = true)]
+    pub jwt_issuer: Option<String>,
+    /// When set, a token's `aud` must contain it.
+    #[arg(long, env = "JWT_AUDIENCE", global = true)]
+    pub jwt_audience: Option<String>,
+    /// Allow webhooks to loopback and private addresses (development and tests only).
+    #[arg(
+        long,
+        env = "WEBHOOK_ALLOW_PRIVATE_TARGETS",
+        default_value_t = false,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new(),
+        global = true
+    )]
+    pub allow_private_targets: bool,
+    /// Standard base64 of 32 random bytes; signing secrets are then stored
+    /// encrypted. Generate one with `openssl rand -base64 32`.
+    #[arg(long, env = "WEBHOOK_ENCRYPTION_KEY", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub encryption_key: Option<SecretString>,
+    /// `text` or `json` (one JSON object per line).
+    #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
+    pub log_format: LogFormat,
+}
+
+impl Settings {
+    /// The token verifier the JWT settings describe.
+    pub fn jwt_verifier(&self) -> anyhow::Result<JwtVerifier> {
+        let issuer = self.jwt_issuer.as_deref();
+        let audience = self.jwt_audience.as_deref();
+        match (&self.jwt_secret, &self.jwt_public_key_file) {
+            (Some(secret), None) => {
+                let secret = secret.expose_secret();
+                if secret.is_empty() {
+                    bail!("JWT_SECRET is empty");
+                }
+                Ok(JwtVerifier::hs256(secret.as_bytes(), issuer, audience))
+            }
+            (None, Some(path)) => {
+                let pem = std::fs::read(path).with_context(|| {
+                    format!("cannot read JWT_PUBLIC_KEY_FILE {}", path.display())
+                })?;
+                JwtVerifier::from_public_key_pem(&pem, issuer, audience)
+                    .with_context(|| format!("JWT_PUBLIC_KEY_FILE {}", path.display()))
+            }
+            (None, None) => bail!(
+                "no token verification key: set JWT_SECRET (HS256 shared secret) \
+                 or JWT_PUBLIC_KEY_FILE (PEM public key for RS256 or ES256)"
+            ),
+            (Some(_), Some(_)) => bail!("set only one of JWT_SECRET and JWT_PUBLIC_KEY_FILE"),
+        }
+    }
+
+    /// The 32-byte key from WEBHOOK_ENCRYPTION_KEY, if set.
+    pub fn encryption_key(&self) -> anyhow::Result<Option<[u8; 32]>> {
+        let Some(text) = &self.encryption_key else {
+            return Ok(None);
+        };
+        let bytes = STANDARD
+            .decode(text.expose_secret().trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .context("WEBHOOK_ENCRYPTION_KEY must be the standard base64 of 32 bytes")?;
+        Ok(Some(bytes))
+    }
+
+    /// Settings for tests and embedding: every default, with `database_url`
+    /// and an HS256 `jwt_secret`.
+    pub fn for_tests(database_url: &str, jwt_secret: &str) -> Self {
+        let mut settings = Cli::parse_from(["webhook-service"]).settings;
+        settings.listen_addr = "127.0.0.1:0".parse().expect("valid address");
+        settings.database_url = database_url.to_owned();
+        settings.jwt_secret = Some(SecretString::from(jwt_secret));
+        settings
+    }
+}
+
+fn parse_secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(s))
+}
+
+fn parse_org(s: &str) -> Result<OrganizationId, String> {
+    OrganizationId::parse(s).map_err(|e| e.to_string())
+}

@@ -1,0 +1,127 @@
+//! The event types an organization's webhooks can subscribe to.
+
+use std::str::FromStr;
+
+macro_rules! event_types {
+    ($($variant:ident => $name:literal, $description:literal;)*) => {
+        /// A kind of event that happens in an organization.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $(#[doc = $description] $variant,)*
+        }
+
+        impl EventType {
+            /// Every event type, in the order the API lists them.
+            pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
+
+            /// The wire name, such as `member.added`.
+            pub fn as_str(self) -> &'static str {
+                match self { $(EventType::$variant => $name,)* }
+            }
+
+            /// One line saying when the event happens.
+            pub fn description(self) -> &'static str {
+                match self { $(EventType::$variant => $description,)* }
+            }
+        }
+    };
+}
+
+event_types! {
+    OrganizationCreated => "organization.created", "An organization was created.";
+    OrganizationUpdated => "organization.updated", "An organization's name or settings changed.";
+    OrganizationDeleted => "organization.deleted", "An organization was deleted.";
+    MemberAdded => "member.added", "A user joined the organization.";
+    MemberRemoved => "member.removed", "A user left or was removed from the organization.";
+    MemberRoleUpdated => "member.role_updated", "A member's role changed.";
+    InviteCreated => "invite.created", "Someone was invited to the organization.";
+    InviteAccepted => "invite.accepted", "An invitation was accepted.";
+    InviteCancelled => "invite.cancelled", "An invitation was withdrawn.";
+    OauthAppCreated => "oauth_app.created", "An OAuth application was registered.";
+    OauthAppRevoked => "oauth_app.revoked", "An OAuth application was revoked.";
+    WebhookCreated => "webhook.created", "A webhook was registered.";
+}
+
+/// The name is not one of the event types.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown event type {0:?}")]
+pub struct UnknownEventType(pub String);
+
+impl FromStr for EventType {
+    type Err = UnknownEventType;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        EventType::ALL
+            .iter()
+            .copied()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| UnknownEventType(s.to_owned()))
+    }
+}
+
+impl std::fmt::Display for EventType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Parses a subscription list: at least one type, all known, duplicates kept
+/// once in the order first given.
+pub fn parse_event_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<EventType>, String> {
+    if names.is_empty() {
+        return Err("must name at least one event type".into());
+    }
+    let mut events = Vec::with_capacity(names.len());
+    let mut unknown = Vec::new();
+    for name in names {
+        match name.as_ref().parse::<EventType>() {
+            Ok(t) if !events.contains(&t) => events.push(t),
+            Ok(_) => {}
+            Err(_) => unknown.push(format!("{:?}", name.as_ref())),
+        }
+    }
+    if unknown.is_empty() {
+        Ok(events)
+    } else {
+        let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        Err(format!(
+            "unknown event type {}; known types are {}",
+            unknown.join(", "),
+            known.join(", ")
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn there_are_exactly_twelve_types_and_each_name_round_trips() {
+        assert_eq!(EventType::ALL.len(), 12);
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
+        }
+    }
+
+    #[test]
+    fn names_are_exact() {
+        assert!("Member.Added".parse::<EventType>().is_err());
+        assert!(" member.added".parse::<EventType>().is_err());
+        assert!("member.*".parse::<EventType>().is_err());
+        assert!("webhook.ping".parse::<EventType>().is_err());
+    }
+
+    #[test]
+    fn a_list_keeps_duplicates_once_in_first_order() {
+        let list = parse_event_list(&["member.added", "invite.created", "member.added"]).unwrap();
+        assert_eq!(list, vec![EventType::MemberAdded, EventType::InviteCreated]);
+    }
+
+    #[test]
+    fn an_empty_list_or_an_unknown_name_is_rejected() {
+        assert!(parse_event_list::<&str>(&[]).is_err());
+        let err = parse_event_list(&["member.added", "member.exploded"]).unwrap_err();
+        assert!(err.contains("\"member.exploded\""), "{err}");
+    }
+}

@@ -1,0 +1,69 @@
+//! Typed ids, so an organization id can never be passed where a webhook id is
+//! expected.
+
+use uuid::Uuid;
+
+macro_rules! uuid_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// Wraps a UUID read from a trusted place (the store, a verified token).
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
+
+            /// Parses the textual form of a UUID given by a caller.
+            pub fn parse(s: &str) -> Result<Self, InvalidId> {
+                Uuid::parse_str(s.trim()).map(Self).map_err(|_| InvalidId)
+            }
+
+            /// The underlying UUID.
+            pub fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+uuid_id!(
+    /// The id of an organization: a UUID given by the service that owns organizations.
+    OrganizationId
+);
+uuid_id!(
+    /// The id of a webhook, given by this service at creation.
+    WebhookId
+);
+
+impl WebhookId {
+    /// A new id; v7 so that ids sort by creation time.
+    pub fn generate() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+/// A caller's id was not a UUID.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("must be a UUID, such as 0b7e2d5c-8a4f-4c2e-9f61-3d2a1b0c9e8d")]
+pub struct InvalidId;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_uuid_and_rejects_anything_else() {
+        let id = OrganizationId::parse("0b7e2d5c-8a4f-4c2e-9f61-3d2a1b0c9e8d").unwrap();
+        assert_eq!(id.to_string(), "0b7e2d5c-8a4f-4c2e-9f61-3d2a1b0c9e8d");
+        assert_eq!(OrganizationId::parse(""), Err(InvalidId));
+        assert_eq!(OrganizationId::parse("org-1"), Err(InvalidId));
+    }
+}

@@ -1,0 +1,19 @@
+//! The business vocabulary: organizations, webhooks, event types, callers and
+//! their rights. Nothing here knows about gRPC or the database.
+
+pub mod access;
+pub mod event_type;
+pub mod ids;
+pub mod network;
+pub mod secret;
+pub mod validation;
+pub mod webhook;
+pub mod webhook_url;
+
+pub use access::{Action, Caller, Role};
+pub use event_type::EventType;
+pub use ids::{OrganizationId, WebhookId};
+pub use secret::SigningSecret;
+pub use validation::{FieldViolation, Violations};
+pub use webhook::{NewWebhook, Webhook};
+pub use webhook_url::WebhookUrl;

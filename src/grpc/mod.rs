@@ -1,0 +1,19 @@
+//! The gRPC transport: generated code, service implementations, conversions
+//! between proto and domain types, and the mapping of errors to statuses.
+//! Proto types never leave this module.
+
+mod convert;
+mod status;
+mod webhooks;
+
+pub use webhooks::WebhookApi;
+
+/// Code generated from `proto/webhooks/v1/webhooks.proto`.
+pub mod proto {
+    #![allow(clippy::all, missing_docs)]
+    tonic::include_proto!("webhooks.v1");
+
+    /// The encoded descriptor set that server reflection serves.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/webhooks_descriptor.bin"));
+}

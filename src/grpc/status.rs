@@ -1,0 +1,34 @@
+//! The one mapping from service errors to gRPC statuses.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, FieldViolation, StatusExt};
+
+use crate::service::ServiceError;
+
+impl From<ServiceError> for Status {
+    fn from(err: ServiceError) -> Self {
+        match err {
+            ServiceError::InvalidArgument(violations) => {
+                let message = format!("invalid request: {violations}");
+                let details = ErrorDetails::with_bad_request(
+                    violations
+                        .0
+                        .into_iter()
+                        .map(|v| FieldViolation::new(v.field, v.description))
+                        .collect::<Vec<_>>(),
+                );
+                Status::with_error_details(Code::InvalidArgument, message, details)
+            }
+            ServiceError::PermissionDenied(message) => Status::permission_denied(message),
+            ServiceError::AlreadyExists(message) => Status::already_exists(message),
+            ServiceError::Unavailable(cause) => {
+                tracing::error!(error = ?cause, "database unavailable");
+                Status::unavailable("the database is unavailable; try again later")
+            }
+            ServiceError::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                Status::internal("internal error")
+            }
+        }
+    }
+}

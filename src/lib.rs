@@ -1,0 +1,11 @@
+//! webhook-service: lets an organization's owners and admins register HTTPS
+//! endpoints and delivers the organization's events to them.
+
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod grpc;
+pub mod service;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,52 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use webhook_service::auth::{TokenRequest, issue_hs256};
+use webhook_service::config::{Cli, Command, Settings, TokenArgs};
+use webhook_service::startup::{Application, shutdown_signal};
+use webhook_service::telemetry;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let outcome = match cli.command.unwrap_or(Command::Serve) {
+        Command::Token(args) => print_token(&cli.settings, &args),
+        Command::Serve => serve(cli.settings).await,
+    };
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("webhook-service: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    telemetry::init(settings.log_format);
+    let app = Application::build(&settings).await?;
+    tracing::info!(address = %app.local_addr(), "serving gRPC");
+    app.run_until_stopped(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn print_token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<()> {
+    let Some(secret) = &settings.jwt_secret else {
+        anyhow::bail!("`token` signs with JWT_SECRET: set it");
+    };
+    let token = issue_hs256(
+        secrecy::ExposeSecret::expose_secret(secret).as_bytes(),
+        &TokenRequest {
+            subject: &args.sub,
+            organization_id: args.org,
+            role: &args.role,
+            ttl: args.ttl,
+            issuer: settings.jwt_issuer.as_deref(),
+            audience: settings.jwt_audience.as_deref(),
+        },
+    )?;
+    println!("{token}");
+    Ok(())
+}

@@ -1,0 +1,172 @@
+//! Builds the application from its settings: database, auth, gRPC services.
+//! `build` binds the listener itself, so tests can ask for port 0.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tonic::codegen::http::{HeaderMap, Request, Response};
+use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
+use tower_http::trace::TraceLayer;
+use tracing::{Span, field::Empty};
+
+use crate::auth::{Authenticator, JwtVerifier};
+use crate::config::Settings;
+use crate::grpc::WebhookApi;
+use crate::grpc::proto::{self, webhook_service_server::WebhookServiceServer};
+use crate::service::Webhooks;
+use crate::store::{SecretBox, Store};
+
+/// A built application, bound to its port and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    address: SocketAddr,
+    verifier: JwtVerifier,
+    store: Store,
+    settings: Settings,
+}
+
+impl Application {
+    /// Connects and migrates the database, loads the token key and binds the
+    /// listen address. Fails with a message naming the setting at fault.
+    pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
+        let verifier = settings.jwt_verifier()?;
+        let key = settings.encryption_key()?;
+        if key.is_none() {
+            tracing::warn!(
+                "WEBHOOK_ENCRYPTION_KEY is not set: signing secrets are stored unencrypted"
+            );
+        }
+        let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
+        let listener = TcpListener::bind(settings.listen_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on WEBHOOK_LISTEN_ADDR {}",
+                    settings.listen_addr
+                )
+            })?;
+        let address = listener.local_addr()?;
+        Ok(Self {
+            listener,
+            address,
+            verifier,
+            store,
+            settings: settings.clone(),
+        })
+    }
+
+    /// The address actually bound (the real port when 0 was asked for).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight calls finish.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> anyhow::Result<()> {
+        let webhooks = Webhooks::new(self.store.clone(), self.settings.allow_private_targets);
+        let api = WebhookServiceServer::with_interceptor(
+            WebhookApi::new(webhooks),
+            Authenticator::new(self.verifier),
+        );
+
+        let (health, health_service) = tonic_health::server::health_reporter();
+        health
+            .set_serving::<WebhookServiceServer<WebhookApi>>()
+            .await;
+        let reflection = || {
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                // So grpcurl can print the google.rpc.BadRequest of an error.
+                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+        };
+        // grpcurl before 1.9 speaks only v1alpha.
+        let reflection_v1 = reflection().build_v1()?;
+        let reflection_v1alpha = reflection().build_v1alpha()?;
+
+        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        Server::builder()
+            .layer(rpc_trace_layer())
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .add_service(api)
+            .serve_with_incoming_shutdown(incoming, shutdown)
+            .await
+            .context("gRPC server failed")
+    }
+}
+
+type TraceFns = TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
+    fn(&Request<tonic::body::Body>) -> Span,
+    (),
+    fn(&Response<tonic::body::Body>, Duration, &Span),
+    (),
+    fn(Option<&HeaderMap>, Duration, &Span),
+    (),
+>;
+
+/// One span per RPC with its method, and one line when it ends with its
+/// gRPC code and duration.
+fn rpc_trace_layer() -> TraceFns {
+    TraceLayer::new_for_grpc()
+        .make_span_with(rpc_span as fn(&Request<tonic::body::Body>) -> Span)
+        .on_request(())
+        .on_response(rpc_response as fn(&Response<tonic::body::Body>, Duration, &Span))
+        .on_body_chunk(())
+        .on_eos(rpc_end as fn(Option<&HeaderMap>, Duration, &Span))
+        .on_failure(())
+}
+
+fn rpc_span(request: &Request<tonic::body::Body>) -> Span {
+    tracing::info_span!("rpc", method = %request.uri().path(), code = Empty, duration_ms = Empty)
+}
+
+// A failed call answers "trailers-only": its code is in the headers.
+fn rpc_response(response: &Response<tonic::body::Body>, latency: Duration, span: &Span) {
+    if response.headers().contains_key("grpc-status") {
+        rpc_end(Some(response.headers()), latency, span);
+    }
+}
+
+fn rpc_end(trailers: Option<&HeaderMap>, latency: Duration, span: &Span) {
+    let code = trailers
+        .and_then(|t| t.get("grpc-status"))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i32>().ok())
+        .map(tonic::Code::from_i32)
+        .unwrap_or(tonic::Code::Unknown);
+    span.record("code", tracing::field::debug(code));
+    span.record("duration_ms", latency.as_micros() as f64 / 1000.0);
+    tracing::info!(parent: span, "rpc finished");
+}
+
+/// Completes on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => tracing::info!("SIGINT received, shutting down"),
+        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+    }
+}

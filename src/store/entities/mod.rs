@@ -1,0 +1,3 @@
+//! SeaORM entities: one module per table. They never leave `store`.
+
+pub mod webhook;

@@ -1,0 +1,26 @@
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhooks")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    #[sea_orm(column_type = "Text")]
+    pub url: String,
+    /// JSON array of event type names.
+    #[sea_orm(column_type = "JsonBinary")]
+    pub events: Json,
+    /// The signing secret as `SecretBox` sealed it.
+    #[sea_orm(column_type = "Text")]
+    pub secret: String,
+    #[sea_orm(column_type = "Text")]
+    pub created_by: String,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,15 @@
+//! Schema migrations, run at start-up. Add a file per change; never edit one
+//! that has shipped.
+
+use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_webhooks;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261127_000001_create_webhooks::Migration)]
+    }
+}

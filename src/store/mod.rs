@@ -1,0 +1,73 @@
+//! Persistence through SeaORM: SQLite embedded by default, PostgreSQL when
+//! `DATABASE_URL` says so. Entities stay in here; callers get domain types.
+
+mod entities;
+mod error;
+mod migration;
+mod secret_box;
+mod webhooks;
+
+use std::time::Duration;
+
+use anyhow::Context;
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
+};
+use sea_orm_migration::MigratorTrait;
+
+pub use error::StoreError;
+pub use secret_box::SecretBox;
+
+/// The database handle the rest of the service goes through.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    secrets: SecretBox,
+}
+
+impl Store {
+    /// Connects to `url` (`sqlite://...` or `postgres://...`) and brings the
+    /// schema up to date.
+    pub async fn connect(url: &str, secrets: SecretBox) -> anyhow::Result<Self> {
+        let mut options = ConnectOptions::new(url);
+        options
+            .sqlx_logging(false)
+            .max_connections(16)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // FULL keeps every committed event across a power loss.
+                    .synchronous(SqliteSynchronous::Full)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
+        let db = Database::connect(options)
+            .await
+            .context("cannot connect to the database at DATABASE_URL")?;
+        migrate(&db)
+            .await
+            .context("cannot migrate the database schema")?;
+        Ok(Self { db, secrets })
+    }
+
+    /// Answers when the database answers.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.db.ping().await?)
+    }
+}
+
+async fn migrate(db: &DatabaseConnection) -> Result<(), sea_orm::DbErr> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return migration::Migrator::up(db, None).await;
+    }
+    // Several processes may start at once on one PostgreSQL: one migrates,
+    // the others wait on the lock and then find nothing left to do.
+    let txn = db.begin().await?;
+    txn.execute_unprepared("SELECT pg_advisory_xact_lock(7305467001)")
+        .await?;
+    migration::Migrator::up(&txn, None).await?;
+    txn.commit().await
+}

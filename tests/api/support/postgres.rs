@@ -1,0 +1,181 @@
+//! A throwaway PostgreSQL cluster for this test process, made from the
+//! machine's own server binaries. One cluster per process, one database per
+//! test. A watcher process stops the cluster and deletes it when this process
+//! exits, however it exits.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+
+pub struct Cluster {
+    bin: PathBuf,
+    port: u16,
+}
+
+static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
+
+/// True when a cluster runs; says loudly, once, when the machine has no
+/// PostgreSQL server binaries.
+pub fn available() -> bool {
+    CLUSTER.get_or_init(start).is_some()
+}
+
+/// The URL of a new, empty database, or `None` when no cluster can run.
+pub fn fresh_database() -> Option<String> {
+    let cluster = CLUSTER.get_or_init(start).as_ref()?;
+    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+    let status = Command::new(cluster.bin.join("createdb"))
+        .args([
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &cluster.port.to_string(),
+            "-U",
+            "postgres",
+            &name,
+        ])
+        .status()
+        .expect("run createdb");
+    assert!(status.success(), "createdb failed");
+    Some(format!(
+        "postgres://postgres@127.0.0.1:{}/{name}",
+        cluster.port
+    ))
+}
+
+fn start() -> Option<Cluster> {
+    let Some(bin) = find_binaries() else {
+        eprintln!(
+            "\n*** SKIPPED: PostgreSQL tests. No PostgreSQL server binaries found \
+             (set PG_BIN, or install the `postgresql` package). ***\n"
+        );
+        return None;
+    };
+    let as_root = is_root();
+    let dir = std::env::temp_dir().join(format!(
+        "webhook-service-pg-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).expect("create cluster dir");
+    if as_root {
+        run(Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(&dir));
+    }
+    let data = dir.join("data");
+    run(pg_command(&bin, "initdb", as_root)
+        .arg("-D")
+        .arg(&data)
+        .args(["-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]));
+
+    watch_and_clean_up(&bin, &dir, &data, as_root);
+    for _ in 0..5 {
+        let port = free_port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
+            dir.display()
+        );
+        let started = pg_command(&bin, "pg_ctl", as_root)
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(dir.join("server.log"))
+            .args(["-o", &options, "-w", "start"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run pg_ctl");
+        if started.success() {
+            return Some(Cluster { bin, port });
+        }
+    }
+    panic!("PostgreSQL did not start; see {}/server.log", dir.display());
+}
+
+/// Stops the cluster and removes its files once this test process is gone.
+fn watch_and_clean_up(bin: &Path, dir: &Path, data: &Path, as_root: bool) {
+    let pg_ctl = bin.join("pg_ctl");
+    let stop = if as_root {
+        format!(
+            "runuser -u postgres -- {} -D {} -m immediate stop",
+            pg_ctl.display(),
+            data.display()
+        )
+    } else {
+        format!(
+            "{} -D {} -m immediate stop",
+            pg_ctl.display(),
+            data.display()
+        )
+    };
+    let script = format!(
+        "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {stop}; rm -rf {dir}",
+        pid = std::process::id(),
+        dir = dir.display()
+    );
+    // Deliberately not waited for: it must outlive this process.
+    #[allow(clippy::zombie_processes)]
+    Command::new("setsid")
+        .args(["bash", "-c", &script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start the cluster watcher");
+}
+
+fn pg_command(bin: &Path, program: &str, as_root: bool) -> Command {
+    if as_root {
+        // The server refuses to run as root.
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--"])
+            .arg(bin.join(program));
+        command
+    } else {
+        Command::new(bin.join(program))
+    }
+}
+
+fn find_binaries() -> Option<PathBuf> {
+    if let Ok(dir) = std::env::var("PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|bin| bin.join("initdb").exists() && bin.join("pg_ctl").exists())
+        .collect();
+    versions.sort_by_key(|p| {
+        p.parent()
+            .and_then(|v| v.file_name())
+            .and_then(|v| v.to_str())
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+    });
+    versions.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("find a free port")
+}
+
+fn run(command: &mut Command) {
+    let output = command.output().expect("run command");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
