@@ -10,15 +10,17 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::Deserialize;
 use tonic::{Request, Status};
 
-use crate::domain::{Caller, OrganizationId, Role};
+use crate::domain::{Caller, Membership, OrganizationId, Role};
 
 /// The claims we read from a token; `exp`, `nbf`, `iss` and `aud` are
 /// checked by `jsonwebtoken` itself.
 #[derive(Debug, Deserialize)]
 struct Claims {
     sub: String,
-    org_id: String,
-    role: String,
+    org_id: Option<String>,
+    role: Option<String>,
+    /// Space-separated, OAuth style.
+    scope: Option<String>,
 }
 
 /// Why a token was refused. Only [`AuthError::client_message`] reaches the caller.
@@ -110,19 +112,31 @@ impl JwtVerifier {
             },
         )?;
         let claims = data.claims;
-        let organization_id = OrganizationId::parse(&claims.org_id)
-            .map_err(|_| AuthError::Invalid("org_id is not a UUID".into()))?;
-        let role = claims
-            .role
-            .parse::<Role>()
-            .map_err(|_| AuthError::Invalid("unknown role".into()))?;
         if claims.sub.is_empty() {
             return Err(AuthError::Invalid("empty sub".into()));
         }
+        let membership = match (&claims.org_id, &claims.role) {
+            (None, None) => None,
+            (Some(org), Some(role)) => Some(Membership {
+                organization_id: OrganizationId::parse(org)
+                    .map_err(|_| AuthError::Invalid("org_id is not a UUID".into()))?,
+                role: role
+                    .parse::<Role>()
+                    .map_err(|_| AuthError::Invalid("unknown role".into()))?,
+            }),
+            _ => return Err(AuthError::Invalid("org_id and role come together".into())),
+        };
+        let scopes = claims
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
         Ok(Caller {
             subject: claims.sub,
-            organization_id,
-            role,
+            membership,
+            scopes,
         })
     }
 
@@ -177,8 +191,10 @@ pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
 /// What a development token says.
 pub struct TokenRequest<'a> {
     pub subject: &'a str,
-    pub organization_id: OrganizationId,
-    pub role: &'a str,
+    /// The organization and role of a person's token.
+    pub membership: Option<(OrganizationId, &'a str)>,
+    /// Space-separated scopes of a service's token.
+    pub scope: Option<&'a str>,
     pub ttl: Duration,
     pub issuer: Option<&'a str>,
     pub audience: Option<&'a str>,
@@ -189,11 +205,16 @@ pub fn issue_hs256(secret: &[u8], request: &TokenRequest<'_>) -> anyhow::Result<
     let now = jsonwebtoken::get_current_timestamp();
     let mut claims = serde_json::json!({
         "sub": request.subject,
-        "org_id": request.organization_id.to_string(),
-        "role": request.role,
         "iat": now,
         "exp": now + request.ttl.as_secs(),
     });
+    if let Some((organization_id, role)) = request.membership {
+        claims["org_id"] = organization_id.to_string().into();
+        claims["role"] = role.into();
+    }
+    if let Some(scope) = request.scope {
+        claims["scope"] = scope.into();
+    }
     if let Some(issuer) = request.issuer {
         claims["iss"] = issuer.into();
     }

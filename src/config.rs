@@ -12,6 +12,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::auth::JwtVerifier;
+use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::domain::OrganizationId;
 
 /// Delivers an organization's events to its registered HTTPS webhooks.
@@ -32,15 +33,20 @@ pub enum Command {
     Token(TokenArgs),
 }
 
-/// `webhook-service token`.
+/// `webhook-service token`: a person's token (`--org` and `--role`), a
+/// service's token (`--scope`), or both.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("claims").required(true).multiple(true).args(["org", "scope"])))]
 pub struct TokenArgs {
     /// The organization the token speaks for (UUID).
-    #[arg(long, value_parser = parse_org)]
-    pub org: OrganizationId,
+    #[arg(long, value_parser = parse_org, requires = "role")]
+    pub org: Option<OrganizationId>,
     /// The caller's role in that organization.
-    #[arg(long, value_parser = ["OWNER", "ADMIN", "MEMBER"])]
-    pub role: String,
+    #[arg(long, value_parser = ["OWNER", "ADMIN", "MEMBER"], requires = "org")]
+    pub role: Option<String>,
+    /// Space-separated scopes, such as `events:publish`.
+    #[arg(long)]
+    pub scope: Option<String>,
     /// The caller's id (`sub`).
     #[arg(long, default_value = "dev-user")]
     pub sub: String,
@@ -107,6 +113,35 @@ pub struct Settings {
     /// `text` or `json` (one JSON object per line).
     #[arg(long, env = "LOG_FORMAT", default_value = "text", global = true)]
     pub log_format: LogFormat,
+    /// Extra PEM certificates trusted for webhook endpoints, beside the web's roots.
+    #[arg(long, env = "WEBHOOK_CA_FILE", global = true)]
+    pub ca_file: Option<PathBuf>,
+    /// Timeout of one delivery attempt, connection included.
+    #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub timeout: Duration,
+    /// Delays before each retry of a failed delivery; their count is the number of retries.
+    #[arg(
+        long,
+        env = "WEBHOOK_RETRY_SCHEDULE",
+        default_value = "1s,5s,30s",
+        global = true
+    )]
+    pub retry_schedule: String,
+    /// The longest a `Retry-After` answer may postpone the next attempt.
+    #[arg(long, env = "WEBHOOK_MAX_RETRY_AFTER", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
+    pub max_retry_after: Duration,
+    /// Delivery requests in flight at once, all endpoints together.
+    #[arg(long, env = "WEBHOOK_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_in_flight: u32,
+    /// Delivery requests in flight at once to one webhook.
+    #[arg(long, env = "WEBHOOK_MAX_PER_ENDPOINT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_per_endpoint: u32,
+    /// How often workers look for work nobody announced (retries come due, other processes' work).
+    #[arg(long, env = "WEBHOOK_POLL_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration, global = true)]
+    pub poll_interval: Duration,
+    /// How long a claimed delivery stays reserved to one process; after it, another may take it. Default: WEBHOOK_TIMEOUT + 30s.
+    #[arg(long, env = "WEBHOOK_LEASE", value_parser = humantime::parse_duration, global = true)]
+    pub lease: Option<Duration>,
 }
 
 impl Settings {
@@ -148,6 +183,26 @@ impl Settings {
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .context("WEBHOOK_ENCRYPTION_KEY must be the standard base64 of 32 bytes")?;
         Ok(Some(bytes))
+    }
+
+    /// The delivery engine's settings.
+    pub fn delivery(&self) -> anyhow::Result<DeliveryConfig> {
+        let schedule = RetryPolicy::parse_schedule(&self.retry_schedule)
+            .map_err(|e| anyhow::anyhow!("WEBHOOK_RETRY_SCHEDULE: {e}"))?;
+        let lease = self.lease.unwrap_or(self.timeout + Duration::from_secs(30));
+        if lease <= self.timeout {
+            bail!("WEBHOOK_LEASE must be longer than WEBHOOK_TIMEOUT");
+        }
+        Ok(DeliveryConfig {
+            timeout: self.timeout,
+            ca_file: self.ca_file.clone(),
+            allow_private_targets: self.allow_private_targets,
+            retry: RetryPolicy::new(schedule, self.max_retry_after),
+            max_in_flight: self.max_in_flight as usize,
+            max_per_endpoint: self.max_per_endpoint as usize,
+            poll_interval: self.poll_interval,
+            lease,
+        })
     }
 
     /// Settings for tests and embedding: every default, with `database_url`

@@ -40,8 +40,8 @@ fn print_token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<()> {
         secrecy::ExposeSecret::expose_secret(secret).as_bytes(),
         &TokenRequest {
             subject: &args.sub,
-            organization_id: args.org,
-            role: &args.role,
+            membership: args.org.zip(args.role.as_deref()),
+            scope: args.scope.as_deref(),
             ttl: args.ttl,
             issuer: settings.jwt_issuer.as_deref(),
             audience: settings.jwt_audience.as_deref(),

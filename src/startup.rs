@@ -15,9 +15,12 @@ use tracing::{Span, field::Empty};
 
 use crate::auth::{Authenticator, JwtVerifier};
 use crate::config::Settings;
-use crate::grpc::WebhookApi;
-use crate::grpc::proto::{self, webhook_service_server::WebhookServiceServer};
-use crate::service::Webhooks;
+use crate::delivery::{Dispatcher, Wakeup};
+use crate::grpc::proto::{
+    self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
+};
+use crate::grpc::{EventApi, WebhookApi};
+use crate::service::{Events, Publisher, Webhooks};
 use crate::store::{SecretBox, Store};
 
 /// A built application, bound to its port and ready to serve.
@@ -25,8 +28,9 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     verifier: JwtVerifier,
-    store: Store,
-    settings: Settings,
+    publisher: Publisher,
+    dispatcher: Dispatcher,
+    allow_private_targets: bool,
 }
 
 impl Application {
@@ -40,7 +44,10 @@ impl Application {
                 "WEBHOOK_ENCRYPTION_KEY is not set: signing secrets are stored unencrypted"
             );
         }
+        let delivery = settings.delivery()?;
         let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
+        let wakeup = Wakeup::default();
+        let dispatcher = Dispatcher::new(store.clone(), delivery, wakeup.clone())?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| {
@@ -54,8 +61,9 @@ impl Application {
             listener,
             address,
             verifier,
-            store,
-            settings: settings.clone(),
+            publisher: Publisher::new(store, wakeup),
+            dispatcher,
+            allow_private_targets: settings.allow_private_targets,
         })
     }
 
@@ -64,21 +72,60 @@ impl Application {
         self.address
     }
 
-    /// Serves until `shutdown` completes, then lets in-flight calls finish.
+    /// The in-process event bus, for embedding and tests.
+    pub fn publisher(&self) -> Publisher {
+        self.publisher.clone()
+    }
+
+    /// Serves gRPC and delivers until `shutdown` completes, then lets
+    /// in-flight calls and delivery attempts finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
-        let webhooks = Webhooks::new(self.store.clone(), self.settings.allow_private_targets);
-        let api = WebhookServiceServer::with_interceptor(
-            WebhookApi::new(webhooks),
-            Authenticator::new(self.verifier),
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let server = Self::serve(
+            self.listener,
+            self.verifier,
+            self.publisher,
+            self.allow_private_targets,
+            until_stopped(),
         );
+        let delivery = self.dispatcher.run(until_stopped());
+        let signal = async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        };
+        let (served, (), ()) = tokio::join!(server, delivery, signal);
+        served
+    }
+
+    async fn serve(
+        listener: TcpListener,
+        verifier: JwtVerifier,
+        publisher: Publisher,
+        allow_private_targets: bool,
+        shutdown: impl Future<Output = ()>,
+    ) -> anyhow::Result<()> {
+        let auth = Authenticator::new(verifier);
+        let webhooks = WebhookServiceServer::with_interceptor(
+            WebhookApi::new(Webhooks::new(publisher.clone(), allow_private_targets)),
+            auth.clone(),
+        );
+        let events =
+            EventServiceServer::with_interceptor(EventApi::new(Events::new(publisher)), auth);
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health
             .set_serving::<WebhookServiceServer<WebhookApi>>()
             .await;
+        health.set_serving::<EventServiceServer<EventApi>>().await;
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -90,13 +137,14 @@ impl Application {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let incoming = TcpIncoming::from(self.listener).with_nodelay(Some(true));
+        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         Server::builder()
             .layer(rpc_trace_layer())
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .add_service(api)
+            .add_service(webhooks)
+            .add_service(events)
             .serve_with_incoming_shutdown(incoming, shutdown)
             .await
             .context("gRPC server failed")

@@ -26,35 +26,58 @@ impl FromStr for Role {
     }
 }
 
+/// A person's place in an organization, from their token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Membership {
+    /// The organization the token speaks for.
+    pub organization_id: OrganizationId,
+    /// The caller's role in it.
+    pub role: Role,
+}
+
 /// The authenticated caller of an RPC.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The token's `sub`: who is calling.
     pub subject: String,
-    /// The organization the token speaks for.
-    pub organization_id: OrganizationId,
-    /// The caller's role in that organization.
-    pub role: Role,
+    /// Present on tokens of people (`org_id` and `role` claims).
+    pub membership: Option<Membership>,
+    /// OAuth-style scopes (`scope` claim), held by internal services.
+    pub scopes: Vec<String>,
 }
 
-/// Something a caller asks to do in an organization.
+/// Something a caller asks to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     CreateWebhook,
+    PublishEvent,
 }
 
-/// The roles allowed to perform an action, and what a refused caller is told.
+/// What an action needs.
+enum Needs {
+    /// One of these roles in the organization acted on.
+    Role(&'static [Role]),
+    /// This scope, whatever the organization (service-to-service calls).
+    Scope(&'static str),
+}
+
+/// What an action needs, and what a refused caller is told.
 struct Rule {
-    roles: &'static [Role],
+    needs: Needs,
     denied: &'static str,
 }
 
-/// The role table: add a row for a new action, not an `if`.
+/// The access table: add a row for a new action, not an `if`.
 fn rule(action: Action) -> Rule {
+    const OWNER_ADMIN: &[Role] = &[Role::Owner, Role::Admin];
     match action {
         Action::CreateWebhook => Rule {
-            roles: &[Role::Owner, Role::Admin],
+            needs: Needs::Role(OWNER_ADMIN),
             denied: "only owners and admins can create webhooks",
+        },
+        Action::PublishEvent => Rule {
+            needs: Needs::Scope("events:publish"),
+            denied: "publishing events needs a token with the events:publish scope",
         },
     }
 }
@@ -64,15 +87,21 @@ fn rule(action: Action) -> Rule {
 #[error("{0}")]
 pub struct Denied(pub &'static str);
 
-/// Allows `action` in `organization` when the caller's token speaks for that
-/// organization with a role the table admits.
+/// Allows `action` on `organization` when the caller has what the table
+/// asks: a role in that very organization, or a scope.
 pub fn authorize(
     caller: &Caller,
     action: Action,
     organization: OrganizationId,
 ) -> Result<(), Denied> {
     let rule = rule(action);
-    if caller.organization_id == organization && rule.roles.contains(&caller.role) {
+    let allowed = match rule.needs {
+        Needs::Role(roles) => caller
+            .membership
+            .is_some_and(|m| m.organization_id == organization && roles.contains(&m.role)),
+        Needs::Scope(scope) => caller.scopes.iter().any(|s| s == scope),
+    };
+    if allowed {
         Ok(())
     } else {
         Err(Denied(rule.denied))
@@ -86,9 +115,30 @@ mod tests {
     fn caller(org: OrganizationId, role: Role) -> Caller {
         Caller {
             subject: "user-1".into(),
-            organization_id: org,
-            role,
+            membership: Some(Membership {
+                organization_id: org,
+                role,
+            }),
+            scopes: vec![],
         }
+    }
+
+    fn service(scopes: &[&str]) -> Caller {
+        Caller {
+            subject: "billing-service".into(),
+            membership: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn publishing_needs_the_scope_not_a_role() {
+        let org = OrganizationId::from_uuid(uuid::Uuid::new_v4());
+        let publisher = service(&["profile", "events:publish"]);
+        assert!(authorize(&publisher, Action::PublishEvent, org).is_ok());
+        assert!(authorize(&service(&["events:read"]), Action::PublishEvent, org).is_err());
+        assert!(authorize(&caller(org, Role::Owner), Action::PublishEvent, org).is_err());
+        assert!(authorize(&publisher, Action::CreateWebhook, org).is_err());
     }
 
     #[test]

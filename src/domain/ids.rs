@@ -43,12 +43,27 @@ uuid_id!(
     WebhookId
 );
 
-impl WebhookId {
-    /// A new id; v7 so that ids sort by creation time.
-    pub fn generate() -> Self {
-        Self(Uuid::now_v7())
-    }
+uuid_id!(
+    /// The id of an event; receivers dedupe on it, as it stays the same on every retry.
+    EventId
+);
+uuid_id!(
+    /// The id of one event's delivery to one webhook.
+    DeliveryId
+);
+
+macro_rules! generated {
+    ($($name:ident),*) => {$(
+        impl $name {
+            /// A new id; v7, so ids sort by creation time.
+            pub fn generate() -> Self {
+                Self(Uuid::now_v7())
+            }
+        }
+    )*};
 }
+
+generated!(WebhookId, EventId, DeliveryId);
 
 /// A caller's id was not a UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -2,6 +2,8 @@
 //! their rights. Nothing here knows about gRPC or the database.
 
 pub mod access;
+pub mod delivery;
+pub mod event;
 pub mod event_type;
 pub mod ids;
 pub mod network;
@@ -10,9 +12,11 @@ pub mod validation;
 pub mod webhook;
 pub mod webhook_url;
 
-pub use access::{Action, Caller, Role};
+pub use access::{Action, Caller, Membership, Role};
+pub use delivery::DeliveryStatus;
+pub use event::{Event, NewEvent};
 pub use event_type::EventType;
-pub use ids::{OrganizationId, WebhookId};
+pub use ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 pub use secret::SigningSecret;
 pub use validation::{FieldViolation, Violations};
 pub use webhook::{NewWebhook, Webhook};

@@ -3,9 +3,11 @@
 //! Proto types never leave this module.
 
 mod convert;
+mod events;
 mod status;
 mod webhooks;
 
+pub use events::EventApi;
 pub use webhooks::WebhookApi;
 
 /// Code generated from `proto/webhooks/v1/webhooks.proto`.

@@ -1,8 +1,10 @@
 //! Use cases: authorize the caller, validate, call the store. No tonic here;
 //! the transport maps [`ServiceError`] to gRPC statuses in one place.
 
+mod events;
 mod webhooks;
 
+pub use events::{Events, PublishEvent, Publisher};
 pub use webhooks::{CreateWebhook, Webhooks};
 
 use crate::domain::Violations;

@@ -1,9 +1,13 @@
 //! Registering webhooks.
 
-use super::ServiceError;
+use chrono::SecondsFormat;
+
+use super::{Publisher, ServiceError};
 use crate::domain::access::authorize;
-use crate::domain::{Action, Caller, NewWebhook, OrganizationId, SigningSecret, Webhook};
-use crate::store::{Store, StoreError};
+use crate::domain::{
+    Action, Caller, Event, EventType, NewEvent, NewWebhook, OrganizationId, SigningSecret, Webhook,
+};
+use crate::store::StoreError;
 
 /// A caller's request to register a webhook, not yet validated.
 #[derive(Debug, Clone)]
@@ -16,19 +20,20 @@ pub struct CreateWebhook {
 /// The webhook use cases.
 #[derive(Clone)]
 pub struct Webhooks {
-    store: Store,
+    publisher: Publisher,
     allow_private_targets: bool,
 }
 
 impl Webhooks {
-    pub fn new(store: Store, allow_private_targets: bool) -> Self {
+    pub fn new(publisher: Publisher, allow_private_targets: bool) -> Self {
         Self {
-            store,
+            publisher,
             allow_private_targets,
         }
     }
 
-    /// Registers a webhook and returns it with its new secret, which nothing
+    /// Registers a webhook, publishes `webhook.created` in the same
+    /// transaction, and returns the webhook with its new secret, which nothing
     /// else will ever return again.
     pub async fn create(
         &self,
@@ -47,9 +52,10 @@ impl Webhooks {
             self.allow_private_targets,
         )?;
         let secret = SigningSecret::generate();
-        let webhook = self
-            .store
-            .insert_webhook(&new, &secret, &caller.subject)
+        let (webhook, published) = self
+            .publisher
+            .store()
+            .create_webhook(&new, &secret, &caller.subject, announcement)
             .await
             .map_err(|e| match e {
                 StoreError::AlreadyExists => ServiceError::AlreadyExists(
@@ -57,6 +63,7 @@ impl Webhooks {
                 ),
                 other => other.into(),
             })?;
+        self.publisher.announce(&published);
         tracing::info!(
             webhook_id = %webhook.id,
             organization_id = %webhook.organization_id,
@@ -65,5 +72,19 @@ impl Webhooks {
             "webhook created"
         );
         Ok((webhook, secret))
+    }
+}
+
+/// The `webhook.created` event: what was registered, never the secret.
+fn announcement(webhook: &Webhook) -> NewEvent {
+    let data = serde_json::json!({
+        "id": webhook.id.to_string(),
+        "url": webhook.url.as_str(),
+        "events": webhook.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        "created_at": webhook.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    NewEvent {
+        event: Event::new(webhook.organization_id, EventType::WebhookCreated, data),
+        idempotency_key: None,
     }
 }

@@ -1,8 +1,10 @@
 //! Persistence through SeaORM: SQLite embedded by default, PostgreSQL when
 //! `DATABASE_URL` says so. Entities stay in here; callers get domain types.
 
+mod deliveries;
 mod entities;
 mod error;
+mod events;
 mod migration;
 mod secret_box;
 mod webhooks;
@@ -16,7 +18,9 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
+pub use deliveries::{AttemptRecord, Claimed, Next};
 pub use error::StoreError;
+pub use events::Published;
 pub use secret_box::SecretBox;
 
 /// The database handle the rest of the service goes through.
@@ -51,6 +55,11 @@ impl Store {
             .await
             .context("cannot migrate the database schema")?;
         Ok(Self { db, secrets })
+    }
+
+    /// True on the embedded SQLite backend, where one process owns the file.
+    pub fn is_sqlite(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Sqlite
     }
 
     /// Answers when the database answers.

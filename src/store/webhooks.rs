@@ -2,27 +2,31 @@
 
 use anyhow::{Context, anyhow};
 use chrono::{SubsecRound, Utc};
-use sea_orm::{ActiveModelTrait, Set};
+use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
 
 use super::entities::webhook;
+use super::events::{Published, publish_in};
 use super::{Store, StoreError};
 use crate::domain::{
-    EventType, NewWebhook, OrganizationId, SigningSecret, Webhook, WebhookId, WebhookUrl,
+    EventType, NewEvent, NewWebhook, OrganizationId, SigningSecret, Webhook, WebhookId, WebhookUrl,
 };
 
 impl Store {
-    /// Stores a new webhook with its secret, sealed. `AlreadyExists` when the
-    /// organization already has a webhook with this URL.
-    pub async fn insert_webhook(
+    /// Stores a new webhook with its secret, sealed, and publishes the event
+    /// `announce` makes of it in the same transaction. `AlreadyExists` when
+    /// the organization already has a webhook with this URL.
+    pub async fn create_webhook(
         &self,
         new: &NewWebhook,
         secret: &SigningSecret,
         created_by: &str,
-    ) -> Result<Webhook, StoreError> {
+        announce: impl FnOnce(&Webhook) -> NewEvent,
+    ) -> Result<(Webhook, Published), StoreError> {
         let id = WebhookId::generate();
         // Microseconds: what PostgreSQL keeps, so what we return is what we stored.
         let now = Utc::now().trunc_subsecs(6);
         let events: Vec<&str> = new.events.iter().map(|e| e.as_str()).collect();
+        let txn = self.db.begin().await?;
         let row = webhook::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(new.organization_id.as_uuid()),
@@ -33,9 +37,12 @@ impl Store {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await?;
-        Ok(to_domain(row)?)
+        let webhook = to_domain(row)?;
+        let published = publish_in(&txn, &announce(&webhook)).await?;
+        txn.commit().await?;
+        Ok((webhook, published))
     }
 }
 

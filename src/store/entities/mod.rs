@@ -1,3 +1,6 @@
 //! SeaORM entities: one module per table. They never leave `store`.
 
+pub mod delivery;
+pub mod delivery_attempt;
+pub mod event;
 pub mod webhook;

@@ -4,12 +4,16 @@
 use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_webhooks;
+mod m20261127_000002_create_events_and_deliveries;
 
 pub struct Migrator;
 
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261127_000001_create_webhooks::Migration)]
+        vec![
+            Box::new(m20261127_000001_create_webhooks::Migration),
+            Box::new(m20261127_000002_create_events_and_deliveries::Migration),
+        ]
     }
 }

@@ -2,6 +2,7 @@
 //! hands tests a real gRPC client.
 
 pub mod postgres;
+pub mod receiver;
 
 use std::net::SocketAddr;
 
@@ -15,9 +16,15 @@ use tonic_types::StatusExt;
 use uuid::Uuid;
 
 use webhook_service::config::Settings;
-use webhook_service::grpc::proto::CreateWebhookRequest;
+use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
+use webhook_service::grpc::proto::{
+    CreateWebhookRequest, CreateWebhookResponse, PublishEventRequest, PublishEventResponse,
+};
+use webhook_service::service::Publisher;
 use webhook_service::startup::Application;
+
+use self::receiver::Receiver;
 
 /// The HS256 secret every test server trusts.
 pub const JWT_SECRET: &str = "test-jwt-secret-4f1c9a";
@@ -65,6 +72,8 @@ pub struct TestApp {
     /// An organization the default tokens speak for.
     pub organization: Uuid,
     pub database_url: String,
+    /// The in-process event bus.
+    pub publisher: Publisher,
     shutdown: Option<oneshot::Sender<()>>,
     _dir: TempDir,
 }
@@ -103,6 +112,7 @@ async fn spawn(
     configure(&mut settings);
     let app = Application::build(&settings).await.expect("build the app");
     let address = app.local_addr();
+    let publisher = app.publisher();
     let (shutdown, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -111,6 +121,7 @@ async fn spawn(
         address,
         organization: Uuid::new_v4(),
         database_url,
+        publisher,
         shutdown: Some(shutdown),
         _dir: dir,
     }
@@ -127,6 +138,85 @@ impl TestApp {
 
     pub async fn webhooks(&self) -> WebhookServiceClient<Channel> {
         WebhookServiceClient::new(self.channel().await)
+    }
+
+    pub async fn events(&self) -> EventServiceClient<Channel> {
+        EventServiceClient::new(self.channel().await)
+    }
+
+    /// Publishes through the gRPC API with a service token holding the
+    /// `events:publish` scope.
+    pub async fn publish(
+        &self,
+        event_type: &str,
+        data: serde_json::Value,
+        idempotency_key: &str,
+    ) -> Result<PublishEventResponse, Status> {
+        let request = PublishEventRequest {
+            organization_id: self.organization.to_string(),
+            r#type: event_type.to_owned(),
+            data: Some(to_struct(data)),
+            idempotency_key: idempotency_key.to_owned(),
+        };
+        self.events()
+            .await
+            .publish_event(authorized(request, &publisher_token()))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Creates a webhook for `url` as an OWNER and returns it with its secret.
+    pub async fn subscribe(&self, url: &str, events: &[&str]) -> CreateWebhookResponse {
+        self.create_webhook(self.create_request(url, events))
+            .await
+            .expect("create webhook")
+    }
+
+    /// Rows of a raw SQL query against the app's database.
+    pub async fn query(&self, sql: &str) -> Vec<sea_orm::QueryResult> {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&self.database_url)
+            .await
+            .unwrap();
+        let rows = db
+            .query_all_raw(sea_orm::Statement::from_string(
+                db.get_database_backend(),
+                sql,
+            ))
+            .await
+            .unwrap();
+        db.close().await.unwrap();
+        rows
+    }
+
+    /// `(status, attempts)` of every delivery, in no particular order.
+    pub async fn deliveries(&self) -> Vec<(String, i32)> {
+        self.query("SELECT status, attempts FROM deliveries")
+            .await
+            .iter()
+            .map(|r| {
+                (
+                    r.try_get("", "status").unwrap(),
+                    r.try_get("", "attempts").unwrap(),
+                )
+            })
+            .collect()
+    }
+
+    /// Waits until no delivery is pending; panics after `limit`.
+    pub async fn wait_until_settled(&self, limit: std::time::Duration) -> Vec<(String, i32)> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let rows = self.deliveries().await;
+            if rows.iter().all(|(status, _)| status != "pending") {
+                return rows;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still pending: {rows:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 
     /// A valid token for this app's organization.
@@ -152,7 +242,7 @@ impl TestApp {
     pub async fn create_webhook(
         &self,
         request: CreateWebhookRequest,
-    ) -> Result<webhook_service::grpc::proto::CreateWebhookResponse, Status> {
+    ) -> Result<CreateWebhookResponse, Status> {
         self.webhooks()
             .await
             .create_webhook(authorized(request, &self.token("OWNER")))
@@ -218,4 +308,50 @@ pub fn assert_field_violation(status: &Status, field: &str) -> String {
         .unwrap_or_else(|| panic!("no violation for {field} in {bad_request:?}"))
         .description
         .clone()
+}
+
+/// A service token: no organization, the `events:publish` scope.
+pub fn publisher_token() -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    hs256(&json!({
+        "sub": "billing-service",
+        "scope": "events:publish",
+        "iat": now,
+        "exp": now + 3600,
+    }))
+}
+
+/// Settings for delivering to `receiver` quickly: its CA trusted, loopback
+/// allowed, a retry schedule in milliseconds.
+pub fn deliver_to(receiver: &Receiver) -> impl FnOnce(&mut Settings) + '_ {
+    move |settings| {
+        settings.allow_private_targets = true;
+        settings.ca_file = Some(receiver.ca_file.clone());
+        settings.retry_schedule = "100ms,200ms,400ms".into();
+        settings.timeout = std::time::Duration::from_secs(2);
+    }
+}
+
+pub fn to_struct(value: Value) -> prost_types::Struct {
+    let Value::Object(map) = value else {
+        panic!("data must be a JSON object");
+    };
+    prost_types::Struct {
+        fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
+    }
+}
+
+fn to_value(value: Value) -> prost_types::Value {
+    use prost_types::value::Kind;
+    let kind = match value {
+        Value::Null => Kind::NullValue(0),
+        Value::Bool(b) => Kind::BoolValue(b),
+        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
+        Value::String(s) => Kind::StringValue(s),
+        Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+            values: a.into_iter().map(to_value).collect(),
+        }),
+        object @ Value::Object(_) => Kind::StructValue(to_struct(object)),
+    };
+    prost_types::Value { kind: Some(kind) }
 }

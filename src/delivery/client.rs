@@ -1,0 +1,268 @@
+//! The HTTPS client that posts deliveries: rustls with the web roots plus an
+//! optional private CA, no redirects, no proxies, and an SSRF guard at
+//! connect time that only lets vetted addresses through.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::Context;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use rustls::pki_types::CertificateDer;
+use rustls::pki_types::pem::PemObject;
+use url::{Host, Url};
+
+use super::retry::parse_retry_after;
+use super::signature::{hex_signature, standard_signature};
+use crate::domain::network::is_public;
+use crate::domain::{EventId, SigningSecret};
+
+/// How much of a response is read; the rest is discarded.
+const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+/// How much of a response is kept with the attempt.
+pub const EXCERPT_BYTES: usize = 4 * 1024;
+
+/// One attempt to send.
+pub struct Request<'a> {
+    pub url: &'a Url,
+    pub event_id: EventId,
+    pub event_type: &'a str,
+    pub attempt: u32,
+    pub body: &'a [u8],
+    pub secret: &'a SigningSecret,
+}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct Report {
+    pub started_at: chrono::DateTime<chrono::Utc>,
+    pub duration: Duration,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// The receiver answered (any status).
+    Answered {
+        status: u16,
+        excerpt: String,
+        retry_after: Option<Duration>,
+    },
+    /// No answer: the kind (`timeout`, `connect`, `blocked`, `request`) and a message.
+    Failed { kind: &'static str, message: String },
+}
+
+impl Report {
+    pub fn succeeded(&self) -> bool {
+        matches!(self.outcome, Outcome::Answered { status, .. } if (200..300).contains(&status))
+    }
+}
+
+/// Posts deliveries.
+pub struct Client {
+    http: reqwest::Client,
+    allow_private_targets: bool,
+}
+
+/// The resolver refused every address of a host.
+#[derive(Debug, thiserror::Error)]
+#[error("{0} resolves only to private or reserved addresses")]
+struct Blocked(String);
+
+/// Resolves with the system resolver and drops every address that is not public.
+struct GuardedResolver {
+    allow_private_targets: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow = self.allow_private_targets;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
+            let vetted: Vec<SocketAddr> = found.filter(|a| allow || is_public(a.ip())).collect();
+            if vetted.is_empty() {
+                return Err(Box::new(Blocked(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(vetted.into_iter()) as Addrs)
+        })
+    }
+}
+
+impl Client {
+    /// `ca_file`: extra PEM roots trusted beside the web's.
+    pub fn new(
+        timeout: Duration,
+        ca_file: Option<&Path>,
+        allow_private_targets: bool,
+        idle_per_host: usize,
+    ) -> anyhow::Result<Self> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+        if let Some(path) = ca_file {
+            let certs = CertificateDer::pem_file_iter(path)
+                .with_context(|| format!("cannot read WEBHOOK_CA_FILE {}", path.display()))?;
+            for cert in certs {
+                let cert = cert.with_context(|| format!("WEBHOOK_CA_FILE {}", path.display()))?;
+                roots
+                    .add(cert)
+                    .context("WEBHOOK_CA_FILE holds an unusable certificate")?;
+            }
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_max_idle_per_host(idle_per_host)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .user_agent(concat!("webhook-service/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow_private_targets,
+            }))
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self {
+            http,
+            allow_private_targets,
+        })
+    }
+
+    /// Makes one attempt. Never fails: every problem is an attempt outcome.
+    pub async fn send(&self, request: Request<'_>) -> Report {
+        let started_at = chrono::Utc::now();
+        let clock = Instant::now();
+        let outcome = self.try_send(&request).await;
+        Report {
+            started_at,
+            duration: clock.elapsed(),
+            outcome,
+        }
+    }
+
+    async fn try_send(&self, request: &Request<'_>) -> Outcome {
+        // Literal addresses never reach the resolver, so they are vetted here.
+        if !self.allow_private_targets && !host_is_public(request.url) {
+            return Outcome::Failed {
+                kind: "blocked",
+                message: "the URL names a private or reserved address".into(),
+            };
+        }
+        let headers = signed_headers(request);
+        let sent = self
+            .http
+            .post(request.url.clone())
+            .headers(headers)
+            .body(request.body.to_vec())
+            .send()
+            .await;
+        let mut response = match sent {
+            Ok(response) => response,
+            Err(err) => return failure(&err),
+        };
+        let status = response.status().as_u16();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemTime::now()));
+        let mut read = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    let room = MAX_RESPONSE_BYTES - read.len();
+                    read.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                    if read.len() >= MAX_RESPONSE_BYTES {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                // The status is known; a body cut short does not change it.
+                Err(_) => break,
+            }
+        }
+        read.truncate(EXCERPT_BYTES);
+        Outcome::Answered {
+            status,
+            excerpt: String::from_utf8_lossy(&read).into_owned(),
+            retry_after,
+        }
+    }
+}
+
+fn signed_headers(request: &Request<'_>) -> HeaderMap {
+    let id = request.event_id.to_string();
+    let timestamp = chrono::Utc::now().timestamp();
+    let secret = request.secret.expose();
+    let mut headers = HeaderMap::new();
+    let mut put = |name: &'static str, value: String| {
+        if let Ok(value) = HeaderValue::from_str(&value) {
+            headers.insert(name, value);
+        }
+    };
+    put("x-webhook-id", id.clone());
+    put("x-webhook-event", request.event_type.to_owned());
+    put("x-webhook-timestamp", timestamp.to_string());
+    put("x-webhook-attempt", request.attempt.to_string());
+    put("x-webhook-signature", hex_signature(secret, request.body));
+    put("webhook-id", id.clone());
+    put("webhook-timestamp", timestamp.to_string());
+    if let Some(signature) = standard_signature(secret, &id, timestamp, request.body) {
+        put("webhook-signature", signature);
+    }
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers
+}
+
+fn host_is_public(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
+        Some(Host::Domain(_)) => true, // vetted by the resolver
+        None => false,
+    }
+}
+
+fn failure(err: &reqwest::Error) -> Outcome {
+    let mut source: Option<&dyn std::error::Error> = Some(err);
+    while let Some(e) = source {
+        if let Some(blocked) = e.downcast_ref::<Blocked>() {
+            return Outcome::Failed {
+                kind: "blocked",
+                message: blocked.to_string(),
+            };
+        }
+        source = e.source();
+    }
+    let kind = if err.is_timeout() {
+        "timeout"
+    } else if err.is_connect() {
+        "connect"
+    } else {
+        "request"
+    };
+    Outcome::Failed {
+        kind,
+        message: error_chain(err),
+    }
+}
+
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}

@@ -1,0 +1,52 @@
+//! The delivery engine: workers claim due deliveries from the outbox, sign
+//! and POST them, and record each attempt; failures are retried on a schedule.
+
+mod client;
+mod dispatcher;
+pub mod retry;
+pub mod signature;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+pub use client::Client;
+pub use dispatcher::Dispatcher;
+pub use retry::RetryPolicy;
+
+/// How deliveries are made.
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    /// Per-attempt timeout, connection included.
+    pub timeout: Duration,
+    /// Extra PEM roots to trust beside the web's.
+    pub ca_file: Option<PathBuf>,
+    pub allow_private_targets: bool,
+    pub retry: RetryPolicy,
+    /// Requests in flight at once, all endpoints together.
+    pub max_in_flight: usize,
+    /// Requests in flight at once to one webhook.
+    pub max_per_endpoint: usize,
+    /// How often to look for work that no wake-up announced (retries that
+    /// came due, work of other processes).
+    pub poll_interval: Duration,
+    /// How long a claimed delivery stays reserved to this process.
+    pub lease: Duration,
+}
+
+/// Wakes the workers when new deliveries are committed, so nothing waits for
+/// the next poll.
+#[derive(Clone, Default)]
+pub struct Wakeup(Arc<Notify>);
+
+impl Wakeup {
+    pub fn wake(&self) {
+        self.0.notify_one();
+    }
+
+    async fn woken(&self) {
+        self.0.notified().await
+    }
+}

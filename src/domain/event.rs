@@ -1,0 +1,149 @@
+//! Something that happened in an organization, and the bytes sent for it.
+
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
+use serde::Serialize;
+
+use super::{EventId, EventType, OrganizationId, Violations};
+
+/// The largest `data` accepted, serialized.
+pub const MAX_DATA_BYTES: usize = 256 * 1024;
+/// The longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// An event, as published.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: EventId,
+    pub organization_id: OrganizationId,
+    pub event_type: EventType,
+    pub timestamp: DateTime<Utc>,
+    /// A JSON object describing what happened.
+    pub data: serde_json::Value,
+}
+
+/// A request to publish an event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub event: Event,
+    /// Publishing twice with one key in one organization stores one event.
+    pub idempotency_key: Option<String>,
+}
+
+impl NewEvent {
+    /// Checks a publisher's request, reporting every field that is wrong.
+    /// An empty `idempotency_key` means none.
+    pub fn parse(
+        organization_id: &str,
+        event_type: &str,
+        data: serde_json::Value,
+        idempotency_key: String,
+    ) -> Result<Self, Violations> {
+        let mut violations = Violations::default();
+        let organization_id =
+            violations.check("organization_id", OrganizationId::parse(organization_id));
+        let event_type = violations.check("type", event_type.parse::<EventType>());
+        let size = serde_json::to_vec(&data).map_or(usize::MAX, |b| b.len());
+        if size > MAX_DATA_BYTES {
+            violations.add(
+                "data",
+                format!("is {size} bytes serialized; at most {MAX_DATA_BYTES} are accepted"),
+            );
+        }
+        if idempotency_key.chars().count() > MAX_IDEMPOTENCY_KEY {
+            violations.add(
+                "idempotency_key",
+                format!("must be at most {MAX_IDEMPOTENCY_KEY} characters"),
+            );
+        }
+        match (organization_id, event_type) {
+            (Some(organization_id), Some(event_type)) if violations.0.is_empty() => Ok(Self {
+                event: Event::new(organization_id, event_type, data),
+                idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
+            }),
+            _ => Err(violations),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    organization_id: String,
+    timestamp: String,
+    data: &'a serde_json::Value,
+}
+
+impl Event {
+    /// A new event that happens now.
+    pub fn new(
+        organization_id: OrganizationId,
+        event_type: EventType,
+        data: serde_json::Value,
+    ) -> Self {
+        Self {
+            id: EventId::generate(),
+            organization_id,
+            event_type,
+            timestamp: Utc::now().trunc_subsecs(6),
+            data,
+        }
+    }
+
+    /// The request body every delivery of this event sends, as compact JSON:
+    /// `{"id", "type", "organization_id", "timestamp", "data"}`.
+    pub fn body(&self) -> Vec<u8> {
+        serde_json::to_vec(&Body {
+            id: self.id.to_string(),
+            event_type: self.event_type.as_str(),
+            organization_id: self.organization_id.to_string(),
+            timestamp: self.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+            data: &self.data,
+        })
+        .expect("JSON values always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ORG: &str = "0b7e2d5c-8a4f-4c2e-9f61-3d2a1b0c9e8d";
+
+    #[test]
+    fn parse_checks_every_field() {
+        let ok =
+            NewEvent::parse(ORG, "member.added", serde_json::json!({}), String::new()).unwrap();
+        assert_eq!(ok.idempotency_key, None);
+        let big = serde_json::json!({"blob": "x".repeat(MAX_DATA_BYTES)});
+        let err = NewEvent::parse("acme", "member.exploded", big, "k".repeat(256)).unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|v| v.field).collect();
+        assert_eq!(
+            fields,
+            ["organization_id", "type", "data", "idempotency_key"]
+        );
+    }
+
+    #[test]
+    fn the_body_is_compact_json_with_the_documented_fields() {
+        let org = OrganizationId::parse("0b7e2d5c-8a4f-4c2e-9f61-3d2a1b0c9e8d").unwrap();
+        let event = Event::new(
+            org,
+            EventType::MemberAdded,
+            serde_json::json!({"user": "u1"}),
+        );
+        let body = String::from_utf8(event.body()).unwrap();
+        assert!(!body.contains(' '), "{body}");
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(json["id"], event.id.to_string());
+        assert_eq!(json["type"], "member.added");
+        assert_eq!(json["organization_id"], org.to_string());
+        assert_eq!(json["data"]["user"], "u1");
+        let ts = json["timestamp"].as_str().unwrap();
+        assert!(
+            ts.ends_with('Z') && DateTime::parse_from_rfc3339(ts).is_ok(),
+            "{ts}"
+        );
+    }
+}

@@ -1,0 +1,130 @@
+//! The transactional outbox: an event and its deliveries are written in one
+//! transaction, so a committed event always has its deliveries.
+
+use chrono::Utc;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set, TransactionTrait,
+};
+
+use super::entities::{delivery, event, webhook};
+use super::{Store, StoreError};
+use crate::domain::{DeliveryId, DeliveryStatus, EventId, NewEvent};
+
+/// What publishing an event stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    pub event_id: EventId,
+    /// Deliveries scheduled by this call: 0 for a repeated idempotency key.
+    pub deliveries: u64,
+    /// True when the idempotency key was seen before and nothing was stored.
+    pub duplicate: bool,
+}
+
+impl Store {
+    /// Stores the event and one pending delivery per webhook of its
+    /// organization subscribed to its type, durably, in one transaction.
+    pub async fn publish(&self, new: &NewEvent) -> Result<Published, StoreError> {
+        if let Some(first) = self.event_by_idempotency_key(new).await? {
+            return Ok(first);
+        }
+        let txn = self.db.begin().await?;
+        match publish_in(&txn, new).await {
+            Ok(published) => {
+                txn.commit().await?;
+                Ok(published)
+            }
+            // Another call with the same key won the race.
+            Err(StoreError::AlreadyExists) if new.idempotency_key.is_some() => {
+                txn.rollback().await?;
+                self.event_by_idempotency_key(new)
+                    .await?
+                    .ok_or(StoreError::AlreadyExists)
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    async fn event_by_idempotency_key(
+        &self,
+        new: &NewEvent,
+    ) -> Result<Option<Published>, StoreError> {
+        let Some(key) = &new.idempotency_key else {
+            return Ok(None);
+        };
+        let id: Option<uuid::Uuid> = event::Entity::find()
+            .select_only()
+            .column(event::Column::Id)
+            .filter(event::Column::OrganizationId.eq(new.event.organization_id.as_uuid()))
+            .filter(event::Column::IdempotencyKey.eq(key.as_str()))
+            .into_tuple()
+            .one(&self.db)
+            .await?;
+        Ok(id.map(|id| Published {
+            event_id: EventId::from_uuid(id),
+            deliveries: 0,
+            duplicate: true,
+        }))
+    }
+}
+
+/// Writes the event and its deliveries inside `txn`.
+pub(super) async fn publish_in(
+    txn: &impl ConnectionTrait,
+    new: &NewEvent,
+) -> Result<Published, StoreError> {
+    let event = &new.event;
+    let org = event.organization_id.as_uuid();
+    let body = String::from_utf8(event.body()).expect("JSON is UTF-8");
+    event::Entity::insert(event::ActiveModel {
+        id: Set(event.id.as_uuid()),
+        organization_id: Set(org),
+        event_type: Set(event.event_type.as_str().to_owned()),
+        body: Set(body),
+        idempotency_key: Set(new.idempotency_key.clone()),
+        created_at: Set(event.timestamp),
+    })
+    .exec_without_returning(txn)
+    .await?;
+
+    let subscriptions: Vec<(uuid::Uuid, serde_json::Value)> = webhook::Entity::find()
+        .select_only()
+        .columns([webhook::Column::Id, webhook::Column::Events])
+        .filter(webhook::Column::OrganizationId.eq(org))
+        .into_tuple()
+        .all(txn)
+        .await?;
+    let name = event.event_type.as_str();
+    let now = Utc::now();
+    let rows: Vec<delivery::ActiveModel> = subscriptions
+        .into_iter()
+        .filter(|(_, events)| {
+            events
+                .as_array()
+                .is_some_and(|list| list.iter().any(|e| e.as_str() == Some(name)))
+        })
+        .map(|(webhook_id, _)| delivery::ActiveModel {
+            id: Set(DeliveryId::generate().as_uuid()),
+            event_id: Set(event.id.as_uuid()),
+            webhook_id: Set(webhook_id),
+            organization_id: Set(org),
+            status: Set(DeliveryStatus::Pending.as_str().to_owned()),
+            attempts: Set(0),
+            next_attempt_at: Set(now),
+            lease_until: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        })
+        .collect();
+    let deliveries = rows.len() as u64;
+    if !rows.is_empty() {
+        delivery::Entity::insert_many(rows)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(Published {
+        event_id: event.id,
+        deliveries,
+        duplicate: false,
+    })
+}

@@ -1,0 +1,252 @@
+//! A real HTTPS receiver for deliveries: hyper + rustls with a CA made at test
+//! time. It records each request's headers and raw body and answers a
+//! scripted sequence of replies per path (200 once the script runs out).
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
+use hyper::header::HeaderMap;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_rustls::TlsAcceptor;
+
+/// One scripted answer.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    delay: Duration,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Self {
+            status,
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+        }
+    }
+
+    pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.headers.push((name, value.into()));
+        self
+    }
+
+    /// Waits this long before answering (longer than the client's timeout: a hang).
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+}
+
+/// A request as it arrived.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_else(|| panic!("no {name} header"))
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).expect("JSON body")
+    }
+}
+
+#[derive(Default)]
+struct State {
+    received: Vec<Received>,
+    scripts: HashMap<String, VecDeque<Reply>>,
+}
+
+pub struct Receiver {
+    pub port: u16,
+    /// The test CA's certificate, for WEBHOOK_CA_FILE.
+    pub ca_file: PathBuf,
+    state: Arc<Mutex<State>>,
+    arrived: Arc<Notify>,
+    _dir: TempDir,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "webhook-service test CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let ca = Issuer::new(ca_params, ca_key);
+        let leaf_key = KeyPair::generate().unwrap();
+        let names = ["localhost", "ip6-localhost", "127.0.0.1", "::1"].map(String::from);
+        let leaf = CertificateParams::new(names.to_vec())
+            .unwrap()
+            .signed_by(&leaf_key, &ca)
+            .unwrap();
+        let ca_file = dir.path().join("ca.pem");
+        std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let tls = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+            )
+            .unwrap();
+        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        // Both loopbacks, so names resolving to either reach us.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let v6 = TcpListener::bind(("::1", port)).await.ok();
+
+        let state = Arc::new(Mutex::new(State::default()));
+        let arrived = Arc::new(Notify::new());
+        for listener in std::iter::once(listener).chain(v6) {
+            tokio::spawn(serve(
+                listener,
+                acceptor.clone(),
+                state.clone(),
+                arrived.clone(),
+            ));
+        }
+        Self {
+            port,
+            ca_file,
+            state,
+            arrived,
+            _dir: dir,
+        }
+    }
+
+    /// `https://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("https://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The next requests to `path` get these replies, in order.
+    pub fn script(&self, path: &str, replies: impl IntoIterator<Item = Reply>) {
+        let mut state = self.state.lock().unwrap();
+        state
+            .scripts
+            .entry(path.to_owned())
+            .or_default()
+            .extend(replies);
+    }
+
+    pub fn received(&self, path: &str) -> Vec<Received> {
+        let state = self.state.lock().unwrap();
+        state
+            .received
+            .iter()
+            .filter(|r| r.path == path)
+            .cloned()
+            .collect()
+    }
+
+    pub fn all_received(&self) -> Vec<Received> {
+        self.state.lock().unwrap().received.clone()
+    }
+
+    /// Waits until `path` got at least `count` requests; panics after `limit`.
+    pub async fn wait_for(&self, path: &str, count: usize, limit: Duration) -> Vec<Received> {
+        let deadline = Instant::now() + limit;
+        loop {
+            let arrived = self.arrived.notified();
+            let got = self.received(path);
+            if got.len() >= count {
+                return got;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(
+                !left.is_zero(),
+                "{path} got {} requests, expected {count}",
+                got.len()
+            );
+            let _ = tokio::time::timeout(left, arrived).await;
+        }
+    }
+}
+
+async fn serve(
+    listener: TcpListener,
+    acceptor: TlsAcceptor,
+    state: Arc<Mutex<State>>,
+    arrived: Arc<Notify>,
+) {
+    while let Ok((tcp, _)) = listener.accept().await {
+        let (acceptor, state, arrived) = (acceptor.clone(), state.clone(), arrived.clone());
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(tcp).await else {
+                return;
+            };
+            let handler =
+                service_fn(move |request| answer(request, state.clone(), arrived.clone()));
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(tls), handler)
+                .await;
+        });
+    }
+}
+
+async fn answer(
+    request: hyper::Request<Incoming>,
+    state: Arc<Mutex<State>>,
+    arrived: Arc<Notify>,
+) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let at = Instant::now();
+    let path = request.uri().path().to_owned();
+    let headers = request.headers().clone();
+    let body = request
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    let reply = {
+        let mut state = state.lock().unwrap();
+        state.received.push(Received {
+            path: path.clone(),
+            headers,
+            body,
+            at,
+        });
+        state
+            .scripts
+            .get_mut(&path)
+            .and_then(|s| s.pop_front())
+            .unwrap_or_else(|| Reply::status(200))
+    };
+    arrived.notify_waiters();
+    tokio::time::sleep(reply.delay).await;
+    let mut response = hyper::Response::builder().status(reply.status);
+    for (name, value) in reply.headers {
+        response = response.header(name, value);
+    }
+    Ok(response
+        .body(Full::new(Bytes::from(format!("answer {}", reply.status))))
+        .unwrap())
+}
