@@ -142,6 +142,15 @@ pub struct Settings {
     /// How long a claimed delivery stays reserved to one process; after it, another may take it. Default: WEBHOOK_TIMEOUT + 30s.
     #[arg(long, env = "WEBHOOK_LEASE", value_parser = humantime::parse_duration, global = true)]
     pub lease: Option<Duration>,
+    /// After RotateWebhookSecret, how long deliveries are also signed with the previous secret.
+    #[arg(long, env = "WEBHOOK_SECRET_GRACE", default_value = "24h", value_parser = humantime::parse_duration, global = true)]
+    pub secret_grace: Duration,
+    /// How long finished deliveries and their attempts are kept.
+    #[arg(long, env = "WEBHOOK_RETENTION", default_value = "30days", value_parser = humantime::parse_duration, global = true)]
+    pub retention: Duration,
+    /// How often old deliveries are looked for and deleted.
+    #[arg(long, env = "WEBHOOK_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
+    pub retention_interval: Duration,
 }
 
 impl Settings {

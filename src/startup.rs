@@ -15,12 +15,12 @@ use tracing::{Span, field::Empty};
 
 use crate::auth::{Authenticator, JwtVerifier};
 use crate::config::Settings;
-use crate::delivery::{Dispatcher, Wakeup};
+use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::proto::{
     self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
 };
 use crate::grpc::{EventApi, WebhookApi};
-use crate::service::{Events, Publisher, Webhooks};
+use crate::service::{Deliveries, Events, Publisher, Webhooks};
 use crate::store::{SecretBox, Store};
 
 /// A built application, bound to its port and ready to serve.
@@ -31,6 +31,9 @@ pub struct Application {
     publisher: Publisher,
     dispatcher: Dispatcher,
     allow_private_targets: bool,
+    secret_grace: Duration,
+    retention: Duration,
+    retention_interval: Duration,
 }
 
 impl Application {
@@ -64,6 +67,9 @@ impl Application {
             publisher: Publisher::new(store, wakeup),
             dispatcher,
             allow_private_targets: settings.allow_private_targets,
+            secret_grace: settings.secret_grace,
+            retention: settings.retention,
+            retention_interval: settings.retention_interval,
         })
     }
 
@@ -90,11 +96,23 @@ impl Application {
                 let _ = stopped.wait_for(|s| *s).await;
             }
         };
+        let retention = retention::run(
+            self.publisher.store().clone(),
+            self.retention,
+            self.retention_interval,
+            until_stopped(),
+        );
+        let webhooks = Webhooks::new(
+            self.publisher.clone(),
+            self.allow_private_targets,
+            self.secret_grace,
+        );
+        let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
         let server = Self::serve(
             self.listener,
             self.verifier,
-            self.publisher,
-            self.allow_private_targets,
+            api,
+            Events::new(self.publisher),
             until_stopped(),
         );
         let delivery = self.dispatcher.run(until_stopped());
@@ -102,24 +120,20 @@ impl Application {
             shutdown.await;
             let _ = stop.send(true);
         };
-        let (served, (), ()) = tokio::join!(server, delivery, signal);
+        let (served, (), (), ()) = tokio::join!(server, delivery, retention, signal);
         served
     }
 
     async fn serve(
         listener: TcpListener,
         verifier: JwtVerifier,
-        publisher: Publisher,
-        allow_private_targets: bool,
+        api: WebhookApi,
+        events: Events,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let auth = Authenticator::new(verifier);
-        let webhooks = WebhookServiceServer::with_interceptor(
-            WebhookApi::new(Webhooks::new(publisher.clone(), allow_private_targets)),
-            auth.clone(),
-        );
-        let events =
-            EventServiceServer::with_interceptor(EventApi::new(Events::new(publisher)), auth);
+        let webhooks = WebhookServiceServer::with_interceptor(api, auth.clone());
+        let events = EventServiceServer::with_interceptor(EventApi::new(events), auth);
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health

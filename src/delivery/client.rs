@@ -32,6 +32,8 @@ pub struct Request<'a> {
     pub attempt: u32,
     pub body: &'a [u8],
     pub secret: &'a SigningSecret,
+    /// Also signed with, during a rotation's grace period.
+    pub previous_secret: Option<&'a SigningSecret>,
 }
 
 /// What one attempt came to.
@@ -216,9 +218,12 @@ fn signed_headers(request: &Request<'_>) -> HeaderMap {
     put("x-webhook-signature", hex_signature(secret, request.body));
     put("webhook-id", id.clone());
     put("webhook-timestamp", timestamp.to_string());
-    if let Some(signature) = standard_signature(secret, &id, timestamp, request.body) {
-        put("webhook-signature", signature);
-    }
+    // One `v1,` entry per live secret, newest first, as the spec allows.
+    let signatures: Vec<String> = std::iter::once(request.secret)
+        .chain(request.previous_secret)
+        .filter_map(|s| standard_signature(s.expose(), &id, timestamp, request.body))
+        .collect();
+    put("webhook-signature", signatures.join(" "));
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers
 }

@@ -198,6 +198,7 @@ impl Inner {
                 attempt: claim.attempt,
                 body: &claim.body,
                 secret: &claim.secret,
+                previous_secret: claim.previous_secret.as_ref(),
             })
             .instrument(span.clone())
             .await;

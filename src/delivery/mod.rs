@@ -3,6 +3,7 @@
 
 mod client;
 mod dispatcher;
+pub mod retention;
 pub mod retry;
 pub mod signature;
 

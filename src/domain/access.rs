@@ -50,6 +50,15 @@ pub struct Caller {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     CreateWebhook,
+    ListWebhooks,
+    GetWebhook,
+    UpdateWebhook,
+    DeleteWebhook,
+    RotateWebhookSecret,
+    ListDeliveries,
+    GetDelivery,
+    RetryDelivery,
+    SendTestEvent,
     PublishEvent,
 }
 
@@ -70,11 +79,24 @@ struct Rule {
 /// The access table: add a row for a new action, not an `if`.
 fn rule(action: Action) -> Rule {
     const OWNER_ADMIN: &[Role] = &[Role::Owner, Role::Admin];
+    const MANAGE: Rule = Rule {
+        needs: Needs::Role(OWNER_ADMIN),
+        denied: "only owners and admins can manage webhooks",
+    };
     match action {
         Action::CreateWebhook => Rule {
             needs: Needs::Role(OWNER_ADMIN),
             denied: "only owners and admins can create webhooks",
         },
+        Action::ListWebhooks => MANAGE,
+        Action::GetWebhook => MANAGE,
+        Action::UpdateWebhook => MANAGE,
+        Action::DeleteWebhook => MANAGE,
+        Action::RotateWebhookSecret => MANAGE,
+        Action::ListDeliveries => MANAGE,
+        Action::GetDelivery => MANAGE,
+        Action::RetryDelivery => MANAGE,
+        Action::SendTestEvent => MANAGE,
         Action::PublishEvent => Rule {
             needs: Needs::Scope("events:publish"),
             denied: "publishing events needs a token with the events:publish scope",

@@ -2,6 +2,45 @@
 
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
+
+use super::{DeliveryId, EventId, OrganizationId, WebhookId};
+
+/// One event's delivery to one webhook, as its history shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub organization_id: OrganizationId,
+    pub webhook_id: WebhookId,
+    pub event_id: EventId,
+    pub event_type: String,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+    /// When the next attempt is due; only while pending.
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub last_error: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Oldest first; empty in listings.
+    pub attempts: Vec<Attempt>,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// 1-based.
+    pub number: u32,
+    pub started_at: DateTime<Utc>,
+    pub duration_ms: u32,
+    /// The answer's HTTP status, when one came.
+    pub status_code: Option<u16>,
+    /// `http_status`, `timeout`, `connect`, `blocked` or `request`.
+    pub error_kind: Option<String>,
+    pub error_message: Option<String>,
+    /// The first 4 KiB of the answer.
+    pub response_excerpt: Option<String>,
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeliveryStatus {
@@ -11,6 +50,8 @@ pub enum DeliveryStatus {
     Succeeded,
     /// Every attempt of the retry schedule failed; no more are made.
     Failed,
+    /// Its webhook was deleted before it succeeded.
+    Cancelled,
 }
 
 impl DeliveryStatus {
@@ -19,6 +60,7 @@ impl DeliveryStatus {
             DeliveryStatus::Pending => "pending",
             DeliveryStatus::Succeeded => "succeeded",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Cancelled => "cancelled",
         }
     }
 }
@@ -31,6 +73,7 @@ impl FromStr for DeliveryStatus {
             "pending" => Ok(DeliveryStatus::Pending),
             "succeeded" => Ok(DeliveryStatus::Succeeded),
             "failed" => Ok(DeliveryStatus::Failed),
+            "cancelled" => Ok(DeliveryStatus::Cancelled),
             other => Err(format!("unknown delivery status {other:?}")),
         }
     }

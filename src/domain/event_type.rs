@@ -3,31 +3,43 @@
 use std::str::FromStr;
 
 macro_rules! event_types {
-    ($($variant:ident => $name:literal, $description:literal;)*) => {
+    (
+        subscribable { $($variant:ident => $name:literal, $description:literal;)* }
+        internal { $($internal:ident => $iname:literal, $idescription:literal;)* }
+    ) => {
         /// A kind of event that happens in an organization.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum EventType {
             $(#[doc = $description] $variant,)*
+            $(#[doc = $idescription] $internal,)*
         }
 
         impl EventType {
-            /// Every event type, in the order the API lists them.
+            /// Every type a webhook can subscribe to and a service can
+            /// publish, in the order the API lists them.
             pub const ALL: &'static [EventType] = &[$(EventType::$variant,)*];
 
             /// The wire name, such as `member.added`.
             pub fn as_str(self) -> &'static str {
-                match self { $(EventType::$variant => $name,)* }
+                match self {
+                    $(EventType::$variant => $name,)*
+                    $(EventType::$internal => $iname,)*
+                }
             }
 
             /// One line saying when the event happens.
             pub fn description(self) -> &'static str {
-                match self { $(EventType::$variant => $description,)* }
+                match self {
+                    $(EventType::$variant => $description,)*
+                    $(EventType::$internal => $idescription,)*
+                }
             }
         }
     };
 }
 
 event_types! {
+    subscribable {
     OrganizationCreated => "organization.created", "An organization was created.";
     OrganizationUpdated => "organization.updated", "An organization's name or settings changed.";
     OrganizationDeleted => "organization.deleted", "An organization was deleted.";
@@ -40,9 +52,14 @@ event_types! {
     OauthAppCreated => "oauth_app.created", "An OAuth application was registered.";
     OauthAppRevoked => "oauth_app.revoked", "An OAuth application was revoked.";
     WebhookCreated => "webhook.created", "A webhook was registered.";
+    }
+    internal {
+    WebhookPing => "webhook.ping", "A test delivery asked for with SendTestEvent.";
+    }
 }
 
-/// The name is not one of the event types.
+/// The name is not one of the event types. Only subscribable types parse:
+/// `webhook.ping` is sent by the service itself, never subscribed to or published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown event type {0:?}")]
 pub struct UnknownEventType(pub String);
@@ -57,6 +74,13 @@ impl FromStr for EventType {
             .find(|t| t.as_str() == s)
             .ok_or_else(|| UnknownEventType(s.to_owned()))
     }
+}
+
+/// Reads a name stored by this service, `webhook.ping` included.
+pub fn parse_stored(name: &str) -> Option<EventType> {
+    name.parse()
+        .ok()
+        .or((name == EventType::WebhookPing.as_str()).then_some(EventType::WebhookPing))
 }
 
 impl std::fmt::Display for EventType {

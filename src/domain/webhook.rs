@@ -14,6 +14,10 @@ pub struct Webhook {
     pub url: WebhookUrl,
     /// The subscribed event types, without duplicates.
     pub events: Vec<EventType>,
+    /// A note for people.
+    pub description: String,
+    /// False while paused.
+    pub enabled: bool,
     /// The `sub` of the token that registered it.
     pub created_by: String,
     pub created_at: DateTime<Utc>,
@@ -52,9 +56,103 @@ impl NewWebhook {
     }
 }
 
+/// The longest description accepted, in characters.
+pub const MAX_DESCRIPTION: usize = 500;
+
+/// The changes an update asks for: `None` leaves a field as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebhookChanges {
+    pub url: Option<WebhookUrl>,
+    pub events: Option<Vec<EventType>>,
+    pub enabled: Option<bool>,
+    pub description: Option<String>,
+}
+
+/// The fields of an update request; only those named in the mask apply.
+pub struct UpdateFields<'a, S> {
+    pub url: &'a str,
+    pub events: &'a [S],
+    pub enabled: bool,
+    pub description: &'a str,
+}
+
+impl WebhookChanges {
+    /// Applies the mask (`url`, `events`, `enabled`, `description`) to the
+    /// request's fields, checking each named field as on creation.
+    pub fn parse<S: AsRef<str>>(
+        mask: &[String],
+        fields: UpdateFields<'_, S>,
+        allow_private_targets: bool,
+    ) -> Result<Self, Violations> {
+        let mut violations = Violations::default();
+        let mut changes = Self::default();
+        if mask.is_empty() {
+            violations.add(
+                "update_mask",
+                "must name at least one of url, events, enabled, description",
+            );
+        }
+        for path in mask {
+            match path.as_str() {
+                "url" => {
+                    changes.url = violations
+                        .check("url", WebhookUrl::parse(fields.url, allow_private_targets))
+                }
+                "events" => {
+                    changes.events = violations.check("events", parse_event_list(fields.events))
+                }
+                "enabled" => changes.enabled = Some(fields.enabled),
+                "description" if fields.description.chars().count() > MAX_DESCRIPTION => violations
+                    .add(
+                        "description",
+                        format!("must be at most {MAX_DESCRIPTION} characters"),
+                    ),
+                "description" => changes.description = Some(fields.description.to_owned()),
+                other => violations.add(
+                    "update_mask",
+                    format!("{other:?} cannot be updated; use url, events, enabled or description"),
+                ),
+            }
+        }
+        violations.into_result().map(|()| changes)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn fields<'a>(url: &'a str, events: &'a [&'a str]) -> UpdateFields<'a, &'a str> {
+        UpdateFields {
+            url,
+            events,
+            enabled: false,
+            description: "new",
+        }
+    }
+
+    #[test]
+    fn an_update_changes_only_what_its_mask_names() {
+        let mask = vec!["description".to_owned(), "enabled".to_owned()];
+        let changes = WebhookChanges::parse(&mask, fields("http://bad", &[]), false).unwrap();
+        assert_eq!(changes.url, None);
+        assert_eq!(changes.events, None);
+        assert_eq!(changes.enabled, Some(false));
+        assert_eq!(changes.description.as_deref(), Some("new"));
+    }
+
+    #[test]
+    fn an_update_mask_must_be_present_and_known() {
+        let empty = WebhookChanges::parse(&[], fields("", &[]), false).unwrap_err();
+        assert_eq!(empty.0[0].field, "update_mask");
+        let unknown = vec!["secret".to_owned()];
+        let err = WebhookChanges::parse(&unknown, fields("", &[]), false).unwrap_err();
+        assert_eq!(err.0[0].field, "update_mask");
+        let named = vec!["url".to_owned(), "events".to_owned()];
+        let err = WebhookChanges::parse(&named, fields("http://x", &[]), false).unwrap_err();
+        let fields: Vec<_> = err.0.iter().map(|v| v.field).collect();
+        assert_eq!(fields, ["url", "events"]);
+    }
 
     #[test]
     fn reports_every_bad_field_at_once() {

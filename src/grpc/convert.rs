@@ -5,9 +5,154 @@ use chrono::{DateTime, Utc};
 use prost_types::value::Kind;
 use serde_json::Value;
 
-use super::proto;
-use crate::domain::Webhook;
-use crate::service::{CreateWebhook, PublishEvent};
+use super::proto::{self, DeliveryStatus as WireStatus};
+use crate::domain::{Attempt, Delivery, DeliveryStatus, EventType, Violations, Webhook};
+use crate::service::{
+    CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent, ServiceError,
+    UpdateWebhook, WebhookRef,
+};
+
+impl From<proto::ListWebhooksRequest> for ListWebhooks {
+    fn from(r: proto::ListWebhooksRequest) -> Self {
+        Self {
+            organization_id: r.organization_id,
+            page_size: r.page_size,
+            page_token: r.page_token,
+        }
+    }
+}
+
+macro_rules! webhook_ref {
+    ($($request:ty),*) => {$(
+        impl From<$request> for WebhookRef {
+            fn from(r: $request) -> Self {
+                Self {
+                    organization_id: r.organization_id,
+                    webhook_id: r.webhook_id,
+                }
+            }
+        }
+    )*};
+}
+
+webhook_ref!(
+    proto::GetWebhookRequest,
+    proto::DeleteWebhookRequest,
+    proto::RotateWebhookSecretRequest,
+    proto::SendTestEventRequest
+);
+
+impl From<proto::GetDeliveryRequest> for DeliveryRef {
+    fn from(r: proto::GetDeliveryRequest) -> Self {
+        Self {
+            organization_id: r.organization_id,
+            delivery_id: r.delivery_id,
+        }
+    }
+}
+
+impl From<proto::RetryDeliveryRequest> for DeliveryRef {
+    fn from(r: proto::RetryDeliveryRequest) -> Self {
+        Self {
+            organization_id: r.organization_id,
+            delivery_id: r.delivery_id,
+        }
+    }
+}
+
+impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
+    fn from(r: proto::UpdateWebhookRequest) -> Self {
+        Self {
+            webhook: WebhookRef {
+                organization_id: r.organization_id,
+                webhook_id: r.webhook_id,
+            },
+            url: r.url,
+            events: r.events,
+            enabled: r.enabled,
+            description: r.description,
+            mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
+        }
+    }
+}
+
+impl TryFrom<proto::ListDeliveriesRequest> for ListDeliveries {
+    type Error = ServiceError;
+
+    fn try_from(r: proto::ListDeliveriesRequest) -> Result<Self, ServiceError> {
+        let status = match WireStatus::try_from(r.status) {
+            Ok(WireStatus::Unspecified) => None,
+            Ok(WireStatus::Pending) => Some(DeliveryStatus::Pending),
+            Ok(WireStatus::Succeeded) => Some(DeliveryStatus::Succeeded),
+            Ok(WireStatus::Failed) => Some(DeliveryStatus::Failed),
+            Ok(WireStatus::Cancelled) => Some(DeliveryStatus::Cancelled),
+            Err(_) => {
+                let mut violations = Violations::default();
+                violations.add("status", format!("{} is not a delivery status", r.status));
+                return Err(ServiceError::InvalidArgument(violations));
+            }
+        };
+        Ok(Self {
+            organization_id: r.organization_id,
+            webhook_id: r.webhook_id,
+            status,
+            event_type: r.event_type,
+            page_size: r.page_size,
+            page_token: r.page_token,
+        })
+    }
+}
+
+fn wire_status(status: DeliveryStatus) -> WireStatus {
+    match status {
+        DeliveryStatus::Pending => WireStatus::Pending,
+        DeliveryStatus::Succeeded => WireStatus::Succeeded,
+        DeliveryStatus::Failed => WireStatus::Failed,
+        DeliveryStatus::Cancelled => WireStatus::Cancelled,
+    }
+}
+
+impl From<Delivery> for proto::Delivery {
+    fn from(d: Delivery) -> Self {
+        Self {
+            id: d.id.to_string(),
+            organization_id: d.organization_id.to_string(),
+            webhook_id: d.webhook_id.to_string(),
+            event_id: d.event_id.to_string(),
+            event_type: d.event_type,
+            status: wire_status(d.status) as i32,
+            attempt_count: d.attempt_count.try_into().unwrap_or(i32::MAX),
+            next_attempt_at: d.next_attempt_at.map(timestamp),
+            last_error: d.last_error.unwrap_or_default(),
+            created_at: Some(timestamp(d.created_at)),
+            updated_at: Some(timestamp(d.updated_at)),
+            attempts: d.attempts.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl From<Attempt> for proto::DeliveryAttempt {
+    fn from(a: Attempt) -> Self {
+        Self {
+            attempt: a.number.try_into().unwrap_or(i32::MAX),
+            started_at: Some(timestamp(a.started_at)),
+            duration_ms: a.duration_ms.try_into().unwrap_or(i32::MAX),
+            status_code: a.status_code.map(i32::from),
+            error_kind: a.error_kind.unwrap_or_default(),
+            error_message: a.error_message.unwrap_or_default(),
+            response_excerpt: a.response_excerpt.unwrap_or_default(),
+        }
+    }
+}
+
+impl From<EventType> for proto::EventTypeInfo {
+    fn from(t: EventType) -> Self {
+        Self {
+            name: t.as_str().to_owned(),
+            description: t.description().to_owned(),
+        }
+    }
+}
 
 impl From<proto::PublishEventRequest> for PublishEvent {
     fn from(r: proto::PublishEventRequest) -> Self {
@@ -73,11 +218,14 @@ impl From<Webhook> for proto::Webhook {
             url: w.url.as_str().to_owned(),
             events: w.events.iter().map(|e| e.as_str().to_owned()).collect(),
             created_at: Some(timestamp(w.created_at)),
+            description: w.description,
+            enabled: w.enabled,
+            updated_at: Some(timestamp(w.updated_at)),
         }
     }
 }
 
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+pub(super) fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,

@@ -21,6 +21,8 @@ impl From<ServiceError> for Status {
             }
             ServiceError::PermissionDenied(message) => Status::permission_denied(message),
             ServiceError::AlreadyExists(message) => Status::already_exists(message),
+            ServiceError::NotFound(message) => Status::not_found(message),
+            ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
             ServiceError::Unavailable(cause) => {
                 tracing::error!(error = ?cause, "database unavailable");
                 Status::unavailable("the database is unavailable; try again later")

@@ -1,28 +1,37 @@
-//! `webhooks.v1.WebhookService`.
+//! `webhooks.v1.WebhookService`: each handler converts the request, calls the
+//! use case, and converts the answer back.
 
 use tonic::{Request, Response, Status};
 
+use super::convert::timestamp;
 use super::proto::{self, webhook_service_server::WebhookService};
 use crate::auth::caller;
-use crate::service::Webhooks;
+use crate::domain::EventType;
+use crate::service::{Deliveries, ListDeliveries, Webhooks};
 
-/// Serves `WebhookService` over the webhook use cases.
+/// Serves `WebhookService` over the webhook and delivery use cases.
 pub struct WebhookApi {
     webhooks: Webhooks,
+    deliveries: Deliveries,
 }
 
 impl WebhookApi {
-    pub fn new(webhooks: Webhooks) -> Self {
-        Self { webhooks }
+    pub fn new(webhooks: Webhooks, deliveries: Deliveries) -> Self {
+        Self {
+            webhooks,
+            deliveries,
+        }
     }
 }
+
+type Answer<T> = Result<Response<T>, Status>;
 
 #[tonic::async_trait]
 impl WebhookService for WebhookApi {
     async fn create_webhook(
         &self,
         request: Request<proto::CreateWebhookRequest>,
-    ) -> Result<Response<proto::CreateWebhookResponse>, Status> {
+    ) -> Answer<proto::CreateWebhookResponse> {
         let caller = caller(&request)?;
         let (webhook, secret) = self
             .webhooks
@@ -31,6 +40,132 @@ impl WebhookService for WebhookApi {
         Ok(Response::new(proto::CreateWebhookResponse {
             webhook: Some(webhook.into()),
             secret: secret.expose().to_owned(),
+        }))
+    }
+
+    async fn list_webhooks(
+        &self,
+        request: Request<proto::ListWebhooksRequest>,
+    ) -> Answer<proto::ListWebhooksResponse> {
+        let caller = caller(&request)?;
+        let (webhooks, next) = self
+            .webhooks
+            .list(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(proto::ListWebhooksResponse {
+            webhooks: webhooks.into_iter().map(Into::into).collect(),
+            next_page_token: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn get_webhook(
+        &self,
+        request: Request<proto::GetWebhookRequest>,
+    ) -> Answer<proto::Webhook> {
+        let caller = caller(&request)?;
+        let webhook = self
+            .webhooks
+            .get(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(webhook.into()))
+    }
+
+    async fn update_webhook(
+        &self,
+        request: Request<proto::UpdateWebhookRequest>,
+    ) -> Answer<proto::Webhook> {
+        let caller = caller(&request)?;
+        let webhook = self
+            .webhooks
+            .update(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(webhook.into()))
+    }
+
+    async fn delete_webhook(&self, request: Request<proto::DeleteWebhookRequest>) -> Answer<()> {
+        let caller = caller(&request)?;
+        self.webhooks
+            .delete(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(()))
+    }
+
+    async fn rotate_webhook_secret(
+        &self,
+        request: Request<proto::RotateWebhookSecretRequest>,
+    ) -> Answer<proto::RotateWebhookSecretResponse> {
+        let caller = caller(&request)?;
+        let (webhook, secret, expires) = self
+            .webhooks
+            .rotate_secret(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(proto::RotateWebhookSecretResponse {
+            webhook: Some(webhook.into()),
+            secret: secret.expose().to_owned(),
+            previous_secret_expires_at: Some(timestamp(expires)),
+        }))
+    }
+
+    async fn list_deliveries(
+        &self,
+        request: Request<proto::ListDeliveriesRequest>,
+    ) -> Answer<proto::ListDeliveriesResponse> {
+        let caller = caller(&request)?;
+        let listing = ListDeliveries::try_from(request.into_inner())?;
+        let (deliveries, next) = self.deliveries.list(&caller, listing).await?;
+        Ok(Response::new(proto::ListDeliveriesResponse {
+            deliveries: deliveries.into_iter().map(Into::into).collect(),
+            next_page_token: next.unwrap_or_default(),
+        }))
+    }
+
+    async fn get_delivery(
+        &self,
+        request: Request<proto::GetDeliveryRequest>,
+    ) -> Answer<proto::Delivery> {
+        let caller = caller(&request)?;
+        let delivery = self
+            .deliveries
+            .get(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(delivery.into()))
+    }
+
+    async fn retry_delivery(
+        &self,
+        request: Request<proto::RetryDeliveryRequest>,
+    ) -> Answer<proto::Delivery> {
+        let caller = caller(&request)?;
+        let delivery = self
+            .deliveries
+            .retry(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(delivery.into()))
+    }
+
+    async fn send_test_event(
+        &self,
+        request: Request<proto::SendTestEventRequest>,
+    ) -> Answer<proto::SendTestEventResponse> {
+        let caller = caller(&request)?;
+        let (event, delivery) = self
+            .webhooks
+            .send_test_event(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(proto::SendTestEventResponse {
+            delivery_id: delivery.to_string(),
+            event_id: event.to_string(),
+        }))
+    }
+
+    async fn list_event_types(
+        &self,
+        request: Request<proto::ListEventTypesRequest>,
+    ) -> Answer<proto::ListEventTypesResponse> {
+        // Any authenticated caller: the interceptor has checked the token.
+        caller(&request)?;
+        Ok(Response::new(proto::ListEventTypesResponse {
+            event_types: EventType::ALL.iter().map(|t| (*t).into()).collect(),
         }))
     }
 }

@@ -30,11 +30,16 @@ impl Publisher {
     /// Wakes the workers for deliveries committed by someone else's transaction.
     pub fn announce(&self, published: &Published) {
         if published.deliveries > 0 {
-            self.wakeup.wake();
+            self.wake();
         }
     }
 
-    pub(super) fn store(&self) -> &Store {
+    /// Wakes the workers: deliveries may have become due.
+    pub fn wake(&self) {
+        self.wakeup.wake();
+    }
+
+    pub fn store(&self) -> &Store {
         &self.store
     }
 }

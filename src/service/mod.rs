@@ -1,15 +1,20 @@
 //! Use cases: authorize the caller, validate, call the store. No tonic here;
 //! the transport maps [`ServiceError`] to gRPC statuses in one place.
 
+mod deliveries;
 mod events;
 mod webhooks;
 
+pub use deliveries::{Deliveries, DeliveryRef, ListDeliveries};
 pub use events::{Events, PublishEvent, Publisher};
-pub use webhooks::{CreateWebhook, Webhooks};
+pub use webhooks::{CreateWebhook, ListWebhooks, UpdateWebhook, WebhookRef, Webhooks};
 
-use crate::domain::Violations;
-use crate::domain::access::Denied;
+use crate::domain::access::{Denied, authorize};
+use crate::domain::{Action, Caller, OrganizationId, Violations};
 use crate::store::StoreError;
+
+/// A page of results and the token of the next one (`None` on the last).
+pub type Listing<T> = (Vec<T>, Option<String>);
 
 /// Why a use case failed, in terms a caller can act on.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +28,12 @@ pub enum ServiceError {
     /// What the caller asks to create exists already.
     #[error("{0}")]
     AlreadyExists(&'static str),
+    /// No such thing in the caller's organization (or anywhere).
+    #[error("{0}")]
+    NotFound(&'static str),
+    /// The thing is not in a state that allows this.
+    #[error("{0}")]
+    FailedPrecondition(&'static str),
     /// A dependency (the database) is down; retrying later may work.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -53,4 +64,28 @@ impl From<StoreError> for ServiceError {
             StoreError::Other(e) => ServiceError::Internal(e),
         }
     }
+}
+
+/// Parses the request's organization id and checks that the caller may do
+/// `action` there. Runs before anything else, so a caller without rights
+/// learns nothing from validation.
+fn authorized(
+    caller: &Caller,
+    action: Action,
+    organization_id: &str,
+) -> Result<OrganizationId, ServiceError> {
+    let organization = parse_field("organization_id", OrganizationId::parse(organization_id))?;
+    authorize(caller, action, organization)?;
+    Ok(organization)
+}
+
+/// `result`, or an INVALID_ARGUMENT naming `field`.
+fn parse_field<T, E: std::fmt::Display>(
+    field: &'static str,
+    result: Result<T, E>,
+) -> Result<T, ServiceError> {
+    let mut violations = Violations::default();
+    violations
+        .check(field, result)
+        .ok_or(ServiceError::InvalidArgument(violations))
 }

@@ -1,11 +1,14 @@
 //! Persistence through SeaORM: SQLite embedded by default, PostgreSQL when
 //! `DATABASE_URL` says so. Entities stay in here; callers get domain types.
 
-mod deliveries;
+mod claims;
 mod entities;
 mod error;
 mod events;
+mod history;
 mod migration;
+mod retention;
+mod scoped;
 mod secret_box;
 mod webhooks;
 
@@ -14,13 +17,15 @@ use std::time::Duration;
 use anyhow::Context;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, TransactionTrait,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
 
-pub use deliveries::{AttemptRecord, Claimed, Next};
+pub use claims::{AttemptRecord, Claimed, Next};
 pub use error::StoreError;
-pub use events::Published;
+pub use events::{Published, TestDelivery};
+pub use history::{DeliveryFilter, Retried};
 pub use secret_box::SecretBox;
 
 /// The database handle the rest of the service goes through.
@@ -60,6 +65,19 @@ impl Store {
     /// True on the embedded SQLite backend, where one process owns the file.
     pub fn is_sqlite(&self) -> bool {
         self.db.get_database_backend() == DbBackend::Sqlite
+    }
+
+    /// A transaction that will write. On SQLite it takes the write lock at
+    /// BEGIN: a deferred one that reads first can fail to upgrade when
+    /// another connection wrote meanwhile, and no busy timeout helps then.
+    async fn write_transaction(&self) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+        self.db
+            .begin_with_options(TransactionOptions {
+                isolation_level: None,
+                access_mode: None,
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            })
+            .await
     }
 
     /// Answers when the database answers.

@@ -1,14 +1,22 @@
 //! Webhook rows.
 
-use anyhow::{Context, anyhow};
-use chrono::{SubsecRound, Utc};
-use sea_orm::{ActiveModelTrait, Set, TransactionTrait};
+use std::time::Duration;
 
-use super::entities::webhook;
+use anyhow::{Context, anyhow};
+use chrono::{DateTime, SubsecRound, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+};
+
+use super::entities::{delivery, webhook};
 use super::events::{Published, publish_in};
+use super::scoped::Scoped;
 use super::{Store, StoreError};
+use crate::domain::event_type::parse_stored;
 use crate::domain::{
-    EventType, NewEvent, NewWebhook, OrganizationId, SigningSecret, Webhook, WebhookId, WebhookUrl,
+    DeliveryStatus, NewEvent, NewWebhook, OrganizationId, Page, SigningSecret, Webhook,
+    WebhookChanges, WebhookId, WebhookUrl,
 };
 
 impl Store {
@@ -23,19 +31,21 @@ impl Store {
         announce: impl FnOnce(&Webhook) -> NewEvent,
     ) -> Result<(Webhook, Published), StoreError> {
         let id = WebhookId::generate();
-        // Microseconds: what PostgreSQL keeps, so what we return is what we stored.
-        let now = Utc::now().trunc_subsecs(6);
-        let events: Vec<&str> = new.events.iter().map(|e| e.as_str()).collect();
-        let txn = self.db.begin().await?;
+        let now = now();
+        let txn = self.write_transaction().await?;
         let row = webhook::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(new.organization_id.as_uuid()),
             url: Set(new.url.as_str().to_owned()),
-            events: Set(serde_json::json!(events)),
+            events: Set(events_json(&new.events)),
             secret: Set(self.secrets.seal(id, secret)),
             created_by: Set(created_by.to_owned()),
             created_at: Set(now),
             updated_at: Set(now),
+            description: Set(String::new()),
+            enabled: Set(true),
+            previous_secret: Set(None),
+            previous_secret_expires_at: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -44,6 +54,143 @@ impl Store {
         txn.commit().await?;
         Ok((webhook, published))
     }
+
+    pub async fn get_webhook(
+        &self,
+        organization: OrganizationId,
+        id: WebhookId,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let row = webhook::Entity::find_in(organization)
+            .filter(webhook::Column::Id.eq(id.as_uuid()))
+            .one(&self.db)
+            .await?;
+        Ok(row.map(to_domain).transpose()?)
+    }
+
+    /// A page of the organization's webhooks, newest first, and whether more follow.
+    pub async fn list_webhooks(
+        &self,
+        organization: OrganizationId,
+        page: Page,
+    ) -> Result<(Vec<Webhook>, bool), StoreError> {
+        let mut query = webhook::Entity::find_in(organization);
+        if let Some(after) = page.after {
+            query = query.filter(webhook::Column::Id.lt(after));
+        }
+        let mut rows = query
+            .order_by_desc(webhook::Column::Id)
+            .limit(page.size + 1)
+            .all(&self.db)
+            .await?;
+        let more = rows.len() as u64 > page.size;
+        rows.truncate(page.size as usize);
+        let webhooks = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
+        Ok((webhooks, more))
+    }
+
+    /// Applies `changes`; `None` when there is no such webhook here.
+    pub async fn update_webhook(
+        &self,
+        organization: OrganizationId,
+        id: WebhookId,
+        changes: &WebhookChanges,
+    ) -> Result<Option<Webhook>, StoreError> {
+        let Some(row) = webhook::Entity::find_in(organization)
+            .filter(webhook::Column::Id.eq(id.as_uuid()))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let mut row = row.into_active_model();
+        if let Some(url) = &changes.url {
+            row.url = Set(url.as_str().to_owned());
+        }
+        if let Some(events) = &changes.events {
+            row.events = Set(events_json(events));
+        }
+        if let Some(enabled) = changes.enabled {
+            row.enabled = Set(enabled);
+        }
+        if let Some(description) = &changes.description {
+            row.description = Set(description.clone());
+        }
+        row.updated_at = Set(now());
+        Ok(Some(to_domain(row.update(&self.db).await?)?))
+    }
+
+    /// Deletes the webhook and cancels its pending deliveries; false when
+    /// there is no such webhook here.
+    pub async fn delete_webhook(
+        &self,
+        organization: OrganizationId,
+        id: WebhookId,
+    ) -> Result<bool, StoreError> {
+        let txn = self.write_transaction().await?;
+        let deleted = webhook::Entity::delete_in(organization)
+            .filter(webhook::Column::Id.eq(id.as_uuid()))
+            .exec(&txn)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Ok(false);
+        }
+        delivery::Entity::update_in(organization)
+            .col_expr(
+                delivery::Column::Status,
+                Expr::value(DeliveryStatus::Cancelled.as_str()),
+            )
+            .col_expr(
+                delivery::Column::LeaseUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now()))
+            .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
+            .filter(Expr::cust("status = 'pending'"))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Replaces the secret, keeping the old one for signing during `grace`.
+    /// Returns the webhook and when the old secret stops being used.
+    pub async fn rotate_secret(
+        &self,
+        organization: OrganizationId,
+        id: WebhookId,
+        secret: &SigningSecret,
+        grace: Duration,
+    ) -> Result<Option<(Webhook, DateTime<Utc>)>, StoreError> {
+        let txn = self.write_transaction().await?;
+        let Some(row) = webhook::Entity::find_in(organization)
+            .filter(webhook::Column::Id.eq(id.as_uuid()))
+            .lock_exclusive()
+            .one(&txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let now = now();
+        let expires = now + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let previous = row.secret.clone();
+        let mut row = row.into_active_model();
+        row.previous_secret = Set(Some(previous));
+        row.previous_secret_expires_at = Set(Some(expires));
+        row.secret = Set(self.secrets.seal(id, secret));
+        row.updated_at = Set(now);
+        let row = row.update(&txn).await?;
+        txn.commit().await?;
+        Ok(Some((to_domain(row)?, expires)))
+    }
+}
+
+/// Microseconds: what PostgreSQL keeps, so what we return is what we stored.
+pub(super) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
+}
+
+fn events_json(events: &[crate::domain::EventType]) -> serde_json::Value {
+    serde_json::json!(events.iter().map(|e| e.as_str()).collect::<Vec<_>>())
 }
 
 fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
@@ -51,14 +198,15 @@ fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         serde_json::from_value(row.events).context("webhook events are not a JSON list")?;
     let events = names
         .iter()
-        .map(|n| n.parse::<EventType>())
-        .collect::<Result<_, _>>()
-        .map_err(|e| anyhow!("webhook {}: {e}", row.id))?;
+        .map(|n| parse_stored(n).ok_or_else(|| anyhow!("webhook {}: unknown event {n}", row.id)))
+        .collect::<Result<_, _>>()?;
     Ok(Webhook {
         id: WebhookId::from_uuid(row.id),
         organization_id: OrganizationId::from_uuid(row.organization_id),
         url: WebhookUrl::from_stored(&row.url).context("stored webhook URL is invalid")?,
         events,
+        description: row.description,
+        enabled: row.enabled,
         created_by: row.created_by,
         created_at: row.created_at,
         updated_at: row.updated_at,

@@ -18,6 +18,15 @@ pub struct Model {
     pub created_by: String,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    #[sea_orm(column_type = "Text")]
+    pub description: String,
+    /// False while paused.
+    pub enabled: bool,
+    /// The secret before the last rotation, sealed, still signed with until
+    /// `previous_secret_expires_at`.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

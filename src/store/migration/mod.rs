@@ -5,6 +5,7 @@ use sea_orm_migration::prelude::*;
 
 mod m20261127_000001_create_webhooks;
 mod m20261127_000002_create_events_and_deliveries;
+mod m20261127_000003_manage_webhooks;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261127_000001_create_webhooks::Migration),
             Box::new(m20261127_000002_create_events_and_deliveries::Migration),
+            Box::new(m20261127_000003_manage_webhooks::Migration),
         ]
     }
 }

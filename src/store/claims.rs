@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
 };
 use uuid::Uuid;
 
@@ -30,6 +30,8 @@ pub struct Claimed {
     pub attempt: u32,
     pub url: WebhookUrl,
     pub secret: SigningSecret,
+    /// The secret before a rotation, during its grace period.
+    pub previous_secret: Option<SigningSecret>,
     pub body: Arc<[u8]>,
 }
 
@@ -76,6 +78,16 @@ impl Store {
                 Condition::any()
                     .add(delivery::Column::LeaseUntil.is_null())
                     .add(delivery::Column::LeaseUntil.lte(now)),
+            )
+            // A paused webhook's deliveries wait.
+            .filter(
+                delivery::Column::WebhookId.not_in_subquery(
+                    webhook::Entity::find()
+                        .select_only()
+                        .column(webhook::Column::Id)
+                        .filter(webhook::Column::Enabled.eq(false))
+                        .into_query(),
+                ),
             )
             .order_by_asc(delivery::Column::NextAttemptAt)
             .limit(limit);
@@ -129,39 +141,46 @@ impl Store {
             .into_iter()
             .map(|(id, kind, body)| (id, (kind, body.into_bytes().into())))
             .collect();
-        let webhooks: HashMap<Uuid, (String, String)> = webhook::Entity::find()
-            .select_only()
-            .columns([
-                webhook::Column::Id,
-                webhook::Column::Url,
-                webhook::Column::Secret,
-            ])
+        let webhooks: HashMap<Uuid, webhook::Model> = webhook::Entity::find()
             .filter(webhook::Column::Id.is_in(webhook_ids))
-            .into_tuple::<(Uuid, String, String)>()
             .all(txn)
             .await?
             .into_iter()
-            .map(|(id, url, secret)| (id, (url, secret)))
+            .map(|w| (w.id, w))
             .collect();
+        let now = Utc::now();
 
         let mut claimed = Vec::with_capacity(leased.len());
         for row in leased {
-            let (Some((event_type, body)), Some((url, sealed))) =
+            let (Some((event_type, body)), Some(webhook)) =
                 (events.get(&row.event_id), webhooks.get(&row.webhook_id))
             else {
                 tracing::warn!(delivery_id = %row.id, "delivery without its event or webhook; left leased");
                 continue;
             };
             let webhook_id = WebhookId::from_uuid(row.webhook_id);
-            let secret = match self.secrets.open(webhook_id, sealed) {
-                Ok(secret) => secret,
+            let previous = webhook
+                .previous_secret
+                .as_deref()
+                .filter(|_| webhook.previous_secret_expires_at.is_some_and(|t| t > now));
+            let opened = self
+                .secrets
+                .open(webhook_id, &webhook.secret)
+                .and_then(|secret| {
+                    let previous = previous
+                        .map(|p| self.secrets.open(webhook_id, p))
+                        .transpose()?;
+                    Ok((secret, previous))
+                });
+            let (secret, previous_secret) = match opened {
+                Ok(secrets) => secrets,
                 Err(err) => {
                     // Not the delivery's fault: keep it for when the key is fixed.
                     tracing::error!(%webhook_id, error = %err, "cannot sign a delivery");
                     continue;
                 }
             };
-            let url = WebhookUrl::from_stored(url)
+            let url = WebhookUrl::from_stored(&webhook.url)
                 .map_err(|e| anyhow::anyhow!("stored URL of webhook {webhook_id}: {e}"))?;
             claimed.push(Claimed {
                 id: DeliveryId::from_uuid(row.id),
@@ -171,6 +190,7 @@ impl Store {
                 attempt: row.attempts as u32 + 1,
                 url,
                 secret,
+                previous_secret,
                 body: body.clone(),
             });
         }
@@ -212,7 +232,8 @@ impl Store {
 
     /// Records attempts and moves their deliveries on, in one transaction. A
     /// delivery whose attempt count moved meanwhile (its lease was lost and
-    /// someone else tried it) keeps its state; the attempt is still recorded.
+    /// someone else tried it), or that was cancelled, keeps its state; the
+    /// attempt is still recorded.
     pub async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
         if records.is_empty() {
             return Ok(());
@@ -252,6 +273,8 @@ impl Store {
             update
                 .filter(delivery::Column::Id.eq(record.delivery_id.as_uuid()))
                 .filter(delivery::Column::Attempts.eq(record.attempt as i32 - 1))
+                // A delivery cancelled meanwhile stays cancelled.
+                .filter(Expr::cust("status = 'pending'"))
                 .exec(&txn)
                 .await?;
         }
@@ -276,7 +299,7 @@ impl Store {
     /// A transaction whose commit need not wait for the disk: losing it in a
     /// crash only causes a resend, which at-least-once delivery allows.
     async fn relaxed_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
-        let txn = self.db.begin().await?;
+        let txn = self.write_transaction().await?;
         if self.db.get_database_backend() == DbBackend::Postgres {
             txn.execute_unprepared("SET LOCAL synchronous_commit = off")
                 .await?;

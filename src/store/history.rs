@@ -1,0 +1,210 @@
+//! What happened to deliveries: listing, one delivery with its attempts, and
+//! trying one again.
+
+use std::collections::HashMap;
+
+use anyhow::anyhow;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+use uuid::Uuid;
+
+use super::entities::{delivery, delivery_attempt, event, webhook};
+use super::scoped::Scoped;
+use super::webhooks::now;
+use super::{Store, StoreError};
+use crate::domain::{
+    Attempt, Delivery, DeliveryId, DeliveryStatus, EventId, EventType, OrganizationId, Page,
+    WebhookId,
+};
+
+/// Which deliveries to list; `None` matches any.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DeliveryFilter {
+    pub webhook: Option<WebhookId>,
+    pub status: Option<DeliveryStatus>,
+    pub event_type: Option<EventType>,
+}
+
+/// What RetryDelivery did.
+pub enum Retried {
+    NoSuchDelivery,
+    StillPending,
+    WebhookDeleted,
+    Scheduled(Delivery),
+}
+
+impl Store {
+    /// A page of the organization's deliveries, newest first, without
+    /// attempts, and whether more follow.
+    pub async fn list_deliveries(
+        &self,
+        organization: OrganizationId,
+        filter: DeliveryFilter,
+        page: Page,
+    ) -> Result<(Vec<Delivery>, bool), StoreError> {
+        let mut query = delivery::Entity::find_in(organization);
+        if let Some(webhook) = filter.webhook {
+            query = query.filter(delivery::Column::WebhookId.eq(webhook.as_uuid()));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(delivery::Column::Status.eq(status.as_str()));
+        }
+        if let Some(event_type) = filter.event_type {
+            query = query.filter(
+                delivery::Column::EventId.in_subquery(
+                    event::Entity::find_in(organization)
+                        .select_only()
+                        .column(event::Column::Id)
+                        .filter(event::Column::EventType.eq(event_type.as_str()))
+                        .into_query(),
+                ),
+            );
+        }
+        if let Some(after) = page.after {
+            query = query.filter(delivery::Column::Id.lt(after));
+        }
+        let mut rows = query
+            .order_by_desc(delivery::Column::Id)
+            .limit(page.size + 1)
+            .all(&self.db)
+            .await?;
+        let more = rows.len() as u64 > page.size;
+        rows.truncate(page.size as usize);
+        let types = self.event_types(organization, &rows).await?;
+        let deliveries = rows
+            .into_iter()
+            .map(|row| to_domain(row, &types, Vec::new()))
+            .collect::<Result<_, _>>()?;
+        Ok((deliveries, more))
+    }
+
+    /// One delivery with every attempt, oldest first.
+    pub async fn get_delivery(
+        &self,
+        organization: OrganizationId,
+        id: DeliveryId,
+    ) -> Result<Option<Delivery>, StoreError> {
+        let Some(row) = delivery::Entity::find_in(organization)
+            .filter(delivery::Column::Id.eq(id.as_uuid()))
+            .one(&self.db)
+            .await?
+        else {
+            return Ok(None);
+        };
+        let attempts = delivery_attempt::Entity::find()
+            .filter(delivery_attempt::Column::DeliveryId.eq(row.id))
+            .order_by_asc(delivery_attempt::Column::Attempt)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|a| Attempt {
+                number: a.attempt as u32,
+                started_at: a.started_at,
+                duration_ms: a.duration_ms.max(0) as u32,
+                status_code: a.status_code.and_then(|c| u16::try_from(c).ok()),
+                error_kind: a.error_kind,
+                error_message: a.error_message,
+                response_excerpt: a.response_excerpt,
+            })
+            .collect();
+        let types = self
+            .event_types(organization, std::slice::from_ref(&row))
+            .await?;
+        Ok(Some(to_domain(row, &types, attempts)?))
+    }
+
+    /// Makes a finished delivery pending again, due now, keeping its event
+    /// and attempt count.
+    pub async fn retry_delivery(
+        &self,
+        organization: OrganizationId,
+        id: DeliveryId,
+    ) -> Result<Retried, StoreError> {
+        let txn = self.write_transaction().await?;
+        let Some(row) = delivery::Entity::find_in(organization)
+            .filter(delivery::Column::Id.eq(id.as_uuid()))
+            .one(&txn)
+            .await?
+        else {
+            return Ok(Retried::NoSuchDelivery);
+        };
+        if row.status == DeliveryStatus::Pending.as_str() {
+            return Ok(Retried::StillPending);
+        }
+        let webhook_exists = webhook::Entity::find_in(organization)
+            .filter(webhook::Column::Id.eq(row.webhook_id))
+            .one(&txn)
+            .await?
+            .is_some();
+        if !webhook_exists {
+            return Ok(Retried::WebhookDeleted);
+        }
+        let now = now();
+        delivery::Entity::update_in(organization)
+            .col_expr(
+                delivery::Column::Status,
+                Expr::value(DeliveryStatus::Pending.as_str()),
+            )
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(now))
+            .col_expr(
+                delivery::Column::LeaseUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+            .filter(delivery::Column::Id.eq(row.id))
+            .filter(delivery::Column::Status.eq(row.status.as_str()))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        match self.get_delivery(organization, id).await? {
+            Some(delivery) => Ok(Retried::Scheduled(delivery)),
+            None => Ok(Retried::NoSuchDelivery),
+        }
+    }
+
+    async fn event_types(
+        &self,
+        organization: OrganizationId,
+        rows: &[delivery::Model],
+    ) -> Result<HashMap<Uuid, String>, StoreError> {
+        if rows.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
+        Ok(event::Entity::find_in(organization)
+            .select_only()
+            .columns([event::Column::Id, event::Column::EventType])
+            .filter(event::Column::Id.is_in(ids))
+            .into_tuple::<(Uuid, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect())
+    }
+}
+
+fn to_domain(
+    row: delivery::Model,
+    types: &HashMap<Uuid, String>,
+    attempts: Vec<Attempt>,
+) -> Result<Delivery, StoreError> {
+    let status = row
+        .status
+        .parse::<DeliveryStatus>()
+        .map_err(|e| anyhow!("delivery {}: {e}", row.id))?;
+    Ok(Delivery {
+        id: DeliveryId::from_uuid(row.id),
+        organization_id: OrganizationId::from_uuid(row.organization_id),
+        webhook_id: WebhookId::from_uuid(row.webhook_id),
+        event_id: EventId::from_uuid(row.event_id),
+        event_type: types.get(&row.event_id).cloned().unwrap_or_default(),
+        next_attempt_at: (status == DeliveryStatus::Pending).then_some(row.next_attempt_at),
+        status,
+        attempt_count: row.attempts.max(0) as u32,
+        last_error: row.last_error,
+        created_at: row.created_at,
+        updated_at: row.updated_at,
+        attempts,
+    })
+}

@@ -1,0 +1,70 @@
+//! Forgets old delivery history, a small batch at a time, so deleting never
+//! holds up delivery.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use uuid::Uuid;
+
+use super::entities::{delivery, delivery_attempt, event};
+use super::{Store, StoreError};
+
+impl Store {
+    /// Deletes up to `batch` finished deliveries (succeeded, failed,
+    /// cancelled) last changed before `cutoff`, with their attempts. Returns
+    /// how many went.
+    pub async fn purge_deliveries(
+        &self,
+        cutoff: DateTime<Utc>,
+        batch: u64,
+    ) -> Result<u64, StoreError> {
+        let ids: Vec<Uuid> = delivery::Entity::find()
+            .select_only()
+            .column(delivery::Column::Id)
+            .filter(Expr::cust("status <> 'pending'"))
+            .filter(delivery::Column::UpdatedAt.lt(cutoff))
+            .limit(batch)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.write_transaction().await?;
+        delivery_attempt::Entity::delete_many()
+            .filter(delivery_attempt::Column::DeliveryId.is_in(ids.clone()))
+            .exec(&txn)
+            .await?;
+        let deleted = delivery::Entity::delete_many()
+            .filter(delivery::Column::Id.is_in(ids))
+            .filter(Expr::cust("status <> 'pending'"))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(deleted.rows_affected)
+    }
+
+    /// Deletes up to `batch` events published before `cutoff` that have no
+    /// delivery left. Returns how many went.
+    pub async fn purge_events(&self, cutoff: DateTime<Utc>, batch: u64) -> Result<u64, StoreError> {
+        let ids: Vec<Uuid> = event::Entity::find()
+            .select_only()
+            .column(event::Column::Id)
+            .filter(event::Column::CreatedAt.lt(cutoff))
+            .filter(Expr::cust(
+                "NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id)",
+            ))
+            .limit(batch)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let deleted = event::Entity::delete_many()
+            .filter(event::Column::Id.is_in(ids))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+}
