@@ -9,6 +9,8 @@ mod create_webhook;
 mod database_outage;
 mod delivery;
 mod durability;
+mod history;
+mod management;
 mod plumbing;
 mod publish_event;
 mod retries;

@@ -19,7 +19,9 @@ use webhook_service::config::Settings;
 use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 use webhook_service::grpc::proto::{
-    CreateWebhookRequest, CreateWebhookResponse, PublishEventRequest, PublishEventResponse,
+    CreateWebhookRequest, CreateWebhookResponse, Delivery, GetDeliveryRequest, GetWebhookRequest,
+    ListDeliveriesRequest, PublishEventRequest, PublishEventResponse, UpdateWebhookRequest,
+    Webhook,
 };
 use webhook_service::service::Publisher;
 use webhook_service::startup::Application;
@@ -189,6 +191,51 @@ impl TestApp {
         rows
     }
 
+    /// Runs a sea-query statement, built for the app's database dialect, and
+    /// returns how many rows it touched.
+    pub async fn execute<S: sea_orm::StatementBuilder>(&self, statement: &S) -> u64 {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(&self.database_url)
+            .await
+            .unwrap();
+        let affected = db.execute(statement).await.unwrap().rows_affected();
+        db.close().await.unwrap();
+        affected
+    }
+
+    /// Moves `table.column` of the row whose `id` is `id` to `age` ago.
+    pub async fn backdate(&self, table: &str, column: &str, id: Uuid, age: std::time::Duration) {
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        let when = chrono::Utc::now() - chrono::Duration::from_std(age).unwrap();
+        let statement = Query::update()
+            .table(Alias::new(table))
+            .value(Alias::new(column), when)
+            .and_where(Expr::col(Alias::new("id")).eq(id))
+            .to_owned();
+        assert_eq!(
+            self.execute(&statement).await,
+            1,
+            "no {table} row with id {id}"
+        );
+    }
+
+    /// How many rows of `table` have `column` equal to `id`.
+    pub async fn count_rows(&self, table: &str, column: &str, id: Uuid) -> usize {
+        use sea_orm::ConnectionTrait;
+        use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+        let statement = Query::select()
+            .column(Alias::new(column))
+            .from(Alias::new(table))
+            .and_where(Expr::col(Alias::new(column)).eq(id))
+            .to_owned();
+        let db = sea_orm::Database::connect(&self.database_url)
+            .await
+            .unwrap();
+        let rows = db.query_all(&statement).await.unwrap();
+        db.close().await.unwrap();
+        rows.len()
+    }
+
     /// `(status, attempts)` of every delivery, in no particular order.
     pub async fn deliveries(&self) -> Vec<(String, i32)> {
         self.query("SELECT status, attempts FROM deliveries")
@@ -235,6 +282,110 @@ impl TestApp {
             organization_id: self.organization.to_string(),
             url: url.to_owned(),
             events: events.iter().map(|e| e.to_string()).collect(),
+        }
+    }
+
+    /// GetWebhook as an OWNER of this app's organization.
+    pub async fn get_webhook(&self, webhook_id: &str) -> Result<Webhook, Status> {
+        let request = GetWebhookRequest {
+            organization_id: self.organization.to_string(),
+            webhook_id: webhook_id.to_owned(),
+        };
+        self.webhooks()
+            .await
+            .get_webhook(authorized(request, &self.token("OWNER")))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// UpdateWebhook as an OWNER of this app's organization: `organization_id`
+    /// is filled in, the rest is `request`'s.
+    pub async fn update_webhook(&self, request: UpdateWebhookRequest) -> Result<Webhook, Status> {
+        let request = UpdateWebhookRequest {
+            organization_id: self.organization.to_string(),
+            ..request
+        };
+        self.webhooks()
+            .await
+            .update_webhook(authorized(request, &self.token("OWNER")))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Pauses (`false`) or resumes (`true`) a webhook as an OWNER.
+    pub async fn set_enabled(&self, webhook_id: &str, enabled: bool) -> Webhook {
+        let webhook = self
+            .update_webhook(UpdateWebhookRequest {
+                webhook_id: webhook_id.to_owned(),
+                enabled,
+                update_mask: field_mask(&["enabled"]),
+                ..Default::default()
+            })
+            .await
+            .expect("update enabled");
+        assert_eq!(webhook.enabled, enabled);
+        webhook
+    }
+
+    /// GetDelivery as an OWNER of this app's organization.
+    pub async fn get_delivery(&self, delivery_id: &str) -> Result<Delivery, Status> {
+        let request = GetDeliveryRequest {
+            organization_id: self.organization.to_string(),
+            delivery_id: delivery_id.to_owned(),
+        };
+        self.webhooks()
+            .await
+            .get_delivery(authorized(request, &self.token("OWNER")))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// ListDeliveries as an OWNER of this app's organization (the first page,
+    /// `organization_id` filled in).
+    pub async fn list_deliveries(
+        &self,
+        request: ListDeliveriesRequest,
+    ) -> Result<Vec<Delivery>, Status> {
+        let request = ListDeliveriesRequest {
+            organization_id: self.organization.to_string(),
+            ..request
+        };
+        self.webhooks()
+            .await
+            .list_deliveries(authorized(request, &self.token("OWNER")))
+            .await
+            .map(|r| r.into_inner().deliveries)
+    }
+
+    /// The deliveries of one webhook, newest first.
+    pub async fn deliveries_of(&self, webhook_id: &str) -> Vec<Delivery> {
+        self.list_deliveries(ListDeliveriesRequest {
+            webhook_id: webhook_id.to_owned(),
+            ..Default::default()
+        })
+        .await
+        .expect("list deliveries")
+    }
+
+    /// Polls GetDelivery until `done` holds; panics after `limit` with the
+    /// last state seen.
+    pub async fn wait_for_delivery(
+        &self,
+        delivery_id: &str,
+        limit: std::time::Duration,
+        done: impl Fn(&Delivery) -> bool,
+    ) -> Delivery {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let delivery = self.get_delivery(delivery_id).await.expect("get delivery");
+            if done(&delivery) {
+                return delivery;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "delivery never got there: {delivery:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
@@ -354,4 +505,67 @@ fn to_value(value: Value) -> prost_types::Value {
         object @ Value::Object(_) => Kind::StructValue(to_struct(object)),
     };
     prost_types::Value { kind: Some(kind) }
+}
+
+/// `Some(FieldMask)` naming `paths`.
+pub fn field_mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
+    Some(prost_types::FieldMask {
+        paths: paths.iter().map(|p| p.to_string()).collect(),
+    })
+}
+
+/// A proto timestamp as a chrono time; panics when it is absent.
+pub fn time(timestamp: &Option<prost_types::Timestamp>) -> chrono::DateTime<chrono::Utc> {
+    let t = timestamp.as_ref().expect("timestamp set");
+    chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).expect("valid timestamp")
+}
+
+fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
+    for part in parts {
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The `webhook-signature` entry (`v1,<base64>`) that `secret` (`whsec_…`)
+/// gives a request: Standard Webhooks, over `{id}.{timestamp}.{body}`.
+pub fn standard_signature(secret: &str, received: &receiver::Received) -> String {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let key = STANDARD
+        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
+        .expect("base64 secret");
+    let id = received.header("webhook-id");
+    let timestamp = received.header("webhook-timestamp");
+    let mac = hmac_sha256(
+        &key,
+        &[
+            id.as_bytes(),
+            b".",
+            timestamp.as_bytes(),
+            b".",
+            &received.body,
+        ],
+    );
+    format!("v1,{}", STANDARD.encode(mac))
+}
+
+/// The `X-Webhook-Signature` value (`sha256=<hex>`) that `secret` gives a
+/// request: keyed by the whole secret string, over the body.
+pub fn legacy_signature(secret: &str, received: &receiver::Received) -> String {
+    format!(
+        "sha256={}",
+        hex::encode(hmac_sha256(secret.as_bytes(), &[&received.body]))
+    )
+}
+
+/// The entries of a request's `webhook-signature` header.
+pub fn signature_entries(received: &receiver::Received) -> Vec<String> {
+    received
+        .header("webhook-signature")
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
