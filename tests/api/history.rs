@@ -1,5 +1,4 @@
-//! Delivery history: what each attempt got, filtering it, retrying by hand,
-//! test pings, and how long history is kept.
+//! Delivery history: what each attempt got, filtering it, retrying by hand.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -11,12 +10,10 @@ use uuid::Uuid;
 use crate::on_every_backend;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{
-    Backend, TestApp, assert_field_violation, authorized, deliver_to, legacy_signature,
-    signature_entries, spawn_app_with, standard_signature, time,
+    Backend, TestApp, assert_field_violation, authorized, deliver_to, spawn_app_with, time,
 };
 use webhook_service::grpc::proto::{
-    Delivery, DeliveryStatus, ListDeliveriesRequest, RetryDeliveryRequest, SendTestEventRequest,
-    SendTestEventResponse,
+    Delivery, DeliveryStatus, ListDeliveriesRequest, RetryDeliveryRequest,
 };
 
 on_every_backend!(
@@ -25,9 +22,6 @@ on_every_backend!(
     bad_list_deliveries_filters_are_invalid_argument,
     retry_delivery_sends_a_failed_delivery_again_with_the_same_event,
     retrying_a_pending_delivery_is_failed_precondition,
-    a_test_event_reaches_a_webhook_that_did_not_subscribe_to_it,
-    a_test_event_to_a_paused_webhook_is_failed_precondition,
-    retention_removes_old_finished_deliveries_and_their_events_only,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -44,21 +38,6 @@ async fn retry(app: &TestApp, delivery_id: &str) -> Result<Delivery, tonic::Stat
     app.webhooks()
         .await
         .retry_delivery(authorized(request, &app.token("OWNER")))
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn send_test_event(
-    app: &TestApp,
-    webhook_id: &str,
-) -> Result<SendTestEventResponse, tonic::Status> {
-    let request = SendTestEventRequest {
-        organization_id: app.organization.to_string(),
-        webhook_id: webhook_id.to_owned(),
-    };
-    app.webhooks()
-        .await
-        .send_test_event(authorized(request, &app.token("OWNER")))
         .await
         .map(|r| r.into_inner())
 }
@@ -331,198 +310,4 @@ async fn retrying_a_pending_delivery_is_failed_precondition(backend: Backend) {
 
     let status = retry(&app, &Uuid::new_v4().to_string()).await.unwrap_err();
     assert_eq!(status.code(), Code::NotFound, "{status:?}");
-}
-
-async fn a_test_event_reaches_a_webhook_that_did_not_subscribe_to_it(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = spawn_app_with(backend, deliver_to(&receiver)).await;
-    let created = app
-        .subscribe(&receiver.url("/ping"), &["member.added"])
-        .await;
-    let webhook = created.webhook.unwrap();
-
-    let sent = send_test_event(&app, &webhook.id).await.expect("ping");
-    let got = &receiver.wait_for("/ping", 1, WAIT).await[0];
-    let body = got.json();
-    assert_eq!(body["type"], "webhook.ping");
-    assert_eq!(body["id"], sent.event_id);
-    assert_eq!(body["organization_id"], app.organization.to_string());
-    assert_eq!(got.header("x-webhook-event"), "webhook.ping");
-    assert_eq!(got.header("x-webhook-id"), sent.event_id);
-    assert_eq!(
-        got.header("x-webhook-signature"),
-        legacy_signature(&created.secret, got)
-    );
-    assert_eq!(
-        signature_entries(got),
-        [standard_signature(&created.secret, got)]
-    );
-
-    let delivery = app
-        .wait_for_delivery(&sent.delivery_id, WAIT, |d| {
-            d.status() != DeliveryStatus::Pending
-        })
-        .await;
-    assert_eq!(delivery.status(), DeliveryStatus::Succeeded);
-    assert_eq!(delivery.event_id, sent.event_id);
-    assert_eq!(delivery.event_type, "webhook.ping");
-    assert_eq!(delivery.webhook_id, webhook.id);
-    assert_eq!(delivery.attempt_count, 1);
-    assert_eq!(delivery.attempts.len(), 1);
-
-    let status = send_test_event(&app, &Uuid::new_v4().to_string())
-        .await
-        .unwrap_err();
-    assert_eq!(status.code(), Code::NotFound, "{status:?}");
-}
-
-async fn a_test_event_to_a_paused_webhook_is_failed_precondition(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = spawn_app_with(backend, deliver_to(&receiver)).await;
-    let webhook = app
-        .subscribe(&receiver.url("/paused-ping"), &["member.added"])
-        .await
-        .webhook
-        .unwrap();
-    app.set_enabled(&webhook.id, false).await;
-
-    let status = send_test_event(&app, &webhook.id).await.unwrap_err();
-    assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
-    assert!(app.deliveries_of(&webhook.id).await.is_empty());
-
-    // Enabled again, it pings.
-    app.set_enabled(&webhook.id, true).await;
-    send_test_event(&app, &webhook.id).await.expect("ping");
-    let got = receiver.wait_for("/paused-ping", 1, WAIT).await;
-    assert_eq!(got.len(), 1);
-    assert_eq!(got[0].json()["type"], "webhook.ping");
-}
-
-fn uuid(id: &str) -> Uuid {
-    Uuid::parse_str(id).expect("a UUID")
-}
-
-async fn retention_removes_old_finished_deliveries_and_their_events_only(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = spawn_app_with(backend, |s| {
-        deliver_to(&receiver)(s);
-        s.retention = Duration::from_secs(3600);
-        s.retention_interval = Duration::from_millis(200);
-        s.retry_schedule = "1h".into();
-    })
-    .await;
-    receiver.script("/stuck", [Reply::status(500)]);
-    let kept = app
-        .subscribe(&receiver.url("/kept"), &["member.added"])
-        .await
-        .webhook
-        .unwrap();
-    let stuck = app
-        .subscribe(&receiver.url("/stuck"), &["invite.created"])
-        .await
-        .webhook
-        .unwrap();
-    let old_event = app
-        .publish("member.added", json!({"n": "old"}), "")
-        .await
-        .unwrap()
-        .event_id;
-    let recent_event = app
-        .publish("member.added", json!({"n": "recent"}), "")
-        .await
-        .unwrap()
-        .event_id;
-    let stuck_event = app
-        .publish("invite.created", json!({}), "")
-        .await
-        .unwrap()
-        .event_id;
-    receiver.wait_for("/kept", 2, WAIT).await;
-    receiver.wait_for("/stuck", 1, WAIT).await;
-
-    let of_kept = app.deliveries_of(&kept.id).await;
-    assert_eq!(of_kept.len(), 2, "{of_kept:?}");
-    let delivery_of = |event: &str| {
-        of_kept
-            .iter()
-            .find(|d| d.event_id == event)
-            .expect("a delivery of the event")
-            .id
-            .clone()
-    };
-    let (old, recent) = (delivery_of(&old_event), delivery_of(&recent_event));
-    for id in [&old, &recent] {
-        let done = app
-            .wait_for_delivery(id, WAIT, |d| d.status() != DeliveryStatus::Pending)
-            .await;
-        assert_eq!(done.status(), DeliveryStatus::Succeeded);
-    }
-    let pending = app.deliveries_of(&stuck.id).await[0].id.clone();
-    let waiting = app
-        .wait_for_delivery(&pending, WAIT, |d| d.attempt_count == 1)
-        .await;
-    assert_eq!(waiting.status(), DeliveryStatus::Pending);
-    for id in [&old, &recent, &pending] {
-        assert_eq!(
-            app.count_rows("delivery_attempts", "delivery_id", uuid(id))
-                .await,
-            1
-        );
-    }
-
-    let two_hours = Duration::from_secs(2 * 3600);
-    app.backdate("deliveries", "updated_at", uuid(&old), two_hours)
-        .await;
-    app.backdate("events", "created_at", uuid(&old_event), two_hours)
-        .await;
-    app.backdate("deliveries", "updated_at", uuid(&pending), two_hours)
-        .await;
-    app.backdate("events", "created_at", uuid(&stuck_event), two_hours)
-        .await;
-
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let left = (
-            app.count_rows("deliveries", "id", uuid(&old)).await,
-            app.count_rows("delivery_attempts", "delivery_id", uuid(&old))
-                .await,
-            app.count_rows("events", "id", uuid(&old_event)).await,
-        );
-        if left == (0, 0, 0) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "(delivery, attempts, event) left: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let status = app.get_delivery(&old).await.unwrap_err();
-    assert_eq!(status.code(), Code::NotFound, "{status:?}");
-
-    // A few more passes change nothing else.
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    let recent_delivery = app.get_delivery(&recent).await.expect("recent delivery");
-    assert_eq!(recent_delivery.status(), DeliveryStatus::Succeeded);
-    assert_eq!(recent_delivery.attempts.len(), 1);
-    assert_eq!(
-        app.count_rows("delivery_attempts", "delivery_id", uuid(&recent))
-            .await,
-        1
-    );
-    assert_eq!(app.count_rows("events", "id", uuid(&recent_event)).await, 1);
-
-    let still_pending = app.get_delivery(&pending).await.expect("pending delivery");
-    assert_eq!(still_pending.status(), DeliveryStatus::Pending);
-    assert_eq!(still_pending.attempts.len(), 1);
-    assert_eq!(
-        app.count_rows("delivery_attempts", "delivery_id", uuid(&pending))
-            .await,
-        1
-    );
-    assert_eq!(
-        app.count_rows("events", "id", uuid(&stuck_event)).await,
-        1,
-        "the event of a pending delivery was deleted"
-    );
 }

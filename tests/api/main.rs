@@ -3,6 +3,7 @@
 
 mod support;
 
+mod access;
 mod authentication;
 mod cli;
 mod create_webhook;
@@ -10,8 +11,12 @@ mod database_outage;
 mod delivery;
 mod durability;
 mod history;
-mod management;
+mod listing;
 mod plumbing;
 mod publish_event;
+mod retention;
 mod retries;
+mod rotation;
 mod ssrf;
+mod test_events;
+mod updates;

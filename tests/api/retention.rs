@@ -1,0 +1,145 @@
+//! How long delivery history is kept.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tonic::Code;
+use uuid::Uuid;
+
+use crate::on_every_backend;
+use crate::support::receiver::{Receiver, Reply};
+use crate::support::{Backend, deliver_to, spawn_app_with};
+use webhook_service::grpc::proto::DeliveryStatus;
+
+on_every_backend!(retention_removes_old_finished_deliveries_and_their_events_only,);
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn uuid(id: &str) -> Uuid {
+    Uuid::parse_str(id).expect("a UUID")
+}
+
+async fn retention_removes_old_finished_deliveries_and_their_events_only(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(backend, |s| {
+        deliver_to(&receiver)(s);
+        s.retention = Duration::from_secs(3600);
+        s.retention_interval = Duration::from_millis(200);
+        s.retry_schedule = "1h".into();
+    })
+    .await;
+    receiver.script("/stuck", [Reply::status(500)]);
+    let kept = app
+        .subscribe(&receiver.url("/kept"), &["member.added"])
+        .await
+        .webhook
+        .unwrap();
+    let stuck = app
+        .subscribe(&receiver.url("/stuck"), &["invite.created"])
+        .await
+        .webhook
+        .unwrap();
+    let old_event = app
+        .publish("member.added", json!({"n": "old"}), "")
+        .await
+        .unwrap()
+        .event_id;
+    let recent_event = app
+        .publish("member.added", json!({"n": "recent"}), "")
+        .await
+        .unwrap()
+        .event_id;
+    let stuck_event = app
+        .publish("invite.created", json!({}), "")
+        .await
+        .unwrap()
+        .event_id;
+    receiver.wait_for("/kept", 2, WAIT).await;
+    receiver.wait_for("/stuck", 1, WAIT).await;
+
+    let of_kept = app.deliveries_of(&kept.id).await;
+    assert_eq!(of_kept.len(), 2, "{of_kept:?}");
+    let delivery_of = |event: &str| {
+        of_kept
+            .iter()
+            .find(|d| d.event_id == event)
+            .expect("a delivery of the event")
+            .id
+            .clone()
+    };
+    let (old, recent) = (delivery_of(&old_event), delivery_of(&recent_event));
+    for id in [&old, &recent] {
+        let done = app
+            .wait_for_delivery(id, WAIT, |d| d.status() != DeliveryStatus::Pending)
+            .await;
+        assert_eq!(done.status(), DeliveryStatus::Succeeded);
+    }
+    let pending = app.deliveries_of(&stuck.id).await[0].id.clone();
+    let waiting = app
+        .wait_for_delivery(&pending, WAIT, |d| d.attempt_count == 1)
+        .await;
+    assert_eq!(waiting.status(), DeliveryStatus::Pending);
+    for id in [&old, &recent, &pending] {
+        assert_eq!(
+            app.count_rows("delivery_attempts", "delivery_id", uuid(id))
+                .await,
+            1
+        );
+    }
+
+    let two_hours = Duration::from_secs(2 * 3600);
+    app.backdate("deliveries", "updated_at", uuid(&old), two_hours)
+        .await;
+    app.backdate("events", "created_at", uuid(&old_event), two_hours)
+        .await;
+    app.backdate("deliveries", "updated_at", uuid(&pending), two_hours)
+        .await;
+    app.backdate("events", "created_at", uuid(&stuck_event), two_hours)
+        .await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = (
+            app.count_rows("deliveries", "id", uuid(&old)).await,
+            app.count_rows("delivery_attempts", "delivery_id", uuid(&old))
+                .await,
+            app.count_rows("events", "id", uuid(&old_event)).await,
+        );
+        if left == (0, 0, 0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "(delivery, attempts, event) left: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = app.get_delivery(&old).await.unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+
+    // A few more passes change nothing else.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let recent_delivery = app.get_delivery(&recent).await.expect("recent delivery");
+    assert_eq!(recent_delivery.status(), DeliveryStatus::Succeeded);
+    assert_eq!(recent_delivery.attempts.len(), 1);
+    assert_eq!(
+        app.count_rows("delivery_attempts", "delivery_id", uuid(&recent))
+            .await,
+        1
+    );
+    assert_eq!(app.count_rows("events", "id", uuid(&recent_event)).await, 1);
+
+    let still_pending = app.get_delivery(&pending).await.expect("pending delivery");
+    assert_eq!(still_pending.status(), DeliveryStatus::Pending);
+    assert_eq!(still_pending.attempts.len(), 1);
+    assert_eq!(
+        app.count_rows("delivery_attempts", "delivery_id", uuid(&pending))
+            .await,
+        1
+    );
+    assert_eq!(
+        app.count_rows("events", "id", uuid(&stuck_event)).await,
+        1,
+        "the event of a pending delivery was deleted"
+    );
+}
