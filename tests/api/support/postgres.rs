@@ -14,6 +14,11 @@ pub struct Cluster {
 
 static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
 
+/// Tests trade durability for speed; a benchmark must not.
+fn start() -> Option<Cluster> {
+    Cluster::start(false)
+}
+
 /// True when a cluster runs; says loudly, once, when the machine has no
 /// PostgreSQL server binaries.
 pub fn available() -> bool {
@@ -22,74 +27,73 @@ pub fn available() -> bool {
 
 /// The URL of a new, empty database, or `None` when no cluster can run.
 pub fn fresh_database() -> Option<String> {
-    let cluster = CLUSTER.get_or_init(start).as_ref()?;
-    let name = format!("test_{}", uuid::Uuid::new_v4().simple());
-    let status = Command::new(cluster.bin.join("createdb"))
-        .args([
-            "-h",
-            "127.0.0.1",
-            "-p",
-            &cluster.port.to_string(),
-            "-U",
-            "postgres",
-            &name,
-        ])
-        .status()
-        .expect("run createdb");
-    assert!(status.success(), "createdb failed");
-    Some(format!(
-        "postgres://postgres@127.0.0.1:{}/{name}",
-        cluster.port
-    ))
+    Some(CLUSTER.get_or_init(start).as_ref()?.create_database())
 }
 
-fn start() -> Option<Cluster> {
-    let Some(bin) = find_binaries() else {
-        eprintln!(
-            "\n*** SKIPPED: PostgreSQL tests. No PostgreSQL server binaries found \
-             (set PG_BIN, or install the `postgresql` package). ***\n"
-        );
-        return None;
-    };
-    let as_root = is_root();
-    let dir = std::env::temp_dir().join(format!(
-        "webhook-service-pg-{}-{}",
-        std::process::id(),
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).expect("create cluster dir");
-    if as_root {
-        run(Command::new("chown")
-            .args(["-R", "postgres:postgres"])
-            .arg(&dir));
+impl Cluster {
+    /// The URL of a new, empty database in this cluster.
+    pub fn create_database(&self) -> String {
+        let name = format!("test_{}", uuid::Uuid::new_v4().simple());
+        let port = self.port.to_string();
+        let status = Command::new(self.bin.join("createdb"))
+            .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", &name])
+            .status()
+            .expect("run createdb");
+        assert!(status.success(), "createdb failed");
+        format!("postgres://postgres@127.0.0.1:{port}/{name}")
     }
-    let data = dir.join("data");
-    run(pg_command(&bin, "initdb", as_root)
-        .arg("-D")
-        .arg(&data)
-        .args(["-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]));
 
-    watch_and_clean_up(&bin, &dir, &data, as_root);
-    for _ in 0..5 {
-        let port = free_port();
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=300",
-            dir.display()
-        );
-        let started = pg_command(&bin, "pg_ctl", as_root)
+    /// A new cluster that lives as long as this process; `durable` keeps
+    /// fsync on. `None` (said loudly) without PostgreSQL server binaries.
+    pub fn start(durable: bool) -> Option<Cluster> {
+        let Some(bin) = find_binaries() else {
+            eprintln!(
+                "\n*** SKIPPED: PostgreSQL tests. No PostgreSQL server binaries found \
+             (set PG_BIN, or install the `postgresql` package). ***\n"
+            );
+            return None;
+        };
+        let as_root = is_root();
+        let dir = std::env::temp_dir().join(format!(
+            "webhook-service-pg-{}-{}",
+            std::process::id(),
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir).expect("create cluster dir");
+        if as_root {
+            run(Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(&dir));
+        }
+        let data = dir.join("data");
+        run(pg_command(&bin, "initdb", as_root)
             .arg("-D")
             .arg(&data)
-            .arg("-l")
-            .arg(dir.join("server.log"))
-            .args(["-o", &options, "-w", "start"])
-            .stdout(Stdio::null())
-            .status()
-            .expect("run pg_ctl");
-        if started.success() {
-            return Some(Cluster { bin, port });
+            .args(["-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8"]));
+
+        watch_and_clean_up(&bin, &dir, &data, as_root);
+        let fsync = if durable { "on" } else { "off" };
+        for _ in 0..5 {
+            let port = free_port();
+            let options = format!(
+                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=300",
+                dir.display()
+            );
+            let started = pg_command(&bin, "pg_ctl", as_root)
+                .arg("-D")
+                .arg(&data)
+                .arg("-l")
+                .arg(dir.join("server.log"))
+                .args(["-o", &options, "-w", "start"])
+                .stdout(Stdio::null())
+                .status()
+                .expect("run pg_ctl");
+            if started.success() {
+                return Some(Cluster { bin, port });
+            }
         }
+        panic!("PostgreSQL did not start; see {}/server.log", dir.display());
     }
-    panic!("PostgreSQL did not start; see {}/server.log", dir.display());
 }
 
 /// Stops the cluster and removes its files once this test process is gone.

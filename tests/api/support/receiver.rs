@@ -76,6 +76,8 @@ impl Received {
 struct State {
     received: Vec<Received>,
     scripts: HashMap<String, VecDeque<Reply>>,
+    /// Paths that always get this status once their script runs out.
+    always: HashMap<String, u16>,
 }
 
 pub struct Receiver {
@@ -84,6 +86,8 @@ pub struct Receiver {
     pub ca_file: PathBuf,
     state: Arc<Mutex<State>>,
     arrived: Arc<Notify>,
+    /// While true, requests are held unanswered.
+    paused: Arc<tokio::sync::watch::Sender<bool>>,
     _dir: TempDir,
 }
 
@@ -125,21 +129,50 @@ impl Receiver {
 
         let state = Arc::new(Mutex::new(State::default()));
         let arrived = Arc::new(Notify::new());
+        let paused = Arc::new(tokio::sync::watch::Sender::new(false));
         for listener in std::iter::once(listener).chain(v6) {
-            tokio::spawn(serve(
-                listener,
-                acceptor.clone(),
-                state.clone(),
-                arrived.clone(),
-            ));
+            let shared = Shared {
+                state: state.clone(),
+                arrived: arrived.clone(),
+                paused: paused.clone(),
+            };
+            tokio::spawn(serve(listener, acceptor.clone(), shared));
         }
         Self {
             port,
             ca_file,
             state,
             arrived,
+            paused,
             _dir: dir,
         }
+    }
+
+    /// Holds every request unanswered until [`Receiver::release`].
+    #[allow(dead_code)]
+    pub fn pause(&self) {
+        self.paused.send_replace(true);
+    }
+
+    #[allow(dead_code)]
+    pub fn release(&self) {
+        self.paused.send_replace(false);
+    }
+
+    /// `path` answers `status` whenever it has no script.
+    #[allow(dead_code)]
+    pub fn always(&self, path: &str, status: u16) {
+        self.state
+            .lock()
+            .unwrap()
+            .always
+            .insert(path.to_owned(), status);
+    }
+
+    /// How many requests arrived, all paths together.
+    #[allow(dead_code)]
+    pub fn total(&self) -> usize {
+        self.state.lock().unwrap().received.len()
     }
 
     /// `https://127.0.0.1:<port><path>`.
@@ -191,20 +224,21 @@ impl Receiver {
     }
 }
 
-async fn serve(
-    listener: TcpListener,
-    acceptor: TlsAcceptor,
+#[derive(Clone)]
+struct Shared {
     state: Arc<Mutex<State>>,
     arrived: Arc<Notify>,
-) {
+    paused: Arc<tokio::sync::watch::Sender<bool>>,
+}
+
+async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Shared) {
     while let Ok((tcp, _)) = listener.accept().await {
-        let (acceptor, state, arrived) = (acceptor.clone(), state.clone(), arrived.clone());
+        let (acceptor, shared) = (acceptor.clone(), shared.clone());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
-            let handler =
-                service_fn(move |request| answer(request, state.clone(), arrived.clone()));
+            let handler = service_fn(move |request| answer(request, shared.clone()));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), handler)
                 .await;
@@ -214,9 +248,10 @@ async fn serve(
 
 async fn answer(
     request: hyper::Request<Incoming>,
-    state: Arc<Mutex<State>>,
-    arrived: Arc<Notify>,
+    shared: Shared,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let _ = shared.paused.subscribe().wait_for(|paused| !paused).await;
+    let Shared { state, arrived, .. } = shared;
     let at = Instant::now();
     let path = request.uri().path().to_owned();
     let headers = request.headers().clone();
@@ -234,11 +269,12 @@ async fn answer(
             body,
             at,
         });
+        let always = state.always.get(&path).copied().unwrap_or(200);
         state
             .scripts
             .get_mut(&path)
             .and_then(|s| s.pop_front())
-            .unwrap_or_else(|| Reply::status(200))
+            .unwrap_or_else(|| Reply::status(always))
     };
     arrived.notify_waiters();
     tokio::time::sleep(reply.delay).await;

@@ -1,0 +1,218 @@
+//! The service under test, as a child process of its own (so its memory is
+//! its own), and what the bench needs to drive and watch it.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+use serde_json::json;
+use tonic::transport::Channel;
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_client::HealthClient;
+use uuid::Uuid;
+
+use webhook_service::grpc::proto::event_service_client::EventServiceClient;
+use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
+use webhook_service::grpc::proto::{CreateWebhookRequest, PublishEventRequest};
+
+const JWT_SECRET: &str = "bench-secret";
+
+pub struct Service {
+    child: Child,
+    pub address: String,
+    pub organization: Uuid,
+    db: DatabaseConnection,
+}
+
+impl Service {
+    /// Starts `webhook-service` on `database_url`, trusting `ca_file`, with
+    /// extra settings `env`, and waits until it serves.
+    pub async fn start(database_url: &str, ca_file: &Path, env: &[(&str, &str)]) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free port");
+        let address = format!("127.0.0.1:{port}");
+        let mut command = Command::new(env!("CARGO_BIN_EXE_webhook-service"));
+        command
+            .env("WEBHOOK_LISTEN_ADDR", &address)
+            .env("DATABASE_URL", database_url)
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
+            .env("WEBHOOK_CA_FILE", ca_file)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("start webhook-service");
+        let service = Self {
+            child,
+            address,
+            organization: Uuid::new_v4(),
+            db: Database::connect(database_url)
+                .await
+                .expect("bench connects to the database"),
+        };
+        service.wait_until_serving().await;
+        service
+    }
+
+    async fn wait_until_serving(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(channel) = Channel::from_shared(format!("http://{}", self.address))
+                .unwrap()
+                .connect()
+                .await
+            {
+                let request = HealthCheckRequest {
+                    service: String::new(),
+                };
+                if HealthClient::new(channel).check(request).await.is_ok() {
+                    return;
+                }
+            }
+            assert!(Instant::now() < deadline, "webhook-service did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.address))
+            .unwrap()
+            .connect()
+            .await
+            .expect("connect")
+    }
+
+    pub fn owner_token(&self) -> String {
+        token(json!({"sub": "bench", "org_id": self.organization.to_string(), "role": "OWNER"}))
+    }
+
+    pub fn publisher_token(&self) -> String {
+        token(json!({"sub": "bench", "scope": "events:publish"}))
+    }
+
+    /// Registers `count` webhooks for `member.added` at `url_of(i)`.
+    pub async fn subscribe(&self, count: usize, url_of: impl Fn(usize) -> String) {
+        let mut client = WebhookServiceClient::new(self.channel().await);
+        for i in 0..count {
+            let request = CreateWebhookRequest {
+                organization_id: self.organization.to_string(),
+                url: url_of(i),
+                events: vec!["member.added".into()],
+            };
+            client
+                .create_webhook(authorized(request, &self.owner_token()))
+                .await
+                .expect("create webhook");
+        }
+    }
+
+    pub async fn event_clients(&self, count: usize) -> Vec<EventServiceClient<Channel>> {
+        let mut clients = Vec::new();
+        for _ in 0..count {
+            clients.push(EventServiceClient::new(self.channel().await));
+        }
+        clients
+    }
+
+    pub fn publish_request(&self, n: usize) -> tonic::Request<PublishEventRequest> {
+        let data = json!({"user_id": format!("u_{n:08}"), "email": format!("user{n}@example.com"), "role": "MEMBER"});
+        let request = PublishEventRequest {
+            organization_id: self.organization.to_string(),
+            r#type: "member.added".into(),
+            data: Some(to_struct(data)),
+            idempotency_key: String::new(),
+        };
+        authorized(request, &self.publisher_token())
+    }
+
+    /// Deliveries the store says succeeded.
+    pub async fn succeeded(&self) -> u64 {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT COUNT(*) AS n FROM deliveries WHERE status = 'succeeded'",
+            ))
+            .await
+            .expect("count deliveries")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("a count") as u64
+    }
+
+    /// Waits until the store says `count` deliveries succeeded.
+    pub async fn wait_succeeded(&self, count: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.succeeded().await < count {
+            assert!(
+                Instant::now() < deadline,
+                "deliveries did not all succeed in {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// (current, peak) resident memory in bytes.
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+                .map_or(0, |kb| kb * 1024)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn token(mut claims: serde_json::Value) -> String {
+    let now = jsonwebtoken::get_current_timestamp();
+    claims["iat"] = now.into();
+    claims["exp"] = (now + 3600).into();
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &claims,
+        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+fn to_struct(value: serde_json::Value) -> prost_types::Struct {
+    let serde_json::Value::Object(map) = value else {
+        unreachable!("bench data is an object")
+    };
+    prost_types::Struct {
+        fields: map
+            .into_iter()
+            .map(|(k, v)| {
+                let kind = prost_types::value::Kind::StringValue(v.as_str().unwrap_or("").into());
+                (k, prost_types::Value { kind: Some(kind) })
+            })
+            .collect(),
+    }
+}
