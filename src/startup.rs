@@ -48,9 +48,11 @@ impl Application {
             );
         }
         let delivery = settings.delivery()?;
-        let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
-        let wakeup = Wakeup::default();
-        let dispatcher = Dispatcher::new(store.clone(), delivery, wakeup.clone())?;
+        let store = Store::connect(&settings.database_url, SecretBox::new(key))
+            .await?
+            .handing_off(delivery.lease);
+        let (wakeup, inbox) = Wakeup::new();
+        let dispatcher = Dispatcher::new(store.clone(), delivery, wakeup.clone(), inbox)?;
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| {

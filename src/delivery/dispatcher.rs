@@ -2,10 +2,10 @@
 //! each on its own task, and hand the results to a writer that records them
 //! in batches.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -13,18 +13,25 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, field::Empty};
 
 use super::client::{Client, Outcome, Report, Request};
-use super::{DeliveryConfig, Wakeup};
-use crate::domain::WebhookId;
+use super::{DeliveryConfig, Inbox, Wakeup};
+use crate::domain::{DeliveryId, WebhookId};
 use crate::store::{AttemptRecord, Claimed, Next, Store};
 
 /// The most deliveries claimed in one round trip.
-const CLAIM_BATCH: usize = 256;
+const CLAIM_BATCH: usize = 128;
 /// The most attempts recorded in one transaction.
 const RECORD_BATCH: usize = 512;
 
 /// Runs the delivery workers of one process.
 pub struct Dispatcher {
     inner: Arc<Inner>,
+    inbox: Inbox,
+}
+
+#[derive(Default)]
+struct Endpoint {
+    running: usize,
+    waiting: VecDeque<(Claimed, Instant)>,
 }
 
 struct Inner {
@@ -33,14 +40,20 @@ struct Inner {
     config: DeliveryConfig,
     wakeup: Wakeup,
     permits: Arc<Semaphore>,
-    /// In-flight requests per webhook.
-    busy: Mutex<HashMap<WebhookId, usize>>,
+    /// Per webhook: requests in flight, and claimed deliveries waiting for
+    /// one of its slots.
+    endpoints: Mutex<HashMap<WebhookId, Endpoint>>,
     /// Set when the last claim may have left due work behind.
     backlog: AtomicBool,
 }
 
 impl Dispatcher {
-    pub fn new(store: Store, config: DeliveryConfig, wakeup: Wakeup) -> anyhow::Result<Self> {
+    pub fn new(
+        store: Store,
+        config: DeliveryConfig,
+        wakeup: Wakeup,
+        inbox: Inbox,
+    ) -> anyhow::Result<Self> {
         let client = Client::new(
             config.timeout,
             config.ca_file.as_deref(),
@@ -54,16 +67,17 @@ impl Dispatcher {
                 permits: Arc::new(Semaphore::new(config.max_in_flight)),
                 config,
                 wakeup,
-                busy: Mutex::new(HashMap::new()),
+                endpoints: Mutex::new(HashMap::new()),
                 backlog: AtomicBool::new(false),
             }),
+            inbox,
         })
     }
 
     /// Delivers until `shutdown` completes, then lets in-flight attempts
     /// finish and records them.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        let inner = self.inner;
+        let (inner, Inbox(mut inbox)) = (self.inner, self.inbox);
         if inner.store.is_sqlite() {
             match inner.store.release_all_leases().await {
                 Ok(0) => {}
@@ -79,14 +93,22 @@ impl Dispatcher {
         ));
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
+        let mut claim = true;
         loop {
-            inner.claim_and_start(&mut tasks, &records).await;
-            while tasks.try_join_next().is_some() {}
-            tokio::select! {
-                _ = inner.wakeup.woken() => {}
-                _ = tokio::time::sleep(inner.config.poll_interval) => {}
-                _ = &mut shutdown => break,
+            if claim {
+                inner.claim_and_start(&mut tasks, &records).await;
             }
+            while tasks.try_join_next().is_some() {}
+            claim = tokio::select! {
+                _ = inner.wakeup.woken() => true,
+                // Deliveries leased at publishing: no claim needed.
+                Some(handed) = inbox.recv() => {
+                    inner.start(handed, &mut tasks, &records).await;
+                    false
+                }
+                _ = tokio::time::sleep(inner.config.poll_interval) => true,
+                _ = &mut shutdown => break,
+            };
         }
         tracing::info!(in_flight = tasks.len(), "delivery workers stopping");
         while tasks.join_next().await.is_some() {}
@@ -124,62 +146,124 @@ impl Inner {
             let full = claimed.len() == room;
             self.backlog
                 .store(full || !skip.is_empty(), Ordering::Relaxed);
-            let mut release = Vec::new();
-            for claim in claimed {
-                match self.reserve(claim.webhook_id) {
-                    Some(permit) => {
-                        let inner = self.clone();
-                        let records = records.clone();
-                        tasks.spawn(async move { inner.attempt(claim, permit, records).await });
-                    }
-                    None => release.push(claim.id),
-                }
-            }
-            if let Err(err) = self.store.release(&release).await {
-                tracing::warn!(error = ?err, "cannot release deliveries; they wait for their lease");
-            }
+            self.start(claimed, tasks, records).await;
             if !full {
                 return;
             }
         }
     }
 
+    /// Starts, queues or gives back leased deliveries.
+    async fn start(
+        self: &Arc<Self>,
+        claimed: Vec<Claimed>,
+        tasks: &mut JoinSet<()>,
+        records: &mpsc::UnboundedSender<AttemptRecord>,
+    ) {
+        let mut release = Vec::new();
+        for claim in claimed {
+            match self.place(claim) {
+                Placed::Run(claim, permit) => {
+                    let inner = self.clone();
+                    let records = records.clone();
+                    tasks.spawn(async move { inner.work(*claim, permit, records).await });
+                }
+                Placed::Waiting => {}
+                Placed::Release(id) => release.push(id),
+            }
+        }
+        if !release.is_empty() {
+            // Given back: claim them again as soon as a slot frees.
+            self.backlog.store(true, Ordering::Relaxed);
+        }
+        if let Err(err) = self.store.release(&release).await {
+            tracing::warn!(error = ?err, "cannot release deliveries; they wait for their lease");
+        }
+    }
+
+    /// Webhooks whose every slot is taken: not worth claiming for.
     fn saturated_endpoints(&self) -> Vec<WebhookId> {
-        let busy = self.busy.lock().expect("lock");
-        busy.iter()
-            .filter(|(_, n)| **n >= self.config.max_per_endpoint)
+        let endpoints = self.endpoints.lock().expect("lock");
+        endpoints
+            .iter()
+            .filter(|(_, e)| e.running >= self.config.max_per_endpoint)
             .map(|(id, _)| *id)
             .collect()
     }
 
-    /// A slot for one request to `webhook`, within both caps.
-    fn reserve(&self, webhook: WebhookId) -> Option<OwnedSemaphorePermit> {
-        let mut busy = self.busy.lock().expect("lock");
-        let count = busy.entry(webhook).or_insert(0);
-        if *count >= self.config.max_per_endpoint {
-            return None;
-        }
-        let permit = self.permits.clone().try_acquire_owned().ok()?;
-        *count += 1;
-        Some(permit)
-    }
-
-    fn free(&self, webhook: WebhookId) {
-        let mut busy = self.busy.lock().expect("lock");
-        if let Some(count) = busy.get_mut(&webhook) {
-            *count -= 1;
-            if *count == 0 {
-                busy.remove(&webhook);
+    /// Runs a claimed delivery now if its webhook has a free slot, else lets
+    /// it wait for one (at most a slot's worth per webhook, so the wait stays
+    /// well inside the lease), else gives it back.
+    fn place(&self, claim: Claimed) -> Placed {
+        let cap = self.config.max_per_endpoint;
+        let mut endpoints = self.endpoints.lock().expect("lock");
+        let endpoint = endpoints.entry(claim.webhook_id).or_default();
+        if endpoint.running < cap {
+            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+                endpoint.running += 1;
+                return Placed::Run(Box::new(claim), permit);
             }
+        } else if endpoint.waiting.len() < cap {
+            endpoint.waiting.push_back((claim, Instant::now()));
+            return Placed::Waiting;
         }
+        if endpoint.running == 0 && endpoint.waiting.is_empty() {
+            endpoints.remove(&claim.webhook_id);
+        }
+        Placed::Release(claim.id)
     }
 
-    async fn attempt(
+    /// The next delivery waiting for `webhook`'s slot, or frees the slot.
+    fn next_for(&self, webhook: WebhookId) -> Option<(Claimed, Instant)> {
+        let mut endpoints = self.endpoints.lock().expect("lock");
+        let endpoint = endpoints.get_mut(&webhook)?;
+        if let Some(next) = endpoint.waiting.pop_front() {
+            return Some(next);
+        }
+        endpoint.running -= 1;
+        if endpoint.running == 0 {
+            endpoints.remove(&webhook);
+        }
+        None
+    }
+
+    /// Sends `claim`, then whatever waits for the same webhook, on one slot.
+    async fn work(
         self: Arc<Self>,
         claim: Claimed,
         permit: OwnedSemaphorePermit,
         records: mpsc::UnboundedSender<AttemptRecord>,
     ) {
+        let webhook = claim.webhook_id;
+        let mut claim = claim;
+        loop {
+            self.attempt(claim, &records).await;
+            let next = loop {
+                match self.next_for(webhook) {
+                    None => break None,
+                    // Too close to the lease's end: another process may take it.
+                    Some((stale, claimed_at))
+                        if claimed_at.elapsed() + self.config.timeout >= self.config.lease =>
+                    {
+                        if let Err(err) = self.store.release(&[stale.id]).await {
+                            tracing::warn!(error = ?err, "cannot release a delivery; it waits for its lease");
+                        }
+                    }
+                    Some((next, _)) => break Some(next),
+                }
+            };
+            match next {
+                Some(next) => claim = next,
+                None => break,
+            }
+        }
+        drop(permit);
+        if self.backlog.load(Ordering::Relaxed) {
+            self.wakeup.wake();
+        }
+    }
+
+    async fn attempt(&self, claim: Claimed, records: &mpsc::UnboundedSender<AttemptRecord>) {
         let span = tracing::info_span!(
             "delivery",
             webhook_id = %claim.webhook_id,
@@ -218,11 +302,6 @@ impl Inner {
         }
         // The writer outlives every attempt task.
         let _ = records.send(record);
-        self.free(claim.webhook_id);
-        drop(permit);
-        if self.backlog.load(Ordering::Relaxed) {
-            self.wakeup.wake();
-        }
     }
 
     fn record(&self, claim: &Claimed, report: Report) -> AttemptRecord {
@@ -262,6 +341,13 @@ impl Inner {
             next,
         }
     }
+}
+
+/// Where a claimed delivery goes.
+enum Placed {
+    Run(Box<Claimed>, OwnedSemaphorePermit),
+    Waiting,
+    Release(DeliveryId),
 }
 
 /// Records attempts in batches. A failed write is retried, never dropped:

@@ -11,7 +11,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
+
+use crate::store::Claimed;
 
 pub use client::Client;
 pub use dispatcher::Dispatcher;
@@ -37,17 +39,41 @@ pub struct DeliveryConfig {
     pub lease: Duration,
 }
 
-/// Wakes the workers when new deliveries are committed, so nothing waits for
-/// the next poll.
-#[derive(Clone, Default)]
-pub struct Wakeup(Arc<Notify>);
+/// Wakes the workers when new deliveries are committed, or hands them the
+/// deliveries themselves, so nothing waits for the next poll.
+#[derive(Clone)]
+pub struct Wakeup {
+    notify: Arc<Notify>,
+    handed: mpsc::UnboundedSender<Vec<Claimed>>,
+}
+
+/// The workers' end of [`Wakeup`].
+pub struct Inbox(mpsc::UnboundedReceiver<Vec<Claimed>>);
 
 impl Wakeup {
+    pub fn new() -> (Self, Inbox) {
+        let (handed, inbox) = mpsc::unbounded_channel();
+        let wakeup = Self {
+            notify: Arc::new(Notify::new()),
+            handed,
+        };
+        (wakeup, Inbox(inbox))
+    }
+
+    /// Due deliveries may be waiting in the store.
     pub fn wake(&self) {
-        self.0.notify_one();
+        self.notify.notify_one();
+    }
+
+    /// These deliveries are leased to this process: send them.
+    pub fn hand_off(&self, deliveries: Vec<Claimed>) {
+        if self.handed.send(deliveries).is_err() {
+            // The workers stopped; the leases run out and someone claims them.
+            tracing::debug!("workers stopped; handed-off deliveries wait for their lease");
+        }
     }
 
     async fn woken(&self) {
-        self.0.notified().await
+        self.notify.notified().await
     }
 }

@@ -194,8 +194,12 @@ impl Webhooks {
             TestDelivery::Disabled => Err(ServiceError::FailedPrecondition(
                 "the webhook is disabled; enable it first",
             )),
-            TestDelivery::Scheduled { event, delivery } => {
-                self.publisher.wake();
+            TestDelivery::Scheduled {
+                event,
+                delivery,
+                handed_off,
+            } => {
+                self.publisher.hand_off(handed_off);
                 Ok((event, delivery))
             }
         }
@@ -221,7 +225,7 @@ impl Webhooks {
             self.allow_private_targets,
         )?;
         let secret = SigningSecret::generate();
-        let (webhook, published) = self
+        let (webhook, mut published) = self
             .publisher
             .store()
             .create_webhook(&new, &secret, &caller.subject, announcement)
@@ -232,7 +236,7 @@ impl Webhooks {
                 ),
                 other => other.into(),
             })?;
-        self.publisher.announce(&published);
+        self.publisher.announce(&mut published);
         tracing::info!(
             webhook_id = %webhook.id,
             organization_id = %webhook.organization_id,

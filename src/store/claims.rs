@@ -35,6 +35,15 @@ pub struct Claimed {
     pub body: Arc<[u8]>,
 }
 
+/// One delivery about to be attempted.
+pub(super) struct Delivering<'a> {
+    pub id: DeliveryId,
+    pub event_id: EventId,
+    pub event_type: &'a str,
+    pub attempt: u32,
+    pub body: &'a Arc<[u8]>,
+}
+
 /// What happens to a delivery after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Next {
@@ -158,43 +167,63 @@ impl Store {
                 tracing::warn!(delivery_id = %row.id, "delivery without its event or webhook; left leased");
                 continue;
             };
-            let webhook_id = WebhookId::from_uuid(row.webhook_id);
-            let previous = webhook
-                .previous_secret
-                .as_deref()
-                .filter(|_| webhook.previous_secret_expires_at.is_some_and(|t| t > now));
-            let opened = self
-                .secrets
-                .open(webhook_id, &webhook.secret)
-                .and_then(|secret| {
-                    let previous = previous
-                        .map(|p| self.secrets.open(webhook_id, p))
-                        .transpose()?;
-                    Ok((secret, previous))
-                });
-            let (secret, previous_secret) = match opened {
-                Ok(secrets) => secrets,
-                Err(err) => {
-                    // Not the delivery's fault: keep it for when the key is fixed.
-                    tracing::error!(%webhook_id, error = %err, "cannot sign a delivery");
-                    continue;
-                }
-            };
-            let url = WebhookUrl::from_stored(&webhook.url)
-                .map_err(|e| anyhow::anyhow!("stored URL of webhook {webhook_id}: {e}"))?;
-            claimed.push(Claimed {
+            let delivery = Delivering {
                 id: DeliveryId::from_uuid(row.id),
-                webhook_id,
                 event_id: EventId::from_uuid(row.event_id),
-                event_type: event_type.clone(),
+                event_type,
                 attempt: row.attempts as u32 + 1,
-                url,
-                secret,
-                previous_secret,
-                body: body.clone(),
-            });
+                body,
+            };
+            if let Some(claim) = self.claim_of(webhook, delivery, now)? {
+                claimed.push(claim);
+            }
         }
         Ok(claimed)
+    }
+
+    /// What a worker needs to send `delivery` to `webhook`; `None` (logged)
+    /// when its secret cannot be opened: not the delivery's fault, so it is
+    /// kept for when the key is fixed.
+    pub(super) fn claim_of(
+        &self,
+        webhook: &webhook::Model,
+        delivery: Delivering<'_>,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Claimed>, StoreError> {
+        let webhook_id = WebhookId::from_uuid(webhook.id);
+        let previous = webhook
+            .previous_secret
+            .as_deref()
+            .filter(|_| webhook.previous_secret_expires_at.is_some_and(|t| t > now));
+        let opened = self
+            .secrets
+            .open(webhook_id, &webhook.secret)
+            .and_then(|secret| {
+                let previous = previous
+                    .map(|p| self.secrets.open(webhook_id, p))
+                    .transpose()?;
+                Ok((secret, previous))
+            });
+        let (secret, previous_secret) = match opened {
+            Ok(secrets) => secrets,
+            Err(err) => {
+                tracing::error!(%webhook_id, error = %err, "cannot sign a delivery");
+                return Ok(None);
+            }
+        };
+        let url = WebhookUrl::from_stored(&webhook.url)
+            .map_err(|e| anyhow::anyhow!("stored URL of webhook {webhook_id}: {e}"))?;
+        Ok(Some(Claimed {
+            id: delivery.id,
+            webhook_id,
+            event_id: delivery.event_id,
+            event_type: delivery.event_type.to_owned(),
+            attempt: delivery.attempt,
+            url,
+            secret,
+            previous_secret,
+            body: delivery.body.clone(),
+        }))
     }
 
     /// Gives leased deliveries back, due as they were.
@@ -240,14 +269,41 @@ impl Store {
         }
         let now = Utc::now();
         let txn = self.relaxed_transaction().await?;
-        for record in records {
+        // Successes differ only in their attempt number: one statement for
+        // each number (nearly always just 1) instead of one per delivery.
+        let mut succeeded: HashMap<u32, Vec<Uuid>> = HashMap::new();
+        for record in records.iter().filter(|r| r.next == Next::Succeeded) {
+            succeeded
+                .entry(record.attempt)
+                .or_default()
+                .push(record.delivery_id.as_uuid());
+        }
+        for (attempt, ids) in succeeded {
+            delivery::Entity::update_many()
+                .col_expr(
+                    delivery::Column::Status,
+                    Expr::value(DeliveryStatus::Succeeded.as_str()),
+                )
+                .col_expr(delivery::Column::Attempts, Expr::value(attempt as i32))
+                .col_expr(
+                    delivery::Column::LeaseUntil,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .col_expr(delivery::Column::LastError, Expr::value(None::<String>))
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+                .filter(delivery::Column::Id.is_in(ids))
+                .filter(delivery::Column::Attempts.eq(attempt as i32 - 1))
+                .filter(Expr::cust("status = 'pending'"))
+                .exec(&txn)
+                .await?;
+        }
+        for record in records.iter().filter(|r| r.next != Next::Succeeded) {
             let (status, next_attempt_at) = match record.next {
                 Next::Succeeded => (DeliveryStatus::Succeeded, None),
                 Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
                 Next::Failed => (DeliveryStatus::Failed, None),
             };
             let last_error = match (&record.error_kind, record.status_code) {
-                _ if record.next == Next::Succeeded => None,
                 (Some(kind), _) => Some(format!(
                     "{kind}: {}",
                     record.error_message.as_deref().unwrap_or("")

@@ -1,22 +1,28 @@
 //! The transactional outbox: an event and its deliveries are written in one
 //! transaction, so a committed event always has its deliveries.
 
+use std::sync::Arc;
+
 use chrono::Utc;
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
+use super::claims::{Claimed, Delivering};
 use super::entities::{delivery, event, webhook};
 use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::{DeliveryId, DeliveryStatus, EventId, NewEvent, WebhookId};
 
 /// What publishing an event stored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Published {
     pub event_id: EventId,
     /// Deliveries scheduled by this call: 0 for a repeated idempotency key.
     pub deliveries: u64,
     /// True when the idempotency key was seen before and nothing was stored.
     pub duplicate: bool,
+    /// The new deliveries, already leased to this process so its workers can
+    /// send them at once, without claiming (empty when hand-off is off).
+    pub handed_off: Vec<Claimed>,
 }
 
 impl Store {
@@ -27,7 +33,7 @@ impl Store {
             return Ok(first);
         }
         let txn = self.write_transaction().await?;
-        match publish_in(&txn, new).await {
+        match self.publish_in(&txn, new).await {
             Ok(published) => {
                 txn.commit().await?;
                 Ok(published)
@@ -41,6 +47,24 @@ impl Store {
             }
             Err(err) => Err(err),
         }
+    }
+
+    /// Publishes several events in one transaction, so they share one
+    /// durable commit (group commit). Any failure fails them all; callers
+    /// then publish one by one to learn which.
+    pub async fn publish_batch(&self, batch: &[NewEvent]) -> Result<Vec<Published>, StoreError> {
+        let mut published = vec![None; batch.len()];
+        for (slot, new) in published.iter_mut().zip(batch) {
+            *slot = self.event_by_idempotency_key(new).await?;
+        }
+        let txn = self.write_transaction().await?;
+        for (slot, new) in published.iter_mut().zip(batch) {
+            if slot.is_none() {
+                *slot = Some(self.publish_in(&txn, new).await?);
+            }
+        }
+        txn.commit().await?;
+        Ok(published.into_iter().flatten().collect())
     }
 
     async fn event_by_idempotency_key(
@@ -61,113 +85,91 @@ impl Store {
             event_id: EventId::from_uuid(id),
             deliveries: 0,
             duplicate: true,
+            handed_off: Vec::new(),
         }))
     }
 }
 
-/// Writes the event and its deliveries inside `txn`.
-pub(super) async fn publish_in(
-    txn: &impl ConnectionTrait,
-    new: &NewEvent,
-) -> Result<Published, StoreError> {
-    let event = &new.event;
-    insert_event(txn, new).await?;
-
-    let subscriptions: Vec<(uuid::Uuid, serde_json::Value)> =
-        webhook::Entity::find_in(event.organization_id)
-            .select_only()
-            .columns([webhook::Column::Id, webhook::Column::Events])
+impl Store {
+    /// Writes the event and its deliveries inside `txn`.
+    pub(super) async fn publish_in(
+        &self,
+        txn: &impl ConnectionTrait,
+        new: &NewEvent,
+    ) -> Result<Published, StoreError> {
+        let event = &new.event;
+        let body = insert_event(txn, new).await?;
+        let name = event.event_type.as_str();
+        let subscribed: Vec<webhook::Model> = webhook::Entity::find_in(event.organization_id)
             // A paused webhook gets no new deliveries.
             .filter(webhook::Column::Enabled.eq(true))
-            .into_tuple()
             .all(txn)
-            .await?;
-    let name = event.event_type.as_str();
-    let subscribed: Vec<WebhookId> = subscriptions
-        .into_iter()
-        .filter(|(_, events)| {
-            events
-                .as_array()
-                .is_some_and(|list| list.iter().any(|e| e.as_str() == Some(name)))
+            .await?
+            .into_iter()
+            .filter(|w| {
+                w.events
+                    .as_array()
+                    .is_some_and(|list| list.iter().any(|e| e.as_str() == Some(name)))
+            })
+            .collect();
+        let (ids, handed_off) = self.schedule(txn, new, &body, &subscribed).await?;
+        Ok(Published {
+            event_id: event.id,
+            deliveries: ids.len() as u64,
+            duplicate: false,
+            handed_off,
         })
-        .map(|(id, _)| WebhookId::from_uuid(id))
-        .collect();
-    let deliveries = schedule(txn, new, &subscribed).await?;
-    Ok(Published {
-        event_id: event.id,
-        deliveries: deliveries.len() as u64,
-        duplicate: false,
-    })
-}
+    }
 
-/// Inserts the event and one pending delivery, due now, per webhook.
-async fn insert_event_and_deliveries(
-    txn: &impl ConnectionTrait,
-    new: &NewEvent,
-    webhooks: &[WebhookId],
-) -> Result<Vec<DeliveryId>, StoreError> {
-    insert_event(txn, new).await?;
-    schedule(txn, new, webhooks).await
-}
-
-async fn insert_event(txn: &impl ConnectionTrait, new: &NewEvent) -> Result<(), StoreError> {
-    let event = &new.event;
-    let body = String::from_utf8(event.body()).expect("JSON is UTF-8");
-    event::Entity::insert(event::ActiveModel {
-        id: Set(event.id.as_uuid()),
-        organization_id: Set(event.organization_id.as_uuid()),
-        event_type: Set(event.event_type.as_str().to_owned()),
-        body: Set(body),
-        idempotency_key: Set(new.idempotency_key.clone()),
-        created_at: Set(event.timestamp),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    Ok(())
-}
-
-async fn schedule(
-    txn: &impl ConnectionTrait,
-    new: &NewEvent,
-    webhooks: &[WebhookId],
-) -> Result<Vec<DeliveryId>, StoreError> {
-    let now = Utc::now();
-    let ids: Vec<DeliveryId> = webhooks.iter().map(|_| DeliveryId::generate()).collect();
-    let rows = ids
-        .iter()
-        .zip(webhooks)
-        .map(|(id, webhook)| delivery::ActiveModel {
+    /// Inserts one delivery of `new`, due now, per webhook; leased to this
+    /// process and returned ready to send when hand-off is on.
+    async fn schedule(
+        &self,
+        txn: &impl ConnectionTrait,
+        new: &NewEvent,
+        body: &Arc<[u8]>,
+        webhooks: &[webhook::Model],
+    ) -> Result<(Vec<DeliveryId>, Vec<Claimed>), StoreError> {
+        let now = Utc::now();
+        let lease_until = self.handoff.map(|lease| now + lease_delta(lease));
+        let ids: Vec<DeliveryId> = webhooks.iter().map(|_| DeliveryId::generate()).collect();
+        if ids.is_empty() {
+            return Ok((ids, Vec::new()));
+        }
+        let rows = ids.iter().zip(webhooks).map(|(id, webhook)| delivery::ActiveModel {
             id: Set(id.as_uuid()),
             event_id: Set(new.event.id.as_uuid()),
-            webhook_id: Set(webhook.as_uuid()),
+            webhook_id: Set(webhook.id),
             organization_id: Set(new.event.organization_id.as_uuid()),
             status: Set(DeliveryStatus::Pending.as_str().to_owned()),
             attempts: Set(0),
             next_attempt_at: Set(now),
-            lease_until: Set(None),
+            lease_until: Set(lease_until),
             last_error: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         });
-    if !ids.is_empty() {
         delivery::Entity::insert_many(rows)
             .exec_without_returning(txn)
             .await?;
+        let mut handed_off = Vec::new();
+        if lease_until.is_some() {
+            for (id, webhook) in ids.iter().zip(webhooks) {
+                let delivery = Delivering {
+                    id: *id,
+                    event_id: new.event.id,
+                    event_type: new.event.event_type.as_str(),
+                    attempt: 1,
+                    body,
+                };
+                // A secret that cannot be opened leaves its delivery leased
+                // until the lease runs out, as a claim would.
+                handed_off.extend(self.claim_of(webhook, delivery, now)?);
+            }
+        }
+        Ok((ids, handed_off))
     }
-    Ok(ids)
-}
 
-/// What SendTestEvent did.
-pub enum TestDelivery {
-    NoSuchWebhook,
-    Disabled,
-    Scheduled {
-        event: EventId,
-        delivery: DeliveryId,
-    },
-}
-
-impl Store {
     /// Stores `ping` and one delivery of it to `webhook` only, whatever the
     /// webhook subscribed to.
     pub async fn send_test_event(
@@ -177,24 +179,58 @@ impl Store {
     ) -> Result<TestDelivery, StoreError> {
         let organization = ping.event.organization_id;
         let txn = self.write_transaction().await?;
-        let enabled: Option<bool> = webhook::Entity::find_in(organization)
-            .select_only()
-            .column(webhook::Column::Enabled)
+        let found = webhook::Entity::find_in(organization)
             .filter(webhook::Column::Id.eq(webhook.as_uuid()))
-            .into_tuple()
             .one(&txn)
             .await?;
-        match enabled {
+        match found {
             None => Ok(TestDelivery::NoSuchWebhook),
-            Some(false) => Ok(TestDelivery::Disabled),
-            Some(true) => {
-                let ids = insert_event_and_deliveries(&txn, ping, &[webhook]).await?;
+            Some(w) if !w.enabled => Ok(TestDelivery::Disabled),
+            Some(w) => {
+                let body = insert_event(&txn, ping).await?;
+                let (ids, handed_off) = self.schedule(&txn, ping, &body, &[w]).await?;
                 txn.commit().await?;
                 Ok(TestDelivery::Scheduled {
                     event: ping.event.id,
                     delivery: ids[0],
+                    handed_off,
                 })
             }
         }
     }
+}
+
+/// What SendTestEvent did.
+pub enum TestDelivery {
+    NoSuchWebhook,
+    Disabled,
+    Scheduled {
+        event: EventId,
+        delivery: DeliveryId,
+        handed_off: Vec<Claimed>,
+    },
+}
+
+/// Stores the event; returns the body every delivery sends.
+async fn insert_event(
+    txn: &impl ConnectionTrait,
+    new: &NewEvent,
+) -> Result<Arc<[u8]>, StoreError> {
+    let event = &new.event;
+    let body = event.body();
+    event::Entity::insert(event::ActiveModel {
+        id: Set(event.id.as_uuid()),
+        organization_id: Set(event.organization_id.as_uuid()),
+        event_type: Set(event.event_type.as_str().to_owned()),
+        body: Set(String::from_utf8(body.clone()).expect("JSON is UTF-8")),
+        idempotency_key: Set(new.idempotency_key.clone()),
+        created_at: Set(event.timestamp),
+    })
+    .exec_without_returning(txn)
+    .await?;
+    Ok(body.into())
+}
+
+fn lease_delta(lease: std::time::Duration) -> chrono::Duration {
+    chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
 }

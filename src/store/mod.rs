@@ -33,16 +33,22 @@ pub use secret_box::SecretBox;
 pub struct Store {
     db: DatabaseConnection,
     secrets: SecretBox,
+    /// When set, new deliveries are written leased for this long to this
+    /// process and handed straight to its workers.
+    handoff: Option<Duration>,
 }
 
 impl Store {
     /// Connects to `url` (`sqlite://...` or `postgres://...`) and brings the
     /// schema up to date.
     pub async fn connect(url: &str, secrets: SecretBox) -> anyhow::Result<Self> {
+        // SQLite has one writer at a time; connections queueing in the pool
+        // beat connections sleeping in SQLite's busy handler.
+        let connections = if url.starts_with("sqlite:") { 1 } else { 16 };
         let mut options = ConnectOptions::new(url);
         options
             .sqlx_logging(false)
-            .max_connections(16)
+            .max_connections(connections)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
             .map_sqlx_sqlite_opts(|o| {
@@ -59,7 +65,18 @@ impl Store {
         migrate(&db)
             .await
             .context("cannot migrate the database schema")?;
-        Ok(Self { db, secrets })
+        Ok(Self {
+            db,
+            secrets,
+            handoff: None,
+        })
+    }
+
+    /// Writes new deliveries leased to this process for `lease`, and returns
+    /// them from publishing, so its workers send them without a claim.
+    pub fn handing_off(mut self, lease: Duration) -> Self {
+        self.handoff = Some(lease);
+        self
     }
 
     /// True on the embedded SQLite backend, where one process owns the file.

@@ -10,7 +10,7 @@ use sea_orm::{
 };
 
 use super::entities::{delivery, webhook};
-use super::events::{Published, publish_in};
+use super::events::Published;
 use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::event_type::parse_stored;
@@ -50,7 +50,7 @@ impl Store {
         .insert(&txn)
         .await?;
         let webhook = to_domain(row)?;
-        let published = publish_in(&txn, &announce(&webhook)).await?;
+        let published = self.publish_in(&txn, &announce(&webhook)).await?;
         txn.commit().await?;
         Ok((webhook, published))
     }
