@@ -48,11 +48,13 @@ impl Application {
             );
         }
         let delivery = settings.delivery()?;
-        let store = Store::connect(&settings.database_url, SecretBox::new(key))
-            .await?
-            .handing_off(delivery.lease);
+        let lease = delivery.lease;
+        let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
         let (wakeup, inbox) = Wakeup::new();
         let dispatcher = Dispatcher::new(store.clone(), delivery, wakeup.clone(), inbox)?;
+        // Publishing hands new deliveries straight to the workers when they
+        // have room: no claim round trip on the hot path.
+        let store = store.handing_off(lease, dispatcher.admit());
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| {

@@ -3,7 +3,7 @@
 //! in batches.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +15,7 @@ use tracing::{Instrument, field::Empty};
 use super::client::{Client, Outcome, Report, Request};
 use super::{DeliveryConfig, Inbox, Wakeup};
 use crate::domain::{DeliveryId, WebhookId};
-use crate::store::{AttemptRecord, Claimed, Next, Store};
+use crate::store::{Admit, AttemptRecord, Claimed, Next, Store};
 
 /// The most deliveries claimed in one round trip.
 const CLAIM_BATCH: usize = 128;
@@ -25,7 +25,7 @@ const RECORD_BATCH: usize = 512;
 /// Runs the delivery workers of one process.
 pub struct Dispatcher {
     inner: Arc<Inner>,
-    inbox: Inbox,
+    handed: mpsc::UnboundedReceiver<Vec<Claimed>>,
 }
 
 #[derive(Default)]
@@ -45,6 +45,8 @@ struct Inner {
     endpoints: Mutex<HashMap<WebhookId, Endpoint>>,
     /// Set when the last claim may have left due work behind.
     backlog: AtomicBool,
+    /// Handed-off deliveries not yet taken in.
+    queued: Arc<AtomicUsize>,
 }
 
 impl Dispatcher {
@@ -69,15 +71,23 @@ impl Dispatcher {
                 wakeup,
                 endpoints: Mutex::new(HashMap::new()),
                 backlog: AtomicBool::new(false),
+                queued: inbox.queued,
             }),
-            inbox,
+            handed: inbox.handed,
         })
+    }
+
+    /// Tells publishing whether these workers can take a delivery to a
+    /// webhook at once; if not, it waits in the store to be claimed.
+    pub fn admit(&self) -> Admit {
+        let inner = self.inner.clone();
+        Arc::new(move |webhook| inner.can_take(webhook))
     }
 
     /// Delivers until `shutdown` completes, then lets in-flight attempts
     /// finish and records them.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
-        let (inner, Inbox(mut inbox)) = (self.inner, self.inbox);
+        let (inner, mut inbox) = (self.inner, self.handed);
         if inner.store.is_sqlite() {
             match inner.store.release_all_leases().await {
                 Ok(0) => {}
@@ -103,7 +113,9 @@ impl Dispatcher {
                 _ = inner.wakeup.woken() => true,
                 // Deliveries leased at publishing: no claim needed.
                 Some(handed) = inbox.recv() => {
+                    let count = handed.len();
                     inner.start(handed, &mut tasks, &records).await;
+                    inner.queued.fetch_sub(count, Ordering::Relaxed);
                     false
                 }
                 _ = tokio::time::sleep(inner.config.poll_interval) => true,
@@ -179,6 +191,19 @@ impl Inner {
         if let Err(err) = self.store.release(&release).await {
             tracing::warn!(error = ?err, "cannot release deliveries; they wait for their lease");
         }
+    }
+
+    fn can_take(&self, webhook: WebhookId) -> bool {
+        if self.queued.load(Ordering::Relaxed) >= self.config.max_in_flight
+            || self.permits.available_permits() == 0
+        {
+            return false;
+        }
+        let cap = self.config.max_per_endpoint;
+        let endpoints = self.endpoints.lock().expect("lock");
+        endpoints
+            .get(&webhook)
+            .is_none_or(|e| e.running < cap || e.waiting.len() < cap)
     }
 
     /// Webhooks whose every slot is taken: not worth claiming for.

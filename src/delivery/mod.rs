@@ -9,6 +9,7 @@ pub mod signature;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
@@ -45,19 +46,30 @@ pub struct DeliveryConfig {
 pub struct Wakeup {
     notify: Arc<Notify>,
     handed: mpsc::UnboundedSender<Vec<Claimed>>,
+    /// Deliveries handed over and not yet taken in by the workers.
+    queued: Arc<AtomicUsize>,
 }
 
 /// The workers' end of [`Wakeup`].
-pub struct Inbox(mpsc::UnboundedReceiver<Vec<Claimed>>);
+pub struct Inbox {
+    handed: mpsc::UnboundedReceiver<Vec<Claimed>>,
+    queued: Arc<AtomicUsize>,
+}
 
 impl Wakeup {
     pub fn new() -> (Self, Inbox) {
         let (handed, inbox) = mpsc::unbounded_channel();
+        let queued = Arc::new(AtomicUsize::new(0));
         let wakeup = Self {
             notify: Arc::new(Notify::new()),
             handed,
+            queued: queued.clone(),
         };
-        (wakeup, Inbox(inbox))
+        let inbox = Inbox {
+            handed: inbox,
+            queued,
+        };
+        (wakeup, inbox)
     }
 
     /// Due deliveries may be waiting in the store.
@@ -67,6 +79,7 @@ impl Wakeup {
 
     /// These deliveries are leased to this process: send them.
     pub fn hand_off(&self, deliveries: Vec<Claimed>) {
+        self.queued.fetch_add(deliveries.len(), Ordering::Relaxed);
         if self.handed.send(deliveries).is_err() {
             // The workers stopped; the leases run out and someone claims them.
             tracing::debug!("workers stopped; handed-off deliveries wait for their lease");

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use super::claims::{Claimed, Delivering};
@@ -100,18 +100,34 @@ impl Store {
         let event = &new.event;
         let body = insert_event(txn, new).await?;
         let name = event.event_type.as_str();
-        let subscribed: Vec<webhook::Model> = webhook::Entity::find_in(event.organization_id)
-            // A paused webhook gets no new deliveries.
-            .filter(webhook::Column::Enabled.eq(true))
-            .all(txn)
-            .await?
+        // Ids and subscriptions first: an organization may have many webhooks,
+        // few of them for this type.
+        let subscriptions: Vec<(uuid::Uuid, serde_json::Value)> =
+            webhook::Entity::find_in(event.organization_id)
+                .select_only()
+                .columns([webhook::Column::Id, webhook::Column::Events])
+                // A paused webhook gets no new deliveries.
+                .filter(webhook::Column::Enabled.eq(true))
+                .into_tuple()
+                .all(txn)
+                .await?;
+        let ids: Vec<uuid::Uuid> = subscriptions
             .into_iter()
-            .filter(|w| {
-                w.events
+            .filter(|(_, events)| {
+                events
                     .as_array()
                     .is_some_and(|list| list.iter().any(|e| e.as_str() == Some(name)))
             })
+            .map(|(id, _)| id)
             .collect();
+        let subscribed = if ids.is_empty() {
+            Vec::new()
+        } else {
+            webhook::Entity::find()
+                .filter(webhook::Column::Id.is_in(ids))
+                .all(txn)
+                .await?
+        };
         let (ids, handed_off) = self.schedule(txn, new, &body, &subscribed).await?;
         Ok(Published {
             event_id: event.id,
@@ -121,8 +137,9 @@ impl Store {
         })
     }
 
-    /// Inserts one delivery of `new`, due now, per webhook; leased to this
-    /// process and returned ready to send when hand-off is on.
+    /// Inserts one delivery of `new`, due now, per webhook. With hand-off on,
+    /// those this process's workers can take now are leased to it and
+    /// returned ready to send.
     async fn schedule(
         &self,
         txn: &impl ConnectionTrait,
@@ -131,30 +148,43 @@ impl Store {
         webhooks: &[webhook::Model],
     ) -> Result<(Vec<DeliveryId>, Vec<Claimed>), StoreError> {
         let now = Utc::now();
-        let lease_until = self.handoff.map(|lease| now + lease_delta(lease));
         let ids: Vec<DeliveryId> = webhooks.iter().map(|_| DeliveryId::generate()).collect();
         if ids.is_empty() {
             return Ok((ids, Vec::new()));
         }
-        let rows = ids.iter().zip(webhooks).map(|(id, webhook)| delivery::ActiveModel {
-            id: Set(id.as_uuid()),
-            event_id: Set(new.event.id.as_uuid()),
-            webhook_id: Set(webhook.id),
-            organization_id: Set(new.event.organization_id.as_uuid()),
-            status: Set(DeliveryStatus::Pending.as_str().to_owned()),
-            attempts: Set(0),
-            next_attempt_at: Set(now),
-            lease_until: Set(lease_until),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-        });
+        // Leased to this process only where its workers can start at once.
+        let leases: Vec<Option<DateTime<Utc>>> = webhooks
+            .iter()
+            .map(|w| {
+                self.handoff
+                    .as_ref()
+                    .filter(|h| (h.admit)(WebhookId::from_uuid(w.id)))
+                    .map(|h| now + lease_delta(h.lease))
+            })
+            .collect();
+        let rows = ids
+            .iter()
+            .zip(webhooks)
+            .zip(&leases)
+            .map(|((id, webhook), lease_until)| delivery::ActiveModel {
+                id: Set(id.as_uuid()),
+                event_id: Set(new.event.id.as_uuid()),
+                webhook_id: Set(webhook.id),
+                organization_id: Set(new.event.organization_id.as_uuid()),
+                status: Set(DeliveryStatus::Pending.as_str().to_owned()),
+                attempts: Set(0),
+                next_attempt_at: Set(now),
+                lease_until: Set(*lease_until),
+                last_error: Set(None),
+                created_at: Set(now),
+                updated_at: Set(now),
+            });
         delivery::Entity::insert_many(rows)
             .exec_without_returning(txn)
             .await?;
         let mut handed_off = Vec::new();
-        if lease_until.is_some() {
-            for (id, webhook) in ids.iter().zip(webhooks) {
+        for ((id, webhook), lease) in ids.iter().zip(webhooks).zip(&leases) {
+            if lease.is_some() {
                 let delivery = Delivering {
                     id: *id,
                     event_id: new.event.id,

@@ -12,6 +12,7 @@ mod scoped;
 mod secret_box;
 mod webhooks;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -24,6 +25,8 @@ use sea_orm_migration::MigratorTrait;
 
 pub use claims::{AttemptRecord, Claimed, Next};
 pub use error::StoreError;
+
+use crate::domain::WebhookId;
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use secret_box::SecretBox;
@@ -33,9 +36,18 @@ pub use secret_box::SecretBox;
 pub struct Store {
     db: DatabaseConnection,
     secrets: SecretBox,
-    /// When set, new deliveries are written leased for this long to this
-    /// process and handed straight to its workers.
-    handoff: Option<Duration>,
+    /// When set, new deliveries the workers can take at once are written
+    /// leased to this process and handed straight to them.
+    handoff: Option<Handoff>,
+}
+
+/// Whether this process's workers can take a delivery to this webhook now.
+pub type Admit = Arc<dyn Fn(WebhookId) -> bool + Send + Sync>;
+
+#[derive(Clone)]
+struct Handoff {
+    lease: Duration,
+    admit: Admit,
 }
 
 impl Store {
@@ -72,10 +84,11 @@ impl Store {
         })
     }
 
-    /// Writes new deliveries leased to this process for `lease`, and returns
-    /// them from publishing, so its workers send them without a claim.
-    pub fn handing_off(mut self, lease: Duration) -> Self {
-        self.handoff = Some(lease);
+    /// Writes new deliveries that `admit` accepts leased to this process for
+    /// `lease`, and returns them from publishing, so its workers send them
+    /// without a claim. The others wait in the store to be claimed.
+    pub fn handing_off(mut self, lease: Duration, admit: Admit) -> Self {
+        self.handoff = Some(Handoff { lease, admit });
         self
     }
 
