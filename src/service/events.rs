@@ -43,9 +43,9 @@ impl Publisher {
             .send((event, answer))
             .await
             .map_err(|_| ServiceError::Unavailable(anyhow::anyhow!("the publisher stopped")))?;
-        let published = answered
-            .await
-            .map_err(|_| ServiceError::Internal(anyhow::anyhow!("the publisher dropped an event")))??;
+        let published = answered.await.map_err(|_| {
+            ServiceError::Internal(anyhow::anyhow!("the publisher dropped an event"))
+        })??;
         let mut published = published;
         self.announce(&mut published);
         Ok(published)

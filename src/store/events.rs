@@ -242,10 +242,7 @@ pub enum TestDelivery {
 }
 
 /// Stores the event; returns the body every delivery sends.
-async fn insert_event(
-    txn: &impl ConnectionTrait,
-    new: &NewEvent,
-) -> Result<Arc<[u8]>, StoreError> {
+async fn insert_event(txn: &impl ConnectionTrait, new: &NewEvent) -> Result<Arc<[u8]>, StoreError> {
     let event = &new.event;
     let body = event.body();
     event::Entity::insert(event::ActiveModel {
