@@ -70,6 +70,9 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
+                    // Batched inserts differ in row count, so each size is its
+                    // own statement; a big cache of them holds megabytes.
+                    .statement_cache_capacity(16)
             });
         let db = Database::connect(options)
             .await
