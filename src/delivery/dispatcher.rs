@@ -13,14 +13,13 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, field::Empty};
 
 use super::client::{Client, Outcome, Report, Request};
+use super::recorder;
 use super::{DeliveryConfig, Inbox, Wakeup};
 use crate::domain::{DeliveryId, WebhookId};
 use crate::store::{Admit, AttemptRecord, Claimed, Next, Store};
 
 /// The most deliveries claimed in one round trip.
 const CLAIM_BATCH: usize = 128;
-/// The most attempts recorded in one transaction.
-const RECORD_BATCH: usize = 512;
 
 /// Runs the delivery workers of one process.
 pub struct Dispatcher {
@@ -96,7 +95,7 @@ impl Dispatcher {
             }
         }
         let (records, written) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_records(
+        let writer = tokio::spawn(recorder::write_records(
             inner.store.clone(),
             written,
             inner.wakeup.clone(),
@@ -373,39 +372,4 @@ enum Placed {
     Run(Box<Claimed>, OwnedSemaphorePermit),
     Waiting,
     Release(DeliveryId),
-}
-
-/// Records attempts in batches. A failed write is retried, never dropped:
-/// if it never succeeds, the leases run out and the deliveries are sent again.
-async fn write_records(
-    store: Store,
-    mut written: mpsc::UnboundedReceiver<AttemptRecord>,
-    wakeup: Wakeup,
-) {
-    while let Some(first) = written.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < RECORD_BATCH {
-            match written.try_recv() {
-                Ok(record) => batch.push(record),
-                Err(_) => break,
-            }
-        }
-        let mut pause = Duration::from_millis(100);
-        while let Err(err) = store.record_attempts(&batch).await {
-            tracing::error!(error = ?err, attempts = batch.len(), "cannot record attempts; retrying");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
-        }
-        // Wake the claim loop when each retry comes due, not at the next poll.
-        for record in &batch {
-            if let Next::RetryAt(at) = record.next {
-                let wait = (at - Utc::now()).to_std().unwrap_or_default();
-                let wakeup = wakeup.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    wakeup.wake();
-                });
-            }
-        }
-    }
 }

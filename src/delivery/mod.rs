@@ -3,6 +3,7 @@
 
 mod client;
 mod dispatcher;
+mod recorder;
 pub mod retention;
 pub mod retry;
 pub mod signature;
