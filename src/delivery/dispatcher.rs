@@ -2,6 +2,7 @@
 //! each on its own task, and hand the results to a writer that records them
 //! in batches.
 
+use crate::domain::clock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -347,9 +348,7 @@ impl Inner {
             Next::Succeeded
         } else {
             match self.config.retry.next_delay(claim.attempt, retry_after) {
-                Some(delay) => Next::RetryAt(
-                    Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX),
-                ),
+                Some(delay) => Next::RetryAt(clock::after(Utc::now(), delay)),
                 None => Next::Failed,
             }
         };

@@ -1,6 +1,7 @@
 //! Deletes finished deliveries older than the retention period, in small
 //! batches with pauses between them, so it never holds up delivery.
 
+use crate::domain::clock;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -24,8 +25,7 @@ pub async fn run(
             _ = tokio::time::sleep(interval) => {}
             _ = &mut shutdown => return,
         }
-        let cutoff =
-            Utc::now() - chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
+        let cutoff = clock::before(Utc::now(), retention);
         let deliveries = purge(|| store.purge_deliveries(cutoff, BATCH)).await;
         let events = purge(|| store.purge_events(cutoff, BATCH)).await;
         if deliveries + events > 0 {

@@ -2,6 +2,7 @@
 //! their rights. Nothing here knows about gRPC or the database.
 
 pub mod access;
+pub mod clock;
 pub mod delivery;
 pub mod event;
 pub mod event_type;

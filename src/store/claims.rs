@@ -3,6 +3,7 @@
 //! the rows it takes with `FOR UPDATE SKIP LOCKED` and leases them, so no
 //! other claimer sends the same attempt while the lease holds.
 
+use crate::domain::clock;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -110,7 +111,7 @@ impl Store {
         let leased = delivery::Entity::update_many()
             .col_expr(
                 delivery::Column::LeaseUntil,
-                Expr::value(Some(now + lease_delta(lease))),
+                Expr::value(Some(clock::after(now, lease))),
             )
             .filter(delivery::Column::Id.in_subquery(due.into_query()))
             .exec_with_returning(&txn)
@@ -362,8 +363,4 @@ impl Store {
         }
         Ok(txn)
     }
-}
-
-fn lease_delta(lease: Duration) -> chrono::Duration {
-    chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
 }

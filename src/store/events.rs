@@ -1,6 +1,7 @@
 //! The transactional outbox: an event and its deliveries are written in one
 //! transaction, so a committed event always has its deliveries.
 
+use crate::domain::clock;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -159,7 +160,7 @@ impl Store {
                 self.handoff
                     .as_ref()
                     .filter(|h| (h.admit)(WebhookId::from_uuid(w.id)))
-                    .map(|h| now + lease_delta(h.lease))
+                    .map(|h| clock::after(now, h.lease))
             })
             .collect();
         let rows = ids
@@ -256,8 +257,4 @@ async fn insert_event(txn: &impl ConnectionTrait, new: &NewEvent) -> Result<Arc<
     .exec_without_returning(txn)
     .await?;
     Ok(body.into())
-}
-
-fn lease_delta(lease: std::time::Duration) -> chrono::Duration {
-    chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX)
 }

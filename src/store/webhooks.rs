@@ -1,5 +1,6 @@
 //! Webhook rows.
 
+use crate::domain::clock;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
@@ -171,7 +172,7 @@ impl Store {
             return Ok(None);
         };
         let now = now();
-        let expires = now + chrono::Duration::from_std(grace).unwrap_or(chrono::Duration::MAX);
+        let expires = clock::after(now, grace);
         let previous = row.secret.clone();
         let mut row = row.into_active_model();
         row.previous_secret = Set(Some(previous));
