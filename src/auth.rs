@@ -115,6 +115,10 @@ impl JwtVerifier {
         if claims.sub.is_empty() {
             return Err(AuthError::Invalid("empty sub".into()));
         }
+        // `sub` is logged and stored (as the creator of a webhook).
+        if claims.sub.chars().any(char::is_control) {
+            return Err(AuthError::Invalid("control characters in sub".into()));
+        }
         let membership = match (&claims.org_id, &claims.role) {
             (None, None) => None,
             (Some(org), Some(role)) => Some(Membership {

@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::auth::JwtVerifier;
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::domain::OrganizationId;
+use crate::service::WebhookRules;
 
 /// Delivers an organization's events to its registered HTTPS webhooks.
 #[derive(Debug, Parser)]
@@ -148,6 +149,12 @@ pub struct Settings {
     /// How long finished deliveries and their attempts are kept.
     #[arg(long, env = "WEBHOOK_RETENTION", default_value = "30days", value_parser = humantime::parse_duration, global = true)]
     pub retention: Duration,
+    /// The most webhooks one organization may have; CreateWebhook answers RESOURCE_EXHAUSTED beyond it.
+    #[arg(long, env = "WEBHOOK_MAX_WEBHOOKS_PER_ORGANIZATION", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_webhooks_per_organization: u32,
+    /// After SIGTERM or SIGINT, how long in-flight calls, attempts and the writing of their results may take before they are abandoned.
+    #[arg(long, env = "WEBHOOK_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration, global = true)]
+    pub shutdown_grace: Duration,
     /// How often old deliveries are looked for and deleted.
     #[arg(long, env = "WEBHOOK_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
     pub retention_interval: Duration,
@@ -211,7 +218,17 @@ impl Settings {
             max_per_endpoint: self.max_per_endpoint as usize,
             poll_interval: self.poll_interval,
             lease,
+            shutdown_grace: self.shutdown_grace,
         })
+    }
+
+    /// How webhooks may be registered.
+    pub fn webhook_rules(&self) -> WebhookRules {
+        WebhookRules {
+            allow_private_targets: self.allow_private_targets,
+            secret_grace: self.secret_grace,
+            max_per_organization: self.max_webhooks_per_organization.into(),
+        }
     }
 
     /// Settings for tests and embedding: every default, with `database_url`

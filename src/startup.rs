@@ -20,7 +20,7 @@ use crate::grpc::proto::{
     self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
 };
 use crate::grpc::{EventApi, WebhookApi};
-use crate::service::{Deliveries, Events, Publisher, Webhooks};
+use crate::service::{Deliveries, Events, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
 
 /// A built application, bound to its port and ready to serve.
@@ -30,8 +30,8 @@ pub struct Application {
     verifier: JwtVerifier,
     publisher: Publisher,
     dispatcher: Dispatcher,
-    allow_private_targets: bool,
-    secret_grace: Duration,
+    rules: WebhookRules,
+    shutdown_grace: Duration,
     retention: Duration,
     retention_interval: Duration,
 }
@@ -50,7 +50,7 @@ impl Application {
         let delivery = settings.delivery()?;
         let lease = delivery.lease;
         let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
-        let (wakeup, inbox) = Wakeup::new();
+        let (wakeup, inbox) = Wakeup::new(lease);
         let dispatcher = Dispatcher::new(store.clone(), delivery, wakeup.clone(), inbox)?;
         // Publishing hands new deliveries straight to the workers when they
         // have room: no claim round trip on the hot path.
@@ -70,8 +70,8 @@ impl Application {
             verifier,
             publisher: Publisher::new(store, wakeup),
             dispatcher,
-            allow_private_targets: settings.allow_private_targets,
-            secret_grace: settings.secret_grace,
+            rules: settings.webhook_rules(),
+            shutdown_grace: settings.shutdown_grace,
             retention: settings.retention,
             retention_interval: settings.retention_interval,
         })
@@ -88,7 +88,8 @@ impl Application {
     }
 
     /// Serves gRPC and delivers until `shutdown` completes, then lets
-    /// in-flight calls and delivery attempts finish.
+    /// in-flight calls and delivery attempts finish, for at most the
+    /// shutdown grace.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -106,11 +107,7 @@ impl Application {
             self.retention_interval,
             until_stopped(),
         );
-        let webhooks = Webhooks::new(
-            self.publisher.clone(),
-            self.allow_private_targets,
-            self.secret_grace,
-        );
+        let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
         let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
         let server = Self::serve(
             self.listener,
@@ -120,12 +117,28 @@ impl Application {
             until_stopped(),
         );
         let delivery = self.dispatcher.run(until_stopped());
+        let grace = self.shutdown_grace;
         let signal = async move {
             shutdown.await;
             let _ = stop.send(true);
         };
-        let (served, (), (), ()) = tokio::join!(server, delivery, retention, signal);
-        served
+        let work = async {
+            let (served, (), (), ()) = tokio::join!(server, delivery, retention, signal);
+            served
+        };
+        // The delivery workers keep to the grace themselves; this bounds the
+        // rest (calls that never end, such as a health Watch stream).
+        let overdue = async {
+            let _ = until_stopped().await;
+            tokio::time::sleep(grace + Duration::from_secs(1)).await;
+        };
+        tokio::select! {
+            served = work => served,
+            () = overdue => {
+                tracing::warn!("shutdown grace over; closing the calls still open");
+                Ok(())
+            }
+        }
     }
 
     async fn serve(

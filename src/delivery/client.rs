@@ -32,8 +32,8 @@ pub struct Request<'a> {
     pub attempt: u32,
     pub body: &'a [u8],
     pub secret: &'a SigningSecret,
-    /// Also signed with, during a rotation's grace period.
-    pub previous_secret: Option<&'a SigningSecret>,
+    /// Also signed with: older secrets still in a rotation's grace period.
+    pub previous_secrets: &'a [SigningSecret],
 }
 
 /// What one attempt came to.
@@ -220,7 +220,7 @@ fn signed_headers(request: &Request<'_>) -> HeaderMap {
     put("webhook-timestamp", timestamp.to_string());
     // One `v1,` entry per live secret, newest first, as the spec allows.
     let signatures: Vec<String> = std::iter::once(request.secret)
-        .chain(request.previous_secret)
+        .chain(request.previous_secrets)
         .filter_map(|s| standard_signature(s.expose(), &id, timestamp, request.body))
         .collect();
     put("webhook-signature", signatures.join(" "));

@@ -6,7 +6,7 @@ use crate::domain::clock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
@@ -14,10 +14,10 @@ use tokio::task::JoinSet;
 use tracing::{Instrument, field::Empty};
 
 use super::client::{Client, Outcome, Report, Request};
-use super::recorder;
-use super::{DeliveryConfig, Inbox, Wakeup};
-use crate::domain::{DeliveryId, WebhookId};
-use crate::store::{Admit, AttemptRecord, Claimed, Next, Store};
+use super::recorder::{self, RECORD_QUEUE, RecorderStats};
+use super::{DeliveryConfig, Inbox, Wakeup, stale};
+use crate::domain::WebhookId;
+use crate::store::{Admit, AttemptRecord, Claimed, Lease, Next, Store};
 
 /// The most deliveries claimed in one round trip.
 const CLAIM_BATCH: usize = 128;
@@ -31,7 +31,7 @@ pub struct Dispatcher {
 #[derive(Default)]
 struct Endpoint {
     running: usize,
-    waiting: VecDeque<(Claimed, Instant)>,
+    waiting: VecDeque<Claimed>,
 }
 
 struct Inner {
@@ -47,6 +47,7 @@ struct Inner {
     backlog: AtomicBool,
     /// Handed-off deliveries not yet taken in.
     queued: Arc<AtomicUsize>,
+    stats: Arc<RecorderStats>,
 }
 
 impl Dispatcher {
@@ -72,6 +73,7 @@ impl Dispatcher {
                 endpoints: Mutex::new(HashMap::new()),
                 backlog: AtomicBool::new(false),
                 queued: inbox.queued,
+                stats: Arc::default(),
             }),
             handed: inbox.handed,
         })
@@ -84,9 +86,14 @@ impl Dispatcher {
         Arc::new(move |webhook| inner.can_take(webhook))
     }
 
+    /// What the result writer could not do.
+    pub fn stats(&self) -> Arc<RecorderStats> {
+        self.inner.stats.clone()
+    }
+
     /// Delivers until `shutdown` completes, then lets in-flight attempts
-    /// finish and records them.
-    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) {
+    /// finish and records them, for at most the shutdown grace.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         let (inner, mut inbox) = (self.inner, self.handed);
         if inner.store.is_sqlite() {
             match inner.store.release_all_leases().await {
@@ -95,11 +102,21 @@ impl Dispatcher {
                 Err(err) => tracing::error!(error = ?err, "cannot release old leases"),
             }
         }
-        let (records, written) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(recorder::write_records(
+        let (records, written) = mpsc::channel(RECORD_QUEUE);
+        let mut writer = tokio::spawn(recorder::write_records(
             inner.store.clone(),
             written,
             inner.wakeup.clone(),
+            inner.stats.clone(),
+        ));
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let watcher = tokio::spawn(stale::watch(
+            inner.store.clone(),
+            inner.wakeup.clone(),
+            async move {
+                let mut stopped = stopped;
+                let _ = stopped.wait_for(|s| *s).await;
+            },
         ));
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
@@ -122,10 +139,25 @@ impl Dispatcher {
                 _ = &mut shutdown => break,
             };
         }
+        let _ = stop.send(true);
         tracing::info!(in_flight = tasks.len(), "delivery workers stopping");
-        while tasks.join_next().await.is_some() {}
-        drop(records);
-        let _ = writer.await;
+        let drained = tokio::time::timeout(inner.config.shutdown_grace, async {
+            while tasks.join_next().await.is_some() {}
+            drop(records);
+            let _ = (&mut writer).await;
+        })
+        .await;
+        if drained.is_err() {
+            // A hung endpoint or a database that is away: their leases run
+            // out and another run sends them again.
+            tracing::warn!(
+                in_flight = tasks.len(),
+                "shutdown grace over; abandoning unfinished attempts and unwritten results"
+            );
+            tasks.abort_all();
+            writer.abort();
+        }
+        let _ = watcher.await;
     }
 }
 
@@ -134,7 +166,7 @@ impl Inner {
     async fn claim_and_start(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
-        records: &mpsc::UnboundedSender<AttemptRecord>,
+        records: &mpsc::Sender<AttemptRecord>,
     ) {
         loop {
             let room = self.permits.available_permits().min(CLAIM_BATCH);
@@ -170,7 +202,7 @@ impl Inner {
         self: &Arc<Self>,
         claimed: Vec<Claimed>,
         tasks: &mut JoinSet<()>,
-        records: &mpsc::UnboundedSender<AttemptRecord>,
+        records: &mpsc::Sender<AttemptRecord>,
     ) {
         let mut release = Vec::new();
         for claim in claimed {
@@ -181,7 +213,7 @@ impl Inner {
                     tasks.spawn(async move { inner.work(*claim, permit, records).await });
                 }
                 Placed::Waiting => {}
-                Placed::Release(id) => release.push(id),
+                Placed::Release(lease) => release.push(lease),
             }
         }
         if !release.is_empty() {
@@ -216,10 +248,20 @@ impl Inner {
             .collect()
     }
 
+    /// True when `claim` must not be sent as it is: its webhook changed
+    /// since it was read, or its lease is too close to its end.
+    fn expired(&self, claim: &Claimed) -> bool {
+        claim.loaded_at.elapsed() + self.config.timeout >= self.config.lease
+            || self.wakeup.is_stale(claim)
+    }
+
     /// Runs a claimed delivery now if its webhook has a free slot, else lets
     /// it wait for one (at most a slot's worth per webhook, so the wait stays
     /// well inside the lease), else gives it back.
     fn place(&self, claim: Claimed) -> Placed {
+        if self.expired(&claim) {
+            return Placed::Release(claim.lease);
+        }
         let cap = self.config.max_per_endpoint;
         let mut endpoints = self.endpoints.lock().expect("lock");
         let endpoint = endpoints.entry(claim.webhook_id).or_default();
@@ -229,17 +271,17 @@ impl Inner {
                 return Placed::Run(Box::new(claim), permit);
             }
         } else if endpoint.waiting.len() < cap {
-            endpoint.waiting.push_back((claim, Instant::now()));
+            endpoint.waiting.push_back(claim);
             return Placed::Waiting;
         }
         if endpoint.running == 0 && endpoint.waiting.is_empty() {
             endpoints.remove(&claim.webhook_id);
         }
-        Placed::Release(claim.id)
+        Placed::Release(claim.lease)
     }
 
     /// The next delivery waiting for `webhook`'s slot, or frees the slot.
-    fn next_for(&self, webhook: WebhookId) -> Option<(Claimed, Instant)> {
+    fn next_for(&self, webhook: WebhookId) -> Option<Claimed> {
         let mut endpoints = self.endpoints.lock().expect("lock");
         let endpoint = endpoints.get_mut(&webhook)?;
         if let Some(next) = endpoint.waiting.pop_front() {
@@ -257,7 +299,7 @@ impl Inner {
         self: Arc<Self>,
         claim: Claimed,
         permit: OwnedSemaphorePermit,
-        records: mpsc::UnboundedSender<AttemptRecord>,
+        records: mpsc::Sender<AttemptRecord>,
     ) {
         let webhook = claim.webhook_id;
         let mut claim = claim;
@@ -266,15 +308,13 @@ impl Inner {
             let next = loop {
                 match self.next_for(webhook) {
                     None => break None,
-                    // Too close to the lease's end: another process may take it.
-                    Some((stale, claimed_at))
-                        if claimed_at.elapsed() + self.config.timeout >= self.config.lease =>
-                    {
-                        if let Err(err) = self.store.release(&[stale.id]).await {
+                    Some(expired) if self.expired(&expired) => {
+                        self.backlog.store(true, Ordering::Relaxed);
+                        if let Err(err) = self.store.release(&[expired.lease]).await {
                             tracing::warn!(error = ?err, "cannot release a delivery; it waits for its lease");
                         }
                     }
-                    Some((next, _)) => break Some(next),
+                    Some(next) => break Some(next),
                 }
             };
             match next {
@@ -288,7 +328,7 @@ impl Inner {
         }
     }
 
-    async fn attempt(&self, claim: Claimed, records: &mpsc::UnboundedSender<AttemptRecord>) {
+    async fn attempt(&self, claim: Claimed, records: &mpsc::Sender<AttemptRecord>) {
         let span = tracing::info_span!(
             "delivery",
             webhook_id = %claim.webhook_id,
@@ -307,7 +347,7 @@ impl Inner {
                 attempt: claim.attempt,
                 body: &claim.body,
                 secret: &claim.secret,
-                previous_secret: claim.previous_secret.as_ref(),
+                previous_secrets: &claim.previous_secrets,
             })
             .instrument(span.clone())
             .await;
@@ -325,8 +365,8 @@ impl Inner {
                 tracing::info!(parent: &span, error_kind = ?kind, next = ?next, "attempt failed");
             }
         }
-        // The writer outlives every attempt task.
-        let _ = records.send(record);
+        // Waits while the writer is behind; fails only once it was abandoned.
+        let _ = records.send(record).await;
     }
 
     fn record(&self, claim: &Claimed, report: Report) -> AttemptRecord {
@@ -370,5 +410,5 @@ impl Inner {
 enum Placed {
     Run(Box<Claimed>, OwnedSemaphorePermit),
     Waiting,
-    Release(DeliveryId),
+    Release(Lease),
 }

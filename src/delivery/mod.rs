@@ -7,19 +7,23 @@ mod recorder;
 pub mod retention;
 pub mod retry;
 pub mod signature;
+mod stale;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::store::Claimed;
+use crate::domain::WebhookId;
+use crate::store::{Change, Claimed};
 
 pub use client::Client;
 pub use dispatcher::Dispatcher;
+pub use recorder::RecorderStats;
 pub use retry::RetryPolicy;
+use stale::{Changes, SharedChanges};
 
 /// How deliveries are made.
 #[derive(Debug, Clone)]
@@ -39,6 +43,10 @@ pub struct DeliveryConfig {
     pub poll_interval: Duration,
     /// How long a claimed delivery stays reserved to this process.
     pub lease: Duration,
+    /// After the stop signal, how long in-flight attempts and the writing
+    /// of their results may take before they are abandoned (their leases
+    /// run out and they are sent again).
+    pub shutdown_grace: Duration,
 }
 
 /// Wakes the workers when new deliveries are committed, or hands them the
@@ -49,6 +57,8 @@ pub struct Wakeup {
     handed: mpsc::UnboundedSender<Vec<Claimed>>,
     /// Deliveries handed over and not yet taken in by the workers.
     queued: Arc<AtomicUsize>,
+    /// Which webhooks changed, so that deliveries read before are not sent.
+    changes: SharedChanges,
 }
 
 /// The workers' end of [`Wakeup`].
@@ -58,13 +68,15 @@ pub struct Inbox {
 }
 
 impl Wakeup {
-    pub fn new() -> (Self, Inbox) {
+    /// `lease`: how long the workers may hold a delivery.
+    pub fn new(lease: Duration) -> (Self, Inbox) {
         let (handed, inbox) = mpsc::unbounded_channel();
         let queued = Arc::new(AtomicUsize::new(0));
         let wakeup = Self {
             notify: Arc::new(Notify::new()),
             handed,
             queued: queued.clone(),
+            changes: Arc::new(Mutex::new(Changes::new(lease))),
         };
         let inbox = Inbox {
             handed: inbox,
@@ -85,6 +97,26 @@ impl Wakeup {
             // The workers stopped; the leases run out and someone claims them.
             tracing::debug!("workers stopped; handed-off deliveries wait for their lease");
         }
+    }
+
+    /// A change of a webhook was committed: deliveries the workers hold
+    /// for it were read before and must not be sent as they are.
+    pub fn webhook_changed(&self, webhook: WebhookId) {
+        self.changed(Change::Webhook(webhook));
+    }
+
+    fn changed(&self, change: Change) {
+        self.changes
+            .lock()
+            .expect("lock")
+            .heard(change, Instant::now());
+        // What is given back is claimed again at once.
+        self.wake();
+    }
+
+    /// True when `claim` was read before its webhook changed.
+    fn is_stale(&self, claim: &Claimed) -> bool {
+        self.changes.lock().expect("lock").stale(claim)
     }
 
     async fn woken(&self) {

@@ -1,40 +1,57 @@
 //! Writes attempt results in batches, and wakes the claim loop when each
-//! retry comes due.
+//! retry comes due. One record that cannot be written never holds up the
+//! others: a batch that fails for a reason other than the database being
+//! away is split until the culprit is alone, the rest is written, and the
+//! culprit is written without its outside texts, or dropped and counted.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
 
 use super::Wakeup;
-use crate::store::{AttemptRecord, Next, Store};
+use crate::store::{AttemptRecord, Next, Store, StoreError};
 
 /// The most attempts recorded in one transaction.
 const RECORD_BATCH: usize = 512;
+/// Results waiting to be written; past this, attempt tasks wait (and hold
+/// their slots), so a stalled database stops new attempts instead of
+/// filling memory.
+pub(super) const RECORD_QUEUE: usize = 4 * RECORD_BATCH;
 
-/// Records attempts in batches. A failed write is retried, never dropped:
-/// if it never succeeds, the leases run out and the deliveries are sent again.
+/// Where records are written: the store, or a test double in unit tests.
+pub(super) trait Sink {
+    async fn write(&self, batch: &[AttemptRecord]) -> Result<(), StoreError>;
+}
+
+impl Sink for Store {
+    async fn write(&self, batch: &[AttemptRecord]) -> Result<(), StoreError> {
+        self.record_attempts(batch).await
+    }
+}
+
+/// Counts of what the writer could not do, for logs and metrics.
+#[derive(Debug, Default)]
+pub struct RecorderStats {
+    /// Attempts whose record could not be stored even without its texts:
+    /// their deliveries are sent again when their lease runs out.
+    pub dropped: AtomicU64,
+}
+
+/// Records attempts in batches until every sender is gone.
 pub(super) async fn write_records(
-    store: Store,
-    mut written: mpsc::UnboundedReceiver<AttemptRecord>,
+    sink: impl Sink,
+    mut written: mpsc::Receiver<AttemptRecord>,
     wakeup: Wakeup,
+    stats: Arc<RecorderStats>,
 ) {
-    while let Some(first) = written.recv().await {
-        let mut batch = vec![first];
-        while batch.len() < RECORD_BATCH {
-            match written.try_recv() {
-                Ok(record) => batch.push(record),
-                Err(_) => break,
-            }
-        }
-        let mut pause = Duration::from_millis(100);
-        while let Err(err) = store.record_attempts(&batch).await {
-            tracing::error!(error = ?err, attempts = batch.len(), "cannot record attempts; retrying");
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_secs(5));
-        }
+    let mut batch = Vec::with_capacity(RECORD_BATCH);
+    while written.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+        let stored = write_all(&sink, std::mem::take(&mut batch), &stats).await;
         // Wake the claim loop when each retry comes due, not at the next poll.
-        for record in &batch {
+        for record in &stored {
             if let Next::RetryAt(at) = record.next {
                 let wait = (at - Utc::now()).to_std().unwrap_or_default();
                 let wakeup = wakeup.clone();
@@ -44,5 +61,139 @@ pub(super) async fn write_records(
                 });
             }
         }
+    }
+}
+
+/// Writes `batch`, waiting out database outages; returns what was stored.
+async fn write_all(
+    sink: &impl Sink,
+    batch: Vec<AttemptRecord>,
+    stats: &RecorderStats,
+) -> Vec<AttemptRecord> {
+    let mut stored = Vec::with_capacity(batch.len());
+    let mut parts = vec![batch];
+    let mut pause = Duration::from_millis(100);
+    while let Some(part) = parts.pop() {
+        match sink.write(&part).await {
+            Ok(()) => {
+                stored.extend(part);
+                pause = Duration::from_millis(100);
+            }
+            // Not this batch's fault: the same write will work later.
+            Err(StoreError::Unavailable(err)) => {
+                tracing::error!(error = ?err, attempts = part.len(), "cannot record attempts, the database is unavailable; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(5));
+                parts.push(part);
+            }
+            Err(err) if part.len() > 1 => {
+                tracing::warn!(error = ?err, attempts = part.len(), "cannot record a batch of attempts; splitting it");
+                let mut first = part;
+                let second = first.split_off(first.len() / 2);
+                parts.push(second);
+                parts.push(first);
+            }
+            Err(err) => {
+                let record = &part[0];
+                let bare = record.without_texts();
+                match sink.write(std::slice::from_ref(&bare)).await {
+                    Ok(()) => {
+                        tracing::warn!(error = ?err, delivery_id = %record.delivery_id, "attempt recorded without its response excerpt and error message, which could not be stored");
+                        stored.push(bare);
+                    }
+                    Err(again) => {
+                        stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(error = ?err, then = ?again, delivery_id = %record.delivery_id, attempt = record.attempt, "cannot record an attempt; dropped, the delivery is sent again when its lease runs out");
+                    }
+                }
+            }
+        }
+    }
+    stored
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::domain::DeliveryId;
+
+    /// Refuses every batch holding a record whose excerpt says `poison`, or
+    /// one of the `refused` deliveries in any form.
+    #[derive(Default)]
+    struct Picky {
+        refused: Vec<DeliveryId>,
+        written: Mutex<Vec<AttemptRecord>>,
+        calls: AtomicU64,
+    }
+
+    impl Sink for Picky {
+        async fn write(&self, batch: &[AttemptRecord]) -> Result<(), StoreError> {
+            self.calls.fetch_add(1, Ordering::Relaxed);
+            let poisoned = batch.iter().any(|r| {
+                r.response_excerpt.as_deref() == Some("poison")
+                    || self.refused.contains(&r.delivery_id)
+            });
+            if poisoned {
+                return Err(StoreError::Other(anyhow::anyhow!("cannot store that")));
+            }
+            self.written.lock().unwrap().extend_from_slice(batch);
+            Ok(())
+        }
+    }
+
+    fn record(excerpt: &str) -> AttemptRecord {
+        AttemptRecord {
+            delivery_id: DeliveryId::generate(),
+            attempt: 1,
+            started_at: Utc::now(),
+            duration: Duration::from_millis(3),
+            status_code: Some(200),
+            error_kind: None,
+            error_message: None,
+            response_excerpt: Some(excerpt.to_owned()),
+            next: Next::Succeeded,
+        }
+    }
+
+    #[tokio::test]
+    async fn one_unstorable_record_does_not_hold_back_the_rest_of_its_batch() {
+        let sink = Picky::default();
+        let stats = RecorderStats::default();
+        let mut batch: Vec<_> = (0..100).map(|i| record(&format!("ok {i}"))).collect();
+        batch[37] = record("poison");
+        let poisoned = batch[37].delivery_id;
+
+        let stored = write_all(&sink, batch, &stats).await;
+
+        assert_eq!(stored.len(), 100);
+        let written = sink.written.lock().unwrap();
+        assert_eq!(written.len(), 100, "every record is written");
+        let bare = written.iter().find(|r| r.delivery_id == poisoned).unwrap();
+        assert_eq!(
+            bare.response_excerpt.as_deref(),
+            Some("(the response excerpt could not be stored)")
+        );
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+        // Bisection, not one write per record.
+        assert!(sink.calls.load(Ordering::Relaxed) < 30);
+    }
+
+    #[tokio::test]
+    async fn a_record_unstorable_even_without_its_texts_is_dropped_and_counted() {
+        let hopeless = record("fine");
+        let sink = Picky {
+            refused: vec![hopeless.delivery_id],
+            ..Picky::default()
+        };
+        let stats = RecorderStats::default();
+        let batch = vec![record("a"), hopeless, record("b")];
+
+        let stored = write_all(&sink, batch, &stats).await;
+
+        assert_eq!(stored.len(), 2);
+        assert_eq!(sink.written.lock().unwrap().len(), 2);
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 1);
     }
 }

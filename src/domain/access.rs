@@ -116,11 +116,33 @@ pub fn authorize(
     action: Action,
     organization: OrganizationId,
 ) -> Result<(), Denied> {
+    check(caller, action, Some(organization))
+}
+
+/// Checks what can be checked before the rest of a request is validated:
+/// a scope rule fully; a role rule only when the organization id parsed
+/// (`None` otherwise), since validation then reports the id itself.
+pub fn authorize_early(
+    caller: &Caller,
+    action: Action,
+    organization: Option<OrganizationId>,
+) -> Result<(), Denied> {
+    match (rule(action).needs, organization) {
+        (Needs::Role(_), None) => Ok(()),
+        _ => check(caller, action, organization),
+    }
+}
+
+fn check(
+    caller: &Caller,
+    action: Action,
+    organization: Option<OrganizationId>,
+) -> Result<(), Denied> {
     let rule = rule(action);
     let allowed = match rule.needs {
         Needs::Role(roles) => caller
             .membership
-            .is_some_and(|m| m.organization_id == organization && roles.contains(&m.role)),
+            .is_some_and(|m| Some(m.organization_id) == organization && roles.contains(&m.role)),
         Needs::Scope(scope) => caller.scopes.iter().any(|s| s == scope),
     };
     if allowed {
@@ -161,6 +183,17 @@ mod tests {
         assert!(authorize(&service(&["events:read"]), Action::PublishEvent, org).is_err());
         assert!(authorize(&caller(org, Role::Owner), Action::PublishEvent, org).is_err());
         assert!(authorize(&publisher, Action::CreateWebhook, org).is_err());
+    }
+
+    #[test]
+    fn a_missing_scope_is_refused_whatever_the_organization_id() {
+        let org = OrganizationId::from_uuid(uuid::Uuid::new_v4());
+        let owner = caller(org, Role::Owner);
+        assert!(authorize_early(&owner, Action::PublishEvent, None).is_err());
+        assert!(authorize_early(&service(&["events:publish"]), Action::PublishEvent, None).is_ok());
+        // A role rule waits for a valid organization id.
+        assert!(authorize_early(&service(&[]), Action::CreateWebhook, None).is_ok());
+        assert!(authorize_early(&service(&[]), Action::CreateWebhook, Some(org)).is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
 
+use super::validation::no_nul;
 use super::{EventId, EventType, OrganizationId, Violations};
 
 /// The largest `data` accepted, serialized.
@@ -55,6 +56,7 @@ impl NewEvent {
                 format!("must be at most {MAX_IDEMPOTENCY_KEY} characters"),
             );
         }
+        violations.check("idempotency_key", no_nul(&idempotency_key));
         match (organization_id, event_type) {
             (Some(organization_id), Some(event_type)) if violations.0.is_empty() => Ok(Self {
                 event: Event::new(organization_id, event_type, data),
@@ -117,6 +119,8 @@ mod tests {
             NewEvent::parse(ORG, "member.added", serde_json::json!({}), String::new()).unwrap();
         assert_eq!(ok.idempotency_key, None);
         let big = serde_json::json!({"blob": "x".repeat(MAX_DATA_BYTES)});
+        let nul = NewEvent::parse(ORG, "member.added", serde_json::json!({}), "a\0b".into());
+        assert_eq!(nul.unwrap_err().0[0].field, "idempotency_key");
         let err = NewEvent::parse("acme", "member.exploded", big, "k".repeat(256)).unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|v| v.field).collect();
         assert_eq!(

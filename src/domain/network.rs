@@ -41,6 +41,9 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     let s = ip.segments();
     let blocked = ip.is_unspecified()
         || ip.is_loopback()
+        // The rest of the local-use NAT64 prefix: translated where the IPv4
+        // address sits in a form we do not read, so never public.
+        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1)
         || (s[0] & 0xffc0) == 0xfe80 // link-local fe80::/10
         || (s[0] & 0xffc0) == 0xfec0 // deprecated site-local fec0::/10
         || (s[0] & 0xfe00) == 0xfc00 // unique-local fc00::/7
@@ -60,6 +63,8 @@ fn embedded_v4(ip: Ipv6Addr) -> Option<Ipv4Addr> {
         [0, 0, 0, 0, 0, 0xffff, _, _] => Some(tail()),
         [0, 0, 0, 0, 0, 0, hi, _] if hi != 0 => Some(tail()),
         [0x64, 0xff9b, 0, 0, 0, 0, _, _] => Some(tail()),
+        // The local-use NAT64 prefix 64:ff9b:1::/48 (RFC 8215), as a /96.
+        [0x64, 0xff9b, 1, 0, 0, 0, _, _] => Some(tail()),
         [0x2002, hi, lo, ..] => Some(Ipv4Addr::new(
             (hi >> 8) as u8,
             hi as u8,
@@ -104,6 +109,9 @@ mod tests {
             "::ffff:10.0.0.1",
             "::127.0.0.1",
             "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::a9fe:a9fe",
+            "64:ff9b:1::7f00:1",
+            "64:ff9b:1:7f00:1::",
             "2002:7f00:1::",
             "2001:db8::1",
         ] {
@@ -123,6 +131,8 @@ mod tests {
             "169.253.0.1",
             "2606:4700:4700::1111",
             "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "64:ff9b:1::808:808",
             "2002:0808:0808::",
         ] {
             assert!(is_public(ip.parse().unwrap()), "{ip} should be allowed");

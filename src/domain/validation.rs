@@ -48,3 +48,13 @@ impl std::fmt::Display for Violations {
         f.write_str(&parts.join("; "))
     }
 }
+
+/// Text that will be stored must not hold NUL: PostgreSQL cannot store it,
+/// and no caller means it.
+pub fn no_nul(text: &str) -> Result<(), &'static str> {
+    if text.contains('\0') {
+        Err("must not contain NUL characters")
+    } else {
+        Ok(())
+    }
+}

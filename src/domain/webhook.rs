@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::event_type::parse_event_list;
+use super::validation::no_nul;
 use super::{EventType, OrganizationId, Violations, WebhookId, WebhookUrl};
 
 /// A webhook as stored. It never holds the signing secret, so it can be
@@ -107,7 +108,11 @@ impl WebhookChanges {
                         "description",
                         format!("must be at most {MAX_DESCRIPTION} characters"),
                     ),
-                "description" => changes.description = Some(fields.description.to_owned()),
+                "description" => {
+                    changes.description = violations
+                        .check("description", no_nul(fields.description))
+                        .map(|()| fields.description.to_owned())
+                }
                 other => violations.add(
                     "update_mask",
                     format!("{other:?} cannot be updated; use url, events, enabled or description"),
@@ -152,6 +157,19 @@ mod tests {
         let err = WebhookChanges::parse(&named, fields("http://x", &[]), false).unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|v| v.field).collect();
         assert_eq!(fields, ["url", "events"]);
+    }
+
+    #[test]
+    fn a_description_with_nul_is_refused() {
+        let mask = vec!["description".to_owned()];
+        let fields = UpdateFields {
+            url: "",
+            events: &[] as &[&str],
+            enabled: false,
+            description: "a\0b",
+        };
+        let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
+        assert_eq!(err.0[0].field, "description");
     }
 
     #[test]

@@ -6,9 +6,9 @@ use prost_types::value::Kind;
 use serde_json::Value;
 
 use super::proto::{self, DeliveryStatus as WireStatus};
-use crate::domain::{Attempt, Delivery, DeliveryStatus, EventType, Violations, Webhook};
+use crate::domain::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use crate::service::{
-    CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent, ServiceError,
+    CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent, StatusFilter,
     UpdateWebhook, WebhookRef,
 };
 
@@ -76,30 +76,24 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
     }
 }
 
-impl TryFrom<proto::ListDeliveriesRequest> for ListDeliveries {
-    type Error = ServiceError;
-
-    fn try_from(r: proto::ListDeliveriesRequest) -> Result<Self, ServiceError> {
+impl From<proto::ListDeliveriesRequest> for ListDeliveries {
+    fn from(r: proto::ListDeliveriesRequest) -> Self {
         let status = match WireStatus::try_from(r.status) {
-            Ok(WireStatus::Unspecified) => None,
-            Ok(WireStatus::Pending) => Some(DeliveryStatus::Pending),
-            Ok(WireStatus::Succeeded) => Some(DeliveryStatus::Succeeded),
-            Ok(WireStatus::Failed) => Some(DeliveryStatus::Failed),
-            Ok(WireStatus::Cancelled) => Some(DeliveryStatus::Cancelled),
-            Err(_) => {
-                let mut violations = Violations::default();
-                violations.add("status", format!("{} is not a delivery status", r.status));
-                return Err(ServiceError::InvalidArgument(violations));
-            }
+            Ok(WireStatus::Unspecified) => StatusFilter::Any,
+            Ok(WireStatus::Pending) => StatusFilter::Is(DeliveryStatus::Pending),
+            Ok(WireStatus::Succeeded) => StatusFilter::Is(DeliveryStatus::Succeeded),
+            Ok(WireStatus::Failed) => StatusFilter::Is(DeliveryStatus::Failed),
+            Ok(WireStatus::Cancelled) => StatusFilter::Is(DeliveryStatus::Cancelled),
+            Err(_) => StatusFilter::Unknown(r.status),
         };
-        Ok(Self {
+        Self {
             organization_id: r.organization_id,
             webhook_id: r.webhook_id,
             status,
             event_type: r.event_type,
             page_size: r.page_size,
             page_token: r.page_token,
-        })
+        }
     }
 }
 

@@ -23,6 +23,7 @@ impl From<ServiceError> for Status {
             ServiceError::AlreadyExists(message) => Status::already_exists(message),
             ServiceError::NotFound(message) => Status::not_found(message),
             ServiceError::FailedPrecondition(message) => Status::failed_precondition(message),
+            ServiceError::ResourceExhausted(message) => Status::resource_exhausted(message),
             ServiceError::Unavailable(cause) => {
                 tracing::error!(error = ?cause, "database unavailable");
                 Status::unavailable("the database is unavailable; try again later")

@@ -111,7 +111,7 @@ impl WebhookService for WebhookApi {
         request: Request<proto::ListDeliveriesRequest>,
     ) -> Answer<proto::ListDeliveriesResponse> {
         let caller = caller(&request)?;
-        let listing = ListDeliveries::try_from(request.into_inner())?;
+        let listing = ListDeliveries::from(request.into_inner());
         let (deliveries, next) = self.deliveries.list(&caller, listing).await?;
         Ok(Response::new(proto::ListDeliveriesResponse {
             deliveries: deliveries.into_iter().map(Into::into).collect(),

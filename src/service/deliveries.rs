@@ -1,7 +1,7 @@
 //! Delivery history: what was sent, what the endpoint answered, and trying
 //! again.
 
-use super::{Listing, ServiceError, authorized, parse_field};
+use super::{Listing, ServiceError, authorized, parse_field, to_completion};
 use crate::domain::{
     Action, Caller, Delivery, DeliveryId, DeliveryStatus, EventType, Page, WebhookId,
 };
@@ -19,12 +19,22 @@ pub struct DeliveryRef {
     pub delivery_id: String,
 }
 
-/// Asks for a page of deliveries; empty strings and `None` match any.
+/// A status to list deliveries by, as the caller gave it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusFilter {
+    Any,
+    Is(DeliveryStatus),
+    /// A value the API does not define, reported after authorization.
+    Unknown(i32),
+}
+
+/// Asks for a page of deliveries; empty strings and `StatusFilter::Any`
+/// match any.
 #[derive(Debug, Clone)]
 pub struct ListDeliveries {
     pub organization_id: String,
     pub webhook_id: String,
-    pub status: Option<DeliveryStatus>,
+    pub status: StatusFilter,
     pub event_type: String,
     pub page_size: i32,
     pub page_token: String,
@@ -55,10 +65,17 @@ impl Deliveries {
             "" => None,
             name => Some(parse_field("event_type", parse_listed_type(name))?),
         };
+        let status = match request.status {
+            StatusFilter::Any => None,
+            StatusFilter::Is(status) => Some(status),
+            StatusFilter::Unknown(n) => {
+                parse_field("status", Err(format!("{n} is not a delivery status")))?
+            }
+        };
         let page = Page::parse(KIND, request.page_size, &request.page_token)?;
         let filter = DeliveryFilter {
             webhook,
-            status: request.status,
+            status,
             event_type,
         };
         let (deliveries, more) = self
@@ -95,12 +112,15 @@ impl Deliveries {
     ) -> Result<Delivery, ServiceError> {
         let organization = authorized(caller, Action::RetryDelivery, &request.organization_id)?;
         let id = parse_field("delivery_id", DeliveryId::parse(&request.delivery_id))?;
-        match self
-            .publisher
-            .store()
-            .retry_delivery(organization, id)
-            .await?
-        {
+        let publisher = self.publisher.clone();
+        let retried = to_completion(async move {
+            let retried = publisher.store().retry_delivery(organization, id).await?;
+            if matches!(retried, Retried::Scheduled(_)) {
+                publisher.wake();
+            }
+            Ok(retried)
+        });
+        match retried.await? {
             Retried::NoSuchDelivery => Err(ServiceError::NotFound(NOT_FOUND)),
             Retried::StillPending => Err(ServiceError::FailedPrecondition(
                 "the delivery is still pending; it will be attempted on its schedule",
@@ -109,7 +129,6 @@ impl Deliveries {
                 "the delivery's webhook was deleted",
             )),
             Retried::Scheduled(delivery) => {
-                self.publisher.wake();
                 tracing::info!(delivery_id = %id, %organization, by = %caller.subject, "delivery retried");
                 Ok(delivery)
             }

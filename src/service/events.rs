@@ -2,11 +2,11 @@
 
 use super::ServiceError;
 use crate::delivery::Wakeup;
-use crate::domain::access::authorize;
-use crate::domain::{Action, Caller, NewEvent, OrganizationId};
+use crate::domain::access::authorize_early;
+use crate::domain::{Action, Caller, NewEvent, OrganizationId, WebhookId};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::store::{Published, Store};
+use crate::store::{Published, Store, StoreError};
 
 /// The most events that share one commit.
 const GROUP_COMMIT: usize = 128;
@@ -27,7 +27,7 @@ impl Publisher {
     /// Starts the committing task; call inside a Tokio runtime.
     pub fn new(store: Store, wakeup: Wakeup) -> Self {
         let (queue, waiting) = mpsc::channel(GROUP_COMMIT * 4);
-        tokio::spawn(commit_in_groups(store.clone(), waiting));
+        tokio::spawn(commit_in_groups(store.clone(), wakeup.clone(), waiting));
         Self {
             store,
             wakeup,
@@ -36,34 +36,28 @@ impl Publisher {
     }
 
     /// Publishes `event` to every webhook of its organization subscribed to
-    /// its type. Once this returns, the event is durable.
+    /// its type. Once this returns, the event is durable and its deliveries
+    /// are with the workers, whether or not the caller still waits.
     pub async fn publish(&self, event: NewEvent) -> Result<Published, ServiceError> {
         let (answer, answered) = oneshot::channel();
         self.queue
             .send((event, answer))
             .await
             .map_err(|_| ServiceError::Unavailable(anyhow::anyhow!("the publisher stopped")))?;
-        let published = answered.await.map_err(|_| {
+        answered.await.map_err(|_| {
             ServiceError::Internal(anyhow::anyhow!("the publisher dropped an event"))
-        })??;
-        let mut published = published;
-        self.announce(&mut published);
-        Ok(published)
+        })?
     }
 
     /// Gives the workers what a committed transaction scheduled.
     pub fn announce(&self, published: &mut Published) {
-        let handed_off = std::mem::take(&mut published.handed_off);
-        if !handed_off.is_empty() {
-            self.hand_off(handed_off);
-        } else if published.deliveries > 0 {
-            self.wake();
-        }
+        announce(&self.wakeup, published);
     }
 
-    /// Passes deliveries leased at publishing straight to the workers.
-    pub fn hand_off(&self, deliveries: Vec<crate::store::Claimed>) {
-        self.wakeup.hand_off(deliveries);
+    /// A change of this webhook was committed: deliveries the workers hold
+    /// for it must be read again before they are sent.
+    pub fn webhook_changed(&self, webhook: WebhookId) {
+        self.wakeup.webhook_changed(webhook);
     }
 
     /// Wakes the workers: deliveries may have become due.
@@ -76,28 +70,49 @@ impl Publisher {
     }
 }
 
+/// Hands the workers the deliveries leased to them, and wakes them for those
+/// left in the store, so that none waits for the next poll.
+fn announce(wakeup: &Wakeup, published: &mut Published) {
+    let handed_off = std::mem::take(&mut published.handed_off);
+    let left = published.deliveries > handed_off.len() as u64;
+    if !handed_off.is_empty() {
+        wakeup.hand_off(handed_off);
+    }
+    if left {
+        wakeup.wake();
+    }
+}
+
 /// Takes whatever is queued (at least one event, at most a group), commits it
-/// in one transaction, and answers each caller. A failed group is retried
-/// event by event, so one bad event cannot fail the others.
-async fn commit_in_groups(store: Store, mut waiting: mpsc::Receiver<Waiting>) {
+/// in one transaction, gives the workers its deliveries, and answers each
+/// caller. A failed group is retried event by event, so one bad event cannot
+/// fail the others.
+async fn commit_in_groups(store: Store, wakeup: Wakeup, mut waiting: mpsc::Receiver<Waiting>) {
     let mut group = Vec::with_capacity(GROUP_COMMIT);
     while waiting.recv_many(&mut group, GROUP_COMMIT).await > 0 {
         let (events, answers): (Vec<NewEvent>, Vec<_>) = group.drain(..).unzip();
+        let answer = |to: oneshot::Sender<_>, result: Result<Published, StoreError>| {
+            let result = result.map(|mut published| {
+                announce(&wakeup, &mut published);
+                published
+            });
+            let _ = to.send(result.map_err(Into::into));
+        };
         match store.publish_batch(&events).await {
             Ok(published) => {
-                for (answer, published) in answers.into_iter().zip(published) {
-                    let _ = answer.send(Ok(published));
+                for (to, published) in answers.into_iter().zip(published) {
+                    answer(to, Ok(published));
                 }
             }
             Err(_) if events.len() > 1 => {
-                for (event, answer) in events.into_iter().zip(answers) {
-                    let _ = answer.send(store.publish(&event).await.map_err(Into::into));
+                for (event, to) in events.into_iter().zip(answers) {
+                    answer(to, store.publish(&event).await);
                 }
             }
             Err(err) => {
                 // A group of one: its caller gets the error itself.
-                if let Some(answer) = answers.into_iter().next() {
-                    let _ = answer.send(Err(err.into()));
+                if let Some(to) = answers.into_iter().next() {
+                    answer(to, Err(err));
                 }
             }
         }
@@ -133,9 +148,8 @@ impl Events {
     ) -> Result<Published, ServiceError> {
         // Authorize before looking at the rest, so a caller without rights
         // learns nothing from validation.
-        if let Ok(organization) = OrganizationId::parse(&request.organization_id) {
-            authorize(caller, Action::PublishEvent, organization)?;
-        }
+        let organization = OrganizationId::parse(&request.organization_id).ok();
+        authorize_early(caller, Action::PublishEvent, organization)?;
         let event = NewEvent::parse(
             &request.organization_id,
             &request.event_type,

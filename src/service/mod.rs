@@ -5,9 +5,11 @@ mod deliveries;
 mod events;
 mod webhooks;
 
-pub use deliveries::{Deliveries, DeliveryRef, ListDeliveries};
+pub use deliveries::{Deliveries, DeliveryRef, ListDeliveries, StatusFilter};
 pub use events::{Events, PublishEvent, Publisher};
-pub use webhooks::{CreateWebhook, ListWebhooks, UpdateWebhook, WebhookRef, Webhooks};
+pub use webhooks::{
+    CreateWebhook, ListWebhooks, UpdateWebhook, WebhookRef, WebhookRules, Webhooks,
+};
 
 use crate::domain::access::{Denied, authorize};
 use crate::domain::{Action, Caller, OrganizationId, Violations};
@@ -34,6 +36,9 @@ pub enum ServiceError {
     /// The thing is not in a state that allows this.
     #[error("{0}")]
     FailedPrecondition(&'static str),
+    /// A limit of the caller's organization is reached.
+    #[error("{0}")]
+    ResourceExhausted(String),
     /// A dependency (the database) is down; retrying later may work.
     #[error("service unavailable")]
     Unavailable(#[source] anyhow::Error),
@@ -77,6 +82,19 @@ fn authorized(
     let organization = parse_field("organization_id", OrganizationId::parse(organization_id))?;
     authorize(caller, action, organization)?;
     Ok(organization)
+}
+
+/// Runs `work` to its end even when the caller goes away meanwhile: what
+/// follows a commit (handing deliveries to the workers, telling them that a
+/// webhook changed) must not be skipped because a client gave up.
+async fn to_completion<T: Send + 'static>(
+    work: impl Future<Output = Result<T, ServiceError>> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::spawn(work).await.unwrap_or_else(|e| {
+        Err(ServiceError::Internal(anyhow::anyhow!(
+            "a use case panicked: {e}"
+        )))
+    })
 }
 
 /// `result`, or an INVALID_ARGUMENT naming `field`.

@@ -4,13 +4,13 @@ use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
 
-use super::{Listing, Publisher, ServiceError, authorized, parse_field};
-use crate::domain::access::authorize;
+use super::{Listing, Publisher, ServiceError, authorized, parse_field, to_completion};
+use crate::domain::access::authorize_early;
 use crate::domain::{
     Action, Caller, DeliveryId, Event, EventId, EventType, NewEvent, NewWebhook, OrganizationId,
     Page, SigningSecret, UpdateFields, Webhook, WebhookChanges, WebhookId,
 };
-use crate::store::{StoreError, TestDelivery};
+use crate::store::{Created, StoreError, TestDelivery};
 
 const NOT_FOUND: &str = "no such webhook in this organization";
 const KIND: &str = "webhooks";
@@ -49,21 +49,27 @@ pub struct UpdateWebhook {
     pub mask: Vec<String>,
 }
 
+/// How webhooks may be registered.
+#[derive(Debug, Clone, Copy)]
+pub struct WebhookRules {
+    /// Allow loopback and private targets (development and tests).
+    pub allow_private_targets: bool,
+    /// After a rotation, how long the previous secret keeps signing.
+    pub secret_grace: Duration,
+    /// The most webhooks one organization may have.
+    pub max_per_organization: u64,
+}
+
 /// The webhook use cases.
 #[derive(Clone)]
 pub struct Webhooks {
     publisher: Publisher,
-    allow_private_targets: bool,
-    secret_grace: Duration,
+    rules: WebhookRules,
 }
 
 impl Webhooks {
-    pub fn new(publisher: Publisher, allow_private_targets: bool, secret_grace: Duration) -> Self {
-        Self {
-            publisher,
-            allow_private_targets,
-            secret_grace,
-        }
+    pub fn new(publisher: Publisher, rules: WebhookRules) -> Self {
+        Self { publisher, rules }
     }
 
     /// The caller's organization and the webhook id, once both check out.
@@ -119,8 +125,22 @@ impl Webhooks {
                 enabled: request.enabled,
                 description: &request.description,
             },
-            self.allow_private_targets,
+            self.rules.allow_private_targets,
         )?;
+        let this = self.clone();
+        let updated =
+            to_completion(async move { this.store_update(organization, id, changes).await });
+        let updated = updated.await?;
+        tracing::info!(webhook_id = %id, %organization, by = %caller.subject, ?request.mask, "webhook updated");
+        Ok(updated)
+    }
+
+    async fn store_update(
+        &self,
+        organization: OrganizationId,
+        id: WebhookId,
+        changes: WebhookChanges,
+    ) -> Result<Webhook, ServiceError> {
         let updated = self
             .publisher
             .store()
@@ -133,22 +153,23 @@ impl Webhooks {
                 other => other.into(),
             })?
             .ok_or(ServiceError::NotFound(NOT_FOUND))?;
-        if changes.enabled == Some(true) {
-            // Its waiting deliveries are due now.
-            self.publisher.wake();
-        }
-        tracing::info!(webhook_id = %id, %organization, by = %caller.subject, ?request.mask, "webhook updated");
+        // Deliveries held with its old settings are read again; once resumed,
+        // its waiting deliveries are due now.
+        self.publisher.webhook_changed(id);
         Ok(updated)
     }
 
     pub async fn delete(&self, caller: &Caller, request: WebhookRef) -> Result<(), ServiceError> {
         let (organization, id) = Self::resolve(caller, Action::DeleteWebhook, &request)?;
-        if !self
-            .publisher
-            .store()
-            .delete_webhook(organization, id)
-            .await?
-        {
+        let publisher = self.publisher.clone();
+        let deleted = to_completion(async move {
+            let deleted = publisher.store().delete_webhook(organization, id).await?;
+            if deleted {
+                publisher.webhook_changed(id);
+            }
+            Ok(deleted)
+        });
+        if !deleted.await? {
             return Err(ServiceError::NotFound(NOT_FOUND));
         }
         tracing::info!(webhook_id = %id, %organization, by = %caller.subject, "webhook deleted");
@@ -164,12 +185,21 @@ impl Webhooks {
     ) -> Result<(Webhook, SigningSecret, DateTime<Utc>), ServiceError> {
         let (organization, id) = Self::resolve(caller, Action::RotateWebhookSecret, &request)?;
         let secret = SigningSecret::generate();
-        let (webhook, expires) = self
-            .publisher
-            .store()
-            .rotate_secret(organization, id, &secret, self.secret_grace)
-            .await?
-            .ok_or(ServiceError::NotFound(NOT_FOUND))?;
+        let (publisher, grace, new) = (
+            self.publisher.clone(),
+            self.rules.secret_grace,
+            secret.clone(),
+        );
+        let rotated = to_completion(async move {
+            let rotated = publisher
+                .store()
+                .rotate_secret(organization, id, &new, grace)
+                .await?;
+            // Deliveries held are signed again, with the new secret first.
+            publisher.webhook_changed(id);
+            Ok(rotated)
+        });
+        let (webhook, expires) = rotated.await?.ok_or(ServiceError::NotFound(NOT_FOUND))?;
         tracing::info!(webhook_id = %id, %organization, by = %caller.subject, previous_secret_until = %expires, "webhook secret rotated");
         Ok((webhook, secret, expires))
     }
@@ -189,19 +219,23 @@ impl Webhooks {
             ),
             idempotency_key: None,
         };
-        match self.publisher.store().send_test_event(id, &ping).await? {
+        let publisher = self.publisher.clone();
+        let sent = to_completion(async move {
+            let mut sent = publisher.store().send_test_event(id, &ping).await?;
+            if let TestDelivery::Scheduled { published, .. } = &mut sent {
+                publisher.announce(published);
+            }
+            Ok(sent)
+        });
+        match sent.await? {
             TestDelivery::NoSuchWebhook => Err(ServiceError::NotFound(NOT_FOUND)),
             TestDelivery::Disabled => Err(ServiceError::FailedPrecondition(
                 "the webhook is disabled; enable it first",
             )),
             TestDelivery::Scheduled {
-                event,
+                published,
                 delivery,
-                handed_off,
-            } => {
-                self.publisher.hand_off(handed_off);
-                Ok((event, delivery))
-            }
+            } => Ok((published.event_id, delivery)),
         }
     }
 
@@ -215,28 +249,41 @@ impl Webhooks {
     ) -> Result<(Webhook, SigningSecret), ServiceError> {
         // Authorize before looking at the rest, so a caller without rights
         // learns nothing from validation.
-        if let Ok(organization) = OrganizationId::parse(&request.organization_id) {
-            authorize(caller, Action::CreateWebhook, organization)?;
-        }
+        let organization = OrganizationId::parse(&request.organization_id).ok();
+        authorize_early(caller, Action::CreateWebhook, organization)?;
         let new = NewWebhook::parse(
             &request.organization_id,
             &request.url,
             &request.events,
-            self.allow_private_targets,
+            self.rules.allow_private_targets,
         )?;
         let secret = SigningSecret::generate();
-        let (webhook, mut published) = self
-            .publisher
-            .store()
-            .create_webhook(&new, &secret, &caller.subject, announcement)
-            .await
-            .map_err(|e| match e {
-                StoreError::AlreadyExists => ServiceError::AlreadyExists(
-                    "this organization already has a webhook with this URL",
-                ),
-                other => other.into(),
-            })?;
-        self.publisher.announce(&mut published);
+        let (publisher, limit) = (self.publisher.clone(), self.rules.max_per_organization);
+        let (kept, created_by) = (secret.clone(), caller.subject.clone());
+        let created = to_completion(async move {
+            let created = publisher
+                .store()
+                .create_webhook(&new, &kept, &created_by, limit, announcement)
+                .await
+                .map_err(|e| match e {
+                    StoreError::AlreadyExists => ServiceError::AlreadyExists(
+                        "this organization already has a webhook with this URL",
+                    ),
+                    other => other.into(),
+                })?;
+            match created {
+                Created::Stored(stored) => {
+                    let (webhook, mut published) = *stored;
+                    publisher.announce(&mut published);
+                    Ok(webhook)
+                }
+                Created::LimitReached => Err(ServiceError::ResourceExhausted(format!(
+                    "this organization already has {limit} webhooks, the most it may have; \
+                     delete one first"
+                ))),
+            }
+        });
+        let webhook = created.await?;
         tracing::info!(
             webhook_id = %webhook.id,
             organization_id = %webhook.organization_id,

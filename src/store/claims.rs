@@ -1,22 +1,22 @@
-//! Claiming due deliveries with a lease, and recording what each attempt
-//! came to. Several processes on one PostgreSQL share the work: a claim locks
-//! the rows it takes with `FOR UPDATE SKIP LOCKED` and leases them, so no
-//! other claimer sends the same attempt while the lease holds.
+//! Claiming due deliveries with a lease. Several processes on one PostgreSQL
+//! share the work: a claim locks the rows it takes with `FOR UPDATE SKIP
+//! LOCKED` and leases them, so no other claimer sends the same attempt while
+//! the lease holds.
 
 use crate::domain::clock;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
 };
 use uuid::Uuid;
 
-use super::entities::{delivery, delivery_attempt, event, webhook};
+use super::entities::{delivery, event, webhook};
 use super::{Store, StoreError};
 use crate::domain::{DeliveryId, DeliveryStatus, EventId, SigningSecret, WebhookId, WebhookUrl};
 
@@ -31,9 +31,21 @@ pub struct Claimed {
     pub attempt: u32,
     pub url: WebhookUrl,
     pub secret: SigningSecret,
-    /// The secret before a rotation, during its grace period.
-    pub previous_secret: Option<SigningSecret>,
+    /// Older secrets still in their grace period after rotations, newest first.
+    pub previous_secrets: Vec<SigningSecret>,
     pub body: Arc<[u8]>,
+    /// The lease this process holds on the delivery.
+    pub lease: Lease,
+    /// When the webhook's settings were read: a change committed after this
+    /// makes the claim stale.
+    pub loaded_at: Instant,
+}
+
+/// A lease on one delivery: it is ours while its `lease_until` is still this.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lease {
+    pub delivery: DeliveryId,
+    pub until: DateTime<Utc>,
 }
 
 /// One delivery about to be attempted.
@@ -43,33 +55,19 @@ pub(super) struct Delivering<'a> {
     pub event_type: &'a str,
     pub attempt: u32,
     pub body: &'a Arc<[u8]>,
+    pub lease_until: DateTime<Utc>,
 }
 
-/// What happens to a delivery after an attempt.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Next {
-    Succeeded,
-    RetryAt(DateTime<Utc>),
-    Failed,
-}
-
-/// One attempt, to record.
-#[derive(Debug, Clone)]
-pub struct AttemptRecord {
-    pub delivery_id: DeliveryId,
-    pub attempt: u32,
-    pub started_at: DateTime<Utc>,
-    pub duration: Duration,
-    pub status_code: Option<u16>,
-    pub error_kind: Option<&'static str>,
-    pub error_message: Option<String>,
-    pub response_excerpt: Option<String>,
-    pub next: Next,
+/// The end of a lease taken now for `lease`, at the precision PostgreSQL
+/// keeps, so that comparing it with the stored value later is exact.
+pub(super) fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
+    clock::after(now, lease).trunc_subsecs(6)
 }
 
 impl Store {
     /// Leases up to `limit` due deliveries for `lease`, oldest due first,
-    /// skipping the webhooks in `skip` (their endpoints are busy).
+    /// skipping the webhooks in `skip` (their endpoints are busy). Deliveries
+    /// whose webhook or event is gone are cancelled on the way.
     pub async fn claim_due(
         &self,
         limit: u64,
@@ -77,6 +75,7 @@ impl Store {
         skip: &[WebhookId],
     ) -> Result<Vec<Claimed>, StoreError> {
         let now = Utc::now();
+        let until = lease_end(now, lease);
         let txn = self.relaxed_transaction().await?;
         let mut due = delivery::Entity::find()
             .select_only()
@@ -109,10 +108,7 @@ impl Store {
             due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
         let leased = delivery::Entity::update_many()
-            .col_expr(
-                delivery::Column::LeaseUntil,
-                Expr::value(Some(clock::after(now, lease))),
-            )
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(Some(until)))
             .filter(delivery::Column::Id.in_subquery(due.into_query()))
             .exec_with_returning(&txn)
             .await?;
@@ -120,7 +116,7 @@ impl Store {
             txn.commit().await?;
             return Ok(Vec::new());
         }
-        let claimed = self.load_claimed(&txn, leased).await?;
+        let claimed = self.load_claimed(&txn, leased, until).await?;
         txn.commit().await?;
         Ok(claimed)
     }
@@ -129,6 +125,7 @@ impl Store {
         &self,
         txn: &DatabaseTransaction,
         leased: Vec<delivery::Model>,
+        until: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, StoreError> {
         let mut event_ids: Vec<Uuid> = leased.iter().map(|d| d.event_id).collect();
         event_ids.sort_unstable();
@@ -161,11 +158,15 @@ impl Store {
         let now = Utc::now();
 
         let mut claimed = Vec::with_capacity(leased.len());
+        let mut orphans = Vec::new();
         for row in leased {
             let (Some((event_type, body)), Some(webhook)) =
                 (events.get(&row.event_id), webhooks.get(&row.webhook_id))
             else {
-                tracing::warn!(delivery_id = %row.id, "delivery without its event or webhook; left leased");
+                // Its webhook was deleted (or its event lost): nobody can
+                // receive it any more, so it must not come back every lease.
+                tracing::warn!(delivery_id = %row.id, webhook_id = %row.webhook_id, "delivery without its webhook or event; cancelled");
+                orphans.push(row.id);
                 continue;
             };
             let delivery = Delivering {
@@ -174,10 +175,14 @@ impl Store {
                 event_type,
                 attempt: row.attempts as u32 + 1,
                 body,
+                lease_until: until,
             };
             if let Some(claim) = self.claim_of(webhook, delivery, now)? {
                 claimed.push(claim);
             }
+        }
+        if !orphans.is_empty() {
+            cancel(txn, orphans).await?;
         }
         Ok(claimed)
     }
@@ -192,23 +197,18 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<Option<Claimed>, StoreError> {
         let webhook_id = WebhookId::from_uuid(webhook.id);
-        let previous = webhook
-            .previous_secret
-            .as_deref()
-            .filter(|_| webhook.previous_secret_expires_at.is_some_and(|t| t > now));
-        let opened = self
-            .secrets
-            .open(webhook_id, &webhook.secret)
-            .and_then(|secret| {
-                let previous = previous
-                    .map(|p| self.secrets.open(webhook_id, p))
-                    .transpose()?;
-                Ok((secret, previous))
-            });
-        let (secret, previous_secret) = match opened {
+        let opened = || -> anyhow::Result<_> {
+            let secret = self.secrets.open(webhook_id, &webhook.secret)?;
+            let previous = super::rotation::live_previous(webhook, now)?
+                .iter()
+                .map(|sealed| self.secrets.open(webhook_id, sealed))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((secret, previous))
+        };
+        let (secret, previous_secrets) = match opened() {
             Ok(secrets) => secrets,
             Err(err) => {
-                tracing::error!(%webhook_id, error = %err, "cannot sign a delivery");
+                tracing::error!(%webhook_id, error = %format!("{err:#}"), "cannot sign a delivery");
                 return Ok(None);
             }
         };
@@ -222,23 +222,45 @@ impl Store {
             attempt: delivery.attempt,
             url,
             secret,
-            previous_secret,
+            previous_secrets,
             body: delivery.body.clone(),
+            lease: Lease {
+                delivery: delivery.id,
+                until: delivery.lease_until,
+            },
+            loaded_at: Instant::now(),
         }))
     }
 
-    /// Gives leased deliveries back, due as they were.
-    pub async fn release(&self, ids: &[DeliveryId]) -> Result<(), StoreError> {
-        if ids.is_empty() {
+    /// Gives leased deliveries back, due as they were. A lease that ran out
+    /// and was taken by another claimer meanwhile is theirs: it stays.
+    pub async fn release(&self, leases: &[Lease]) -> Result<(), StoreError> {
+        if leases.is_empty() {
             return Ok(());
         }
+        let mut by_end: HashMap<DateTime<Utc>, Vec<Uuid>> = HashMap::new();
+        for lease in leases {
+            by_end
+                .entry(lease.until)
+                .or_default()
+                .push(lease.delivery.as_uuid());
+        }
+        let ours = by_end
+            .into_iter()
+            .fold(Condition::any(), |any, (until, ids)| {
+                any.add(
+                    Condition::all()
+                        .add(delivery::Column::LeaseUntil.eq(until))
+                        .add(delivery::Column::Id.is_in(ids)),
+                )
+            });
         let txn = self.relaxed_transaction().await?;
         delivery::Entity::update_many()
             .col_expr(
                 delivery::Column::LeaseUntil,
                 Expr::value(None::<DateTime<Utc>>),
             )
-            .filter(delivery::Column::Id.is_in(ids.iter().map(|d| d.as_uuid())))
+            .filter(ours)
             .exec(&txn)
             .await?;
         txn.commit().await?;
@@ -260,102 +282,9 @@ impl Store {
         Ok(result.rows_affected)
     }
 
-    /// Records attempts and moves their deliveries on, in one transaction. A
-    /// delivery whose attempt count moved meanwhile (its lease was lost and
-    /// someone else tried it), or that was cancelled, keeps its state; the
-    /// attempt is still recorded.
-    pub async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
-        if records.is_empty() {
-            return Ok(());
-        }
-        let now = Utc::now();
-        let txn = self.relaxed_transaction().await?;
-        // Successes differ only in their attempt number: one statement for
-        // each number (nearly always just 1) instead of one per delivery.
-        let mut succeeded: HashMap<u32, Vec<Uuid>> = HashMap::new();
-        for record in records.iter().filter(|r| r.next == Next::Succeeded) {
-            succeeded
-                .entry(record.attempt)
-                .or_default()
-                .push(record.delivery_id.as_uuid());
-        }
-        for (attempt, ids) in succeeded {
-            delivery::Entity::update_many()
-                .col_expr(
-                    delivery::Column::Status,
-                    Expr::value(DeliveryStatus::Succeeded.as_str()),
-                )
-                .col_expr(delivery::Column::Attempts, Expr::value(attempt as i32))
-                .col_expr(
-                    delivery::Column::LeaseUntil,
-                    Expr::value(None::<DateTime<Utc>>),
-                )
-                .col_expr(delivery::Column::LastError, Expr::value(None::<String>))
-                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
-                .filter(delivery::Column::Id.is_in(ids))
-                .filter(delivery::Column::Attempts.eq(attempt as i32 - 1))
-                .filter(Expr::cust("status = 'pending'"))
-                .exec(&txn)
-                .await?;
-        }
-        for record in records.iter().filter(|r| r.next != Next::Succeeded) {
-            let (status, next_attempt_at) = match record.next {
-                Next::Succeeded => (DeliveryStatus::Succeeded, None),
-                Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
-                Next::Failed => (DeliveryStatus::Failed, None),
-            };
-            let last_error = match (&record.error_kind, record.status_code) {
-                (Some(kind), _) => Some(format!(
-                    "{kind}: {}",
-                    record.error_message.as_deref().unwrap_or("")
-                )),
-                (None, Some(code)) => Some(format!("http_status: {code}")),
-                (None, None) => None,
-            };
-            let mut update = delivery::Entity::update_many()
-                .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
-                .col_expr(
-                    delivery::Column::Attempts,
-                    Expr::value(record.attempt as i32),
-                )
-                .col_expr(
-                    delivery::Column::LeaseUntil,
-                    Expr::value(None::<DateTime<Utc>>),
-                )
-                .col_expr(delivery::Column::LastError, Expr::value(last_error))
-                .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
-            if let Some(at) = next_attempt_at {
-                update = update.col_expr(delivery::Column::NextAttemptAt, Expr::value(at));
-            }
-            update
-                .filter(delivery::Column::Id.eq(record.delivery_id.as_uuid()))
-                .filter(delivery::Column::Attempts.eq(record.attempt as i32 - 1))
-                // A delivery cancelled meanwhile stays cancelled.
-                .filter(Expr::cust("status = 'pending'"))
-                .exec(&txn)
-                .await?;
-        }
-        let attempts = records.iter().map(|r| delivery_attempt::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            delivery_id: Set(r.delivery_id.as_uuid()),
-            attempt: Set(r.attempt as i32),
-            started_at: Set(r.started_at),
-            duration_ms: Set(r.duration.as_millis().min(i32::MAX as u128) as i32),
-            status_code: Set(r.status_code.map(i32::from)),
-            error_kind: Set(r.error_kind.map(str::to_owned)),
-            error_message: Set(r.error_message.clone()),
-            response_excerpt: Set(r.response_excerpt.clone()),
-        });
-        delivery_attempt::Entity::insert_many(attempts)
-            .exec_without_returning(&txn)
-            .await?;
-        txn.commit().await?;
-        Ok(())
-    }
-
     /// A transaction whose commit need not wait for the disk: losing it in a
     /// crash only causes a resend, which at-least-once delivery allows.
-    async fn relaxed_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
+    pub(super) async fn relaxed_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
         let txn = self.write_transaction().await?;
         if self.db.get_database_backend() == DbBackend::Postgres {
             txn.execute_unprepared("SET LOCAL synchronous_commit = off")
@@ -363,4 +292,26 @@ impl Store {
         }
         Ok(txn)
     }
+}
+
+/// Cancels pending deliveries that can never be sent.
+async fn cancel(txn: &DatabaseTransaction, ids: Vec<Uuid>) -> Result<(), StoreError> {
+    delivery::Entity::update_many()
+        .col_expr(
+            delivery::Column::Status,
+            Expr::value(DeliveryStatus::Cancelled.as_str()),
+        )
+        .col_expr(
+            delivery::Column::LeaseUntil,
+            Expr::value(None::<DateTime<Utc>>),
+        )
+        .col_expr(
+            delivery::Column::UpdatedAt,
+            Expr::value(super::webhooks::now()),
+        )
+        .filter(delivery::Column::Id.is_in(ids))
+        .filter(Expr::cust("status = 'pending'"))
+        .exec(txn)
+        .await?;
+    Ok(())
 }

@@ -1,17 +1,20 @@
 //! The transactional outbox: an event and its deliveries are written in one
 //! transaction, so a committed event always has its deliveries.
 
-use crate::domain::clock;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use super::claims::{Claimed, Delivering};
+use super::claims::{Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
 use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::{DeliveryId, DeliveryStatus, EventId, NewEvent, WebhookId};
+
+/// Rows written per statement: 1,000 deliveries of 11 columns stay well
+/// inside SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
+const CHUNK: usize = 1000;
 
 /// What publishing an event stored.
 #[derive(Debug, Clone)]
@@ -121,14 +124,20 @@ impl Store {
             })
             .map(|(id, _)| id)
             .collect();
-        let subscribed = if ids.is_empty() {
-            Vec::new()
-        } else {
-            webhook::Entity::find()
-                .filter(webhook::Column::Id.is_in(ids))
-                .all(txn)
-                .await?
-        };
+        // Locked until commit: DeleteWebhook, a pause or a URL change waits
+        // for this transaction, then sees (and cancels or keeps waiting) the
+        // deliveries it wrote, instead of leaving them to a webhook that is
+        // gone. A webhook deleted meanwhile is not found here.
+        let mut subscribed = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(CHUNK) {
+            subscribed.extend(
+                webhook::Entity::find()
+                    .filter(webhook::Column::Id.is_in(chunk.iter().copied()))
+                    .lock_shared()
+                    .all(txn)
+                    .await?,
+            );
+        }
         let (ids, handed_off) = self.schedule(txn, new, &body, &subscribed).await?;
         Ok(Published {
             event_id: event.id,
@@ -160,7 +169,7 @@ impl Store {
                 self.handoff
                     .as_ref()
                     .filter(|h| (h.admit)(WebhookId::from_uuid(w.id)))
-                    .map(|h| clock::after(now, h.lease))
+                    .map(|h| lease_end(now, h.lease))
             })
             .collect();
         let rows = ids
@@ -180,18 +189,24 @@ impl Store {
                 created_at: Set(now),
                 updated_at: Set(now),
             });
-        delivery::Entity::insert_many(rows)
-            .exec_without_returning(txn)
-            .await?;
+        // In chunks: one statement for thousands of subscribers would pass
+        // the databases' limits on bind parameters.
+        let rows: Vec<_> = rows.collect();
+        for chunk in rows.chunks(CHUNK) {
+            delivery::Entity::insert_many(chunk.iter().cloned())
+                .exec_without_returning(txn)
+                .await?;
+        }
         let mut handed_off = Vec::new();
         for ((id, webhook), lease) in ids.iter().zip(webhooks).zip(&leases) {
-            if lease.is_some() {
+            if let Some(lease_until) = *lease {
                 let delivery = Delivering {
                     id: *id,
                     event_id: new.event.id,
                     event_type: new.event.event_type.as_str(),
                     attempt: 1,
                     body,
+                    lease_until,
                 };
                 // A secret that cannot be opened leaves its delivery leased
                 // until the lease runs out, as a claim would.
@@ -210,8 +225,10 @@ impl Store {
     ) -> Result<TestDelivery, StoreError> {
         let organization = ping.event.organization_id;
         let txn = self.write_transaction().await?;
+        // Locked, as in publishing, so a concurrent delete cannot orphan it.
         let found = webhook::Entity::find_in(organization)
             .filter(webhook::Column::Id.eq(webhook.as_uuid()))
+            .lock_shared()
             .one(&txn)
             .await?;
         match found {
@@ -222,9 +239,13 @@ impl Store {
                 let (ids, handed_off) = self.schedule(&txn, ping, &body, &[w]).await?;
                 txn.commit().await?;
                 Ok(TestDelivery::Scheduled {
-                    event: ping.event.id,
+                    published: Published {
+                        event_id: ping.event.id,
+                        deliveries: 1,
+                        duplicate: false,
+                        handed_off,
+                    },
                     delivery: ids[0],
-                    handed_off,
                 })
             }
         }
@@ -235,10 +256,10 @@ impl Store {
 pub enum TestDelivery {
     NoSuchWebhook,
     Disabled,
+    /// The ping is stored with its one delivery.
     Scheduled {
-        event: EventId,
+        published: Published,
         delivery: DeliveryId,
-        handed_off: Vec<Claimed>,
     },
 }
 

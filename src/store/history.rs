@@ -132,8 +132,11 @@ impl Store {
         if row.status == DeliveryStatus::Pending.as_str() {
             return Ok(Retried::StillPending);
         }
+        // Locked until commit, as publishing does: a DeleteWebhook racing
+        // this waits, then cancels the delivery made pending here.
         let webhook_exists = webhook::Entity::find_in(organization)
             .filter(webhook::Column::Id.eq(row.webhook_id))
+            .lock_shared()
             .one(&txn)
             .await?
             .is_some();

@@ -1,6 +1,8 @@
 //! Persistence through SeaORM: SQLite embedded by default, PostgreSQL when
 //! `DATABASE_URL` says so. Entities stay in here; callers get domain types.
 
+mod attempts;
+mod changes;
 mod claims;
 mod entities;
 mod error;
@@ -8,6 +10,7 @@ mod events;
 mod history;
 mod migration;
 mod retention;
+mod rotation;
 mod scoped;
 mod secret_box;
 mod webhooks;
@@ -23,13 +26,16 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-pub use claims::{AttemptRecord, Claimed, Next};
+pub use attempts::{AttemptRecord, Next};
+pub use changes::{Change, ChangeListener};
+pub use claims::{Claimed, Lease};
 pub use error::StoreError;
 
 use crate::domain::WebhookId;
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use secret_box::SecretBox;
+pub use webhooks::Created;
 
 /// The database handle the rest of the service goes through.
 #[derive(Clone)]

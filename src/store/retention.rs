@@ -2,8 +2,8 @@
 //! holds up delivery.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::entities::{delivery, delivery_attempt, event};
@@ -18,26 +18,29 @@ impl Store {
         cutoff: DateTime<Utc>,
         batch: u64,
     ) -> Result<u64, StoreError> {
-        let ids: Vec<Uuid> = delivery::Entity::find()
+        let txn = self.write_transaction().await?;
+        // Chosen and locked in the transaction that deletes them: a delivery
+        // retried meanwhile is pending again and keeps its attempts.
+        let mut old = delivery::Entity::find()
             .select_only()
             .column(delivery::Column::Id)
             .filter(Expr::cust("status <> 'pending'"))
             .filter(delivery::Column::UpdatedAt.lt(cutoff))
-            .limit(batch)
-            .into_tuple()
-            .all(&self.db)
-            .await?;
+            .limit(batch);
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            old = old.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let ids: Vec<Uuid> = old.into_tuple().all(&txn).await?;
         if ids.is_empty() {
+            txn.commit().await?;
             return Ok(0);
         }
-        let txn = self.write_transaction().await?;
         delivery_attempt::Entity::delete_many()
             .filter(delivery_attempt::Column::DeliveryId.is_in(ids.clone()))
             .exec(&txn)
             .await?;
         let deleted = delivery::Entity::delete_many()
             .filter(delivery::Column::Id.is_in(ids))
-            .filter(Expr::cust("status <> 'pending'"))
             .exec(&txn)
             .await?;
         txn.commit().await?;

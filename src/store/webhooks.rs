@@ -7,11 +7,13 @@ use anyhow::{Context, anyhow};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, IntoActiveModel,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
 use super::entities::{delivery, webhook};
 use super::events::Published;
+use super::rotation;
 use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::event_type::parse_stored;
@@ -22,18 +24,35 @@ use crate::domain::{
 
 impl Store {
     /// Stores a new webhook with its secret, sealed, and publishes the event
-    /// `announce` makes of it in the same transaction. `AlreadyExists` when
-    /// the organization already has a webhook with this URL.
+    /// `announce` makes of it in the same transaction, unless the
+    /// organization already has `limit` webhooks. `AlreadyExists` when the
+    /// organization already has a webhook with this URL.
     pub async fn create_webhook(
         &self,
         new: &NewWebhook,
         secret: &SigningSecret,
         created_by: &str,
+        limit: u64,
         announce: impl FnOnce(&Webhook) -> NewEvent,
-    ) -> Result<(Webhook, Published), StoreError> {
+    ) -> Result<Created, StoreError> {
         let id = WebhookId::generate();
         let now = now();
         let txn = self.write_transaction().await?;
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            // Concurrent creates in one organization count one at a time, so
+            // together they cannot pass the limit. (SQLite has one writer.)
+            txn.execute_unprepared(&format!(
+                "SELECT pg_advisory_xact_lock({})",
+                lock_key(new.organization_id)
+            ))
+            .await?;
+        }
+        let existing = webhook::Entity::find_in(new.organization_id)
+            .count(&txn)
+            .await?;
+        if existing >= limit {
+            return Ok(Created::LimitReached);
+        }
         let row = webhook::ActiveModel {
             id: Set(id.as_uuid()),
             organization_id: Set(new.organization_id.as_uuid()),
@@ -45,15 +64,14 @@ impl Store {
             updated_at: Set(now),
             description: Set(String::new()),
             enabled: Set(true),
-            previous_secret: Set(None),
-            previous_secret_expires_at: Set(None),
+            previous_secrets: Set(None),
         }
         .insert(&txn)
         .await?;
         let webhook = to_domain(row)?;
         let published = self.publish_in(&txn, &announce(&webhook)).await?;
         txn.commit().await?;
-        Ok((webhook, published))
+        Ok(Created::Stored(Box::new((webhook, published))))
     }
 
     pub async fn get_webhook(
@@ -96,9 +114,11 @@ impl Store {
         id: WebhookId,
         changes: &WebhookChanges,
     ) -> Result<Option<Webhook>, StoreError> {
+        let txn = self.write_transaction().await?;
         let Some(row) = webhook::Entity::find_in(organization)
             .filter(webhook::Column::Id.eq(id.as_uuid()))
-            .one(&self.db)
+            .lock_exclusive()
+            .one(&txn)
             .await?
         else {
             return Ok(None);
@@ -117,7 +137,15 @@ impl Store {
             row.description = Set(description.clone());
         }
         row.updated_at = Set(now());
-        Ok(Some(to_domain(row.update(&self.db).await?)?))
+        let row = match row.update(&txn).await {
+            Ok(row) => row,
+            // Deleted meanwhile: as if it had never been there.
+            Err(DbErr::RecordNotUpdated) => return Ok(None),
+            Err(err) => return Err(err.into()),
+        };
+        self.announce_change(&txn, id).await?;
+        txn.commit().await?;
+        Ok(Some(to_domain(row)?))
     }
 
     /// Deletes the webhook and cancels its pending deliveries; false when
@@ -128,6 +156,8 @@ impl Store {
         id: WebhookId,
     ) -> Result<bool, StoreError> {
         let txn = self.write_transaction().await?;
+        // Waits for transactions that are scheduling deliveries to it (they
+        // hold the row shared), so the cancel below sees their deliveries.
         let deleted = webhook::Entity::delete_in(organization)
             .filter(webhook::Column::Id.eq(id.as_uuid()))
             .exec(&txn)
@@ -149,11 +179,13 @@ impl Store {
             .filter(Expr::cust("status = 'pending'"))
             .exec(&txn)
             .await?;
+        self.announce_change(&txn, id).await?;
         txn.commit().await?;
         Ok(true)
     }
 
-    /// Replaces the secret, keeping the old one for signing during `grace`.
+    /// Replaces the secret; the one it replaces (like those replaced before
+    /// it, see `rotation`) keeps signing during `grace`.
     /// Returns the webhook and when the old secret stops being used.
     pub async fn rotate_secret(
         &self,
@@ -173,16 +205,29 @@ impl Store {
         };
         let now = now();
         let expires = clock::after(now, grace);
-        let previous = row.secret.clone();
+        let previous = rotation::rotated(&row, row.secret.clone(), now, expires)?;
         let mut row = row.into_active_model();
-        row.previous_secret = Set(Some(previous));
-        row.previous_secret_expires_at = Set(Some(expires));
+        row.previous_secrets = Set(Some(previous));
         row.secret = Set(self.secrets.seal(id, secret));
         row.updated_at = Set(now);
         let row = row.update(&txn).await?;
+        self.announce_change(&txn, id).await?;
         txn.commit().await?;
         Ok(Some((to_domain(row)?, expires)))
     }
+}
+
+/// What creating a webhook did.
+pub enum Created {
+    Stored(Box<(Webhook, Published)>),
+    /// The organization has as many webhooks as it may.
+    LimitReached,
+}
+
+/// A PostgreSQL advisory lock key for one organization's webhook count.
+fn lock_key(organization: OrganizationId) -> i64 {
+    let bytes = organization.as_uuid().into_bytes();
+    i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"))
 }
 
 /// Microseconds: what PostgreSQL keeps, so what we return is what we stored.

@@ -22,11 +22,10 @@ pub struct Model {
     pub description: String,
     /// False while paused.
     pub enabled: bool,
-    /// The secret before the last rotation, sealed, still signed with until
-    /// `previous_secret_expires_at`.
+    /// JSON list of the secrets before the last rotations, sealed, with when
+    /// each stops signing (see `store::rotation`).
     #[sea_orm(column_type = "Text", nullable)]
-    pub previous_secret: Option<String>,
-    pub previous_secret_expires_at: Option<DateTimeUtc>,
+    pub previous_secrets: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -6,6 +6,7 @@ use sea_orm_migration::prelude::*;
 mod m20261127_000001_create_webhooks;
 mod m20261127_000002_create_events_and_deliveries;
 mod m20261127_000003_manage_webhooks;
+mod m20261129_000004_secret_history;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_create_webhooks::Migration),
             Box::new(m20261127_000002_create_events_and_deliveries::Migration),
             Box::new(m20261127_000003_manage_webhooks::Migration),
+            Box::new(m20261129_000004_secret_history::Migration),
         ]
     }
 }

@@ -2,6 +2,7 @@
 //! hands tests a real gRPC client.
 
 pub mod postgres;
+pub mod proxy;
 pub mod receiver;
 
 use std::net::SocketAddr;
@@ -77,6 +78,7 @@ pub struct TestApp {
     /// The in-process event bus.
     pub publisher: Publisher,
     shutdown: Option<oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,
 }
 
@@ -116,7 +118,7 @@ async fn spawn(
     let address = app.local_addr();
     let publisher = app.publisher();
     let (shutdown, stopped) = oneshot::channel::<()>();
-    tokio::spawn(app.run_until_stopped(async {
+    let running = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
     TestApp {
@@ -125,11 +127,38 @@ async fn spawn(
         database_url,
         publisher,
         shutdown: Some(shutdown),
+        running: Some(running),
         _dir: dir,
     }
 }
 
 impl TestApp {
+    /// Stops the service as SIGTERM would, and waits until it has stopped;
+    /// panics when that takes longer than `limit`.
+    pub async fn stop_within(mut self, limit: std::time::Duration) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        let running = self.running.take().expect("running");
+        let stopped = tokio::time::timeout(limit, running)
+            .await
+            .unwrap_or_else(|_| panic!("the service did not stop within {limit:?}"));
+        stopped.expect("no panic").expect("stopped cleanly");
+    }
+
+    /// DeleteWebhook as an OWNER of this app's organization.
+    pub async fn delete_webhook(&self, webhook_id: &str) -> Result<(), Status> {
+        let request = webhook_service::grpc::proto::DeleteWebhookRequest {
+            organization_id: self.organization.to_string(),
+            webhook_id: webhook_id.to_owned(),
+        };
+        self.webhooks()
+            .await
+            .delete_webhook(authorized(request, &self.token("OWNER")))
+            .await
+            .map(|_| ())
+    }
+
     pub async fn channel(&self) -> Channel {
         Channel::from_shared(format!("http://{}", self.address))
             .expect("valid uri")

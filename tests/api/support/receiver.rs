@@ -27,6 +27,7 @@ pub struct Reply {
     status: u16,
     headers: Vec<(&'static str, String)>,
     delay: Duration,
+    body: Option<Vec<u8>>,
 }
 
 impl Reply {
@@ -35,7 +36,15 @@ impl Reply {
             status,
             headers: Vec::new(),
             delay: Duration::ZERO,
+            body: None,
         }
+    }
+
+    /// Answers these bytes instead of `answer <status>`.
+    #[allow(dead_code)]
+    pub fn body(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
     }
 
     pub fn header(mut self, name: &'static str, value: impl Into<String>) -> Self {
@@ -282,7 +291,8 @@ async fn answer(
     for (name, value) in reply.headers {
         response = response.header(name, value);
     }
-    Ok(response
-        .body(Full::new(Bytes::from(format!("answer {}", reply.status))))
-        .unwrap())
+    let body = reply
+        .body
+        .unwrap_or_else(|| format!("answer {}", reply.status).into_bytes());
+    Ok(response.body(Full::new(Bytes::from(body))).unwrap())
 }

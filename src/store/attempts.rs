@@ -1,0 +1,166 @@
+//! Recording what each attempt came to, and moving its delivery on.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use uuid::Uuid;
+
+use super::entities::{delivery, delivery_attempt};
+use super::{Store, StoreError};
+use crate::domain::{DeliveryId, DeliveryStatus};
+
+/// What happens to a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    Succeeded,
+    RetryAt(DateTime<Utc>),
+    Failed,
+}
+
+/// One attempt, to record.
+#[derive(Debug, Clone)]
+pub struct AttemptRecord {
+    pub delivery_id: DeliveryId,
+    pub attempt: u32,
+    pub started_at: DateTime<Utc>,
+    pub duration: Duration,
+    pub status_code: Option<u16>,
+    pub error_kind: Option<&'static str>,
+    pub error_message: Option<String>,
+    pub response_excerpt: Option<String>,
+    pub next: Next,
+}
+
+impl AttemptRecord {
+    /// The same attempt without the texts that came from outside (the
+    /// response excerpt, the error message): what is left when those could
+    /// not be stored.
+    pub fn without_texts(&self) -> Self {
+        Self {
+            error_message: self
+                .error_message
+                .as_ref()
+                .map(|_| "(the error message could not be stored)".to_owned()),
+            response_excerpt: self
+                .response_excerpt
+                .as_ref()
+                .map(|_| "(the response excerpt could not be stored)".to_owned()),
+            ..self.clone()
+        }
+    }
+}
+
+/// `text` as the database can store it: PostgreSQL refuses NUL in text, and
+/// a receiver's answer may hold anything.
+fn storable(text: &str) -> String {
+    text.replace('\0', "\u{FFFD}")
+}
+
+impl Store {
+    /// Records attempts and moves their deliveries on, in one transaction. A
+    /// delivery whose attempt count moved meanwhile (its lease was lost and
+    /// someone else tried it), or that was cancelled, keeps its state; the
+    /// attempt is still recorded.
+    pub async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let now = Utc::now();
+        let txn = self.relaxed_transaction().await?;
+        // Successes differ only in their attempt number: one statement for
+        // each number (nearly always just 1) instead of one per delivery.
+        let mut succeeded: HashMap<u32, Vec<Uuid>> = HashMap::new();
+        for record in records.iter().filter(|r| r.next == Next::Succeeded) {
+            succeeded
+                .entry(record.attempt)
+                .or_default()
+                .push(record.delivery_id.as_uuid());
+        }
+        for (attempt, ids) in succeeded {
+            delivery::Entity::update_many()
+                .col_expr(
+                    delivery::Column::Status,
+                    Expr::value(DeliveryStatus::Succeeded.as_str()),
+                )
+                .col_expr(delivery::Column::Attempts, Expr::value(attempt as i32))
+                .col_expr(
+                    delivery::Column::LeaseUntil,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .col_expr(delivery::Column::LastError, Expr::value(None::<String>))
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+                .filter(delivery::Column::Id.is_in(ids))
+                .filter(delivery::Column::Attempts.eq(attempt as i32 - 1))
+                .filter(Expr::cust("status = 'pending'"))
+                .exec(&txn)
+                .await?;
+        }
+        for record in records.iter().filter(|r| r.next != Next::Succeeded) {
+            let (status, next_attempt_at) = match record.next {
+                Next::Succeeded => (DeliveryStatus::Succeeded, None),
+                Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
+                Next::Failed => (DeliveryStatus::Failed, None),
+            };
+            let last_error = match (&record.error_kind, record.status_code) {
+                (Some(kind), _) => Some(format!(
+                    "{kind}: {}",
+                    storable(record.error_message.as_deref().unwrap_or(""))
+                )),
+                (None, Some(code)) => Some(format!("http_status: {code}")),
+                (None, None) => None,
+            };
+            let mut update = delivery::Entity::update_many()
+                .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
+                .col_expr(
+                    delivery::Column::Attempts,
+                    Expr::value(record.attempt as i32),
+                )
+                .col_expr(
+                    delivery::Column::LeaseUntil,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .col_expr(delivery::Column::LastError, Expr::value(last_error))
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
+            if let Some(at) = next_attempt_at {
+                update = update.col_expr(delivery::Column::NextAttemptAt, Expr::value(at));
+            }
+            update
+                .filter(delivery::Column::Id.eq(record.delivery_id.as_uuid()))
+                .filter(delivery::Column::Attempts.eq(record.attempt as i32 - 1))
+                // A delivery cancelled meanwhile stays cancelled.
+                .filter(Expr::cust("status = 'pending'"))
+                .exec(&txn)
+                .await?;
+        }
+        let attempts = records.iter().map(|r| delivery_attempt::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            delivery_id: Set(r.delivery_id.as_uuid()),
+            attempt: Set(r.attempt as i32),
+            started_at: Set(r.started_at),
+            duration_ms: Set(r.duration.as_millis().min(i32::MAX as u128) as i32),
+            status_code: Set(r.status_code.map(i32::from)),
+            error_kind: Set(r.error_kind.map(str::to_owned)),
+            error_message: Set(r.error_message.as_deref().map(storable)),
+            response_excerpt: Set(r.response_excerpt.as_deref().map(storable)),
+        });
+        delivery_attempt::Entity::insert_many(attempts)
+            .exec_without_returning(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::storable;
+
+    #[test]
+    fn nul_bytes_become_replacement_characters() {
+        assert_eq!(storable("ok\0bad"), "ok\u{FFFD}bad");
+        assert_eq!(storable("plain"), "plain");
+    }
+}
