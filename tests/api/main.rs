@@ -11,6 +11,7 @@ mod database_outage;
 mod delivery;
 mod durability;
 mod history;
+mod limits;
 mod hostile_endpoints;
 mod listing;
 mod plumbing;
