@@ -14,6 +14,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::auth::JwtVerifier;
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::domain::OrganizationId;
+use crate::grpc::listener::ConnectionTimeouts;
 use crate::service::WebhookRules;
 
 /// Delivers an organization's events to its registered HTTPS webhooks.
@@ -158,6 +159,12 @@ pub struct Settings {
     /// How often old deliveries are looked for and deleted.
     #[arg(long, env = "WEBHOOK_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
     pub retention_interval: Duration,
+    /// How long a new connection has to send the HTTP/2 preface before it is closed.
+    #[arg(long, env = "WEBHOOK_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
+    pub handshake_timeout: Duration,
+    /// How long a connection may have no RPC in progress before it is closed.
+    #[arg(long, env = "WEBHOOK_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
+    pub idle_timeout: Duration,
 }
 
 impl Settings {
@@ -229,6 +236,21 @@ impl Settings {
             secret_grace: self.secret_grace,
             max_per_organization: self.max_webhooks_per_organization.into(),
         }
+    }
+
+    /// When the gRPC server closes a connection on its own.
+    pub fn connection_timeouts(&self) -> anyhow::Result<ConnectionTimeouts> {
+        // Zero would close every connection before its first byte.
+        if self.handshake_timeout.is_zero() {
+            bail!("WEBHOOK_HANDSHAKE_TIMEOUT must be longer than 0");
+        }
+        if self.idle_timeout.is_zero() {
+            bail!("WEBHOOK_IDLE_TIMEOUT must be longer than 0");
+        }
+        Ok(ConnectionTimeouts {
+            handshake: self.handshake_timeout,
+            idle: self.idle_timeout,
+        })
     }
 
     /// Settings for tests and embedding: every default, with `database_url`

@@ -4,6 +4,7 @@ use clap::Parser;
 
 use webhook_service::auth::{TokenRequest, issue_hs256};
 use webhook_service::config::{Cli, Command, Settings, TokenArgs};
+use webhook_service::grpc::listener;
 use webhook_service::startup::{Application, shutdown_signal};
 use webhook_service::telemetry;
 
@@ -25,6 +26,7 @@ async fn main() -> ExitCode {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
+    listener::raise_fd_limit();
     let app = Application::build(&settings).await?;
     tracing::info!(address = %app.local_addr(), "serving gRPC");
     app.run_until_stopped(shutdown_signal()).await?;

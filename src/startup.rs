@@ -9,13 +9,15 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tonic::codegen::http::{HeaderMap, Request, Response};
 use tonic::transport::Server;
-use tonic::transport::server::TcpIncoming;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field::Empty};
 
 use crate::auth::{Authenticator, JwtVerifier};
 use crate::config::Settings;
 use crate::delivery::{Dispatcher, Wakeup, retention};
+use crate::grpc::listener::{
+    ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
+};
 use crate::grpc::proto::{
     self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
 };
@@ -27,6 +29,7 @@ use crate::store::{SecretBox, Store};
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
+    connections: ConnectionTimeouts,
     verifier: JwtVerifier,
     publisher: Publisher,
     dispatcher: Dispatcher,
@@ -48,6 +51,7 @@ impl Application {
             );
         }
         let delivery = settings.delivery()?;
+        let connections = settings.connection_timeouts()?;
         let lease = delivery.lease;
         let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
         let (wakeup, inbox) = Wakeup::new(lease);
@@ -67,6 +71,7 @@ impl Application {
         Ok(Self {
             listener,
             address,
+            connections,
             verifier,
             publisher: Publisher::new(store, wakeup),
             dispatcher,
@@ -111,6 +116,7 @@ impl Application {
         let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
         let server = Self::serve(
             self.listener,
+            self.connections,
             self.verifier,
             api,
             Events::new(self.publisher),
@@ -143,6 +149,7 @@ impl Application {
 
     async fn serve(
         listener: TcpListener,
+        connections: ConnectionTimeouts,
         verifier: JwtVerifier,
         api: WebhookApi,
         events: Events,
@@ -168,15 +175,18 @@ impl Application {
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
 
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
         Server::builder()
+            .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+            .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+            // Outside the trace layer, whose callbacks take tonic's own body type.
+            .layer(TrackRpcsLayer)
             .layer(rpc_trace_layer())
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(webhooks)
             .add_service(events)
-            .serve_with_incoming_shutdown(incoming, shutdown)
+            .serve_with_incoming_shutdown(incoming(listener, connections), shutdown)
             .await
             .context("gRPC server failed")
     }

@@ -1,9 +1,10 @@
-//! The gRPC transport: generated code, service implementations, conversions
-//! between proto and domain types, and the mapping of errors to statuses.
-//! Proto types never leave this module.
+//! The gRPC transport: the listener, generated code, service
+//! implementations, conversions between proto and domain types, and the
+//! mapping of errors to statuses. Proto types never leave this module.
 
 mod convert;
 mod events;
+pub mod listener;
 mod status;
 mod webhooks;
 

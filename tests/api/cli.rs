@@ -1,21 +1,6 @@
 //! The binary itself, as a person at a terminal runs it.
 
-use std::process::Command;
-
-use crate::support::{Backend, JWT_SECRET, authorized, spawn_app};
-
-fn binary() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_webhook-service"));
-    for var in [
-        "JWT_SECRET",
-        "JWT_PUBLIC_KEY_FILE",
-        "JWT_ISSUER",
-        "JWT_AUDIENCE",
-    ] {
-        command.env_remove(var);
-    }
-    command
-}
+use crate::support::{Backend, JWT_SECRET, authorized, binary, spawn_app};
 
 #[test]
 fn starting_without_a_token_key_fails_at_once_naming_both_settings() {

@@ -6,6 +6,7 @@ mod support;
 mod access;
 mod authentication;
 mod cli;
+mod connections;
 mod create_webhook;
 mod database_outage;
 mod delivery;

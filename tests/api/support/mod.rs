@@ -82,6 +82,20 @@ pub struct TestApp {
     _dir: TempDir,
 }
 
+/// The service's binary, inheriting no token settings from the environment.
+pub fn binary() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_webhook-service"));
+    for var in [
+        "JWT_SECRET",
+        "JWT_PUBLIC_KEY_FILE",
+        "JWT_ISSUER",
+        "JWT_AUDIENCE",
+    ] {
+        command.env_remove(var);
+    }
+    command
+}
+
 /// A service with default settings, private targets allowed off.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await

@@ -1,0 +1,37 @@
+//! The gRPC listener: accepts TCP connections without spinning when accept
+//! fails, and closes connections that never finish the HTTP/2 handshake or
+//! sit idle, so silent or abandoned clients cannot hold descriptors forever.
+//!
+//! A connection is idle while no RPC is in progress on it: each
+//! [`Connection`] carries its activity in its [`ConnectionInfo`], which tonic
+//! puts into every request; [`TrackRpcsLayer`] counts the RPC in there until
+//! its response body is dropped, and the connection reads as closed once it
+//! has been idle for the idle timeout.
+
+mod accept;
+mod activity;
+mod connection;
+mod descriptors;
+
+use std::time::Duration;
+
+pub use accept::incoming;
+pub use activity::TrackRpcsLayer;
+pub use connection::{Connection, ConnectionInfo};
+pub use descriptors::raise_fd_limit;
+
+/// How long a connection may send nothing before the server pings it, to find
+/// peers that vanished without closing (a crashed host, a dropped NAT entry).
+pub const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+/// How long a ping may go unanswered before the connection is closed.
+pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// When the server closes a connection on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionTimeouts {
+    /// From accept until the client has sent the HTTP/2 preface and the
+    /// header of its first frame.
+    pub handshake: Duration,
+    /// How long a connection may have no RPC in progress.
+    pub idle: Duration,
+}

@@ -1,0 +1,278 @@
+//! What the listener does with connections that do nothing: silent ones and
+//! idle ones are closed, busy ones are left alone, and running out of file
+//! descriptors does not make it spin.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use prost::Message;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+use tokio::time::{Instant, timeout, timeout_at};
+use tonic::codegen::{Bytes, http};
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
+
+use crate::support::{Backend, JWT_SECRET, TestApp, binary, spawn_app_with};
+
+#[tokio::test]
+async fn silent_connections_are_closed_and_the_service_stays_healthy() {
+    let app = spawn_app_with(Backend::Sqlite, |s| {
+        s.handshake_timeout = Duration::from_secs(1)
+    })
+    .await;
+    let mut silent = Vec::new();
+    for _ in 0..300 {
+        silent.push(TcpStream::connect(app.address).await.unwrap());
+    }
+
+    assert_serving(&app).await;
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    for (i, connection) in silent.iter_mut().enumerate() {
+        let closed = timeout_at(deadline, read_until_closed(connection)).await;
+        assert!(
+            closed.is_ok(),
+            "silent connection {i} still open after 15 s"
+        );
+    }
+    assert_serving(&app).await;
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_idle_timeout_but_a_busy_one_is_not() {
+    let idle_timeout = Duration::from_secs(1);
+    let app = spawn_app_with(Backend::Sqlite, |s| s.idle_timeout = idle_timeout).await;
+
+    // A server-streaming call that stays open, with nothing to send, on a
+    // connection of its own.
+    let mut health = HealthClient::new(app.channel().await);
+    let mut watch = health
+        .watch(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().expect("the current status");
+    assert_eq!(first.status(), ServingStatus::Serving);
+
+    // A plain HTTP/2 connection that makes one call and then does nothing.
+    let tcp = TcpStream::connect(app.address).await.unwrap();
+    let (client, connection) = h2::client::handshake(tcp).await.unwrap();
+    let connection = tokio::spawn(connection);
+    check_health_over_h2(&app, client.clone()).await;
+    let idle_since = Instant::now();
+    let ended = timeout(5 * idle_timeout, connection).await;
+    assert!(ended.is_ok(), "the idle connection is still open");
+    assert!(
+        idle_since.elapsed() >= idle_timeout / 2,
+        "closed after {:?}, before it could have been idle long enough",
+        idle_since.elapsed()
+    );
+    drop(client);
+
+    // By now the Watch has run for more than the idle timeout, and it goes
+    // on: a cut connection would end it with an error at once.
+    let more = timeout(2 * idle_timeout, watch.message()).await;
+    assert!(more.is_err(), "the Watch stream ended: {more:?}");
+}
+
+#[test]
+fn accept_errors_back_off_instead_of_spinning() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = service_command(&dir);
+    // The silent connections below must stay and hold their descriptors.
+    command.env("WEBHOOK_HANDSHAKE_TIMEOUT", "60s");
+    limit_open_files(&mut command, 200, 200);
+    let service = RunningService::start(command);
+
+    // More connections than descriptors: the rest wait in the listen queue
+    // and every accept fails with EMFILE.
+    let _silent: Vec<_> = (0..260)
+        .map(|_| std::net::TcpStream::connect(service.address).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_secs(1));
+
+    let window = Duration::from_secs(2);
+    let before = cpu_time(service.pid());
+    std::thread::sleep(window);
+    let used = cpu_time(service.pid()) - before;
+    // Retrying accept at once uses most of a core; backing off, next to nothing.
+    assert!(
+        used < window / 4,
+        "the service used {used:?} of CPU in {window:?} while out of descriptors"
+    );
+
+    let warnings = service
+        .log
+        .try_iter()
+        .filter(|line| line["message"] == "cannot accept connections; pausing before trying again")
+        .count();
+    assert!(
+        (1..=2).contains(&warnings),
+        "{warnings} accept warnings, expected one (rate-limited)"
+    );
+}
+
+#[test]
+fn the_service_raises_its_open_file_limit_to_the_hard_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = service_command(&dir);
+    limit_open_files(&mut command, 256, 1024);
+    let service = RunningService::start(command);
+
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", service.pid())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let numbers: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers, ["1024", "1024"], "{open_files}");
+}
+
+async fn assert_serving(app: &TestApp) {
+    let response = HealthClient::new(app.channel().await)
+        .check(HealthCheckRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(response.status(), ServingStatus::Serving);
+}
+
+/// Reads (and drops) whatever the server sends until it closes.
+async fn read_until_closed(connection: &mut TcpStream) {
+    let mut buffer = [0; 1024];
+    while let Ok(1..) = connection.read(&mut buffer).await {}
+}
+
+/// One unary Health/Check by hand, read to its trailers.
+async fn check_health_over_h2(app: &TestApp, client: h2::client::SendRequest<Bytes>) {
+    let request = http::Request::post(format!(
+        "http://{}/grpc.health.v1.Health/Check",
+        app.address
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(())
+    .unwrap();
+    let mut client = client.ready().await.unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    // An empty HealthCheckRequest: not compressed, zero bytes long.
+    send.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), true)
+        .unwrap();
+
+    let mut body = response.await.unwrap().into_body();
+    let mut message = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        message.extend_from_slice(&chunk);
+    }
+    let trailers = body.trailers().await.unwrap().expect("trailers");
+    assert_eq!(trailers["grpc-status"], "0", "{trailers:?}");
+    let response = HealthCheckResponse::decode(&message[5..]).unwrap();
+    assert_eq!(response.status(), ServingStatus::Serving);
+}
+
+/// The binary, serving on a free loopback port over SQLite in `dir`, logging
+/// JSON lines to a pipe.
+fn service_command(dir: &tempfile::TempDir) -> std::process::Command {
+    let mut command = binary();
+    command
+        .env("JWT_SECRET", JWT_SECRET)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/w.db", dir.path().display()),
+        )
+        .env("WEBHOOK_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    command
+}
+
+/// Starts `command` with at most `soft` open files, and a hard limit of
+/// `hard` that only root could raise.
+fn limit_open_files(command: &mut std::process::Command, soft: libc::rlim_t, hard: libc::rlim_t) {
+    use std::os::unix::process::CommandExt;
+    let rlimit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+}
+
+/// The binary, running; killed when the test ends, however it ends.
+struct RunningService {
+    child: Child,
+    /// Where it serves, from its `serving gRPC` line.
+    address: SocketAddr,
+    /// Its JSON log lines, parsed, as a thread reads them (which also keeps
+    /// the pipe from filling up).
+    log: mpsc::Receiver<serde_json::Value>,
+}
+
+impl RunningService {
+    /// Starts `command` and waits until it says it serves.
+    fn start(mut command: std::process::Command) -> Self {
+        let mut child = command.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (send, log) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { return };
+                let parsed = serde_json::from_str(&line)
+                    .unwrap_or_else(|_| serde_json::json!({ "message": line }));
+                if send.send(parsed).is_err() {
+                    return;
+                }
+            }
+        });
+        let started = std::iter::from_fn(|| log.recv_timeout(Duration::from_secs(30)).ok())
+            .find(|line| line["message"] == "serving gRPC")
+            .expect("the service starts and says where it serves");
+        let address = started["address"].as_str().unwrap().parse().unwrap();
+        Self {
+            child,
+            address,
+            log,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for RunningService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// User and system CPU time the process `pid` has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // The fields after the command name, which is in parentheses and may
+    // hold spaces: utime and stime are the 12th and 13th of them.
+    let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+    let fields: Vec<&str> = after_name.split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    // SAFETY: sysconf only reads a configuration value.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
+    Duration::from_millis(ticks * 1000 / per_second)
+}
