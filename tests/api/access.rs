@@ -25,6 +25,7 @@ on_every_backend!(
     ids_of_another_organization_are_not_found,
     a_member_or_another_organization_is_permission_denied_on_every_rpc_but_list_event_types,
     list_event_types_returns_the_twelve_types_to_any_authenticated_caller,
+    a_member_asking_for_an_unknown_status_is_permission_denied,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -353,4 +354,28 @@ async fn list_event_types_returns_the_twelve_types_to_any_authenticated_caller(b
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
+}
+
+async fn a_member_asking_for_an_unknown_status_is_permission_denied(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let request = ListDeliveriesRequest {
+        organization_id: app.organization.to_string(),
+        status: 99,
+        ..Default::default()
+    };
+    let status = app
+        .webhooks()
+        .await
+        .list_deliveries(authorized(request.clone(), &app.token("MEMBER")))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+    // An owner learns what is wrong.
+    let status = app
+        .webhooks()
+        .await
+        .list_deliveries(authorized(request, &app.token("OWNER")))
+        .await
+        .unwrap_err();
+    crate::support::assert_field_violation(&status, "status");
 }

@@ -20,6 +20,7 @@ on_every_backend!(
     a_token_not_yet_valid_is_unauthenticated,
     an_alg_none_token_is_unauthenticated,
     a_token_with_bad_claims_is_unauthenticated,
+    a_token_whose_sub_holds_control_characters_is_unauthenticated,
     issuer_and_audience_are_enforced_when_configured,
     a_public_key_accepts_its_own_algorithm_only,
 );
@@ -193,4 +194,13 @@ async fn a_public_key_accepts_its_own_algorithm_only(backend: Backend) {
         EncodingKey::from_rsa_pem(&std::fs::read(fixtures.join("rs256-private.pem")).unwrap())
             .unwrap();
     assert_unauthenticated(&app, &sign(&claims, Algorithm::RS256, &rs256_key)).await;
+}
+
+async fn a_token_whose_sub_holds_control_characters_is_unauthenticated(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for sub in ["user\0", "user\nforged log line"] {
+        let mut claims = claims(app.organization, "OWNER");
+        claims["sub"] = json!(sub);
+        assert_unauthenticated(&app, &hs256(&claims)).await;
+    }
 }

@@ -20,7 +20,13 @@ async fn create_webhook_beyond_the_organization_s_limit_is_resource_exhausted(ba
     let mut ids = Vec::new();
     for i in 0..3 {
         let url = format!("https://hooks.example.com/{i}");
-        ids.push(app.subscribe(&url, &["member.added"]).await.webhook.unwrap().id);
+        ids.push(
+            app.subscribe(&url, &["member.added"])
+                .await
+                .webhook
+                .unwrap()
+                .id,
+        );
     }
     let fourth = app.create_request("https://hooks.example.com/3", &["member.added"]);
     let status = app.create_webhook(fourth.clone()).await.unwrap_err();
@@ -93,7 +99,9 @@ async fn seed_webhooks(app: &TestApp, base: &str, count: usize) {
     .map(Alias::new);
     for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
         let mut insert = Query::insert();
-        insert.into_table(Alias::new("webhooks")).columns(columns.clone());
+        insert
+            .into_table(Alias::new("webhooks"))
+            .columns(columns.clone());
         for i in chunk {
             insert.values_panic([
                 uuid::Uuid::now_v7().into(),

@@ -18,6 +18,8 @@ on_every_backend!(
     an_unknown_type_is_invalid_argument_on_type,
     data_over_256_kib_is_invalid_argument_on_data,
     a_bad_organization_id_is_invalid_argument_on_organization_id,
+    a_token_without_the_publish_scope_is_permission_denied_whatever_the_organization_id,
+    nul_in_an_idempotency_key_is_invalid_argument,
 );
 
 fn request(organization: uuid::Uuid, event_type: &str) -> PublishEventRequest {
@@ -117,4 +119,32 @@ async fn a_bad_organization_id_is_invalid_argument_on_organization_id(backend: B
         .await
         .unwrap_err();
     assert_field_violation(&status, "organization_id");
+}
+
+async fn a_token_without_the_publish_scope_is_permission_denied_whatever_the_organization_id(
+    backend: Backend,
+) {
+    let app = crate::support::spawn_app(backend).await;
+    let mut bad = request(app.organization, "member.added");
+    bad.organization_id = "acme".into();
+    let status = app
+        .events()
+        .await
+        .publish_event(authorized(bad, &app.token("OWNER")))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
+}
+
+async fn nul_in_an_idempotency_key_is_invalid_argument(backend: Backend) {
+    let app = crate::support::spawn_app(backend).await;
+    let mut nul = request(app.organization, "member.added");
+    nul.idempotency_key = "key\0".into();
+    let status = app
+        .events()
+        .await
+        .publish_event(authorized(nul, &crate::support::publisher_token()))
+        .await
+        .unwrap_err();
+    assert_field_violation(&status, "idempotency_key");
 }

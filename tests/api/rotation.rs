@@ -16,6 +16,7 @@ use webhook_service::grpc::proto::RotateWebhookSecretRequest;
 on_every_backend!(
     after_rotation_deliveries_are_signed_with_both_secrets_during_the_grace_period,
     after_the_grace_period_only_the_new_secret_signs,
+    each_rotation_s_previous_secret_signs_for_its_whole_grace,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -110,5 +111,28 @@ async fn after_the_grace_period_only_the_new_secret_signs(backend: Backend) {
     assert_eq!(
         got.header("x-webhook-signature"),
         legacy_signature(&rotated.secret, got)
+    );
+}
+
+async fn each_rotation_s_previous_secret_signs_for_its_whole_grace(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(backend, deliver_to(&receiver)).await;
+    let created = app
+        .subscribe(&receiver.url("/twice"), &["member.added"])
+        .await;
+    let webhook = created.webhook.unwrap();
+    let first = rotate(&app, &webhook.id).await.secret;
+    let second = rotate(&app, &webhook.id).await.secret;
+
+    app.publish("member.added", json!({}), "").await.unwrap();
+    let got = &receiver.wait_for("/twice", 1, WAIT).await[0];
+    assert_eq!(
+        signature_entries(got),
+        [
+            standard_signature(&second, got),
+            standard_signature(&first, got),
+            standard_signature(&created.secret, got),
+        ],
+        "newest first, the original still in its grace"
     );
 }

@@ -24,6 +24,7 @@ on_every_backend!(
     update_webhook_moves_updated_at_forward,
     a_paused_webhook_holds_its_deliveries_and_resuming_sends_them,
     deleting_a_webhook_cancels_its_pending_deliveries,
+    nul_in_a_description_is_invalid_argument,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -362,4 +363,21 @@ async fn deleting_a_webhook_cancels_its_pending_deliveries(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+}
+
+async fn nul_in_a_description_is_invalid_argument(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let webhook = app
+        .subscribe("https://hooks.example.com/nul", &["member.added"])
+        .await
+        .webhook
+        .unwrap();
+    let status = app
+        .update_webhook(UpdateWebhookRequest {
+            description: "a\0b".into(),
+            ..update(&webhook.id, &["description"])
+        })
+        .await
+        .unwrap_err();
+    assert_field_violation(&status, "description");
 }
