@@ -14,6 +14,7 @@ mod durability;
 mod handoff;
 mod history;
 mod hostile_endpoints;
+mod leases;
 mod limits;
 mod listing;
 mod plumbing;

@@ -1,0 +1,84 @@
+//! Leases on the store itself: a process that gives a delivery back late,
+//! after its lease ran out and another claimer took it, leaves it with them.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::on_every_backend;
+use crate::support::receiver::Receiver;
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Query};
+
+use crate::support::{Backend, deliver_to, spawn_app_at};
+use webhook_service::store::{SecretBox, Store};
+
+on_every_backend!(a_late_release_does_not_free_a_delivery_another_claimer_holds);
+
+async fn a_late_release_does_not_free_a_delivery_another_claimer_holds(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.always("/leased", 500);
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("leases.db").display()),
+        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
+    };
+    let app = spawn_app_at(url.clone(), |s| {
+        deliver_to(&receiver)(s);
+        s.retry_schedule = "1h".into();
+    })
+    .await;
+    let webhook = app
+        .subscribe(&receiver.url("/leased"), &["member.added"])
+        .await
+        .webhook
+        .unwrap();
+    app.publish("member.added", json!({}), "").await.unwrap();
+    receiver
+        .wait_for("/leased", 1, Duration::from_secs(10))
+        .await;
+    let delivery = app.deliveries_of(&webhook.id).await[0].id.clone();
+    app.wait_for_delivery(&delivery, Duration::from_secs(10), |d| d.attempt_count == 1)
+        .await;
+    app.stop_within(Duration::from_secs(10)).await;
+    let delivery = uuid::Uuid::parse_str(&delivery).unwrap();
+
+    // Two claimers on the store, the first one slow.
+    let store = Store::connect(&url, SecretBox::new(None)).await.unwrap();
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    let due_now = Query::update()
+        .table(Alias::new("deliveries"))
+        .value(
+            Alias::new("next_attempt_at"),
+            chrono::Utc::now() - chrono::Duration::seconds(1),
+        )
+        .to_owned();
+    db.execute(&due_now).await.unwrap();
+    let first = store
+        .claim_due(10, Duration::from_millis(1), &[])
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = store
+        .claim_due(10, Duration::from_secs(60), &[])
+        .await
+        .unwrap();
+    assert_eq!(second.len(), 1, "the first lease ran out");
+    assert_eq!(second[0].id.as_uuid(), delivery);
+
+    store.release(&[first[0].lease]).await.unwrap();
+
+    let third = store
+        .claim_due(10, Duration::from_secs(60), &[])
+        .await
+        .unwrap();
+    assert!(third.is_empty(), "the second claimer's lease was cleared");
+    store.release(&[second[0].lease]).await.unwrap();
+    let fourth = store
+        .claim_due(10, Duration::from_secs(60), &[])
+        .await
+        .unwrap();
+    assert_eq!(fourth.len(), 1, "its holder can give it back");
+    db.close().await.unwrap();
+}
