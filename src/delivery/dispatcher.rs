@@ -2,22 +2,20 @@
 //! each on its own task, and hand the results to a writer that records them
 //! in batches.
 
-use crate::domain::clock;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
-use tracing::{Instrument, field::Empty};
 
-use super::client::{Client, Outcome, Report, Request};
+use super::attempt::attempt;
+use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE, RecorderStats};
 use super::{DeliveryConfig, Inbox, Wakeup, stale};
 use crate::domain::WebhookId;
-use crate::store::{Admit, AttemptRecord, Claimed, Lease, Next, Store};
+use crate::store::{Admit, AttemptRecord, Claimed, Lease, Store};
 
 /// The most deliveries claimed in one round trip.
 const CLAIM_BATCH: usize = 128;
@@ -304,7 +302,7 @@ impl Inner {
         let webhook = claim.webhook_id;
         let mut claim = claim;
         loop {
-            self.attempt(claim, &records).await;
+            attempt(&self.client, &self.config.retry, claim, &records).await;
             let next = loop {
                 match self.next_for(webhook) {
                     None => break None,
@@ -325,83 +323,6 @@ impl Inner {
         drop(permit);
         if self.backlog.load(Ordering::Relaxed) {
             self.wakeup.wake();
-        }
-    }
-
-    async fn attempt(&self, claim: Claimed, records: &mpsc::Sender<AttemptRecord>) {
-        let span = tracing::info_span!(
-            "delivery",
-            webhook_id = %claim.webhook_id,
-            event_id = %claim.event_id,
-            delivery_id = %claim.id,
-            attempt = claim.attempt,
-            status = Empty,
-            duration_ms = Empty,
-        );
-        let report = self
-            .client
-            .send(Request {
-                url: claim.url.as_url(),
-                event_id: claim.event_id,
-                event_type: &claim.event_type,
-                attempt: claim.attempt,
-                body: &claim.body,
-                secret: &claim.secret,
-                previous_secrets: &claim.previous_secrets,
-            })
-            .instrument(span.clone())
-            .await;
-        let record = self.record(&claim, report);
-        span.record("duration_ms", record.duration.as_millis() as u64);
-        match (&record.next, record.status_code, &record.error_kind) {
-            (Next::Succeeded, Some(code), _) => {
-                span.record("status", code);
-                tracing::debug!(parent: &span, "delivered");
-            }
-            (next, code, kind) => {
-                if let Some(code) = code {
-                    span.record("status", code);
-                }
-                tracing::info!(parent: &span, error_kind = ?kind, next = ?next, "attempt failed");
-            }
-        }
-        // Waits while the writer is behind; fails only once it was abandoned.
-        let _ = records.send(record).await;
-    }
-
-    fn record(&self, claim: &Claimed, report: Report) -> AttemptRecord {
-        let succeeded = report.succeeded();
-        let (status_code, error_kind, error_message, excerpt, retry_after) = match report.outcome {
-            Outcome::Answered {
-                status,
-                excerpt,
-                retry_after,
-            } => {
-                let kind = (!succeeded).then_some("http_status");
-                // Retry-After only means "later" on these two.
-                let retry_after = retry_after.filter(|_| status == 429 || status == 503);
-                (Some(status), kind, None, Some(excerpt), retry_after)
-            }
-            Outcome::Failed { kind, message } => (None, Some(kind), Some(message), None, None),
-        };
-        let next = if succeeded {
-            Next::Succeeded
-        } else {
-            match self.config.retry.next_delay(claim.attempt, retry_after) {
-                Some(delay) => Next::RetryAt(clock::after(Utc::now(), delay)),
-                None => Next::Failed,
-            }
-        };
-        AttemptRecord {
-            delivery_id: claim.id,
-            attempt: claim.attempt,
-            started_at: report.started_at,
-            duration: report.duration,
-            status_code,
-            error_kind,
-            error_message,
-            response_excerpt: excerpt,
-            next,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The delivery engine: workers claim due deliveries from the outbox, sign
 //! and POST them, and record each attempt; failures are retried on a schedule.
 
+mod attempt;
 mod client;
 mod dispatcher;
 mod recorder;

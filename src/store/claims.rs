@@ -12,7 +12,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -182,7 +182,10 @@ impl Store {
             }
         }
         if !orphans.is_empty() {
-            cancel(txn, orphans).await?;
+            cancelling(delivery::Entity::update_many())
+                .filter(delivery::Column::Id.is_in(orphans))
+                .exec(txn)
+                .await?;
         }
         Ok(claimed)
     }
@@ -294,9 +297,10 @@ impl Store {
     }
 }
 
-/// Cancels pending deliveries that can never be sent.
-async fn cancel(txn: &DatabaseTransaction, ids: Vec<Uuid>) -> Result<(), StoreError> {
-    delivery::Entity::update_many()
+/// `update`, made to cancel the pending deliveries it selects: they can
+/// never be sent (their webhook is gone).
+pub(super) fn cancelling(update: UpdateMany<delivery::Entity>) -> UpdateMany<delivery::Entity> {
+    update
         .col_expr(
             delivery::Column::Status,
             Expr::value(DeliveryStatus::Cancelled.as_str()),
@@ -309,9 +313,5 @@ async fn cancel(txn: &DatabaseTransaction, ids: Vec<Uuid>) -> Result<(), StoreEr
             delivery::Column::UpdatedAt,
             Expr::value(super::webhooks::now()),
         )
-        .filter(delivery::Column::Id.is_in(ids))
         .filter(Expr::cust("status = 'pending'"))
-        .exec(txn)
-        .await?;
-    Ok(())
 }

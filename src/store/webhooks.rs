@@ -5,12 +5,12 @@ use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, SubsecRound, Utc};
-use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, IntoActiveModel,
     PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::claims::cancelling;
 use super::entities::{delivery, webhook};
 use super::events::Published;
 use super::rotation;
@@ -18,8 +18,8 @@ use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::event_type::parse_stored;
 use crate::domain::{
-    DeliveryStatus, NewEvent, NewWebhook, OrganizationId, Page, SigningSecret, Webhook,
-    WebhookChanges, WebhookId, WebhookUrl,
+    NewEvent, NewWebhook, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges, WebhookId,
+    WebhookUrl,
 };
 
 impl Store {
@@ -165,18 +165,8 @@ impl Store {
         if deleted.rows_affected == 0 {
             return Ok(false);
         }
-        delivery::Entity::update_in(organization)
-            .col_expr(
-                delivery::Column::Status,
-                Expr::value(DeliveryStatus::Cancelled.as_str()),
-            )
-            .col_expr(
-                delivery::Column::LeaseUntil,
-                Expr::value(None::<DateTime<Utc>>),
-            )
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now()))
+        cancelling(delivery::Entity::update_in(organization))
             .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
-            .filter(Expr::cust("status = 'pending'"))
             .exec(&txn)
             .await?;
         self.announce_change(&txn, id).await?;
