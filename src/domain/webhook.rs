@@ -78,6 +78,12 @@ pub struct UpdateFields<'a, S> {
 }
 
 impl WebhookChanges {
+    /// True when the change affects how (or whether) pending deliveries are
+    /// sent: a new URL, a pause or a resume.
+    pub fn changes_sending(&self) -> bool {
+        self.url.is_some() || self.enabled.is_some()
+    }
+
     /// Applies the mask (`url`, `events`, `enabled`, `description`) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(

@@ -156,6 +156,19 @@ mod tests {
     }
 
     #[test]
+    fn a_nul_byte_never_reaches_the_stored_url() {
+        for raw in [
+            "https://example.com/a\0b",
+            "https://example.com/?q=\0",
+            "https://exa\0mple.com/",
+        ] {
+            if let Ok(url) = WebhookUrl::parse(raw, false) {
+                assert!(!url.as_str().contains('\0'), "{raw:?} kept NUL");
+            }
+        }
+    }
+
+    #[test]
     fn the_development_setting_admits_private_targets_only() {
         assert!(WebhookUrl::parse("https://127.0.0.1:8443/hook", true).is_ok());
         assert!(WebhookUrl::parse("https://localhost/hook", true).is_ok());

@@ -153,9 +153,11 @@ impl Webhooks {
                 other => other.into(),
             })?
             .ok_or(ServiceError::NotFound(NOT_FOUND))?;
-        // Deliveries held with its old settings are read again; once resumed,
-        // its waiting deliveries are due now.
-        self.publisher.webhook_changed(id);
+        // Deliveries held with its old URL, or while it was enabled, are
+        // read again; once resumed, its waiting deliveries are due now.
+        if changes.changes_sending() {
+            self.publisher.webhook_changed(id);
+        }
         Ok(updated)
     }
 

@@ -143,7 +143,9 @@ impl Store {
             Err(DbErr::RecordNotUpdated) => return Ok(None),
             Err(err) => return Err(err.into()),
         };
-        self.announce_change(&txn, id).await?;
+        if changes.changes_sending() {
+            self.announce_change(&txn, id).await?;
+        }
         txn.commit().await?;
         Ok(Some(to_domain(row)?))
     }
