@@ -40,8 +40,7 @@ impl Store {
         let txn = self.write_transaction().await?;
         let count = || webhook::Entity::find_in(new.organization_id).count(&txn);
         let mut existing = count().await?;
-        if self.db.get_database_backend() == DbBackend::Postgres
-            && existing + LOCK_MARGIN >= limit
+        if self.db.get_database_backend() == DbBackend::Postgres && existing + LOCK_MARGIN >= limit
         {
             // Near the limit, creates in one organization count one at a
             // time, so together they cannot pass it; far from it they run in
