@@ -13,12 +13,17 @@ use tokio::task::JoinSet;
 use super::attempt::attempt;
 use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE, RecorderStats};
+use super::scheduler::{self, Tenants};
 use super::{DeliveryConfig, Inbox, Wakeup, stale};
-use crate::domain::WebhookId;
+use crate::domain::{OrganizationId, WebhookId};
 use crate::store::{Admit, AttemptRecord, Claimed, Lease, Store};
 
-/// The most deliveries claimed in one round trip.
+/// The most deliveries claimed in one round.
 const CLAIM_BATCH: usize = 128;
+/// The most organizations served in one round.
+const ORGANIZATIONS_PER_ROUND: usize = 64;
+/// Rounds in a row, at most, before the loop looks at its inbox again.
+const CLAIM_ROUNDS: usize = 8;
 
 /// Runs the delivery workers of one process.
 pub struct Dispatcher {
@@ -32,15 +37,27 @@ struct Endpoint {
     waiting: VecDeque<Claimed>,
 }
 
+/// Who holds the delivery slots.
+#[derive(Default)]
+struct Slots {
+    /// Per webhook: requests in flight, and claimed deliveries waiting for
+    /// one of its slots.
+    endpoints: HashMap<WebhookId, Endpoint>,
+    /// Per organization: slots held, and whether it waits for more.
+    tenants: Tenants,
+}
+
 struct Inner {
     store: Store,
     client: Client,
     config: DeliveryConfig,
     wakeup: Wakeup,
+    /// The regular delivery slots, `max_in_flight` of them.
     permits: Arc<Semaphore>,
-    /// Per webhook: requests in flight, and claimed deliveries waiting for
-    /// one of its slots.
-    endpoints: Mutex<HashMap<WebhookId, Endpoint>>,
+    /// A few more, for organizations holding none when every regular one
+    /// is taken.
+    reserve: Arc<Semaphore>,
+    slots: Mutex<Slots>,
     /// Set when the last claim may have left due work behind.
     backlog: AtomicBool,
     /// Handed-off deliveries not yet taken in.
@@ -66,9 +83,10 @@ impl Dispatcher {
                 store,
                 client,
                 permits: Arc::new(Semaphore::new(config.max_in_flight)),
+                reserve: Arc::new(Semaphore::new(scheduler::reserve(config.max_in_flight))),
                 config,
                 wakeup,
-                endpoints: Mutex::new(HashMap::new()),
+                slots: Mutex::default(),
                 backlog: AtomicBool::new(false),
                 queued: inbox.queued,
                 stats: Arc::default(),
@@ -81,7 +99,7 @@ impl Dispatcher {
     /// webhook at once; if not, it waits in the store to be claimed.
     pub fn admit(&self) -> Admit {
         let inner = self.inner.clone();
-        Arc::new(move |webhook| inner.can_take(webhook))
+        Arc::new(move |organization, webhook| inner.can_take(organization, webhook))
     }
 
     /// What the result writer could not do.
@@ -119,9 +137,12 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         let mut claim = true;
+        let mut cursor = None;
         loop {
             if claim {
-                inner.claim_and_start(&mut tasks, &records).await;
+                inner
+                    .claim_and_start(&mut tasks, &records, &mut cursor)
+                    .await;
             }
             while tasks.try_join_next().is_some() {}
             claim = tokio::select! {
@@ -160,39 +181,76 @@ impl Dispatcher {
 }
 
 impl Inner {
-    /// Claims and starts deliveries while there is room and work.
+    /// Claims and starts deliveries while there is room and work, each
+    /// organization its share (see `scheduler`). `cursor` is where the next
+    /// look for organizations with work starts, so that with more than a
+    /// round's worth of them, every one comes round.
     async fn claim_and_start(
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
+        cursor: &mut Option<OrganizationId>,
     ) {
-        loop {
+        let max = self.config.max_in_flight;
+        for _ in 0..CLAIM_ROUNDS {
             let room = self.permits.available_permits().min(CLAIM_BATCH);
-            if room == 0 {
+            let reserve_room = self.reserve.available_permits();
+            if room == 0 && reserve_room == 0 {
                 self.backlog.store(true, Ordering::Relaxed);
                 return;
             }
-            let skip = self.saturated_endpoints();
-            let claimed = match self
+            let organizations = match self
                 .store
-                .claim_due(room as u64, self.config.lease, &skip)
+                .organizations_with_pending(*cursor, ORGANIZATIONS_PER_ROUND as u64)
                 .await
             {
-                Ok(claimed) => claimed,
-                Err(err) => {
-                    tracing::error!(error = ?err, "cannot claim deliveries");
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                    return;
-                }
+                Ok(found) => found,
+                Err(err) => return self.claim_failed(err).await,
             };
-            let full = claimed.len() == room;
-            self.backlog
-                .store(full || !skip.is_empty(), Ordering::Relaxed);
-            self.start(claimed, tasks, records).await;
-            if !full {
+            *cursor = (organizations.len() == ORGANIZATIONS_PER_ROUND)
+                .then(|| organizations.last().copied())
+                .flatten();
+            let plan = {
+                let slots = self.slots.lock().expect("lock");
+                slots.tenants.plan(&organizations, room, reserve_room, max)
+            };
+            if plan.is_empty() {
+                // Every slot those with work may have is taken: look again
+                // as soon as one frees.
+                self.backlog
+                    .store(!organizations.is_empty(), Ordering::Relaxed);
+                return;
+            }
+            let skip = self.saturated_endpoints();
+            let mut more = !skip.is_empty() || cursor.is_some();
+            for (organization, limit) in plan {
+                let claimed = match self
+                    .store
+                    .claim_due(organization, limit as u64, self.config.lease, &skip)
+                    .await
+                {
+                    Ok(claimed) => claimed,
+                    Err(err) => return self.claim_failed(err).await,
+                };
+                let full = claimed.len() == limit;
+                more |= full;
+                self.slots
+                    .lock()
+                    .expect("lock")
+                    .tenants
+                    .set_waiting(organization, full);
+                self.start(claimed, tasks, records).await;
+            }
+            self.backlog.store(more, Ordering::Relaxed);
+            if !more {
                 return;
             }
         }
+    }
+
+    async fn claim_failed(&self, err: crate::store::StoreError) {
+        tracing::error!(error = ?err, "cannot claim deliveries");
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
     /// Starts, queues or gives back leased deliveries.
@@ -214,32 +272,51 @@ impl Inner {
                 Placed::Release(lease) => release.push(lease),
             }
         }
-        if !release.is_empty() {
-            // Given back: claim them again as soon as a slot frees.
-            self.backlog.store(true, Ordering::Relaxed);
+        self.release(&release).await;
+    }
+
+    /// Gives leased deliveries back to the store, to be claimed again as soon
+    /// as a slot frees.
+    async fn release(&self, leases: &[Lease]) {
+        if leases.is_empty() {
+            return;
         }
-        if let Err(err) = self.store.release(&release).await {
+        self.backlog.store(true, Ordering::Relaxed);
+        if let Err(err) = self.store.release(leases).await {
             tracing::warn!(error = ?err, "cannot release deliveries; they wait for their lease");
         }
     }
 
-    fn can_take(&self, webhook: WebhookId) -> bool {
-        if self.queued.load(Ordering::Relaxed) >= self.config.max_in_flight
-            || self.permits.available_permits() == 0
-        {
+    /// Whether a delivery of `organization` to `webhook`, published now, can
+    /// start at once; if not, the organization is noted as waiting.
+    fn can_take(&self, organization: OrganizationId, webhook: WebhookId) -> bool {
+        let max = self.config.max_in_flight;
+        if self.queued.load(Ordering::Relaxed) >= max {
             return false;
         }
         let cap = self.config.max_per_endpoint;
-        let endpoints = self.endpoints.lock().expect("lock");
-        endpoints
+        let mut slots = self.slots.lock().expect("lock");
+        let endpoint_free = slots
+            .endpoints
             .get(&webhook)
-            .is_none_or(|e| e.running < cap || e.waiting.len() < cap)
+            .is_none_or(|e| e.running < cap || e.waiting.len() < cap);
+        if !endpoint_free {
+            return false;
+        }
+        let tenants = &slots.tenants;
+        let can = (self.permits.available_permits() > 0 && tenants.may_start(organization, max))
+            || (self.reserve.available_permits() > 0 && tenants.may_overdraw(organization));
+        if !can {
+            slots.tenants.set_waiting(organization, true);
+        }
+        can
     }
 
     /// Webhooks whose every slot is taken: not worth claiming for.
     fn saturated_endpoints(&self) -> Vec<WebhookId> {
-        let endpoints = self.endpoints.lock().expect("lock");
-        endpoints
+        let slots = self.slots.lock().expect("lock");
+        slots
+            .endpoints
             .iter()
             .filter(|(_, e)| e.running >= self.config.max_per_endpoint)
             .map(|(id, _)| *id)
@@ -253,21 +330,33 @@ impl Inner {
             || self.wakeup.is_stale(claim)
     }
 
-    /// Runs a claimed delivery now if its webhook has a free slot, else lets
-    /// it wait for one (at most a slot's worth per webhook, so the wait stays
-    /// well inside the lease), else gives it back.
+    /// Runs a claimed delivery now if its webhook has a free slot and a
+    /// delivery slot is free (a reserve one if its organization holds none),
+    /// else lets it wait for its webhook's slot (at most a slot's worth per
+    /// webhook, so the wait stays well inside the lease), else gives it back.
+    /// Whose turn it is was decided before: at admission and in the claim.
     fn place(&self, claim: Claimed) -> Placed {
         if self.expired(&claim) {
             return Placed::Release(claim.lease);
         }
         let cap = self.config.max_per_endpoint;
-        let mut endpoints = self.endpoints.lock().expect("lock");
+        let organization = claim.organization_id;
+        let mut slots = self.slots.lock().expect("lock");
+        let Slots { endpoints, tenants } = &mut *slots;
         let endpoint = endpoints.entry(claim.webhook_id).or_default();
         if endpoint.running < cap {
-            if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            let permit = self.permits.clone().try_acquire_owned().ok().or_else(|| {
+                tenants
+                    .may_overdraw(organization)
+                    .then(|| self.reserve.clone().try_acquire_owned().ok())
+                    .flatten()
+            });
+            if let Some(permit) = permit {
                 endpoint.running += 1;
+                tenants.started(organization);
                 return Placed::Run(Box::new(claim), permit);
             }
+            tenants.set_waiting(organization, true);
         } else if endpoint.waiting.len() < cap {
             endpoint.waiting.push_back(claim);
             return Placed::Waiting;
@@ -278,18 +367,31 @@ impl Inner {
         Placed::Release(claim.lease)
     }
 
-    /// The next delivery waiting for `webhook`'s slot, or frees the slot.
-    fn next_for(&self, webhook: WebhookId) -> Option<Claimed> {
-        let mut endpoints = self.endpoints.lock().expect("lock");
-        let endpoint = endpoints.get_mut(&webhook)?;
-        if let Some(next) = endpoint.waiting.pop_front() {
-            return Some(next);
+    /// After an attempt on `webhook`'s slot: the next delivery waiting for
+    /// it, or the slot is freed; and freed early, with its waiting
+    /// deliveries given back, when the organization holds more than its
+    /// share while others wait.
+    fn next_for(&self, webhook: WebhookId, organization: OrganizationId) -> Then {
+        let max = self.config.max_in_flight;
+        let mut slots = self.slots.lock().expect("lock");
+        let Slots { endpoints, tenants } = &mut *slots;
+        let Some(endpoint) = endpoints.get_mut(&webhook) else {
+            return Then::Done;
+        };
+        let over_share = tenants.over_share(organization, max);
+        if !over_share && let Some(next) = endpoint.waiting.pop_front() {
+            return Then::Send(Box::new(next));
+        }
+        let given_back: Vec<Lease> = endpoint.waiting.drain(..).map(|c| c.lease).collect();
+        if !given_back.is_empty() {
+            tenants.set_waiting(organization, true);
         }
         endpoint.running -= 1;
         if endpoint.running == 0 {
             endpoints.remove(&webhook);
         }
-        None
+        tenants.finished(organization);
+        Then::Yield(given_back)
     }
 
     /// Sends `claim`, then whatever waits for the same webhook, on one slot.
@@ -299,20 +401,21 @@ impl Inner {
         permit: OwnedSemaphorePermit,
         records: mpsc::Sender<AttemptRecord>,
     ) {
-        let webhook = claim.webhook_id;
+        let (webhook, organization) = (claim.webhook_id, claim.organization_id);
         let mut claim = claim;
         loop {
             attempt(&self.client, &self.config.retry, claim, &records).await;
             let next = loop {
-                match self.next_for(webhook) {
-                    None => break None,
-                    Some(expired) if self.expired(&expired) => {
-                        self.backlog.store(true, Ordering::Relaxed);
-                        if let Err(err) = self.store.release(&[expired.lease]).await {
-                            tracing::warn!(error = ?err, "cannot release a delivery; it waits for its lease");
-                        }
+                match self.next_for(webhook, organization) {
+                    Then::Send(expired) if self.expired(&expired) => {
+                        self.release(&[expired.lease]).await;
                     }
-                    Some(next) => break Some(next),
+                    Then::Send(next) => break Some(*next),
+                    Then::Yield(given_back) => {
+                        self.release(&given_back).await;
+                        break None;
+                    }
+                    Then::Done => break None,
                 }
             };
             match next {
@@ -325,6 +428,16 @@ impl Inner {
             self.wakeup.wake();
         }
     }
+}
+
+/// What a slot does after an attempt.
+enum Then {
+    /// Send this delivery to the same webhook.
+    Send(Box<Claimed>),
+    /// The slot is free; these deliveries go back to the store.
+    Yield(Vec<Lease>),
+    /// Nothing was held for the webhook.
+    Done,
 }
 
 /// Where a claimed delivery goes.

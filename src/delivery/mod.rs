@@ -7,6 +7,7 @@ mod dispatcher;
 mod recorder;
 pub mod retention;
 pub mod retry;
+mod scheduler;
 pub mod signature;
 mod stale;
 

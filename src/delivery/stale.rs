@@ -107,6 +107,7 @@ mod tests {
         let id = DeliveryId::generate();
         Claimed {
             id,
+            organization_id: crate::domain::OrganizationId::from_uuid(uuid::Uuid::new_v4()),
             webhook_id: webhook,
             event_id: EventId::generate(),
             event_type: "member.added".into(),

@@ -17,13 +17,17 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{delivery, event, webhook};
+use super::scoped::Scoped;
 use super::{Store, StoreError};
-use crate::domain::{DeliveryId, DeliveryStatus, EventId, SigningSecret, WebhookId, WebhookUrl};
+use crate::domain::{
+    DeliveryId, DeliveryStatus, EventId, OrganizationId, SigningSecret, WebhookId, WebhookUrl,
+};
 
 /// A delivery leased for one attempt, with everything needed to send it.
 #[derive(Debug, Clone)]
 pub struct Claimed {
     pub id: DeliveryId,
+    pub organization_id: OrganizationId,
     pub webhook_id: WebhookId,
     pub event_id: EventId,
     pub event_type: String,
@@ -65,11 +69,13 @@ pub(super) fn lease_end(now: DateTime<Utc>, lease: Duration) -> DateTime<Utc> {
 }
 
 impl Store {
-    /// Leases up to `limit` due deliveries for `lease`, oldest due first,
-    /// skipping the webhooks in `skip` (their endpoints are busy). Deliveries
-    /// whose webhook or event is gone are cancelled on the way.
+    /// Leases up to `limit` due deliveries of `organization` for `lease`,
+    /// oldest due first, skipping the webhooks in `skip` (their endpoints
+    /// are busy). Deliveries whose webhook or event is gone are cancelled on
+    /// the way.
     pub async fn claim_due(
         &self,
+        organization: OrganizationId,
         limit: u64,
         lease: Duration,
         skip: &[WebhookId],
@@ -77,7 +83,7 @@ impl Store {
         let now = Utc::now();
         let until = lease_end(now, lease);
         let txn = self.relaxed_transaction().await?;
-        let mut due = delivery::Entity::find()
+        let mut due = delivery::Entity::find_in(organization)
             .select_only()
             .column(delivery::Column::Id)
             // A literal, so PostgreSQL can use the partial index.
@@ -219,6 +225,7 @@ impl Store {
             .map_err(|e| anyhow::anyhow!("stored URL of webhook {webhook_id}: {e}"))?;
         Ok(Some(Claimed {
             id: delivery.id,
+            organization_id: OrganizationId::from_uuid(webhook.organization_id),
             webhook_id,
             event_id: delivery.event_id,
             event_type: delivery.event_type.to_owned(),

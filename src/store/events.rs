@@ -10,7 +10,7 @@ use super::claims::{Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
 use super::scoped::Scoped;
 use super::{Store, StoreError};
-use crate::domain::{DeliveryId, DeliveryStatus, EventId, NewEvent, WebhookId};
+use crate::domain::{DeliveryId, DeliveryStatus, EventId, NewEvent, OrganizationId, WebhookId};
 
 /// Rows written per statement: 1,000 deliveries of 11 columns stay well
 /// inside SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
@@ -168,7 +168,12 @@ impl Store {
             .map(|w| {
                 self.handoff
                     .as_ref()
-                    .filter(|h| (h.admit)(WebhookId::from_uuid(w.id)))
+                    .filter(|h| {
+                        (h.admit)(
+                            OrganizationId::from_uuid(w.organization_id),
+                            WebhookId::from_uuid(w.id),
+                        )
+                    })
                     .map(|h| lease_end(now, h.lease))
             })
             .collect();

@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod history;
 mod migration;
+mod organizations;
 mod retention;
 mod rotation;
 mod scoped;
@@ -31,7 +32,7 @@ pub use changes::{Change, ChangeListener};
 pub use claims::{Claimed, Lease};
 pub use error::StoreError;
 
-use crate::domain::WebhookId;
+use crate::domain::{OrganizationId, WebhookId};
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use secret_box::SecretBox;
@@ -47,8 +48,9 @@ pub struct Store {
     handoff: Option<Handoff>,
 }
 
-/// Whether this process's workers can take a delivery to this webhook now.
-pub type Admit = Arc<dyn Fn(WebhookId) -> bool + Send + Sync>;
+/// Whether this process's workers can take a delivery of this organization
+/// to this webhook now.
+pub type Admit = Arc<dyn Fn(OrganizationId, WebhookId) -> bool + Send + Sync>;
 
 #[derive(Clone)]
 struct Handoff {

@@ -9,30 +9,12 @@ use uuid::Uuid;
 use crate::on_every_backend;
 use crate::support::proxy::proxied_database;
 use crate::support::receiver::{Receiver, Reply};
-use crate::support::{
-    Backend, TestApp, authorized, deliver_to, postgres_available, publisher_token, spawn_app_at,
-    spawn_app_with, to_struct,
-};
-use webhook_service::grpc::proto::{DeliveryStatus, PublishEventRequest};
+use crate::support::{Backend, deliver_to, postgres_available, spawn_app_at, spawn_app_with};
+use webhook_service::grpc::proto::DeliveryStatus;
 
 on_every_backend!(an_answer_with_nul_bytes_is_recorded_and_holds_no_other_organization_back);
 
 const WAIT: Duration = Duration::from_secs(10);
-
-/// Publishes `member.added` for `organization`, whatever the app's own.
-async fn publish_for(app: &TestApp, organization: Uuid) {
-    let request = PublishEventRequest {
-        organization_id: organization.to_string(),
-        r#type: "member.added".into(),
-        data: Some(to_struct(json!({}))),
-        idempotency_key: String::new(),
-    };
-    app.events()
-        .await
-        .publish_event(authorized(request, &publisher_token()))
-        .await
-        .expect("publish");
-}
 
 async fn an_answer_with_nul_bytes_is_recorded_and_holds_no_other_organization_back(
     backend: Backend,
@@ -46,17 +28,12 @@ async fn an_answer_with_nul_bytes_is_recorded_and_holds_no_other_organization_ba
         .webhook
         .unwrap();
     let other = Uuid::new_v4();
-    let mut healthy = app.create_request(&receiver.url("/healthy"), &["member.added"]);
-    healthy.organization_id = other.to_string();
-    app.webhooks()
-        .await
-        .create_webhook(authorized(healthy, &app.token_for(other, "OWNER")))
-        .await
-        .expect("create in the other organization");
+    app.subscribe_for(other, &receiver.url("/healthy"), &["member.added"])
+        .await;
 
-    publish_for(&app, app.organization).await;
+    app.publish("member.added", json!({}), "").await.unwrap();
     receiver.wait_for("/nul", 1, WAIT).await;
-    publish_for(&app, other).await;
+    app.publish_for(other, "member.added").await.unwrap();
     receiver.wait_for("/healthy", 1, WAIT).await;
 
     let rows = app.wait_until_settled(WAIT).await;

@@ -40,10 +40,12 @@ async fn a_late_release_does_not_free_a_delivery_another_claimer_holds(backend: 
     let delivery = app.deliveries_of(&webhook.id).await[0].id.clone();
     app.wait_for_delivery(&delivery, Duration::from_secs(10), |d| d.attempt_count == 1)
         .await;
+    let app_organization = app.organization;
     app.stop_within(Duration::from_secs(10)).await;
     let delivery = uuid::Uuid::parse_str(&delivery).unwrap();
 
     // Two claimers on the store, the first one slow.
+    let organization = webhook_service::domain::OrganizationId::from_uuid(app_organization);
     let store = Store::connect(&url, SecretBox::new(None)).await.unwrap();
     let db = sea_orm::Database::connect(&url).await.unwrap();
     let due_now = Query::update()
@@ -55,13 +57,13 @@ async fn a_late_release_does_not_free_a_delivery_another_claimer_holds(backend: 
         .to_owned();
     db.execute(&due_now).await.unwrap();
     let first = store
-        .claim_due(10, Duration::from_millis(1), &[])
+        .claim_due(organization, 10, Duration::from_millis(1), &[])
         .await
         .unwrap();
     assert_eq!(first.len(), 1);
     tokio::time::sleep(Duration::from_millis(20)).await;
     let second = store
-        .claim_due(10, Duration::from_secs(60), &[])
+        .claim_due(organization, 10, Duration::from_secs(60), &[])
         .await
         .unwrap();
     assert_eq!(second.len(), 1, "the first lease ran out");
@@ -70,13 +72,13 @@ async fn a_late_release_does_not_free_a_delivery_another_claimer_holds(backend: 
     store.release(&[first[0].lease]).await.unwrap();
 
     let third = store
-        .claim_due(10, Duration::from_secs(60), &[])
+        .claim_due(organization, 10, Duration::from_secs(60), &[])
         .await
         .unwrap();
     assert!(third.is_empty(), "the second claimer's lease was cleared");
     store.release(&[second[0].lease]).await.unwrap();
     let fourth = store
-        .claim_due(10, Duration::from_secs(60), &[])
+        .claim_due(organization, 10, Duration::from_secs(60), &[])
         .await
         .unwrap();
     assert_eq!(fourth.len(), 1, "its holder can give it back");

@@ -7,6 +7,7 @@ mod m20261127_000001_create_webhooks;
 mod m20261127_000002_create_events_and_deliveries;
 mod m20261127_000003_manage_webhooks;
 mod m20261129_000004_secret_history;
+mod m20261129_000005_organization_queue;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_create_events_and_deliveries::Migration),
             Box::new(m20261127_000003_manage_webhooks::Migration),
             Box::new(m20261129_000004_secret_history::Migration),
+            Box::new(m20261129_000005_organization_queue::Migration),
         ]
     }
 }

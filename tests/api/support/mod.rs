@@ -210,6 +210,42 @@ impl TestApp {
             .map(|r| r.into_inner())
     }
 
+    /// Publishes `event_type` for `organization`, whatever this app's own.
+    pub async fn publish_for(
+        &self,
+        organization: Uuid,
+        event_type: &str,
+    ) -> Result<PublishEventResponse, Status> {
+        let request = PublishEventRequest {
+            organization_id: organization.to_string(),
+            r#type: event_type.to_owned(),
+            data: Some(to_struct(json!({}))),
+            idempotency_key: String::new(),
+        };
+        self.events()
+            .await
+            .publish_event(authorized(request, &publisher_token()))
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    /// Creates a webhook for `url` in `organization` as one of its OWNERs.
+    pub async fn subscribe_for(
+        &self,
+        organization: Uuid,
+        url: &str,
+        events: &[&str],
+    ) -> CreateWebhookResponse {
+        let mut request = self.create_request(url, events);
+        request.organization_id = organization.to_string();
+        self.webhooks()
+            .await
+            .create_webhook(authorized(request, &self.token_for(organization, "OWNER")))
+            .await
+            .expect("create webhook")
+            .into_inner()
+    }
+
     /// Creates a webhook for `url` as an OWNER and returns it with its secret.
     pub async fn subscribe(&self, url: &str, events: &[&str]) -> CreateWebhookResponse {
         self.create_webhook(self.create_request(url, events))

@@ -1,0 +1,148 @@
+//! Organizations share the delivery slots: one organization's backlog on
+//! hanging endpoints never holds back another's deliveries, and a lone busy
+//! organization still gets every slot.
+
+use std::time::Duration;
+
+use crate::on_every_backend;
+use crate::support::receiver::{Received, Receiver, Reply};
+use crate::support::{Backend, TestApp, deliver_to, spawn_app_with};
+
+on_every_backend!(
+    a_quiet_organization_is_not_held_behind_another_s_hanging_backlog,
+    a_lone_busy_organization_gets_every_slot,
+    while_both_have_work_two_organizations_share_the_slots,
+);
+
+const SLOTS: u32 = 8;
+const WAIT: Duration = Duration::from_secs(10);
+
+/// An app with `SLOTS` delivery slots whose organization has `endpoints`
+/// webhooks at `/a{i}` that hold every request for a minute, and `events`
+/// events published to them: it fills every slot and keeps a backlog.
+async fn a_hanging_backlog(backend: Backend, receiver: &Receiver, endpoints: usize) -> TestApp {
+    let app = spawn_app_with(backend, |s| {
+        deliver_to(receiver)(s);
+        s.max_in_flight = SLOTS;
+        s.timeout = Duration::from_secs(60);
+    })
+    .await;
+    for i in 0..endpoints {
+        let path = format!("/a{i}");
+        receiver.script(
+            &path,
+            (0..40).map(|_| Reply::status(200).after(Duration::from_secs(60))),
+        );
+        app.subscribe(&receiver.url(&path), &["member.added"]).await;
+    }
+    for _ in 0..20 {
+        app.publish("member.added", serde_json::json!({}), "")
+            .await
+            .unwrap();
+    }
+    app
+}
+
+fn held(receiver: &Receiver) -> Vec<Received> {
+    receiver
+        .all_received()
+        .into_iter()
+        .filter(|r| r.path.starts_with("/a"))
+        .collect()
+}
+
+async fn a_quiet_organization_is_not_held_behind_another_s_hanging_backlog(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = a_hanging_backlog(backend, &receiver, 4).await;
+    // 80 deliveries: every slot holds one, the rest wait in the store.
+    let deadline = std::time::Instant::now() + WAIT;
+    while held(&receiver).len() < SLOTS as usize {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the slots never filled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let quiet = uuid::Uuid::new_v4();
+    app.subscribe_for(quiet, &receiver.url("/b"), &["member.added"])
+        .await;
+    for n in 1..=3 {
+        app.publish_for(quiet, "member.added").await.unwrap();
+        receiver.wait_for("/b", n, WAIT).await;
+    }
+    assert_eq!(
+        held(&receiver).len(),
+        SLOTS as usize,
+        "the busy one got more"
+    );
+}
+
+async fn a_lone_busy_organization_gets_every_slot(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let _app = a_hanging_backlog(backend, &receiver, 2).await;
+    let deadline = std::time::Instant::now() + WAIT;
+    while held(&receiver).len() < SLOTS as usize {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of {SLOTS} slots used",
+            held(&receiver).len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        held(&receiver).len(),
+        SLOTS as usize,
+        "more than every slot"
+    );
+}
+
+async fn while_both_have_work_two_organizations_share_the_slots(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(backend, |s| {
+        deliver_to(&receiver)(s);
+        s.max_in_flight = SLOTS;
+        // Long: every wake-up the sharing needs must come on its own.
+        s.poll_interval = Duration::from_secs(5);
+    })
+    .await;
+    let slow = || Reply::status(200).after(Duration::from_millis(250));
+    let late = uuid::Uuid::new_v4();
+    for i in 0..4 {
+        let (early_path, late_path) = (format!("/early{i}"), format!("/late{i}"));
+        receiver.script(&early_path, (0..20).map(|_| slow()));
+        receiver.script(&late_path, (0..10).map(|_| slow()));
+        app.subscribe(&receiver.url(&early_path), &["member.added"])
+            .await;
+        app.subscribe_for(late, &receiver.url(&late_path), &["member.added"])
+            .await;
+    }
+    // 80 deliveries first: first come, first served would send all of them
+    // before any of the 40 published after.
+    for _ in 0..20 {
+        app.publish("member.added", serde_json::json!({}), "")
+            .await
+            .unwrap();
+    }
+    for _ in 0..10 {
+        app.publish_for(late, "member.added").await.unwrap();
+    }
+    app.wait_until_settled(Duration::from_secs(60)).await;
+
+    let last = |prefix: &str| {
+        receiver
+            .all_received()
+            .into_iter()
+            .filter(|r| r.path.starts_with(prefix))
+            .map(|r| r.at)
+            .max()
+            .unwrap()
+    };
+    let (early_done, late_done) = (last("/early"), last("/late"));
+    assert!(
+        late_done < early_done,
+        "the later organization finished {:?} after the earlier one",
+        late_done - early_done
+    );
+}
