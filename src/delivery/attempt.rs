@@ -7,17 +7,19 @@ use tracing::{Instrument, field::Empty};
 
 use super::RetryPolicy;
 use super::client::{Client, Outcome, Report, Request};
+use super::scheduler::Signal;
 use crate::domain::clock;
 use crate::store::{AttemptRecord, Claimed, Next};
 
 /// Makes one attempt of `claim`, logs it, and hands its result to the
-/// writer (waiting while the writer is behind).
+/// writer (waiting while the writer is behind). Returns what the attempt
+/// says of the endpoint's health.
 pub(super) async fn attempt(
     client: &Client,
     retry: &RetryPolicy,
     claim: Claimed,
     records: &mpsc::Sender<AttemptRecord>,
-) {
+) -> Signal {
     let span = tracing::info_span!(
         "delivery",
         webhook_id = %claim.webhook_id,
@@ -53,8 +55,20 @@ pub(super) async fn attempt(
             tracing::info!(parent: &span, error_kind = ?kind, next = ?next, "attempt failed");
         }
     }
+    let signal = signal(&record);
     // Waits while the writer is behind; fails only once it was abandoned.
     let _ = records.send(record).await;
+    signal
+}
+
+/// Timeouts, connection failures, 5xx and 429 mean an endpoint struggles.
+fn signal(record: &AttemptRecord) -> Signal {
+    match (record.status_code, record.error_kind) {
+        (Some(200..=299), _) => Signal::Success,
+        (Some(429 | 500..=599), _) => Signal::Overloaded,
+        (None, Some("timeout" | "connect")) => Signal::Overloaded,
+        _ => Signal::Neutral,
+    }
 }
 
 /// What `report` means for the delivery: the record to write.

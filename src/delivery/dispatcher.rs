@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use super::attempt::attempt;
 use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE, RecorderStats};
-use super::scheduler::{self, Tenants};
+use super::scheduler::{self, Signal, Tenants, Windows};
 use super::{DeliveryConfig, Inbox, Wakeup, stale};
 use crate::domain::{OrganizationId, WebhookId};
 use crate::store::{Admit, AttemptRecord, Claimed, Lease, Store};
@@ -38,11 +38,12 @@ struct Endpoint {
 }
 
 /// Who holds the delivery slots.
-#[derive(Default)]
 struct Slots {
     /// Per webhook: requests in flight, and claimed deliveries waiting for
     /// one of its slots.
     endpoints: HashMap<WebhookId, Endpoint>,
+    /// Per webhook: how many requests it may have in flight now.
+    windows: Windows,
     /// Per organization: slots held, and whether it waits for more.
     tenants: Tenants,
 }
@@ -78,6 +79,7 @@ impl Dispatcher {
             config.allow_private_targets,
             config.max_per_endpoint,
         )?;
+        let max_per_endpoint = config.max_per_endpoint;
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -86,7 +88,11 @@ impl Dispatcher {
                 reserve: Arc::new(Semaphore::new(scheduler::reserve(config.max_in_flight))),
                 config,
                 wakeup,
-                slots: Mutex::default(),
+                slots: Mutex::new(Slots {
+                    endpoints: HashMap::new(),
+                    windows: Windows::new(max_per_endpoint),
+                    tenants: Tenants::default(),
+                }),
                 backlog: AtomicBool::new(false),
                 queued: inbox.queued,
                 stats: Arc::default(),
@@ -294,12 +300,12 @@ impl Inner {
         if self.queued.load(Ordering::Relaxed) >= max {
             return false;
         }
-        let cap = self.config.max_per_endpoint;
         let mut slots = self.slots.lock().expect("lock");
+        let limit = slots.windows.limit(webhook);
         let endpoint_free = slots
             .endpoints
             .get(&webhook)
-            .is_none_or(|e| e.running < cap || e.waiting.len() < cap);
+            .is_none_or(|e| e.running < limit || e.waiting.len() < limit);
         if !endpoint_free {
             return false;
         }
@@ -318,7 +324,7 @@ impl Inner {
         slots
             .endpoints
             .iter()
-            .filter(|(_, e)| e.running >= self.config.max_per_endpoint)
+            .filter(|(id, e)| e.running >= slots.windows.limit(**id))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -339,10 +345,14 @@ impl Inner {
         if self.expired(&claim) {
             return Placed::Release(claim.lease);
         }
-        let cap = self.config.max_per_endpoint;
         let organization = claim.organization_id;
         let mut slots = self.slots.lock().expect("lock");
-        let Slots { endpoints, tenants } = &mut *slots;
+        let Slots {
+            endpoints,
+            windows,
+            tenants,
+        } = &mut *slots;
+        let cap = windows.limit(claim.webhook_id);
         let endpoint = endpoints.entry(claim.webhook_id).or_default();
         if endpoint.running < cap {
             let permit = self.permits.clone().try_acquire_owned().ok().or_else(|| {
@@ -367,22 +377,37 @@ impl Inner {
         Placed::Release(claim.lease)
     }
 
-    /// After an attempt on `webhook`'s slot: the next delivery waiting for
-    /// it, or the slot is freed; and freed early, with its waiting
-    /// deliveries given back, when the organization holds more than its
-    /// share while others wait.
-    fn next_for(&self, webhook: WebhookId, organization: OrganizationId) -> Then {
+    /// After an attempt on `webhook`'s slot, which said `signal` of its
+    /// health: the next delivery waiting for it, or the slot is freed. It is
+    /// freed early when the webhook has more requests in flight than its
+    /// window now allows (the others in flight go on with what waits), and
+    /// with its waiting deliveries given back when the organization holds
+    /// more than its share while others wait.
+    fn next_for(&self, webhook: WebhookId, organization: OrganizationId, signal: Signal) -> Then {
         let max = self.config.max_in_flight;
         let mut slots = self.slots.lock().expect("lock");
-        let Slots { endpoints, tenants } = &mut *slots;
+        let Slots {
+            endpoints,
+            windows,
+            tenants,
+        } = &mut *slots;
+        windows.record(webhook, signal);
         let Some(endpoint) = endpoints.get_mut(&webhook) else {
             return Then::Done;
         };
         let over_share = tenants.over_share(organization, max);
-        if !over_share && let Some(next) = endpoint.waiting.pop_front() {
+        let over_window = endpoint.running > windows.limit(webhook);
+        if !over_share
+            && !over_window
+            && let Some(next) = endpoint.waiting.pop_front()
+        {
             return Then::Send(Box::new(next));
         }
-        let given_back: Vec<Lease> = endpoint.waiting.drain(..).map(|c| c.lease).collect();
+        let given_back: Vec<Lease> = if over_share {
+            endpoint.waiting.drain(..).map(|c| c.lease).collect()
+        } else {
+            Vec::new()
+        };
         if !given_back.is_empty() {
             tenants.set_waiting(organization, true);
         }
@@ -404,9 +429,12 @@ impl Inner {
         let (webhook, organization) = (claim.webhook_id, claim.organization_id);
         let mut claim = claim;
         loop {
-            attempt(&self.client, &self.config.retry, claim, &records).await;
+            let mut signal = attempt(&self.client, &self.config.retry, claim, &records).await;
             let next = loop {
-                match self.next_for(webhook, organization) {
+                let then = self.next_for(webhook, organization, signal);
+                // Said once: deliveries given back were not attempted.
+                signal = Signal::Neutral;
+                match then {
                     Then::Send(expired) if self.expired(&expired) => {
                         self.release(&[expired.lease]).await;
                     }

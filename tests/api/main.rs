@@ -11,6 +11,7 @@ mod create_webhook;
 mod database_outage;
 mod delivery;
 mod durability;
+mod endpoint_health;
 mod fairness;
 mod handoff;
 mod history;

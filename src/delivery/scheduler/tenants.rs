@@ -1,4 +1,4 @@
-//! Who gets a delivery slot next: organizations share the slots fairly.
+//! Organizations share the delivery slots fairly.
 //!
 //! While several organizations have work, each may hold up to its share,
 //! `max_in_flight / organizations` (rounded up), of the slots; a lone
@@ -15,7 +15,7 @@ use crate::domain::OrganizationId;
 
 /// The slots each organization holds, and which ones have work waiting.
 #[derive(Debug, Default)]
-pub(super) struct Tenants {
+pub(in crate::delivery) struct Tenants {
     running: HashMap<OrganizationId, usize>,
     /// Organizations with due deliveries this process could not take yet.
     waiting: HashSet<OrganizationId>,
@@ -23,7 +23,7 @@ pub(super) struct Tenants {
 
 /// Extra slots, beyond `max_in_flight`, for organizations that hold none:
 /// a sixteenth, at least one.
-pub(super) fn reserve(max_in_flight: usize) -> usize {
+pub(in crate::delivery) fn reserve(max_in_flight: usize) -> usize {
     (max_in_flight / 16).max(1)
 }
 
@@ -39,11 +39,11 @@ impl Tenants {
     }
 
     /// The slots one organization may hold while others wait.
-    pub(super) fn share(&self, max_in_flight: usize) -> usize {
+    pub(in crate::delivery) fn share(&self, max_in_flight: usize) -> usize {
         max_in_flight.div_ceil(self.active())
     }
 
-    pub(super) fn running(&self, organization: OrganizationId) -> usize {
+    pub(in crate::delivery) fn running(&self, organization: OrganizationId) -> usize {
         self.running.get(&organization).copied().unwrap_or(0)
     }
 
@@ -52,26 +52,34 @@ impl Tenants {
     }
 
     /// May `organization` take one more regular slot?
-    pub(super) fn may_start(&self, organization: OrganizationId, max_in_flight: usize) -> bool {
+    pub(in crate::delivery) fn may_start(
+        &self,
+        organization: OrganizationId,
+        max_in_flight: usize,
+    ) -> bool {
         !self.others_waiting(organization) || self.running(organization) < self.share(max_in_flight)
     }
 
     /// May `organization` take a reserve slot (every regular one is taken)?
-    pub(super) fn may_overdraw(&self, organization: OrganizationId) -> bool {
+    pub(in crate::delivery) fn may_overdraw(&self, organization: OrganizationId) -> bool {
         self.running(organization) == 0
     }
 
     /// True when `organization` holds more than its share while others
     /// wait: a slot it frees goes back to the pool.
-    pub(super) fn over_share(&self, organization: OrganizationId, max_in_flight: usize) -> bool {
+    pub(in crate::delivery) fn over_share(
+        &self,
+        organization: OrganizationId,
+        max_in_flight: usize,
+    ) -> bool {
         self.others_waiting(organization) && self.running(organization) > self.share(max_in_flight)
     }
 
-    pub(super) fn started(&mut self, organization: OrganizationId) {
+    pub(in crate::delivery) fn started(&mut self, organization: OrganizationId) {
         *self.running.entry(organization).or_default() += 1;
     }
 
-    pub(super) fn finished(&mut self, organization: OrganizationId) {
+    pub(in crate::delivery) fn finished(&mut self, organization: OrganizationId) {
         if let Some(n) = self.running.get_mut(&organization) {
             *n -= 1;
             if *n == 0 {
@@ -82,7 +90,7 @@ impl Tenants {
 
     /// `organization` has due work this process has not taken (`true`), or
     /// none left (`false`).
-    pub(super) fn set_waiting(&mut self, organization: OrganizationId, waiting: bool) {
+    pub(in crate::delivery) fn set_waiting(&mut self, organization: OrganizationId, waiting: bool) {
         if waiting {
             self.waiting.insert(organization);
         } else {
@@ -93,7 +101,7 @@ impl Tenants {
     /// How many deliveries to claim for each of `organizations` (those with
     /// pending work, in the order found), given `room` free regular slots
     /// and `reserve_room` free reserve slots.
-    pub(super) fn plan(
+    pub(in crate::delivery) fn plan(
         &self,
         organizations: &[OrganizationId],
         room: usize,
