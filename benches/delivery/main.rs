@@ -12,6 +12,7 @@ mod postgres;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/receiver.rs"]
 mod receiver;
+mod noisy;
 mod scenarios;
 mod service;
 
@@ -20,6 +21,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+use noisy::NoisyNeighbour;
 use scenarios::{Backlog, Calls, Databases, Latency, Throughput};
 
 #[derive(Serialize)]
@@ -45,6 +47,7 @@ struct BackendReport {
     latency: Latency,
     create_webhook: Calls,
     backlog: Backlog,
+    noisy_neighbour: NoisyNeighbour,
 }
 
 struct Sqlite(tempfile::TempDir);
@@ -126,6 +129,8 @@ async fn run(
     let create_webhook = scenarios::create_webhook(databases, receiver, 2_000 / scale).await;
     eprintln!("== {backend}: backlog");
     let backlog = scenarios::backlog(databases, receiver, 1_000 / scale, 100).await;
+    eprintln!("== {backend}: noisy neighbour");
+    let noisy_neighbour = noisy::noisy_neighbour(databases, receiver, 1_000 / scale, 100).await;
     BackendReport {
         backend,
         one_endpoint,
@@ -134,6 +139,7 @@ async fn run(
         latency,
         create_webhook,
         backlog,
+        noisy_neighbour,
     }
 }
 
@@ -189,6 +195,22 @@ fn print_table(report: &Report) {
             k.drain_per_second,
             k.peak_rss_during_drain_mb,
             k.peak_rss_whole_run_mb
+        );
+        let n = &b.noisy_neighbour;
+        println!(
+            "noisy neighbour: A {} deliveries to {} endpoints answering in {} ms drains in {:.1} s ({:.1} s alone, throughput x{:.2}); B at {}/s: p50/p99 {:.2}/{:.2} ms idle, {:.2}/{:.2} ms under A; B p99 / A drain {:.5}",
+            n.a_deliveries,
+            n.a_endpoints,
+            n.a_answer_ms,
+            n.a_drain_seconds,
+            n.a_drain_alone_seconds,
+            n.a_throughput_ratio,
+            n.b_rate_per_second,
+            n.b_idle_p50_ms,
+            n.b_idle_p99_ms,
+            n.b_p50_ms,
+            n.b_p99_ms,
+            n.b_p99_over_a_drain
         );
     }
 }

@@ -89,7 +89,7 @@ pub async fn fan_out(
 }
 
 /// PublishEvent `events` times from [`PUBLISHERS`] concurrent callers.
-async fn publish(service: &Service, events: usize) {
+pub async fn publish(service: &Service, events: usize) {
     let clients = service.event_clients(GRPC_CHANNELS).await;
     let mut tasks = JoinSet::new();
     for p in 0..PUBLISHERS {
@@ -361,7 +361,7 @@ pub async fn backlog(
     }
 }
 
-fn percentile(sorted: &[f64], q: f64) -> f64 {
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
     }

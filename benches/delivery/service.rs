@@ -91,7 +91,7 @@ impl Service {
     }
 
     pub fn owner_token(&self) -> String {
-        token(json!({"sub": "bench", "org_id": self.organization.to_string(), "role": "OWNER"}))
+        owner_token(self.organization)
     }
 
     pub fn publisher_token(&self) -> String {
@@ -100,15 +100,26 @@ impl Service {
 
     /// Registers `count` webhooks for `member.added` at `url_of(i)`.
     pub async fn subscribe(&self, count: usize, url_of: impl Fn(usize) -> String) {
+        self.subscribe_in(self.organization, count, url_of).await;
+    }
+
+    /// Registers, in `organization`, `count` webhooks for `member.added` at
+    /// `url_of(i)`.
+    pub async fn subscribe_in(
+        &self,
+        organization: Uuid,
+        count: usize,
+        url_of: impl Fn(usize) -> String,
+    ) {
         let mut client = WebhookServiceClient::new(self.channel().await);
         for i in 0..count {
             let request = CreateWebhookRequest {
-                organization_id: self.organization.to_string(),
+                organization_id: organization.to_string(),
                 url: url_of(i),
                 events: vec!["member.added".into()],
             };
             client
-                .create_webhook(authorized(request, &self.owner_token()))
+                .create_webhook(authorized(request, &owner_token(organization)))
                 .await
                 .expect("create webhook");
         }
@@ -123,9 +134,17 @@ impl Service {
     }
 
     pub fn publish_request(&self, n: usize) -> tonic::Request<PublishEventRequest> {
+        self.publish_request_in(self.organization, n)
+    }
+
+    pub fn publish_request_in(
+        &self,
+        organization: Uuid,
+        n: usize,
+    ) -> tonic::Request<PublishEventRequest> {
         let data = json!({"user_id": format!("u_{n:08}"), "email": format!("user{n}@example.com"), "role": "MEMBER"});
         let request = PublishEventRequest {
-            organization_id: self.organization.to_string(),
+            organization_id: organization.to_string(),
             r#type: "member.added".into(),
             data: Some(to_struct(data)),
             idempotency_key: String::new(),
@@ -140,6 +159,31 @@ impl Service {
             .query_one_raw(Statement::from_string(
                 self.db.get_database_backend(),
                 "SELECT COUNT(*) AS n FROM deliveries WHERE status = 'succeeded'",
+            ))
+            .await
+            .expect("count deliveries")
+            .expect("a row");
+        row.try_get::<i64>("", "n").expect("a count") as u64
+    }
+
+    /// Deliveries of `organization` the store says succeeded.
+    pub async fn succeeded_in(&self, organization: Uuid) -> u64 {
+        let backend = self.db.get_database_backend();
+        let placeholder = if backend == sea_orm::DbBackend::Postgres {
+            "$1"
+        } else {
+            "?"
+        };
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM deliveries \
+             WHERE status = 'succeeded' AND organization_id = {placeholder}"
+        );
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                sql,
+                [organization.into()],
             ))
             .await
             .expect("count deliveries")
@@ -180,6 +224,10 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+fn owner_token(organization: Uuid) -> String {
+    token(json!({"sub": "bench", "org_id": organization.to_string(), "role": "OWNER"}))
 }
 
 fn token(mut claims: serde_json::Value) -> String {

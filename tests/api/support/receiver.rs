@@ -85,8 +85,8 @@ impl Received {
 struct State {
     received: Vec<Received>,
     scripts: HashMap<String, VecDeque<Reply>>,
-    /// Paths that always get this status once their script runs out.
-    always: HashMap<String, u16>,
+    /// Paths that always get this reply once their script runs out.
+    always: HashMap<String, Reply>,
 }
 
 pub struct Receiver {
@@ -171,11 +171,17 @@ impl Receiver {
     /// `path` answers `status` whenever it has no script.
     #[allow(dead_code)]
     pub fn always(&self, path: &str, status: u16) {
+        self.always_reply(path, Reply::status(status));
+    }
+
+    /// `path` answers `reply` whenever it has no script.
+    #[allow(dead_code)]
+    pub fn always_reply(&self, path: &str, reply: Reply) {
         self.state
             .lock()
             .unwrap()
             .always
-            .insert(path.to_owned(), status);
+            .insert(path.to_owned(), reply);
     }
 
     /// How many requests arrived, all paths together.
@@ -278,12 +284,16 @@ async fn answer(
             body,
             at,
         });
-        let always = state.always.get(&path).copied().unwrap_or(200);
+        let always = state
+            .always
+            .get(&path)
+            .cloned()
+            .unwrap_or_else(|| Reply::status(200));
         state
             .scripts
             .get_mut(&path)
             .and_then(|s| s.pop_front())
-            .unwrap_or_else(|| Reply::status(always))
+            .unwrap_or(always)
     };
     arrived.notify_waiters();
     tokio::time::sleep(reply.delay).await;
