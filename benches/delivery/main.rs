@@ -6,13 +6,13 @@
 //! process per scenario. Each figure comes with a baseline measured in the
 //! same run, since these machines are shared and noisy.
 
+mod noisy;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/postgres.rs"]
 mod postgres;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/receiver.rs"]
 mod receiver;
-mod noisy;
 mod scenarios;
 mod service;
 

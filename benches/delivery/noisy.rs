@@ -64,16 +64,16 @@ pub async fn noisy_neighbour(
     a_webhooks(&service, receiver, a_endpoints).await;
     let b = uuid::Uuid::new_v4();
     let b_path = format!("/{}/b", uuid::Uuid::new_v4().simple());
-    service
-        .subscribe_in(b, 1, |_| receiver.url(&b_path))
-        .await;
+    service.subscribe_in(b, 1, |_| receiver.url(&b_path)).await;
     let idle_events = (B_RATE * 2.0) as usize;
     let idle = b_publishes(&service, b, 0, Some(idle_events), None).await;
 
     let draining = Arc::new(AtomicBool::new(true));
     let b_task = {
         let (service, draining) = (service.clone(), draining.clone());
-        tokio::spawn(async move { b_publishes(&service, b, idle_events, None, Some(draining)).await })
+        tokio::spawn(
+            async move { b_publishes(&service, b, idle_events, None, Some(draining)).await },
+        )
     };
     let started = Instant::now();
     publish(&service, a_events).await;

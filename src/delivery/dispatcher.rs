@@ -144,11 +144,17 @@ impl Dispatcher {
         tokio::pin!(shutdown);
         let mut claim = true;
         let mut cursor = None;
+        // Armed once per claim, not per turn of the loop: a steady stream of
+        // hand-offs must not keep postponing the poll.
+        let poll = tokio::time::sleep(inner.config.poll_interval);
+        tokio::pin!(poll);
         loop {
             if claim {
                 inner
                     .claim_and_start(&mut tasks, &records, &mut cursor)
                     .await;
+                poll.as_mut()
+                    .reset(tokio::time::Instant::now() + inner.config.poll_interval);
             }
             while tasks.try_join_next().is_some() {}
             claim = tokio::select! {
@@ -156,11 +162,11 @@ impl Dispatcher {
                 // Deliveries leased at publishing: no claim needed.
                 Some(handed) = inbox.recv() => {
                     let count = handed.len();
-                    inner.start(handed, &mut tasks, &records).await;
+                    let _ = inner.start(handed, &mut tasks, &records).await;
                     inner.queued.fetch_sub(count, Ordering::Relaxed);
                     false
                 }
-                _ = tokio::time::sleep(inner.config.poll_interval) => true,
+                () = &mut poll => true,
                 _ = &mut shutdown => break,
             };
         }
@@ -228,7 +234,11 @@ impl Inner {
                 return;
             }
             let skip = self.saturated_endpoints();
-            let mut more = !skip.is_empty() || cursor.is_some();
+            // Organizations left out of this round still have work.
+            let unserved = organizations
+                .iter()
+                .any(|o| !plan.iter().any(|(planned, _)| planned == o));
+            let mut more = cursor.is_some();
             for (organization, limit) in plan {
                 let claimed = match self
                     .store
@@ -240,14 +250,16 @@ impl Inner {
                 };
                 let full = claimed.len() == limit;
                 more |= full;
+                let given_back = self.start(claimed, tasks, records).await;
+                // Waiting while it has more in the store than it took.
                 self.slots
                     .lock()
                     .expect("lock")
                     .tenants
-                    .set_waiting(organization, full);
-                self.start(claimed, tasks, records).await;
+                    .set_waiting(organization, full || given_back);
             }
-            self.backlog.store(more, Ordering::Relaxed);
+            self.backlog
+                .store(more || unserved || !skip.is_empty(), Ordering::Relaxed);
             if !more {
                 return;
             }
@@ -259,13 +271,14 @@ impl Inner {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 
-    /// Starts, queues or gives back leased deliveries.
+    /// Starts, queues or gives back leased deliveries; true when some were
+    /// given back.
     async fn start(
         self: &Arc<Self>,
         claimed: Vec<Claimed>,
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
-    ) {
+    ) -> bool {
         let mut release = Vec::new();
         for claim in claimed {
             match self.place(claim) {
@@ -279,6 +292,7 @@ impl Inner {
             }
         }
         self.release(&release).await;
+        !release.is_empty()
     }
 
     /// Gives leased deliveries back to the store, to be claimed again as soon

@@ -12,6 +12,7 @@ on_every_backend!(
     a_quiet_organization_is_not_held_behind_another_s_hanging_backlog,
     a_lone_busy_organization_gets_every_slot,
     while_both_have_work_two_organizations_share_the_slots,
+    a_steady_stream_of_another_organization_s_events_never_stalls_a_backlog,
 );
 
 const SLOTS: u32 = 8;
@@ -145,4 +146,59 @@ async fn while_both_have_work_two_organizations_share_the_slots(backend: Backend
         "the later organization finished {:?} after the earlier one",
         late_done - early_done
     );
+}
+
+async fn a_steady_stream_of_another_organization_s_events_never_stalls_a_backlog(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = std::sync::Arc::new(
+        spawn_app_with(backend, |s| {
+            deliver_to(&receiver)(s);
+            s.max_in_flight = SLOTS;
+        })
+        .await,
+    );
+    for i in 0..4 {
+        let path = format!("/backlog{i}");
+        receiver.always_reply(&path, Reply::status(200).after(Duration::from_millis(50)));
+        app.subscribe(&receiver.url(&path), &["member.added"]).await;
+    }
+    let stream = uuid::Uuid::new_v4();
+    app.subscribe_for(stream, &receiver.url("/stream"), &["member.added"])
+        .await;
+    // Every 20 ms, handed straight to the workers: the loop is never idle
+    // for a whole poll interval.
+    let streaming = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let streamer = {
+        let (app, streaming) = (app.clone(), streaming.clone());
+        tokio::spawn(async move {
+            while streaming.load(std::sync::atomic::Ordering::Relaxed) {
+                app.publish_for(stream, "member.added").await.unwrap();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+    for _ in 0..30 {
+        app.publish("member.added", serde_json::json!({}), "")
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while held_in(&receiver, "/backlog") < 120 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the backlog stalled at {} of 120",
+            held_in(&receiver, "/backlog")
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    streaming.store(false, std::sync::atomic::Ordering::Relaxed);
+    streamer.await.unwrap();
+}
+
+fn held_in(receiver: &Receiver, prefix: &str) -> usize {
+    receiver
+        .all_received()
+        .iter()
+        .filter(|r| r.path.starts_with(prefix))
+        .count()
 }
