@@ -80,7 +80,7 @@ async fn write_all(
                 pause = Duration::from_millis(100);
             }
             // Not this batch's fault: the same write will work later.
-            Err(StoreError::Unavailable(err)) => {
+            Err(StoreError::Unavailable(err) | StoreError::Conflict(err)) => {
                 tracing::error!(error = ?err, attempts = part.len(), "cannot record attempts, the database is unavailable; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(5));

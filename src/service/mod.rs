@@ -62,7 +62,9 @@ impl From<Denied> for ServiceError {
 impl From<StoreError> for ServiceError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Unavailable(e) => ServiceError::Unavailable(e.into()),
+            StoreError::Unavailable(e) | StoreError::Conflict(e) => {
+                ServiceError::Unavailable(e.into())
+            }
             StoreError::AlreadyExists => {
                 ServiceError::Internal(anyhow::anyhow!("unexpected unique key conflict"))
             }

@@ -11,6 +11,10 @@ pub enum StoreError {
     /// The database cannot be reached now; a retry may succeed.
     #[error("the database is unavailable")]
     Unavailable(#[source] DbErr),
+    /// The transaction collided with a concurrent one (a deadlock or a
+    /// serialization failure) and was rolled back; running it again works.
+    #[error("the transaction collided with another one")]
+    Conflict(#[source] DbErr),
     /// Anything else: a bug, corrupt data, a failed query.
     #[error(transparent)]
     Other(#[from] anyhow::Error),
@@ -23,6 +27,9 @@ impl From<DbErr> for StoreError {
         }
         if is_unavailable(&err) {
             return StoreError::Unavailable(err);
+        }
+        if is_conflict(&err) {
+            return StoreError::Conflict(err);
         }
         StoreError::Other(err.into())
     }
@@ -41,6 +48,17 @@ fn is_unavailable(err: &DbErr) -> bool {
                 }),
                 _ => false,
             }
+        }
+        _ => false,
+    }
+}
+
+/// PostgreSQL's deadlock_detected and serialization_failure.
+fn is_conflict(err: &DbErr) -> bool {
+    use sea_orm::sqlx::Error as Sqlx;
+    match err {
+        DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e)) => {
+            matches!(e.as_ref(), Sqlx::Database(db) if db.code().is_some_and(|c| c == "40P01" || c == "40001"))
         }
         _ => false,
     }

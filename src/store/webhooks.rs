@@ -159,6 +159,26 @@ impl Store {
         organization: OrganizationId,
         id: WebhookId,
     ) -> Result<bool, StoreError> {
+        // The cancel locks many delivery rows, which results being recorded
+        // lock in another order: PostgreSQL may end one of them as a
+        // deadlock. A delete is worth running again.
+        let mut tries = 0;
+        loop {
+            match self.try_delete_webhook(organization, id).await {
+                Err(StoreError::Conflict(err)) if tries < 5 => {
+                    tries += 1;
+                    tracing::debug!(error = %err, "deleting a webhook collided; again");
+                }
+                done => return done,
+            }
+        }
+    }
+
+    async fn try_delete_webhook(
+        &self,
+        organization: OrganizationId,
+        id: WebhookId,
+    ) -> Result<bool, StoreError> {
         let txn = self.write_transaction().await?;
         // Waits for transactions that are scheduling deliveries to it (they
         // hold the row shared), so the cancel below sees their deliveries.
