@@ -183,7 +183,7 @@ async fn a_webhook_failing_for_longer_than_the_limit_is_disabled_and_announced(b
         );
         assert!(cancelled.last_error.contains(&disabled.disabled_reason));
     }
-    // The one that waited is never sent, though the workers held it.
+    // The one that waited is never sent.
     assert!(
         receiver.received("/down").len() <= 3,
         "a cancelled delivery was sent: {} requests",
