@@ -150,6 +150,9 @@ pub struct Settings {
     /// How long finished deliveries and their attempts are kept.
     #[arg(long, env = "WEBHOOK_RETENTION", default_value = "30days", value_parser = humantime::parse_duration, global = true)]
     pub retention: Duration,
+    /// A webhook whose deliveries have all failed for this long, with no success, is disabled (`webhook.disabled` is published).
+    #[arg(long, env = "WEBHOOK_DISABLE_AFTER", default_value = "5days", value_parser = humantime::parse_duration, global = true)]
+    pub disable_after: Duration,
     /// The most webhooks one organization may have; CreateWebhook answers RESOURCE_EXHAUSTED beyond it.
     #[arg(long, env = "WEBHOOK_MAX_WEBHOOKS_PER_ORGANIZATION", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_webhooks_per_organization: u32,
@@ -226,6 +229,7 @@ impl Settings {
             poll_interval: self.poll_interval,
             lease,
             shutdown_grace: self.shutdown_grace,
+            disable_after: self.disable_after,
         })
     }
 

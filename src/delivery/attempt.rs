@@ -97,6 +97,7 @@ fn record(retry: &RetryPolicy, claim: &Claimed, report: Report) -> AttemptRecord
     };
     AttemptRecord {
         delivery_id: claim.id,
+        webhook_id: claim.webhook_id,
         attempt: claim.attempt,
         started_at: report.started_at,
         duration: report.duration,

@@ -126,7 +126,10 @@ impl Dispatcher {
         }
         let (records, written) = mpsc::channel(RECORD_QUEUE);
         let mut writer = tokio::spawn(recorder::write_records(
-            inner.store.clone(),
+            recorder::Records {
+                store: inner.store.clone(),
+                disable_after: inner.config.disable_after,
+            },
             written,
             inner.wakeup.clone(),
             inner.stats.clone(),

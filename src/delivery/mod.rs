@@ -49,6 +49,8 @@ pub struct DeliveryConfig {
     /// of their results may take before they are abandoned (their leases
     /// run out and they are sent again).
     pub shutdown_grace: Duration,
+    /// A webhook whose deliveries all failed for this long is disabled.
+    pub disable_after: Duration,
 }
 
 /// Wakes the workers when new deliveries are committed, or hands them the

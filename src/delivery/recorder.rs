@@ -12,7 +12,7 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 
 use super::Wakeup;
-use crate::store::{AttemptRecord, Next, Store, StoreError};
+use crate::store::{AttemptRecord, Next, Recorded, Store, StoreError};
 
 /// The most attempts recorded in one transaction.
 const RECORD_BATCH: usize = 512;
@@ -23,12 +23,19 @@ pub(super) const RECORD_QUEUE: usize = 4 * RECORD_BATCH;
 
 /// Where records are written: the store, or a test double in unit tests.
 pub(super) trait Sink {
-    async fn write(&self, batch: &[AttemptRecord]) -> Result<(), StoreError>;
+    async fn write(&self, batch: &[AttemptRecord]) -> Result<Recorded, StoreError>;
 }
 
-impl Sink for Store {
-    async fn write(&self, batch: &[AttemptRecord]) -> Result<(), StoreError> {
-        self.record_attempts(batch).await
+/// The store, disabling webhooks whose deliveries all failed for
+/// `disable_after`.
+pub(super) struct Records {
+    pub store: Store,
+    pub disable_after: Duration,
+}
+
+impl Sink for Records {
+    async fn write(&self, batch: &[AttemptRecord]) -> Result<Recorded, StoreError> {
+        self.store.record_attempts(batch, self.disable_after).await
     }
 }
 
@@ -49,7 +56,8 @@ pub(super) async fn write_records(
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while written.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let stored = write_all(&sink, std::mem::take(&mut batch), &stats).await;
+        let (stored, recorded) = write_all(&sink, std::mem::take(&mut batch), &stats).await;
+        announce(&wakeup, recorded);
         // Wake the claim loop when each retry comes due, not at the next poll.
         for record in &stored {
             if let Next::RetryAt(at) = record.next {
@@ -64,18 +72,44 @@ pub(super) async fn write_records(
     }
 }
 
-/// Writes `batch`, waiting out database outages; returns what was stored.
+/// Tells the workers what recording did: deliveries they hold for a
+/// disabled webhook must not be sent, and `webhook.disabled` events wait.
+fn announce(wakeup: &Wakeup, recorded: Recorded) {
+    for webhook in recorded.disabled {
+        tracing::warn!(webhook_id = %webhook, "webhook disabled: its deliveries failed for too long");
+        wakeup.webhook_changed(webhook);
+    }
+    if recorded.published.is_empty() {
+        return;
+    }
+    let handed_off: Vec<_> = recorded
+        .published
+        .into_iter()
+        .flat_map(|p| p.handed_off)
+        .collect();
+    if !handed_off.is_empty() {
+        wakeup.hand_off(handed_off);
+    }
+    // For those left in the store.
+    wakeup.wake();
+}
+
+/// Writes `batch`, waiting out database outages; returns what was stored
+/// and what that did to webhooks.
 async fn write_all(
     sink: &impl Sink,
     batch: Vec<AttemptRecord>,
     stats: &RecorderStats,
-) -> Vec<AttemptRecord> {
+) -> (Vec<AttemptRecord>, Recorded) {
     let mut stored = Vec::with_capacity(batch.len());
+    let mut recorded = Recorded::default();
     let mut parts = vec![batch];
     let mut pause = Duration::from_millis(100);
     while let Some(part) = parts.pop() {
         match sink.write(&part).await {
-            Ok(()) => {
+            Ok(done) => {
+                recorded.disabled.extend(done.disabled);
+                recorded.published.extend(done.published);
                 stored.extend(part);
                 pause = Duration::from_millis(100);
             }
@@ -97,7 +131,9 @@ async fn write_all(
                 let record = &part[0];
                 let bare = record.without_texts();
                 match sink.write(std::slice::from_ref(&bare)).await {
-                    Ok(()) => {
+                    Ok(done) => {
+                        recorded.disabled.extend(done.disabled);
+                        recorded.published.extend(done.published);
                         tracing::warn!(error = ?err, delivery_id = %record.delivery_id, "attempt recorded without its response excerpt and error message, which could not be stored");
                         stored.push(bare);
                     }
@@ -109,7 +145,7 @@ async fn write_all(
             }
         }
     }
-    stored
+    (stored, recorded)
 }
 
 #[cfg(test)]
@@ -117,7 +153,7 @@ mod tests {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::domain::DeliveryId;
+    use crate::domain::{DeliveryId, WebhookId};
 
     /// Refuses every batch holding a record whose excerpt says `poison`, or
     /// one of the `refused` deliveries in any form.
@@ -129,7 +165,7 @@ mod tests {
     }
 
     impl Sink for Picky {
-        async fn write(&self, batch: &[AttemptRecord]) -> Result<(), StoreError> {
+        async fn write(&self, batch: &[AttemptRecord]) -> Result<Recorded, StoreError> {
             self.calls.fetch_add(1, Ordering::Relaxed);
             let poisoned = batch.iter().any(|r| {
                 r.response_excerpt.as_deref() == Some("poison")
@@ -139,13 +175,14 @@ mod tests {
                 return Err(StoreError::Other(anyhow::anyhow!("cannot store that")));
             }
             self.written.lock().unwrap().extend_from_slice(batch);
-            Ok(())
+            Ok(Recorded::default())
         }
     }
 
     fn record(excerpt: &str) -> AttemptRecord {
         AttemptRecord {
             delivery_id: DeliveryId::generate(),
+            webhook_id: WebhookId::generate(),
             attempt: 1,
             started_at: Utc::now(),
             duration: Duration::from_millis(3),
@@ -165,7 +202,7 @@ mod tests {
         batch[37] = record("poison");
         let poisoned = batch[37].delivery_id;
 
-        let stored = write_all(&sink, batch, &stats).await;
+        let (stored, _) = write_all(&sink, batch, &stats).await;
 
         assert_eq!(stored.len(), 100);
         let written = sink.written.lock().unwrap();
@@ -190,7 +227,7 @@ mod tests {
         let stats = RecorderStats::default();
         let batch = vec![record("a"), hopeless, record("b")];
 
-        let stored = write_all(&sink, batch, &stats).await;
+        let (stored, _) = write_all(&sink, batch, &stats).await;
 
         assert_eq!(stored.len(), 2);
         assert_eq!(sink.written.lock().unwrap().len(), 2);

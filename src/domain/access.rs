@@ -58,6 +58,7 @@ pub enum Action {
     ListDeliveries,
     GetDelivery,
     RetryDelivery,
+    RecoverWebhook,
     SendTestEvent,
     PublishEvent,
 }
@@ -96,6 +97,7 @@ fn rule(action: Action) -> Rule {
         Action::ListDeliveries => MANAGE,
         Action::GetDelivery => MANAGE,
         Action::RetryDelivery => MANAGE,
+        Action::RecoverWebhook => MANAGE,
         Action::SendTestEvent => MANAGE,
         Action::PublishEvent => Rule {
             needs: Needs::Scope("events:publish"),

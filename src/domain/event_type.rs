@@ -52,6 +52,7 @@ event_types! {
     OauthAppCreated => "oauth_app.created", "An OAuth application was registered.";
     OauthAppRevoked => "oauth_app.revoked", "An OAuth application was revoked.";
     WebhookCreated => "webhook.created", "A webhook was registered.";
+    WebhookDisabled => "webhook.disabled", "A webhook was disabled after failing for too long.";
     }
     internal {
     WebhookPing => "webhook.ping", "A test delivery asked for with SendTestEvent.";
@@ -121,8 +122,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn there_are_exactly_twelve_types_and_each_name_round_trips() {
-        assert_eq!(EventType::ALL.len(), 12);
+    fn there_are_exactly_thirteen_types_and_each_name_round_trips() {
+        assert_eq!(EventType::ALL.len(), 13);
         for t in EventType::ALL {
             assert_eq!(t.as_str().parse::<EventType>().unwrap(), *t);
         }

@@ -22,5 +22,5 @@ pub use ids::{DeliveryId, EventId, OrganizationId, WebhookId};
 pub use page::Page;
 pub use secret::SigningSecret;
 pub use validation::{FieldViolation, Violations};
-pub use webhook::{NewWebhook, UpdateFields, Webhook, WebhookChanges};
+pub use webhook::{Disabled, NewWebhook, UpdateFields, Webhook, WebhookChanges};
 pub use webhook_url::WebhookUrl;

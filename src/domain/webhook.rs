@@ -1,10 +1,10 @@
 //! A registered webhook and the request to register one.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::event_type::parse_event_list;
 use super::validation::no_nul;
-use super::{EventType, OrganizationId, Violations, WebhookId, WebhookUrl};
+use super::{Event, EventType, NewEvent, OrganizationId, Violations, WebhookId, WebhookUrl};
 
 /// A webhook as stored. It never holds the signing secret, so it can be
 /// logged and returned freely.
@@ -23,6 +23,53 @@ pub struct Webhook {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// When its current run of failed deliveries began; `None` while the
+    /// last delivery to end succeeded (or none ended yet).
+    pub failing_since: Option<DateTime<Utc>>,
+    /// Set when the service disabled it for failing too long: why, with
+    /// the last error, and when. Cleared when it is enabled again.
+    pub disabled: Option<Disabled>,
+}
+
+/// Why and when the service disabled a webhook on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disabled {
+    pub reason: String,
+    pub at: DateTime<Utc>,
+}
+
+/// The `last_error` of a delivery cancelled because its webhook was
+/// disabled starts with this, so RecoverWebhook can tell it from one
+/// cancelled because its webhook was deleted. Attempt errors start with an
+/// error kind, never with this.
+pub const DISABLED_PREFIX: &str = "disabled: ";
+
+/// Why a webhook failing since `since` is disabled, ending with the last
+/// error it got.
+pub fn disabled_reason(
+    since: DateTime<Utc>,
+    after: std::time::Duration,
+    last_error: &str,
+) -> String {
+    format!(
+        "every delivery failed since {} (longer than {}); last error: {last_error}",
+        since.to_rfc3339_opts(SecondsFormat::Millis, true),
+        humantime::format_duration(after),
+    )
+}
+
+/// The `webhook.disabled` event announcing that `webhook` was disabled.
+pub fn disabled_event(webhook: &Webhook, disabled: &Disabled) -> NewEvent {
+    let data = serde_json::json!({
+        "id": webhook.id.to_string(),
+        "url": webhook.url.as_str(),
+        "reason": disabled.reason,
+        "disabled_at": disabled.at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    NewEvent {
+        event: Event::new(webhook.organization_id, EventType::WebhookDisabled, data),
+        idempotency_key: None,
+    }
 }
 
 /// A valid request to register a webhook.

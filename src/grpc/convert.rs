@@ -8,8 +8,8 @@ use serde_json::Value;
 use super::proto::{self, DeliveryStatus as WireStatus};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use crate::service::{
-    CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent, StatusFilter,
-    UpdateWebhook, WebhookRef,
+    CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent, RecoverWebhook,
+    StatusFilter, UpdateWebhook, WebhookRef,
 };
 
 impl From<proto::ListWebhooksRequest> for ListWebhooks {
@@ -72,6 +72,25 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             enabled: r.enabled,
             description: r.description,
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
+        }
+    }
+}
+
+impl From<proto::RecoverWebhookRequest> for RecoverWebhook {
+    fn from(r: proto::RecoverWebhookRequest) -> Self {
+        let since = match r.since {
+            None => Err("is required".to_owned()),
+            Some(t) => u32::try_from(t.nanos)
+                .ok()
+                .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
+                .ok_or_else(|| "is not a valid timestamp".to_owned()),
+        };
+        Self {
+            webhook: WebhookRef {
+                organization_id: r.organization_id,
+                webhook_id: r.webhook_id,
+            },
+            since,
         }
     }
 }
@@ -215,6 +234,13 @@ impl From<Webhook> for proto::Webhook {
             description: w.description,
             enabled: w.enabled,
             updated_at: Some(timestamp(w.updated_at)),
+            failing_since: w.failing_since.map(timestamp),
+            disabled_reason: w
+                .disabled
+                .as_ref()
+                .map(|d| d.reason.clone())
+                .unwrap_or_default(),
+            disabled_at: w.disabled.map(|d| timestamp(d.at)),
         }
     }
 }

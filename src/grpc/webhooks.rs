@@ -143,6 +143,20 @@ impl WebhookService for WebhookApi {
         Ok(Response::new(delivery.into()))
     }
 
+    async fn recover_webhook(
+        &self,
+        request: Request<proto::RecoverWebhookRequest>,
+    ) -> Answer<proto::RecoverWebhookResponse> {
+        let caller = caller(&request)?;
+        let scheduled = self
+            .webhooks
+            .recover(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(proto::RecoverWebhookResponse {
+            deliveries_scheduled: scheduled.try_into().unwrap_or(u32::MAX),
+        }))
+    }
+
     async fn send_test_event(
         &self,
         request: Request<proto::SendTestEventRequest>,

@@ -8,7 +8,7 @@ mod webhooks;
 pub use deliveries::{Deliveries, DeliveryRef, ListDeliveries, StatusFilter};
 pub use events::{Events, PublishEvent, Publisher};
 pub use webhooks::{
-    CreateWebhook, ListWebhooks, UpdateWebhook, WebhookRef, WebhookRules, Webhooks,
+    CreateWebhook, ListWebhooks, RecoverWebhook, UpdateWebhook, WebhookRef, WebhookRules, Webhooks,
 };
 
 use crate::domain::access::{Denied, authorize};

@@ -10,7 +10,7 @@ use crate::domain::{
     Action, Caller, DeliveryId, Event, EventId, EventType, NewEvent, NewWebhook, OrganizationId,
     Page, SigningSecret, UpdateFields, Webhook, WebhookChanges, WebhookId,
 };
-use crate::store::{Created, StoreError, TestDelivery};
+use crate::store::{Created, Recovered, StoreError, TestDelivery};
 
 const NOT_FOUND: &str = "no such webhook in this organization";
 const KIND: &str = "webhooks";
@@ -47,6 +47,15 @@ pub struct UpdateWebhook {
     pub enabled: bool,
     pub description: String,
     pub mask: Vec<String>,
+}
+
+/// Asks to send again what a webhook missed, not yet validated.
+#[derive(Debug, Clone)]
+pub struct RecoverWebhook {
+    pub webhook: WebhookRef,
+    /// Only deliveries of events newer than this; `Err` says why the
+    /// request holds no valid time.
+    pub since: Result<DateTime<Utc>, String>,
 }
 
 /// How webhooks may be registered.
@@ -204,6 +213,39 @@ impl Webhooks {
         let (webhook, expires) = rotated.await?.ok_or(ServiceError::NotFound(NOT_FOUND))?;
         tracing::info!(webhook_id = %id, %organization, by = %caller.subject, previous_secret_until = %expires, "webhook secret rotated");
         Ok((webhook, secret, expires))
+    }
+
+    /// Schedules one more attempt, now and oldest first, of every delivery
+    /// of the webhook that failed or was cancelled when it was disabled,
+    /// whose event is newer than `since`; returns how many.
+    pub async fn recover(
+        &self,
+        caller: &Caller,
+        request: RecoverWebhook,
+    ) -> Result<u64, ServiceError> {
+        let (organization, id) = Self::resolve(caller, Action::RecoverWebhook, &request.webhook)?;
+        let since = parse_field("since", request.since)?;
+        let publisher = self.publisher.clone();
+        let recovered = to_completion(async move {
+            let recovered = publisher
+                .store()
+                .recover_webhook(organization, id, since)
+                .await?;
+            if matches!(recovered, Recovered::Scheduled(n) if n > 0) {
+                publisher.wake();
+            }
+            Ok(recovered)
+        });
+        match recovered.await? {
+            Recovered::NoSuchWebhook => Err(ServiceError::NotFound(NOT_FOUND)),
+            Recovered::Disabled => Err(ServiceError::FailedPrecondition(
+                "the webhook is disabled; enable it first",
+            )),
+            Recovered::Scheduled(scheduled) => {
+                tracing::info!(webhook_id = %id, %organization, by = %caller.subject, %since, scheduled, "webhook recovered");
+                Ok(scheduled)
+            }
+        }
     }
 
     /// Sends `webhook.ping` to the webhook; returns the event and delivery ids.

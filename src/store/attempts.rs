@@ -8,9 +8,10 @@ use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
 use uuid::Uuid;
 
+use super::disabling::{Disabling, Recorded};
 use super::entities::{delivery, delivery_attempt};
 use super::{Store, StoreError};
-use crate::domain::{DeliveryId, DeliveryStatus};
+use crate::domain::{DeliveryId, DeliveryStatus, WebhookId};
 
 /// What happens to a delivery after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub enum Next {
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub delivery_id: DeliveryId,
+    /// The delivery's webhook, whose run of failures the outcome extends
+    /// or ends.
+    pub webhook_id: WebhookId,
     pub attempt: u32,
     pub started_at: DateTime<Utc>,
     pub duration: Duration,
@@ -51,6 +55,20 @@ impl AttemptRecord {
             ..self.clone()
         }
     }
+
+    /// What the delivery's `last_error` says after this attempt.
+    pub(super) fn last_error(&self) -> Option<String> {
+        match (&self.error_kind, self.status_code, &self.error_message) {
+            // An answer with a failing status: the status says it all.
+            (Some(kind), Some(code), None) => Some(format!("{kind}: {code}")),
+            (Some(kind), _, message) => Some(format!(
+                "{kind}: {}",
+                storable(message.as_deref().unwrap_or(""))
+            )),
+            (None, Some(code), _) => Some(format!("http_status: {code}")),
+            (None, None, _) => None,
+        }
+    }
 }
 
 /// `text` as the database can store it: PostgreSQL refuses NUL in text, and
@@ -64,12 +82,23 @@ impl Store {
     /// delivery whose attempt count moved meanwhile (its lease was lost and
     /// someone else tried it), or that was cancelled, keeps its state; the
     /// attempt is still recorded.
-    pub async fn record_attempts(&self, records: &[AttemptRecord]) -> Result<(), StoreError> {
+    ///
+    /// In the same transaction, each webhook's run of failures is extended
+    /// or ended, and a webhook failing for `disable_after` or longer is
+    /// disabled (see `disabling`).
+    pub async fn record_attempts(
+        &self,
+        records: &[AttemptRecord],
+        disable_after: Duration,
+    ) -> Result<Recorded, StoreError> {
         if records.is_empty() {
-            return Ok(());
+            return Ok(Recorded::default());
         }
         let now = Utc::now();
         let txn = self.relaxed_transaction().await?;
+        // Webhook rows first, deliveries after, as DeleteWebhook does: the
+        // same lock order cannot deadlock.
+        let disabling = Disabling::start(&txn, records, disable_after).await?;
         // Successes differ only in their attempt number: one statement for
         // each number (nearly always just 1) instead of one per delivery.
         let mut succeeded: HashMap<u32, Vec<Uuid>> = HashMap::new();
@@ -104,14 +133,7 @@ impl Store {
                 Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
                 Next::Failed => (DeliveryStatus::Failed, None),
             };
-            let last_error = match (&record.error_kind, record.status_code) {
-                (Some(kind), _) => Some(format!(
-                    "{kind}: {}",
-                    storable(record.error_message.as_deref().unwrap_or(""))
-                )),
-                (None, Some(code)) => Some(format!("http_status: {code}")),
-                (None, None) => None,
-            };
+            let last_error = record.last_error();
             let mut update = delivery::Entity::update_many()
                 .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
                 .col_expr(
@@ -149,8 +171,9 @@ impl Store {
         delivery_attempt::Entity::insert_many(attempts)
             .exec_without_returning(&txn)
             .await?;
+        let recorded = self.finish_disabling(&txn, disabling).await?;
         txn.commit().await?;
-        Ok(())
+        Ok(recorded)
     }
 }
 

@@ -130,9 +130,11 @@ impl Store {
     async fn load_claimed(
         &self,
         txn: &DatabaseTransaction,
-        leased: Vec<delivery::Model>,
+        mut leased: Vec<delivery::Model>,
         until: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, StoreError> {
+        // RETURNING gives no order: the oldest due go first.
+        leased.sort_by_key(|d| d.next_attempt_at);
         let mut event_ids: Vec<Uuid> = leased.iter().map(|d| d.event_id).collect();
         event_ids.sort_unstable();
         event_ids.dedup();

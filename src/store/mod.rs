@@ -4,6 +4,7 @@
 mod attempts;
 mod changes;
 mod claims;
+mod disabling;
 mod entities;
 mod error;
 mod events;
@@ -30,6 +31,7 @@ use sea_orm_migration::MigratorTrait;
 pub use attempts::{AttemptRecord, Next};
 pub use changes::{Change, ChangeListener};
 pub use claims::{Claimed, Lease};
+pub use disabling::{Recorded, Recovered};
 pub use error::StoreError;
 
 use crate::domain::{OrganizationId, WebhookId};

@@ -18,8 +18,8 @@ use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::event_type::parse_stored;
 use crate::domain::{
-    NewEvent, NewWebhook, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges, WebhookId,
-    WebhookUrl,
+    Disabled, NewEvent, NewWebhook, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges,
+    WebhookId, WebhookUrl,
 };
 
 impl Store {
@@ -67,6 +67,9 @@ impl Store {
             description: Set(String::new()),
             enabled: Set(true),
             previous_secrets: Set(None),
+            failing_since: Set(None),
+            disabled_reason: Set(None),
+            disabled_at: Set(None),
         }
         .insert(&txn)
         .await?;
@@ -125,6 +128,7 @@ impl Store {
         else {
             return Ok(None);
         };
+        let was_enabled = row.enabled;
         let mut row = row.into_active_model();
         if let Some(url) = &changes.url {
             row.url = Set(url.as_str().to_owned());
@@ -133,6 +137,12 @@ impl Store {
             row.events = Set(events_json(events));
         }
         if let Some(enabled) = changes.enabled {
+            // Enabled again by hand: a fresh start, whatever disabled it.
+            if enabled && !was_enabled {
+                row.failing_since = Set(None);
+                row.disabled_reason = Set(None);
+                row.disabled_at = Set(None);
+            }
             row.enabled = Set(enabled);
         }
         if let Some(description) = &changes.description {
@@ -258,7 +268,7 @@ fn events_json(events: &[crate::domain::EventType]) -> serde_json::Value {
     serde_json::json!(events.iter().map(|e| e.as_str()).collect::<Vec<_>>())
 }
 
-fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
+pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
     let names: Vec<String> =
         serde_json::from_value(row.events).context("webhook events are not a JSON list")?;
     let events = names
@@ -275,5 +285,10 @@ fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         created_by: row.created_by,
         created_at: row.created_at,
         updated_at: row.updated_at,
+        failing_since: row.failing_since,
+        disabled: match (row.disabled_reason, row.disabled_at) {
+            (Some(reason), Some(at)) => Some(Disabled { reason, at }),
+            _ => None,
+        },
     })
 }

@@ -17,20 +17,20 @@ use crate::support::{
 use webhook_service::grpc::proto::{
     CreateWebhookRequest, DeleteWebhookRequest, DeliveryStatus, GetDeliveryRequest,
     GetWebhookRequest, ListDeliveriesRequest, ListEventTypesRequest, ListWebhooksRequest,
-    RetryDeliveryRequest, RotateWebhookSecretRequest, SendTestEventRequest, UpdateWebhookRequest,
-    Webhook,
+    RecoverWebhookRequest, RetryDeliveryRequest, RotateWebhookSecretRequest, SendTestEventRequest,
+    UpdateWebhookRequest, Webhook,
 };
 
 on_every_backend!(
     ids_of_another_organization_are_not_found,
     a_member_or_another_organization_is_permission_denied_on_every_rpc_but_list_event_types,
-    list_event_types_returns_the_twelve_types_to_any_authenticated_caller,
+    list_event_types_returns_the_thirteen_types_to_any_authenticated_caller,
     a_member_asking_for_an_unknown_status_is_permission_denied,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
 
-const EVENT_TYPES: [&str; 12] = [
+const EVENT_TYPES: [&str; 13] = [
     "organization.created",
     "organization.updated",
     "organization.deleted",
@@ -43,6 +43,7 @@ const EVENT_TYPES: [&str; 12] = [
     "oauth_app.created",
     "oauth_app.revoked",
     "webhook.created",
+    "webhook.disabled",
 ];
 
 /// A webhook subscribed to `member.added` at `/{path}` with one succeeded
@@ -155,6 +156,13 @@ async fn call_rpcs_on_ids(
     };
     let result = client.send_test_event(authorized(request, token)).await;
     results.push(("SendTestEvent", done(result)));
+    let request = RecoverWebhookRequest {
+        organization_id: org(),
+        webhook_id: webhook(),
+        since: Some(prost_types::Timestamp::default()),
+    };
+    let result = client.recover_webhook(authorized(request, token)).await;
+    results.push(("RecoverWebhook", done(result)));
     let request = DeleteWebhookRequest {
         organization_id: org(),
         webhook_id: webhook(),
@@ -193,7 +201,7 @@ async fn ids_of_another_organization_are_not_found(backend: Backend) {
         &delivery_id,
     )
     .await;
-    assert_eq!(results.len(), 10);
+    assert_eq!(results.len(), 11);
     assert_all(
         &results,
         Code::NotFound,
@@ -242,7 +250,7 @@ async fn ids_of_another_organization_are_not_found(backend: Backend) {
         &Uuid::new_v4().to_string(),
     )
     .await;
-    assert_eq!(results.len(), 7);
+    assert_eq!(results.len(), 8);
     assert_all(&results, Code::NotFound, &[]);
 
     // A's webhook is untouched: same fields, same secret, no ping, no retry.
@@ -280,7 +288,7 @@ async fn a_member_or_another_organization_is_permission_denied_on_every_rpc_but_
         app.token_for(Uuid::new_v4(), "ADMIN"),
     ] {
         let results = call_every_rpc(&app, &token, &organization, &webhook.id, &delivery_id).await;
-        assert_eq!(results.len(), 10);
+        assert_eq!(results.len(), 11);
         assert_all(&results, Code::PermissionDenied, &[]);
         let types = app
             .webhooks()
@@ -312,7 +320,7 @@ async fn a_member_or_another_organization_is_permission_denied_on_every_rpc_but_
     }
 }
 
-async fn list_event_types_returns_the_twelve_types_to_any_authenticated_caller(backend: Backend) {
+async fn list_event_types_returns_the_thirteen_types_to_any_authenticated_caller(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut orders = Vec::new();
     for token in [
@@ -331,7 +339,7 @@ async fn list_event_types_returns_the_twelve_types_to_any_authenticated_caller(b
             .event_types;
         let names: Vec<String> = types.iter().map(|t| t.name.clone()).collect();
         let distinct: HashSet<&str> = names.iter().map(String::as_str).collect();
-        assert_eq!(names.len(), 12, "{names:?}");
+        assert_eq!(names.len(), 13, "{names:?}");
         assert_eq!(distinct, HashSet::from(EVENT_TYPES), "{names:?}");
         for t in &types {
             assert!(

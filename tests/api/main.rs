@@ -5,6 +5,7 @@ mod support;
 
 mod access;
 mod authentication;
+mod auto_disable;
 mod cli;
 mod connections;
 mod create_webhook;

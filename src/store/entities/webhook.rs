@@ -26,6 +26,13 @@ pub struct Model {
     /// each stops signing (see `store::rotation`).
     #[sea_orm(column_type = "Text", nullable)]
     pub previous_secrets: Option<String>,
+    /// When the current run of failed deliveries began; NULL after a success.
+    pub failing_since: Option<DateTimeUtc>,
+    /// Why the service disabled the webhook; NULL unless it did.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub disabled_reason: Option<String>,
+    /// When the service disabled the webhook.
+    pub disabled_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

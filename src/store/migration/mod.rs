@@ -8,6 +8,7 @@ mod m20261127_000002_create_events_and_deliveries;
 mod m20261127_000003_manage_webhooks;
 mod m20261129_000004_secret_history;
 mod m20261129_000005_organization_queue;
+mod m20261129_000006_auto_disable;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_manage_webhooks::Migration),
             Box::new(m20261129_000004_secret_history::Migration),
             Box::new(m20261129_000005_organization_queue::Migration),
+            Box::new(m20261129_000006_auto_disable::Migration),
         ]
     }
 }

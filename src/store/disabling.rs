@@ -1,0 +1,242 @@
+//! Webhooks that keep failing: each one remembers when its current run of
+//! failed deliveries began (`failing_since`), and is disabled once that run
+//! is older than WEBHOOK_DISABLE_AFTER; RecoverWebhook later sends again
+//! what it missed.
+//!
+//! The check runs where attempts are recorded, in their transaction: a
+//! webhook can only cross the line when one of its deliveries ends failed,
+//! so that is when to look (no sweep over every webhook), and the error
+//! that decided it is at hand for the reason.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    QueryFilter, QuerySelect, QueryTrait, Set,
+};
+use uuid::Uuid;
+
+use super::attempts::{AttemptRecord, Next};
+use super::claims::cancelling;
+use super::entities::{delivery, event, webhook};
+use super::events::Published;
+use super::scoped::Scoped;
+use super::webhooks::{now, to_domain};
+use super::{Store, StoreError};
+use crate::domain::clock;
+use crate::domain::webhook::{DISABLED_PREFIX, disabled_event, disabled_reason};
+use crate::domain::{DeliveryStatus, Disabled, OrganizationId, WebhookId};
+
+/// What recording a batch of attempts did to webhooks.
+#[derive(Debug, Default)]
+pub struct Recorded {
+    /// Webhooks disabled for failing too long: deliveries held for them
+    /// must not be sent.
+    pub disabled: Vec<WebhookId>,
+    /// The `webhook.disabled` events, with their deliveries leased to this
+    /// process (hand-off) to send at once.
+    pub published: Vec<Published>,
+}
+
+/// Webhooks a batch of attempts will disable, locked, with the error that
+/// decided it.
+pub(super) struct Disabling {
+    now: DateTime<Utc>,
+    after: Duration,
+    due: Vec<(webhook::Model, String)>,
+}
+
+impl Disabling {
+    /// Starts or ends each webhook's run of failures by the last delivery
+    /// of the batch that ended (failed or succeeded), and locks the
+    /// webhooks whose run is now `after` old or older.
+    pub(super) async fn start(
+        txn: &DatabaseTransaction,
+        records: &[AttemptRecord],
+        after: Duration,
+    ) -> Result<Self, StoreError> {
+        let now = now();
+        let mut last: HashMap<Uuid, &AttemptRecord> = HashMap::new();
+        let ended_deliveries = records
+            .iter()
+            .filter(|r| matches!(r.next, Next::Succeeded | Next::Failed));
+        for record in ended_deliveries {
+            match last.entry(record.webhook_id.as_uuid()) {
+                Entry::Occupied(mut e) if ended(e.get()) < ended(record) => {
+                    e.insert(record);
+                }
+                Entry::Occupied(_) => {}
+                Entry::Vacant(e) => {
+                    e.insert(record);
+                }
+            }
+        }
+        let (failed, succeeded): (Vec<Uuid>, Vec<Uuid>) = {
+            let (failed, succeeded): (Vec<_>, Vec<_>) =
+                last.iter().partition(|(_, r)| r.next == Next::Failed);
+            let ids = |v: Vec<(&Uuid, &&AttemptRecord)>| v.into_iter().map(|(id, _)| *id).collect();
+            (ids(failed), ids(succeeded))
+        };
+        if !succeeded.is_empty() {
+            webhook::Entity::update_many()
+                .col_expr(
+                    webhook::Column::FailingSince,
+                    Expr::value(None::<DateTime<Utc>>),
+                )
+                .filter(webhook::Column::Id.is_in(succeeded))
+                .filter(webhook::Column::FailingSince.is_not_null())
+                .exec(txn)
+                .await?;
+        }
+        let mut due = Vec::new();
+        if !failed.is_empty() {
+            webhook::Entity::update_many()
+                .col_expr(webhook::Column::FailingSince, Expr::value(now))
+                .filter(webhook::Column::Id.is_in(failed.iter().copied()))
+                .filter(webhook::Column::FailingSince.is_null())
+                .exec(txn)
+                .await?;
+            // Runs never start before 1970; the bound keeps a huge setting
+            // inside what the databases can compare.
+            let threshold = clock::before(now, after).max(DateTime::UNIX_EPOCH);
+            let rows = webhook::Entity::find()
+                .filter(webhook::Column::Id.is_in(failed))
+                .filter(webhook::Column::Enabled.eq(true))
+                .filter(webhook::Column::FailingSince.lte(threshold))
+                .lock_exclusive()
+                .all(txn)
+                .await?;
+            for row in rows {
+                let error = last
+                    .get(&row.id)
+                    .and_then(|r| r.last_error())
+                    .unwrap_or_default();
+                due.push((row, error));
+            }
+        }
+        Ok(Self { now, after, due })
+    }
+}
+
+/// When an attempt's answer (or failure) came.
+fn ended(record: &AttemptRecord) -> DateTime<Utc> {
+    clock::after(record.started_at, record.duration)
+}
+
+impl Store {
+    /// Disables the webhooks `disabling` found, cancels their pending
+    /// deliveries (marked so RecoverWebhook finds them), tells the workers,
+    /// and publishes `webhook.disabled` for each, all inside `txn`.
+    pub(super) async fn finish_disabling(
+        &self,
+        txn: &DatabaseTransaction,
+        disabling: Disabling,
+    ) -> Result<Recorded, StoreError> {
+        let mut recorded = Recorded::default();
+        let now = disabling.now;
+        for (row, error) in disabling.due {
+            let id = WebhookId::from_uuid(row.id);
+            let organization = OrganizationId::from_uuid(row.organization_id);
+            let since = row.failing_since.unwrap_or(now);
+            let disabled = Disabled {
+                reason: disabled_reason(since, disabling.after, &error),
+                at: now,
+            };
+            let mut row = row.into_active_model();
+            row.enabled = Set(false);
+            row.disabled_reason = Set(Some(disabled.reason.clone()));
+            row.disabled_at = Set(Some(now));
+            row.updated_at = Set(now);
+            let row = row.update(txn).await?;
+            cancelling(delivery::Entity::update_in(organization))
+                .col_expr(
+                    delivery::Column::LastError,
+                    Expr::value(format!("{DISABLED_PREFIX}{}", disabled.reason)),
+                )
+                .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
+                .exec(txn)
+                .await?;
+            self.announce_change(txn, id).await?;
+            let webhook = to_domain(row)?;
+            let event = disabled_event(&webhook, &disabled);
+            recorded.published.push(self.publish_in(txn, &event).await?);
+            recorded.disabled.push(id);
+        }
+        Ok(recorded)
+    }
+}
+
+/// What RecoverWebhook did.
+pub enum Recovered {
+    NoSuchWebhook,
+    /// The webhook is disabled: enable it first.
+    Disabled,
+    /// This many deliveries are pending again.
+    Scheduled(u64),
+}
+
+impl Store {
+    /// Makes pending again, due now, every delivery of the webhook that
+    /// failed or was cancelled when the webhook was disabled, and whose
+    /// event is newer than `since`; attempt counts are kept.
+    pub async fn recover_webhook(
+        &self,
+        organization: OrganizationId,
+        id: WebhookId,
+        since: DateTime<Utc>,
+    ) -> Result<Recovered, StoreError> {
+        let txn = self.write_transaction().await?;
+        // Locked until commit, as in RetryDelivery: a DeleteWebhook racing
+        // this waits, then cancels what is made pending here.
+        let Some(webhook) = webhook::Entity::find_in(organization)
+            .filter(webhook::Column::Id.eq(id.as_uuid()))
+            .lock_shared()
+            .one(&txn)
+            .await?
+        else {
+            return Ok(Recovered::NoSuchWebhook);
+        };
+        if !webhook.enabled {
+            return Ok(Recovered::Disabled);
+        }
+        let missed = Condition::any()
+            .add(delivery::Column::Status.eq(DeliveryStatus::Failed.as_str()))
+            .add(
+                Condition::all()
+                    .add(delivery::Column::Status.eq(DeliveryStatus::Cancelled.as_str()))
+                    .add(delivery::Column::LastError.starts_with(DISABLED_PREFIX)),
+            );
+        let newer = event::Entity::find_in(organization)
+            .select_only()
+            .column(event::Column::Id)
+            .filter(event::Column::CreatedAt.gt(since))
+            .into_query();
+        let recovered = delivery::Entity::update_in(organization)
+            .col_expr(
+                delivery::Column::Status,
+                Expr::value(DeliveryStatus::Pending.as_str()),
+            )
+            // Already due, in the order they were scheduled: claims take
+            // the earliest `next_attempt_at` first, so the oldest go first.
+            .col_expr(
+                delivery::Column::NextAttemptAt,
+                Expr::col(delivery::Column::CreatedAt),
+            )
+            .col_expr(
+                delivery::Column::LeaseUntil,
+                Expr::value(None::<DateTime<Utc>>),
+            )
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now()))
+            .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
+            .filter(missed)
+            .filter(delivery::Column::EventId.in_subquery(newer))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(Recovered::Scheduled(recovered.rows_affected))
+    }
+}
