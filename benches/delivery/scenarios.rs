@@ -226,7 +226,9 @@ pub async fn create_webhook(
     calls: usize,
 ) -> Calls {
     const CONCURRENCY: usize = 64;
-    let service = Service::start(&databases.fresh(), &receiver.ca_file, &[]).await;
+    // More than the default limit of webhooks in one organization.
+    let limit = [("WEBHOOK_MAX_WEBHOOKS_PER_ORGANIZATION", "1000000")];
+    let service = Service::start(&databases.fresh(), &receiver.ca_file, &limit).await;
     let channel = service.channel().await;
     let health = HealthClient::new(channel.clone());
     let (baseline_per_second, baseline) = timed_calls(calls, CONCURRENCY, move |_| {

@@ -202,3 +202,62 @@ fn held_in(receiver: &Receiver, prefix: &str) -> usize {
         .filter(|r| r.path.starts_with(prefix))
         .count()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_processes_on_one_postgres_keep_the_share_and_send_nothing_twice() {
+    if !crate::support::postgres_available() {
+        return;
+    }
+    let receiver = Receiver::start().await;
+    let url = crate::support::postgres::fresh_database().unwrap();
+    let configure = |s: &mut webhook_service::config::Settings| {
+        deliver_to(&receiver)(s);
+        s.max_in_flight = SLOTS;
+        s.timeout = Duration::from_secs(60);
+        s.poll_interval = Duration::from_millis(200);
+    };
+    let first = crate::support::spawn_app_at(url.clone(), configure).await;
+    let mut second = crate::support::spawn_app_at(url, configure).await;
+    second.organization = first.organization;
+    for i in 0..4 {
+        let path = format!("/a{i}");
+        receiver.always_reply(&path, Reply::status(200).after(Duration::from_secs(60)));
+        first
+            .subscribe(&receiver.url(&path), &["member.added"])
+            .await;
+    }
+    // Through both processes: each fills its slots, the rest waits.
+    for n in 0..20 {
+        let app = if n % 2 == 0 { &first } else { &second };
+        app.publish("member.added", serde_json::json!({}), "")
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + WAIT;
+    while held(&receiver).len() < 2 * SLOTS as usize {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "only {} of both processes' slots filled",
+            held(&receiver).len()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let quiet = uuid::Uuid::new_v4();
+    first
+        .subscribe_for(quiet, &receiver.url("/b"), &["member.added"])
+        .await;
+    for n in 1..=4 {
+        let app = if n % 2 == 0 { &first } else { &second };
+        app.publish_for(quiet, "member.added").await.unwrap();
+        receiver.wait_for("/b", n, WAIT).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sent = held(&receiver);
+    assert_eq!(sent.len(), 2 * SLOTS as usize, "more than every slot");
+    let mut seen = std::collections::HashSet::new();
+    for request in &sent {
+        let key = (request.path.clone(), request.header("x-webhook-id").to_owned());
+        assert!(seen.insert(key), "{} sent twice", request.path);
+    }
+}
