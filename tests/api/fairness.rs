@@ -257,7 +257,10 @@ async fn two_processes_on_one_postgres_keep_the_share_and_send_nothing_twice() {
     assert_eq!(sent.len(), 2 * SLOTS as usize, "more than every slot");
     let mut seen = std::collections::HashSet::new();
     for request in &sent {
-        let key = (request.path.clone(), request.header("x-webhook-id").to_owned());
+        let key = (
+            request.path.clone(),
+            request.header("x-webhook-id").to_owned(),
+        );
         assert!(seen.insert(key), "{} sent twice", request.path);
     }
 }
