@@ -253,6 +253,7 @@ pub async fn create_webhook(
             organization_id: organization.clone(),
             url: format!("{base}/{n}"),
             events: vec!["member.added".into()],
+            ..Default::default()
         };
         let request = authorized(request, &token);
         async move {

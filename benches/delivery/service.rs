@@ -117,6 +117,7 @@ impl Service {
                 organization_id: organization.to_string(),
                 url: url_of(i),
                 events: vec!["member.added".into()],
+                ..Default::default()
             };
             client
                 .create_webhook(authorized(request, &owner_token(organization)))

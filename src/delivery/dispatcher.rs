@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use super::attempt::attempt;
 use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE, RecorderStats};
-use super::scheduler::{self, Signal, Tenants, Windows};
+use super::scheduler::{self, Rates, Signal, Tenants, Windows};
 use super::{DeliveryConfig, Inbox, Wakeup, stale};
 use crate::domain::{OrganizationId, WebhookId};
 use crate::store::{Admit, AttemptRecord, Claimed, Lease, Store};
@@ -44,6 +44,8 @@ struct Slots {
     endpoints: HashMap<WebhookId, Endpoint>,
     /// Per webhook: how many requests it may have in flight now.
     windows: Windows,
+    /// Per rate-limited webhook: when its next delivery may start.
+    rates: Rates,
     /// Per organization: slots held, and whether it waits for more.
     tenants: Tenants,
 }
@@ -91,6 +93,7 @@ impl Dispatcher {
                 slots: Mutex::new(Slots {
                     endpoints: HashMap::new(),
                     windows: Windows::new(max_per_endpoint),
+                    rates: Rates::default(),
                     tenants: Tenants::default(),
                 }),
                 backlog: AtomicBool::new(false),
@@ -368,6 +371,7 @@ impl Inner {
             endpoints,
             windows,
             tenants,
+            ..
         } = &mut *slots;
         let cap = windows.limit(claim.webhook_id);
         let endpoint = endpoints.entry(claim.webhook_id).or_default();
@@ -407,6 +411,7 @@ impl Inner {
             endpoints,
             windows,
             tenants,
+            ..
         } = &mut *slots;
         windows.record(webhook, signal);
         let Some(endpoint) = endpoints.get_mut(&webhook) else {
@@ -446,7 +451,13 @@ impl Inner {
         let (webhook, organization) = (claim.webhook_id, claim.organization_id);
         let mut claim = claim;
         loop {
-            let mut signal = attempt(&self.client, &self.config.retry, claim, &records).await;
+            let mut signal = if self.wait_turn(&claim).await {
+                attempt(&self.client, &self.config.retry, claim, &records).await
+            } else {
+                // Its lease ran short while it waited: someone else's now.
+                self.release(&[claim.lease]).await;
+                Signal::Neutral
+            };
             let next = loop {
                 let then = self.next_for(webhook, organization, signal);
                 // Said once: deliveries given back were not attempted.
@@ -472,6 +483,24 @@ impl Inner {
         if self.backlog.load(Ordering::Relaxed) {
             self.wakeup.wake();
         }
+    }
+}
+
+impl Inner {
+    /// Waits for the delivery's turn under its webhook's rate limit; false
+    /// when it may no longer be sent as it is (see `expired`).
+    async fn wait_turn(&self, claim: &Claimed) -> bool {
+        let now = std::time::Instant::now();
+        let turn = self.slots.lock().expect("lock").rates.turn(
+            claim.webhook_id,
+            claim.rate_limit_per_second,
+            now,
+        );
+        if turn <= now {
+            return true;
+        }
+        tokio::time::sleep_until(tokio::time::Instant::from_std(turn)).await;
+        !self.expired(claim)
     }
 }
 

@@ -116,6 +116,7 @@ mod tests {
             secret: SigningSecret::generate(),
             previous_secrets: Vec::new(),
             body: Arc::from(&b"{}"[..]),
+            rate_limit_per_second: 0,
             lease: Lease {
                 delivery: id,
                 until: chrono::Utc::now(),

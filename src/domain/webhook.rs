@@ -29,6 +29,8 @@ pub struct Webhook {
     /// Set when the service disabled it for failing too long: why, with
     /// the last error, and when. Cleared when it is enabled again.
     pub disabled: Option<Disabled>,
+    /// At most this many deliveries a second; 0 means no limit.
+    pub rate_limit_per_second: u32,
 }
 
 /// Why and when the service disabled a webhook on its own.
@@ -78,6 +80,8 @@ pub struct NewWebhook {
     pub organization_id: OrganizationId,
     pub url: WebhookUrl,
     pub events: Vec<EventType>,
+    /// At most this many deliveries a second; 0 means no limit.
+    pub rate_limit_per_second: u32,
 }
 
 impl NewWebhook {
@@ -98,6 +102,7 @@ impl NewWebhook {
                 organization_id,
                 url,
                 events,
+                rate_limit_per_second: 0,
             }),
             _ => Err(violations),
         }
@@ -114,6 +119,7 @@ pub struct WebhookChanges {
     pub events: Option<Vec<EventType>>,
     pub enabled: Option<bool>,
     pub description: Option<String>,
+    pub rate_limit_per_second: Option<u32>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -122,13 +128,14 @@ pub struct UpdateFields<'a, S> {
     pub events: &'a [S],
     pub enabled: bool,
     pub description: &'a str,
+    pub rate_limit_per_second: u32,
 }
 
 impl WebhookChanges {
     /// True when the change affects how (or whether) pending deliveries are
     /// sent: a new URL, a pause or a resume.
     pub fn changes_sending(&self) -> bool {
-        self.url.is_some() || self.enabled.is_some()
+        self.url.is_some() || self.enabled.is_some() || self.rate_limit_per_second.is_some()
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`) to the
@@ -166,9 +173,15 @@ impl WebhookChanges {
                         .check("description", no_nul(fields.description))
                         .map(|()| fields.description.to_owned())
                 }
+                "rate_limit_per_second" => {
+                    changes.rate_limit_per_second = Some(fields.rate_limit_per_second)
+                }
                 other => violations.add(
                     "update_mask",
-                    format!("{other:?} cannot be updated; use url, events, enabled or description"),
+                    format!(
+                        "{other:?} cannot be updated; use url, events, enabled, description \
+                         or rate_limit_per_second"
+                    ),
                 ),
             }
         }
@@ -186,6 +199,7 @@ mod tests {
             events,
             enabled: false,
             description: "new",
+            rate_limit_per_second: 0,
         }
     }
 
@@ -220,6 +234,7 @@ mod tests {
             events: &[] as &[&str],
             enabled: false,
             description: "a\0b",
+            rate_limit_per_second: 0,
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.0[0].field, "description");

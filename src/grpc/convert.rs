@@ -71,6 +71,7 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             events: r.events,
             enabled: r.enabled,
             description: r.description,
+            rate_limit_per_second: r.rate_limit_per_second,
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
         }
     }
@@ -219,6 +220,7 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             organization_id: r.organization_id,
             url: r.url,
             events: r.events,
+            rate_limit_per_second: r.rate_limit_per_second,
         }
     }
 }
@@ -241,6 +243,7 @@ impl From<Webhook> for proto::Webhook {
                 .map(|d| d.reason.clone())
                 .unwrap_or_default(),
             disabled_at: w.disabled.map(|d| timestamp(d.at)),
+            rate_limit_per_second: w.rate_limit_per_second,
         }
     }
 }

@@ -21,6 +21,8 @@ pub struct CreateWebhook {
     pub organization_id: String,
     pub url: String,
     pub events: Vec<String>,
+    /// 0 for no limit.
+    pub rate_limit_per_second: u32,
 }
 
 /// Names one webhook, not yet validated.
@@ -46,6 +48,7 @@ pub struct UpdateWebhook {
     pub events: Vec<String>,
     pub enabled: bool,
     pub description: String,
+    pub rate_limit_per_second: u32,
     pub mask: Vec<String>,
 }
 
@@ -133,6 +136,7 @@ impl Webhooks {
                 events: &request.events,
                 enabled: request.enabled,
                 description: &request.description,
+                rate_limit_per_second: request.rate_limit_per_second,
             },
             self.rules.allow_private_targets,
         )?;
@@ -295,12 +299,15 @@ impl Webhooks {
         // learns nothing from validation.
         let organization = OrganizationId::parse(&request.organization_id).ok();
         authorize_early(caller, Action::CreateWebhook, organization)?;
-        let new = NewWebhook::parse(
-            &request.organization_id,
-            &request.url,
-            &request.events,
-            self.rules.allow_private_targets,
-        )?;
+        let new = NewWebhook {
+            rate_limit_per_second: request.rate_limit_per_second,
+            ..NewWebhook::parse(
+                &request.organization_id,
+                &request.url,
+                &request.events,
+                self.rules.allow_private_targets,
+            )?
+        };
         let secret = SigningSecret::generate();
         let (publisher, limit) = (self.publisher.clone(), self.rules.max_per_organization);
         let (kept, created_by) = (secret.clone(), caller.subject.clone());

@@ -38,6 +38,8 @@ pub struct Claimed {
     /// Older secrets still in their grace period after rotations, newest first.
     pub previous_secrets: Vec<SigningSecret>,
     pub body: Arc<[u8]>,
+    /// At most this many deliveries a second to the webhook; 0: no limit.
+    pub rate_limit_per_second: u32,
     /// The lease this process holds on the delivery.
     pub lease: Lease,
     /// When the webhook's settings were read: a change committed after this
@@ -236,6 +238,7 @@ impl Store {
             secret,
             previous_secrets,
             body: delivery.body.clone(),
+            rate_limit_per_second: u32::try_from(webhook.rate_limit_per_second).unwrap_or(0),
             lease: Lease {
                 delivery: delivery.id,
                 until: delivery.lease_until,

@@ -67,6 +67,7 @@ impl Store {
             description: Set(String::new()),
             enabled: Set(true),
             previous_secrets: Set(None),
+            rate_limit_per_second: Set(new.rate_limit_per_second.into()),
             failing_since: Set(None),
             disabled_reason: Set(None),
             disabled_at: Set(None),
@@ -147,6 +148,9 @@ impl Store {
         }
         if let Some(description) = &changes.description {
             row.description = Set(description.clone());
+        }
+        if let Some(rate) = changes.rate_limit_per_second {
+            row.rate_limit_per_second = Set(rate.into());
         }
         row.updated_at = Set(now());
         let row = match row.update(&txn).await {
@@ -290,5 +294,6 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
             (Some(reason), Some(at)) => Some(Disabled { reason, at }),
             _ => None,
         },
+        rate_limit_per_second: u32::try_from(row.rate_limit_per_second).unwrap_or(0),
     })
 }

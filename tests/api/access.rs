@@ -82,6 +82,7 @@ async fn call_every_rpc(
         organization_id: organization.to_owned(),
         url: "https://hooks.example.com/intruder".into(),
         events: vec!["oauth_app.revoked".into()],
+        ..Default::default()
     };
     let result = client.create_webhook(authorized(request, token)).await;
     results.push(("CreateWebhook", done(result)));

@@ -23,6 +23,7 @@ mod listing;
 mod plumbing;
 mod publish_event;
 mod races;
+mod rate_limits;
 mod retention;
 mod retries;
 mod rotation;

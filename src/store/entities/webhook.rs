@@ -26,6 +26,8 @@ pub struct Model {
     /// each stops signing (see `store::rotation`).
     #[sea_orm(column_type = "Text", nullable)]
     pub previous_secrets: Option<String>,
+    /// At most this many deliveries a second; 0 means no limit.
+    pub rate_limit_per_second: i64,
     /// When the current run of failed deliveries began; NULL after a success.
     pub failing_since: Option<DateTimeUtc>,
     /// Why the service disabled the webhook; NULL unless it did.

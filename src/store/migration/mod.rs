@@ -9,6 +9,7 @@ mod m20261127_000003_manage_webhooks;
 mod m20261129_000004_secret_history;
 mod m20261129_000005_organization_queue;
 mod m20261129_000006_auto_disable;
+mod m20261130_000007_rate_limits;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000004_secret_history::Migration),
             Box::new(m20261129_000005_organization_queue::Migration),
             Box::new(m20261129_000006_auto_disable::Migration),
+            Box::new(m20261130_000007_rate_limits::Migration),
         ]
     }
 }

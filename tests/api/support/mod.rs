@@ -361,6 +361,7 @@ impl TestApp {
             organization_id: self.organization.to_string(),
             url: url.to_owned(),
             events: events.iter().map(|e| e.to_string()).collect(),
+            ..Default::default()
         }
     }
 
