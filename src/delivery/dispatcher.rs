@@ -302,7 +302,7 @@ impl Inner {
     }
 
     /// Gives leased deliveries back to the store, to be claimed again as soon
-    /// as a slot frees.
+    /// as a slot frees, or at once (a stale one is claimed again fresh).
     async fn release(&self, leases: &[Lease]) {
         if leases.is_empty() {
             return;
@@ -311,6 +311,7 @@ impl Inner {
         if let Err(err) = self.store.release(leases).await {
             tracing::warn!(error = ?err, "cannot release deliveries; they wait for their lease");
         }
+        self.wakeup.wake();
     }
 
     /// Whether a delivery of `organization` to `webhook`, published now, can
