@@ -5,7 +5,6 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinSet;
@@ -15,15 +14,13 @@ use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE, RecorderStats};
 use super::scheduler::{self, Rates, Signal, Tenants, Windows};
 use super::{DeliveryConfig, Inbox, Wakeup, stale};
-use crate::domain::{OrganizationId, WebhookId};
+use crate::domain::WebhookId;
 use crate::store::{Admit, AttemptRecord, Claimed, Lease, Store};
 
-/// The most deliveries claimed in one round.
-const CLAIM_BATCH: usize = 128;
-/// The most organizations served in one round.
-const ORGANIZATIONS_PER_ROUND: usize = 64;
-/// Rounds in a row, at most, before the loop looks at its inbox again.
-const CLAIM_ROUNDS: usize = 8;
+mod claiming;
+mod slots;
+
+use slots::{Placed, Then};
 
 /// Runs the delivery workers of one process.
 pub struct Dispatcher {
@@ -199,84 +196,6 @@ impl Dispatcher {
 }
 
 impl Inner {
-    /// Claims and starts deliveries while there is room and work, each
-    /// organization its share (see `scheduler`). `cursor` is where the next
-    /// look for organizations with work starts, so that with more than a
-    /// round's worth of them, every one comes round.
-    async fn claim_and_start(
-        self: &Arc<Self>,
-        tasks: &mut JoinSet<()>,
-        records: &mpsc::Sender<AttemptRecord>,
-        cursor: &mut Option<OrganizationId>,
-    ) {
-        let max = self.config.max_in_flight;
-        for _ in 0..CLAIM_ROUNDS {
-            let room = self.permits.available_permits().min(CLAIM_BATCH);
-            let reserve_room = self.reserve.available_permits();
-            if room == 0 && reserve_room == 0 {
-                self.backlog.store(true, Ordering::Relaxed);
-                return;
-            }
-            let organizations = match self
-                .store
-                .organizations_with_pending(*cursor, ORGANIZATIONS_PER_ROUND as u64)
-                .await
-            {
-                Ok(found) => found,
-                Err(err) => return self.claim_failed(err).await,
-            };
-            *cursor = (organizations.len() == ORGANIZATIONS_PER_ROUND)
-                .then(|| organizations.last().copied())
-                .flatten();
-            let plan = {
-                let slots = self.slots.lock().expect("lock");
-                slots.tenants.plan(&organizations, room, reserve_room, max)
-            };
-            if plan.is_empty() {
-                // Every slot those with work may have is taken: look again
-                // as soon as one frees.
-                self.backlog
-                    .store(!organizations.is_empty(), Ordering::Relaxed);
-                return;
-            }
-            let skip = self.saturated_endpoints();
-            // Organizations left out of this round still have work.
-            let unserved = organizations
-                .iter()
-                .any(|o| !plan.iter().any(|(planned, _)| planned == o));
-            let mut more = cursor.is_some();
-            for (organization, limit) in plan {
-                let claimed = match self
-                    .store
-                    .claim_due(organization, limit as u64, self.config.lease, &skip)
-                    .await
-                {
-                    Ok(claimed) => claimed,
-                    Err(err) => return self.claim_failed(err).await,
-                };
-                let full = claimed.len() == limit;
-                more |= full;
-                let given_back = self.start(claimed, tasks, records).await;
-                // Waiting while it has more in the store than it took.
-                self.slots
-                    .lock()
-                    .expect("lock")
-                    .tenants
-                    .set_waiting(organization, full || given_back);
-            }
-            self.backlog
-                .store(more || unserved || !skip.is_empty(), Ordering::Relaxed);
-            if !more {
-                return;
-            }
-        }
-    }
-
-    async fn claim_failed(&self, err: crate::store::StoreError) {
-        tracing::error!(error = ?err, "cannot claim deliveries");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-
     /// Starts, queues or gives back leased deliveries; true when some were
     /// given back.
     async fn start(
@@ -314,132 +233,11 @@ impl Inner {
         self.wakeup.wake();
     }
 
-    /// Whether a delivery of `organization` to `webhook`, published now, can
-    /// start at once; if not, the organization is noted as waiting.
-    fn can_take(&self, organization: OrganizationId, webhook: WebhookId) -> bool {
-        let max = self.config.max_in_flight;
-        if self.queued.load(Ordering::Relaxed) >= max {
-            return false;
-        }
-        let mut slots = self.slots.lock().expect("lock");
-        let limit = slots.windows.limit(webhook);
-        let endpoint_free = slots
-            .endpoints
-            .get(&webhook)
-            .is_none_or(|e| e.running < limit || e.waiting.len() < limit);
-        if !endpoint_free {
-            return false;
-        }
-        let tenants = &slots.tenants;
-        let can = (self.permits.available_permits() > 0 && tenants.may_start(organization, max))
-            || (self.reserve.available_permits() > 0 && tenants.may_overdraw(organization));
-        if !can {
-            slots.tenants.set_waiting(organization, true);
-        }
-        can
-    }
-
-    /// Webhooks whose every slot is taken: not worth claiming for.
-    fn saturated_endpoints(&self) -> Vec<WebhookId> {
-        let slots = self.slots.lock().expect("lock");
-        slots
-            .endpoints
-            .iter()
-            .filter(|(id, e)| e.running >= slots.windows.limit(**id))
-            .map(|(id, _)| *id)
-            .collect()
-    }
-
     /// True when `claim` must not be sent as it is: its webhook changed
     /// since it was read, or its lease is too close to its end.
     fn expired(&self, claim: &Claimed) -> bool {
         claim.loaded_at.elapsed() + self.config.timeout >= self.config.lease
             || self.wakeup.is_stale(claim)
-    }
-
-    /// Runs a claimed delivery now if its webhook has a free slot and a
-    /// delivery slot is free (a reserve one if its organization holds none),
-    /// else lets it wait for its webhook's slot (at most a slot's worth per
-    /// webhook, so the wait stays well inside the lease), else gives it back.
-    /// Whose turn it is was decided before: at admission and in the claim.
-    fn place(&self, claim: Claimed) -> Placed {
-        if self.expired(&claim) {
-            return Placed::Release(claim.lease);
-        }
-        let organization = claim.organization_id;
-        let mut slots = self.slots.lock().expect("lock");
-        let Slots {
-            endpoints,
-            windows,
-            tenants,
-            ..
-        } = &mut *slots;
-        let cap = windows.limit(claim.webhook_id);
-        let endpoint = endpoints.entry(claim.webhook_id).or_default();
-        if endpoint.running < cap {
-            let permit = self.permits.clone().try_acquire_owned().ok().or_else(|| {
-                tenants
-                    .may_overdraw(organization)
-                    .then(|| self.reserve.clone().try_acquire_owned().ok())
-                    .flatten()
-            });
-            if let Some(permit) = permit {
-                endpoint.running += 1;
-                tenants.started(organization);
-                return Placed::Run(Box::new(claim), permit);
-            }
-            tenants.set_waiting(organization, true);
-        } else if endpoint.waiting.len() < cap {
-            endpoint.waiting.push_back(claim);
-            return Placed::Waiting;
-        }
-        if endpoint.running == 0 && endpoint.waiting.is_empty() {
-            endpoints.remove(&claim.webhook_id);
-        }
-        Placed::Release(claim.lease)
-    }
-
-    /// After an attempt on `webhook`'s slot, which said `signal` of its
-    /// health: the next delivery waiting for it, or the slot is freed. It is
-    /// freed early when the webhook has more requests in flight than its
-    /// window now allows (the others in flight go on with what waits), and
-    /// with its waiting deliveries given back when the organization holds
-    /// more than its share while others wait.
-    fn next_for(&self, webhook: WebhookId, organization: OrganizationId, signal: Signal) -> Then {
-        let max = self.config.max_in_flight;
-        let mut slots = self.slots.lock().expect("lock");
-        let Slots {
-            endpoints,
-            windows,
-            tenants,
-            ..
-        } = &mut *slots;
-        windows.record(webhook, signal);
-        let Some(endpoint) = endpoints.get_mut(&webhook) else {
-            return Then::Done;
-        };
-        let over_share = tenants.over_share(organization, max);
-        let over_window = endpoint.running > windows.limit(webhook);
-        if !over_share
-            && !over_window
-            && let Some(next) = endpoint.waiting.pop_front()
-        {
-            return Then::Send(Box::new(next));
-        }
-        let given_back: Vec<Lease> = if over_share {
-            endpoint.waiting.drain(..).map(|c| c.lease).collect()
-        } else {
-            Vec::new()
-        };
-        if !given_back.is_empty() {
-            tenants.set_waiting(organization, true);
-        }
-        endpoint.running -= 1;
-        if endpoint.running == 0 {
-            endpoints.remove(&webhook);
-        }
-        tenants.finished(organization);
-        Then::Yield(given_back)
     }
 
     /// Sends `claim`, then whatever waits for the same webhook, on one slot.
@@ -503,21 +301,4 @@ impl Inner {
         tokio::time::sleep_until(tokio::time::Instant::from_std(turn)).await;
         !self.expired(claim)
     }
-}
-
-/// What a slot does after an attempt.
-enum Then {
-    /// Send this delivery to the same webhook.
-    Send(Box<Claimed>),
-    /// The slot is free; these deliveries go back to the store.
-    Yield(Vec<Lease>),
-    /// Nothing was held for the webhook.
-    Done,
-}
-
-/// Where a claimed delivery goes.
-enum Placed {
-    Run(Box<Claimed>, OwnedSemaphorePermit),
-    Waiting,
-    Release(Lease),
 }
