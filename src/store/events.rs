@@ -196,9 +196,10 @@ impl Store {
             });
         // In chunks: one statement for thousands of subscribers would pass
         // the databases' limits on bind parameters.
-        let rows: Vec<_> = rows.collect();
-        for chunk in rows.chunks(CHUNK) {
-            delivery::Entity::insert_many(chunk.iter().cloned())
+        let mut rows: Vec<_> = rows.collect();
+        while !rows.is_empty() {
+            let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
+            delivery::Entity::insert_many(chunk)
                 .exec_without_returning(txn)
                 .await?;
         }
