@@ -78,8 +78,24 @@ async fn main() {
     let json =
         PathBuf::from(value("--json").unwrap_or_else(|| "target/bench/delivery.json".into()));
     let scale = if quick { 10 } else { 1 };
+    // `--only noisy` runs just that scenario (for profiling); the report
+    // then holds only it.
+    let only = value("--only");
 
     let receiver = Arc::new(receiver::Receiver::start().await);
+    if only.as_deref() == Some("noisy") {
+        let sqlite = Sqlite(tempfile::tempdir().unwrap());
+        let cluster;
+        let databases: &dyn Databases = if backend == "postgres" {
+            cluster = postgres::Cluster::start(true).expect("PostgreSQL server binaries");
+            &cluster
+        } else {
+            &sqlite
+        };
+        let n = noisy::noisy_neighbour(databases, &receiver, 1_000 / scale, 100).await;
+        println!("{}", serde_json::to_string_pretty(&n).unwrap());
+        return;
+    }
     let mut backends = Vec::new();
     if backend == "sqlite" || backend == "both" {
         let sqlite = Sqlite(tempfile::tempdir().unwrap());
