@@ -12,7 +12,7 @@ pub mod signature;
 mod stale;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -59,8 +59,6 @@ pub struct DeliveryConfig {
 pub struct Wakeup {
     notify: Arc<Notify>,
     handed: mpsc::UnboundedSender<Vec<Claimed>>,
-    /// Deliveries handed over and not yet taken in by the workers.
-    queued: Arc<AtomicUsize>,
     /// Which webhooks changed, so that deliveries read before are not sent.
     changes: SharedChanges,
 }
@@ -68,23 +66,24 @@ pub struct Wakeup {
 /// The workers' end of [`Wakeup`].
 pub struct Inbox {
     handed: mpsc::UnboundedReceiver<Vec<Claimed>>,
-    queued: Arc<AtomicUsize>,
+    /// Places kept for deliveries admitted for hand-off and not yet taken
+    /// in (see [`crate::store::Admission`]).
+    kept: Arc<AtomicUsize>,
 }
 
 impl Wakeup {
     /// `lease`: how long the workers may hold a delivery.
     pub fn new(lease: Duration) -> (Self, Inbox) {
         let (handed, inbox) = mpsc::unbounded_channel();
-        let queued = Arc::new(AtomicUsize::new(0));
+        let kept = Arc::new(AtomicUsize::new(0));
         let wakeup = Self {
             notify: Arc::new(Notify::new()),
             handed,
-            queued: queued.clone(),
             changes: Arc::new(Mutex::new(Changes::new(lease))),
         };
         let inbox = Inbox {
             handed: inbox,
-            queued,
+            kept,
         };
         (wakeup, inbox)
     }
@@ -96,7 +95,6 @@ impl Wakeup {
 
     /// These deliveries are leased to this process: send them.
     pub fn hand_off(&self, deliveries: Vec<Claimed>) {
-        self.queued.fetch_add(deliveries.len(), Ordering::Relaxed);
         if self.handed.send(deliveries).is_err() {
             // The workers stopped; the leases run out and someone claims them.
             tracing::debug!("workers stopped; handed-off deliveries wait for their lease");

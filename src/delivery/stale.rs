@@ -122,6 +122,7 @@ mod tests {
                 until: chrono::Utc::now(),
             },
             loaded_at,
+            admission: None,
         }
     }
 

@@ -6,6 +6,7 @@
 use crate::domain::clock;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -23,8 +24,29 @@ use crate::domain::{
     DeliveryId, DeliveryStatus, EventId, OrganizationId, SigningSecret, WebhookId, WebhookUrl,
 };
 
+/// A place the workers keep for a delivery admitted for hand-off at
+/// publishing, from admission until they take it in, so that a burst of
+/// publishes is not admitted beyond the free slots. Given back when dropped,
+/// whatever happens in between (a publish that rolls back drops it).
+#[derive(Debug)]
+pub struct Admission(Arc<AtomicUsize>);
+
+impl Admission {
+    /// Keeps one place more in `kept`.
+    pub fn keep(kept: &Arc<AtomicUsize>) -> Self {
+        kept.fetch_add(1, Ordering::Relaxed);
+        Self(kept.clone())
+    }
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// A delivery leased for one attempt, with everything needed to send it.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Claimed {
     pub id: DeliveryId,
     pub organization_id: OrganizationId,
@@ -45,6 +67,8 @@ pub struct Claimed {
     /// When the webhook's settings were read: a change committed after this
     /// makes the claim stale.
     pub loaded_at: Instant,
+    /// Held from hand-off admission until the workers take it in.
+    pub admission: Option<Admission>,
 }
 
 /// A lease on one delivery: it is ours while its `lease_until` is still this.
@@ -244,6 +268,7 @@ impl Store {
                 until: delivery.lease_until,
             },
             loaded_at: Instant::now(),
+            admission: None,
         }))
     }
 

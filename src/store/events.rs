@@ -6,7 +6,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use super::claims::{Claimed, Delivering, lease_end};
+use super::claims::{Admission, Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
 use super::scoped::Scoped;
 use super::{Store, StoreError};
@@ -17,7 +17,7 @@ use crate::domain::{DeliveryId, DeliveryStatus, EventId, NewEvent, OrganizationI
 const CHUNK: usize = 1000;
 
 /// What publishing an event stored.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Published {
     pub event_id: EventId,
     /// Deliveries scheduled by this call: 0 for a repeated idempotency key.
@@ -57,7 +57,7 @@ impl Store {
     /// durable commit (group commit). Any failure fails them all; callers
     /// then publish one by one to learn which.
     pub async fn publish_batch(&self, batch: &[NewEvent]) -> Result<Vec<Published>, StoreError> {
-        let mut published = vec![None; batch.len()];
+        let mut published: Vec<Option<Published>> = batch.iter().map(|_| None).collect();
         for (slot, new) in published.iter_mut().zip(batch) {
             *slot = self.event_by_idempotency_key(new).await?;
         }
@@ -163,18 +163,22 @@ impl Store {
             return Ok((ids, Vec::new()));
         }
         // Leased to this process only where its workers can start at once.
-        let leases: Vec<Option<DateTime<Utc>>> = webhooks
+        let mut admissions: Vec<Option<Admission>> = webhooks
             .iter()
             .map(|w| {
-                self.handoff
-                    .as_ref()
-                    .filter(|h| {
-                        (h.admit)(
-                            OrganizationId::from_uuid(w.organization_id),
-                            WebhookId::from_uuid(w.id),
-                        )
-                    })
-                    .map(|h| lease_end(now, h.lease))
+                self.handoff.as_ref().and_then(|h| {
+                    (h.admit)(
+                        OrganizationId::from_uuid(w.organization_id),
+                        WebhookId::from_uuid(w.id),
+                    )
+                })
+            })
+            .collect();
+        let leases: Vec<Option<DateTime<Utc>>> = admissions
+            .iter()
+            .map(|admitted| {
+                let handoff = admitted.as_ref().and(self.handoff.as_ref());
+                handoff.map(|h| lease_end(now, h.lease))
             })
             .collect();
         let rows = ids
@@ -204,7 +208,9 @@ impl Store {
                 .await?;
         }
         let mut handed_off = Vec::new();
-        for ((id, webhook), lease) in ids.iter().zip(webhooks).zip(&leases) {
+        for (((id, webhook), lease), admission) in
+            ids.iter().zip(webhooks).zip(&leases).zip(&mut admissions)
+        {
             if let Some(lease_until) = *lease {
                 let delivery = Delivering {
                     id: *id,
@@ -216,7 +222,10 @@ impl Store {
                 };
                 // A secret that cannot be opened leaves its delivery leased
                 // until the lease runs out, as a claim would.
-                handed_off.extend(self.claim_of(webhook, delivery, now)?);
+                if let Some(mut claim) = self.claim_of(webhook, delivery, now)? {
+                    claim.admission = admission.take();
+                    handed_off.push(claim);
+                }
             }
         }
         Ok((ids, handed_off))

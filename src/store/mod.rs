@@ -30,13 +30,14 @@ use sea_orm_migration::MigratorTrait;
 
 pub use attempts::{AttemptRecord, Next};
 pub use changes::{Change, ChangeListener};
-pub use claims::{Claimed, Lease};
+pub use claims::{Admission, Claimed, Lease};
 pub use disabling::{Recorded, Recovered};
 pub use error::StoreError;
 
 use crate::domain::{OrganizationId, WebhookId};
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
+pub use organizations::PendingOrganizations;
 pub use secret_box::SecretBox;
 pub use webhooks::Created;
 
@@ -52,7 +53,7 @@ pub struct Store {
 
 /// Whether this process's workers can take a delivery of this organization
 /// to this webhook now.
-pub type Admit = Arc<dyn Fn(OrganizationId, WebhookId) -> bool + Send + Sync>;
+pub type Admit = Arc<dyn Fn(OrganizationId, WebhookId) -> Option<Admission> + Send + Sync>;
 
 #[derive(Clone)]
 struct Handoff {

@@ -1,29 +1,45 @@
 //! Which organizations have deliveries waiting, so that claims can take
 //! each one's share instead of the oldest rows of whoever has the most.
 
+use chrono::Utc;
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
 
 use super::{Store, StoreError};
 use crate::domain::OrganizationId;
 
+/// What one look for organizations with pending deliveries found.
+#[derive(Debug, Default)]
+pub struct PendingOrganizations {
+    /// Those with a delivery that is due and not leased: work a claim can
+    /// take now. The others' pending deliveries are in flight or later.
+    pub claimable: Vec<OrganizationId>,
+    /// Where the next look starts when this one stopped at its limit;
+    /// `None` when it reached the last organization.
+    pub next: Option<OrganizationId>,
+}
+
 impl Store {
     /// Up to `limit` organizations with pending deliveries, in id order,
-    /// starting after `after` (from the first when `None`). One index seek
-    /// per organization, however many deliveries each has.
+    /// starting after `after` (from the first when `None`), and which of
+    /// them have work to claim. One index seek per organization to find it,
+    /// and one more to look at its due deliveries, past those in flight;
+    /// however many deliveries each has.
     pub async fn organizations_with_pending(
         &self,
         after: Option<OrganizationId>,
         limit: u64,
-    ) -> Result<Vec<OrganizationId>, StoreError> {
+    ) -> Result<PendingOrganizations, StoreError> {
         let backend = self.db.get_database_backend();
-        let (first, next) = match backend {
-            DbBackend::Postgres => ("$1", "$2"),
-            _ => ("?1", "?2"),
+        let (first, next, now) = match backend {
+            DbBackend::Postgres => ("$1", "$2", "$3"),
+            _ => ("?1", "?2", "?3"),
         };
         let from = if after.is_some() { ">" } else { ">=" };
         // A loose index scan on `deliveries_organization_due`: each step
-        // seeks the next organization id above the last one.
+        // seeks the next organization id above the last one. The claimable
+        // test is a range scan of the same index, organization fixed,
+        // `next_attempt_at` up to now: later retries are not read.
         let sql = format!(
             "WITH RECURSIVE orgs(org, n) AS ( \
                SELECT (SELECT organization_id FROM deliveries \
@@ -34,7 +50,13 @@ impl Store {
                        WHERE d.status = 'pending' AND d.organization_id > orgs.org \
                        ORDER BY d.organization_id LIMIT 1), orgs.n + 1 \
                FROM orgs WHERE orgs.org IS NOT NULL AND orgs.n < {next} \
-             ) SELECT org FROM orgs WHERE org IS NOT NULL"
+             ) SELECT org, EXISTS ( \
+                 SELECT 1 FROM deliveries d \
+                 WHERE d.status = 'pending' AND d.organization_id = orgs.org \
+                   AND d.next_attempt_at <= {now} \
+                   AND (d.lease_until IS NULL OR d.lease_until <= {now}) \
+               ) AS claimable \
+             FROM orgs WHERE org IS NOT NULL ORDER BY org"
         );
         let start = after.map_or(Uuid::nil(), |o| o.as_uuid());
         let rows = self
@@ -42,14 +64,19 @@ impl Store {
             .query_all_raw(Statement::from_sql_and_values(
                 backend,
                 sql,
-                [start.into(), (limit as i64).into()],
+                [start.into(), (limit as i64).into(), Utc::now().into()],
             ))
             .await?;
-        rows.iter()
-            .map(|row| {
-                let id: Uuid = row.try_get("", "org")?;
-                Ok(OrganizationId::from_uuid(id))
-            })
-            .collect()
+        let mut found = PendingOrganizations::default();
+        for row in &rows {
+            let organization = OrganizationId::from_uuid(row.try_get::<Uuid>("", "org")?);
+            if row.try_get::<bool>("", "claimable")? {
+                found.claimable.push(organization);
+            }
+            if rows.len() as u64 == limit {
+                found.next = Some(organization);
+            }
+        }
+        Ok(found)
     }
 }

@@ -8,12 +8,16 @@ use serde_json::json;
 use crate::on_every_backend;
 use crate::support::receiver::Receiver;
 use sea_orm::ConnectionTrait;
-use sea_orm::sea_query::{Alias, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 
 use crate::support::{Backend, deliver_to, spawn_app_at};
+use webhook_service::domain::OrganizationId;
 use webhook_service::store::{SecretBox, Store};
 
-on_every_backend!(a_late_release_does_not_free_a_delivery_another_claimer_holds);
+on_every_backend!(
+    a_late_release_does_not_free_a_delivery_another_claimer_holds,
+    only_organizations_with_due_unleased_deliveries_have_work_to_claim,
+);
 
 async fn a_late_release_does_not_free_a_delivery_another_claimer_holds(backend: Backend) {
     let receiver = Receiver::start().await;
@@ -82,5 +86,74 @@ async fn a_late_release_does_not_free_a_delivery_another_claimer_holds(backend: 
         .await
         .unwrap();
     assert_eq!(fourth.len(), 1, "its holder can give it back");
+    db.close().await.unwrap();
+}
+
+/// The claim loop shares the slots among the organizations that have work to
+/// claim: one whose pending deliveries are all in flight or not yet due must
+/// not count, or it would hold the busy ones to a share it never takes.
+async fn only_organizations_with_due_unleased_deliveries_have_work_to_claim(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.always("/failing", 500);
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("pending.db").display()),
+        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
+    };
+    let app = spawn_app_at(url.clone(), |s| {
+        deliver_to(&receiver)(s);
+        s.retry_schedule = "1h".into();
+    })
+    .await;
+    let (later, due) = (app.organization, uuid::Uuid::new_v4());
+    app.subscribe(&receiver.url("/failing"), &["member.added"])
+        .await;
+    app.subscribe_for(due, &receiver.url("/failing"), &["member.added"])
+        .await;
+    app.publish("member.added", json!({}), "").await.unwrap();
+    app.publish_for(due, "member.added").await.unwrap();
+    receiver
+        .wait_for("/failing", 2, Duration::from_secs(10))
+        .await;
+    // Stopping records the attempts in flight.
+    app.stop_within(Duration::from_secs(10)).await;
+
+    // Both wait for their retry in an hour; one is due now.
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    let due_now = Query::update()
+        .table(Alias::new("deliveries"))
+        .value(
+            Alias::new("next_attempt_at"),
+            chrono::Utc::now() - chrono::Duration::seconds(1),
+        )
+        .and_where(Expr::col(Alias::new("organization_id")).eq(due))
+        .to_owned();
+    db.execute(&due_now).await.unwrap();
+    let store = Store::connect(&url, SecretBox::new(None)).await.unwrap();
+    let ids = |found: &[OrganizationId]| found.iter().map(|o| o.as_uuid()).collect::<Vec<_>>();
+    let found = store.organizations_with_pending(None, 64).await.unwrap();
+    assert_eq!(ids(&found.claimable), [due], "only the due one has work");
+    assert_eq!(found.next, None, "the look reached the end");
+
+    // Once it is in flight, neither has.
+    let due_org = OrganizationId::from_uuid(due);
+    let claimed = store
+        .claim_due(due_org, 10, Duration::from_secs(60), &[])
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let found = store.organizations_with_pending(None, 64).await.unwrap();
+    assert!(found.claimable.is_empty(), "{:?}", found.claimable);
+
+    // A look that stops at its limit says where the next one starts.
+    let mut both = [later, due];
+    both.sort();
+    let first = store.organizations_with_pending(None, 1).await.unwrap();
+    assert_eq!(first.next.map(|o| o.as_uuid()), Some(both[0]));
+    let rest = store
+        .organizations_with_pending(first.next, 1)
+        .await
+        .unwrap();
+    assert_eq!(rest.next.map(|o| o.as_uuid()), Some(both[1]));
     db.close().await.unwrap();
 }

@@ -10,7 +10,7 @@ use tokio::task::JoinSet;
 
 use super::Inner;
 use crate::domain::OrganizationId;
-use crate::store::AttemptRecord;
+use crate::store::{AttemptRecord, Claimed};
 
 /// The most deliveries claimed in one round.
 const CLAIM_BATCH: usize = 128;
@@ -28,29 +28,31 @@ impl Inner {
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
+        inbox: &mut mpsc::UnboundedReceiver<Vec<Claimed>>,
         cursor: &mut Option<OrganizationId>,
     ) {
         let max = self.config.max_in_flight;
         for _ in 0..CLAIM_ROUNDS {
-            let room = self.permits.available_permits().min(CLAIM_BATCH);
-            let reserve_room = self.reserve.available_permits();
-            if room == 0 && reserve_room == 0 {
+            if self.no_room() {
                 self.backlog.store(true, Ordering::Relaxed);
                 return;
             }
-            let organizations = match self
+            let look = self
                 .store
-                .organizations_with_pending(*cursor, ORGANIZATIONS_PER_ROUND as u64)
-                .await
-            {
+                .organizations_with_pending(*cursor, ORGANIZATIONS_PER_ROUND as u64);
+            let found = match self.taking_handed_while(look, inbox, tasks, records).await {
                 Ok(found) => found,
                 Err(err) => return self.claim_failed(err).await,
             };
-            *cursor = (organizations.len() == ORGANIZATIONS_PER_ROUND)
-                .then(|| organizations.last().copied())
-                .flatten();
+            let from = std::mem::replace(cursor, found.next);
+            let organizations = found.claimable;
+            // Hand-offs may have taken slots while the look ran.
+            let room = self.permits.available_permits().min(CLAIM_BATCH);
+            let reserve_room = self.reserve.available_permits();
             let plan = {
-                let slots = self.slots.lock().expect("lock");
+                let mut slots = self.slots.lock().expect("lock");
+                // Those the look passed over have nothing pending left.
+                slots.tenants.not_pending(from, *cursor, &organizations);
                 slots.tenants.plan(&organizations, room, reserve_room, max)
             };
             if plan.is_empty() {
@@ -67,11 +69,10 @@ impl Inner {
                 .any(|o| !plan.iter().any(|(planned, _)| planned == o));
             let mut more = cursor.is_some();
             for (organization, limit) in plan {
-                let claimed = match self
-                    .store
-                    .claim_due(organization, limit as u64, self.config.lease, &skip)
-                    .await
-                {
+                let claim =
+                    self.store
+                        .claim_due(organization, limit as u64, self.config.lease, &skip);
+                let claimed = match self.taking_handed_while(claim, inbox, tasks, records).await {
                     Ok(claimed) => claimed,
                     Err(err) => return self.claim_failed(err).await,
                 };
@@ -91,6 +92,38 @@ impl Inner {
                 return;
             }
         }
+    }
+
+    fn no_room(&self) -> bool {
+        self.permits.available_permits() == 0 && self.reserve.available_permits() == 0
+    }
+
+    /// Awaits `step`, one statement of a claim round, while starting what
+    /// is handed off meanwhile: the statements of a round may each wait for
+    /// the database (behind a burst of publishes, say), and a quiet
+    /// organization's fresh delivery must not wait with them. What cannot
+    /// start is given back after `step`, never during: `step` may hold
+    /// SQLite's one write lock, and is not polled meanwhile.
+    async fn taking_handed_while<T>(
+        self: &Arc<Self>,
+        step: impl Future<Output = T>,
+        inbox: &mut mpsc::UnboundedReceiver<Vec<Claimed>>,
+        tasks: &mut JoinSet<()>,
+        records: &mpsc::Sender<AttemptRecord>,
+    ) -> T {
+        tokio::pin!(step);
+        let mut unplaced = Vec::new();
+        let done = loop {
+            tokio::select! {
+                biased;
+                done = &mut step => break done,
+                Some(handed) = inbox.recv() => {
+                    unplaced.extend(self.take_handed(handed, tasks, records));
+                }
+            }
+        };
+        self.release(&unplaced).await;
+        done
     }
 
     async fn claim_failed(&self, err: crate::store::StoreError) {

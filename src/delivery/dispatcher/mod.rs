@@ -15,7 +15,7 @@ use super::recorder::{self, RECORD_QUEUE, RecorderStats};
 use super::scheduler::{self, Rates, Signal, Tenants, Windows};
 use super::{DeliveryConfig, Inbox, Wakeup, stale};
 use crate::domain::WebhookId;
-use crate::store::{Admit, AttemptRecord, Claimed, Lease, Store};
+use crate::store::{Admission, Admit, AttemptRecord, Claimed, Lease, Store};
 
 mod claiming;
 mod slots;
@@ -60,8 +60,8 @@ struct Inner {
     slots: Mutex<Slots>,
     /// Set when the last claim may have left due work behind.
     backlog: AtomicBool,
-    /// Handed-off deliveries not yet taken in.
-    queued: Arc<AtomicUsize>,
+    /// Places kept for deliveries admitted for hand-off, not yet taken in.
+    kept: Arc<AtomicUsize>,
     stats: Arc<RecorderStats>,
 }
 
@@ -94,7 +94,7 @@ impl Dispatcher {
                     tenants: Tenants::default(),
                 }),
                 backlog: AtomicBool::new(false),
-                queued: inbox.queued,
+                kept: inbox.kept,
                 stats: Arc::default(),
             }),
             handed: inbox.handed,
@@ -105,7 +105,11 @@ impl Dispatcher {
     /// webhook at once; if not, it waits in the store to be claimed.
     pub fn admit(&self) -> Admit {
         let inner = self.inner.clone();
-        Arc::new(move |organization, webhook| inner.can_take(organization, webhook))
+        Arc::new(move |organization, webhook| {
+            inner
+                .can_take(organization, webhook)
+                .then(|| Admission::keep(&inner.kept))
+        })
     }
 
     /// What the result writer could not do.
@@ -154,7 +158,7 @@ impl Dispatcher {
         loop {
             if claim {
                 inner
-                    .claim_and_start(&mut tasks, &records, &mut cursor)
+                    .claim_and_start(&mut tasks, &records, &mut inbox, &mut cursor)
                     .await;
                 poll.as_mut()
                     .reset(tokio::time::Instant::now() + inner.config.poll_interval);
@@ -164,9 +168,8 @@ impl Dispatcher {
                 _ = inner.wakeup.woken() => true,
                 // Deliveries leased at publishing: no claim needed.
                 Some(handed) = inbox.recv() => {
-                    let count = handed.len();
-                    let _ = inner.start(handed, &mut tasks, &records).await;
-                    inner.queued.fetch_sub(count, Ordering::Relaxed);
+                    let unplaced = inner.take_handed(handed, &mut tasks, &records);
+                    inner.release(&unplaced).await;
                     false
                 }
                 () = &mut poll => true,
@@ -204,6 +207,19 @@ impl Inner {
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
     ) -> bool {
+        let release = self.place_all(claimed, tasks, records);
+        self.release(&release).await;
+        !release.is_empty()
+    }
+
+    /// Starts or queues leased deliveries; those that have no place are
+    /// returned, to be given back.
+    fn place_all(
+        self: &Arc<Self>,
+        claimed: Vec<Claimed>,
+        tasks: &mut JoinSet<()>,
+        records: &mpsc::Sender<AttemptRecord>,
+    ) -> Vec<Lease> {
         let mut release = Vec::new();
         for claim in claimed {
             match self.place(claim) {
@@ -216,8 +232,26 @@ impl Inner {
                 Placed::Release(lease) => release.push(lease),
             }
         }
-        self.release(&release).await;
-        !release.is_empty()
+        release
+    }
+
+    /// Starts deliveries leased at publishing; those that cannot start are
+    /// returned, to be given back.
+    #[must_use]
+    fn take_handed(
+        self: &Arc<Self>,
+        mut handed: Vec<Claimed>,
+        tasks: &mut JoinSet<()>,
+        records: &mpsc::Sender<AttemptRecord>,
+    ) -> Vec<Lease> {
+        // The kept places are given back once the deliveries hold slots.
+        let kept: Vec<_> = handed
+            .iter_mut()
+            .filter_map(|c| c.admission.take())
+            .collect();
+        let unplaced = self.place_all(handed, tasks, records);
+        drop(kept);
+        unplaced
     }
 
     /// Gives leased deliveries back to the store, to be claimed again as soon

@@ -15,9 +15,12 @@ impl Inner {
     /// start at once; if not, the organization is noted as waiting.
     pub(super) fn can_take(&self, organization: OrganizationId, webhook: WebhookId) -> bool {
         let max = self.config.max_in_flight;
-        if self.queued.load(Ordering::Relaxed) >= max {
-            return false;
-        }
+        // Places kept for deliveries admitted before and not yet taken in
+        // are not free.
+        let kept = self.kept.load(Ordering::Relaxed);
+        let regular_free = self.permits.available_permits().saturating_sub(kept);
+        let any_free = (self.permits.available_permits() + self.reserve.available_permits())
+            .saturating_sub(kept);
         let mut slots = self.slots.lock().expect("lock");
         let limit = slots.windows.limit(webhook);
         let endpoint_free = slots
@@ -28,8 +31,8 @@ impl Inner {
             return false;
         }
         let tenants = &slots.tenants;
-        let can = (self.permits.available_permits() > 0 && tenants.may_start(organization, max))
-            || (self.reserve.available_permits() > 0 && tenants.may_overdraw(organization));
+        let can = (regular_free > 0 && tenants.may_start(organization, max))
+            || (any_free > 0 && tenants.may_overdraw(organization));
         if !can {
             slots.tenants.set_waiting(organization, true);
         }

@@ -98,6 +98,24 @@ impl Tenants {
         }
     }
 
+    /// A look for organizations with pending deliveries covered the ids
+    /// after `from` up to `to` (both open ends when `None`) and found
+    /// `found`: any other organization in that range waits no longer. Without
+    /// this, one whose last delivery was taken by a full claim would be
+    /// thought waiting until its next short claim, and hold every other
+    /// organization to its share meanwhile.
+    pub(in crate::delivery) fn not_pending(
+        &mut self,
+        from: Option<OrganizationId>,
+        to: Option<OrganizationId>,
+        found: &[OrganizationId],
+    ) {
+        self.waiting.retain(|o| {
+            let covered = from.is_none_or(|f| *o > f) && to.is_none_or(|t| *o <= t);
+            !covered || found.contains(o)
+        });
+    }
+
     /// How many deliveries to claim for each of `organizations` (those with
     /// pending work, in the order found), given `room` free regular slots
     /// and `reserve_room` free reserve slots.
@@ -225,6 +243,27 @@ mod tests {
         }
         // Share of 8 between two is 4: a is over, b may have all 2 free.
         assert_eq!(tenants.plan(&[a, b], 2, 1, 8), [(b, 2)]);
+    }
+
+    #[test]
+    fn an_organization_a_look_passed_over_waits_no_longer() {
+        let mut tenants = Tenants::default();
+        let mut orgs = [org(), org(), org()];
+        orgs.sort();
+        let [a, b, c] = orgs;
+        for _ in 0..8 {
+            tenants.started(a);
+        }
+        tenants.set_waiting(b, true);
+        tenants.set_waiting(c, true);
+        assert!(tenants.over_share(a, 8));
+        // A look up to b found only a: b has nothing pending; c, beyond
+        // the look, may still.
+        tenants.not_pending(None, Some(b), &[a]);
+        assert!(tenants.others_waiting(a));
+        tenants.not_pending(Some(b), None, &[a]);
+        assert!(!tenants.others_waiting(a));
+        assert!(!tenants.over_share(a, 8));
     }
 
     #[test]
