@@ -167,8 +167,15 @@ fn print_table(report: &Report) {
     for b in &report.backends {
         println!("\n[{}]", b.backend);
         println!(
-            "{:<34} {:>11} {:>9} {:>12} {:>12} {:>7}",
-            "throughput", "deliveries", "seconds", "per second", "baseline/s", "ratio"
+            "{:<34} {:>11} {:>9} {:>12} {:>12} {:>7} {:>12} {:>10}",
+            "throughput",
+            "deliveries",
+            "seconds",
+            "per second",
+            "baseline/s",
+            "ratio",
+            "cpu us/each",
+            "TLS conns"
         );
         for (name, t) in [
             ("1 endpoint (N x 1)", &b.one_endpoint),
@@ -176,19 +183,30 @@ fn print_table(report: &Report) {
             ("retry load (10% answer 500)", &b.retry_load),
         ] {
             println!(
-                "{:<34} {:>11} {:>9.2} {:>12.0} {:>12.0} {:>7.3}",
+                "{:<34} {:>11} {:>9.2} {:>12.0} {:>12.0} {:>7.3} {:>12.0} {:>10}",
                 name,
                 t.deliveries,
                 t.seconds,
                 t.deliveries_per_second,
                 t.baseline_per_second,
-                t.ratio
+                t.ratio,
+                t.cost.service_cpu_us_per_delivery,
+                t.cost.tls_handshakes
             );
         }
         let l = &b.latency;
         println!(
             "latency at {}/s, publish -> arrival: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
             l.rate_per_second, l.p50_ms, l.p99_ms, l.max_ms
+        );
+        println!(
+            "cost (service CPU per delivery, TLS connections opened): latency {:.0} us, {}; backlog {:.0} us, {}; noisy neighbour {:.0} us, {}",
+            l.cost.service_cpu_us_per_delivery,
+            l.cost.tls_handshakes,
+            b.backlog.cost.service_cpu_us_per_delivery,
+            b.backlog.cost.tls_handshakes,
+            b.noisy_neighbour.cost.service_cpu_us_per_delivery,
+            b.noisy_neighbour.cost.tls_handshakes
         );
         let c = &b.create_webhook;
         println!(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::receiver::{Receiver, Reply};
-use crate::scenarios::{Databases, percentile, publish};
+use crate::scenarios::{Cost, Databases, Meter, percentile, publish};
 use crate::service::Service;
 
 /// B's steady rate, events per second.
@@ -42,6 +42,8 @@ pub struct NoisyNeighbour {
     /// B's p99 over A's drain time: how much of A's backlog B waits behind
     /// (1 would be all of it). Target: at most 0.01.
     pub b_p99_over_a_drain: f64,
+    /// The run with B, per delivery of either.
+    pub cost: Cost,
 }
 
 pub async fn noisy_neighbour(
@@ -75,12 +77,15 @@ pub async fn noisy_neighbour(
             async move { b_publishes(&service, b, idle_events, None, Some(draining)).await },
         )
     };
+    let meter = Meter::start(&service, receiver);
     let started = Instant::now();
     publish(&service, a_events).await;
     wait_for(&service, service.organization, a_deliveries).await;
     let a_drain = started.elapsed().as_secs_f64();
     draining.store(false, Ordering::Relaxed);
     let loaded = b_task.await.unwrap();
+    wait_for(&service, b, idle.len() + loaded.len()).await;
+    let cost = meter.finish(&service, receiver, a_deliveries + loaded.len());
 
     let b_events = idle.len() + loaded.len();
     let arrived: HashMap<String, Instant> = receiver
@@ -113,6 +118,7 @@ pub async fn noisy_neighbour(
         b_p50_ms: percentile(&loaded_ms, 0.5),
         b_p99_ms,
         b_p99_over_a_drain: b_p99_ms / 1000.0 / a_drain,
+        cost,
     }
 }
 

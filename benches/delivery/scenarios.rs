@@ -28,6 +28,44 @@ pub trait Databases {
     fn fresh(&self) -> String;
 }
 
+/// What the service spent on a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cost {
+    /// The service's CPU time (user and system, all threads) over the run,
+    /// per delivered webhook; publishing included.
+    pub service_cpu_us_per_delivery: f64,
+    /// TLS handshakes the receiver completed meanwhile: the connections
+    /// the service opened, full handshakes and resumed ones.
+    pub tls_handshakes: u64,
+    pub tls_resumed: u64,
+}
+
+/// Reads the service's CPU time and the receiver's handshakes at the start
+/// of a run, to tell the cost of the run at its end.
+pub struct Meter {
+    cpu_seconds: f64,
+    handshakes: (u64, u64),
+}
+
+impl Meter {
+    pub fn start(service: &Service, receiver: &Receiver) -> Self {
+        Self {
+            cpu_seconds: service.cpu_seconds(),
+            handshakes: receiver.handshakes(),
+        }
+    }
+
+    pub fn finish(self, service: &Service, receiver: &Receiver, deliveries: usize) -> Cost {
+        let cpu = service.cpu_seconds() - self.cpu_seconds;
+        let (full, resumed) = receiver.handshakes();
+        Cost {
+            service_cpu_us_per_delivery: cpu * 1e6 / deliveries as f64,
+            tls_handshakes: full - self.handshakes.0 + resumed - self.handshakes.1,
+            tls_resumed: resumed - self.handshakes.1,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Throughput {
     pub events: usize,
@@ -40,6 +78,7 @@ pub struct Throughput {
     pub baseline_concurrency: usize,
     pub baseline_per_second: f64,
     pub ratio: f64,
+    pub cost: Cost,
 }
 
 /// Scenarios 1 and 5: publish `events` to `webhooks` endpoints, `failing`
@@ -70,10 +109,12 @@ pub async fn fan_out(
     service
         .subscribe(webhooks, |i| receiver.url(&path(i)))
         .await;
+    let meter = Meter::start(&service, receiver);
     let started = Instant::now();
     publish(&service, events).await;
     service.wait_succeeded(deliveries as u64, LIMIT).await;
     let seconds = started.elapsed().as_secs_f64();
+    let cost = meter.finish(&service, receiver, deliveries);
     let per_second = deliveries as f64 / seconds;
     Throughput {
         events,
@@ -85,6 +126,7 @@ pub async fn fan_out(
         baseline_concurrency: concurrency,
         baseline_per_second: baseline,
         ratio: per_second / baseline,
+        cost,
     }
 }
 
@@ -163,6 +205,7 @@ pub struct Latency {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub max_ms: f64,
+    pub cost: Cost,
 }
 
 /// Scenario 2: a low steady rate; time from PublishEvent's return to the
@@ -179,6 +222,7 @@ pub async fn latency(
     let mut client = service.event_clients(1).await.remove(0);
     let mut returned = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / RATE));
+    let meter = Meter::start(&service, receiver);
     for n in 0..events {
         tick.tick().await;
         let response = client
@@ -188,6 +232,8 @@ pub async fn latency(
         returned.insert(response.into_inner().event_id, Instant::now());
     }
     let arrived = receiver.wait_for(&path, events, LIMIT).await;
+    service.wait_succeeded(events as u64, LIMIT).await;
+    let cost = meter.finish(&service, receiver, events);
     let mut millis: Vec<f64> = arrived
         .iter()
         .map(|r| {
@@ -202,6 +248,7 @@ pub async fn latency(
         p50_ms: percentile(&millis, 0.50),
         p99_ms: percentile(&millis, 0.99),
         max_ms: *millis.last().unwrap(),
+        cost,
     }
 }
 
@@ -313,6 +360,7 @@ pub struct Backlog {
     pub drain_per_second: f64,
     pub peak_rss_during_drain_mb: f64,
     pub peak_rss_whole_run_mb: f64,
+    pub cost: Cost,
 }
 
 /// Scenario 4: `events` x `webhooks` deliveries pile up behind a paused
@@ -329,6 +377,7 @@ pub async fn backlog(
         .subscribe(webhooks, |i| receiver.url(&format!("/{run}/backlog/{i}")))
         .await;
     receiver.pause();
+    let meter = Meter::start(&service, receiver);
     let published = Instant::now();
     publish(&service, events).await;
     let publish_seconds = published.elapsed().as_secs_f64();
@@ -353,6 +402,7 @@ pub async fn backlog(
     let drain_seconds = released.elapsed().as_secs_f64();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let peak_drain = sampler.await.unwrap();
+    let cost = meter.finish(&service, receiver, deliveries);
     let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     Backlog {
         deliveries,
@@ -361,6 +411,7 @@ pub async fn backlog(
         drain_per_second: deliveries as f64 / drain_seconds,
         peak_rss_during_drain_mb: mb(peak_drain),
         peak_rss_whole_run_mb: mb(service.memory().1),
+        cost,
     }
 }
 

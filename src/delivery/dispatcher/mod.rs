@@ -72,11 +72,14 @@ impl Dispatcher {
         wakeup: Wakeup,
         inbox: Inbox,
     ) -> anyhow::Result<Self> {
+        // Every request in flight may be to one host (webhooks of many
+        // organizations behind one gateway, say): all of their connections
+        // may stay open for the next ones.
         let client = Client::new(
             config.timeout,
             config.ca_file.as_deref(),
             config.allow_private_targets,
-            config.max_per_endpoint,
+            config.max_in_flight + scheduler::reserve(config.max_in_flight),
         )?;
         let max_per_endpoint = config.max_per_endpoint;
         Ok(Self {

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -97,7 +98,15 @@ pub struct Receiver {
     arrived: Arc<Notify>,
     /// While true, requests are held unanswered.
     paused: Arc<tokio::sync::watch::Sender<bool>>,
+    handshakes: Arc<Handshakes>,
     _dir: TempDir,
+}
+
+/// TLS handshakes completed so far: each is a new connection.
+#[derive(Debug, Default)]
+pub struct Handshakes {
+    pub full: AtomicU64,
+    pub resumed: AtomicU64,
 }
 
 impl Receiver {
@@ -139,11 +148,13 @@ impl Receiver {
         let state = Arc::new(Mutex::new(State::default()));
         let arrived = Arc::new(Notify::new());
         let paused = Arc::new(tokio::sync::watch::Sender::new(false));
+        let handshakes = Arc::new(Handshakes::default());
         for listener in std::iter::once(listener).chain(v6) {
             let shared = Shared {
                 state: state.clone(),
                 arrived: arrived.clone(),
                 paused: paused.clone(),
+                handshakes: handshakes.clone(),
             };
             tokio::spawn(serve(listener, acceptor.clone(), shared));
         }
@@ -153,8 +164,17 @@ impl Receiver {
             state,
             arrived,
             paused,
+            handshakes,
             _dir: dir,
         }
+    }
+
+    /// TLS handshakes so far, full and resumed: the connections opened.
+    pub fn handshakes(&self) -> (u64, u64) {
+        (
+            self.handshakes.full.load(Ordering::Relaxed),
+            self.handshakes.resumed.load(Ordering::Relaxed),
+        )
     }
 
     /// Holds every request unanswered until [`Receiver::release`].
@@ -244,6 +264,7 @@ struct Shared {
     state: Arc<Mutex<State>>,
     arrived: Arc<Notify>,
     paused: Arc<tokio::sync::watch::Sender<bool>>,
+    handshakes: Arc<Handshakes>,
 }
 
 async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Shared) {
@@ -253,6 +274,12 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Shared) {
             let Ok(tls) = acceptor.accept(tcp).await else {
                 return;
             };
+            let kind = tls.get_ref().1.handshake_kind();
+            let counter = match kind {
+                Some(rustls::HandshakeKind::Resumed) => &shared.handshakes.resumed,
+                _ => &shared.handshakes.full,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
             let handler = service_fn(move |request| answer(request, shared.clone()));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), handler)
