@@ -78,12 +78,12 @@ async fn main() {
     let json =
         PathBuf::from(value("--json").unwrap_or_else(|| "target/bench/delivery.json".into()));
     let scale = if quick { 10 } else { 1 };
-    // `--only noisy` runs just that scenario (for profiling); the report
-    // then holds only it.
+    // `--only noisy|fan-out|one-endpoint` runs just that scenario (for
+    // profiling) and prints its figures instead of the report.
     let only = value("--only");
 
     let receiver = Arc::new(receiver::Receiver::start().await);
-    if only.as_deref() == Some("noisy") {
+    if let Some(only) = only {
         let sqlite = Sqlite(tempfile::tempdir().unwrap());
         let cluster;
         let databases: &dyn Databases = if backend == "postgres" {
@@ -92,8 +92,22 @@ async fn main() {
         } else {
             &sqlite
         };
-        let n = noisy::noisy_neighbour(databases, &receiver, 1_000 / scale, 100).await;
-        println!("{}", serde_json::to_string_pretty(&n).unwrap());
+        let figures = match only.as_str() {
+            "noisy" => serde_json::to_value(
+                noisy::noisy_neighbour(databases, &receiver, 1_000 / scale, 100).await,
+            ),
+            "fan-out" => serde_json::to_value(
+                scenarios::fan_out(databases, &receiver, 200 / scale, 100, 0).await,
+            ),
+            "one-endpoint" => serde_json::to_value(
+                scenarios::fan_out(databases, &receiver, 20_000 / scale, 1, 0).await,
+            ),
+            other => panic!("--only {other}: noisy, fan-out or one-endpoint"),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&figures.unwrap()).unwrap()
+        );
         return;
     }
     let mut backends = Vec::new();

@@ -36,7 +36,10 @@ impl Service {
             .map(|a| a.port())
             .expect("a free port");
         let address = format!("127.0.0.1:{port}");
-        let mut command = Command::new(env!("CARGO_BIN_EXE_webhook-service"));
+        // BENCH_SERVICE_BINARY: another build to measure (an A/B run).
+        let binary = std::env::var("BENCH_SERVICE_BINARY")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_webhook-service").to_owned());
+        let mut command = Command::new(binary);
         command
             .env("WEBHOOK_LISTEN_ADDR", &address)
             .env("DATABASE_URL", database_url)
