@@ -15,6 +15,7 @@ mod retention;
 mod rotation;
 mod scoped;
 mod secret_box;
+mod subscriptions;
 mod webhooks;
 
 use std::sync::Arc;

@@ -15,7 +15,7 @@ use super::entities::{delivery, webhook};
 use super::events::Published;
 use super::rotation;
 use super::scoped::Scoped;
-use super::{Store, StoreError};
+use super::{Store, StoreError, subscriptions};
 use crate::domain::event_type::parse_stored;
 use crate::domain::{
     Disabled, NewEvent, NewWebhook, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges,
@@ -74,6 +74,7 @@ impl Store {
         }
         .insert(&txn)
         .await?;
+        subscriptions::subscribe(&txn, new.organization_id, id, &new.events).await?;
         let webhook = to_domain(row)?;
         let published = self.publish_in(&txn, &announce(&webhook)).await?;
         txn.commit().await?;
@@ -159,6 +160,9 @@ impl Store {
             Err(DbErr::RecordNotUpdated) => return Ok(None),
             Err(err) => return Err(err.into()),
         };
+        if let Some(events) = &changes.events {
+            subscriptions::resubscribe(&txn, organization, id, events).await?;
+        }
         if changes.changes_sending() {
             self.announce_change(&txn, id).await?;
         }
@@ -196,6 +200,7 @@ impl Store {
         let txn = self.write_transaction().await?;
         // Waits for transactions that are scheduling deliveries to it (they
         // hold the row shared), so the cancel below sees their deliveries.
+        // Its subscriptions go with it (the foreign key cascades).
         let deleted = webhook::Entity::delete_in(organization)
             .filter(webhook::Column::Id.eq(id.as_uuid()))
             .exec(&txn)

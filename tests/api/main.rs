@@ -28,5 +28,6 @@ mod retention;
 mod retries;
 mod rotation;
 mod ssrf;
+mod subscriptions;
 mod test_events;
 mod updates;
