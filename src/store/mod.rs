@@ -11,6 +11,7 @@ mod events;
 mod history;
 mod migration;
 mod organizations;
+mod registration;
 mod retention;
 mod rotation;
 mod scoped;
@@ -39,8 +40,8 @@ use crate::domain::{OrganizationId, WebhookId};
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use organizations::PendingOrganizations;
+pub use registration::{Created, Registration};
 pub use secret_box::SecretBox;
-pub use webhooks::Created;
 
 /// The database handle the rest of the service goes through.
 #[derive(Clone)]

@@ -7,6 +7,7 @@ mod access;
 mod authentication;
 mod auto_disable;
 mod cli;
+mod concurrent_creates;
 mod connections;
 mod create_webhook;
 mod database_outage;
