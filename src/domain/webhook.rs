@@ -60,6 +60,21 @@ pub fn disabled_reason(
     )
 }
 
+/// The `webhook.created` event announcing `webhook`: what was registered,
+/// never the secret.
+pub fn created_event(webhook: &Webhook) -> NewEvent {
+    let data = serde_json::json!({
+        "id": webhook.id.to_string(),
+        "url": webhook.url.as_str(),
+        "events": webhook.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
+        "created_at": webhook.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
+    });
+    NewEvent {
+        event: Event::new(webhook.organization_id, EventType::WebhookCreated, data),
+        idempotency_key: None,
+    }
+}
+
 /// The `webhook.disabled` event announcing that `webhook` was disabled.
 pub fn disabled_event(webhook: &Webhook, disabled: &Disabled) -> NewEvent {
     let data = serde_json::json!({

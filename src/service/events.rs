@@ -1,17 +1,12 @@
 //! The internal event bus, and publishing for other services.
 
 use super::ServiceError;
+use super::group_commit::{GroupCommit, Grouped};
 use crate::delivery::Wakeup;
 use crate::domain::access::authorize_early;
 use crate::domain::{Action, Caller, NewEvent, OrganizationId, WebhookId};
-use tokio::sync::{mpsc, oneshot};
 
 use crate::store::{Published, Store, StoreError};
-
-/// The most events that share one commit.
-const GROUP_COMMIT: usize = 128;
-
-type Waiting = (NewEvent, oneshot::Sender<Result<Published, ServiceError>>);
 
 /// Publishes events: stores each with its deliveries in one transaction, then
 /// wakes the delivery workers. Events published at the same moment share a
@@ -20,18 +15,20 @@ type Waiting = (NewEvent, oneshot::Sender<Result<Published, ServiceError>>);
 pub struct Publisher {
     store: Store,
     wakeup: Wakeup,
-    queue: mpsc::Sender<Waiting>,
+    outbox: GroupCommit<Outbox>,
 }
 
 impl Publisher {
     /// Starts the committing task; call inside a Tokio runtime.
     pub fn new(store: Store, wakeup: Wakeup) -> Self {
-        let (queue, waiting) = mpsc::channel(GROUP_COMMIT * 4);
-        tokio::spawn(commit_in_groups(store.clone(), wakeup.clone(), waiting));
+        let outbox = Outbox {
+            store: store.clone(),
+            wakeup: wakeup.clone(),
+        };
         Self {
             store,
             wakeup,
-            queue,
+            outbox: GroupCommit::start(outbox, "publisher"),
         }
     }
 
@@ -39,14 +36,7 @@ impl Publisher {
     /// its type. Once this returns, the event is durable and its deliveries
     /// are with the workers, whether or not the caller still waits.
     pub async fn publish(&self, event: NewEvent) -> Result<Published, ServiceError> {
-        let (answer, answered) = oneshot::channel();
-        self.queue
-            .send((event, answer))
-            .await
-            .map_err(|_| ServiceError::Unavailable(anyhow::anyhow!("the publisher stopped")))?;
-        answered.await.map_err(|_| {
-            ServiceError::Internal(anyhow::anyhow!("the publisher dropped an event"))
-        })?
+        self.outbox.submit(event).await
     }
 
     /// Gives the workers what a committed transaction scheduled.
@@ -83,39 +73,26 @@ fn announce(wakeup: &Wakeup, published: &mut Published) {
     }
 }
 
-/// Takes whatever is queued (at least one event, at most a group), commits it
-/// in one transaction, gives the workers its deliveries, and answers each
-/// caller. A failed group is retried event by event, so one bad event cannot
-/// fail the others.
-async fn commit_in_groups(store: Store, wakeup: Wakeup, mut waiting: mpsc::Receiver<Waiting>) {
-    let mut group = Vec::with_capacity(GROUP_COMMIT);
-    while waiting.recv_many(&mut group, GROUP_COMMIT).await > 0 {
-        let (events, answers): (Vec<NewEvent>, Vec<_>) = group.drain(..).unzip();
-        let answer = |to: oneshot::Sender<_>, result: Result<Published, StoreError>| {
-            let result = result.map(|mut published| {
-                announce(&wakeup, &mut published);
-                published
-            });
-            let _ = to.send(result.map_err(Into::into));
-        };
-        match store.publish_batch(&events).await {
-            Ok(published) => {
-                for (to, published) in answers.into_iter().zip(published) {
-                    answer(to, Ok(published));
-                }
-            }
-            Err(_) if events.len() > 1 => {
-                for (event, to) in events.into_iter().zip(answers) {
-                    answer(to, store.publish(&event).await);
-                }
-            }
-            Err(err) => {
-                // A group of one: its caller gets the error itself.
-                if let Some(to) = answers.into_iter().next() {
-                    answer(to, Err(err));
-                }
-            }
-        }
+/// Events with their deliveries, stored in groups.
+struct Outbox {
+    store: Store,
+    wakeup: Wakeup,
+}
+
+impl Grouped for Outbox {
+    type Item = NewEvent;
+    type Done = Published;
+
+    async fn all(&self, events: &[NewEvent]) -> Result<Vec<Published>, StoreError> {
+        self.store.publish_batch(events).await
+    }
+
+    async fn one(&self, event: &NewEvent) -> Result<Published, StoreError> {
+        self.store.publish(event).await
+    }
+
+    fn committed(&self, published: &mut Published) {
+        announce(&self.wakeup, published);
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod deliveries;
 mod events;
+mod group_commit;
 mod webhooks;
 
 pub use deliveries::{Deliveries, DeliveryRef, ListDeliveries, StatusFilter};

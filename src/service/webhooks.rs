@@ -2,18 +2,20 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 
+use super::group_commit::{GroupCommit, Grouped};
 use super::{Listing, Publisher, ServiceError, authorized, parse_field, to_completion};
 use crate::domain::access::authorize_early;
 use crate::domain::{
     Action, Caller, DeliveryId, Event, EventId, EventType, NewEvent, NewWebhook, OrganizationId,
     Page, SigningSecret, UpdateFields, Webhook, WebhookChanges, WebhookId,
 };
-use crate::store::{Created, Recovered, StoreError, TestDelivery};
+use crate::store::{Created, Recovered, Registration, StoreError, TestDelivery};
 
 const NOT_FOUND: &str = "no such webhook in this organization";
 const KIND: &str = "webhooks";
+const URL_TAKEN: &str = "this organization already has a webhook with this URL";
 
 /// A caller's request to register a webhook, not yet validated.
 #[derive(Debug, Clone)]
@@ -77,11 +79,21 @@ pub struct WebhookRules {
 pub struct Webhooks {
     publisher: Publisher,
     rules: WebhookRules,
+    registrations: GroupCommit<Registrations>,
 }
 
 impl Webhooks {
+    /// Starts the task that stores new webhooks; call inside a Tokio runtime.
     pub fn new(publisher: Publisher, rules: WebhookRules) -> Self {
-        Self { publisher, rules }
+        let registrations = Registrations {
+            publisher: publisher.clone(),
+            limit: rules.max_per_organization,
+        };
+        Self {
+            publisher,
+            rules,
+            registrations: GroupCommit::start(registrations, "webhook registry"),
+        }
     }
 
     /// The caller's organization and the webhook id, once both check out.
@@ -160,9 +172,7 @@ impl Webhooks {
             .update_webhook(organization, id, &changes)
             .await
             .map_err(|e| match e {
-                StoreError::AlreadyExists => ServiceError::AlreadyExists(
-                    "this organization already has a webhook with this URL",
-                ),
+                StoreError::AlreadyExists => ServiceError::AlreadyExists(URL_TAKEN),
                 other => other.into(),
             })?
             .ok_or(ServiceError::NotFound(NOT_FOUND))?;
@@ -288,8 +298,10 @@ impl Webhooks {
     }
 
     /// Registers a webhook, publishes `webhook.created` in the same
-    /// transaction, and returns the webhook with its new secret, which nothing
-    /// else will ever return again.
+    /// transaction (which the creates made at the same moment share), and
+    /// returns the webhook with its new secret, which nothing else will ever
+    /// return again. Once this returns, both are durable and the event's
+    /// deliveries are with the workers, whether or not the caller still waits.
     pub async fn create(
         &self,
         caller: &Caller,
@@ -309,32 +321,22 @@ impl Webhooks {
             )?
         };
         let secret = SigningSecret::generate();
-        let (publisher, limit) = (self.publisher.clone(), self.rules.max_per_organization);
-        let (kept, created_by) = (secret.clone(), caller.subject.clone());
-        let created = to_completion(async move {
-            let created = publisher
-                .store()
-                .create_webhook(&new, &kept, &created_by, limit, announcement)
-                .await
-                .map_err(|e| match e {
-                    StoreError::AlreadyExists => ServiceError::AlreadyExists(
-                        "this organization already has a webhook with this URL",
-                    ),
-                    other => other.into(),
-                })?;
-            match created {
-                Created::Stored(stored) => {
-                    let (webhook, mut published) = *stored;
-                    publisher.announce(&mut published);
-                    Ok(webhook)
-                }
-                Created::LimitReached => Err(ServiceError::ResourceExhausted(format!(
-                    "this organization already has {limit} webhooks, the most it may have; \
-                     delete one first"
-                ))),
+        let registration = Registration {
+            webhook: new,
+            secret: secret.clone(),
+            created_by: caller.subject.clone(),
+        };
+        let webhook = match self.registrations.submit(registration).await? {
+            Created::Stored(stored) => stored.0,
+            Created::LimitReached => {
+                return Err(ServiceError::ResourceExhausted(format!(
+                    "this organization already has {} webhooks, the most it may have; \
+                     delete one first",
+                    self.rules.max_per_organization
+                )));
             }
-        });
-        let webhook = created.await?;
+            Created::UrlTaken => return Err(ServiceError::AlreadyExists(URL_TAKEN)),
+        };
         tracing::info!(
             webhook_id = %webhook.id,
             organization_id = %webhook.organization_id,
@@ -346,16 +348,31 @@ impl Webhooks {
     }
 }
 
-/// The `webhook.created` event: what was registered, never the secret.
-fn announcement(webhook: &Webhook) -> NewEvent {
-    let data = serde_json::json!({
-        "id": webhook.id.to_string(),
-        "url": webhook.url.as_str(),
-        "events": webhook.events.iter().map(|e| e.as_str()).collect::<Vec<_>>(),
-        "created_at": webhook.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
-    });
-    NewEvent {
-        event: Event::new(webhook.organization_id, EventType::WebhookCreated, data),
-        idempotency_key: None,
+/// New webhooks with their `webhook.created` events, stored in groups:
+/// creates made at the same moment share one durable commit.
+struct Registrations {
+    publisher: Publisher,
+    /// The most webhooks one organization may have.
+    limit: u64,
+}
+
+impl Grouped for Registrations {
+    type Item = Registration;
+    type Done = Created;
+
+    async fn all(&self, batch: &[Registration]) -> Result<Vec<Created>, StoreError> {
+        let store = self.publisher.store();
+        store.create_webhooks(batch, self.limit).await
+    }
+
+    async fn one(&self, registration: &Registration) -> Result<Created, StoreError> {
+        let mut created = self.all(std::slice::from_ref(registration)).await?;
+        Ok(created.pop().expect("one answer for one webhook"))
+    }
+
+    fn committed(&self, created: &mut Created) {
+        if let Created::Stored(stored) = created {
+            self.publisher.announce(&mut stored.1);
+        }
     }
 }

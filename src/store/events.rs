@@ -9,12 +9,12 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 use super::claims::{Admission, Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
 use super::scoped::Scoped;
-use super::{Store, StoreError};
+use super::{Store, StoreError, subscriptions};
 use crate::domain::{DeliveryId, DeliveryStatus, EventId, NewEvent, OrganizationId, WebhookId};
 
 /// Rows written per statement: 1,000 deliveries of 11 columns stay well
 /// inside SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
-const CHUNK: usize = 1000;
+pub(super) const CHUNK: usize = 1000;
 
 /// What publishing an event stored.
 #[derive(Debug)]
@@ -103,41 +103,12 @@ impl Store {
     ) -> Result<Published, StoreError> {
         let event = &new.event;
         let body = insert_event(txn, new).await?;
-        let name = event.event_type.as_str();
-        // Ids and subscriptions first: an organization may have many webhooks,
-        // few of them for this type.
-        let subscriptions: Vec<(uuid::Uuid, serde_json::Value)> =
-            webhook::Entity::find_in(event.organization_id)
-                .select_only()
-                .columns([webhook::Column::Id, webhook::Column::Events])
-                // A paused webhook gets no new deliveries.
-                .filter(webhook::Column::Enabled.eq(true))
-                .into_tuple()
-                .all(txn)
-                .await?;
-        let ids: Vec<uuid::Uuid> = subscriptions
-            .into_iter()
-            .filter(|(_, events)| {
-                events
-                    .as_array()
-                    .is_some_and(|list| list.iter().any(|e| e.as_str() == Some(name)))
-            })
-            .map(|(id, _)| id)
-            .collect();
         // Locked until commit: DeleteWebhook, a pause or a URL change waits
         // for this transaction, then sees (and cancels or keeps waiting) the
         // deliveries it wrote, instead of leaving them to a webhook that is
         // gone. A webhook deleted meanwhile is not found here.
-        let mut subscribed = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
-            subscribed.extend(
-                webhook::Entity::find()
-                    .filter(webhook::Column::Id.is_in(chunk.iter().copied()))
-                    .lock_shared()
-                    .all(txn)
-                    .await?,
-            );
-        }
+        let subscribed =
+            subscriptions::subscribers(txn, event.organization_id, event.event_type).await?;
         let (ids, handed_off) = self.schedule(txn, new, &body, &subscribed).await?;
         Ok(Published {
             event_id: event.id,

@@ -11,10 +11,12 @@ mod events;
 mod history;
 mod migration;
 mod organizations;
+mod registration;
 mod retention;
 mod rotation;
 mod scoped;
 mod secret_box;
+mod subscriptions;
 mod webhooks;
 
 use std::sync::Arc;
@@ -38,8 +40,8 @@ use crate::domain::{OrganizationId, WebhookId};
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use organizations::PendingOrganizations;
+pub use registration::{Created, Registration};
 pub use secret_box::SecretBox;
-pub use webhooks::Created;
 
 /// The database handle the rest of the service goes through.
 #[derive(Clone)]

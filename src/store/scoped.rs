@@ -4,7 +4,7 @@
 
 use sea_orm::{ColumnTrait, DeleteMany, EntityTrait, QueryFilter, Select, UpdateMany};
 
-use super::entities::{delivery, event, webhook};
+use super::entities::{delivery, event, subscription, webhook};
 use crate::domain::OrganizationId;
 
 pub(super) trait Scoped: EntityTrait {
@@ -38,5 +38,11 @@ impl Scoped for delivery::Entity {
 impl Scoped for event::Entity {
     fn organization_column() -> event::Column {
         event::Column::OrganizationId
+    }
+}
+
+impl Scoped for subscription::Entity {
+    fn organization_column() -> subscription::Column {
+        subscription::Column::OrganizationId
     }
 }

@@ -6,80 +6,21 @@ use std::time::Duration;
 use anyhow::{Context, anyhow};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DbBackend, DbErr, IntoActiveModel,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DbErr, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
+    Set,
 };
 
 use super::claims::cancelling;
 use super::entities::{delivery, webhook};
-use super::events::Published;
 use super::rotation;
 use super::scoped::Scoped;
-use super::{Store, StoreError};
+use super::{Store, StoreError, subscriptions};
 use crate::domain::event_type::parse_stored;
 use crate::domain::{
-    Disabled, NewEvent, NewWebhook, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges,
-    WebhookId, WebhookUrl,
+    Disabled, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges, WebhookId, WebhookUrl,
 };
 
 impl Store {
-    /// Stores a new webhook with its secret, sealed, and publishes the event
-    /// `announce` makes of it in the same transaction, unless the
-    /// organization already has `limit` webhooks. `AlreadyExists` when the
-    /// organization already has a webhook with this URL.
-    pub async fn create_webhook(
-        &self,
-        new: &NewWebhook,
-        secret: &SigningSecret,
-        created_by: &str,
-        limit: u64,
-        announce: impl FnOnce(&Webhook) -> NewEvent,
-    ) -> Result<Created, StoreError> {
-        let id = WebhookId::generate();
-        let now = now();
-        let txn = self.write_transaction().await?;
-        let count = || webhook::Entity::find_in(new.organization_id).count(&txn);
-        let mut existing = count().await?;
-        if self.db.get_database_backend() == DbBackend::Postgres && existing + LOCK_MARGIN >= limit
-        {
-            // Near the limit, creates in one organization count one at a
-            // time, so together they cannot pass it; far from it they run in
-            // parallel. (SQLite has one writer.)
-            txn.execute_unprepared(&format!(
-                "SELECT pg_advisory_xact_lock({})",
-                lock_key(new.organization_id)
-            ))
-            .await?;
-            existing = count().await?;
-        }
-        if existing >= limit {
-            return Ok(Created::LimitReached);
-        }
-        let row = webhook::ActiveModel {
-            id: Set(id.as_uuid()),
-            organization_id: Set(new.organization_id.as_uuid()),
-            url: Set(new.url.as_str().to_owned()),
-            events: Set(events_json(&new.events)),
-            secret: Set(self.secrets.seal(id, secret)),
-            created_by: Set(created_by.to_owned()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            description: Set(String::new()),
-            enabled: Set(true),
-            previous_secrets: Set(None),
-            rate_limit_per_second: Set(new.rate_limit_per_second.into()),
-            failing_since: Set(None),
-            disabled_reason: Set(None),
-            disabled_at: Set(None),
-        }
-        .insert(&txn)
-        .await?;
-        let webhook = to_domain(row)?;
-        let published = self.publish_in(&txn, &announce(&webhook)).await?;
-        txn.commit().await?;
-        Ok(Created::Stored(Box::new((webhook, published))))
-    }
-
     pub async fn get_webhook(
         &self,
         organization: OrganizationId,
@@ -159,6 +100,9 @@ impl Store {
             Err(DbErr::RecordNotUpdated) => return Ok(None),
             Err(err) => return Err(err.into()),
         };
+        if let Some(events) = &changes.events {
+            subscriptions::resubscribe(&txn, organization, id, events).await?;
+        }
         if changes.changes_sending() {
             self.announce_change(&txn, id).await?;
         }
@@ -196,6 +140,7 @@ impl Store {
         let txn = self.write_transaction().await?;
         // Waits for transactions that are scheduling deliveries to it (they
         // hold the row shared), so the cancel below sees their deliveries.
+        // Its subscriptions go with it (the foreign key cascades).
         let deleted = webhook::Entity::delete_in(organization)
             .filter(webhook::Column::Id.eq(id.as_uuid()))
             .exec(&txn)
@@ -245,30 +190,12 @@ impl Store {
     }
 }
 
-/// What creating a webhook did.
-pub enum Created {
-    Stored(Box<(Webhook, Published)>),
-    /// The organization has as many webhooks as it may.
-    LimitReached,
-}
-
-/// How far below its limit an organization's creates start to take turns:
-/// more creates than this racing in one organization at that moment could
-/// pass the limit together.
-const LOCK_MARGIN: u64 = 64;
-
-/// A PostgreSQL advisory lock key for one organization's webhook count.
-fn lock_key(organization: OrganizationId) -> i64 {
-    let bytes = organization.as_uuid().into_bytes();
-    i64::from_be_bytes(bytes[..8].try_into().expect("8 bytes"))
-}
-
 /// Microseconds: what PostgreSQL keeps, so what we return is what we stored.
 pub(super) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-fn events_json(events: &[crate::domain::EventType]) -> serde_json::Value {
+pub(super) fn events_json(events: &[crate::domain::EventType]) -> serde_json::Value {
     serde_json::json!(events.iter().map(|e| e.as_str()).collect::<Vec<_>>())
 }
 

@@ -74,10 +74,10 @@ async fn an_event_reaches_ten_thousand_subscribers(backend: Backend) {
 }
 
 /// `count` webhooks of the app's organization subscribed to `member.added`
-/// at `{base}?n={i}`, written straight to the database: through
-/// CreateWebhook, each of which announces itself to all the others, ten
-/// thousand take minutes in a debug build. Their secrets are stored as the
-/// service stores them without an encryption key.
+/// at `{base}?n={i}`, written straight to the database with their rows in
+/// the subscriptions index: through CreateWebhook, each of which announces
+/// itself, ten thousand take minutes in a debug build. Their secrets are
+/// stored as the service stores them without an encryption key.
 async fn seed_webhooks(app: &TestApp, base: &str, count: usize) {
     use base64::{Engine, engine::general_purpose::STANDARD};
     use sea_orm::sea_query::{Alias, Query};
@@ -97,14 +97,20 @@ async fn seed_webhooks(app: &TestApp, base: &str, count: usize) {
         "enabled",
     ]
     .map(Alias::new);
+    let subscription_columns = ["organization_id", "event_type", "webhook_id"].map(Alias::new);
     for chunk in (0..count).collect::<Vec<_>>().chunks(1000) {
         let mut insert = Query::insert();
         insert
             .into_table(Alias::new("webhooks"))
             .columns(columns.clone());
+        let mut subscribe = Query::insert();
+        subscribe
+            .into_table(Alias::new("subscriptions"))
+            .columns(subscription_columns.clone());
         for i in chunk {
+            let id = uuid::Uuid::now_v7();
             insert.values_panic([
-                uuid::Uuid::now_v7().into(),
+                id.into(),
                 app.organization.into(),
                 format!("{base}?n={i}").into(),
                 json!(["member.added"]).into(),
@@ -115,7 +121,9 @@ async fn seed_webhooks(app: &TestApp, base: &str, count: usize) {
                 "".into(),
                 true.into(),
             ]);
+            subscribe.values_panic([app.organization.into(), "member.added".into(), id.into()]);
         }
         app.execute(&insert.to_owned()).await;
+        app.execute(&subscribe.to_owned()).await;
     }
 }

@@ -3,4 +3,5 @@
 pub mod delivery;
 pub mod delivery_attempt;
 pub mod event;
+pub mod subscription;
 pub mod webhook;

@@ -10,6 +10,7 @@ mod m20261129_000004_secret_history;
 mod m20261129_000005_organization_queue;
 mod m20261129_000006_auto_disable;
 mod m20261130_000007_rate_limits;
+mod m20261130_000008_subscriptions;
 
 pub struct Migrator;
 
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000005_organization_queue::Migration),
             Box::new(m20261129_000006_auto_disable::Migration),
             Box::new(m20261130_000007_rate_limits::Migration),
+            Box::new(m20261130_000008_subscriptions::Migration),
         ]
     }
 }
