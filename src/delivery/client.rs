@@ -30,7 +30,8 @@ pub struct Request<'a> {
     pub event_id: EventId,
     pub event_type: &'a str,
     pub attempt: u32,
-    pub body: &'a [u8],
+    /// Shared with every other attempt of the event: sent without a copy.
+    pub body: &'a Arc<[u8]>,
     pub secret: &'a SigningSecret,
     /// Also signed with: older secrets still in a rotation's grace period.
     pub previous_secrets: &'a [SigningSecret],
@@ -167,7 +168,7 @@ impl Client {
             .http
             .post(request.url.clone())
             .headers(headers)
-            .body(request.body.to_vec())
+            .body(bytes::Bytes::from_owner(request.body.clone()))
             .send()
             .await;
         let mut response = match sent {
