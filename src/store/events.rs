@@ -1,6 +1,7 @@
 //! The transactional outbox: an event and its deliveries are written in one
 //! transaction, so a committed event always has its deliveries.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -61,13 +62,18 @@ impl Store {
         for (slot, new) in published.iter_mut().zip(batch) {
             *slot = self.event_by_idempotency_key(new).await?;
         }
+        let fresh: Vec<&NewEvent> = published
+            .iter()
+            .zip(batch)
+            .filter(|(slot, _)| slot.is_none())
+            .map(|(_, new)| new)
+            .collect();
         let txn = self.write_transaction().await?;
-        for (slot, new) in published.iter_mut().zip(batch) {
-            if slot.is_none() {
-                *slot = Some(self.publish_in(&txn, new).await?);
-            }
-        }
+        let mut stored = self.publish_all(&txn, &fresh).await?.into_iter();
         txn.commit().await?;
+        for slot in published.iter_mut().filter(|slot| slot.is_none()) {
+            *slot = stored.next();
+        }
         Ok(published.into_iter().flatten().collect())
     }
 
@@ -101,105 +107,147 @@ impl Store {
         txn: &impl ConnectionTrait,
         new: &NewEvent,
     ) -> Result<Published, StoreError> {
-        let event = &new.event;
-        let body = insert_event(txn, new).await?;
+        let mut published = self.publish_all(txn, &[new]).await?;
+        Ok(published.pop().expect("one event, one answer"))
+    }
+
+    /// Writes the events and their deliveries inside `txn`, a statement for
+    /// all the events and one for all the deliveries (per [`CHUNK`] rows),
+    /// and reads the subscribers once per organization and event type: a
+    /// group of publishes costs a few statements, not a few per event.
+    pub(super) async fn publish_all(
+        &self,
+        txn: &impl ConnectionTrait,
+        news: &[&NewEvent],
+    ) -> Result<Vec<Published>, StoreError> {
+        let bodies = insert_events(txn, news).await?;
         // Locked until commit: DeleteWebhook, a pause or a URL change waits
         // for this transaction, then sees (and cancels or keeps waiting) the
         // deliveries it wrote, instead of leaving them to a webhook that is
         // gone. A webhook deleted meanwhile is not found here.
-        let subscribed =
-            subscriptions::subscribers(txn, event.organization_id, event.event_type).await?;
-        let (ids, handed_off) = self.schedule(txn, new, &body, &subscribed).await?;
-        Ok(Published {
-            event_id: event.id,
-            deliveries: ids.len() as u64,
-            duplicate: false,
-            handed_off,
-        })
+        let mut subscribers: HashMap<(OrganizationId, &str), Arc<[webhook::Model]>> =
+            HashMap::new();
+        let mut scheduled = Vec::with_capacity(news.len());
+        for (new, body) in news.iter().zip(bodies) {
+            let event = &new.event;
+            let key = (event.organization_id, event.event_type.as_str());
+            let webhooks = match subscribers.get(&key) {
+                Some(found) => found.clone(),
+                None => {
+                    let found: Arc<[webhook::Model]> =
+                        subscriptions::subscribers(txn, event.organization_id, event.event_type)
+                            .await?
+                            .into();
+                    subscribers.insert(key, found.clone());
+                    found
+                }
+            };
+            scheduled.push(Scheduling {
+                new,
+                body,
+                webhooks,
+            });
+        }
+        let outcomes = self.schedule(txn, &scheduled).await?;
+        Ok(news
+            .iter()
+            .zip(outcomes)
+            .map(|(new, (ids, handed_off))| Published {
+                event_id: new.event.id,
+                deliveries: ids.len() as u64,
+                duplicate: false,
+                handed_off,
+            })
+            .collect())
     }
 
-    /// Inserts one delivery of `new`, due now, per webhook. With hand-off on,
-    /// those this process's workers can take now are leased to it and
-    /// returned ready to send.
+    /// Inserts one delivery of each event, due now, per webhook it goes to,
+    /// and answers, per event, the deliveries' ids. With hand-off on, those
+    /// this process's workers can take now are leased to it and returned
+    /// ready to send.
     async fn schedule(
         &self,
         txn: &impl ConnectionTrait,
-        new: &NewEvent,
-        body: &Arc<[u8]>,
-        webhooks: &[webhook::Model],
-    ) -> Result<(Vec<DeliveryId>, Vec<Claimed>), StoreError> {
+        events: &[Scheduling<'_>],
+    ) -> Result<Vec<(Vec<DeliveryId>, Vec<Claimed>)>, StoreError> {
         let now = Utc::now();
-        let ids: Vec<DeliveryId> = webhooks.iter().map(|_| DeliveryId::generate()).collect();
-        if ids.is_empty() {
-            return Ok((ids, Vec::new()));
-        }
-        // Leased to this process only where its workers can start at once.
-        let mut admissions: Vec<Option<Admission>> = webhooks
+        // Per event, per webhook: the delivery's id, and its lease when this
+        // process's workers can start it at once.
+        let planned: Vec<Vec<(DeliveryId, Option<HandOff>)>> = events
             .iter()
-            .map(|w| {
-                self.handoff.as_ref().and_then(|h| {
-                    (h.admit)(
-                        OrganizationId::from_uuid(w.organization_id),
-                        WebhookId::from_uuid(w.id),
-                    )
-                })
+            .map(|e| {
+                e.webhooks
+                    .iter()
+                    .map(|w| {
+                        let admitted = self.handoff.as_ref().and_then(|h| {
+                            let admission = (h.admit)(
+                                OrganizationId::from_uuid(w.organization_id),
+                                WebhookId::from_uuid(w.id),
+                            )?;
+                            Some((lease_end(now, h.lease), admission))
+                        });
+                        (DeliveryId::generate(), admitted)
+                    })
+                    .collect()
             })
             .collect();
-        let leases: Vec<Option<DateTime<Utc>>> = admissions
+        let mut rows: Vec<delivery::ActiveModel> = events
             .iter()
-            .map(|admitted| {
-                let handoff = admitted.as_ref().and(self.handoff.as_ref());
-                handoff.map(|h| lease_end(now, h.lease))
+            .zip(&planned)
+            .flat_map(|(e, deliveries)| {
+                e.webhooks
+                    .iter()
+                    .zip(deliveries)
+                    .map(|(webhook, (id, admitted))| delivery::ActiveModel {
+                        id: Set(id.as_uuid()),
+                        event_id: Set(e.new.event.id.as_uuid()),
+                        webhook_id: Set(webhook.id),
+                        organization_id: Set(e.new.event.organization_id.as_uuid()),
+                        status: Set(DeliveryStatus::Pending.as_str().to_owned()),
+                        attempts: Set(0),
+                        next_attempt_at: Set(now),
+                        lease_until: Set(admitted.as_ref().map(|(until, _)| *until)),
+                        last_error: Set(None),
+                        created_at: Set(now),
+                        updated_at: Set(now),
+                    })
             })
             .collect();
-        let rows = ids
-            .iter()
-            .zip(webhooks)
-            .zip(&leases)
-            .map(|((id, webhook), lease_until)| delivery::ActiveModel {
-                id: Set(id.as_uuid()),
-                event_id: Set(new.event.id.as_uuid()),
-                webhook_id: Set(webhook.id),
-                organization_id: Set(new.event.organization_id.as_uuid()),
-                status: Set(DeliveryStatus::Pending.as_str().to_owned()),
-                attempts: Set(0),
-                next_attempt_at: Set(now),
-                lease_until: Set(*lease_until),
-                last_error: Set(None),
-                created_at: Set(now),
-                updated_at: Set(now),
-            });
         // In chunks: one statement for thousands of subscribers would pass
         // the databases' limits on bind parameters.
-        let mut rows: Vec<_> = rows.collect();
         while !rows.is_empty() {
             let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
             delivery::Entity::insert_many(chunk)
                 .exec_without_returning(txn)
                 .await?;
         }
-        let mut handed_off = Vec::new();
-        for (((id, webhook), lease), admission) in
-            ids.iter().zip(webhooks).zip(&leases).zip(&mut admissions)
-        {
-            if let Some(lease_until) = *lease {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for (e, deliveries) in events.iter().zip(planned) {
+            let mut ids = Vec::with_capacity(deliveries.len());
+            let mut handed_off = Vec::new();
+            for (webhook, (id, admitted)) in e.webhooks.iter().zip(deliveries) {
+                ids.push(id);
+                let Some((lease_until, admission)) = admitted else {
+                    continue;
+                };
                 let delivery = Delivering {
-                    id: *id,
-                    event_id: new.event.id,
-                    event_type: new.event.event_type.as_str(),
+                    id,
+                    event_id: e.new.event.id,
+                    event_type: e.new.event.event_type.as_str(),
                     attempt: 1,
-                    body,
+                    body: &e.body,
                     lease_until,
                 };
                 // A secret that cannot be opened leaves its delivery leased
                 // until the lease runs out, as a claim would.
                 if let Some(mut claim) = self.claim_of(webhook, delivery, now)? {
-                    claim.admission = admission.take();
+                    claim.admission = Some(admission);
                     handed_off.push(claim);
                 }
             }
+            outcomes.push((ids, handed_off));
         }
-        Ok((ids, handed_off))
+        Ok(outcomes)
     }
 
     /// Stores `ping` and one delivery of it to `webhook` only, whatever the
@@ -221,8 +269,13 @@ impl Store {
             None => Ok(TestDelivery::NoSuchWebhook),
             Some(w) if !w.enabled => Ok(TestDelivery::Disabled),
             Some(w) => {
-                let body = insert_event(&txn, ping).await?;
-                let (ids, handed_off) = self.schedule(&txn, ping, &body, &[w]).await?;
+                let body = insert_events(&txn, &[ping]).await?.remove(0);
+                let scheduling = Scheduling {
+                    new: ping,
+                    body,
+                    webhooks: Arc::from([w]),
+                };
+                let (ids, handed_off) = self.schedule(&txn, &[scheduling]).await?.remove(0);
                 txn.commit().await?;
                 Ok(TestDelivery::Scheduled {
                     published: Published {
@@ -249,19 +302,44 @@ pub enum TestDelivery {
     },
 }
 
-/// Stores the event; returns the body every delivery sends.
-async fn insert_event(txn: &impl ConnectionTrait, new: &NewEvent) -> Result<Arc<[u8]>, StoreError> {
-    let event = &new.event;
-    let body = event.body();
-    event::Entity::insert(event::ActiveModel {
-        id: Set(event.id.as_uuid()),
-        organization_id: Set(event.organization_id.as_uuid()),
-        event_type: Set(event.event_type.as_str().to_owned()),
-        body: Set(String::from_utf8(body.clone()).expect("JSON is UTF-8")),
-        idempotency_key: Set(new.idempotency_key.clone()),
-        created_at: Set(event.timestamp),
-    })
-    .exec_without_returning(txn)
-    .await?;
-    Ok(body.into())
+/// A delivery leased to this process at publishing: its lease's end, and
+/// the place the workers keep for it.
+type HandOff = (DateTime<Utc>, Admission);
+
+/// One event to schedule: its body and the webhooks it goes to.
+struct Scheduling<'a> {
+    new: &'a NewEvent,
+    body: Arc<[u8]>,
+    webhooks: Arc<[webhook::Model]>,
+}
+
+/// Stores the events, one statement per [`CHUNK`] of them; returns each
+/// one's body, which its deliveries send.
+async fn insert_events(
+    txn: &impl ConnectionTrait,
+    news: &[&NewEvent],
+) -> Result<Vec<Arc<[u8]>>, StoreError> {
+    let bodies: Vec<Vec<u8>> = news.iter().map(|new| new.event.body()).collect();
+    let mut rows: Vec<event::ActiveModel> = news
+        .iter()
+        .zip(&bodies)
+        .map(|(new, body)| {
+            let event = &new.event;
+            event::ActiveModel {
+                id: Set(event.id.as_uuid()),
+                organization_id: Set(event.organization_id.as_uuid()),
+                event_type: Set(event.event_type.as_str().to_owned()),
+                body: Set(String::from_utf8(body.clone()).expect("JSON is UTF-8")),
+                idempotency_key: Set(new.idempotency_key.clone()),
+                created_at: Set(event.timestamp),
+            }
+        })
+        .collect();
+    while !rows.is_empty() {
+        let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
+        event::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(bodies.into_iter().map(Arc::from).collect())
 }
