@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::entities::{subscription, webhook};
 use super::events::CHUNK;
 use super::scoped::Scoped;
-use crate::domain::{EventType, OrganizationId, WebhookId};
+use crate::domain::{EventType, OrganizationId, Webhook, WebhookId};
 
 /// Subscribes a new webhook to `events`.
 pub(super) async fn subscribe(
@@ -29,6 +29,31 @@ pub(super) async fn subscribe(
     subscription::Entity::insert_many(rows)
         .exec_without_returning(txn)
         .await?;
+    Ok(())
+}
+
+/// Subscribes new webhooks to their `events`, in one statement per
+/// [`CHUNK`] rows.
+pub(super) async fn subscribe_all(
+    txn: &impl ConnectionTrait,
+    webhooks: &[&Webhook],
+) -> Result<(), sea_orm::DbErr> {
+    let mut rows: Vec<subscription::ActiveModel> = webhooks
+        .iter()
+        .flat_map(|w| {
+            w.events.iter().map(|event| subscription::ActiveModel {
+                organization_id: Set(w.organization_id.as_uuid()),
+                event_type: Set(event.as_str().to_owned()),
+                webhook_id: Set(w.id.as_uuid()),
+            })
+        })
+        .collect();
+    while !rows.is_empty() {
+        let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
+        subscription::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await?;
+    }
     Ok(())
 }
 
