@@ -78,7 +78,7 @@ async fn main() {
     let json =
         PathBuf::from(value("--json").unwrap_or_else(|| "target/bench/delivery.json".into()));
     let scale = if quick { 10 } else { 1 };
-    // `--only noisy|fan-out|one-endpoint|create-webhook` runs just that scenario (for
+    // `--only noisy|fan-out|one-endpoint|retry-load|create-webhook` runs just that scenario (for
     // profiling) and prints its figures instead of the report.
     let only = value("--only");
 
@@ -102,10 +102,15 @@ async fn main() {
             "one-endpoint" => serde_json::to_value(
                 scenarios::fan_out(databases, &receiver, 20_000 / scale, 1, 0).await,
             ),
+            "retry-load" => serde_json::to_value(
+                scenarios::fan_out(databases, &receiver, 200 / scale, 100, 10).await,
+            ),
             "create-webhook" => serde_json::to_value(
                 scenarios::create_webhook(databases, &receiver, 2_000 / scale).await,
             ),
-            other => panic!("--only {other}: noisy, fan-out, one-endpoint or create-webhook"),
+            other => {
+                panic!("--only {other}: noisy, fan-out, one-endpoint, retry-load or create-webhook")
+            }
         };
         println!(
             "{}",

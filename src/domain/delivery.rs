@@ -42,7 +42,7 @@ pub struct Attempt {
 }
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeliveryStatus {
     /// Waiting for its next attempt (or in flight).
     Pending,

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, Set};
+use sea_orm::sea_query::{CaseStatement, Expr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, UpdateMany};
 use uuid::Uuid;
 
 use super::disabling::{Disabling, Recorded};
@@ -127,35 +127,26 @@ impl Store {
                 .exec(&txn)
                 .await?;
         }
+        // The others too, grouped by what they set alike (attempt number,
+        // status, error): a failing endpoint's deliveries share one
+        // statement, each with its own next attempt time.
+        let mut unsuccessful: HashMap<(u32, DeliveryStatus, Option<String>), Vec<Moving>> =
+            HashMap::new();
         for record in records.iter().filter(|r| r.next != Next::Succeeded) {
             let (status, next_attempt_at) = match record.next {
                 Next::Succeeded => (DeliveryStatus::Succeeded, None),
                 Next::RetryAt(at) => (DeliveryStatus::Pending, Some(at)),
                 Next::Failed => (DeliveryStatus::Failed, None),
             };
-            let last_error = record.last_error();
-            let mut update = delivery::Entity::update_many()
-                .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
-                .col_expr(
-                    delivery::Column::Attempts,
-                    Expr::value(record.attempt as i32),
-                )
-                .col_expr(
-                    delivery::Column::LeaseUntil,
-                    Expr::value(None::<DateTime<Utc>>),
-                )
-                .col_expr(delivery::Column::LastError, Expr::value(last_error))
-                .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
-            if let Some(at) = next_attempt_at {
-                update = update.col_expr(delivery::Column::NextAttemptAt, Expr::value(at));
+            unsuccessful
+                .entry((record.attempt, status, record.last_error()))
+                .or_default()
+                .push((record.delivery_id.as_uuid(), next_attempt_at));
+        }
+        for ((attempt, status, last_error), moving) in unsuccessful {
+            for group in moving.chunks(MOVED_PER_STATEMENT) {
+                move_on(&txn, attempt, status, last_error.as_deref(), group, now).await?;
             }
-            update
-                .filter(delivery::Column::Id.eq(record.delivery_id.as_uuid()))
-                .filter(delivery::Column::Attempts.eq(record.attempt as i32 - 1))
-                // A delivery cancelled meanwhile stays cancelled.
-                .filter(Expr::cust("status = 'pending'"))
-                .exec(&txn)
-                .await?;
         }
         let attempts = records.iter().map(|r| delivery_attempt::ActiveModel {
             id: Set(Uuid::now_v7()),
@@ -175,6 +166,69 @@ impl Store {
         txn.commit().await?;
         Ok(recorded)
     }
+}
+
+/// A delivery an attempt did not end in success, and when it is tried
+/// again (`None`: never).
+type Moving = (Uuid, Option<DateTime<Utc>>);
+
+/// Deliveries moved on in one statement, at most: three bind parameters
+/// each, well inside the databases' limits.
+const MOVED_PER_STATEMENT: usize = 500;
+
+/// Moves on, in one statement, deliveries whose attempt `attempt` did not
+/// succeed and that share `status` and `last_error`.
+async fn move_on(
+    txn: &impl ConnectionTrait,
+    attempt: u32,
+    status: DeliveryStatus,
+    last_error: Option<&str>,
+    deliveries: &[Moving],
+    now: DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    moving_on(attempt, status, last_error, deliveries, now)
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// The statement of [`move_on`].
+fn moving_on(
+    attempt: u32,
+    status: DeliveryStatus,
+    last_error: Option<&str>,
+    deliveries: &[Moving],
+    now: DateTime<Utc>,
+) -> UpdateMany<delivery::Entity> {
+    let mut update = delivery::Entity::update_many()
+        .col_expr(delivery::Column::Status, Expr::value(status.as_str()))
+        .col_expr(delivery::Column::Attempts, Expr::value(attempt as i32))
+        .col_expr(
+            delivery::Column::LeaseUntil,
+            Expr::value(None::<DateTime<Utc>>),
+        )
+        .col_expr(
+            delivery::Column::LastError,
+            Expr::value(last_error.map(str::to_owned)),
+        )
+        .col_expr(delivery::Column::UpdatedAt, Expr::value(now));
+    let retries = deliveries.iter().filter_map(|(id, at)| Some((*id, (*at)?)));
+    let mut next_attempt = retries.peekable();
+    if next_attempt.peek().is_some() {
+        let each = next_attempt.fold(CaseStatement::new(), |case, (id, at)| {
+            case.case(delivery::Column::Id.eq(id), Expr::value(at))
+        });
+        update = update.col_expr(
+            delivery::Column::NextAttemptAt,
+            each.finally(Expr::col(delivery::Column::NextAttemptAt))
+                .into(),
+        );
+    }
+    update
+        .filter(delivery::Column::Id.is_in(deliveries.iter().map(|(id, _)| *id)))
+        .filter(delivery::Column::Attempts.eq(attempt as i32 - 1))
+        // A delivery cancelled meanwhile stays cancelled.
+        .filter(Expr::cust("status = 'pending'"))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ on_every_backend!(
     fail_fail_succeed_makes_three_attempts_spaced_by_the_schedule,
     an_endpoint_that_always_fails_gets_four_attempts_then_the_delivery_fails,
     retry_after_postpones_the_next_attempt,
+    failures_recorded_together_keep_each_its_own_next_attempt,
     a_redirect_is_a_failure_and_is_not_followed,
     a_hanging_endpoint_times_out_without_holding_up_a_healthy_one,
     each_attempt_is_recorded_with_its_answer,
@@ -100,6 +101,38 @@ async fn retry_after_postpones_the_next_attempt(backend: Backend) {
     assert_eq!(
         app.wait_until_settled(WAIT).await,
         [("succeeded".to_owned(), 2)]
+    );
+}
+
+/// Failed attempts that end alike (same attempt, status and error) are
+/// written in one statement: each still keeps its own next attempt.
+async fn failures_recorded_together_keep_each_its_own_next_attempt(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(backend, deliver_to(&receiver)).await;
+    receiver.script("/soon", [Reply::status(429).header("retry-after", "1")]);
+    receiver.script("/later", [Reply::status(429).header("retry-after", "4")]);
+    for path in ["/soon", "/later"] {
+        app.subscribe(&receiver.url(path), &["member.added"]).await;
+    }
+    app.publish("member.added", json!({}), "").await.unwrap();
+
+    let gap = |path: &str, got: &[crate::support::receiver::Received]| {
+        assert_eq!(got.len(), 2, "{path}");
+        got[1].at - got[0].at
+    };
+    let soon = gap("/soon", &receiver.wait_for("/soon", 2, WAIT).await);
+    let later = gap("/later", &receiver.wait_for("/later", 2, WAIT).await);
+    assert!(
+        soon >= Duration::from_secs(1) && soon < Duration::from_secs(4),
+        "/soon retried after {soon:?}"
+    );
+    assert!(
+        later >= Duration::from_secs(4),
+        "/later retried after {later:?}"
+    );
+    assert_eq!(
+        app.wait_until_settled(WAIT).await,
+        [("succeeded".to_owned(), 2), ("succeeded".to_owned(), 2)]
     );
 }
 
