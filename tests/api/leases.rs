@@ -19,19 +19,30 @@ on_every_backend!(
     only_organizations_with_due_unleased_deliveries_have_work_to_claim,
 );
 
+/// An app on a database of its own, that the test then opens itself, whose
+/// failed deliveries wait an hour for their retry; and that database's URL.
+async fn app_retrying_in_an_hour(
+    backend: Backend,
+    receiver: &Receiver,
+    dir: &tempfile::TempDir,
+) -> (crate::support::TestApp, String) {
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("store.db").display()),
+        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
+    };
+    let app = spawn_app_at(url.clone(), |s| {
+        deliver_to(receiver)(s);
+        s.retry_schedule = "1h".into();
+    })
+    .await;
+    (app, url)
+}
+
 async fn a_late_release_does_not_free_a_delivery_another_claimer_holds(backend: Backend) {
     let receiver = Receiver::start().await;
     receiver.always("/leased", 500);
     let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("leases.db").display()),
-        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
-    };
-    let app = spawn_app_at(url.clone(), |s| {
-        deliver_to(&receiver)(s);
-        s.retry_schedule = "1h".into();
-    })
-    .await;
+    let (app, url) = app_retrying_in_an_hour(backend, &receiver, &dir).await;
     let webhook = app
         .subscribe(&receiver.url("/leased"), &["member.added"])
         .await
@@ -96,15 +107,7 @@ async fn only_organizations_with_due_unleased_deliveries_have_work_to_claim(back
     let receiver = Receiver::start().await;
     receiver.always("/failing", 500);
     let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("pending.db").display()),
-        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
-    };
-    let app = spawn_app_at(url.clone(), |s| {
-        deliver_to(&receiver)(s);
-        s.retry_schedule = "1h".into();
-    })
-    .await;
+    let (app, url) = app_retrying_in_an_hour(backend, &receiver, &dir).await;
     let (later, due) = (app.organization, uuid::Uuid::new_v4());
     app.subscribe(&receiver.url("/failing"), &["member.added"])
         .await;
