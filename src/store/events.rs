@@ -58,10 +58,15 @@ impl Store {
     /// durable commit (group commit). Any failure fails them all; callers
     /// then publish one by one to learn which.
     pub async fn publish_batch(&self, batch: &[NewEvent]) -> Result<Vec<Published>, StoreError> {
-        let mut published: Vec<Option<Published>> = batch.iter().map(|_| None).collect();
-        for (slot, new) in published.iter_mut().zip(batch) {
-            *slot = self.event_by_idempotency_key(new).await?;
-        }
+        let seen = self.already_published(batch).await?;
+        let mut published: Vec<Option<Published>> = batch
+            .iter()
+            .map(|new| {
+                let key = new.idempotency_key.as_ref()?;
+                seen.get(&(new.event.organization_id, key.clone()))
+                    .map(|id| duplicate(*id))
+            })
+            .collect();
         let fresh: Vec<&NewEvent> = published
             .iter()
             .zip(batch)
@@ -81,22 +86,49 @@ impl Store {
         &self,
         new: &NewEvent,
     ) -> Result<Option<Published>, StoreError> {
-        let Some(key) = &new.idempotency_key else {
-            return Ok(None);
-        };
-        let id: Option<uuid::Uuid> = event::Entity::find_in(new.event.organization_id)
-            .select_only()
-            .column(event::Column::Id)
-            .filter(event::Column::IdempotencyKey.eq(key.as_str()))
-            .into_tuple()
-            .one(&self.db)
-            .await?;
-        Ok(id.map(|id| Published {
-            event_id: EventId::from_uuid(id),
-            deliveries: 0,
-            duplicate: true,
-            handed_off: Vec::new(),
-        }))
+        let seen = self.already_published(std::slice::from_ref(new)).await?;
+        Ok(seen.into_values().next().map(duplicate))
+    }
+
+    /// The events already stored under the idempotency keys of `batch`, by
+    /// organization and key: one query per organization, not one per event.
+    async fn already_published(
+        &self,
+        batch: &[NewEvent],
+    ) -> Result<HashMap<(OrganizationId, String), EventId>, StoreError> {
+        let mut keys: HashMap<OrganizationId, Vec<String>> = HashMap::new();
+        for new in batch {
+            if let Some(key) = &new.idempotency_key {
+                let organization = new.event.organization_id;
+                keys.entry(organization).or_default().push(key.clone());
+            }
+        }
+        let mut seen = HashMap::new();
+        for (organization, keys) in keys {
+            let rows: Vec<(uuid::Uuid, Option<String>)> = event::Entity::find_in(organization)
+                .select_only()
+                .columns([event::Column::Id, event::Column::IdempotencyKey])
+                .filter(event::Column::IdempotencyKey.is_in(keys))
+                .into_tuple()
+                .all(&self.db)
+                .await?;
+            for (id, key) in rows {
+                if let Some(key) = key {
+                    seen.insert((organization, key), EventId::from_uuid(id));
+                }
+            }
+        }
+        Ok(seen)
+    }
+}
+
+/// The answer for an event whose idempotency key was used before.
+fn duplicate(first: EventId) -> Published {
+    Published {
+        event_id: first,
+        deliveries: 0,
+        duplicate: true,
+        handed_off: Vec::new(),
     }
 }
 
