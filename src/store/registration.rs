@@ -2,12 +2,15 @@
 //! secret, its subscriptions and its `webhook.created` event, within its
 //! organization's limit.
 
+use std::collections::HashSet;
 use std::collections::hash_map::{Entry, HashMap};
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, PaginatorTrait, Set, TryIntoModel,
+    ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, IntoActiveModel, PaginatorTrait,
+    QueryTrait,
 };
+use uuid::Uuid;
 
 use super::entities::webhook;
 use super::events::Published;
@@ -54,26 +57,46 @@ impl Store {
     ) -> Result<Vec<Created>, StoreError> {
         let txn = self.write_transaction().await?;
         let mut counts = self.count_webhooks(&txn, batch, limit).await?;
-        let mut created: Vec<Option<Created>> = Vec::with_capacity(batch.len());
+        let mut created: Vec<Option<Created>> = batch.iter().map(|_| None).collect();
         // Those stored: where their answer goes, and the webhook.
         let mut stored: Vec<(usize, Webhook)> = Vec::new();
-        for registration in batch {
-            let count = counts
-                .get_mut(&registration.webhook.organization_id)
-                .expect("every organization of the batch is counted");
-            if *count >= limit {
-                created.push(Some(Created::LimitReached));
-                continue;
-            }
-            match self.insert_webhook(&txn, registration).await? {
-                Some(webhook) => {
-                    *count += 1;
-                    stored.push((created.len(), webhook));
-                    created.push(None);
+        // In rounds of one statement each: those in order that fit under
+        // their organization's limit if every one before them is stored. A
+        // taken URL leaves room, so those refused for the limit try again.
+        let mut waiting: Vec<usize> = (0..batch.len()).collect();
+        while !waiting.is_empty() {
+            let mut room = counts.clone();
+            let (round, rest): (Vec<usize>, Vec<usize>) = waiting.into_iter().partition(|&at| {
+                let count = room
+                    .get_mut(&batch[at].webhook.organization_id)
+                    .expect("every organization of the batch is counted");
+                *count += 1;
+                *count <= limit
+            });
+            if round.is_empty() {
+                for at in rest {
+                    created[at] = Some(Created::LimitReached);
                 }
-                None => created.push(Some(Created::UrlTaken)),
+                break;
             }
+            let rows = round
+                .iter()
+                .map(|&at| self.webhook_row(&batch[at]))
+                .collect();
+            for (at, row) in round.into_iter().zip(insert_webhooks(&txn, rows).await?) {
+                match row {
+                    Some(row) => {
+                        *counts
+                            .get_mut(&batch[at].webhook.organization_id)
+                            .expect("counted") += 1;
+                        stored.push((at, to_domain(row)?));
+                    }
+                    None => created[at] = Some(Created::UrlTaken),
+                }
+            }
+            waiting = rest;
         }
+        stored.sort_by_key(|(at, _)| *at);
         // The group's subscriptions in one statement, then its
         // `webhook.created` events published together: a create in a group
         // costs about one statement of its own, not five.
@@ -134,48 +157,59 @@ impl Store {
         Ok(counts)
     }
 
-    /// Stores one webhook inside `txn`; `None` when its URL is taken.
-    async fn insert_webhook(
-        &self,
-        txn: &DatabaseTransaction,
-        registration: &Registration,
-    ) -> Result<Option<Webhook>, StoreError> {
+    /// The row of a webhook to register, with its secret sealed.
+    fn webhook_row(&self, registration: &Registration) -> webhook::Model {
         let new = &registration.webhook;
         let id = WebhookId::generate();
         let now = now();
-        let row = webhook::ActiveModel {
-            id: Set(id.as_uuid()),
-            organization_id: Set(new.organization_id.as_uuid()),
-            url: Set(new.url.as_str().to_owned()),
-            events: Set(events_json(&new.events)),
-            secret: Set(self.secrets.seal(id, &registration.secret)),
-            created_by: Set(registration.created_by.clone()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            description: Set(String::new()),
-            enabled: Set(true),
-            previous_secrets: Set(None),
-            rate_limit_per_second: Set(new.rate_limit_per_second.into()),
-            failing_since: Set(None),
-            disabled_reason: Set(None),
-            disabled_at: Set(None),
-        };
-        // A taken URL inserts nothing instead of failing: on PostgreSQL a
-        // failed statement would end the transaction, and with it the
-        // group's other webhooks.
-        let url_taken =
-            OnConflict::columns([webhook::Column::OrganizationId, webhook::Column::Url])
-                .do_nothing()
-                .to_owned();
-        let inserted = webhook::Entity::insert(row.clone())
-            .on_conflict(url_taken)
-            .exec_without_returning(txn)
-            .await?;
-        if inserted == 0 {
-            return Ok(None);
+        webhook::Model {
+            id: id.as_uuid(),
+            organization_id: new.organization_id.as_uuid(),
+            url: new.url.as_str().to_owned(),
+            events: events_json(&new.events),
+            secret: self.secrets.seal(id, &registration.secret),
+            created_by: registration.created_by.clone(),
+            created_at: now,
+            updated_at: now,
+            description: String::new(),
+            enabled: true,
+            previous_secrets: None,
+            rate_limit_per_second: new.rate_limit_per_second.into(),
+            failing_since: None,
+            disabled_reason: None,
+            disabled_at: None,
         }
-        Ok(Some(to_domain(row.try_into_model()?)?))
     }
+}
+
+/// Stores `rows` inside `txn` in one statement; each answer is the row, or
+/// `None` when its URL was taken (by a webhook stored before, or by a row
+/// before it here).
+async fn insert_webhooks(
+    txn: &DatabaseTransaction,
+    rows: Vec<webhook::Model>,
+) -> Result<Vec<Option<webhook::Model>>, StoreError> {
+    // A taken URL inserts nothing instead of failing: on PostgreSQL a
+    // failed statement would end the transaction, and with it the group's
+    // other webhooks.
+    let url_taken = OnConflict::columns([webhook::Column::OrganizationId, webhook::Column::Url])
+        .do_nothing()
+        .to_owned();
+    let mut insert =
+        webhook::Entity::insert_many(rows.iter().cloned().map(IntoActiveModel::into_active_model))
+            .on_conflict(url_taken)
+            .into_query();
+    insert.returning_col(webhook::Column::Id);
+    let inserted: HashSet<Uuid> = txn
+        .query_all(&insert)
+        .await?
+        .iter()
+        .map(|row| row.try_get::<Uuid>("", "id"))
+        .collect::<Result<_, _>>()?;
+    Ok(rows
+        .into_iter()
+        .map(|row| inserted.contains(&row.id).then_some(row))
+        .collect())
 }
 
 /// A PostgreSQL advisory lock key for one organization's webhook count.

@@ -16,6 +16,7 @@ use webhook_service::grpc::proto::{CreateWebhookRequest, CreateWebhookResponse};
 on_every_backend!(
     a_burst_of_creates_stops_exactly_at_each_organization_s_limit,
     a_taken_url_in_a_burst_fails_only_its_own_create,
+    taken_urls_near_the_limit_leave_their_room_to_the_others,
     every_create_in_a_burst_announces_itself_once,
 );
 
@@ -114,6 +115,34 @@ async fn a_taken_url_in_a_burst_fails_only_its_own_create(backend: Backend) {
         .count_rows("webhooks", "organization_id", app.organization)
         .await;
     assert_eq!(stored, 1 + 18);
+}
+
+async fn taken_urls_near_the_limit_leave_their_room_to_the_others(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.max_webhooks_per_organization = 5).await;
+    let taken = "https://hooks.example.com/taken";
+    app.subscribe(taken, &["member.added"]).await;
+    // The taken URLs first: were they to hold places under the limit, the
+    // new ones after them would be refused.
+    let requests = (0..12)
+        .map(|i| match i {
+            0..4 => app.create_request(taken, &["member.added"]),
+            _ => app.create_request(&format!("https://hooks.example.com/{i}"), &["member.added"]),
+        })
+        .collect();
+    let answers = create_together(&app, requests).await;
+
+    let (created, refused) = tally(&answers);
+    assert_eq!(created, 4, "{answers:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|c| [Code::AlreadyExists, Code::ResourceExhausted].contains(c)),
+        "{refused:?}"
+    );
+    let stored = app
+        .count_rows("webhooks", "organization_id", app.organization)
+        .await;
+    assert_eq!(stored, 5);
 }
 
 async fn every_create_in_a_burst_announces_itself_once(backend: Backend) {
