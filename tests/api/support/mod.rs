@@ -1,9 +1,11 @@
 //! Starts the real service on a random loopback port over a real database and
 //! hands tests a real gRPC client.
 
+pub mod pki;
 pub mod postgres;
 pub mod proxy;
 pub mod receiver;
+pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -90,6 +92,9 @@ pub fn binary() -> std::process::Command {
         "JWT_PUBLIC_KEY_FILE",
         "JWT_ISSUER",
         "JWT_AUDIENCE",
+        "WEBHOOK_TLS_CERT_FILE",
+        "WEBHOOK_TLS_KEY_FILE",
+        "WEBHOOK_TLS_CLIENT_CA_FILE",
     ] {
         command.env_remove(var);
     }
