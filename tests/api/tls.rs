@@ -3,7 +3,6 @@
 //! and what the binary says about settings that do not fit together.
 
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -17,7 +16,7 @@ use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 
 use crate::support::pki::Ca;
 use crate::support::tls::{TlsFiles, check_health_over_tls, handshake_and_read, tls_channel};
-use crate::support::{Backend, JWT_SECRET, TestApp, authorized, binary, spawn_app_with};
+use crate::support::{Backend, TestApp, authorized, service_command, spawn_app_with};
 
 /// A service over SQLite serving TLS from `files`, mutual when `mutual`.
 async fn spawn_tls_app(files: &TlsFiles, mutual: bool) -> TestApp {
@@ -289,21 +288,12 @@ fn a_key_that_is_not_the_certificates_stops_the_service_at_start() {
     );
 }
 
-/// Starts the binary with `settings` on top of a valid JWT secret and
-/// database, expects it to exit with a failure within 30 s, and returns what
+/// Starts the binary with `settings` on top of a JWT secret and a database,
+/// expects it to exit with a failure within 30 s, and returns what
 /// it wrote to stderr.
 fn start_failure(settings: &[(&str, &Path)]) -> String {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = binary();
-    command
-        .env("JWT_SECRET", JWT_SECRET)
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/w.db", dir.path().display()),
-        )
-        .env("WEBHOOK_LISTEN_ADDR", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
+    let mut command = service_command(&dir);
     for (name, path) in settings {
         command.env(name, path);
     }

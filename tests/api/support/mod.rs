@@ -101,6 +101,24 @@ pub fn binary() -> std::process::Command {
     command
 }
 
+/// The binary, serving on a free loopback port over SQLite in `dir`, logging
+/// JSON lines to a pipe.
+pub fn service_command(dir: &TempDir) -> std::process::Command {
+    let mut command = binary();
+    command
+        .env("JWT_SECRET", JWT_SECRET)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/w.db", dir.path().display()),
+        )
+        .env("WEBHOOK_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    command
+}
+
 /// A service with default settings, private targets allowed off.
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, |_| {}).await
