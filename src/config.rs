@@ -3,6 +3,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -14,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use crate::auth::JwtVerifier;
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::domain::OrganizationId;
-use crate::grpc::listener::ConnectionTimeouts;
+use crate::grpc::listener::{ConnectionTimeouts, tls};
 use crate::service::WebhookRules;
 
 /// Delivers an organization's events to its registered HTTPS webhooks.
@@ -162,7 +163,16 @@ pub struct Settings {
     /// How often old deliveries are looked for and deleted.
     #[arg(long, env = "WEBHOOK_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
     pub retention_interval: Duration,
-    /// How long a new connection has to send the HTTP/2 preface before it is closed.
+    /// PEM certificate chain (the server's certificate first) to serve gRPC over TLS; needs WEBHOOK_TLS_KEY_FILE.
+    #[arg(long, env = "WEBHOOK_TLS_CERT_FILE", global = true)]
+    pub tls_cert_file: Option<PathBuf>,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the WEBHOOK_TLS_CERT_FILE certificate.
+    #[arg(long, env = "WEBHOOK_TLS_KEY_FILE", global = true)]
+    pub tls_key_file: Option<PathBuf>,
+    /// PEM CA certificates for mutual TLS: a client must present a certificate chaining to one of them.
+    #[arg(long, env = "WEBHOOK_TLS_CLIENT_CA_FILE", global = true)]
+    pub tls_client_ca_file: Option<PathBuf>,
+    /// How long a new connection has to finish the TLS handshake (under TLS) and send the HTTP/2 preface before it is closed.
     #[arg(long, env = "WEBHOOK_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub handshake_timeout: Duration,
     /// How long a connection may have no RPC in progress before it is closed.
@@ -255,6 +265,38 @@ impl Settings {
             handshake: self.handshake_timeout,
             idle: self.idle_timeout,
         })
+    }
+
+    /// The listener's TLS configuration; `None` serves plaintext.
+    pub fn tls(&self) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
+        let (cert_file, key_file) = match (&self.tls_cert_file, &self.tls_key_file) {
+            (Some(cert_file), Some(key_file)) => (cert_file, key_file),
+            (None, None) if self.tls_client_ca_file.is_some() => bail!(
+                "WEBHOOK_TLS_CLIENT_CA_FILE (mutual TLS) needs WEBHOOK_TLS_CERT_FILE \
+                 and WEBHOOK_TLS_KEY_FILE as well"
+            ),
+            (None, None) => return Ok(None),
+            (Some(_), None) => bail!(
+                "WEBHOOK_TLS_CERT_FILE is set but WEBHOOK_TLS_KEY_FILE is not: set both or neither"
+            ),
+            (None, Some(_)) => bail!(
+                "WEBHOOK_TLS_KEY_FILE is set but WEBHOOK_TLS_CERT_FILE is not: set both or neither"
+            ),
+        };
+        let chain = tls::read_certificates(cert_file).context("WEBHOOK_TLS_CERT_FILE")?;
+        let key = tls::read_private_key(key_file).context("WEBHOOK_TLS_KEY_FILE")?;
+        let client_verifier = self
+            .tls_client_ca_file
+            .as_deref()
+            .map(|path| {
+                tls::read_certificates(path)
+                    .and_then(tls::client_verifier)
+                    .context("WEBHOOK_TLS_CLIENT_CA_FILE")
+            })
+            .transpose()?;
+        let config = tls::server_config(chain, key, client_verifier)
+            .context("WEBHOOK_TLS_CERT_FILE and WEBHOOK_TLS_KEY_FILE")?;
+        Ok(Some(config))
     }
 
     /// Settings for tests and embedding: every default, with `database_url`

@@ -1,11 +1,14 @@
 //! Builds the application from its settings: database, auth, gRPC services.
 //! `build` binds the listener itself, so tests can ask for port 0.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use futures_util::Stream;
 use tokio::net::TcpListener;
 use tonic::codegen::http::{HeaderMap, Request, Response};
 use tonic::transport::Server;
@@ -16,7 +19,7 @@ use crate::auth::{Authenticator, JwtVerifier};
 use crate::config::Settings;
 use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::listener::{
-    ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
+    Connection, ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
 };
 use crate::grpc::proto::{
     self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
@@ -30,6 +33,7 @@ pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
     connections: ConnectionTimeouts,
+    tls: Option<Arc<rustls::ServerConfig>>,
     verifier: JwtVerifier,
     publisher: Publisher,
     dispatcher: Dispatcher,
@@ -52,6 +56,11 @@ impl Application {
         }
         let delivery = settings.delivery()?;
         let connections = settings.connection_timeouts()?;
+        let tls = settings.tls()?;
+        if tls.is_some() {
+            let mutual = settings.tls_client_ca_file.is_some();
+            tracing::info!(client_certificates_required = mutual, "gRPC over TLS");
+        }
         let lease = delivery.lease;
         let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
         let (wakeup, inbox) = Wakeup::new(lease);
@@ -72,6 +81,7 @@ impl Application {
             listener,
             address,
             connections,
+            tls,
             verifier,
             publisher: Publisher::new(store, wakeup),
             dispatcher,
@@ -115,8 +125,7 @@ impl Application {
         let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
         let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
         let server = Self::serve(
-            self.listener,
-            self.connections,
+            incoming(self.listener, self.connections, self.tls),
             self.verifier,
             api,
             Events::new(self.publisher),
@@ -148,8 +157,7 @@ impl Application {
     }
 
     async fn serve(
-        listener: TcpListener,
-        connections: ConnectionTimeouts,
+        connections: impl Stream<Item = Result<Connection, Infallible>>,
         verifier: JwtVerifier,
         api: WebhookApi,
         events: Events,
@@ -186,7 +194,7 @@ impl Application {
             .add_service(reflection_v1alpha)
             .add_service(webhooks)
             .add_service(events)
-            .serve_with_incoming_shutdown(incoming(listener, connections), shutdown)
+            .serve_with_incoming_shutdown(connections, shutdown)
             .await
             .context("gRPC server failed")
     }

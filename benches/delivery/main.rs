@@ -8,6 +8,9 @@
 
 mod noisy;
 #[allow(dead_code)]
+#[path = "../../tests/api/support/pki.rs"]
+mod pki;
+#[allow(dead_code)]
 #[path = "../../tests/api/support/postgres.rs"]
 mod postgres;
 #[allow(dead_code)]

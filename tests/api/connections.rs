@@ -4,7 +4,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -17,7 +17,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
-use crate::support::{Backend, JWT_SECRET, TestApp, binary, spawn_app_with};
+use crate::support::{Backend, TestApp, service_command, spawn_app_with};
 
 #[tokio::test]
 async fn silent_connections_are_closed_and_the_service_stays_healthy() {
@@ -175,24 +175,6 @@ async fn check_health_over_h2(app: &TestApp, client: h2::client::SendRequest<Byt
     assert_eq!(trailers["grpc-status"], "0", "{trailers:?}");
     let response = HealthCheckResponse::decode(&message[5..]).unwrap();
     assert_eq!(response.status(), ServingStatus::Serving);
-}
-
-/// The binary, serving on a free loopback port over SQLite in `dir`, logging
-/// JSON lines to a pipe.
-fn service_command(dir: &tempfile::TempDir) -> std::process::Command {
-    let mut command = binary();
-    command
-        .env("JWT_SECRET", JWT_SECRET)
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}/w.db", dir.path().display()),
-        )
-        .env("WEBHOOK_LISTEN_ADDR", "127.0.0.1:0")
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    command
 }
 
 /// Starts `command` with at most `soft` open files, and a hard limit of

@@ -32,4 +32,5 @@ mod rotation;
 mod ssrf;
 mod subscriptions;
 mod test_events;
+mod tls;
 mod updates;

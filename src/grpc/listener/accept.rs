@@ -1,15 +1,22 @@
 //! Accepting connections without spinning: when `accept` fails for a reason
 //! that is not about one connection (out of file descriptors, out of memory),
 //! retrying at once fails again at once and burns a core. Back off instead,
-//! and say so in the log now and then rather than on every failure.
+//! and say so in the log now and then rather than on every failure. Under
+//! TLS, accepting goes on while earlier connections are still in their
+//! handshakes.
 
 use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::Stream;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
+use super::handshakes::Handshakes;
+use super::throttle::WarningThrottle;
+use super::transport::Transport;
 use super::{Connection, ConnectionTimeouts};
 
 /// The first pause after a failed accept; it doubles up to [`LONGEST_PAUSE`].
@@ -21,44 +28,95 @@ const LONGEST_PAUSE: Duration = Duration::from_secs(1);
 const WARNING_INTERVAL: Duration = Duration::from_secs(10);
 
 /// The connections `listener` accepts, with `TCP_NODELAY` on (gRPC sends
-/// small frames that should not wait for more) and `timeouts` applied. Never
-/// yields an error: failures are logged and retried after a pause.
+/// small frames that should not wait for more) and `timeouts` applied; with
+/// `tls`, only those whose TLS handshake succeeded, in the order their
+/// handshakes end. Never yields an error: failures are logged, and failed
+/// accepts retried after a pause.
 pub fn incoming(
     listener: TcpListener,
     timeouts: ConnectionTimeouts,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> impl Stream<Item = Result<Connection, std::convert::Infallible>> {
+    let handshakes = tls.map(|config| Handshakes::new(config, timeouts));
     futures_util::stream::unfold(
-        (listener, Backoff::default()),
-        move |(listener, mut backoff)| async move {
-            let connection = loop {
-                match listener.accept().await {
-                    Ok((stream, remote_addr)) => {
-                        backoff.succeeded();
-                        if let Err(err) = stream.set_nodelay(true) {
-                            tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-                        }
-                        break Connection::new(stream, remote_addr, timeouts);
-                    }
-                    Err(err) if concerns_one_connection(&err) => {
-                        tracing::debug!(error = %err, "a connection failed before it was accepted");
-                    }
-                    Err(err) => {
-                        let retry = backoff.failed(Instant::now());
-                        if let Some(failures) = retry.warn_with_failures {
-                            tracing::warn!(
-                                error = %err,
-                                failures,
-                                pause_ms = retry.pause.as_millis() as u64,
-                                "cannot accept connections; pausing before trying again"
-                            );
-                        }
-                        tokio::time::sleep(retry.pause).await;
-                    }
+        (Acceptor::new(listener), handshakes),
+        move |(mut acceptor, mut handshakes)| async move {
+            let connection = match &mut handshakes {
+                None => {
+                    let (stream, remote_addr) = acceptor.accept().await;
+                    let stream = Transport::Tcp(stream);
+                    Connection::new(stream, remote_addr, Instant::now(), timeouts)
                 }
+                Some(handshakes) => loop {
+                    tokio::select! {
+                        // Finished handshakes first, so that a flood of new
+                        // connections cannot keep them waiting.
+                        biased;
+                        connection = handshakes.next() => break connection,
+                        (stream, remote_addr) = acceptor.accept() => {
+                            handshakes.start(stream, remote_addr, Instant::now());
+                        }
+                    }
+                },
             };
-            Some((Ok(connection), (listener, backoff)))
+            Some((Ok(connection), (acceptor, handshakes)))
         },
     )
+}
+
+/// The listener, and the pause it is in after failed accepts.
+struct Acceptor {
+    listener: TcpListener,
+    backoff: Backoff,
+    /// Set during a pause: when to accept again.
+    resume_at: Option<Instant>,
+}
+
+impl Acceptor {
+    fn new(listener: TcpListener) -> Self {
+        Self {
+            listener,
+            backoff: Backoff::default(),
+            resume_at: None,
+        }
+    }
+
+    /// The next connection, with `TCP_NODELAY` on. Dropping the future
+    /// loses no connection and does not cut a pause short, so it can race
+    /// against the handshakes in progress.
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            if let Some(at) = self.resume_at {
+                tokio::time::sleep_until(at).await;
+                self.resume_at = None;
+            }
+            match self.listener.accept().await {
+                Ok((stream, remote_addr)) => {
+                    self.backoff.succeeded();
+                    if let Err(err) = stream.set_nodelay(true) {
+                        tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+                    }
+                    return (stream, remote_addr);
+                }
+                Err(err) if concerns_one_connection(&err) => {
+                    tracing::debug!(error = %err, "a connection failed before it was accepted");
+                }
+                Err(err) => {
+                    let now = Instant::now();
+                    let retry = self.backoff.failed(now);
+                    if let Some(failures) = retry.warn_with_failures {
+                        tracing::warn!(
+                            error = %err,
+                            failures,
+                            pause_ms = retry.pause.as_millis() as u64,
+                            "cannot accept connections; pausing before trying again"
+                        );
+                    }
+                    self.resume_at = Some(now + retry.pause);
+                }
+            }
+        }
+    }
 }
 
 /// Errors about the one connection being accepted (it was reset or aborted
@@ -74,13 +132,20 @@ fn concerns_one_connection(err: &io::Error) -> bool {
 }
 
 /// The pause after each failed accept, and when failures are worth a warning.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Backoff {
     /// The pause the last failure got; `None` after a success.
     pause: Option<Duration>,
-    /// Failures since the last warning.
-    unreported: u64,
-    last_warning: Option<Instant>,
+    warnings: WarningThrottle,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            pause: None,
+            warnings: WarningThrottle::new(WARNING_INTERVAL),
+        }
+    }
 }
 
 /// What to do after one failed accept.
@@ -103,17 +168,9 @@ impl Backoff {
             .pause
             .map_or(FIRST_PAUSE, |p| (p * 2).min(LONGEST_PAUSE));
         self.pause = Some(pause);
-        self.unreported += 1;
-        let warn = self
-            .last_warning
-            .is_none_or(|at| now.duration_since(at) >= WARNING_INTERVAL);
-        let warn_with_failures = warn.then(|| {
-            self.last_warning = Some(now);
-            std::mem::take(&mut self.unreported)
-        });
         Retry {
             pause,
-            warn_with_failures,
+            warn_with_failures: self.warnings.failed(now),
         }
     }
 }

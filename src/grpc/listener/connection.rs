@@ -1,6 +1,6 @@
-//! One accepted connection: the TCP stream, wrapped so that a connection
-//! that never finishes the HTTP/2 handshake, or that stays idle too long,
-//! reads as closed and hyper drops it.
+//! One accepted connection: the TCP stream (or the TLS session over it),
+//! wrapped so that a connection that never finishes the HTTP/2 handshake, or
+//! that stays idle too long, reads as closed and hyper drops it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -10,19 +10,19 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::{Instant, Sleep};
 use tonic::transport::server::Connected;
 
 use super::ConnectionTimeouts;
 use super::activity::Activity;
+use super::transport::Transport;
 
 /// The bytes a client has sent once it has done its part of the HTTP/2
 /// handshake: the 24-byte connection preface and the 9-byte header of the
 /// SETTINGS frame that must follow it. Counting bytes is a proxy that needs
 /// no HTTP/2 parsing; a client that sends them and then stalls is left to the
-/// idle timeout. Under a TLS layer these would be encrypted bytes: proof that
-/// the client started its handshake, not that it finished it.
+/// idle timeout. Under TLS they are counted once decrypted, so they mean the
+/// same; the TLS handshake before them runs against the same deadline.
 const HANDSHAKE_BYTES: usize = 24 + 9;
 
 /// What tonic puts into the extensions of every request on a connection.
@@ -35,11 +35,11 @@ pub struct ConnectionInfo {
     pub(super) activity: Arc<Activity>,
 }
 
-/// An accepted TCP connection that ends itself (reads as end-of-file) when
-/// the handshake or idle timeout runs out.
+/// An accepted connection that ends itself (reads as end-of-file) when the
+/// handshake or idle timeout runs out.
 #[derive(Debug)]
 pub struct Connection {
-    stream: TcpStream,
+    stream: Transport,
     info: ConnectionInfo,
     timeouts: ConnectionTimeouts,
     /// Counted only up to [`HANDSHAKE_BYTES`].
@@ -52,18 +52,21 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// `stream`, accepted from `remote_addr` at `accepted_at`: the handshake
+    /// deadline counts from then, whatever came between (a TLS handshake).
     pub(super) fn new(
-        stream: TcpStream,
+        stream: Transport,
         remote_addr: SocketAddr,
+        accepted_at: Instant,
         timeouts: ConnectionTimeouts,
     ) -> Self {
         let info = ConnectionInfo {
-            local_addr: stream.local_addr().ok(),
+            local_addr: stream.local_addr(),
             remote_addr: Some(remote_addr),
             activity: Arc::new(Activity::new()),
         };
         let check = Box::pin(tokio::time::sleep_until(later(
-            Instant::now(),
+            accepted_at,
             timeouts.handshake,
         )));
         Self {
@@ -117,7 +120,7 @@ impl Connection {
 
 /// `at + span`, capped at thirty years (as tokio caps its own far future):
 /// the timeouts are settings, and `Instant` overflows on huge ones.
-fn later(at: Instant, span: Duration) -> Instant {
+pub(super) fn later(at: Instant, span: Duration) -> Instant {
     const THIRTY_YEARS: Duration = Duration::from_secs(30 * 365 * 24 * 3600);
     at + span.min(THIRTY_YEARS)
 }

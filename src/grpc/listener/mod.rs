@@ -1,6 +1,8 @@
 //! The gRPC listener: accepts TCP connections without spinning when accept
-//! fails, and closes connections that never finish the HTTP/2 handshake or
-//! sit idle, so silent or abandoned clients cannot hold descriptors forever.
+//! fails, optionally speaks TLS (mutual TLS too) with each handshake in a
+//! task of its own, and closes connections that never finish the TLS and
+//! HTTP/2 handshakes or sit idle, so silent or abandoned clients cannot hold
+//! descriptors forever.
 //!
 //! A connection is idle while no RPC is in progress on it: each
 //! [`Connection`] carries its activity in its [`ConnectionInfo`], which tonic
@@ -12,6 +14,10 @@ mod accept;
 mod activity;
 mod connection;
 mod descriptors;
+mod handshakes;
+mod throttle;
+pub mod tls;
+mod transport;
 
 use std::time::Duration;
 
@@ -30,7 +36,7 @@ pub const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConnectionTimeouts {
     /// From accept until the client has sent the HTTP/2 preface and the
-    /// header of its first frame.
+    /// header of its first frame (after the TLS handshake, under TLS).
     pub handshake: Duration,
     /// How long a connection may have no RPC in progress.
     pub idle: Duration,

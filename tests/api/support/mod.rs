@@ -1,9 +1,11 @@
 //! Starts the real service on a random loopback port over a real database and
 //! hands tests a real gRPC client.
 
+pub mod pki;
 pub mod postgres;
 pub mod proxy;
 pub mod receiver;
+pub mod tls;
 
 use std::net::SocketAddr;
 
@@ -90,9 +92,30 @@ pub fn binary() -> std::process::Command {
         "JWT_PUBLIC_KEY_FILE",
         "JWT_ISSUER",
         "JWT_AUDIENCE",
+        "WEBHOOK_TLS_CERT_FILE",
+        "WEBHOOK_TLS_KEY_FILE",
+        "WEBHOOK_TLS_CLIENT_CA_FILE",
     ] {
         command.env_remove(var);
     }
+    command
+}
+
+/// The binary, serving on a free loopback port over SQLite in `dir`, logging
+/// JSON lines to a pipe.
+pub fn service_command(dir: &TempDir) -> std::process::Command {
+    let mut command = binary();
+    command
+        .env("JWT_SECRET", JWT_SECRET)
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}/w.db", dir.path().display()),
+        )
+        .env("WEBHOOK_LISTEN_ADDR", "127.0.0.1:0")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
     command
 }
 

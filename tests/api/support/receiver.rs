@@ -15,12 +15,12 @@ use hyper::header::HeaderMap;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
+
+use super::pki::{Ca, LOOPBACK_NAMES};
 
 /// One scripted answer.
 #[derive(Debug, Clone)]
@@ -112,32 +112,17 @@ pub struct Handshakes {
 impl Receiver {
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let ca_key = KeyPair::generate().unwrap();
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "webhook-service test CA");
-        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-        let ca = Issuer::new(ca_params, ca_key);
-        let leaf_key = KeyPair::generate().unwrap();
-        let names = ["localhost", "ip6-localhost", "127.0.0.1", "::1"].map(String::from);
-        let leaf = CertificateParams::new(names.to_vec())
-            .unwrap()
-            .signed_by(&leaf_key, &ca)
-            .unwrap();
+        let ca = Ca::new("webhook-service test CA");
+        let leaf = ca.server(&LOOPBACK_NAMES);
         let ca_file = dir.path().join("ca.pem");
-        std::fs::write(&ca_file, ca_cert.pem()).unwrap();
+        std::fs::write(&ca_file, ca.pem()).unwrap();
 
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_no_client_auth()
-            .with_single_cert(
-                vec![leaf.der().clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
-            )
+            .with_single_cert(vec![leaf.certificate_der()], leaf.key_der())
             .unwrap();
         let acceptor = TlsAcceptor::from(Arc::new(tls));
         // Both loopbacks, so names resolving to either reach us.
