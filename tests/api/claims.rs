@@ -7,19 +7,7 @@ use tonic::{Code, Status};
 use crate::support::jwks::{JwksServer, TestKey, key_set};
 use crate::support::{Backend, TestApp, authorized, hs256, spawn_app, spawn_app_with, to_struct};
 use webhook_service::config::Settings;
-use webhook_service::grpc::proto::{ListWebhooksRequest, PublishEventRequest};
-
-async fn list_webhooks(app: &TestApp, token: &str) -> Result<(), Status> {
-    let request = ListWebhooksRequest {
-        organization_id: app.organization.to_string(),
-        ..Default::default()
-    };
-    app.webhooks()
-        .await
-        .list_webhooks(authorized(request, token))
-        .await
-        .map(|_| ())
-}
+use webhook_service::grpc::proto::PublishEventRequest;
 
 async fn publish(app: &TestApp, token: &str) -> Result<(), Status> {
     let request = PublishEventRequest {
@@ -78,11 +66,11 @@ async fn a_namespaced_organization_and_nested_roles_are_read_where_the_settings_
         "https://example.com/org_id": org,
         "realm_access": {"roles": ["offline_access", "uma_authorization", "admin"]},
     }));
-    list_webhooks(&app, &key.sign(&admin)).await.unwrap();
+    app.list_webhooks_as(&key.sign(&admin)).await.unwrap();
 
     // The default names mean nothing now: no organization, no role.
     let flat = token_claims(json!({"org_id": org, "role": "OWNER"}));
-    let status = list_webhooks(&app, &key.sign(&flat)).await.unwrap_err();
+    let status = app.list_webhooks_as(&key.sign(&flat)).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied, "{status:?}");
 }
 
@@ -98,14 +86,16 @@ async fn the_highest_known_role_of_a_list_counts_and_a_list_without_one_is_refus
     let org = app.organization.to_string();
     let token = |roles: Value| key.sign(&token_claims(json!({"org": {"id": org, "roles": roles}})));
 
-    list_webhooks(&app, &token(json!(["member", "Owner"])))
+    app.list_webhooks_as(&token(json!(["member", "Owner"])))
         .await
         .unwrap();
-    let member = list_webhooks(&app, &token(json!(["MEMBER", "viewer"])))
+    let member = app
+        .list_webhooks_as(&token(json!(["MEMBER", "viewer"])))
         .await
         .unwrap_err();
     assert_eq!(member.code(), Code::PermissionDenied);
-    let none_known = list_webhooks(&app, &token(json!(["viewer"])))
+    let none_known = app
+        .list_webhooks_as(&token(json!(["viewer"])))
         .await
         .unwrap_err();
     assert_eq!(none_known.code(), Code::Unauthenticated);
@@ -138,11 +128,11 @@ async fn roles_are_accepted_in_any_case() {
     let app = spawn_app(Backend::Sqlite).await;
     for role in ["admin", "Owner", "ADMIN"] {
         let token = hs256(&crate::support::claims(app.organization, role));
-        list_webhooks(&app, &token)
+        app.list_webhooks_as(&token)
             .await
             .unwrap_or_else(|s| panic!("{role}: {s:?}"));
     }
     let member = hs256(&crate::support::claims(app.organization, "member"));
-    let status = list_webhooks(&app, &member).await.unwrap_err();
+    let status = app.list_webhooks_as(&member).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
 }

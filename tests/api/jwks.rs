@@ -6,36 +6,21 @@ use std::time::{Duration, Instant};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::json;
-use tonic::{Code, Status};
+use tonic::Code;
 
 use crate::support::jwks::{JwksServer, TestKey, key_set};
 use crate::support::receiver::{Receiver, Reply};
-use crate::support::{Backend, TestApp, authorized, claims, spawn_app_with, start_failure};
+use crate::support::{Backend, TestApp, claims, spawn_app_with, start_failure};
 use webhook_service::auth::JwksUrl;
-use webhook_service::grpc::proto::ListWebhooksRequest;
-
-/// ListWebhooks of the app's organization with `token`: needs a valid
-/// token of an owner or admin of it.
-async fn call(app: &TestApp, token: &str) -> Result<(), Status> {
-    let request = ListWebhooksRequest {
-        organization_id: app.organization.to_string(),
-        ..Default::default()
-    };
-    app.webhooks()
-        .await
-        .list_webhooks(authorized(request, token))
-        .await
-        .map(|_| ())
-}
 
 async fn assert_accepted(app: &TestApp, token: &str) {
-    if let Err(status) = call(app, token).await {
+    if let Err(status) = app.list_webhooks_as(token).await {
         panic!("refused: {status:?}");
     }
 }
 
 async fn assert_unauthenticated(app: &TestApp, token: &str) {
-    let status = call(app, token).await.unwrap_err();
+    let status = app.list_webhooks_as(token).await.unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");
     assert_eq!(status.message(), "invalid token");
 }
@@ -100,7 +85,7 @@ async fn unknown_kids_are_unauthenticated_and_fetch_the_set_at_most_once_per_int
     let calls = (0..12).map(|i| {
         let token = stranger.sign_as(Algorithm::ES256, Some(&format!("made-up-{i}")), &claims);
         let app = &app;
-        async move { call(app, &token).await }
+        async move { app.list_webhooks_as(&token).await }
     });
     for outcome in futures_util::future::join_all(calls).await {
         assert_eq!(outcome.unwrap_err().code(), Code::Unauthenticated);

@@ -27,11 +27,10 @@ pub struct ClaimNames {
 
 impl Default for ClaimNames {
     fn default() -> Self {
-        let path = |name: &str| ClaimPath::name(name);
         Self {
-            organization: path("org_id"),
-            role: path("role"),
-            scope: path("scope"),
+            organization: ClaimPath::name("org_id"),
+            role: ClaimPath::name("role"),
+            scope: ClaimPath::name("scope"),
         }
     }
 }

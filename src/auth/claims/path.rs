@@ -33,11 +33,6 @@ pub enum ClaimPathError {
 }
 
 impl ClaimPath {
-    /// The names from the outermost object inward.
-    pub fn names(&self) -> &[String] {
-        &self.0
-    }
-
     /// A claim at the top of the payload.
     pub(super) fn name(name: &str) -> Self {
         Self(vec![name.to_owned()])

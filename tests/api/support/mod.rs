@@ -391,6 +391,20 @@ impl TestApp {
         }
     }
 
+    /// ListWebhooks of this app's organization with `token`: passes with a
+    /// valid token of an owner or admin of it.
+    pub async fn list_webhooks_as(&self, token: &str) -> Result<(), Status> {
+        let request = webhook_service::grpc::proto::ListWebhooksRequest {
+            organization_id: self.organization.to_string(),
+            ..Default::default()
+        };
+        self.webhooks()
+            .await
+            .list_webhooks(authorized(request, token))
+            .await
+            .map(|_| ())
+    }
+
     /// GetWebhook as an OWNER of this app's organization.
     pub async fn get_webhook(&self, webhook_id: &str) -> Result<Webhook, Status> {
         let request = GetWebhookRequest {
