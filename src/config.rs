@@ -12,7 +12,7 @@ use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::auth::JwtVerifier;
+use crate::auth::{ClaimNames, ClaimPath, Jwks, JwksUrl, JwtVerifier, TokenRules};
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::domain::OrganizationId;
 use crate::grpc::listener::{ConnectionTimeouts, tls};
@@ -91,6 +91,27 @@ pub struct Settings {
     /// PEM public key (RSA for RS256, P-256 for ES256) that tokens are signed with.
     #[arg(long, env = "JWT_PUBLIC_KEY_FILE", global = true)]
     pub jwt_public_key_file: Option<PathBuf>,
+    /// URL of an identity provider's JWK set (https; plain http only to a
+    /// loopback address): tokens are checked with its keys, chosen by `kid`.
+    #[arg(long, env = "JWT_JWKS_URL", value_parser = JwksUrl::parse, global = true)]
+    pub jwt_jwks_url: Option<JwksUrl>,
+    /// How often the JWK set is fetched again (a token with an unknown `kid` also triggers a fetch, at most every 30s).
+    #[arg(long, env = "JWT_JWKS_REFRESH", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
+    pub jwt_jwks_refresh: Duration,
+    /// Extra PEM certificates trusted for JWT_JWKS_URL, beside the web's roots.
+    #[arg(long, env = "JWT_JWKS_CA_FILE", global = true)]
+    pub jwt_jwks_ca_file: Option<PathBuf>,
+    /// The claim holding the organization's UUID: a name, a dotted path into
+    /// nested objects, or a name holding dots in brackets and quotes
+    /// (`["https://example.com/org_id"]`).
+    #[arg(long, env = "JWT_ORG_CLAIM", default_value = "org_id", global = true)]
+    pub jwt_org_claim: ClaimPath,
+    /// The claim holding the caller's role (a name, or a list whose highest known name counts); a path as for JWT_ORG_CLAIM.
+    #[arg(long, env = "JWT_ROLE_CLAIM", default_value = "role", global = true)]
+    pub jwt_role_claim: ClaimPath,
+    /// The claim holding the scopes (space-separated, or a list); a path as for JWT_ORG_CLAIM.
+    #[arg(long, env = "JWT_SCOPE_CLAIM", default_value = "scope", global = true)]
+    pub jwt_scope_claim: ClaimPath,
     /// When set, a token's `iss` must equal it.
     #[arg(long, env = "JWT_ISSUER", global = true)]
     pub jwt_issuer: Option<String>,
@@ -181,30 +202,53 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The token verifier the JWT settings describe.
-    pub fn jwt_verifier(&self) -> anyhow::Result<JwtVerifier> {
-        let issuer = self.jwt_issuer.as_deref();
-        let audience = self.jwt_audience.as_deref();
-        match (&self.jwt_secret, &self.jwt_public_key_file) {
-            (Some(secret), None) => {
+    /// The token verifier the JWT settings describe. With JWT_JWKS_URL, the
+    /// key set is fetched here: the service does not start without it.
+    pub async fn jwt_verifier(&self) -> anyhow::Result<JwtVerifier> {
+        let rules = TokenRules {
+            issuer: self.jwt_issuer.clone(),
+            audience: self.jwt_audience.clone(),
+        };
+        let claims = ClaimNames {
+            organization: self.jwt_org_claim.clone(),
+            role: self.jwt_role_claim.clone(),
+            scope: self.jwt_scope_claim.clone(),
+        };
+        match (
+            &self.jwt_secret,
+            &self.jwt_public_key_file,
+            &self.jwt_jwks_url,
+        ) {
+            (Some(secret), None, None) => {
                 let secret = secret.expose_secret();
                 if secret.is_empty() {
                     bail!("JWT_SECRET is empty");
                 }
-                Ok(JwtVerifier::hs256(secret.as_bytes(), issuer, audience))
+                Ok(JwtVerifier::hs256(secret.as_bytes(), &rules, claims))
             }
-            (None, Some(path)) => {
+            (None, Some(path), None) => {
                 let pem = std::fs::read(path).with_context(|| {
                     format!("cannot read JWT_PUBLIC_KEY_FILE {}", path.display())
                 })?;
-                JwtVerifier::from_public_key_pem(&pem, issuer, audience)
+                JwtVerifier::from_public_key_pem(&pem, &rules, claims)
                     .with_context(|| format!("JWT_PUBLIC_KEY_FILE {}", path.display()))
             }
-            (None, None) => bail!(
-                "no token verification key: set JWT_SECRET (HS256 shared secret) \
-                 or JWT_PUBLIC_KEY_FILE (PEM public key for RS256 or ES256)"
+            (None, None, Some(url)) => {
+                if self.jwt_jwks_refresh.is_zero() {
+                    bail!("JWT_JWKS_REFRESH must be longer than 0");
+                }
+                let ca_file = self.jwt_jwks_ca_file.as_deref();
+                let jwks = Jwks::start(url.clone(), ca_file, self.jwt_jwks_refresh, rules)
+                    .await
+                    .context("JWT_JWKS_URL: cannot load the identity provider's keys")?;
+                Ok(JwtVerifier::from_jwks(Arc::new(jwks), claims))
+            }
+            (None, None, None) => bail!(
+                "no token verification key: set one of JWT_SECRET (HS256 shared secret), \
+                 JWT_PUBLIC_KEY_FILE (PEM public key for RS256 or ES256) or \
+                 JWT_JWKS_URL (an identity provider's JWK set)"
             ),
-            (Some(_), Some(_)) => bail!("set only one of JWT_SECRET and JWT_PUBLIC_KEY_FILE"),
+            _ => bail!("set only one of JWT_SECRET, JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL"),
         }
     }
 

@@ -15,7 +15,7 @@ use tonic::transport::Server;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field::Empty};
 
-use crate::auth::{Authenticator, JwtVerifier};
+use crate::auth::{Authenticated, JwksStats, JwtVerifier};
 use crate::config::Settings;
 use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::listener::{
@@ -34,7 +34,7 @@ pub struct Application {
     address: SocketAddr,
     connections: ConnectionTimeouts,
     tls: Option<Arc<rustls::ServerConfig>>,
-    verifier: JwtVerifier,
+    verifier: Arc<JwtVerifier>,
     publisher: Publisher,
     dispatcher: Dispatcher,
     rules: WebhookRules,
@@ -47,7 +47,7 @@ impl Application {
     /// Connects and migrates the database, loads the token key and binds the
     /// listen address. Fails with a message naming the setting at fault.
     pub async fn build(settings: &Settings) -> anyhow::Result<Self> {
-        let verifier = settings.jwt_verifier()?;
+        let verifier = Arc::new(settings.jwt_verifier().await?);
         let key = settings.encryption_key()?;
         if key.is_none() {
             tracing::warn!(
@@ -97,6 +97,12 @@ impl Application {
         self.address
     }
 
+    /// The counters of the identity provider's key set, when tokens are
+    /// checked against one (JWT_JWKS_URL).
+    pub fn jwks_stats(&self) -> Option<Arc<JwksStats>> {
+        self.verifier.jwks_stats()
+    }
+
     /// The in-process event bus, for embedding and tests.
     pub fn publisher(&self) -> Publisher {
         self.publisher.clone()
@@ -122,6 +128,12 @@ impl Application {
             self.retention_interval,
             until_stopped(),
         );
+        let verifier = self.verifier.clone();
+        let keys = async {
+            if let Some(jwks) = verifier.jwks() {
+                jwks.keep_fresh(until_stopped()).await;
+            }
+        };
         let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
         let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
         let server = Self::serve(
@@ -138,7 +150,7 @@ impl Application {
             let _ = stop.send(true);
         };
         let work = async {
-            let (served, (), (), ()) = tokio::join!(server, delivery, retention, signal);
+            let (served, (), (), (), ()) = tokio::join!(server, delivery, retention, keys, signal);
             served
         };
         // The delivery workers keep to the grace themselves; this bounds the
@@ -158,14 +170,13 @@ impl Application {
 
     async fn serve(
         connections: impl Stream<Item = Result<Connection, Infallible>>,
-        verifier: JwtVerifier,
+        verifier: Arc<JwtVerifier>,
         api: WebhookApi,
         events: Events,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let auth = Authenticator::new(verifier);
-        let webhooks = WebhookServiceServer::with_interceptor(api, auth.clone());
-        let events = EventServiceServer::with_interceptor(EventApi::new(events), auth);
+        let webhooks = Authenticated::new(WebhookServiceServer::new(api), verifier.clone());
+        let events = Authenticated::new(EventServiceServer::new(EventApi::new(events)), verifier);
 
         let (health, health_service) = tonic_health::server::health_reporter();
         health

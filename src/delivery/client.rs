@@ -10,8 +10,6 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::Context;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use url::{Host, Url};
 
 use super::retry::parse_retry_after;
@@ -105,23 +103,7 @@ impl Client {
         allow_private_targets: bool,
         idle_per_host: usize,
     ) -> anyhow::Result<Self> {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        if let Some(path) = ca_file {
-            let certs = CertificateDer::pem_file_iter(path)
-                .with_context(|| format!("cannot read WEBHOOK_CA_FILE {}", path.display()))?;
-            for cert in certs {
-                let cert = cert.with_context(|| format!("WEBHOOK_CA_FILE {}", path.display()))?;
-                roots
-                    .add(cert)
-                    .context("WEBHOOK_CA_FILE holds an unusable certificate")?;
-            }
-        }
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let tls = rustls::ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+        let tls = crate::tls::client_config(ca_file, "WEBHOOK_CA_FILE")?;
         let http = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())

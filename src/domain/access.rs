@@ -13,16 +13,33 @@ pub enum Role {
     Member,
 }
 
+impl Role {
+    /// The most powerful of `roles`: an owner may do all an admin may, an
+    /// admin all a member may.
+    pub fn highest(roles: impl IntoIterator<Item = Role>) -> Option<Role> {
+        roles.into_iter().max_by_key(|role| match role {
+            Role::Member => 0,
+            Role::Admin => 1,
+            Role::Owner => 2,
+        })
+    }
+}
+
+/// `OWNER`, `ADMIN` or `MEMBER`, in any case: identity providers write
+/// `owner` or `Admin` as often as not.
 impl FromStr for Role {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        match s {
-            "OWNER" => Ok(Role::Owner),
-            "ADMIN" => Ok(Role::Admin),
-            "MEMBER" => Ok(Role::Member),
-            _ => Err(()),
-        }
+        [
+            ("OWNER", Role::Owner),
+            ("ADMIN", Role::Admin),
+            ("MEMBER", Role::Member),
+        ]
+        .into_iter()
+        .find(|(name, _)| s.eq_ignore_ascii_case(name))
+        .map(|(_, role)| role)
+        .ok_or(())
     }
 }
 
@@ -221,11 +238,27 @@ mod tests {
     }
 
     #[test]
-    fn roles_are_parsed_exactly() {
+    fn roles_are_parsed_whatever_their_case_and_nothing_else() {
         assert_eq!("OWNER".parse(), Ok(Role::Owner));
-        assert_eq!("ADMIN".parse(), Ok(Role::Admin));
-        assert_eq!("MEMBER".parse(), Ok(Role::Member));
-        assert!("owner".parse::<Role>().is_err());
+        assert_eq!("Admin".parse(), Ok(Role::Admin));
+        assert_eq!("member".parse(), Ok(Role::Member));
         assert!("ROOT".parse::<Role>().is_err());
+        assert!("OWNERS".parse::<Role>().is_err());
+        assert!(" OWNER".parse::<Role>().is_err());
+        assert!("".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn the_highest_role_is_the_most_powerful_one() {
+        assert_eq!(
+            Role::highest([Role::Member, Role::Owner, Role::Admin]),
+            Some(Role::Owner)
+        );
+        assert_eq!(
+            Role::highest([Role::Member, Role::Admin]),
+            Some(Role::Admin)
+        );
+        assert_eq!(Role::highest([Role::Member]), Some(Role::Member));
+        assert_eq!(Role::highest([]), None);
     }
 }

@@ -176,7 +176,7 @@ impl WebhookService for WebhookApi {
         &self,
         request: Request<proto::ListEventTypesRequest>,
     ) -> Answer<proto::ListEventTypesResponse> {
-        // Any authenticated caller: the interceptor has checked the token.
+        // Any authenticated caller: `auth::Authenticated` has checked the token.
         caller(&request)?;
         Ok(Response::new(proto::ListEventTypesResponse {
             event_types: EventType::ALL.iter().map(|t| (*t).into()).collect(),

@@ -2,8 +2,9 @@
 
 use crate::support::{Backend, JWT_SECRET, authorized, binary, spawn_app};
 
-#[test]
-fn starting_without_a_token_key_fails_at_once_naming_both_settings() {
+/// Starts the binary with `env` on a fresh database, expects it to fail at
+/// once, and returns what it printed.
+fn start_failure(env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let output = binary()
         .env("WEBHOOK_LISTEN_ADDR", "127.0.0.1:0")
@@ -11,12 +12,65 @@ fn starting_without_a_token_key_fails_at_once_naming_both_settings() {
             "DATABASE_URL",
             format!("sqlite://{}/w.db", dir.path().display()),
         )
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     assert!(!output.status.success());
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+const TOKEN_SETTINGS: [&str; 3] = ["JWT_SECRET", "JWT_PUBLIC_KEY_FILE", "JWT_JWKS_URL"];
+
+#[test]
+fn starting_without_a_token_key_fails_at_once_naming_all_three_settings() {
+    let stderr = start_failure(&[]);
+    for setting in TOKEN_SETTINGS {
+        assert!(stderr.contains(setting), "{setting}: {stderr}");
+    }
+}
+
+#[test]
+fn starting_with_two_token_keys_fails_at_once_naming_all_three_settings() {
+    let fixtures = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/es256-public.pem"
+    );
+    for env in [
+        [("JWT_SECRET", "s3cret"), ("JWT_PUBLIC_KEY_FILE", fixtures)],
+        [
+            ("JWT_SECRET", "s3cret"),
+            ("JWT_JWKS_URL", "https://id.example.com/jwks"),
+        ],
+        [
+            ("JWT_PUBLIC_KEY_FILE", fixtures),
+            ("JWT_JWKS_URL", "http://127.0.0.1:9/jwks"),
+        ],
+    ] {
+        let stderr = start_failure(&env);
+        assert!(stderr.contains("set only one of"), "{env:?}: {stderr}");
+        for setting in TOKEN_SETTINGS {
+            assert!(stderr.contains(setting), "{setting}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_plain_http_jwks_url_to_another_host_is_refused_at_start() {
+    let stderr = start_failure(&[("JWT_JWKS_URL", "http://id.example.com/jwks")]);
     assert!(
-        stderr.contains("JWT_SECRET") && stderr.contains("JWT_PUBLIC_KEY_FILE"),
+        stderr.contains("JWT_JWKS_URL") && stderr.contains("must be https"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_malformed_claim_path_is_refused_at_start_naming_the_setting() {
+    let stderr = start_failure(&[
+        ("JWT_SECRET", "s3cret"),
+        ("JWT_ROLE_CLAIM", "realm_access..roles"),
+    ]);
+    assert!(
+        stderr.contains("JWT_ROLE_CLAIM") && stderr.contains("empty name"),
         "{stderr}"
     );
 }

@@ -1,6 +1,7 @@
 //! Starts the real service on a random loopback port over a real database and
 //! hands tests a real gRPC client.
 
+pub mod jwks;
 pub mod pki;
 pub mod postgres;
 pub mod proxy;
@@ -8,6 +9,7 @@ pub mod receiver;
 pub mod tls;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
@@ -18,6 +20,7 @@ use tonic::{Code, Request, Status};
 use tonic_types::StatusExt;
 use uuid::Uuid;
 
+use webhook_service::auth::JwksStats;
 use webhook_service::config::Settings;
 use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
@@ -79,6 +82,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The in-process event bus.
     pub publisher: Publisher,
+    /// The identity provider's key set counters, with JWT_JWKS_URL.
+    pub jwks_stats: Option<Arc<JwksStats>>,
     shutdown: Option<oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
     _dir: TempDir,
@@ -90,6 +95,12 @@ pub fn binary() -> std::process::Command {
     for var in [
         "JWT_SECRET",
         "JWT_PUBLIC_KEY_FILE",
+        "JWT_JWKS_URL",
+        "JWT_JWKS_REFRESH",
+        "JWT_JWKS_CA_FILE",
+        "JWT_ORG_CLAIM",
+        "JWT_ROLE_CLAIM",
+        "JWT_SCOPE_CLAIM",
         "JWT_ISSUER",
         "JWT_AUDIENCE",
         "WEBHOOK_TLS_CERT_FILE",
@@ -144,6 +155,19 @@ pub async fn spawn_app_at(database_url: String, configure: impl FnOnce(&mut Sett
     .await
 }
 
+/// Why a service with these settings does not start (on SQLite), with its
+/// causes; panics when it does start.
+pub async fn start_failure(configure: impl FnOnce(&mut Settings)) -> String {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let database_url = format!("sqlite://{}", dir.path().join("webhooks.db").display());
+    let mut settings = Settings::for_tests(&database_url, JWT_SECRET);
+    configure(&mut settings);
+    match Application::build(&settings).await {
+        Ok(_) => panic!("the service started"),
+        Err(err) => format!("{err:#}"),
+    }
+}
+
 async fn spawn(
     dir: TempDir,
     database_url: String,
@@ -152,6 +176,7 @@ async fn spawn(
     let mut settings = Settings::for_tests(&database_url, JWT_SECRET);
     configure(&mut settings);
     let app = Application::build(&settings).await.expect("build the app");
+    let jwks_stats = app.jwks_stats();
     let address = app.local_addr();
     let publisher = app.publisher();
     let (shutdown, stopped) = oneshot::channel::<()>();
@@ -163,6 +188,7 @@ async fn spawn(
         organization: Uuid::new_v4(),
         database_url,
         publisher,
+        jwks_stats,
         shutdown: Some(shutdown),
         running: Some(running),
         _dir: dir,
@@ -386,6 +412,20 @@ impl TestApp {
             events: events.iter().map(|e| e.to_string()).collect(),
             ..Default::default()
         }
+    }
+
+    /// ListWebhooks of this app's organization with `token`: passes with a
+    /// valid token of an owner or admin of it.
+    pub async fn list_webhooks_as(&self, token: &str) -> Result<(), Status> {
+        let request = webhook_service::grpc::proto::ListWebhooksRequest {
+            organization_id: self.organization.to_string(),
+            ..Default::default()
+        };
+        self.webhooks()
+            .await
+            .list_webhooks(authorized(request, token))
+            .await
+            .map(|_| ())
     }
 
     /// GetWebhook as an OWNER of this app's organization.

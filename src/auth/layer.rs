@@ -1,0 +1,74 @@
+//! The authentication in front of every protected gRPC service: a tower
+//! service rather than a tonic interceptor, since checking a token may wait
+//! for the identity provider's keys.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::future::BoxFuture;
+use tonic::Status;
+use tonic::body::Body;
+use tonic::codegen::Service;
+use tonic::codegen::http::{Request, Response};
+use tonic::server::NamedService;
+
+use super::JwtVerifier;
+
+/// `inner`, reached only with a valid bearer token: the [`Caller`] it
+/// describes is put into the request's extensions, and any other request is
+/// answered `UNAUTHENTICATED`.
+///
+/// [`Caller`]: crate::domain::Caller
+#[derive(Clone)]
+pub struct Authenticated<S> {
+    inner: S,
+    verifier: Arc<JwtVerifier>,
+}
+
+impl<S> Authenticated<S> {
+    pub fn new(inner: S, verifier: Arc<JwtVerifier>) -> Self {
+        Self { inner, verifier }
+    }
+}
+
+impl<S: NamedService> NamedService for Authenticated<S> {
+    const NAME: &'static str = S::NAME;
+}
+
+impl<S> Service<Request<Body>> for Authenticated<S>
+where
+    S: Service<Request<Body>, Response = Response<Body>, Error = Infallible>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = BoxFuture<'static, Result<Response<Body>, Infallible>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<Body>) -> Self::Future {
+        // The service that was polled ready serves this request; its clone
+        // waits for the next one.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let verifier = self.verifier.clone();
+        Box::pin(async move {
+            match verifier.authenticate(request.headers()).await {
+                Ok(caller) => {
+                    request.extensions_mut().insert(caller);
+                    inner.call(request).await
+                }
+                Err(err) => {
+                    tracing::info!(reason = %err, "request not authenticated");
+                    Ok(Status::unauthenticated(err.client_message()).into_http())
+                }
+            }
+        })
+    }
+}

@@ -1,0 +1,60 @@
+//! Bearer-token authentication: verifies the JWT of every call to a
+//! protected service and puts the typed [`Caller`] into the request's
+//! extensions.
+//!
+//! - [`verifier`]: signature and rules, with a fixed key or a published set;
+//! - [`jwks`]: an identity provider's key set, cached and kept fresh;
+//! - [`claims`]: where the organization, role and scopes sit in a token;
+//! - [`layer`]: the tower service in front of the gRPC services;
+//! - [`token`]: development tokens.
+
+pub mod claims;
+pub mod jwks;
+pub mod layer;
+pub mod token;
+pub mod verifier;
+
+use tonic::{Request, Status};
+
+use crate::domain::Caller;
+
+pub use claims::{ClaimNames, ClaimPath, ClaimPathError};
+pub use jwks::{Jwks, JwksStats, JwksUrl};
+pub use layer::Authenticated;
+pub use token::{TokenRequest, issue_hs256};
+pub use verifier::{JwtVerifier, TokenRules};
+
+/// Why a token was refused. Only [`AuthError::client_message`] reaches the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no authorization metadata")]
+    Missing,
+    #[error("authorization metadata is not `Bearer <token>`")]
+    Malformed,
+    #[error("token expired")]
+    Expired,
+    #[error("token rejected: {0}")]
+    Invalid(String),
+}
+
+impl AuthError {
+    /// A short reason that tells a legitimate client what to fix and an
+    /// attacker nothing about keys or claims.
+    pub fn client_message(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "missing bearer token",
+            AuthError::Malformed => "authorization must be `Bearer <token>`",
+            AuthError::Expired => "token expired",
+            AuthError::Invalid(_) => "invalid token",
+        }
+    }
+}
+
+/// The caller [`Authenticated`] put on `request`.
+pub fn caller<T>(request: &Request<T>) -> Result<Caller, Status> {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| Status::unauthenticated("missing bearer token"))
+}
