@@ -43,8 +43,11 @@ async fn deliveries_go_out_at_once_even_when_the_publisher_stopped_waiting(backe
                 &publisher_token(),
             );
             // Deadlines around the commit's duration: some calls end before
-            // it, some after it and before their answer.
-            request.set_timeout(Duration::from_micros(500 + 250 * (i % 40)));
+            // it, some after it and before their answer. From 0.5 ms to
+            // about 0.2 s, growing by a tenth each, so the range straddles
+            // the commit even on a loaded machine.
+            let micros = 500.0 * 1.1_f64.powi((i % 64) as i32);
+            request.set_timeout(Duration::from_micros(micros as u64));
             let _ = app.events().await.publish_event(request).await;
         });
     }
