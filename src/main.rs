@@ -28,8 +28,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     listener::raise_fd_limit();
     let app = Application::build(&settings).await?;
+    // Before saying so: a supervisor may signal as soon as it reads it.
+    let shutdown = shutdown_signal();
     tracing::info!(address = %app.local_addr(), "serving gRPC");
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! hands tests a real gRPC client.
 
 pub mod postgres;
+pub mod process;
 pub mod proxy;
 pub mod receiver;
 
