@@ -21,7 +21,8 @@ use crate::grpc::listener::{
 use crate::grpc::proto::{
     self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
 };
-use crate::grpc::{EventApi, WebhookApi};
+use crate::grpc::{EventApi, HealthApi, WebhookApi};
+use crate::health::{self, Health};
 use crate::service::{Deliveries, Events, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
 
@@ -100,6 +101,8 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let health = Health::new();
+        let health_api = HealthApi::new(health.clone(), stopped.clone());
         let until_stopped = move || {
             let mut stopped = stopped.clone();
             async move {
@@ -112,14 +115,22 @@ impl Application {
             self.retention_interval,
             until_stopped(),
         );
+        let monitor = health::monitor(
+            health.clone(),
+            self.publisher.store().clone(),
+            until_stopped(),
+        );
         let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
         let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
         let server = Self::serve(
             self.listener,
             self.connections,
             self.verifier,
-            api,
-            Events::new(self.publisher),
+            Apis {
+                webhooks: api,
+                events: Events::new(self.publisher),
+                health: health_api,
+            },
             until_stopped(),
         );
         let delivery = self.dispatcher.run(until_stopped());
@@ -129,7 +140,8 @@ impl Application {
             let _ = stop.send(true);
         };
         let work = async {
-            let (served, (), (), ()) = tokio::join!(server, delivery, retention, signal);
+            let (served, (), (), (), ()) =
+                tokio::join!(server, delivery, retention, monitor, signal);
             served
         };
         // The delivery workers keep to the grace themselves; this bounds the
@@ -151,19 +163,12 @@ impl Application {
         listener: TcpListener,
         connections: ConnectionTimeouts,
         verifier: JwtVerifier,
-        api: WebhookApi,
-        events: Events,
+        apis: Apis,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         let auth = Authenticator::new(verifier);
-        let webhooks = WebhookServiceServer::with_interceptor(api, auth.clone());
-        let events = EventServiceServer::with_interceptor(EventApi::new(events), auth);
-
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<WebhookServiceServer<WebhookApi>>()
-            .await;
-        health.set_serving::<EventServiceServer<EventApi>>().await;
+        let webhooks = WebhookServiceServer::with_interceptor(apis.webhooks, auth.clone());
+        let events = EventServiceServer::with_interceptor(EventApi::new(apis.events), auth);
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -181,7 +186,7 @@ impl Application {
             // Outside the trace layer, whose callbacks take tonic's own body type.
             .layer(TrackRpcsLayer)
             .layer(rpc_trace_layer())
-            .add_service(health_service)
+            .add_service(apis.health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(webhooks)
@@ -190,6 +195,13 @@ impl Application {
             .await
             .context("gRPC server failed")
     }
+}
+
+/// The services the server answers, besides reflection.
+struct Apis {
+    webhooks: WebhookApi,
+    events: Events,
+    health: tonic_health::pb::health_server::HealthServer<HealthApi>,
 }
 
 type TraceFns = TraceLayer<

@@ -17,6 +17,7 @@ mod durability;
 mod endpoint_health;
 mod fairness;
 mod handoff;
+mod health;
 mod history;
 mod hostile_endpoints;
 mod leases;
