@@ -35,6 +35,7 @@ pub struct Application {
     publisher: Publisher,
     dispatcher: Dispatcher,
     rules: WebhookRules,
+    shutdown_delay: Duration,
     shutdown_grace: Duration,
     retention: Duration,
     retention_interval: Duration,
@@ -77,6 +78,7 @@ impl Application {
             publisher: Publisher::new(store, wakeup),
             dispatcher,
             rules: settings.webhook_rules(),
+            shutdown_delay: settings.shutdown_delay,
             shutdown_grace: settings.shutdown_grace,
             retention: settings.retention,
             retention_interval: settings.retention_interval,
@@ -93,9 +95,10 @@ impl Application {
         self.publisher.clone()
     }
 
-    /// Serves gRPC and delivers until `shutdown` completes, then lets
-    /// in-flight calls and delivery attempts finish, for at most the
-    /// shutdown grace.
+    /// Serves gRPC and delivers until `shutdown` completes. Then health
+    /// turns NOT_SERVING at once; after the shutdown delay the listener
+    /// closes, the workers stop claiming, and in-flight calls and delivery
+    /// attempts get the shutdown grace to finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
@@ -134,9 +137,17 @@ impl Application {
             until_stopped(),
         );
         let delivery = self.dispatcher.run(until_stopped());
-        let grace = self.shutdown_grace;
+        let (delay, grace) = (self.shutdown_delay, self.shutdown_grace);
         let signal = async move {
             shutdown.await;
+            health.drain();
+            // Load balancers that poll health need time to see it before
+            // connections are refused; clients watching it know already.
+            if !delay.is_zero() {
+                tracing::info!(delay = ?delay, "closing the listener after the shutdown delay");
+                tokio::time::sleep(delay).await;
+            }
+            tracing::info!(grace = ?grace, "listener closed; finishing in-flight calls and attempts");
             let _ = stop.send(true);
         };
         let work = async {

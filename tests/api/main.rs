@@ -30,6 +30,7 @@ mod rate_limits;
 mod retention;
 mod retries;
 mod rotation;
+mod shutdown;
 mod ssrf;
 mod subscriptions;
 mod test_events;

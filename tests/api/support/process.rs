@@ -8,9 +8,17 @@ use std::process::{ExitStatus, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use serde_json::json;
 use tokio::sync::oneshot;
+use tonic::Status;
+use tonic::transport::Channel;
+use uuid::Uuid;
 
-use super::{JWT_SECRET, binary};
+use webhook_service::grpc::proto::event_service_client::EventServiceClient;
+use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
+use webhook_service::grpc::proto::{CreateWebhookRequest, PublishEventRequest};
+
+use super::{JWT_SECRET, authorized, binary, claims, hs256, publisher_token, to_struct};
 
 /// Where the child writes its logs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +33,7 @@ pub struct ServiceProcess {
     child: std::process::Child,
     pub address: SocketAddr,
     log: Arc<Mutex<Vec<u8>>>,
+    channel: Channel,
 }
 
 impl ServiceProcess {
@@ -73,10 +82,14 @@ impl ServiceProcess {
                 panic!("the service did not start ({outcome:?}):\n{log}");
             }
         };
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect_lazy();
         Self {
             child,
             address,
             log,
+            channel,
         }
     }
 
@@ -104,6 +117,41 @@ impl ServiceProcess {
     /// What it has written to stderr so far.
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// Creates a webhook for `url` in `organization` as one of its OWNERs;
+    /// returns its id.
+    pub async fn subscribe(&self, organization: Uuid, url: &str) -> String {
+        let request = CreateWebhookRequest {
+            organization_id: organization.to_string(),
+            url: url.to_owned(),
+            events: vec!["member.added".to_owned()],
+            ..Default::default()
+        };
+        let token = hs256(&claims(organization, "OWNER"));
+        WebhookServiceClient::new(self.channel.clone())
+            .create_webhook(authorized(request, &token))
+            .await
+            .expect("create webhook")
+            .into_inner()
+            .webhook
+            .expect("a webhook")
+            .id
+    }
+
+    /// Publishes a `member.added` event numbered `n` for `organization`, on
+    /// one connection kept open; returns its id.
+    pub async fn publish(&self, organization: Uuid, n: usize) -> Result<String, Status> {
+        let request = PublishEventRequest {
+            organization_id: organization.to_string(),
+            r#type: "member.added".to_owned(),
+            data: Some(to_struct(json!({ "n": n }))),
+            idempotency_key: String::new(),
+        };
+        EventServiceClient::new(self.channel.clone())
+            .publish_event(authorized(request, &publisher_token()))
+            .await
+            .map(|r| r.into_inner().event_id)
     }
 }
 
