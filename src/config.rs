@@ -178,8 +178,11 @@ pub struct Settings {
     /// The most webhooks one organization may have; CreateWebhook answers RESOURCE_EXHAUSTED beyond it.
     #[arg(long, env = "WEBHOOK_MAX_WEBHOOKS_PER_ORGANIZATION", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_webhooks_per_organization: u32,
-    /// After SIGTERM or SIGINT, how long in-flight calls, attempts and the writing of their results may take before they are abandoned.
-    #[arg(long, env = "WEBHOOK_SHUTDOWN_GRACE", default_value = "20s", value_parser = humantime::parse_duration, global = true)]
+    /// After SIGTERM or SIGINT, how long health reports NOT_SERVING while the server still takes calls, so that load balancers stop sending before the listener closes.
+    #[arg(long, env = "WEBHOOK_SHUTDOWN_DELAY", default_value = "0s", value_parser = humantime::parse_duration, global = true)]
+    pub shutdown_delay: Duration,
+    /// After the listener closes, how long in-flight calls, attempts and the writing of their results may take before they are abandoned.
+    #[arg(long, env = "WEBHOOK_SHUTDOWN_GRACE", default_value = "30s", value_parser = humantime::parse_duration, global = true)]
     pub shutdown_grace: Duration,
     /// How often old deliveries are looked for and deleted.
     #[arg(long, env = "WEBHOOK_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]

@@ -1,4 +1,7 @@
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
 
 use clap::Parser;
 
@@ -8,12 +11,11 @@ use webhook_service::grpc::listener;
 use webhook_service::startup::{Application, shutdown_signal};
 use webhook_service::telemetry;
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match cli.command.unwrap_or(Command::Serve) {
         Command::Token(args) => print_token(&cli.settings, &args),
-        Command::Serve => serve(cli.settings).await,
+        Command::Serve => serve(cli.settings),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -24,12 +26,21 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn serve(settings: Settings) -> anyhow::Result<()> {
+fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     listener::raise_fd_limit();
-    let app = Application::build(&settings).await?;
-    tracing::info!(address = %app.local_addr(), "serving gRPC");
-    app.run_until_stopped(shutdown_signal()).await?;
+    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    let served = runtime.block_on(async {
+        let app = Application::build(&settings).await?;
+        // Before saying so: a supervisor may signal as soon as it reads it.
+        let shutdown = shutdown_signal();
+        tracing::info!(address = %app.local_addr(), "serving gRPC");
+        app.run_until_stopped(shutdown).await
+    });
+    // The grace is over: a host name lookup still running on a blocking
+    // thread (it cannot be cancelled) must not hold the exit up.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -24,7 +24,8 @@ use crate::grpc::listener::{
 use crate::grpc::proto::{
     self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
 };
-use crate::grpc::{EventApi, WebhookApi};
+use crate::grpc::{EventApi, HealthApi, WebhookApi};
+use crate::health::{self, Health};
 use crate::service::{Deliveries, Events, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
 
@@ -38,6 +39,7 @@ pub struct Application {
     publisher: Publisher,
     dispatcher: Dispatcher,
     rules: WebhookRules,
+    shutdown_delay: Duration,
     shutdown_grace: Duration,
     retention: Duration,
     retention_interval: Duration,
@@ -86,6 +88,7 @@ impl Application {
             publisher: Publisher::new(store, wakeup),
             dispatcher,
             rules: settings.webhook_rules(),
+            shutdown_delay: settings.shutdown_delay,
             shutdown_grace: settings.shutdown_grace,
             retention: settings.retention,
             retention_interval: settings.retention_interval,
@@ -108,14 +111,17 @@ impl Application {
         self.publisher.clone()
     }
 
-    /// Serves gRPC and delivers until `shutdown` completes, then lets
-    /// in-flight calls and delivery attempts finish, for at most the
-    /// shutdown grace.
+    /// Serves gRPC and delivers until `shutdown` completes. Then health
+    /// turns NOT_SERVING at once; after the shutdown delay the listener
+    /// closes, the workers stop claiming, and in-flight calls and delivery
+    /// attempts get the shutdown grace to finish.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send,
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
+        let health = Health::new();
+        let health_api = HealthApi::new(health.clone(), stopped.clone());
         let until_stopped = move || {
             let mut stopped = stopped.clone();
             async move {
@@ -134,23 +140,40 @@ impl Application {
                 jwks.keep_fresh(until_stopped()).await;
             }
         };
+        let monitor = health::monitor(
+            health.clone(),
+            self.publisher.store().clone(),
+            until_stopped(),
+        );
         let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
         let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
         let server = Self::serve(
             incoming(self.listener, self.connections, self.tls),
             self.verifier,
-            api,
-            Events::new(self.publisher),
+            Apis {
+                webhooks: api,
+                events: Events::new(self.publisher),
+                health: health_api,
+            },
             until_stopped(),
         );
         let delivery = self.dispatcher.run(until_stopped());
-        let grace = self.shutdown_grace;
+        let (delay, grace) = (self.shutdown_delay, self.shutdown_grace);
         let signal = async move {
             shutdown.await;
+            health.drain();
+            // Load balancers that poll health need time to see it before
+            // connections are refused; clients watching it know already.
+            if !delay.is_zero() {
+                tracing::info!(delay = ?delay, "closing the listener after the shutdown delay");
+                tokio::time::sleep(delay).await;
+            }
+            tracing::info!(grace = ?grace, "listener closed; finishing in-flight calls and attempts");
             let _ = stop.send(true);
         };
         let work = async {
-            let (served, (), (), (), ()) = tokio::join!(server, delivery, retention, keys, signal);
+            let (served, (), (), (), (), ()) =
+                tokio::join!(server, delivery, retention, keys, monitor, signal);
             served
         };
         // The delivery workers keep to the grace themselves; this bounds the
@@ -171,18 +194,14 @@ impl Application {
     async fn serve(
         connections: impl Stream<Item = Result<Connection, Infallible>>,
         verifier: Arc<JwtVerifier>,
-        api: WebhookApi,
-        events: Events,
+        apis: Apis,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let webhooks = Authenticated::new(WebhookServiceServer::new(api), verifier.clone());
-        let events = Authenticated::new(EventServiceServer::new(EventApi::new(events)), verifier);
-
-        let (health, health_service) = tonic_health::server::health_reporter();
-        health
-            .set_serving::<WebhookServiceServer<WebhookApi>>()
-            .await;
-        health.set_serving::<EventServiceServer<EventApi>>().await;
+        let webhooks = Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
+        let events = Authenticated::new(
+            EventServiceServer::new(EventApi::new(apis.events)),
+            verifier,
+        );
         let reflection = || {
             tonic_reflection::server::Builder::configure()
                 .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
@@ -200,7 +219,7 @@ impl Application {
             // Outside the trace layer, whose callbacks take tonic's own body type.
             .layer(TrackRpcsLayer)
             .layer(rpc_trace_layer())
-            .add_service(health_service)
+            .add_service(apis.health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
             .add_service(webhooks)
@@ -209,6 +228,13 @@ impl Application {
             .await
             .context("gRPC server failed")
     }
+}
+
+/// The services the server answers, besides reflection.
+struct Apis {
+    webhooks: WebhookApi,
+    events: Events,
+    health: tonic_health::pb::health_server::HealthServer<HealthApi>,
 }
 
 type TraceFns = TraceLayer<
@@ -256,25 +282,38 @@ fn rpc_end(trailers: Option<&HeaderMap>, latency: Duration, span: &Span) {
     tracing::info!(parent: span, "rpc finished");
 }
 
-/// Completes on SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Completes on SIGINT or SIGTERM. Listens from the moment it is called,
+/// not from the first poll: a signal that comes in between must not find
+/// the default action (ending the process at once) still in place. Call it
+/// inside the runtime.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await
+    let (interrupt, terminate) = {
+        use tokio::signal::unix::{SignalKind, signal};
+        (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        )
+    };
+    async move {
+        #[cfg(unix)]
+        {
+            let (mut interrupt, mut terminate) = match (interrupt, terminate) {
+                (Ok(interrupt), Ok(terminate)) => (interrupt, terminate),
+                (Err(err), _) | (_, Err(err)) => {
+                    tracing::error!(error = %err, "cannot listen for SIGINT and SIGTERM");
+                    return std::future::pending().await;
+                }
+            };
+            tokio::select! {
+                _ = interrupt.recv() => tracing::info!("SIGINT received, shutting down"),
+                _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
             }
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = interrupt => tracing::info!("SIGINT received, shutting down"),
-        _ = terminate => tracing::info!("SIGTERM received, shutting down"),
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("Ctrl-C received, shutting down");
+        }
     }
 }

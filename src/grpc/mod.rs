@@ -1,14 +1,16 @@
 //! The gRPC transport: the listener, generated code, service
-//! implementations, conversions between proto and domain types, and the
+//! implementations (the health service among them), conversions between proto and domain types, and the
 //! mapping of errors to statuses. Proto types never leave this module.
 
 mod convert;
 mod events;
+mod health;
 pub mod listener;
 mod status;
 mod webhooks;
 
 pub use events::EventApi;
+pub use health::HealthApi;
 pub use webhooks::WebhookApi;
 
 /// Code generated from `proto/webhooks/v1/webhooks.proto`.

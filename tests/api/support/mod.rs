@@ -1,9 +1,11 @@
 //! Starts the real service on a random loopback port over a real database and
 //! hands tests a real gRPC client.
 
+pub mod health;
 pub mod jwks;
 pub mod pki;
 pub mod postgres;
+pub mod process;
 pub mod proxy;
 pub mod receiver;
 pub mod tls;

@@ -1,5 +1,5 @@
 //! A TCP proxy in front of the test database, which a test can cut to make
-//! the database "go away".
+//! the database "go away", and restore to bring it back.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,6 +9,7 @@ use tokio::task::JoinHandle;
 /// Forwards loopback TCP to `upstream` until cut.
 pub struct Proxy {
     pub port: u16,
+    upstream: String,
     tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
@@ -16,8 +17,17 @@ impl Proxy {
     pub async fn start(upstream: String) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
-        let tasks = Arc::new(Mutex::new(Vec::new()));
-        let registry = tasks.clone();
+        let proxy = Self {
+            port,
+            upstream,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+        proxy.forward(listener);
+        proxy
+    }
+
+    fn forward(&self, listener: TcpListener) {
+        let (upstream, registry) = (self.upstream.clone(), self.tasks.clone());
         let acceptor = tokio::spawn(async move {
             while let Ok((mut client, _)) = listener.accept().await {
                 let upstream = upstream.clone();
@@ -29,8 +39,7 @@ impl Proxy {
                 registry.lock().unwrap().push(pipe);
             }
         });
-        tasks.lock().unwrap().push(acceptor);
-        Self { port, tasks }
+        self.tasks.lock().unwrap().push(acceptor);
     }
 
     /// Closes every connection and refuses new ones: the database is "down".
@@ -38,6 +47,24 @@ impl Proxy {
         for task in self.tasks.lock().unwrap().drain(..) {
             task.abort();
         }
+    }
+
+    /// Accepts connections on the same port again: the database is back.
+    #[allow(dead_code)]
+    pub async fn restore(&self) {
+        // The aborted acceptor drops its listener at its next poll.
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(("127.0.0.1", self.port)).await {
+                Ok(listener) => break listener,
+                Err(_) if tries < 100 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+                Err(err) => panic!("cannot listen on port {} again: {err}", self.port),
+            }
+        };
+        self.forward(listener);
     }
 }
 

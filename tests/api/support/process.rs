@@ -1,0 +1,217 @@
+//! The service's binary as a child process, for what only a real process
+//! shows: how it answers signals, its exit status, what it writes to stderr.
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::process::{ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use tokio::sync::oneshot;
+use tonic::Status;
+use tonic::transport::Channel;
+use uuid::Uuid;
+
+use webhook_service::grpc::proto::event_service_client::EventServiceClient;
+use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
+use webhook_service::grpc::proto::{CreateWebhookRequest, PublishEventRequest};
+
+use super::{JWT_SECRET, authorized, binary, claims, hs256, publisher_token, to_struct};
+
+/// Where the child writes its logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stderr {
+    Pipe,
+    /// A pseudo-terminal, as when a person runs it.
+    Terminal,
+}
+
+/// `webhook-service` serving on a random loopback port; killed when dropped.
+pub struct ServiceProcess {
+    child: std::process::Child,
+    pub address: SocketAddr,
+    log: Arc<Mutex<Vec<u8>>>,
+    channel: Channel,
+}
+
+impl ServiceProcess {
+    /// Starts the binary on `database_url` with `envs` (its logs in a
+    /// pipe) and waits until it serves.
+    pub async fn start(database_url: &str, envs: &[(&str, &str)]) -> Self {
+        Self::start_with(Stderr::Pipe, database_url, envs).await
+    }
+
+    pub async fn start_with(stderr: Stderr, database_url: &str, envs: &[(&str, &str)]) -> Self {
+        let mut command = binary();
+        for var in ["NO_COLOR", "LOG_FORMAT", "RUST_LOG"] {
+            command.env_remove(var);
+        }
+        command
+            .env("WEBHOOK_LISTEN_ADDR", "127.0.0.1:0")
+            .env("DATABASE_URL", database_url)
+            .env("JWT_SECRET", JWT_SECRET)
+            .envs(envs.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null());
+        let (mut child, output): (_, Box<dyn Read + Send>) = match stderr {
+            Stderr::Pipe => {
+                let mut child = command.stderr(Stdio::piped()).spawn().expect("spawn");
+                let output = child.stderr.take().expect("piped stderr");
+                (child, Box::new(output))
+            }
+            Stderr::Terminal => {
+                let (terminal, child_end) = pseudo_terminal();
+                let child = command.stderr(child_end).spawn().expect("spawn");
+                // The command's copy of the child's end must close, or the
+                // terminal never reads as ended.
+                drop(command);
+                (child, Box::new(std::fs::File::from(terminal)))
+            }
+        };
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (serving, address) = oneshot::channel();
+        let sink = log.clone();
+        std::thread::spawn(move || read_log(output, &sink, serving));
+        let address = match tokio::time::timeout(Duration::from_secs(30), address).await {
+            Ok(Ok(address)) => address,
+            outcome => {
+                let _ = child.kill();
+                let log = String::from_utf8_lossy(&log.lock().unwrap()).into_owned();
+                panic!("the service did not start ({outcome:?}):\n{log}");
+            }
+        };
+        let channel = Channel::from_shared(format!("http://{address}"))
+            .unwrap()
+            .connect_lazy();
+        Self {
+            child,
+            address,
+            log,
+            channel,
+        }
+    }
+
+    /// Sends SIGTERM, as an orchestrator stopping it does.
+    pub fn terminate(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
+        // SAFETY: kill(2) takes any pid and signal number; it only fails.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    }
+
+    /// Waits for the process to exit; panics with its log after `limit`.
+    pub async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if Instant::now() >= deadline {
+                panic!("still running after {limit:?}:\n{}", self.log());
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// What it has written to stderr so far.
+    pub fn log(&self) -> String {
+        String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// Creates a webhook for `url` in `organization` as one of its OWNERs;
+    /// returns its id.
+    pub async fn subscribe(&self, organization: Uuid, url: &str) -> String {
+        let request = CreateWebhookRequest {
+            organization_id: organization.to_string(),
+            url: url.to_owned(),
+            events: vec!["member.added".to_owned()],
+            ..Default::default()
+        };
+        let token = hs256(&claims(organization, "OWNER"));
+        WebhookServiceClient::new(self.channel.clone())
+            .create_webhook(authorized(request, &token))
+            .await
+            .expect("create webhook")
+            .into_inner()
+            .webhook
+            .expect("a webhook")
+            .id
+    }
+
+    /// Publishes a `member.added` event numbered `n` for `organization`, on
+    /// one connection kept open; returns its id.
+    pub async fn publish(&self, organization: Uuid, n: usize) -> Result<String, Status> {
+        let request = PublishEventRequest {
+            organization_id: organization.to_string(),
+            r#type: "member.added".to_owned(),
+            data: Some(to_struct(json!({ "n": n }))),
+            idempotency_key: String::new(),
+        };
+        EventServiceClient::new(self.channel.clone())
+            .publish_event(authorized(request, &publisher_token()))
+            .await
+            .map(|r| r.into_inner().event_id)
+    }
+}
+
+impl Drop for ServiceProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Copies the child's log into `log`, and sends the address it serves on
+/// once it says so. Ends when the child's stderr closes.
+fn read_log(
+    output: Box<dyn Read + Send>,
+    log: &Mutex<Vec<u8>>,
+    serving: oneshot::Sender<SocketAddr>,
+) {
+    let mut serving = Some(serving);
+    let mut output = BufReader::new(output);
+    let mut line = Vec::new();
+    // A terminal whose other end has closed reads as an error (EIO).
+    while output.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+        log.lock().unwrap().extend_from_slice(&line);
+        let text = String::from_utf8_lossy(&line);
+        if text.contains("serving gRPC")
+            && let Some(address) = loopback_address(&text)
+            && let Some(serving) = serving.take()
+        {
+            let _ = serving.send(address);
+        }
+        line.clear();
+    }
+}
+
+/// The first `127.0.0.1:PORT` in `text`, whatever the log format.
+fn loopback_address(text: &str) -> Option<SocketAddr> {
+    let start = text.find("127.0.0.1:")?;
+    let rest = &text[start + "127.0.0.1:".len()..];
+    let digits = rest
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(rest.len());
+    format!("127.0.0.1:{}", &rest[..digits]).parse().ok()
+}
+
+/// Both ends of a new pseudo-terminal: the one to read, and the one to give
+/// the child as its stderr.
+fn pseudo_terminal() -> (OwnedFd, OwnedFd) {
+    let (mut terminal, mut child) = (0, 0);
+    // SAFETY: openpty writes two descriptors that are then ours alone;
+    // null name, termios and window size are allowed.
+    let opened = unsafe {
+        libc::openpty(
+            &mut terminal,
+            &mut child,
+            std::ptr::null_mut(),
+            std::ptr::null(),
+            std::ptr::null(),
+        )
+    };
+    assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
+    // SAFETY: both descriptors were just opened and are owned nowhere else.
+    unsafe { (OwnedFd::from_raw_fd(terminal), OwnedFd::from_raw_fd(child)) }
+}
