@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# Runs the example clients (examples/python, examples/node) against the real
+# service: a fresh SQLite database in a temporary folder, a local HTTPS
+# receiver (examples/receiver.py) with a certificate from a CA made here with
+# openssl, and tokens minted by `webhook-service token`. Fails if either
+# walk-through fails; stops everything it started on the way out.
+#
+# Needs python3 (with venv), node with npm, and openssl. The service is
+# target/debug/webhook-service, built first (WEBHOOK_SERVICE_BIN to run
+# another binary as it is).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ -n "${WEBHOOK_SERVICE_BIN:-}" ]; then
+  bin=$WEBHOOK_SERVICE_BIN
+else
+  # Nothing to do after `cargo test`, which built the same binary.
+  cargo build --locked --quiet --bin webhook-service
+  bin=target/debug/webhook-service
+fi
+bin=$(realpath "$bin")
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  local status=$?
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$status" != 0 ] && [ -f "$work/service.log" ]; then
+    echo "-- the service's log (last 40 lines):" >&2
+    tail -n 40 "$work/service.log" >&2
+  fi
+  if [ "$status" != 0 ] && [ -f "$work/receiver.log" ]; then
+    echo "-- the receiver's log:" >&2
+    cat "$work/receiver.log" >&2
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Waits up to 20 s for a file to exist and hold something.
+wait_for() {
+  for _ in $(seq 200); do
+    [ -s "$1" ] && return 0
+    sleep 0.1
+  done
+  echo "!! $2 did not start" >&2
+  return 1
+}
+
+# The clients' dependencies, installed again only when their pins changed.
+echo "== example clients: dependencies"
+venv=examples/python/.venv
+if ! cmp -s examples/python/requirements.txt "$venv/installed-requirements.txt"; then
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r examples/python/requirements.txt
+  cp examples/python/requirements.txt "$venv/installed-requirements.txt"
+fi
+if ! cmp -s examples/node/package-lock.json examples/node/node_modules/.installed-lock.json; then
+  (cd examples/node && npm ci --no-audit --no-fund --loglevel=error &&
+    cp package-lock.json node_modules/.installed-lock.json)
+fi
+
+echo "== receiver: a CA and a certificate for 127.0.0.1 (openssl), HTTPS on loopback"
+openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=examples CA" \
+  -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+  -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
+printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+  "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$work/server.ext"
+openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
+  -days 1 -extfile "$work/server.ext" -out "$work/server.pem" 2>/dev/null
+python3 examples/receiver.py --cert "$work/server.pem" --key "$work/server.key" \
+  --port-file "$work/receiver.port" 2>"$work/receiver.log" &
+pids+=($!)
+wait_for "$work/receiver.port" "the receiver"
+receiver="https://127.0.0.1:$(cat "$work/receiver.port")"
+
+echo "== service: $bin on a free loopback port, SQLite in $work"
+secret="examples-$(openssl rand -hex 16)"
+JWT_SECRET=$secret \
+  DATABASE_URL="sqlite://$work/webhooks.db?mode=rwc" \
+  WEBHOOK_LISTEN_ADDR=127.0.0.1:0 \
+  WEBHOOK_ALLOW_PRIVATE_TARGETS=true \
+  WEBHOOK_CA_FILE="$work/ca.pem" \
+  LOG_FORMAT=json \
+  "$bin" >"$work/service.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 200); do
+  grep -q '"serving gRPC"' "$work/service.log" && break
+  kill -0 "${pids[-1]}" 2>/dev/null || { echo "!! the service exited" >&2; exit 1; }
+  sleep 0.1
+done
+address=$(python3 -c '
+import json, sys
+for line in open(sys.argv[1]):
+    if line.startswith("{"):
+        entry = json.loads(line)
+        fields = entry.get("fields", entry)
+        if fields.get("message") == "serving gRPC":
+            print(fields["address"])
+            break
+' "$work/service.log")
+[ -n "$address" ] || { echo "!! the service did not say where it listens" >&2; exit 1; }
+echo "   listening on $address"
+
+org=$(python3 -c 'import uuid; print(uuid.uuid4())')
+export WEBHOOK_SERVICE_ADDR=$address ORGANIZATION_ID=$org
+ADMIN_TOKEN=$(JWT_SECRET=$secret "$bin" token --org "$org" --role OWNER --sub examples-owner --ttl 10m)
+PUBLISHER_TOKEN=$(JWT_SECRET=$secret "$bin" token --scope events:publish --sub examples-publisher --ttl 10m)
+export ADMIN_TOKEN PUBLISHER_TOKEN
+
+echo "== python walk-through (examples/python)"
+RECEIVER_URL="$receiver/python" "$venv/bin/python" examples/python/walkthrough.py --check-echo
+echo "== node walk-through (examples/node)"
+RECEIVER_URL="$receiver/node" node examples/node/walkthrough.js --check-echo
+
+echo "== example clients: python and node walk-throughs passed"
