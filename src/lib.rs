@@ -6,6 +6,7 @@ pub mod config;
 pub mod delivery;
 pub mod domain;
 pub mod grpc;
+pub mod metrics;
 pub mod service;
 pub mod startup;
 pub mod store;

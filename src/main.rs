@@ -28,6 +28,9 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
     listener::raise_fd_limit();
     let app = Application::build(&settings).await?;
+    if let Some(address) = app.metrics_addr() {
+        tracing::info!(%address, "serving metrics at /metrics");
+    }
     tracing::info!(address = %app.local_addr(), "serving gRPC");
     app.run_until_stopped(shutdown_signal()).await?;
     tracing::info!("stopped");

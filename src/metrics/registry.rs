@@ -1,0 +1,531 @@
+//! The registry and its metric families, built once at start-up, and the
+//! cheap cloneable [`Metrics`] handle that the components count through.
+//!
+//! The hot paths never look a label set up: each label value's series is
+//! created here once and kept (counters and gauges are atomics).
+//!
+//! Adding a metric: a field in `Families`, its registration in
+//! [`Metrics::new`], and a method that counts.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use prometheus_client::encoding::{prometheus_text, text};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+use super::Format;
+use super::process::ProcessCollector;
+use crate::domain::{DeliveryStatus, EventType};
+
+/// Prometheus' default buckets, which go-grpc-prometheus uses for
+/// `grpc_server_handling_seconds`.
+const RPC_BUCKETS: [f64; 11] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// One attempt: up to WEBHOOK_TIMEOUT (10 s by default), with room for more.
+const ATTEMPT_BUCKETS: [f64; 13] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
+/// From an event's commit to its delivery: milliseconds when all goes
+/// well, minutes through retries, days after a recovery.
+const LATENCY_BUCKETS: [f64; 18] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
+    3600.0, 21600.0, 86400.0,
+];
+
+/// gRPC status codes by number, named as grpc-go's `codes.Code.String()`
+/// names them (and so go-grpc-prometheus' `grpc_code`).
+const GRPC_CODES: [&str; 17] = [
+    "OK",
+    "Canceled",
+    "Unknown",
+    "InvalidArgument",
+    "DeadlineExceeded",
+    "NotFound",
+    "AlreadyExists",
+    "PermissionDenied",
+    "ResourceExhausted",
+    "FailedPrecondition",
+    "Aborted",
+    "OutOfRange",
+    "Unimplemented",
+    "Internal",
+    "Unavailable",
+    "DataLoss",
+    "Unauthenticated",
+];
+
+/// What one delivery attempt came to: `webhook_delivery_attempts_total`'s
+/// `outcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    /// The endpoint answered 2xx.
+    Success,
+    /// The endpoint answered another status.
+    HttpError,
+    /// No answer within WEBHOOK_TIMEOUT.
+    Timeout,
+    /// No connection: refused, unreachable, DNS or TLS failure.
+    Connect,
+    /// The SSRF guard refused the address.
+    Blocked,
+    /// Connected, but the exchange failed (the connection broke, the
+    /// answer was not HTTP).
+    Request,
+}
+
+impl AttemptOutcome {
+    pub const ALL: [AttemptOutcome; 6] = [
+        AttemptOutcome::Success,
+        AttemptOutcome::HttpError,
+        AttemptOutcome::Timeout,
+        AttemptOutcome::Connect,
+        AttemptOutcome::Blocked,
+        AttemptOutcome::Request,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AttemptOutcome::Success => "success",
+            AttemptOutcome::HttpError => "http_error",
+            AttemptOutcome::Timeout => "timeout",
+            AttemptOutcome::Connect => "connect",
+            AttemptOutcome::Blocked => "blocked",
+            AttemptOutcome::Request => "request",
+        }
+    }
+}
+
+/// The final statuses, in the order of `Families::finished`.
+const FINISHED: [DeliveryStatus; 3] = [
+    DeliveryStatus::Succeeded,
+    DeliveryStatus::Failed,
+    DeliveryStatus::Cancelled,
+];
+
+type Labels<const N: usize> = [(&'static str, String); N];
+
+/// The metrics of the service, registered once; clones share them.
+#[derive(Clone)]
+pub struct Metrics(Arc<Families>);
+
+struct Families {
+    registry: Registry,
+    published: Family<Labels<1>, Counter>,
+    /// `published`'s series for each known event type.
+    published_by_type: Vec<(EventType, Counter)>,
+    /// By `AttemptOutcome`, in the order of `AttemptOutcome::ALL`.
+    attempts: Vec<Counter>,
+    /// By final status, in the order of `FINISHED`.
+    finished: Vec<Counter>,
+    attempt_duration: Histogram,
+    latency: Histogram,
+    due: Gauge,
+    oldest_due_age: Gauge<f64, AtomicU64>,
+    in_flight: Gauge,
+    results_dropped: Counter,
+    rpc_started: Family<Labels<3>, Counter>,
+    rpc_handled: Family<Labels<4>, Counter>,
+    rpc_handling: Family<Labels<3>, Histogram, fn() -> Histogram>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric of the service, registered, at zero.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let published = Family::<Labels<1>, Counter>::default();
+        registry.register(
+            "webhook_events_published",
+            "Events stored with their deliveries, by type (repeated idempotency keys not counted)",
+            published.clone(),
+        );
+        let published_by_type = EventType::ALL
+            .iter()
+            .copied()
+            .chain([EventType::WebhookPing])
+            .map(|t| {
+                let series = published.get_or_create_owned(&[("event_type", t.as_str().into())]);
+                (t, series)
+            })
+            .collect();
+
+        let attempts_family = Family::<Labels<1>, Counter>::default();
+        registry.register(
+            "webhook_delivery_attempts",
+            "Delivery attempts made by this process, by outcome",
+            attempts_family.clone(),
+        );
+        let attempts = AttemptOutcome::ALL
+            .iter()
+            .map(|o| attempts_family.get_or_create_owned(&[("outcome", o.as_str().into())]))
+            .collect();
+
+        let finished_family = Family::<Labels<1>, Counter>::default();
+        registry.register(
+            "webhook_deliveries_finished",
+            "Deliveries that reached a final status, by status",
+            finished_family.clone(),
+        );
+        let finished = FINISHED
+            .iter()
+            .map(|s| finished_family.get_or_create_owned(&[("status", s.as_str().into())]))
+            .collect();
+
+        let attempt_duration = Histogram::new(ATTEMPT_BUCKETS);
+        registry.register(
+            "webhook_delivery_attempt_duration_seconds",
+            "How long delivery attempts took, connection included",
+            attempt_duration.clone(),
+        );
+        let latency = Histogram::new(LATENCY_BUCKETS);
+        registry.register(
+            "webhook_delivery_latency_seconds",
+            "From an event's commit to its successful delivery, retries included",
+            latency.clone(),
+        );
+        let due = Gauge::default();
+        registry.register(
+            "webhook_deliveries_due",
+            "Pending deliveries due now or earlier, all organizations and processes together (paused webhooks' excluded)",
+            due.clone(),
+        );
+        let oldest_due_age = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "webhook_oldest_due_delivery_age_seconds",
+            "How long the longest-waiting due delivery has been due (0 when none is)",
+            oldest_due_age.clone(),
+        );
+        let in_flight = Gauge::default();
+        registry.register(
+            "webhook_deliveries_in_flight",
+            "Delivery requests this process has in flight",
+            in_flight.clone(),
+        );
+        let results_dropped = Counter::default();
+        registry.register(
+            "webhook_delivery_results_dropped",
+            "Attempt results that could not be recorded (the delivery is sent again when its lease runs out)",
+            results_dropped.clone(),
+        );
+
+        let rpc_started = Family::<Labels<3>, Counter>::default();
+        registry.register(
+            "grpc_server_started",
+            "Total number of RPCs started on the server",
+            rpc_started.clone(),
+        );
+        let rpc_handled = Family::<Labels<4>, Counter>::default();
+        registry.register(
+            "grpc_server_handled",
+            "Total number of RPCs completed on the server, regardless of success or failure",
+            rpc_handled.clone(),
+        );
+        let rpc_handling =
+            Family::<Labels<3>, Histogram, fn() -> Histogram>::new_with_constructor(|| {
+                Histogram::new(RPC_BUCKETS)
+            });
+        registry.register(
+            "grpc_server_handling_seconds",
+            "Histogram of response latency (seconds) of gRPC that had been application-level handled by the server",
+            rpc_handling.clone(),
+        );
+
+        registry.register_collector(Box::new(ProcessCollector::new()));
+
+        Self(Arc::new(Families {
+            registry,
+            published,
+            published_by_type,
+            attempts,
+            finished,
+            attempt_duration,
+            latency,
+            due,
+            oldest_due_age,
+            in_flight,
+            results_dropped,
+            rpc_started,
+            rpc_handled,
+            rpc_handling,
+        }))
+    }
+
+    /// Every metric, in `format`.
+    pub fn encode(&self, format: Format) -> String {
+        let mut text = String::with_capacity(64 * 1024);
+        let encoded = match format {
+            Format::OpenMetrics => text::encode(&mut text, &self.0.registry),
+            Format::Prometheus => prometheus_text::encode(&mut text, &self.0.registry),
+        };
+        // Writing to a String fails only on a metric that cannot encode.
+        if let Err(err) = encoded {
+            tracing::error!(error = %err, "cannot encode the metrics");
+        }
+        text
+    }
+
+    /// An event was committed (not a repeated idempotency key).
+    pub fn event_published(&self, event_type: EventType) {
+        match self
+            .0
+            .published_by_type
+            .iter()
+            .find(|(t, _)| *t == event_type)
+        {
+            Some((_, series)) => series.inc(),
+            None => self
+                .0
+                .published
+                .get_or_create(&[("event_type", event_type.as_str().into())])
+                .inc(),
+        };
+    }
+
+    /// A delivery request leaves; it counts in flight until the guard drops.
+    pub fn attempt_started(&self) -> InFlight<'_> {
+        self.0.in_flight.inc();
+        InFlight(&self.0.in_flight)
+    }
+
+    /// An attempt ended with `outcome` after `duration`.
+    pub fn attempt_finished(&self, outcome: AttemptOutcome, duration: Duration) {
+        let index = AttemptOutcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .expect("every outcome is in ALL");
+        self.0.attempts[index].inc();
+        self.0.attempt_duration.observe(duration.as_secs_f64());
+    }
+
+    /// An event reached an endpoint `latency` after it was committed.
+    pub fn delivered(&self, latency: Duration) {
+        self.0.latency.observe(latency.as_secs_f64());
+    }
+
+    /// `count` deliveries reached `status`; `Pending` is not final and is
+    /// not counted.
+    pub fn deliveries_finished(&self, status: DeliveryStatus, count: u64) {
+        if count == 0 {
+            return;
+        }
+        if let Some(index) = FINISHED.iter().position(|s| *s == status) {
+            self.0.finished[index].inc_by(count);
+        }
+    }
+
+    /// An attempt's result could not be recorded.
+    pub fn result_dropped(&self) {
+        self.0.results_dropped.inc();
+    }
+
+    /// The store-wide backlog: `due` deliveries, the oldest due for
+    /// `oldest_age` (zero when none is).
+    pub fn set_backlog(&self, due: u64, oldest_age: Duration) {
+        self.0.due.set(i64::try_from(due).unwrap_or(i64::MAX));
+        self.0.oldest_due_age.set(oldest_age.as_secs_f64());
+    }
+
+    /// The series of one gRPC method, every code's among them at zero, as
+    /// go-grpc-prometheus initializes them. `kind` is `unary`,
+    /// `client_stream`, `server_stream` or `bidi_stream`.
+    pub fn rpc(&self, kind: &'static str, service: &str, method: &str) -> RpcMetrics {
+        let labels: Labels<3> = [
+            ("grpc_type", kind.to_owned()),
+            ("grpc_service", service.to_owned()),
+            ("grpc_method", method.to_owned()),
+        ];
+        let handled = GRPC_CODES.map(|code| {
+            let [kind, service, method] = labels.clone();
+            self.0.rpc_handled.get_or_create_owned(&[
+                kind,
+                service,
+                method,
+                ("grpc_code", code.to_owned()),
+            ])
+        });
+        RpcMetrics {
+            started: self.0.rpc_started.get_or_create_owned(&labels),
+            handled,
+            handling: self.0.rpc_handling.get_or_create_owned(&labels),
+        }
+    }
+}
+
+/// A delivery request in flight; dropping it counts it out.
+pub struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// The series of one gRPC method.
+#[derive(Debug)]
+pub struct RpcMetrics {
+    started: Counter,
+    /// By code number.
+    handled: [Counter; 17],
+    handling: Histogram,
+}
+
+impl RpcMetrics {
+    /// A call arrived.
+    pub fn started(&self) {
+        self.started.inc();
+    }
+
+    /// A call ended with `code`, `elapsed` after it arrived.
+    pub fn handled(&self, code: tonic::Code, elapsed: Duration) {
+        if let Some(series) = self.handled.get(code as usize) {
+            series.inc();
+        }
+        self.handling.observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The value of the sample `series` (name and labels as exposed).
+    fn sample(metrics: &Metrics, series: &str) -> Option<f64> {
+        metrics
+            .encode(Format::Prometheus)
+            .lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    #[test]
+    fn grpc_code_names_follow_their_numbers() {
+        for (number, name) in GRPC_CODES.iter().enumerate() {
+            let code = tonic::Code::from_i32(number as i32);
+            // tonic's Debug names differ only in case and in "Cancelled".
+            let tonic_name = format!("{code:?}").replace("Cancelled", "Canceled");
+            assert_eq!(tonic_name.to_lowercase(), name.to_lowercase());
+        }
+    }
+
+    #[test]
+    fn every_label_value_is_exposed_at_zero_from_the_start() {
+        let metrics = Metrics::new();
+        for outcome in AttemptOutcome::ALL {
+            let series = format!(
+                "webhook_delivery_attempts_total{{outcome=\"{}\"}}",
+                outcome.as_str()
+            );
+            assert_eq!(sample(&metrics, &series), Some(0.0), "{series}");
+        }
+        for status in ["succeeded", "failed", "cancelled"] {
+            let series = format!("webhook_deliveries_finished_total{{status=\"{status}\"}}");
+            assert_eq!(sample(&metrics, &series), Some(0.0), "{series}");
+        }
+        for event_type in EventType::ALL {
+            let series = format!(
+                "webhook_events_published_total{{event_type=\"{}\"}}",
+                event_type.as_str()
+            );
+            assert_eq!(sample(&metrics, &series), Some(0.0), "{series}");
+        }
+    }
+
+    #[test]
+    fn counting_moves_the_series_of_its_labels_only() {
+        let metrics = Metrics::new();
+        metrics.event_published(EventType::MemberAdded);
+        metrics.event_published(EventType::WebhookPing);
+        metrics.attempt_finished(AttemptOutcome::HttpError, Duration::from_millis(30));
+        metrics.deliveries_finished(DeliveryStatus::Cancelled, 3);
+        metrics.deliveries_finished(DeliveryStatus::Pending, 5);
+        let rpc = metrics.rpc("unary", "webhooks.v1.EventService", "PublishEvent");
+        rpc.started();
+        rpc.handled(tonic::Code::InvalidArgument, Duration::from_millis(2));
+
+        let value = |series: &str| sample(&metrics, series);
+        assert_eq!(
+            value("webhook_events_published_total{event_type=\"member.added\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value("webhook_events_published_total{event_type=\"webhook.ping\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value("webhook_events_published_total{event_type=\"member.removed\"}"),
+            Some(0.0)
+        );
+        assert_eq!(
+            value("webhook_delivery_attempts_total{outcome=\"http_error\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value("webhook_delivery_attempts_total{outcome=\"success\"}"),
+            Some(0.0)
+        );
+        assert_eq!(
+            value("webhook_delivery_attempt_duration_seconds_bucket{le=\"0.05\"}"),
+            Some(1.0)
+        );
+        assert_eq!(
+            value("webhook_delivery_attempt_duration_seconds_bucket{le=\"0.025\"}"),
+            Some(0.0)
+        );
+        assert_eq!(
+            value("webhook_deliveries_finished_total{status=\"cancelled\"}"),
+            Some(3.0)
+        );
+        let rpc_labels = "grpc_type=\"unary\",grpc_service=\"webhooks.v1.EventService\",grpc_method=\"PublishEvent\"";
+        assert_eq!(
+            value(&format!("grpc_server_started_total{{{rpc_labels}}}")),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&format!(
+                "grpc_server_handled_total{{{rpc_labels},grpc_code=\"InvalidArgument\"}}"
+            )),
+            Some(1.0)
+        );
+        assert_eq!(
+            value(&format!(
+                "grpc_server_handled_total{{{rpc_labels},grpc_code=\"OK\"}}"
+            )),
+            Some(0.0)
+        );
+        assert_eq!(
+            value(&format!(
+                "grpc_server_handling_seconds_count{{{rpc_labels}}}"
+            )),
+            Some(1.0)
+        );
+    }
+
+    #[test]
+    fn an_attempt_counts_in_flight_until_its_guard_drops() {
+        let metrics = Metrics::new();
+        let first = metrics.attempt_started();
+        let second = metrics.attempt_started();
+        assert_eq!(sample(&metrics, "webhook_deliveries_in_flight"), Some(2.0));
+        drop(first);
+        drop(second);
+        assert_eq!(sample(&metrics, "webhook_deliveries_in_flight"), Some(0.0));
+    }
+
+    #[test]
+    fn openmetrics_ends_with_eof_and_prometheus_text_does_not() {
+        let metrics = Metrics::new();
+        assert!(metrics.encode(Format::OpenMetrics).ends_with("# EOF\n"));
+        assert!(!metrics.encode(Format::Prometheus).contains("# EOF"));
+    }
+}
