@@ -22,92 +22,10 @@ use super::Format;
 use super::process::ProcessCollector;
 use crate::domain::{DeliveryStatus, EventType};
 
-/// Prometheus' default buckets, which go-grpc-prometheus uses for
-/// `grpc_server_handling_seconds`.
-const RPC_BUCKETS: [f64; 11] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-];
-/// One attempt: up to WEBHOOK_TIMEOUT (10 s by default), with room for more.
-const ATTEMPT_BUCKETS: [f64; 13] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
-];
-/// From an event's commit to its delivery: milliseconds when all goes
-/// well, minutes through retries, days after a recovery.
-const LATENCY_BUCKETS: [f64; 18] = [
-    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
-    3600.0, 21600.0, 86400.0,
-];
+mod labels;
 
-/// gRPC status codes by number, named as grpc-go's `codes.Code.String()`
-/// names them (and so go-grpc-prometheus' `grpc_code`).
-const GRPC_CODES: [&str; 17] = [
-    "OK",
-    "Canceled",
-    "Unknown",
-    "InvalidArgument",
-    "DeadlineExceeded",
-    "NotFound",
-    "AlreadyExists",
-    "PermissionDenied",
-    "ResourceExhausted",
-    "FailedPrecondition",
-    "Aborted",
-    "OutOfRange",
-    "Unimplemented",
-    "Internal",
-    "Unavailable",
-    "DataLoss",
-    "Unauthenticated",
-];
-
-/// What one delivery attempt came to: `webhook_delivery_attempts_total`'s
-/// `outcome`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AttemptOutcome {
-    /// The endpoint answered 2xx.
-    Success,
-    /// The endpoint answered another status.
-    HttpError,
-    /// No answer within WEBHOOK_TIMEOUT.
-    Timeout,
-    /// No connection: refused, unreachable, DNS or TLS failure.
-    Connect,
-    /// The SSRF guard refused the address.
-    Blocked,
-    /// Connected, but the exchange failed (the connection broke, the
-    /// answer was not HTTP).
-    Request,
-}
-
-impl AttemptOutcome {
-    pub const ALL: [AttemptOutcome; 6] = [
-        AttemptOutcome::Success,
-        AttemptOutcome::HttpError,
-        AttemptOutcome::Timeout,
-        AttemptOutcome::Connect,
-        AttemptOutcome::Blocked,
-        AttemptOutcome::Request,
-    ];
-
-    /// The label value.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptOutcome::Success => "success",
-            AttemptOutcome::HttpError => "http_error",
-            AttemptOutcome::Timeout => "timeout",
-            AttemptOutcome::Connect => "connect",
-            AttemptOutcome::Blocked => "blocked",
-            AttemptOutcome::Request => "request",
-        }
-    }
-}
-
-/// The final statuses, in the order of `Families::finished`.
-const FINISHED: [DeliveryStatus; 3] = [
-    DeliveryStatus::Succeeded,
-    DeliveryStatus::Failed,
-    DeliveryStatus::Cancelled,
-];
+pub use labels::AttemptOutcome;
+use labels::{ATTEMPT_BUCKETS, FINISHED, GRPC_CODES, LATENCY_BUCKETS, RPC_BUCKETS};
 
 type Labels<const N: usize> = [(&'static str, String); N];
 
@@ -145,43 +63,33 @@ impl Metrics {
     /// Every metric of the service, registered, at zero.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        let published = Family::<Labels<1>, Counter>::default();
-        registry.register(
-            "webhook_events_published",
-            "Events stored with their deliveries, by type (repeated idempotency keys not counted)",
-            published.clone(),
-        );
-        let published_by_type = EventType::ALL
+        let known_types: Vec<EventType> = EventType::ALL
             .iter()
             .copied()
             .chain([EventType::WebhookPing])
-            .map(|t| {
-                let series = published.get_or_create_owned(&[("event_type", t.as_str().into())]);
-                (t, series)
-            })
             .collect();
-
-        let attempts_family = Family::<Labels<1>, Counter>::default();
-        registry.register(
+        let (published, series) = counters_by(
+            &mut registry,
+            "webhook_events_published",
+            "Events stored with their deliveries, by type (repeated idempotency keys not counted)",
+            "event_type",
+            known_types.iter().map(|t| t.as_str()),
+        );
+        let published_by_type = known_types.into_iter().zip(series).collect();
+        let (_, attempts) = counters_by(
+            &mut registry,
             "webhook_delivery_attempts",
             "Delivery attempts made by this process, by outcome",
-            attempts_family.clone(),
+            "outcome",
+            AttemptOutcome::ALL.iter().map(|o| o.as_str()),
         );
-        let attempts = AttemptOutcome::ALL
-            .iter()
-            .map(|o| attempts_family.get_or_create_owned(&[("outcome", o.as_str().into())]))
-            .collect();
-
-        let finished_family = Family::<Labels<1>, Counter>::default();
-        registry.register(
+        let (_, finished) = counters_by(
+            &mut registry,
             "webhook_deliveries_finished",
             "Deliveries that reached a final status, by status",
-            finished_family.clone(),
+            "status",
+            FINISHED.iter().map(|s| s.as_str()),
         );
-        let finished = FINISHED
-            .iter()
-            .map(|s| finished_family.get_or_create_owned(&[("status", s.as_str().into())]))
-            .collect();
 
         let attempt_duration = Histogram::new(ATTEMPT_BUCKETS);
         registry.register(
@@ -361,6 +269,23 @@ impl Metrics {
             handling: self.0.rpc_handling.get_or_create_owned(&labels),
         }
     }
+}
+
+/// Registers a counter family of one label, and creates its series for
+/// each of `values`, returned in their order.
+fn counters_by(
+    registry: &mut Registry,
+    name: &str,
+    help: &str,
+    label: &'static str,
+    values: impl Iterator<Item = &'static str>,
+) -> (Family<Labels<1>, Counter>, Vec<Counter>) {
+    let family = Family::<Labels<1>, Counter>::default();
+    registry.register(name, help, family.clone());
+    let series = values
+        .map(|value| family.get_or_create_owned(&[(label, value.to_owned())]))
+        .collect();
+    (family, series)
 }
 
 /// A delivery request in flight; dropping it counts it out.
