@@ -19,8 +19,9 @@ pub struct Backlog {
 
 impl Store {
     /// The pending deliveries due now, with the oldest one's due time, in
-    /// one statement: a range scan of the partial index `deliveries_due`
-    /// (pending deliveries by `next_attempt_at`) up to now, so later
+    /// one statement: a range scan up to now of a partial index of the
+    /// pending deliveries (`deliveries_due`, by `next_attempt_at`; or
+    /// `deliveries_organization_due`, as the planner likes), so later
     /// retries and finished deliveries are not read. Paused webhooks'
     /// deliveries are left out, as claims leave them: they wait on purpose.
     pub async fn backlog(&self) -> Result<Backlog, StoreError> {
