@@ -127,13 +127,12 @@ fn the_alert_rules_parse_as_prometheus_rule_groups() {
     );
     let alerts = String::from_utf8(output.stdout).unwrap();
     let alerts: Vec<&str> = alerts.lines().collect();
-    assert_eq!(
-        alerts,
-        [
-            "WebhookDeliveriesOverdue",
-            "WebhookDeliveryFailureRatioHigh",
-            "WebhookDeliveryResultsDropped",
-            "WebhookGrpcInternalErrors",
-        ]
-    );
+    for needed in [
+        "WebhookDeliveriesOverdue",
+        "WebhookDeliveryFailureRatioHigh",
+        "WebhookDeliveryResultsDropped",
+        "WebhookGrpcInternalErrors",
+    ] {
+        assert!(alerts.contains(&needed), "no {needed} among {alerts:?}");
+    }
 }
