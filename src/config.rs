@@ -65,6 +65,13 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where metrics are served, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAddr {
+    Off,
+    At(SocketAddr),
+}
+
 /// Everything the service reads from its environment.
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
@@ -76,6 +83,15 @@ pub struct Settings {
         global = true
     )]
     pub listen_addr: SocketAddr,
+    /// Address of the Prometheus endpoint (`GET /metrics`, plain HTTP); port 0 picks a free port, `off` serves none.
+    #[arg(
+        long,
+        env = "WEBHOOK_METRICS_ADDR",
+        default_value = "127.0.0.1:9464",
+        value_parser = parse_metrics_addr,
+        global = true
+    )]
+    pub metrics_addr: MetricsAddr,
     /// `sqlite://PATH?mode=rwc` (embedded) or `postgres://USER:PASS@HOST/DB`.
     #[arg(
         long,
@@ -351,6 +367,7 @@ impl Settings {
     pub fn for_tests(database_url: &str, jwt_secret: &str) -> Self {
         let mut settings = Cli::parse_from(["webhook-service"]).settings;
         settings.listen_addr = "127.0.0.1:0".parse().expect("valid address");
+        settings.metrics_addr = MetricsAddr::At("127.0.0.1:0".parse().expect("valid address"));
         settings.database_url = database_url.to_owned();
         settings.jwt_secret = Some(SecretString::from(jwt_secret));
         settings
@@ -361,6 +378,48 @@ fn parse_secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(s))
 }
 
+fn parse_metrics_addr(s: &str) -> Result<MetricsAddr, String> {
+    if s.eq_ignore_ascii_case("off") {
+        return Ok(MetricsAddr::Off);
+    }
+    s.parse()
+        .map(MetricsAddr::At)
+        .map_err(|_| format!("{s:?} is neither an address such as 127.0.0.1:9464 nor `off`"))
+}
+
 fn parse_org(s: &str) -> Result<OrganizationId, String> {
     OrganizationId::parse(s).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_are_served_on_loopback_by_default_and_off_turns_them_off() {
+        let settings = |args: &[&str]| {
+            let mut all = vec!["webhook-service"];
+            all.extend_from_slice(args);
+            Cli::try_parse_from(all).map(|cli| cli.settings.metrics_addr)
+        };
+        if std::env::var_os("WEBHOOK_METRICS_ADDR").is_none() {
+            let default = "127.0.0.1:9464".parse().unwrap();
+            assert_eq!(settings(&[]).unwrap(), MetricsAddr::At(default));
+        }
+        assert_eq!(
+            settings(&["--metrics-addr", "off"]).unwrap(),
+            MetricsAddr::Off
+        );
+        assert_eq!(
+            settings(&["--metrics-addr", "0.0.0.0:0"]).unwrap(),
+            MetricsAddr::At("0.0.0.0:0".parse().unwrap())
+        );
+        let wrong = settings(&["--metrics-addr", "nowhere"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            wrong.contains("--metrics-addr") && wrong.contains("`off`"),
+            "{wrong}"
+        );
+    }
 }

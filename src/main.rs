@@ -34,6 +34,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         let app = Application::build(&settings).await?;
         // Before saying so: a supervisor may signal as soon as it reads it.
         let shutdown = shutdown_signal();
+        if let Some(address) = app.metrics_addr() {
+            tracing::info!(%address, "serving metrics at /metrics");
+        }
         tracing::info!(address = %app.local_addr(), "serving gRPC");
         app.run_until_stopped(shutdown).await
     });

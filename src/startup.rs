@@ -10,13 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use futures_util::Stream;
 use tokio::net::TcpListener;
-use tonic::codegen::http::{HeaderMap, Request, Response};
 use tonic::transport::Server;
-use tower_http::trace::TraceLayer;
-use tracing::{Span, field::Empty};
 
 use crate::auth::{Authenticated, JwksStats, JwtVerifier};
-use crate::config::Settings;
+use crate::config::{MetricsAddr, Settings};
 use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::listener::{
     Connection, ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
@@ -24,8 +21,9 @@ use crate::grpc::listener::{
 use crate::grpc::proto::{
     self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
 };
-use crate::grpc::{EventApi, HealthApi, WebhookApi};
+use crate::grpc::{EventApi, HealthApi, ObserveRpcsLayer, WebhookApi};
 use crate::health::{self, Health};
+use crate::metrics::{self, Metrics};
 use crate::service::{Deliveries, Events, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
 
@@ -33,6 +31,9 @@ use crate::store::{SecretBox, Store};
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
+    metrics: Metrics,
+    /// Where metrics are served; `None` when WEBHOOK_METRICS_ADDR is `off`.
+    metrics_listener: Option<(TcpListener, SocketAddr)>,
     connections: ConnectionTimeouts,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
@@ -64,9 +65,16 @@ impl Application {
             tracing::info!(client_certificates_required = mutual, "gRPC over TLS");
         }
         let lease = delivery.lease;
+        let metrics = Metrics::watching(verifier.jwks_stats());
         let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
         let (wakeup, inbox) = Wakeup::new(lease);
-        let dispatcher = Dispatcher::new(store.clone(), delivery, wakeup.clone(), inbox)?;
+        let dispatcher = Dispatcher::new(
+            store.clone(),
+            delivery,
+            wakeup.clone(),
+            inbox,
+            metrics.clone(),
+        )?;
         // Publishing hands new deliveries straight to the workers when they
         // have room: no claim round trip on the hot path.
         let store = store.handing_off(lease, dispatcher.admit());
@@ -79,13 +87,23 @@ impl Application {
                 )
             })?;
         let address = listener.local_addr()?;
+        let metrics_listener = match settings.metrics_addr {
+            MetricsAddr::Off => None,
+            MetricsAddr::At(address) => {
+                let listener = metrics::bind(address).await?;
+                let bound = listener.local_addr()?;
+                Some((listener, bound))
+            }
+        };
         Ok(Self {
             listener,
             address,
+            metrics: metrics.clone(),
+            metrics_listener,
             connections,
             tls,
             verifier,
-            publisher: Publisher::new(store, wakeup),
+            publisher: Publisher::new(store, wakeup, metrics),
             dispatcher,
             rules: settings.webhook_rules(),
             shutdown_delay: settings.shutdown_delay,
@@ -98,6 +116,12 @@ impl Application {
     /// The address actually bound (the real port when 0 was asked for).
     pub fn local_addr(&self) -> SocketAddr {
         self.address
+    }
+
+    /// Where `GET /metrics` is served (the real port when 0 was asked
+    /// for); `None` when WEBHOOK_METRICS_ADDR is `off`.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(_, address)| *address)
     }
 
     /// The counters of the identity provider's key set, when tokens are
@@ -145,11 +169,18 @@ impl Application {
             self.publisher.store().clone(),
             until_stopped(),
         );
+        let observed = Self::observe(
+            self.metrics_listener.map(|(listener, _)| listener),
+            self.publisher.store().clone(),
+            self.metrics.clone(),
+            until_stopped(),
+        );
         let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
         let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
         let server = Self::serve(
             incoming(self.listener, self.connections, self.tls),
             self.verifier,
+            &self.metrics,
             Apis {
                 webhooks: api,
                 events: Events::new(self.publisher),
@@ -172,8 +203,8 @@ impl Application {
             let _ = stop.send(true);
         };
         let work = async {
-            let (served, (), (), (), (), ()) =
-                tokio::join!(server, delivery, retention, keys, monitor, signal);
+            let (served, (), (), (), (), (), ()) =
+                tokio::join!(server, delivery, retention, keys, monitor, observed, signal);
             served
         };
         // The delivery workers keep to the grace themselves; this bounds the
@@ -191,13 +222,33 @@ impl Application {
         }
     }
 
+    /// Serves `GET /metrics` on `listener` and keeps the store-wide backlog
+    /// gauges fresh, until `shutdown`; with no listener, neither.
+    async fn observe(
+        listener: Option<TcpListener>,
+        store: Store,
+        metrics: Metrics,
+        shutdown: impl Future<Output = ()>,
+    ) {
+        let Some(listener) = listener else {
+            return;
+        };
+        let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown));
+        tokio::join!(
+            metrics::serve(listener, metrics.clone(), shutdown.clone()),
+            metrics::refresh_backlog(store, metrics, shutdown),
+        );
+    }
+
     async fn serve(
         connections: impl Stream<Item = Result<Connection, Infallible>>,
         verifier: Arc<JwtVerifier>,
+        metrics: &Metrics,
         apis: Apis,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let webhooks = Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
+        let webhooks =
+            Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
         let events = Authenticated::new(
             EventServiceServer::new(EventApi::new(apis.events)),
             verifier,
@@ -212,13 +263,22 @@ impl Application {
         // grpcurl before 1.9 speaks only v1alpha.
         let reflection_v1 = reflection().build_v1()?;
         let reflection_v1alpha = reflection().build_v1alpha()?;
+        let observe = ObserveRpcsLayer::new(
+            metrics,
+            &[
+                proto::FILE_DESCRIPTOR_SET,
+                tonic_health::pb::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+            ],
+        )?;
 
         Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            // Outside the trace layer, whose callbacks take tonic's own body type.
+            // Outermost, so a call is timed from its arrival.
+            .layer(observe)
             .layer(TrackRpcsLayer)
-            .layer(rpc_trace_layer())
             .add_service(apis.health)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
@@ -235,51 +295,6 @@ struct Apis {
     webhooks: WebhookApi,
     events: Events,
     health: tonic_health::pb::health_server::HealthServer<HealthApi>,
-}
-
-type TraceFns = TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
-    fn(&Request<tonic::body::Body>) -> Span,
-    (),
-    fn(&Response<tonic::body::Body>, Duration, &Span),
-    (),
-    fn(Option<&HeaderMap>, Duration, &Span),
-    (),
->;
-
-/// One span per RPC with its method, and one line when it ends with its
-/// gRPC code and duration.
-fn rpc_trace_layer() -> TraceFns {
-    TraceLayer::new_for_grpc()
-        .make_span_with(rpc_span as fn(&Request<tonic::body::Body>) -> Span)
-        .on_request(())
-        .on_response(rpc_response as fn(&Response<tonic::body::Body>, Duration, &Span))
-        .on_body_chunk(())
-        .on_eos(rpc_end as fn(Option<&HeaderMap>, Duration, &Span))
-        .on_failure(())
-}
-
-fn rpc_span(request: &Request<tonic::body::Body>) -> Span {
-    tracing::info_span!("rpc", method = %request.uri().path(), code = Empty, duration_ms = Empty)
-}
-
-// A failed call answers "trailers-only": its code is in the headers.
-fn rpc_response(response: &Response<tonic::body::Body>, latency: Duration, span: &Span) {
-    if response.headers().contains_key("grpc-status") {
-        rpc_end(Some(response.headers()), latency, span);
-    }
-}
-
-fn rpc_end(trailers: Option<&HeaderMap>, latency: Duration, span: &Span) {
-    let code = trailers
-        .and_then(|t| t.get("grpc-status"))
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<i32>().ok())
-        .map(tonic::Code::from_i32)
-        .unwrap_or(tonic::Code::Unknown);
-    span.record("code", tracing::field::debug(code));
-    span.record("duration_ms", latency.as_micros() as f64 / 1000.0);
-    tracing::info!(parent: span, "rpc finished");
 }
 
 /// Completes on SIGINT or SIGTERM. Listens from the moment it is called,

@@ -42,6 +42,8 @@ impl Service {
         let mut command = Command::new(binary);
         command
             .env("WEBHOOK_LISTEN_ADDR", &address)
+            // Not the default port, which another run may hold.
+            .env("WEBHOOK_METRICS_ADDR", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
             .env("JWT_SECRET", JWT_SECRET)
             .env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")

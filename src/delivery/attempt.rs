@@ -9,14 +9,16 @@ use super::RetryPolicy;
 use super::client::{Client, Outcome, Report, Request};
 use super::scheduler::Signal;
 use crate::domain::clock;
+use crate::metrics::{AttemptOutcome, Metrics};
 use crate::store::{AttemptRecord, Claimed, Next};
 
-/// Makes one attempt of `claim`, logs it, and hands its result to the
-/// writer (waiting while the writer is behind). Returns what the attempt
-/// says of the endpoint's health.
+/// Makes one attempt of `claim`, logs and counts it, and hands its result
+/// to the writer (waiting while the writer is behind). Returns what the
+/// attempt says of the endpoint's health.
 pub(super) async fn attempt(
     client: &Client,
     retry: &RetryPolicy,
+    metrics: &Metrics,
     claim: Claimed,
     records: &mpsc::Sender<AttemptRecord>,
 ) -> Signal {
@@ -29,6 +31,7 @@ pub(super) async fn attempt(
         status = Empty,
         duration_ms = Empty,
     );
+    let in_flight = metrics.attempt_started();
     let report = client
         .send(Request {
             url: claim.url.as_url(),
@@ -41,6 +44,14 @@ pub(super) async fn attempt(
         })
         .instrument(span.clone())
         .await;
+    drop(in_flight);
+    let outcome = outcome(&report.outcome);
+    metrics.attempt_finished(outcome, report.duration);
+    if outcome == AttemptOutcome::Success {
+        // From the event's commit to now, when the endpoint has it.
+        let latency = (Utc::now() - claim.event_created_at).to_std();
+        metrics.delivered(latency.unwrap_or_default());
+    }
     let record = record(retry, &claim, report);
     span.record("duration_ms", record.duration.as_millis() as u64);
     match (&record.next, record.status_code, &record.error_kind) {
@@ -59,6 +70,20 @@ pub(super) async fn attempt(
     // Waits while the writer is behind; fails only once it was abandoned.
     let _ = records.send(record).await;
     signal
+}
+
+/// How the metrics name what an attempt came to.
+fn outcome(outcome: &Outcome) -> AttemptOutcome {
+    match outcome {
+        Outcome::Answered { status, .. } if (200..300).contains(status) => AttemptOutcome::Success,
+        Outcome::Answered { .. } => AttemptOutcome::HttpError,
+        Outcome::Failed { kind, .. } => match *kind {
+            "timeout" => AttemptOutcome::Timeout,
+            "connect" => AttemptOutcome::Connect,
+            "blocked" => AttemptOutcome::Blocked,
+            _ => AttemptOutcome::Request,
+        },
+    }
 }
 
 /// Timeouts, connection failures, 5xx and 429 mean an endpoint struggles.
@@ -106,5 +131,37 @@ fn record(retry: &RetryPolicy, claim: &Claimed, report: Report) -> AttemptRecord
         error_message,
         response_excerpt: excerpt,
         next,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answered(status: u16) -> Outcome {
+        Outcome::Answered {
+            status,
+            excerpt: String::new(),
+            retry_after: None,
+        }
+    }
+
+    fn failed(kind: &'static str) -> Outcome {
+        Outcome::Failed {
+            kind,
+            message: "no".into(),
+        }
+    }
+
+    #[test]
+    fn each_outcome_of_the_client_has_its_metric_label() {
+        assert_eq!(outcome(&answered(200)), AttemptOutcome::Success);
+        assert_eq!(outcome(&answered(204)), AttemptOutcome::Success);
+        assert_eq!(outcome(&answered(302)), AttemptOutcome::HttpError);
+        assert_eq!(outcome(&answered(500)), AttemptOutcome::HttpError);
+        assert_eq!(outcome(&failed("timeout")), AttemptOutcome::Timeout);
+        assert_eq!(outcome(&failed("connect")), AttemptOutcome::Connect);
+        assert_eq!(outcome(&failed("blocked")), AttemptOutcome::Blocked);
+        assert_eq!(outcome(&failed("request")), AttemptOutcome::Request);
     }
 }

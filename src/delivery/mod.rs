@@ -23,7 +23,6 @@ use crate::store::{Change, Claimed};
 
 pub use client::Client;
 pub use dispatcher::Dispatcher;
-pub use recorder::RecorderStats;
 pub use retry::RetryPolicy;
 use stale::{Changes, SharedChanges};
 

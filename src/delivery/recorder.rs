@@ -4,14 +4,14 @@
 //! away is split until the culprit is alone, the rest is written, and the
 //! culprit is written without its outside texts, or dropped and counted.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::mpsc;
 
 use super::Wakeup;
+use crate::domain::DeliveryStatus;
+use crate::metrics::Metrics;
 use crate::store::{AttemptRecord, Next, Recorded, Store, StoreError};
 
 /// The most attempts recorded in one transaction.
@@ -39,24 +39,25 @@ impl Sink for Records {
     }
 }
 
-/// Counts of what the writer could not do, for logs and metrics.
-#[derive(Debug, Default)]
-pub struct RecorderStats {
-    /// Attempts whose record could not be stored even without its texts:
-    /// their deliveries are sent again when their lease runs out.
-    pub dropped: AtomicU64,
-}
-
-/// Records attempts in batches until every sender is gone.
+/// Records attempts in batches until every sender is gone, and counts in
+/// `metrics` the deliveries that finished, the events that recording
+/// published, and the records it had to drop.
 pub(super) async fn write_records(
     sink: impl Sink,
     mut written: mpsc::Receiver<AttemptRecord>,
     wakeup: Wakeup,
-    stats: Arc<RecorderStats>,
+    metrics: Metrics,
 ) {
     let mut batch = Vec::with_capacity(RECORD_BATCH);
     while written.recv_many(&mut batch, RECORD_BATCH).await > 0 {
-        let (stored, recorded) = write_all(&sink, std::mem::take(&mut batch), &stats).await;
+        let (stored, recorded) = write_all(&sink, std::mem::take(&mut batch), &metrics).await;
+        let finished = recorded.finished;
+        metrics.deliveries_finished(DeliveryStatus::Succeeded, finished.succeeded);
+        metrics.deliveries_finished(DeliveryStatus::Failed, finished.failed);
+        metrics.deliveries_finished(DeliveryStatus::Cancelled, finished.cancelled);
+        for published in &recorded.published {
+            metrics.event_published(published.event_type);
+        }
         announce(&wakeup, recorded);
         // Wake the claim loop when each retry comes due, not at the next poll.
         for record in &stored {
@@ -99,7 +100,7 @@ fn announce(wakeup: &Wakeup, recorded: Recorded) {
 async fn write_all(
     sink: &impl Sink,
     batch: Vec<AttemptRecord>,
-    stats: &RecorderStats,
+    metrics: &Metrics,
 ) -> (Vec<AttemptRecord>, Recorded) {
     let mut stored = Vec::with_capacity(batch.len());
     let mut recorded = Recorded::default();
@@ -108,8 +109,7 @@ async fn write_all(
     while let Some(part) = parts.pop() {
         match sink.write(&part).await {
             Ok(done) => {
-                recorded.disabled.extend(done.disabled);
-                recorded.published.extend(done.published);
+                recorded.absorb(done);
                 stored.extend(part);
                 pause = Duration::from_millis(100);
             }
@@ -132,13 +132,12 @@ async fn write_all(
                 let bare = record.without_texts();
                 match sink.write(std::slice::from_ref(&bare)).await {
                     Ok(done) => {
-                        recorded.disabled.extend(done.disabled);
-                        recorded.published.extend(done.published);
+                        recorded.absorb(done);
                         tracing::warn!(error = ?err, delivery_id = %record.delivery_id, "attempt recorded without its response excerpt and error message, which could not be stored");
                         stored.push(bare);
                     }
                     Err(again) => {
-                        stats.dropped.fetch_add(1, Ordering::Relaxed);
+                        metrics.result_dropped();
                         tracing::error!(error = ?err, then = ?again, delivery_id = %record.delivery_id, attempt = record.attempt, "cannot record an attempt; dropped, the delivery is sent again when its lease runs out");
                     }
                 }
@@ -151,9 +150,22 @@ async fn write_all(
 #[cfg(test)]
 mod tests {
     use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
 
     use super::*;
     use crate::domain::{DeliveryId, WebhookId};
+    use crate::metrics::Format;
+
+    /// How many results `metrics` counts as dropped.
+    fn dropped(metrics: &Metrics) -> f64 {
+        metrics
+            .encode(Format::Prometheus)
+            .lines()
+            .find_map(|l| l.strip_prefix("webhook_delivery_results_dropped_total "))
+            .expect("the dropped counter is exposed")
+            .parse()
+            .unwrap()
+    }
 
     /// Refuses every batch holding a record whose excerpt says `poison`, or
     /// one of the `refused` deliveries in any form.
@@ -197,12 +209,12 @@ mod tests {
     #[tokio::test]
     async fn one_unstorable_record_does_not_hold_back_the_rest_of_its_batch() {
         let sink = Picky::default();
-        let stats = RecorderStats::default();
+        let metrics = Metrics::new();
         let mut batch: Vec<_> = (0..100).map(|i| record(&format!("ok {i}"))).collect();
         batch[37] = record("poison");
         let poisoned = batch[37].delivery_id;
 
-        let (stored, _) = write_all(&sink, batch, &stats).await;
+        let (stored, _) = write_all(&sink, batch, &metrics).await;
 
         assert_eq!(stored.len(), 100);
         let written = sink.written.lock().unwrap();
@@ -212,7 +224,7 @@ mod tests {
             bare.response_excerpt.as_deref(),
             Some("(the response excerpt could not be stored)")
         );
-        assert_eq!(stats.dropped.load(Ordering::Relaxed), 0);
+        assert_eq!(dropped(&metrics), 0.0);
         // Bisection, not one write per record.
         assert!(sink.calls.load(Ordering::Relaxed) < 30);
     }
@@ -224,13 +236,13 @@ mod tests {
             refused: vec![hopeless.delivery_id],
             ..Picky::default()
         };
-        let stats = RecorderStats::default();
+        let metrics = Metrics::new();
         let batch = vec![record("a"), hopeless, record("b")];
 
-        let (stored, _) = write_all(&sink, batch, &stats).await;
+        let (stored, _) = write_all(&sink, batch, &metrics).await;
 
         assert_eq!(stored.len(), 2);
         assert_eq!(sink.written.lock().unwrap().len(), 2);
-        assert_eq!(stats.dropped.load(Ordering::Relaxed), 1);
+        assert_eq!(dropped(&metrics), 1.0);
     }
 }

@@ -111,6 +111,7 @@ mod tests {
             webhook_id: webhook,
             event_id: EventId::generate(),
             event_type: "member.added".into(),
+            event_created_at: chrono::Utc::now(),
             attempt: 1,
             url: WebhookUrl::from_stored("https://example.com/hook").unwrap(),
             secret: SigningSecret::generate(),

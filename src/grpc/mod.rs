@@ -1,16 +1,19 @@
-//! The gRPC transport: the listener, generated code, service
-//! implementations (the health service among them), conversions between proto and domain types, and the
-//! mapping of errors to statuses. Proto types never leave this module.
+//! The gRPC transport: the listener, the layer that times, logs and counts
+//! each call, generated code, service implementations (the health service
+//! among them), conversions between proto and domain types, and the mapping
+//! of errors to statuses. Proto types never leave this module.
 
 mod convert;
 mod events;
 mod health;
 pub mod listener;
+mod observe;
 mod status;
 mod webhooks;
 
 pub use events::EventApi;
 pub use health::HealthApi;
+pub use observe::ObserveRpcsLayer;
 pub use webhooks::WebhookApi;
 
 /// Code generated from `proto/webhooks/v1/webhooks.proto`.

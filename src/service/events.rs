@@ -5,7 +5,7 @@ use super::group_commit::{GroupCommit, Grouped};
 use crate::delivery::Wakeup;
 use crate::domain::access::authorize_early;
 use crate::domain::{Action, Caller, NewEvent, OrganizationId, WebhookId};
-
+use crate::metrics::Metrics;
 use crate::store::{Published, Store, StoreError};
 
 /// Publishes events: stores each with its deliveries in one transaction, then
@@ -15,19 +15,22 @@ use crate::store::{Published, Store, StoreError};
 pub struct Publisher {
     store: Store,
     wakeup: Wakeup,
+    metrics: Metrics,
     outbox: GroupCommit<Outbox>,
 }
 
 impl Publisher {
     /// Starts the committing task; call inside a Tokio runtime.
-    pub fn new(store: Store, wakeup: Wakeup) -> Self {
+    pub fn new(store: Store, wakeup: Wakeup, metrics: Metrics) -> Self {
         let outbox = Outbox {
             store: store.clone(),
             wakeup: wakeup.clone(),
+            metrics: metrics.clone(),
         };
         Self {
             store,
             wakeup,
+            metrics,
             outbox: GroupCommit::start(outbox, "publisher"),
         }
     }
@@ -39,9 +42,10 @@ impl Publisher {
         self.outbox.submit(event).await
     }
 
-    /// Gives the workers what a committed transaction scheduled.
+    /// Gives the workers what a committed transaction scheduled, and
+    /// counts the event.
     pub fn announce(&self, published: &mut Published) {
-        announce(&self.wakeup, published);
+        announce(&self.wakeup, &self.metrics, published);
     }
 
     /// A change of this webhook was committed: deliveries the workers hold
@@ -58,11 +62,19 @@ impl Publisher {
     pub fn store(&self) -> &Store {
         &self.store
     }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
 }
 
-/// Hands the workers the deliveries leased to them, and wakes them for those
-/// left in the store, so that none waits for the next poll.
-fn announce(wakeup: &Wakeup, published: &mut Published) {
+/// Counts a committed event, hands the workers the deliveries leased to
+/// them, and wakes them for those left in the store, so that none waits
+/// for the next poll.
+fn announce(wakeup: &Wakeup, metrics: &Metrics, published: &mut Published) {
+    if !published.duplicate {
+        metrics.event_published(published.event_type);
+    }
     let handed_off = std::mem::take(&mut published.handed_off);
     let left = published.deliveries > handed_off.len() as u64;
     if !handed_off.is_empty() {
@@ -77,6 +89,7 @@ fn announce(wakeup: &Wakeup, published: &mut Published) {
 struct Outbox {
     store: Store,
     wakeup: Wakeup,
+    metrics: Metrics,
 }
 
 impl Grouped for Outbox {
@@ -92,7 +105,7 @@ impl Grouped for Outbox {
     }
 
     fn committed(&self, published: &mut Published) {
-        announce(&self.wakeup, published);
+        announce(&self.wakeup, &self.metrics, published);
     }
 }
 

@@ -8,8 +8,8 @@ use super::group_commit::{GroupCommit, Grouped};
 use super::{Listing, Publisher, ServiceError, authorized, parse_field, to_completion};
 use crate::domain::access::authorize_early;
 use crate::domain::{
-    Action, Caller, DeliveryId, Event, EventId, EventType, NewEvent, NewWebhook, OrganizationId,
-    Page, SigningSecret, UpdateFields, Webhook, WebhookChanges, WebhookId,
+    Action, Caller, DeliveryId, DeliveryStatus, Event, EventId, EventType, NewEvent, NewWebhook,
+    OrganizationId, Page, SigningSecret, UpdateFields, Webhook, WebhookChanges, WebhookId,
 };
 use crate::store::{Created, Recovered, Registration, StoreError, TestDelivery};
 
@@ -188,11 +188,14 @@ impl Webhooks {
         let (organization, id) = Self::resolve(caller, Action::DeleteWebhook, &request)?;
         let publisher = self.publisher.clone();
         let deleted = to_completion(async move {
-            let deleted = publisher.store().delete_webhook(organization, id).await?;
-            if deleted {
+            let cancelled = publisher.store().delete_webhook(organization, id).await?;
+            if let Some(cancelled) = cancelled {
                 publisher.webhook_changed(id);
+                publisher
+                    .metrics()
+                    .deliveries_finished(DeliveryStatus::Cancelled, cancelled);
             }
-            Ok(deleted)
+            Ok(cancelled.is_some())
         });
         if !deleted.await? {
             return Err(ServiceError::NotFound(NOT_FOUND));

@@ -21,6 +21,22 @@ pub enum Next {
     Failed,
 }
 
+/// Deliveries moved to each final status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Finished {
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+impl std::ops::AddAssign for Finished {
+    fn add_assign(&mut self, other: Self) {
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.cancelled += other.cancelled;
+    }
+}
+
 /// One attempt, to record.
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
@@ -81,7 +97,8 @@ impl Store {
     /// Records attempts and moves their deliveries on, in one transaction. A
     /// delivery whose attempt count moved meanwhile (its lease was lost and
     /// someone else tried it), or that was cancelled, keeps its state; the
-    /// attempt is still recorded.
+    /// attempt is still recorded. [`Recorded::finished`] counts only the
+    /// deliveries that did move to a final status.
     ///
     /// In the same transaction, each webhook's run of failures is extended
     /// or ended, and a webhook failing for `disable_after` or longer is
@@ -108,8 +125,9 @@ impl Store {
                 .or_default()
                 .push(record.delivery_id.as_uuid());
         }
+        let mut finished = Finished::default();
         for (attempt, ids) in succeeded {
-            delivery::Entity::update_many()
+            finished.succeeded += delivery::Entity::update_many()
                 .col_expr(
                     delivery::Column::Status,
                     Expr::value(DeliveryStatus::Succeeded.as_str()),
@@ -125,7 +143,8 @@ impl Store {
                 .filter(delivery::Column::Attempts.eq(attempt as i32 - 1))
                 .filter(Expr::cust("status = 'pending'"))
                 .exec(&txn)
-                .await?;
+                .await?
+                .rows_affected;
         }
         // The others too, grouped by what they set alike (attempt number,
         // status, error): a failing endpoint's deliveries share one
@@ -145,7 +164,11 @@ impl Store {
         }
         for ((attempt, status, last_error), moving) in unsuccessful {
             for group in moving.chunks(MOVED_PER_STATEMENT) {
-                move_on(&txn, attempt, status, last_error.as_deref(), group, now).await?;
+                let moved =
+                    move_on(&txn, attempt, status, last_error.as_deref(), group, now).await?;
+                if status == DeliveryStatus::Failed {
+                    finished.failed += moved;
+                }
             }
         }
         let attempts = records.iter().map(|r| delivery_attempt::ActiveModel {
@@ -162,8 +185,9 @@ impl Store {
         delivery_attempt::Entity::insert_many(attempts)
             .exec_without_returning(&txn)
             .await?;
-        let recorded = self.finish_disabling(&txn, disabling).await?;
+        let mut recorded = self.finish_disabling(&txn, disabling).await?;
         txn.commit().await?;
+        recorded.finished += finished;
         Ok(recorded)
     }
 }
@@ -177,7 +201,7 @@ type Moving = (Uuid, Option<DateTime<Utc>>);
 const MOVED_PER_STATEMENT: usize = 500;
 
 /// Moves on, in one statement, deliveries whose attempt `attempt` did not
-/// succeed and that share `status` and `last_error`.
+/// succeed and that share `status` and `last_error`; returns how many moved.
 async fn move_on(
     txn: &impl ConnectionTrait,
     attempt: u32,
@@ -185,11 +209,11 @@ async fn move_on(
     last_error: Option<&str>,
     deliveries: &[Moving],
     now: DateTime<Utc>,
-) -> Result<(), sea_orm::DbErr> {
-    moving_on(attempt, status, last_error, deliveries, now)
+) -> Result<u64, sea_orm::DbErr> {
+    let moved = moving_on(attempt, status, last_error, deliveries, now)
         .exec(txn)
         .await?;
-    Ok(())
+    Ok(moved.rows_affected)
 }
 
 /// The statement of [`move_on`].

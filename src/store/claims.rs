@@ -53,6 +53,8 @@ pub struct Claimed {
     pub webhook_id: WebhookId,
     pub event_id: EventId,
     pub event_type: String,
+    /// When the event was stored: delivery latency counts from it.
+    pub event_created_at: DateTime<Utc>,
     /// The attempt about to be made, 1-based.
     pub attempt: u32,
     pub url: WebhookUrl,
@@ -71,6 +73,10 @@ pub struct Claimed {
     pub admission: Option<Admission>,
 }
 
+/// What a delivery sends of its event: its type, its body, and when it
+/// was stored.
+type EventParts = (String, Arc<[u8]>, DateTime<Utc>);
+
 /// A lease on one delivery: it is ours while its `lease_until` is still this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lease {
@@ -83,6 +89,7 @@ pub(super) struct Delivering<'a> {
     pub id: DeliveryId,
     pub event_id: EventId,
     pub event_type: &'a str,
+    pub event_created_at: DateTime<Utc>,
     pub attempt: u32,
     pub body: &'a Arc<[u8]>,
     pub lease_until: DateTime<Utc>,
@@ -168,19 +175,20 @@ impl Store {
         webhook_ids.sort_unstable();
         webhook_ids.dedup();
 
-        let events: HashMap<Uuid, (String, Arc<[u8]>)> = event::Entity::find()
+        let events: HashMap<Uuid, EventParts> = event::Entity::find()
             .select_only()
             .columns([
                 event::Column::Id,
                 event::Column::EventType,
                 event::Column::Body,
+                event::Column::CreatedAt,
             ])
             .filter(event::Column::Id.is_in(event_ids))
-            .into_tuple::<(Uuid, String, String)>()
+            .into_tuple::<(Uuid, String, String, DateTime<Utc>)>()
             .all(txn)
             .await?
             .into_iter()
-            .map(|(id, kind, body)| (id, (kind, body.into_bytes().into())))
+            .map(|(id, kind, body, at)| (id, (kind, body.into_bytes().into(), at)))
             .collect();
         let webhooks: HashMap<Uuid, webhook::Model> = webhook::Entity::find()
             .filter(webhook::Column::Id.is_in(webhook_ids))
@@ -194,7 +202,7 @@ impl Store {
         let mut claimed = Vec::with_capacity(leased.len());
         let mut orphans = Vec::new();
         for row in leased {
-            let (Some((event_type, body)), Some(webhook)) =
+            let (Some((event_type, body, event_created_at)), Some(webhook)) =
                 (events.get(&row.event_id), webhooks.get(&row.webhook_id))
             else {
                 // Its webhook was deleted (or its event lost): nobody can
@@ -207,6 +215,7 @@ impl Store {
                 id: DeliveryId::from_uuid(row.id),
                 event_id: EventId::from_uuid(row.event_id),
                 event_type,
+                event_created_at: *event_created_at,
                 attempt: row.attempts as u32 + 1,
                 body,
                 lease_until: until,
@@ -257,6 +266,7 @@ impl Store {
             webhook_id,
             event_id: delivery.event_id,
             event_type: delivery.event_type.to_owned(),
+            event_created_at: delivery.event_created_at,
             attempt: delivery.attempt,
             url,
             secret,

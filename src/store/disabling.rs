@@ -20,7 +20,7 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::attempts::{AttemptRecord, Next};
+use super::attempts::{AttemptRecord, Finished, Next};
 use super::claims::cancelling;
 use super::entities::{delivery, event, webhook};
 use super::events::Published;
@@ -40,6 +40,18 @@ pub struct Recorded {
     /// The `webhook.disabled` events, with their deliveries leased to this
     /// process (hand-off) to send at once.
     pub published: Vec<Published>,
+    /// Deliveries that reached a final status: those the attempts ended,
+    /// and the pending ones of the webhooks disabled (cancelled).
+    pub finished: Finished,
+}
+
+impl Recorded {
+    /// Adds what `other`, another part of the same batch, did.
+    pub fn absorb(&mut self, other: Recorded) {
+        self.disabled.extend(other.disabled);
+        self.published.extend(other.published);
+        self.finished += other.finished;
+    }
 }
 
 /// Webhooks a batch of attempts will disable, locked, with the error that
@@ -152,7 +164,7 @@ impl Store {
             row.disabled_at = Set(Some(now));
             row.updated_at = Set(now);
             let row = row.update(txn).await?;
-            cancelling(delivery::Entity::update_in(organization))
+            let cancelled = cancelling(delivery::Entity::update_in(organization))
                 .col_expr(
                     delivery::Column::LastError,
                     Expr::value(format!("{DISABLED_PREFIX}{}", disabled.reason)),
@@ -160,6 +172,7 @@ impl Store {
                 .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
                 .exec(txn)
                 .await?;
+            recorded.finished.cancelled += cancelled.rows_affected;
             self.announce_change(txn, id).await?;
             let webhook = to_domain(row)?;
             let event = disabled_event(&webhook, &disabled);

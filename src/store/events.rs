@@ -11,7 +11,9 @@ use super::claims::{Admission, Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
 use super::scoped::Scoped;
 use super::{Store, StoreError, subscriptions};
-use crate::domain::{DeliveryId, DeliveryStatus, EventId, NewEvent, OrganizationId, WebhookId};
+use crate::domain::{
+    DeliveryId, DeliveryStatus, EventId, EventType, NewEvent, OrganizationId, WebhookId,
+};
 
 /// Rows written per statement: 1,000 deliveries of 11 columns stay well
 /// inside SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
@@ -21,6 +23,7 @@ pub(super) const CHUNK: usize = 1000;
 #[derive(Debug)]
 pub struct Published {
     pub event_id: EventId,
+    pub event_type: EventType,
     /// Deliveries scheduled by this call: 0 for a repeated idempotency key.
     pub deliveries: u64,
     /// True when the idempotency key was seen before and nothing was stored.
@@ -64,7 +67,7 @@ impl Store {
             .map(|new| {
                 let key = new.idempotency_key.as_ref()?;
                 seen.get(&(new.event.organization_id, key.clone()))
-                    .map(|id| duplicate(*id))
+                    .map(|id| duplicate(*id, new.event.event_type))
             })
             .collect();
         let fresh: Vec<&NewEvent> = published
@@ -87,7 +90,10 @@ impl Store {
         new: &NewEvent,
     ) -> Result<Option<Published>, StoreError> {
         let seen = self.already_published(std::slice::from_ref(new)).await?;
-        Ok(seen.into_values().next().map(duplicate))
+        Ok(seen
+            .into_values()
+            .next()
+            .map(|id| duplicate(id, new.event.event_type)))
     }
 
     /// The events already stored under the idempotency keys of `batch`, by
@@ -123,9 +129,10 @@ impl Store {
 }
 
 /// The answer for an event whose idempotency key was used before.
-fn duplicate(first: EventId) -> Published {
+fn duplicate(first: EventId, event_type: EventType) -> Published {
     Published {
         event_id: first,
+        event_type,
         deliveries: 0,
         duplicate: true,
         handed_off: Vec::new(),
@@ -186,6 +193,7 @@ impl Store {
             .zip(outcomes)
             .map(|(new, (ids, handed_off))| Published {
                 event_id: new.event.id,
+                event_type: new.event.event_type,
                 deliveries: ids.len() as u64,
                 duplicate: false,
                 handed_off,
@@ -266,6 +274,7 @@ impl Store {
                     id,
                     event_id: e.new.event.id,
                     event_type: e.new.event.event_type.as_str(),
+                    event_created_at: e.new.event.timestamp,
                     attempt: 1,
                     body: &e.body,
                     lease_until,
@@ -312,6 +321,7 @@ impl Store {
                 Ok(TestDelivery::Scheduled {
                     published: Published {
                         event_id: ping.event.id,
+                        event_type: ping.event.event_type,
                         deliveries: 1,
                         duplicate: false,
                         handed_off,

@@ -2,6 +2,7 @@
 //! `DATABASE_URL` says so. Entities stay in here; callers get domain types.
 
 mod attempts;
+mod backlog;
 mod changes;
 mod claims;
 mod disabling;
@@ -30,7 +31,8 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-pub use attempts::{AttemptRecord, Next};
+pub use attempts::{AttemptRecord, Finished, Next};
+pub use backlog::Backlog;
 pub use changes::{Change, ChangeListener};
 pub use claims::{Admission, Claimed, Lease};
 pub use disabling::{Recorded, Recovered};

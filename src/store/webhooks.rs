@@ -110,13 +110,13 @@ impl Store {
         Ok(Some(to_domain(row)?))
     }
 
-    /// Deletes the webhook and cancels its pending deliveries; false when
-    /// there is no such webhook here.
+    /// Deletes the webhook and cancels its pending deliveries; returns how
+    /// many were cancelled, `None` when there is no such webhook here.
     pub async fn delete_webhook(
         &self,
         organization: OrganizationId,
         id: WebhookId,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         // The cancel locks many delivery rows, which results being recorded
         // lock in another order: PostgreSQL may end one of them as a
         // deadlock. A delete is worth running again.
@@ -136,7 +136,7 @@ impl Store {
         &self,
         organization: OrganizationId,
         id: WebhookId,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<u64>, StoreError> {
         let txn = self.write_transaction().await?;
         // Waits for transactions that are scheduling deliveries to it (they
         // hold the row shared), so the cancel below sees their deliveries.
@@ -146,15 +146,15 @@ impl Store {
             .exec(&txn)
             .await?;
         if deleted.rows_affected == 0 {
-            return Ok(false);
+            return Ok(None);
         }
-        cancelling(delivery::Entity::update_in(organization))
+        let cancelled = cancelling(delivery::Entity::update_in(organization))
             .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
             .exec(&txn)
             .await?;
         self.announce_change(&txn, id).await?;
         txn.commit().await?;
-        Ok(true)
+        Ok(Some(cancelled.rows_affected))
     }
 
     /// Replaces the secret; the one it replaces (like those replaced before

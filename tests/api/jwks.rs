@@ -10,6 +10,7 @@ use tonic::Code;
 
 use crate::support::jwks::{JwksServer, TestKey, key_set};
 use crate::support::receiver::{Receiver, Reply};
+use crate::support::scrape::scrape;
 use crate::support::{Backend, TestApp, claims, spawn_app_with, start_failure};
 use webhook_service::auth::JwksUrl;
 
@@ -176,6 +177,14 @@ async fn when_the_provider_is_down_the_last_good_keys_keep_working_and_failures_
     .await;
     assert_accepted(&app, &key.sign(&claims)).await;
     assert_eq!(stats.refreshes(), 1, "only the start-up fetch succeeded");
+    // The same counts, as Prometheus reads them.
+    let metrics = scrape(app.metrics_address.expect("metrics served")).await;
+    let refreshes = |result| metrics.value("webhook_jwks_refreshes_total", &[("result", result)]);
+    assert_eq!(refreshes("success"), Some(1.0));
+    assert!(
+        refreshes("failure").is_some_and(|n| n >= 2.0),
+        "{metrics:?}"
+    );
 }
 
 #[tokio::test]

@@ -11,10 +11,11 @@ use tokio::task::JoinSet;
 
 use super::attempt::attempt;
 use super::client::Client;
-use super::recorder::{self, RECORD_QUEUE, RecorderStats};
+use super::recorder::{self, RECORD_QUEUE};
 use super::scheduler::{self, Rates, Signal, Tenants, Windows};
 use super::{DeliveryConfig, Inbox, Wakeup, stale};
 use crate::domain::WebhookId;
+use crate::metrics::Metrics;
 use crate::store::{Admission, Admit, AttemptRecord, Claimed, Lease, Store};
 
 mod claiming;
@@ -62,7 +63,7 @@ struct Inner {
     backlog: AtomicBool,
     /// Places kept for deliveries admitted for hand-off, not yet taken in.
     kept: Arc<AtomicUsize>,
-    stats: Arc<RecorderStats>,
+    metrics: Metrics,
 }
 
 impl Dispatcher {
@@ -71,6 +72,7 @@ impl Dispatcher {
         config: DeliveryConfig,
         wakeup: Wakeup,
         inbox: Inbox,
+        metrics: Metrics,
     ) -> anyhow::Result<Self> {
         // Every request in flight may be to one host (webhooks of many
         // organizations behind one gateway, say): all of their connections
@@ -98,7 +100,7 @@ impl Dispatcher {
                 }),
                 backlog: AtomicBool::new(false),
                 kept: inbox.kept,
-                stats: Arc::default(),
+                metrics,
             }),
             handed: inbox.handed,
         })
@@ -113,11 +115,6 @@ impl Dispatcher {
                 .can_take(organization, webhook)
                 .then(|| Admission::keep(&inner.kept))
         })
-    }
-
-    /// What the result writer could not do.
-    pub fn stats(&self) -> Arc<RecorderStats> {
-        self.inner.stats.clone()
     }
 
     /// Delivers until `shutdown` completes, then lets in-flight attempts
@@ -139,7 +136,7 @@ impl Dispatcher {
             },
             written,
             inner.wakeup.clone(),
-            inner.stats.clone(),
+            inner.metrics.clone(),
         ));
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let watcher = tokio::spawn(stale::watch(
@@ -288,7 +285,14 @@ impl Inner {
         let mut claim = claim;
         loop {
             let mut signal = if self.wait_turn(&claim).await {
-                attempt(&self.client, &self.config.retry, claim, &records).await
+                attempt(
+                    &self.client,
+                    &self.config.retry,
+                    &self.metrics,
+                    claim,
+                    &records,
+                )
+                .await
             } else {
                 // Its lease ran short while it waited: someone else's now.
                 self.release(&[claim.lease]).await;

@@ -8,6 +8,7 @@ pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod receiver;
+pub mod scrape;
 pub mod tls;
 
 use std::net::SocketAddr;
@@ -79,6 +80,8 @@ pub fn postgres_available() -> bool {
 /// A running service.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// Where `GET /metrics` is served; `None` with WEBHOOK_METRICS_ADDR `off`.
+    pub metrics_address: Option<SocketAddr>,
     /// An organization the default tokens speak for.
     pub organization: Uuid,
     pub database_url: String,
@@ -91,9 +94,12 @@ pub struct TestApp {
     _dir: TempDir,
 }
 
-/// The service's binary, inheriting no token settings from the environment.
+/// The service's binary, inheriting no token settings from the environment,
+/// serving metrics on a free port (not the default, which several could
+/// want at once).
 pub fn binary() -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_webhook-service"));
+    command.env("WEBHOOK_METRICS_ADDR", "127.0.0.1:0");
     for var in [
         "JWT_SECRET",
         "JWT_PUBLIC_KEY_FILE",
@@ -180,6 +186,7 @@ async fn spawn(
     let app = Application::build(&settings).await.expect("build the app");
     let jwks_stats = app.jwks_stats();
     let address = app.local_addr();
+    let metrics_address = app.metrics_addr();
     let publisher = app.publisher();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until_stopped(async {
@@ -187,6 +194,7 @@ async fn spawn(
     }));
     TestApp {
         address,
+        metrics_address,
         organization: Uuid::new_v4(),
         database_url,
         publisher,

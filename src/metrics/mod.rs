@@ -1,0 +1,19 @@
+//! Prometheus metrics: the registry and the handle the components count
+//! through (`registry`), the process's own figures read at each scrape
+//! (`process`), the store-wide backlog gauges refreshed in the background
+//! (`backlog`), the identity provider's key set fetches (`jwks`), and the small HTTP server that answers `GET /metrics`
+//! (`endpoint`).
+//!
+//! Every label is bounded: outcomes, statuses, the fixed catalogue of event
+//! types, the gRPC methods known at start-up. No label carries an
+//! organization, a webhook, a URL or anything else a caller chooses.
+
+mod backlog;
+mod endpoint;
+mod jwks;
+mod process;
+mod registry;
+
+pub use backlog::refresh_backlog;
+pub use endpoint::{Format, bind, serve};
+pub use registry::{AttemptOutcome, InFlight, Metrics, RpcMetrics};
