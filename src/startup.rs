@@ -197,7 +197,8 @@ impl Application {
         apis: Apis,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let webhooks = Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
+        let webhooks =
+            Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
         let events = Authenticated::new(
             EventServiceServer::new(EventApi::new(apis.events)),
             verifier,
