@@ -1,5 +1,6 @@
-//! Builds the application from its settings: database, auth, gRPC services.
-//! `build` binds the listener itself, so tests can ask for port 0.
+//! Builds the application from its settings: database, auth, gRPC services
+//! and their REST face. `build` binds the listeners itself, so tests can ask
+//! for port 0.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,6 +12,7 @@ use anyhow::Context;
 use futures_util::Stream;
 use tokio::net::TcpListener;
 use tonic::codegen::http::{HeaderMap, Request, Response};
+use tonic::service::Routes;
 use tonic::transport::Server;
 use tower_http::trace::TraceLayer;
 use tracing::{Span, field::Empty};
@@ -26,6 +28,7 @@ use crate::grpc::proto::{
 };
 use crate::grpc::{EventApi, HealthApi, WebhookApi};
 use crate::health::{self, Health};
+use crate::http;
 use crate::service::{Deliveries, Events, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
 
@@ -33,6 +36,7 @@ use crate::store::{SecretBox, Store};
 pub struct Application {
     listener: TcpListener,
     address: SocketAddr,
+    http_listener: Option<TcpListener>,
     connections: ConnectionTimeouts,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
@@ -79,9 +83,24 @@ impl Application {
                 )
             })?;
         let address = listener.local_addr()?;
+        let http_listener = match settings.http_addr.address() {
+            None => None,
+            Some(http_addr) => {
+                if tls.is_some() {
+                    tracing::warn!(
+                        "WEBHOOK_HTTP_ADDR serves plain HTTP: the TLS settings apply to gRPC only"
+                    );
+                }
+                let listener = TcpListener::bind(http_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on WEBHOOK_HTTP_ADDR {http_addr}"))?;
+                Some(listener)
+            }
+        };
         Ok(Self {
             listener,
             address,
+            http_listener,
             connections,
             tls,
             verifier,
@@ -100,6 +119,14 @@ impl Application {
         self.address
     }
 
+    /// The address the REST face actually bound, unless WEBHOOK_HTTP_ADDR
+    /// is `off`.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// The counters of the identity provider's key set, when tokens are
     /// checked against one (JWT_JWKS_URL).
     pub fn jwks_stats(&self) -> Option<Arc<JwksStats>> {
@@ -111,9 +138,9 @@ impl Application {
         self.publisher.clone()
     }
 
-    /// Serves gRPC and delivers until `shutdown` completes. Then health
-    /// turns NOT_SERVING at once; after the shutdown delay the listener
-    /// closes, the workers stop claiming, and in-flight calls and delivery
+    /// Serves gRPC and REST and delivers until `shutdown` completes. Then
+    /// health turns NOT_SERVING at once; after the shutdown delay the
+    /// listeners close, the workers stop claiming, and in-flight calls and delivery
     /// attempts get the shutdown grace to finish.
     pub async fn run_until_stopped(
         self,
@@ -147,14 +174,26 @@ impl Application {
         );
         let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
         let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
-        let server = Self::serve(
-            incoming(self.listener, self.connections, self.tls),
+        let rpc = rpc_service(
             self.verifier,
             Apis {
                 webhooks: api,
                 events: Events::new(self.publisher),
                 health: health_api,
             },
+        )?;
+        let rest = self
+            .http_listener
+            .map(|listener| http::serve(listener, rpc.clone(), until_stopped()));
+        let rest = async {
+            match rest {
+                Some(rest) => rest.await,
+                None => Ok(()),
+            }
+        };
+        let server = Self::serve(
+            incoming(self.listener, self.connections, self.tls),
+            rpc,
             until_stopped(),
         );
         let delivery = self.dispatcher.run(until_stopped());
@@ -172,9 +211,9 @@ impl Application {
             let _ = stop.send(true);
         };
         let work = async {
-            let (served, (), (), (), (), ()) =
-                tokio::join!(server, delivery, retention, keys, monitor, signal);
-            served
+            let (served, rest, (), (), (), (), ()) =
+                tokio::join!(server, rest, delivery, retention, keys, monitor, signal);
+            served.and(rest)
         };
         // The delivery workers keep to the grace themselves; this bounds the
         // rest (calls that never end, such as a health Watch stream).
@@ -193,42 +232,50 @@ impl Application {
 
     async fn serve(
         connections: impl Stream<Item = Result<Connection, Infallible>>,
-        verifier: Arc<JwtVerifier>,
-        apis: Apis,
+        rpc: Routes,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let webhooks =
-            Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
-        let events = Authenticated::new(
-            EventServiceServer::new(EventApi::new(apis.events)),
-            verifier,
-        );
-        let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                // So grpcurl can print the google.rpc.BadRequest of an error.
-                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        };
-        // grpcurl before 1.9 speaks only v1alpha.
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
-
         Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            // Outside the trace layer, whose callbacks take tonic's own body type.
+            // Per connection, so here rather than in `rpc_service`.
             .layer(TrackRpcsLayer)
-            .layer(rpc_trace_layer())
-            .add_service(apis.health)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(webhooks)
-            .add_service(events)
+            .add_routes(rpc)
             .serve_with_incoming_shutdown(connections, shutdown)
             .await
             .context("gRPC server failed")
     }
+}
+
+/// Every gRPC service in the layers each call goes through, from the
+/// inside out: authentication around the protected services, then the
+/// RPC's span and log line. The gRPC server serves it, and the REST face
+/// sends its transcoded calls through it: a REST call is a gRPC call.
+/// A layer that belongs to every RPC goes here.
+fn rpc_service(verifier: Arc<JwtVerifier>, apis: Apis) -> anyhow::Result<Routes> {
+    let webhooks = Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
+    let events = Authenticated::new(
+        EventServiceServer::new(EventApi::new(apis.events)),
+        verifier,
+    );
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // So grpcurl can print the google.rpc.BadRequest of an error.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    // grpcurl before 1.9 speaks only v1alpha.
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let routes = Routes::new(apis.health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(webhooks)
+        .add_service(events)
+        .into_axum_router()
+        .layer(rpc_trace_layer());
+    Ok(Routes::from(routes))
 }
 
 /// The services the server answers, besides reflection.
@@ -238,11 +285,14 @@ struct Apis {
     health: tonic_health::pb::health_server::HealthServer<HealthApi>,
 }
 
+/// The bodies an RPC has inside [`Routes`].
+type RpcBody = axum::body::Body;
+
 type TraceFns = TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::GrpcErrorsAsFailures>,
-    fn(&Request<tonic::body::Body>) -> Span,
+    fn(&Request<RpcBody>) -> Span,
     (),
-    fn(&Response<tonic::body::Body>, Duration, &Span),
+    fn(&Response<RpcBody>, Duration, &Span),
     (),
     fn(Option<&HeaderMap>, Duration, &Span),
     (),
@@ -252,20 +302,20 @@ type TraceFns = TraceLayer<
 /// gRPC code and duration.
 fn rpc_trace_layer() -> TraceFns {
     TraceLayer::new_for_grpc()
-        .make_span_with(rpc_span as fn(&Request<tonic::body::Body>) -> Span)
+        .make_span_with(rpc_span as fn(&Request<RpcBody>) -> Span)
         .on_request(())
-        .on_response(rpc_response as fn(&Response<tonic::body::Body>, Duration, &Span))
+        .on_response(rpc_response as fn(&Response<RpcBody>, Duration, &Span))
         .on_body_chunk(())
         .on_eos(rpc_end as fn(Option<&HeaderMap>, Duration, &Span))
         .on_failure(())
 }
 
-fn rpc_span(request: &Request<tonic::body::Body>) -> Span {
+fn rpc_span(request: &Request<RpcBody>) -> Span {
     tracing::info_span!("rpc", method = %request.uri().path(), code = Empty, duration_ms = Empty)
 }
 
 // A failed call answers "trailers-only": its code is in the headers.
-fn rpc_response(response: &Response<tonic::body::Body>, latency: Duration, span: &Span) {
+fn rpc_response(response: &Response<RpcBody>, latency: Duration, span: &Span) {
     if response.headers().contains_key("grpc-status") {
         rpc_end(Some(response.headers()), latency, span);
     }

@@ -79,6 +79,8 @@ pub fn postgres_available() -> bool {
 /// A running service.
 pub struct TestApp {
     pub address: SocketAddr,
+    /// Where the REST face listens, unless it is off.
+    pub http_address: Option<SocketAddr>,
     /// An organization the default tokens speak for.
     pub organization: Uuid,
     pub database_url: String,
@@ -111,6 +113,8 @@ pub fn binary() -> std::process::Command {
     ] {
         command.env_remove(var);
     }
+    // Never the default port: tests run side by side.
+    command.env("WEBHOOK_HTTP_ADDR", "127.0.0.1:0");
     command
 }
 
@@ -180,6 +184,7 @@ async fn spawn(
     let app = Application::build(&settings).await.expect("build the app");
     let jwks_stats = app.jwks_stats();
     let address = app.local_addr();
+    let http_address = app.http_addr();
     let publisher = app.publisher();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until_stopped(async {
@@ -187,6 +192,7 @@ async fn spawn(
     }));
     TestApp {
         address,
+        http_address,
         organization: Uuid::new_v4(),
         database_url,
         publisher,
@@ -222,6 +228,12 @@ impl TestApp {
             .delete_webhook(authorized(request, &self.token("OWNER")))
             .await
             .map(|_| ())
+    }
+
+    /// The REST face's base URL (`http://127.0.0.1:PORT`); panics when it is off.
+    pub fn http_url(&self) -> String {
+        let address = self.http_address.expect("the REST face is on");
+        format!("http://{address}")
     }
 
     pub async fn channel(&self) -> Channel {
