@@ -65,9 +65,12 @@ impl HttpAddr {
         if s.eq_ignore_ascii_case("off") {
             return Ok(Self::Off);
         }
-        s.parse()
-            .map(Self::At)
-            .map_err(|_| format!("`{s}` is neither an address (such as 127.0.0.1:8080) nor `off`"))
+        s.parse().map(Self::At).map_err(|_| {
+            format!(
+                "WEBHOOK_HTTP_ADDR must be an address such as 127.0.0.1:8080, or `off`; \
+                     `{s}` is neither"
+            )
+        })
     }
 
     /// The address to bind, unless `off`.

@@ -8,6 +8,7 @@ pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod receiver;
+pub mod rest;
 pub mod tls;
 
 use std::net::SocketAddr;
