@@ -274,6 +274,8 @@ fn rpc_service(verifier: Arc<JwtVerifier>, apis: Apis) -> anyhow::Result<Routes>
         .add_service(webhooks)
         .add_service(events)
         .into_axum_router()
+        // Every RPC's layers, gRPC or REST (each sees an
+        // `http::Request<axum::body::Body>`); the last added is outermost.
         .layer(rpc_trace_layer());
     Ok(Routes::from(routes))
 }

@@ -7,7 +7,7 @@ use tonic::Code;
 
 use crate::on_every_backend;
 use crate::support::rest::json_of;
-use crate::support::{Backend, TestApp, authorized, field_mask, spawn_app};
+use crate::support::{Backend, authorized, field_mask, spawn_app};
 use webhook_service::grpc::proto::{ListWebhooksRequest, UpdateWebhookRequest};
 
 on_every_backend!(
@@ -19,25 +19,12 @@ on_every_backend!(
     rotating_a_secret_answers_the_new_secret_and_when_the_old_one_expires,
 );
 
-/// `/v1/organizations/<the app's organization><rest>`.
-pub fn org_path(app: &TestApp, rest: &str) -> String {
-    format!("/v1/organizations/{}{rest}", app.organization)
-}
-
 async fn the_seeds_call_creates_a_webhook_and_answers_201_with_its_secret(backend: Backend) {
     let app = spawn_app(backend).await;
     let token = app.token("OWNER");
     let body = json!({"url": "https://hooks.example.com/seed", "events": ["member.added"]});
 
-    let answer = app
-        .rest()
-        .call(
-            "POST",
-            &org_path(&app, "/webhooks"),
-            Some(&token),
-            Some(&body),
-        )
-        .await;
+    let answer = app.create_over_rest(Some(&token), &body).await;
 
     assert_eq!(answer.status, 201, "{answer:?}");
     let secret = answer.body["secret"].as_str().expect("a secret");
@@ -58,15 +45,7 @@ async fn the_seeds_call_creates_a_webhook_and_answers_201_with_its_secret(backen
         "events": ["member.added"],
         "rateLimitPerSecond": 7,
     });
-    let answer = app
-        .rest()
-        .call(
-            "POST",
-            &org_path(&app, "/webhooks"),
-            Some(&token),
-            Some(&limited),
-        )
-        .await;
+    let answer = app.create_over_rest(Some(&token), &limited).await;
     assert_eq!(answer.status, 201, "{answer:?}");
     assert_eq!(answer.body["webhook"]["rateLimitPerSecond"], 7);
 }
@@ -88,7 +67,7 @@ async fn listing_and_reading_webhooks_answer_what_grpc_answers(backend: Backend)
     let first = rest
         .call(
             "GET",
-            &org_path(&app, "/webhooks?pageSize=2"),
+            &app.org_path("/webhooks?pageSize=2"),
             Some(&token),
             None,
         )
@@ -108,7 +87,7 @@ async fn listing_and_reading_webhooks_answer_what_grpc_answers(backend: Backend)
     let next = first.body["nextPageToken"].as_str().expect("a next page");
     let query = format!("/webhooks?page_size=2&pageToken={}", urlencode(next));
     let second = rest
-        .call("GET", &org_path(&app, &query), Some(&token), None)
+        .call("GET", &app.org_path(&query), Some(&token), None)
         .await;
     let grpc_second = app
         .webhooks()
@@ -126,7 +105,7 @@ async fn listing_and_reading_webhooks_answer_what_grpc_answers(backend: Backend)
     let one = rest
         .call(
             "GET",
-            &org_path(&app, &format!("/webhooks/{id}")),
+            &app.org_path(&format!("/webhooks/{id}")),
             Some(&token),
             None,
         )
@@ -142,7 +121,7 @@ async fn patching_a_webhook_changes_the_fields_its_mask_names(backend: Backend) 
         .subscribe("https://hooks.example.com/before", &["member.added"])
         .await;
     let id = created.webhook.unwrap().id;
-    let path = org_path(&app, &format!("/webhooks/{id}"));
+    let path = app.org_path(&format!("/webhooks/{id}"));
     let token = app.token("OWNER");
     let rest = app.rest();
 
@@ -185,7 +164,7 @@ async fn a_patch_without_a_mask_is_refused_like_the_rpc_refuses_it(backend: Back
         .rest()
         .call(
             "PATCH",
-            &org_path(&app, &format!("/webhooks/{id}")),
+            &app.org_path(&format!("/webhooks/{id}")),
             Some(&app.token("OWNER")),
             Some(&body),
         )
@@ -213,7 +192,7 @@ async fn a_patch_without_a_mask_is_refused_like_the_rpc_refuses_it(backend: Back
         .rest()
         .call(
             "PATCH",
-            &org_path(&app, &format!("/webhooks/{id}?updateMask=colour")),
+            &app.org_path(&format!("/webhooks/{id}?updateMask=colour")),
             Some(&app.token("OWNER")),
             Some(&json!({})),
         )
@@ -227,7 +206,7 @@ async fn deleting_a_webhook_answers_an_empty_object_and_the_webhook_is_gone(back
         .subscribe("https://hooks.example.com/gone", &["member.added"])
         .await;
     let id = created.webhook.unwrap().id;
-    let path = org_path(&app, &format!("/webhooks/{id}"));
+    let path = app.org_path(&format!("/webhooks/{id}"));
     let token = app.token("OWNER");
     let rest = app.rest();
 
@@ -254,7 +233,7 @@ async fn rotating_a_secret_answers_the_new_secret_and_when_the_old_one_expires(b
         .rest()
         .call(
             "POST",
-            &org_path(&app, &format!("/webhooks/{id}:rotateSecret")),
+            &app.org_path(&format!("/webhooks/{id}:rotateSecret")),
             Some(&app.token("ADMIN")),
             None,
         )

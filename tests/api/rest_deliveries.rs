@@ -6,7 +6,6 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::on_every_backend;
-use crate::rest::org_path;
 use crate::support::receiver::Receiver;
 use crate::support::rest::json_of;
 use crate::support::{Backend, authorized, deliver_to, publisher_token, spawn_app, spawn_app_with};
@@ -38,7 +37,7 @@ async fn a_test_event_sent_over_rest_is_read_back_as_grpc_reads_it(backend: Back
     let sent = rest
         .call(
             "POST",
-            &org_path(&app, &format!("/webhooks/{}:sendTestEvent", webhook.id)),
+            &app.org_path(&format!("/webhooks/{}:sendTestEvent", webhook.id)),
             Some(&token),
             Some(&json!({})),
         )
@@ -56,7 +55,7 @@ async fn a_test_event_sent_over_rest_is_read_back_as_grpc_reads_it(backend: Back
     let read = rest
         .call(
             "GET",
-            &org_path(&app, &format!("/deliveries/{delivery_id}")),
+            &app.org_path(&format!("/deliveries/{delivery_id}")),
             Some(&token),
             None,
         )
@@ -71,7 +70,7 @@ async fn a_test_event_sent_over_rest_is_read_back_as_grpc_reads_it(backend: Back
         webhook.id
     );
     let listed = rest
-        .call("GET", &org_path(&app, &query), Some(&token), None)
+        .call("GET", &app.org_path(&query), Some(&token), None)
         .await;
     let request = ListDeliveriesRequest {
         organization_id: app.organization.to_string(),
@@ -112,7 +111,7 @@ async fn a_delivery_retried_over_rest_is_pending_again(backend: Backend) {
         .rest()
         .call(
             "POST",
-            &org_path(&app, &format!("/deliveries/{}:retry", delivery.id)),
+            &app.org_path(&format!("/deliveries/{}:retry", delivery.id)),
             Some(&app.token("OWNER")),
             None,
         )
@@ -132,7 +131,7 @@ async fn recovering_over_rest_answers_as_the_rpc_does(backend: Backend) {
         .webhook
         .unwrap();
     let token = app.token("OWNER");
-    let path = org_path(&app, &format!("/webhooks/{}:recover", webhook.id));
+    let path = app.org_path(&format!("/webhooks/{}:recover", webhook.id));
     let since = "2026-01-02T03:04:05.678Z";
     let grpc = |since: Option<pbjson_types::Timestamp>| {
         let request = RecoverWebhookRequest {
@@ -188,7 +187,7 @@ async fn an_event_published_over_rest_arrives_with_its_data_and_is_stored_once(b
         .await;
     let data = json!({"member": {"id": 42, "roles": ["admin", null, true], "score": 1.5}});
     let body = json!({"type": "member.added", "data": data, "idempotencyKey": "rest-1"});
-    let path = org_path(&app, "/events");
+    let path = app.org_path("/events");
 
     let published = app
         .rest()

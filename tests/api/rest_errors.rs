@@ -5,8 +5,6 @@
 use serde_json::{Value, json};
 
 use crate::on_every_backend;
-use crate::rest::org_path;
-use crate::support::rest::Answer;
 use crate::support::{Backend, TestApp, authorized, claims, hs256, spawn_app, spawn_app_with};
 use webhook_service::grpc::proto::{CreateWebhookRequest, GetDeliveryRequest, GetWebhookRequest};
 
@@ -18,13 +16,6 @@ on_every_backend!(
     unknown_ids_are_404_like_grpc,
     a_taken_url_is_409_and_a_full_organization_429,
 );
-
-/// The seed's call: POST the webhook `body` with `token` (none: no header).
-async fn create(app: &TestApp, token: Option<&str>, body: &Value) -> Answer {
-    app.rest()
-        .call("POST", &org_path(app, "/webhooks"), token, Some(body))
-        .await
-}
 
 /// The gRPC answer to the same creation.
 async fn create_over_grpc(app: &TestApp, token: Option<&str>, body: &Value) -> tonic::Status {
@@ -53,7 +44,7 @@ async fn the_seeds_bad_url_is_400_with_the_violations_grpc_names(backend: Backen
         json!({"url": "https://localhost/in", "events": ["member.added"]}),
         json!({"url": "not a url", "events": []}),
     ] {
-        let answer = create(&app, Some(&token), &body).await;
+        let answer = app.create_over_rest(Some(&token), &body).await;
         let status = create_over_grpc(&app, Some(&token), &body).await;
         answer.assert_same_error_as(&status, 400);
         assert_eq!(answer.violations()[0].0, "url", "{answer:?}");
@@ -71,7 +62,7 @@ async fn no_token_or_a_bad_token_is_401_like_grpc(backend: Backend) {
     expired["exp"] = json!(1);
     for token in [None, Some("not-a-jwt".to_owned()), Some(hs256(&expired))] {
         let token = token.as_deref();
-        let answer = create(&app, token, &body).await;
+        let answer = app.create_over_rest(token, &body).await;
         answer.assert_same_error_as(&create_over_grpc(&app, token, &body).await, 401);
     }
     let basic = app
@@ -90,11 +81,11 @@ async fn a_member_or_another_organization_is_403_like_grpc(backend: Backend) {
     let app = spawn_app(backend).await;
     let body = json!({"url": "https://hooks.example.com/a", "events": ["member.added"]});
     let member = app.token("MEMBER");
-    let answer = create(&app, Some(&member), &body).await;
+    let answer = app.create_over_rest(Some(&member), &body).await;
     answer.assert_same_error_as(&create_over_grpc(&app, Some(&member), &body).await, 403);
 
     let stranger = app.token_for(uuid::Uuid::new_v4(), "OWNER");
-    let answer = create(&app, Some(&stranger), &body).await;
+    let answer = app.create_over_rest(Some(&stranger), &body).await;
     answer.assert_same_error_as(&create_over_grpc(&app, Some(&stranger), &body).await, 403);
 }
 
@@ -106,7 +97,7 @@ async fn a_bad_id_in_the_path_is_400_naming_its_json_field(backend: Backend) {
     let answer = rest
         .call(
             "GET",
-            &org_path(&app, "/webhooks/not-a-uuid"),
+            &app.org_path("/webhooks/not-a-uuid"),
             Some(&token),
             None,
         )
@@ -140,7 +131,7 @@ async fn unknown_ids_are_404_like_grpc(backend: Backend) {
         .rest()
         .call(
             "GET",
-            &org_path(&app, &format!("/deliveries/{id}")),
+            &app.org_path(&format!("/deliveries/{id}")),
             Some(&token),
             None,
         )
@@ -163,15 +154,21 @@ async fn a_taken_url_is_409_and_a_full_organization_429(backend: Backend) {
     let app = spawn_app_with(backend, |s| s.max_webhooks_per_organization = 2).await;
     let token = app.token("OWNER");
     let webhook = |n: u32| json!({"url": format!("https://hooks.example.com/{n}"), "events": ["member.added"]});
-    assert_eq!(create(&app, Some(&token), &webhook(1)).await.status, 201);
+    assert_eq!(
+        app.create_over_rest(Some(&token), &webhook(1)).await.status,
+        201
+    );
 
-    let answer = create(&app, Some(&token), &webhook(1)).await;
+    let answer = app.create_over_rest(Some(&token), &webhook(1)).await;
     let status = create_over_grpc(&app, Some(&token), &webhook(1)).await;
     assert_eq!(status.code(), tonic::Code::AlreadyExists);
     answer.assert_same_error_as(&status, 409);
 
-    assert_eq!(create(&app, Some(&token), &webhook(2)).await.status, 201);
-    let answer = create(&app, Some(&token), &webhook(3)).await;
+    assert_eq!(
+        app.create_over_rest(Some(&token), &webhook(2)).await.status,
+        201
+    );
+    let answer = app.create_over_rest(Some(&token), &webhook(3)).await;
     let status = create_over_grpc(&app, Some(&token), &webhook(3)).await;
     assert_eq!(status.code(), tonic::Code::ResourceExhausted);
     answer.assert_same_error_as(&status, 429);

@@ -4,7 +4,6 @@
 
 use serde_json::json;
 
-use crate::rest::org_path;
 use crate::support::rest::Answer;
 use crate::support::{Backend, TestApp, spawn_app};
 
@@ -23,7 +22,7 @@ async fn post_webhook(app: &TestApp, content_type: &str, body: impl Into<Vec<u8>
     app.rest()
         .send(
             "POST",
-            &org_path(app, "/webhooks"),
+            &app.org_path("/webhooks"),
             &[
                 ("authorization", &authorization),
                 ("content-type", content_type),
@@ -46,7 +45,7 @@ async fn malformed_json_is_400_before_any_rpc() {
         .rest()
         .send(
             "POST",
-            &org_path(&app, "/webhooks"),
+            &app.org_path("/webhooks"),
             &[("content-type", "application/json")],
             b"{".to_vec(),
         )
@@ -82,7 +81,7 @@ async fn an_unknown_field_is_400_naming_it() {
         .rest()
         .call(
             "GET",
-            &org_path(&app, "/webhooks?pageSize=2&colour=red"),
+            &app.org_path("/webhooks?pageSize=2&colour=red"),
             Some(&app.token("OWNER")),
             None,
         )
@@ -114,7 +113,7 @@ async fn a_field_of_the_path_in_the_body_or_a_body_where_none_belongs_is_400() {
         .rest()
         .call(
             "GET",
-            &org_path(&app, "/webhooks"),
+            &app.org_path("/webhooks"),
             Some(&app.token("OWNER")),
             Some(&json!({"pageSize": 1})),
         )
@@ -125,7 +124,7 @@ async fn a_field_of_the_path_in_the_body_or_a_body_where_none_belongs_is_400() {
         .rest()
         .call(
             "GET",
-            &org_path(&app, "/deliveries?status=DELIVERY_STATUS_LOST"),
+            &app.org_path("/deliveries?status=DELIVERY_STATUS_LOST"),
             Some(&app.token("OWNER")),
             None,
         )
@@ -137,7 +136,7 @@ async fn a_field_of_the_path_in_the_body_or_a_body_where_none_belongs_is_400() {
 async fn an_unknown_route_is_404_and_a_wrong_method_405_in_the_error_shape() {
     let app = spawn_app(Backend::Sqlite).await;
     let rest = app.rest();
-    let webhook = org_path(&app, &format!("/webhooks/{}", uuid::Uuid::new_v4()));
+    let webhook = app.org_path(&format!("/webhooks/{}", uuid::Uuid::new_v4()));
 
     for path in [
         "/v1/nothing",

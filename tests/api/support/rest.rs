@@ -86,6 +86,18 @@ impl TestApp {
     pub fn rest(&self) -> Rest {
         Rest::at(self.http_url())
     }
+
+    /// `/v1/organizations/<this app's organization><rest>`.
+    pub fn org_path(&self, rest: &str) -> String {
+        format!("/v1/organizations/{}{rest}", self.organization)
+    }
+
+    /// The seed's call: POSTs the webhook `body` with `token` (none: no
+    /// `authorization` header).
+    pub async fn create_over_rest(&self, token: Option<&str>, body: &Value) -> Answer {
+        let path = self.org_path("/webhooks");
+        self.rest().call("POST", &path, token, Some(body)).await
+    }
 }
 
 impl Rest {
