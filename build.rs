@@ -1,16 +1,69 @@
-//! Compiles `proto/` with the pure-Rust `protox`, so no system `protoc` is needed,
-//! and writes the descriptor set that server reflection serves.
+//! Compiles `proto/` with the pure-Rust `protox`, so no system `protoc` is
+//! needed; writes the descriptor sets that server reflection and the OpenAPI
+//! document are made from; and generates the proto3 JSON mapping (pbjson)
+//! that the REST face speaks.
+
+use std::path::{Path, PathBuf};
 
 use protox::prost::Message;
 
+/// The well-known types (Timestamp, Struct, FieldMask, Empty, ...) come from
+/// pbjson-types, the prost types with their proto3 JSON mapping. Their
+/// protobuf encoding is the same as prost-types'.
+const WELL_KNOWN_TYPES: (&str, &str) = (".google.protobuf", "::pbjson_types");
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let protos = ["proto/webhooks/v1/webhooks.proto"];
+    let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
+    // The wire contract: messages, services and their JSON mapping.
+    compile(
+        &out_dir,
+        &["proto/webhooks/v1/webhooks.proto"],
+        "webhooks_descriptor.bin",
+        ".webhooks.v1",
+        true,
+    )?;
+    // `google.rpc.Status` and its details, which the REST face turns into
+    // JSON error bodies (gRPC itself uses tonic-types' copies).
+    compile(
+        &out_dir,
+        &[
+            "proto/google/rpc/status.proto",
+            "proto/google/rpc/error_details.proto",
+        ],
+        "google_rpc_descriptor.bin",
+        ".google.rpc",
+        false,
+    )?;
+    Ok(())
+}
+
+/// Generates the messages of `protos` (and their services, with `services`),
+/// their serde implementations for `package`, and writes their descriptor
+/// set to `descriptor_file`.
+fn compile(
+    out_dir: &Path,
+    protos: &[&str],
+    descriptor_file: &str,
+    package: &str,
+    services: bool,
+) -> Result<(), Box<dyn std::error::Error>> {
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }
     let fds = protox::compile(protos, ["proto"])?;
-    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    std::fs::write(out_dir.join("webhooks_descriptor.bin"), fds.encode_to_vec())?;
-    tonic_prost_build::configure().compile_fds(fds)?;
+    let descriptors = fds.encode_to_vec();
+    std::fs::write(out_dir.join(descriptor_file), &descriptors)?;
+    tonic_prost_build::configure()
+        .build_server(services)
+        .build_client(services)
+        .compile_well_known_types(true)
+        .extern_path(WELL_KNOWN_TYPES.0, WELL_KNOWN_TYPES.1)
+        .compile_fds(fds)?;
+    // Unknown JSON fields are an error (pbjson's default): a misspelt field
+    // must not be silently ignored.
+    pbjson_build::Builder::new()
+        .register_descriptors(&descriptors)?
+        .extern_path(WELL_KNOWN_TYPES.0, WELL_KNOWN_TYPES.1)
+        .build(&[package])?;
     Ok(())
 }

@@ -16,6 +16,7 @@ use crate::auth::{ClaimNames, ClaimPath, Jwks, JwksUrl, JwtVerifier, TokenRules}
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::domain::OrganizationId;
 use crate::grpc::listener::{ConnectionTimeouts, tls};
+use crate::http::HttpAddr;
 use crate::service::WebhookRules;
 
 /// Delivers an organization's events to its registered HTTPS webhooks.
@@ -30,7 +31,7 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Serve the gRPC API (the default when no subcommand is given).
+    /// Serve the gRPC API and its REST face (the default when no subcommand is given).
     Serve,
     /// Print a token signed with JWT_SECRET, for development.
     Token(TokenArgs),
@@ -92,6 +93,15 @@ pub struct Settings {
         global = true
     )]
     pub metrics_addr: MetricsAddr,
+    /// Address the REST/JSON face listens on (plain HTTP); port 0 picks a free port; `off` serves none.
+    #[arg(
+        long,
+        env = "WEBHOOK_HTTP_ADDR",
+        default_value = "127.0.0.1:8080",
+        value_parser = HttpAddr::parse,
+        global = true
+    )]
+    pub http_addr: HttpAddr,
     /// `sqlite://PATH?mode=rwc` (embedded) or `postgres://USER:PASS@HOST/DB`.
     #[arg(
         long,
@@ -368,6 +378,7 @@ impl Settings {
         let mut settings = Cli::parse_from(["webhook-service"]).settings;
         settings.listen_addr = "127.0.0.1:0".parse().expect("valid address");
         settings.metrics_addr = MetricsAddr::At("127.0.0.1:0".parse().expect("valid address"));
+        settings.http_addr = HttpAddr::At("127.0.0.1:0".parse().expect("valid address"));
         settings.database_url = database_url.to_owned();
         settings.jwt_secret = Some(SecretString::from(jwt_secret));
         settings

@@ -7,6 +7,7 @@ pub mod delivery;
 pub mod domain;
 pub mod grpc;
 pub mod health;
+pub mod http;
 pub mod metrics;
 pub mod service;
 pub mod startup;

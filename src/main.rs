@@ -38,6 +38,9 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::info!(%address, "serving metrics at /metrics");
         }
         tracing::info!(address = %app.local_addr(), "serving gRPC");
+        if let Some(address) = app.http_addr() {
+            tracing::info!(address = %address, "serving REST");
+        }
         app.run_until_stopped(shutdown).await
     });
     // The grace is over: a host name lookup still running on a blocking

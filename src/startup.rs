@@ -1,5 +1,6 @@
-//! Builds the application from its settings: database, auth, gRPC services.
-//! `build` binds the listener itself, so tests can ask for port 0.
+//! Builds the application from its settings: database, auth, gRPC services
+//! and their REST face. `build` binds the listeners itself, so tests can ask
+//! for port 0.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -10,6 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use futures_util::Stream;
 use tokio::net::TcpListener;
+use tonic::service::Routes;
 use tonic::transport::Server;
 
 use crate::auth::{Authenticated, JwksStats, JwtVerifier};
@@ -23,6 +25,7 @@ use crate::grpc::proto::{
 };
 use crate::grpc::{EventApi, HealthApi, ObserveRpcsLayer, WebhookApi};
 use crate::health::{self, Health};
+use crate::http;
 use crate::metrics::{self, Metrics};
 use crate::service::{Deliveries, Events, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
@@ -34,6 +37,7 @@ pub struct Application {
     metrics: Metrics,
     /// Where metrics are served; `None` when WEBHOOK_METRICS_ADDR is `off`.
     metrics_listener: Option<(TcpListener, SocketAddr)>,
+    http_listener: Option<TcpListener>,
     connections: ConnectionTimeouts,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
@@ -95,11 +99,26 @@ impl Application {
                 Some((listener, bound))
             }
         };
+        let http_listener = match settings.http_addr.address() {
+            None => None,
+            Some(http_addr) => {
+                if tls.is_some() {
+                    tracing::warn!(
+                        "WEBHOOK_HTTP_ADDR serves plain HTTP: the TLS settings apply to gRPC only"
+                    );
+                }
+                let listener = TcpListener::bind(http_addr)
+                    .await
+                    .with_context(|| format!("cannot listen on WEBHOOK_HTTP_ADDR {http_addr}"))?;
+                Some(listener)
+            }
+        };
         Ok(Self {
             listener,
             address,
             metrics: metrics.clone(),
             metrics_listener,
+            http_listener,
             connections,
             tls,
             verifier,
@@ -124,6 +143,14 @@ impl Application {
         self.metrics_listener.as_ref().map(|(_, address)| *address)
     }
 
+    /// The address the REST face actually bound, unless WEBHOOK_HTTP_ADDR
+    /// is `off`.
+    pub fn http_addr(&self) -> Option<SocketAddr> {
+        self.http_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
     /// The counters of the identity provider's key set, when tokens are
     /// checked against one (JWT_JWKS_URL).
     pub fn jwks_stats(&self) -> Option<Arc<JwksStats>> {
@@ -135,9 +162,9 @@ impl Application {
         self.publisher.clone()
     }
 
-    /// Serves gRPC and delivers until `shutdown` completes. Then health
-    /// turns NOT_SERVING at once; after the shutdown delay the listener
-    /// closes, the workers stop claiming, and in-flight calls and delivery
+    /// Serves gRPC and REST and delivers until `shutdown` completes. Then
+    /// health turns NOT_SERVING at once; after the shutdown delay the
+    /// listeners close, the workers stop claiming, and in-flight calls and delivery
     /// attempts get the shutdown grace to finish.
     pub async fn run_until_stopped(
         self,
@@ -177,8 +204,7 @@ impl Application {
         );
         let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
         let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
-        let server = Self::serve(
-            incoming(self.listener, self.connections, self.tls),
+        let rpc = rpc_service(
             self.verifier,
             &self.metrics,
             Apis {
@@ -186,6 +212,19 @@ impl Application {
                 events: Events::new(self.publisher),
                 health: health_api,
             },
+        )?;
+        let rest = self
+            .http_listener
+            .map(|listener| http::serve(listener, rpc.clone(), until_stopped()));
+        let rest = async {
+            match rest {
+                Some(rest) => rest.await,
+                None => Ok(()),
+            }
+        };
+        let server = Self::serve(
+            incoming(self.listener, self.connections, self.tls),
+            rpc,
             until_stopped(),
         );
         let delivery = self.dispatcher.run(until_stopped());
@@ -203,9 +242,10 @@ impl Application {
             let _ = stop.send(true);
         };
         let work = async {
-            let (served, (), (), (), (), (), ()) =
-                tokio::join!(server, delivery, retention, keys, monitor, observed, signal);
-            served
+            let (served, rest, (), (), (), (), (), ()) = tokio::join!(
+                server, rest, delivery, retention, keys, monitor, observed, signal
+            );
+            served.and(rest)
         };
         // The delivery workers keep to the grace themselves; this bounds the
         // rest (calls that never end, such as a health Watch stream).
@@ -242,52 +282,65 @@ impl Application {
 
     async fn serve(
         connections: impl Stream<Item = Result<Connection, Infallible>>,
-        verifier: Arc<JwtVerifier>,
-        metrics: &Metrics,
-        apis: Apis,
+        rpc: Routes,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
-        let webhooks =
-            Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
-        let events = Authenticated::new(
-            EventServiceServer::new(EventApi::new(apis.events)),
-            verifier,
-        );
-        let reflection = || {
-            tonic_reflection::server::Builder::configure()
-                .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-                // So grpcurl can print the google.rpc.BadRequest of an error.
-                .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-        };
-        // grpcurl before 1.9 speaks only v1alpha.
-        let reflection_v1 = reflection().build_v1()?;
-        let reflection_v1alpha = reflection().build_v1alpha()?;
-        let observe = ObserveRpcsLayer::new(
-            metrics,
-            &[
-                proto::FILE_DESCRIPTOR_SET,
-                tonic_health::pb::FILE_DESCRIPTOR_SET,
-                tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-                tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-            ],
-        )?;
-
         Server::builder()
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
-            // Outermost, so a call is timed from its arrival.
-            .layer(observe)
+            // Per connection, so here rather than in `rpc_service`.
             .layer(TrackRpcsLayer)
-            .add_service(apis.health)
-            .add_service(reflection_v1)
-            .add_service(reflection_v1alpha)
-            .add_service(webhooks)
-            .add_service(events)
+            .add_routes(rpc)
             .serve_with_incoming_shutdown(connections, shutdown)
             .await
             .context("gRPC server failed")
     }
+}
+
+/// Every gRPC service in the layers each call goes through, from the
+/// inside out: authentication around the protected services, then the
+/// RPC's span and log line. The gRPC server serves it, and the REST face
+/// sends its transcoded calls through it: a REST call is a gRPC call.
+/// A layer that belongs to every RPC goes here.
+fn rpc_service(
+    verifier: Arc<JwtVerifier>,
+    metrics: &Metrics,
+    apis: Apis,
+) -> anyhow::Result<Routes> {
+    let webhooks = Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
+    let events = Authenticated::new(
+        EventServiceServer::new(EventApi::new(apis.events)),
+        verifier,
+    );
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            // So grpcurl can print the google.rpc.BadRequest of an error.
+            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
+    };
+    // grpcurl before 1.9 speaks only v1alpha.
+    let reflection_v1 = reflection().build_v1()?;
+    let reflection_v1alpha = reflection().build_v1alpha()?;
+    let observe = ObserveRpcsLayer::new(
+        metrics,
+        &[
+            proto::FILE_DESCRIPTOR_SET,
+            tonic_health::pb::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+        ],
+    )?;
+    let routes = Routes::new(apis.health)
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
+        .add_service(webhooks)
+        .add_service(events)
+        .into_axum_router()
+        // Every RPC's layer, gRPC or REST (it sees an
+        // `http::Request<axum::body::Body>`): times, logs and counts it.
+        .layer(observe);
+    Ok(Routes::from(routes))
 }
 
 /// The services the server answers, besides reflection.

@@ -270,16 +270,16 @@ pub fn authorized<T>(message: T, token: &str) -> tonic::Request<T> {
     request
 }
 
-fn to_struct(value: serde_json::Value) -> prost_types::Struct {
+fn to_struct(value: serde_json::Value) -> pbjson_types::Struct {
     let serde_json::Value::Object(map) = value else {
         unreachable!("bench data is an object")
     };
-    prost_types::Struct {
+    pbjson_types::Struct {
         fields: map
             .into_iter()
             .map(|(k, v)| {
-                let kind = prost_types::value::Kind::StringValue(v.as_str().unwrap_or("").into());
-                (k, prost_types::Value { kind: Some(kind) })
+                let kind = pbjson_types::value::Kind::StringValue(v.as_str().unwrap_or("").into());
+                (k, pbjson_types::Value { kind: Some(kind) })
             })
             .collect(),
     }

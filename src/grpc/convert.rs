@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use prost_types::value::Kind;
+use pbjson_types::value::Kind;
 use serde_json::Value;
 
 use super::proto::{self, DeliveryStatus as WireStatus};
@@ -181,7 +181,7 @@ impl From<proto::PublishEventRequest> for PublishEvent {
     }
 }
 
-fn from_struct(s: prost_types::Struct) -> Value {
+fn from_struct(s: pbjson_types::Struct) -> Value {
     Value::Object(
         s.fields
             .into_iter()
@@ -190,7 +190,7 @@ fn from_struct(s: prost_types::Struct) -> Value {
     )
 }
 
-fn from_value(v: prost_types::Value) -> Value {
+fn from_value(v: pbjson_types::Value) -> Value {
     match v.kind {
         None | Some(Kind::NullValue(_)) => Value::Null,
         Some(Kind::BoolValue(b)) => Value::Bool(b),
@@ -248,8 +248,8 @@ impl From<Webhook> for proto::Webhook {
     }
 }
 
-pub(super) fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
+pub(super) fn timestamp(t: DateTime<Utc>) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,
     }

@@ -20,6 +20,8 @@ pub use webhooks::WebhookApi;
 pub mod proto {
     #![allow(clippy::all, missing_docs)]
     tonic::include_proto!("webhooks.v1");
+    // The proto3 JSON mapping of every message and enum, for the REST face.
+    include!(concat!(env!("OUT_DIR"), "/webhooks.v1.serde.rs"));
 
     /// The encoded descriptor set that server reflection serves.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -82,12 +82,15 @@ impl WebhookService for WebhookApi {
         Ok(Response::new(webhook.into()))
     }
 
-    async fn delete_webhook(&self, request: Request<proto::DeleteWebhookRequest>) -> Answer<()> {
+    async fn delete_webhook(
+        &self,
+        request: Request<proto::DeleteWebhookRequest>,
+    ) -> Answer<pbjson_types::Empty> {
         let caller = caller(&request)?;
         self.webhooks
             .delete(&caller, request.into_inner().into())
             .await?;
-        Ok(Response::new(()))
+        Ok(Response::new(pbjson_types::Empty {}))
     }
 
     async fn rotate_webhook_secret(

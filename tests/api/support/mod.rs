@@ -8,6 +8,7 @@ pub mod postgres;
 pub mod process;
 pub mod proxy;
 pub mod receiver;
+pub mod rest;
 pub mod scrape;
 pub mod tls;
 
@@ -82,6 +83,8 @@ pub struct TestApp {
     pub address: SocketAddr,
     /// Where `GET /metrics` is served; `None` with WEBHOOK_METRICS_ADDR `off`.
     pub metrics_address: Option<SocketAddr>,
+    /// Where the REST face listens, unless it is off.
+    pub http_address: Option<SocketAddr>,
     /// An organization the default tokens speak for.
     pub organization: Uuid,
     pub database_url: String,
@@ -117,6 +120,8 @@ pub fn binary() -> std::process::Command {
     ] {
         command.env_remove(var);
     }
+    // Never the default port: tests run side by side.
+    command.env("WEBHOOK_HTTP_ADDR", "127.0.0.1:0");
     command
 }
 
@@ -187,6 +192,7 @@ async fn spawn(
     let jwks_stats = app.jwks_stats();
     let address = app.local_addr();
     let metrics_address = app.metrics_addr();
+    let http_address = app.http_addr();
     let publisher = app.publisher();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until_stopped(async {
@@ -195,6 +201,7 @@ async fn spawn(
     TestApp {
         address,
         metrics_address,
+        http_address,
         organization: Uuid::new_v4(),
         database_url,
         publisher,
@@ -230,6 +237,12 @@ impl TestApp {
             .delete_webhook(authorized(request, &self.token("OWNER")))
             .await
             .map(|_| ())
+    }
+
+    /// The REST face's base URL (`http://127.0.0.1:PORT`); panics when it is off.
+    pub fn http_url(&self) -> String {
+        let address = self.http_address.expect("the REST face is on");
+        format!("http://{address}")
     }
 
     pub async fn channel(&self) -> Channel {
@@ -636,39 +649,39 @@ pub fn deliver_to(receiver: &Receiver) -> impl FnOnce(&mut Settings) + '_ {
     }
 }
 
-pub fn to_struct(value: Value) -> prost_types::Struct {
+pub fn to_struct(value: Value) -> pbjson_types::Struct {
     let Value::Object(map) = value else {
         panic!("data must be a JSON object");
     };
-    prost_types::Struct {
+    pbjson_types::Struct {
         fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
     }
 }
 
-fn to_value(value: Value) -> prost_types::Value {
-    use prost_types::value::Kind;
+fn to_value(value: Value) -> pbjson_types::Value {
+    use pbjson_types::value::Kind;
     let kind = match value {
         Value::Null => Kind::NullValue(0),
         Value::Bool(b) => Kind::BoolValue(b),
         Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
         Value::String(s) => Kind::StringValue(s),
-        Value::Array(a) => Kind::ListValue(prost_types::ListValue {
+        Value::Array(a) => Kind::ListValue(pbjson_types::ListValue {
             values: a.into_iter().map(to_value).collect(),
         }),
         object @ Value::Object(_) => Kind::StructValue(to_struct(object)),
     };
-    prost_types::Value { kind: Some(kind) }
+    pbjson_types::Value { kind: Some(kind) }
 }
 
 /// `Some(FieldMask)` naming `paths`.
-pub fn field_mask(paths: &[&str]) -> Option<prost_types::FieldMask> {
-    Some(prost_types::FieldMask {
+pub fn field_mask(paths: &[&str]) -> Option<pbjson_types::FieldMask> {
+    Some(pbjson_types::FieldMask {
         paths: paths.iter().map(|p| p.to_string()).collect(),
     })
 }
 
 /// A proto timestamp as a chrono time; panics when it is absent.
-pub fn time(timestamp: &Option<prost_types::Timestamp>) -> chrono::DateTime<chrono::Utc> {
+pub fn time(timestamp: &Option<pbjson_types::Timestamp>) -> chrono::DateTime<chrono::Utc> {
     let t = timestamp.as_ref().expect("timestamp set");
     chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).expect("valid timestamp")
 }

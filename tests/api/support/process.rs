@@ -114,6 +114,21 @@ impl ServiceProcess {
         }
     }
 
+    /// The address of its REST face, once it says it serves it; panics
+    /// with its log after ten seconds.
+    pub async fn http_address(&self) -> SocketAddr {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            let line = log.lines().find(|line| line.contains("serving REST"));
+            if let Some(address) = line.and_then(loopback_address) {
+                return address;
+            }
+            assert!(Instant::now() < deadline, "no REST face:\n{log}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// What it has written to stderr so far.
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
