@@ -20,7 +20,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         &["proto/webhooks/v1/webhooks.proto"],
         "webhooks_descriptor.bin",
         ".webhooks.v1",
-        true,
+        Generate {
+            services: true,
+            every_field: true,
+        },
     )?;
     // `google.rpc.Status` and its details, which the REST face turns into
     // JSON error bodies (gRPC itself uses tonic-types' copies).
@@ -32,21 +35,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ],
         "google_rpc_descriptor.bin",
         ".google.rpc",
-        false,
+        Generate {
+            services: false,
+            every_field: false,
+        },
     )?;
     Ok(())
 }
 
-/// Generates the messages of `protos` (and their services, with `services`),
-/// their serde implementations for `package`, and writes their descriptor
-/// set to `descriptor_file`.
+/// What to generate beside the messages.
+struct Generate {
+    /// Their services' servers and clients.
+    services: bool,
+    /// JSON with every field, at its default value too (`"enabled": false`,
+    /// `[]`), as grpc-gateway v2 answers by default: a REST client need not
+    /// know proto3's defaults. Error details stay as Google's APIs write
+    /// them, with only the fields that are set.
+    every_field: bool,
+}
+
+/// Generates the messages of `protos` (and what `generate` asks for), their
+/// serde implementations for `package`, and writes their descriptor set to
+/// `descriptor_file`.
 fn compile(
     out_dir: &Path,
     protos: &[&str],
     descriptor_file: &str,
     package: &str,
-    services: bool,
+    generate: Generate,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let services = generate.services;
     for proto in protos {
         println!("cargo:rerun-if-changed={proto}");
     }
@@ -61,9 +79,12 @@ fn compile(
         .compile_fds(fds)?;
     // Unknown JSON fields are an error (pbjson's default): a misspelt field
     // must not be silently ignored.
-    pbjson_build::Builder::new()
-        .register_descriptors(&descriptors)?
-        .extern_path(WELL_KNOWN_TYPES.0, WELL_KNOWN_TYPES.1)
-        .build(&[package])?;
+    let mut json = pbjson_build::Builder::new();
+    json.register_descriptors(&descriptors)?
+        .extern_path(WELL_KNOWN_TYPES.0, WELL_KNOWN_TYPES.1);
+    if generate.every_field {
+        json.emit_fields();
+    }
+    json.build(&[package])?;
     Ok(())
 }

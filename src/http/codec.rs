@@ -137,7 +137,9 @@ mod tests {
                 .unwrap()
                 .starts_with("1970-01-01T00:00:01")
         );
-        // Fields at their default value are left out, as proto3 JSON says.
-        assert!(json.get("enabled").is_none(), "{json}");
+        // Fields at their default value are there too, as grpc-gateway v2
+        // writes them.
+        assert_eq!(json["enabled"], false, "{json}");
+        assert_eq!(json["events"], serde_json::json!([]), "{json}");
     }
 }
