@@ -213,13 +213,13 @@ impl Application {
                 health: health_api,
             },
         )?;
-        let rest = self
-            .http_listener
-            .map(|listener| http::serve(listener, rpc.clone(), until_stopped()));
+        let rest = self.http_listener.map(|listener| {
+            let headers = self.connections.handshake;
+            http::serve(listener, rpc.clone(), headers, until_stopped())
+        });
         let rest = async {
-            match rest {
-                Some(rest) => rest.await,
-                None => Ok(()),
+            if let Some(rest) = rest {
+                rest.await;
             }
         };
         let server = Self::serve(
@@ -242,10 +242,10 @@ impl Application {
             let _ = stop.send(true);
         };
         let work = async {
-            let (served, rest, (), (), (), (), (), ()) = tokio::join!(
+            let (served, (), (), (), (), (), (), ()) = tokio::join!(
                 server, rest, delivery, retention, keys, monitor, observed, signal
             );
-            served.and(rest)
+            served
         };
         // The delivery workers keep to the grace themselves; this bounds the
         // rest (calls that never end, such as a health Watch stream).

@@ -9,6 +9,7 @@
 //! - [`routes`]: the one table of routes, that both the router and the
 //!   OpenAPI document are made from;
 //! - [`router`]: the axum router: dispatch by path, verb and method; 404, 405;
+//! - `server`: the listener, with a time limit on each request's headers;
 //! - [`shape`]: where each request field comes from (path, query, body);
 //! - [`transcode`]: a REST request into a gRPC call and its answer back;
 //! - [`codec`]: JSON to protobuf and back, and gRPC framing;
@@ -22,35 +23,14 @@ pub mod errors;
 pub mod openapi;
 pub mod router;
 pub mod routes;
+mod server;
 pub mod shape;
 pub mod transcode;
 
-use std::future::Future;
 use std::net::SocketAddr;
 
-use anyhow::Context;
-use axum::serve::ListenerExt;
-use tokio::net::TcpListener;
-use tonic::service::Routes;
-
 pub use router::router;
-
-/// Serves the REST face of `rpc` on `listener` until `shutdown` completes,
-/// then lets the requests in flight finish.
-pub async fn serve(
-    listener: TcpListener,
-    rpc: Routes,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    // Answers are small and whole: nothing to wait for.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(rpc))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .context("REST server failed")
-}
+pub use server::serve;
 
 /// Where the REST face listens (WEBHOOK_HTTP_ADDR), if anywhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

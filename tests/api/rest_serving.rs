@@ -156,3 +156,50 @@ async fn a_rest_call_is_logged_as_its_rpc_inside_its_http_request() {
         "{line}"
     );
 }
+
+/// Reads `stream` until the server closes it; how long that took, or
+/// `None` if it was still open after `limit`.
+async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
+    use tokio::io::AsyncReadExt;
+    let started = std::time::Instant::now();
+    let mut buffer = [0u8; 1024];
+    tokio::time::timeout(limit, async {
+        // An answer (408, say) may come first; then the end.
+        while !matches!(stream.read(&mut buffer).await, Ok(0) | Err(_)) {}
+    })
+    .await
+    .ok()
+    .map(|()| started.elapsed())
+}
+
+#[tokio::test]
+async fn rest_clients_that_send_their_headers_too_slowly_or_not_at_all_are_closed() {
+    use tokio::io::AsyncWriteExt;
+    const TIMEOUT: Duration = Duration::from_millis(500);
+    let app = spawn_app_with(Backend::Sqlite, |s| s.handshake_timeout = TIMEOUT).await;
+    let address = app.http_address.expect("REST served");
+
+    let mut silent = tokio::net::TcpStream::connect(address).await.unwrap();
+    let mut slow = tokio::net::TcpStream::connect(address).await.unwrap();
+    slow.write_all(b"GET /v1/eventTypes HTTP/1.1\r\nHost: test\r\n")
+        .await
+        .unwrap();
+    // A kept-alive connection that asked once, then goes quiet.
+    let mut quiet = tokio::net::TcpStream::connect(address).await.unwrap();
+    quiet
+        .write_all(b"GET /v1/openapi.json HTTP/1.1\r\nHost: test\r\n\r\n")
+        .await
+        .unwrap();
+
+    for (name, stream) in [
+        ("silent", &mut silent),
+        ("slow", &mut slow),
+        ("quiet", &mut quiet),
+    ] {
+        let closed = closed_within(stream, TIMEOUT * 6).await;
+        assert!(closed.is_some(), "the {name} connection is still open");
+    }
+    // Others are still served meanwhile and after.
+    let answer = app.rest().call("GET", "/v1/openapi.json", None, None).await;
+    assert_eq!(answer.status, 200, "{answer:?}");
+}
