@@ -1,23 +1,20 @@
 //! Settings: each one a command-line flag with an environment variable and a
-//! documented default.
+//! documented default. What they make (the token verifier, the delivery
+//! configuration, TLS, ...) is in `parts`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
-use base64::{Engine, engine::general_purpose::STANDARD};
 use clap::builder::BoolishValueParser;
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use crate::auth::{ClaimNames, ClaimPath, Jwks, JwksUrl, JwtVerifier, TokenRules};
-use crate::delivery::{DeliveryConfig, RetryPolicy};
+use crate::auth::{ClaimPath, JwksUrl};
 use crate::domain::OrganizationId;
-use crate::grpc::listener::{ConnectionTimeouts, tls};
 use crate::http::HttpAddr;
-use crate::service::WebhookRules;
+
+mod parts;
 
 /// Delivers an organization's events to its registered HTTPS webhooks.
 #[derive(Debug, Parser)]
@@ -228,161 +225,6 @@ pub struct Settings {
     /// How long a connection may have no RPC in progress before it is closed.
     #[arg(long, env = "WEBHOOK_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
     pub idle_timeout: Duration,
-}
-
-impl Settings {
-    /// The token verifier the JWT settings describe. With JWT_JWKS_URL, the
-    /// key set is fetched here: the service does not start without it.
-    pub async fn jwt_verifier(&self) -> anyhow::Result<JwtVerifier> {
-        let rules = TokenRules {
-            issuer: self.jwt_issuer.clone(),
-            audience: self.jwt_audience.clone(),
-        };
-        let claims = ClaimNames {
-            organization: self.jwt_org_claim.clone(),
-            role: self.jwt_role_claim.clone(),
-            scope: self.jwt_scope_claim.clone(),
-        };
-        match (
-            &self.jwt_secret,
-            &self.jwt_public_key_file,
-            &self.jwt_jwks_url,
-        ) {
-            (Some(secret), None, None) => {
-                let secret = secret.expose_secret();
-                if secret.is_empty() {
-                    bail!("JWT_SECRET is empty");
-                }
-                Ok(JwtVerifier::hs256(secret.as_bytes(), &rules, claims))
-            }
-            (None, Some(path), None) => {
-                let pem = std::fs::read(path).with_context(|| {
-                    format!("cannot read JWT_PUBLIC_KEY_FILE {}", path.display())
-                })?;
-                JwtVerifier::from_public_key_pem(&pem, &rules, claims)
-                    .with_context(|| format!("JWT_PUBLIC_KEY_FILE {}", path.display()))
-            }
-            (None, None, Some(url)) => {
-                if self.jwt_jwks_refresh.is_zero() {
-                    bail!("JWT_JWKS_REFRESH must be longer than 0");
-                }
-                let ca_file = self.jwt_jwks_ca_file.as_deref();
-                let jwks = Jwks::start(url.clone(), ca_file, self.jwt_jwks_refresh, rules)
-                    .await
-                    .context("JWT_JWKS_URL: cannot load the identity provider's keys")?;
-                Ok(JwtVerifier::from_jwks(Arc::new(jwks), claims))
-            }
-            (None, None, None) => bail!(
-                "no token verification key: set one of JWT_SECRET (HS256 shared secret), \
-                 JWT_PUBLIC_KEY_FILE (PEM public key for RS256 or ES256) or \
-                 JWT_JWKS_URL (an identity provider's JWK set)"
-            ),
-            _ => bail!("set only one of JWT_SECRET, JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL"),
-        }
-    }
-
-    /// The 32-byte key from WEBHOOK_ENCRYPTION_KEY, if set.
-    pub fn encryption_key(&self) -> anyhow::Result<Option<[u8; 32]>> {
-        let Some(text) = &self.encryption_key else {
-            return Ok(None);
-        };
-        let bytes = STANDARD
-            .decode(text.expose_secret().trim())
-            .ok()
-            .and_then(|b| <[u8; 32]>::try_from(b).ok())
-            .context("WEBHOOK_ENCRYPTION_KEY must be the standard base64 of 32 bytes")?;
-        Ok(Some(bytes))
-    }
-
-    /// The delivery engine's settings.
-    pub fn delivery(&self) -> anyhow::Result<DeliveryConfig> {
-        let schedule = RetryPolicy::parse_schedule(&self.retry_schedule)
-            .map_err(|e| anyhow::anyhow!("WEBHOOK_RETRY_SCHEDULE: {e}"))?;
-        let lease = self.lease.unwrap_or(self.timeout + Duration::from_secs(30));
-        if lease <= self.timeout {
-            bail!("WEBHOOK_LEASE must be longer than WEBHOOK_TIMEOUT");
-        }
-        Ok(DeliveryConfig {
-            timeout: self.timeout,
-            ca_file: self.ca_file.clone(),
-            allow_private_targets: self.allow_private_targets,
-            retry: RetryPolicy::new(schedule, self.max_retry_after),
-            max_in_flight: self.max_in_flight as usize,
-            max_per_endpoint: self.max_per_endpoint as usize,
-            poll_interval: self.poll_interval,
-            lease,
-            shutdown_grace: self.shutdown_grace,
-            disable_after: self.disable_after,
-        })
-    }
-
-    /// How webhooks may be registered.
-    pub fn webhook_rules(&self) -> WebhookRules {
-        WebhookRules {
-            allow_private_targets: self.allow_private_targets,
-            secret_grace: self.secret_grace,
-            max_per_organization: self.max_webhooks_per_organization.into(),
-        }
-    }
-
-    /// When the gRPC server closes a connection on its own.
-    pub fn connection_timeouts(&self) -> anyhow::Result<ConnectionTimeouts> {
-        // Zero would close every connection before its first byte.
-        if self.handshake_timeout.is_zero() {
-            bail!("WEBHOOK_HANDSHAKE_TIMEOUT must be longer than 0");
-        }
-        if self.idle_timeout.is_zero() {
-            bail!("WEBHOOK_IDLE_TIMEOUT must be longer than 0");
-        }
-        Ok(ConnectionTimeouts {
-            handshake: self.handshake_timeout,
-            idle: self.idle_timeout,
-        })
-    }
-
-    /// The listener's TLS configuration; `None` serves plaintext.
-    pub fn tls(&self) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
-        let (cert_file, key_file) = match (&self.tls_cert_file, &self.tls_key_file) {
-            (Some(cert_file), Some(key_file)) => (cert_file, key_file),
-            (None, None) if self.tls_client_ca_file.is_some() => bail!(
-                "WEBHOOK_TLS_CLIENT_CA_FILE (mutual TLS) needs WEBHOOK_TLS_CERT_FILE \
-                 and WEBHOOK_TLS_KEY_FILE as well"
-            ),
-            (None, None) => return Ok(None),
-            (Some(_), None) => bail!(
-                "WEBHOOK_TLS_CERT_FILE is set but WEBHOOK_TLS_KEY_FILE is not: set both or neither"
-            ),
-            (None, Some(_)) => bail!(
-                "WEBHOOK_TLS_KEY_FILE is set but WEBHOOK_TLS_CERT_FILE is not: set both or neither"
-            ),
-        };
-        let chain = tls::read_certificates(cert_file).context("WEBHOOK_TLS_CERT_FILE")?;
-        let key = tls::read_private_key(key_file).context("WEBHOOK_TLS_KEY_FILE")?;
-        let client_verifier = self
-            .tls_client_ca_file
-            .as_deref()
-            .map(|path| {
-                tls::read_certificates(path)
-                    .and_then(tls::client_verifier)
-                    .context("WEBHOOK_TLS_CLIENT_CA_FILE")
-            })
-            .transpose()?;
-        let config = tls::server_config(chain, key, client_verifier)
-            .context("WEBHOOK_TLS_CERT_FILE and WEBHOOK_TLS_KEY_FILE")?;
-        Ok(Some(config))
-    }
-
-    /// Settings for tests and embedding: every default, with `database_url`
-    /// and an HS256 `jwt_secret`.
-    pub fn for_tests(database_url: &str, jwt_secret: &str) -> Self {
-        let mut settings = Cli::parse_from(["webhook-service"]).settings;
-        settings.listen_addr = "127.0.0.1:0".parse().expect("valid address");
-        settings.metrics_addr = MetricsAddr::At("127.0.0.1:0".parse().expect("valid address"));
-        settings.http_addr = HttpAddr::At("127.0.0.1:0".parse().expect("valid address"));
-        settings.database_url = database_url.to_owned();
-        settings.jwt_secret = Some(SecretString::from(jwt_secret));
-        settings
-    }
 }
 
 fn parse_secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
