@@ -171,4 +171,3 @@ impl Settings {
         settings
     }
 }
-

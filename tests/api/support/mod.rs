@@ -1,6 +1,7 @@
 //! Starts the real service on a random loopback port over a real database and
 //! hands tests a real gRPC client.
 
+mod calls;
 pub mod health;
 pub mod jwks;
 pub mod pki;
@@ -10,7 +11,10 @@ pub mod proxy;
 pub mod receiver;
 pub mod rest;
 pub mod scrape;
+mod signatures;
 pub mod tls;
+mod tokens;
+mod values;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,6 +41,9 @@ use webhook_service::service::Publisher;
 use webhook_service::startup::Application;
 
 use self::receiver::Receiver;
+pub use self::signatures::*;
+pub use self::tokens::*;
+pub use self::values::*;
 
 /// The HS256 secret every test server trusts.
 pub const JWT_SECRET: &str = "test-jwt-secret-4f1c9a";
@@ -416,156 +423,6 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
-
-    /// A valid token for this app's organization.
-    pub fn token(&self, role: &str) -> String {
-        self.token_for(self.organization, role)
-    }
-
-    /// A valid token for `organization`.
-    pub fn token_for(&self, organization: Uuid, role: &str) -> String {
-        hs256(&claims(organization, role))
-    }
-
-    /// A request to create a webhook in this app's organization.
-    pub fn create_request(&self, url: &str, events: &[&str]) -> CreateWebhookRequest {
-        CreateWebhookRequest {
-            organization_id: self.organization.to_string(),
-            url: url.to_owned(),
-            events: events.iter().map(|e| e.to_string()).collect(),
-            ..Default::default()
-        }
-    }
-
-    /// ListWebhooks of this app's organization with `token`: passes with a
-    /// valid token of an owner or admin of it.
-    pub async fn list_webhooks_as(&self, token: &str) -> Result<(), Status> {
-        let request = webhook_service::grpc::proto::ListWebhooksRequest {
-            organization_id: self.organization.to_string(),
-            ..Default::default()
-        };
-        self.webhooks()
-            .await
-            .list_webhooks(authorized(request, token))
-            .await
-            .map(|_| ())
-    }
-
-    /// GetWebhook as an OWNER of this app's organization.
-    pub async fn get_webhook(&self, webhook_id: &str) -> Result<Webhook, Status> {
-        let request = GetWebhookRequest {
-            organization_id: self.organization.to_string(),
-            webhook_id: webhook_id.to_owned(),
-        };
-        self.webhooks()
-            .await
-            .get_webhook(authorized(request, &self.token("OWNER")))
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    /// UpdateWebhook as an OWNER of this app's organization: `organization_id`
-    /// is filled in, the rest is `request`'s.
-    pub async fn update_webhook(&self, request: UpdateWebhookRequest) -> Result<Webhook, Status> {
-        let request = UpdateWebhookRequest {
-            organization_id: self.organization.to_string(),
-            ..request
-        };
-        self.webhooks()
-            .await
-            .update_webhook(authorized(request, &self.token("OWNER")))
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    /// Pauses (`false`) or resumes (`true`) a webhook as an OWNER.
-    pub async fn set_enabled(&self, webhook_id: &str, enabled: bool) -> Webhook {
-        let webhook = self
-            .update_webhook(UpdateWebhookRequest {
-                webhook_id: webhook_id.to_owned(),
-                enabled,
-                update_mask: field_mask(&["enabled"]),
-                ..Default::default()
-            })
-            .await
-            .expect("update enabled");
-        assert_eq!(webhook.enabled, enabled);
-        webhook
-    }
-
-    /// GetDelivery as an OWNER of this app's organization.
-    pub async fn get_delivery(&self, delivery_id: &str) -> Result<Delivery, Status> {
-        let request = GetDeliveryRequest {
-            organization_id: self.organization.to_string(),
-            delivery_id: delivery_id.to_owned(),
-        };
-        self.webhooks()
-            .await
-            .get_delivery(authorized(request, &self.token("OWNER")))
-            .await
-            .map(|r| r.into_inner())
-    }
-
-    /// ListDeliveries as an OWNER of this app's organization (the first page,
-    /// `organization_id` filled in).
-    pub async fn list_deliveries(
-        &self,
-        request: ListDeliveriesRequest,
-    ) -> Result<Vec<Delivery>, Status> {
-        let request = ListDeliveriesRequest {
-            organization_id: self.organization.to_string(),
-            ..request
-        };
-        self.webhooks()
-            .await
-            .list_deliveries(authorized(request, &self.token("OWNER")))
-            .await
-            .map(|r| r.into_inner().deliveries)
-    }
-
-    /// The deliveries of one webhook, newest first.
-    pub async fn deliveries_of(&self, webhook_id: &str) -> Vec<Delivery> {
-        self.list_deliveries(ListDeliveriesRequest {
-            webhook_id: webhook_id.to_owned(),
-            ..Default::default()
-        })
-        .await
-        .expect("list deliveries")
-    }
-
-    /// Polls GetDelivery until `done` holds; panics after `limit` with the
-    /// last state seen.
-    pub async fn wait_for_delivery(
-        &self,
-        delivery_id: &str,
-        limit: std::time::Duration,
-        done: impl Fn(&Delivery) -> bool,
-    ) -> Delivery {
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            let delivery = self.get_delivery(delivery_id).await.expect("get delivery");
-            if done(&delivery) {
-                return delivery;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "delivery never got there: {delivery:?}"
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-    }
-
-    /// Creates a webhook as an OWNER, or returns the status it failed with.
-    pub async fn create_webhook(
-        &self,
-        request: CreateWebhookRequest,
-    ) -> Result<CreateWebhookResponse, Status> {
-        self.webhooks()
-            .await
-            .create_webhook(authorized(request, &self.token("OWNER")))
-            .await
-            .map(|r| r.into_inner())
-    }
 }
 
 impl Drop for TestApp {
@@ -574,68 +431,6 @@ impl Drop for TestApp {
             let _ = shutdown.send(());
         }
     }
-}
-
-/// Claims of a valid token, valid for an hour.
-pub fn claims(organization: Uuid, role: &str) -> Value {
-    let now = jsonwebtoken::get_current_timestamp();
-    json!({
-        "sub": "user-42",
-        "org_id": organization.to_string(),
-        "role": role,
-        "iat": now,
-        "exp": now + 3600,
-    })
-}
-
-/// Signs `claims` with the test servers' HS256 secret.
-pub fn hs256(claims: &Value) -> String {
-    sign(
-        claims,
-        Algorithm::HS256,
-        &EncodingKey::from_secret(JWT_SECRET.as_bytes()),
-    )
-}
-
-pub fn sign(claims: &Value, alg: Algorithm, key: &EncodingKey) -> String {
-    jsonwebtoken::encode(&Header::new(alg), claims, key).expect("sign test token")
-}
-
-/// `message` with `authorization: Bearer <token>` metadata.
-pub fn authorized<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request.metadata_mut().insert(
-        "authorization",
-        format!("Bearer {token}").parse().expect("ascii token"),
-    );
-    request
-}
-
-/// Asserts an INVALID_ARGUMENT whose BadRequest names `field`, and returns
-/// that violation's description.
-pub fn assert_field_violation(status: &Status, field: &str) -> String {
-    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
-    let bad_request = status
-        .get_details_bad_request()
-        .unwrap_or_else(|| panic!("no BadRequest detail in {status:?}"));
-    bad_request
-        .field_violations
-        .iter()
-        .find(|v| v.field == field)
-        .unwrap_or_else(|| panic!("no violation for {field} in {bad_request:?}"))
-        .description
-        .clone()
-}
-
-/// A service token: no organization, the `events:publish` scope.
-pub fn publisher_token() -> String {
-    let now = jsonwebtoken::get_current_timestamp();
-    hs256(&json!({
-        "sub": "billing-service",
-        "scope": "events:publish",
-        "iat": now,
-        "exp": now + 3600,
-    }))
 }
 
 /// Settings for delivering to `receiver` quickly: its CA trusted, loopback
@@ -647,91 +442,4 @@ pub fn deliver_to(receiver: &Receiver) -> impl FnOnce(&mut Settings) + '_ {
         settings.retry_schedule = "100ms,200ms,400ms".into();
         settings.timeout = std::time::Duration::from_secs(2);
     }
-}
-
-pub fn to_struct(value: Value) -> pbjson_types::Struct {
-    let Value::Object(map) = value else {
-        panic!("data must be a JSON object");
-    };
-    pbjson_types::Struct {
-        fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
-    }
-}
-
-fn to_value(value: Value) -> pbjson_types::Value {
-    use pbjson_types::value::Kind;
-    let kind = match value {
-        Value::Null => Kind::NullValue(0),
-        Value::Bool(b) => Kind::BoolValue(b),
-        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
-        Value::String(s) => Kind::StringValue(s),
-        Value::Array(a) => Kind::ListValue(pbjson_types::ListValue {
-            values: a.into_iter().map(to_value).collect(),
-        }),
-        object @ Value::Object(_) => Kind::StructValue(to_struct(object)),
-    };
-    pbjson_types::Value { kind: Some(kind) }
-}
-
-/// `Some(FieldMask)` naming `paths`.
-pub fn field_mask(paths: &[&str]) -> Option<pbjson_types::FieldMask> {
-    Some(pbjson_types::FieldMask {
-        paths: paths.iter().map(|p| p.to_string()).collect(),
-    })
-}
-
-/// A proto timestamp as a chrono time; panics when it is absent.
-pub fn time(timestamp: &Option<pbjson_types::Timestamp>) -> chrono::DateTime<chrono::Utc> {
-    let t = timestamp.as_ref().expect("timestamp set");
-    chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).expect("valid timestamp")
-}
-
-fn hmac_sha256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();
-    for part in parts {
-        mac.update(part);
-    }
-    mac.finalize().into_bytes().to_vec()
-}
-
-/// The `webhook-signature` entry (`v1,<base64>`) that `secret` (`whsec_…`)
-/// gives a request: Standard Webhooks, over `{id}.{timestamp}.{body}`.
-pub fn standard_signature(secret: &str, received: &receiver::Received) -> String {
-    use base64::{Engine, engine::general_purpose::STANDARD};
-    let key = STANDARD
-        .decode(secret.strip_prefix("whsec_").expect("whsec_ prefix"))
-        .expect("base64 secret");
-    let id = received.header("webhook-id");
-    let timestamp = received.header("webhook-timestamp");
-    let mac = hmac_sha256(
-        &key,
-        &[
-            id.as_bytes(),
-            b".",
-            timestamp.as_bytes(),
-            b".",
-            &received.body,
-        ],
-    );
-    format!("v1,{}", STANDARD.encode(mac))
-}
-
-/// The `X-Webhook-Signature` value (`sha256=<hex>`) that `secret` gives a
-/// request: keyed by the whole secret string, over the body.
-pub fn legacy_signature(secret: &str, received: &receiver::Received) -> String {
-    format!(
-        "sha256={}",
-        hex::encode(hmac_sha256(secret.as_bytes(), &[&received.body]))
-    )
-}
-
-/// The entries of a request's `webhook-signature` header.
-pub fn signature_entries(received: &receiver::Received) -> Vec<String> {
-    received
-        .header("webhook-signature")
-        .split(' ')
-        .filter(|s| !s.is_empty())
-        .map(str::to_owned)
-        .collect()
 }
