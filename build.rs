@@ -11,6 +11,12 @@ use protox::prost::Message;
 /// pbjson-types, the prost types with their proto3 JSON mapping. Their
 /// protobuf encoding is the same as prost-types'.
 const WELL_KNOWN_TYPES: (&str, &str) = (".google.protobuf", "::pbjson_types");
+/// Except Timestamp, whose JSON pbjson-types writes with `+00:00` where the
+/// proto3 mapping asks for `Z`: ours (`src/grpc/timestamp.rs`).
+const TIMESTAMP: (&str, &str) = (
+    ".google.protobuf.Timestamp",
+    "crate::grpc::timestamp::Timestamp",
+);
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out_dir = PathBuf::from(std::env::var("OUT_DIR")?);
@@ -76,12 +82,14 @@ fn compile(
         .build_client(services)
         .compile_well_known_types(true)
         .extern_path(WELL_KNOWN_TYPES.0, WELL_KNOWN_TYPES.1)
+        .extern_path(TIMESTAMP.0, TIMESTAMP.1)
         .compile_fds(fds)?;
     // Unknown JSON fields are an error (pbjson's default): a misspelt field
     // must not be silently ignored.
     let mut json = pbjson_build::Builder::new();
     json.register_descriptors(&descriptors)?
-        .extern_path(WELL_KNOWN_TYPES.0, WELL_KNOWN_TYPES.1);
+        .extern_path(WELL_KNOWN_TYPES.0, WELL_KNOWN_TYPES.1)
+        .extern_path(TIMESTAMP.0, TIMESTAMP.1);
     if generate.every_field {
         json.emit_fields();
     }

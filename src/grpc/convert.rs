@@ -248,11 +248,8 @@ impl From<Webhook> for proto::Webhook {
     }
 }
 
-pub(super) fn timestamp(t: DateTime<Utc>) -> pbjson_types::Timestamp {
-    pbjson_types::Timestamp {
-        seconds: t.timestamp(),
-        nanos: t.timestamp_subsec_nanos() as i32,
-    }
+pub(super) fn timestamp(t: DateTime<Utc>) -> super::timestamp::Timestamp {
+    t.into()
 }
 
 #[cfg(test)]

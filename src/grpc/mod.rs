@@ -9,6 +9,7 @@ mod health;
 pub mod listener;
 mod observe;
 mod status;
+pub mod timestamp;
 mod webhooks;
 
 pub use events::EventApi;

@@ -121,7 +121,7 @@ mod tests {
         let webhook = proto::Webhook {
             id: "w".into(),
             rate_limit_per_second: 3,
-            created_at: Some(pbjson_types::Timestamp {
+            created_at: Some(crate::grpc::timestamp::Timestamp {
                 seconds: 1,
                 nanos: 0,
             }),

@@ -160,7 +160,7 @@ async fn call_rpcs_on_ids(
     let request = RecoverWebhookRequest {
         organization_id: org(),
         webhook_id: webhook(),
-        since: Some(pbjson_types::Timestamp::default()),
+        since: Some(webhook_service::grpc::timestamp::Timestamp::default()),
     };
     let result = client.recover_webhook(authorized(request, token)).await;
     results.push(("RecoverWebhook", done(result)));

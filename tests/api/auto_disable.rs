@@ -120,7 +120,7 @@ async fn recover(
     let request = RecoverWebhookRequest {
         organization_id: app.organization.to_string(),
         webhook_id: webhook_id.to_owned(),
-        since: since.map(|t| pbjson_types::Timestamp {
+        since: since.map(|t| webhook_service::grpc::timestamp::Timestamp {
             seconds: t.timestamp(),
             nanos: t.timestamp_subsec_nanos() as i32,
         }),

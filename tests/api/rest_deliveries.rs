@@ -133,7 +133,7 @@ async fn recovering_over_rest_answers_as_the_rpc_does(backend: Backend) {
     let token = app.token("OWNER");
     let path = app.org_path(&format!("/webhooks/{}:recover", webhook.id));
     let since = "2026-01-02T03:04:05.678Z";
-    let grpc = |since: Option<pbjson_types::Timestamp>| {
+    let grpc = |since: Option<webhook_service::grpc::timestamp::Timestamp>| {
         let request = RecoverWebhookRequest {
             organization_id: app.organization.to_string(),
             webhook_id: webhook.id.clone(),

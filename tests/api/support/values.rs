@@ -34,7 +34,9 @@ pub fn field_mask(paths: &[&str]) -> Option<pbjson_types::FieldMask> {
 }
 
 /// A proto timestamp as a chrono time; panics when it is absent.
-pub fn time(timestamp: &Option<pbjson_types::Timestamp>) -> chrono::DateTime<chrono::Utc> {
+pub fn time(
+    timestamp: &Option<webhook_service::grpc::timestamp::Timestamp>,
+) -> chrono::DateTime<chrono::Utc> {
     let t = timestamp.as_ref().expect("timestamp set");
     chrono::DateTime::from_timestamp(t.seconds, t.nanos as u32).expect("valid timestamp")
 }
