@@ -58,8 +58,10 @@ async fn a_hanging_endpoint_ends_with_one_request_in_flight_and_a_healthy_one_ke
     };
     let hang = arrivals("/hang");
     assert_eq!(hang.len(), EVENTS);
+    // The first ones together (well inside the 500 ms timeout that spaces
+    // the later ones; a loaded machine spread them over 270 ms once).
     assert_eq!(
-        most_together(&hang[..CAP], Duration::from_millis(200)),
+        most_together(&hang[..CAP], Duration::from_millis(400)),
         CAP,
         "{hang:?}"
     );
