@@ -15,7 +15,7 @@ use tonic::service::Routes;
 use tonic::transport::Server;
 
 use crate::auth::{Authenticated, JwksStats, JwtVerifier};
-use crate::config::{MetricsAddr, Settings};
+use crate::config::{ListenAddr, Settings};
 use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::listener::{
     Connection, ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
@@ -37,7 +37,8 @@ pub struct Application {
     metrics: Metrics,
     /// Where metrics are served; `None` when WEBHOOK_METRICS_ADDR is `off`.
     metrics_listener: Option<(TcpListener, SocketAddr)>,
-    http_listener: Option<TcpListener>,
+    /// Where the REST face listens; `None` when WEBHOOK_HTTP_ADDR is `off`.
+    http_listener: Option<(TcpListener, SocketAddr)>,
     connections: ConnectionTimeouts,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
@@ -91,28 +92,13 @@ impl Application {
                 )
             })?;
         let address = listener.local_addr()?;
-        let metrics_listener = match settings.metrics_addr {
-            MetricsAddr::Off => None,
-            MetricsAddr::At(address) => {
-                let listener = metrics::bind(address).await?;
-                let bound = listener.local_addr()?;
-                Some((listener, bound))
-            }
-        };
-        let http_listener = match settings.http_addr.address() {
-            None => None,
-            Some(http_addr) => {
-                if tls.is_some() {
-                    tracing::warn!(
-                        "WEBHOOK_HTTP_ADDR serves plain HTTP: the TLS settings apply to gRPC only"
-                    );
-                }
-                let listener = TcpListener::bind(http_addr)
-                    .await
-                    .with_context(|| format!("cannot listen on WEBHOOK_HTTP_ADDR {http_addr}"))?;
-                Some(listener)
-            }
-        };
+        let metrics_listener = bind(settings.metrics_addr, "WEBHOOK_METRICS_ADDR").await?;
+        let http_listener = bind(settings.http_addr, "WEBHOOK_HTTP_ADDR").await?;
+        if tls.is_some() && http_listener.is_some() {
+            tracing::warn!(
+                "WEBHOOK_HTTP_ADDR serves plain HTTP: the TLS settings apply to gRPC only"
+            );
+        }
         Ok(Self {
             listener,
             address,
@@ -146,9 +132,7 @@ impl Application {
     /// The address the REST face actually bound, unless WEBHOOK_HTTP_ADDR
     /// is `off`.
     pub fn http_addr(&self) -> Option<SocketAddr> {
-        self.http_listener
-            .as_ref()
-            .and_then(|listener| listener.local_addr().ok())
+        self.http_listener.as_ref().map(|(_, address)| *address)
     }
 
     /// The counters of the identity provider's key set, when tokens are
@@ -213,7 +197,7 @@ impl Application {
                 health: health_api,
             },
         )?;
-        let rest = self.http_listener.map(|listener| {
+        let rest = self.http_listener.map(|(listener, _)| {
             let headers = self.connections.handshake;
             http::serve(listener, rpc.clone(), headers, until_stopped())
         });
@@ -348,6 +332,23 @@ struct Apis {
     webhooks: WebhookApi,
     events: Events,
     health: tonic_health::pb::health_server::HealthServer<HealthApi>,
+}
+
+/// Binds `address` unless it is `off`: the listener and the address bound
+/// (the real port when 0 was asked for); fails with a message naming
+/// `setting`.
+async fn bind(
+    address: ListenAddr,
+    setting: &str,
+) -> anyhow::Result<Option<(TcpListener, SocketAddr)>> {
+    let Some(address) = address.address() else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {setting} {address}"))?;
+    let bound = listener.local_addr()?;
+    Ok(Some((listener, bound)))
 }
 
 /// Completes on SIGINT or SIGTERM. Listens from the moment it is called,

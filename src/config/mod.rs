@@ -12,7 +12,6 @@ use secrecy::SecretString;
 
 use crate::auth::{ClaimPath, JwksUrl};
 use crate::domain::OrganizationId;
-use crate::http::HttpAddr;
 
 mod parts;
 
@@ -63,11 +62,34 @@ pub enum LogFormat {
     Json,
 }
 
-/// Where metrics are served, if anywhere.
+/// An address to listen on (port 0 picks a free port), or `off`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetricsAddr {
+pub enum ListenAddr {
     Off,
     At(SocketAddr),
+}
+
+impl ListenAddr {
+    /// `off`, or an address such as `127.0.0.1:8080`; an error names
+    /// `setting`.
+    pub fn parse(s: &str, setting: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self::Off);
+        }
+        s.parse().map(Self::At).map_err(|_| {
+            format!(
+                "{setting} must be an address such as 127.0.0.1:8080, or `off`; `{s}` is neither"
+            )
+        })
+    }
+
+    /// The address to bind, unless `off`.
+    pub fn address(self) -> Option<SocketAddr> {
+        match self {
+            Self::Off => None,
+            Self::At(address) => Some(address),
+        }
+    }
 }
 
 /// Everything the service reads from its environment.
@@ -86,19 +108,19 @@ pub struct Settings {
         long,
         env = "WEBHOOK_METRICS_ADDR",
         default_value = "127.0.0.1:9464",
-        value_parser = parse_metrics_addr,
+        value_parser = |s: &str| ListenAddr::parse(s, "WEBHOOK_METRICS_ADDR"),
         global = true
     )]
-    pub metrics_addr: MetricsAddr,
+    pub metrics_addr: ListenAddr,
     /// Address the REST/JSON face listens on (plain HTTP); port 0 picks a free port; `off` serves none.
     #[arg(
         long,
         env = "WEBHOOK_HTTP_ADDR",
         default_value = "127.0.0.1:8080",
-        value_parser = HttpAddr::parse,
+        value_parser = |s: &str| ListenAddr::parse(s, "WEBHOOK_HTTP_ADDR"),
         global = true
     )]
-    pub http_addr: HttpAddr,
+    pub http_addr: ListenAddr,
     /// `sqlite://PATH?mode=rwc` (embedded) or `postgres://USER:PASS@HOST/DB`.
     #[arg(
         long,
@@ -231,15 +253,6 @@ fn parse_secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
     Ok(SecretString::from(s))
 }
 
-fn parse_metrics_addr(s: &str) -> Result<MetricsAddr, String> {
-    if s.eq_ignore_ascii_case("off") {
-        return Ok(MetricsAddr::Off);
-    }
-    s.parse()
-        .map(MetricsAddr::At)
-        .map_err(|_| format!("{s:?} is neither an address such as 127.0.0.1:9464 nor `off`"))
-}
-
 fn parse_org(s: &str) -> Result<OrganizationId, String> {
     OrganizationId::parse(s).map_err(|e| e.to_string())
 }
@@ -257,15 +270,15 @@ mod tests {
         };
         if std::env::var_os("WEBHOOK_METRICS_ADDR").is_none() {
             let default = "127.0.0.1:9464".parse().unwrap();
-            assert_eq!(settings(&[]).unwrap(), MetricsAddr::At(default));
+            assert_eq!(settings(&[]).unwrap(), ListenAddr::At(default));
         }
         assert_eq!(
             settings(&["--metrics-addr", "off"]).unwrap(),
-            MetricsAddr::Off
+            ListenAddr::Off
         );
         assert_eq!(
             settings(&["--metrics-addr", "0.0.0.0:0"]).unwrap(),
-            MetricsAddr::At("0.0.0.0:0".parse().unwrap())
+            ListenAddr::At("0.0.0.0:0".parse().unwrap())
         );
         let wrong = settings(&["--metrics-addr", "nowhere"])
             .unwrap_err()

@@ -10,11 +10,10 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Cli, MetricsAddr, Settings};
+use super::{Cli, ListenAddr, Settings};
 use crate::auth::{ClaimNames, Jwks, JwtVerifier, TokenRules};
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::grpc::listener::{ConnectionTimeouts, tls};
-use crate::http::HttpAddr;
 use crate::service::WebhookRules;
 
 impl Settings {
@@ -164,8 +163,8 @@ impl Settings {
     pub fn for_tests(database_url: &str, jwt_secret: &str) -> Self {
         let mut settings = Cli::parse_from(["webhook-service"]).settings;
         settings.listen_addr = "127.0.0.1:0".parse().expect("valid address");
-        settings.metrics_addr = MetricsAddr::At("127.0.0.1:0".parse().expect("valid address"));
-        settings.http_addr = HttpAddr::At("127.0.0.1:0".parse().expect("valid address"));
+        settings.metrics_addr = ListenAddr::At("127.0.0.1:0".parse().expect("valid address"));
+        settings.http_addr = ListenAddr::At("127.0.0.1:0".parse().expect("valid address"));
         settings.database_url = database_url.to_owned();
         settings.jwt_secret = Some(SecretString::from(jwt_secret));
         settings

@@ -9,7 +9,8 @@
 //! - [`routes`]: the one table of routes, that both the router and the
 //!   OpenAPI document are made from;
 //! - [`router`]: the axum router: dispatch by path, verb and method; 404, 405;
-//! - `server`: the listener, with a time limit on each request's headers;
+//! - `server`: the plain-HTTP listener (also the metrics endpoint's), with a
+//!   time limit on each request's headers;
 //! - [`shape`]: where each request field comes from (path, query, body);
 //! - [`transcode`]: a REST request into a gRPC call and its answer back;
 //! - [`codec`]: JSON to protobuf and back, and gRPC framing;
@@ -27,37 +28,22 @@ mod server;
 pub mod shape;
 pub mod transcode;
 
-use std::net::SocketAddr;
+use std::future::Future;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tonic::service::Routes;
 
 pub use router::router;
-pub use server::serve;
+pub use server::serve_http;
 
-/// Where the REST face listens (WEBHOOK_HTTP_ADDR), if anywhere.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HttpAddr {
-    Off,
-    At(SocketAddr),
-}
-
-impl HttpAddr {
-    /// `off`, or an address such as `127.0.0.1:8080`.
-    pub fn parse(s: &str) -> Result<Self, String> {
-        if s.eq_ignore_ascii_case("off") {
-            return Ok(Self::Off);
-        }
-        s.parse().map(Self::At).map_err(|_| {
-            format!(
-                "WEBHOOK_HTTP_ADDR must be an address such as 127.0.0.1:8080, or `off`; \
-                     `{s}` is neither"
-            )
-        })
-    }
-
-    /// The address to bind, unless `off`.
-    pub fn address(self) -> Option<SocketAddr> {
-        match self {
-            Self::Off => None,
-            Self::At(address) => Some(address),
-        }
-    }
+/// Serves the REST face of `rpc` on `listener` until `shutdown` completes;
+/// a client has `header_timeout` to send each request's headers.
+pub async fn serve(
+    listener: TcpListener,
+    rpc: Routes,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    serve_http(listener, router(rpc), header_timeout, shutdown).await;
 }

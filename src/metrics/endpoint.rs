@@ -1,31 +1,23 @@
-//! `GET /metrics` over plain HTTP/1.1: a scraper asking for OpenMetrics
+//! `GET /metrics` over plain HTTP (the REST face's listener): a scraper asking for OpenMetrics
 //! (as Prometheus does) gets it, anyone else the Prometheus text format.
 //! Every other path answers 404. Meant for a private network or loopback:
 //! it carries no secret, but nothing here authenticates.
 
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::SocketAddr;
 use std::time::Duration;
 
-use anyhow::Context;
 use bytes::Bytes;
 use http_body_util::Full;
+use hyper::body::Incoming;
 use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 
 use super::Metrics;
 
 /// How long a client has to send its request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
-/// The pause after a failed accept (out of descriptors, say), so the loop
-/// does not spin.
-const ACCEPT_PAUSE: Duration = Duration::from_millis(100);
 
 /// The exposition formats served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,49 +49,13 @@ impl Format {
     }
 }
 
-/// Binds the metrics address; fails with a message naming the setting.
-pub async fn bind(address: SocketAddr) -> anyhow::Result<TcpListener> {
-    TcpListener::bind(address)
-        .await
-        .with_context(|| format!("cannot listen on WEBHOOK_METRICS_ADDR {address}"))
-}
-
-/// Answers scrapes on `listener` until `shutdown` completes; connections
-/// still open then are closed.
+/// Answers scrapes on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: impl Future<Output = ()>) {
-    let mut connections = JoinSet::new();
-    tokio::pin!(shutdown);
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            () = &mut shutdown => break,
-        };
-        while connections.try_join_next().is_some() {}
-        let stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(err) => {
-                tracing::debug!(error = %err, "cannot accept a metrics connection");
-                tokio::time::sleep(ACCEPT_PAUSE).await;
-                continue;
-            }
-        };
-        let metrics = metrics.clone();
-        connections.spawn(async move {
-            let answer = service_fn(move |request| {
-                let response = answer(&metrics, &request);
-                async move { Ok::<_, Infallible>(response) }
-            });
-            let served = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), answer)
-                .await;
-            if let Err(err) = served {
-                tracing::debug!(error = %err, "metrics connection ended with an error");
-            }
-        });
-    }
-    connections.shutdown().await;
+    let scrapes = tower::service_fn(move |request: Request<Incoming>| {
+        let response = answer(&metrics, &request);
+        async move { Ok::<_, Infallible>(response) }
+    });
+    crate::http::serve_http(listener, scrapes, HEADER_TIMEOUT, shutdown).await;
 }
 
 fn answer<B>(metrics: &Metrics, request: &Request<B>) -> Response<Full<Bytes>> {

@@ -15,5 +15,5 @@ mod process;
 mod registry;
 
 pub use backlog::refresh_backlog;
-pub use endpoint::{Format, bind, serve};
+pub use endpoint::{Format, serve};
 pub use registry::{AttemptOutcome, InFlight, Metrics, RpcMetrics};

@@ -13,7 +13,7 @@ use crate::on_every_backend;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::scrape::{self, Scrape, scrape, scrape_until};
 use crate::support::{Backend, TestApp, deliver_to, spawn_app, spawn_app_with};
-use webhook_service::config::MetricsAddr;
+use webhook_service::config::ListenAddr;
 use webhook_service::domain::EventType;
 
 on_every_backend!(
@@ -287,7 +287,7 @@ async fn the_due_gauges_count_the_deliveries_waiting_in_the_store_but_not_a_paus
 
 #[tokio::test]
 async fn with_metrics_off_no_metrics_address_is_bound() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.metrics_addr = MetricsAddr::Off).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.metrics_addr = ListenAddr::Off).await;
     assert_eq!(app.metrics_address, None);
     // The service itself still works.
     app.publish("member.added", json!({}), "").await.unwrap();

@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::support::process::ServiceProcess;
 use crate::support::rest::Rest;
 use crate::support::{Backend, binary, spawn_app, spawn_app_with, start_failure};
-use webhook_service::http::HttpAddr;
+use webhook_service::config::ListenAddr;
 
 #[tokio::test]
 async fn every_route_in_the_openapi_document_is_served_and_asks_for_a_token() {
@@ -84,7 +84,7 @@ async fn the_openapi_document_is_valid_openapi_3_1() {
 
 #[tokio::test]
 async fn with_the_rest_face_off_nothing_listens_for_it_and_grpc_still_serves() {
-    let app = spawn_app_with(Backend::Sqlite, |s| s.http_addr = HttpAddr::Off).await;
+    let app = spawn_app_with(Backend::Sqlite, |s| s.http_addr = ListenAddr::Off).await;
     assert_eq!(app.http_address, None);
     app.list_webhooks_as(&app.token("OWNER")).await.unwrap();
 
@@ -113,7 +113,7 @@ async fn a_bad_or_taken_http_address_fails_the_start_naming_the_setting() {
 
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let address = taken.local_addr().unwrap();
-    let failure = start_failure(|s| s.http_addr = HttpAddr::At(address)).await;
+    let failure = start_failure(|s| s.http_addr = ListenAddr::At(address)).await;
     assert!(
         failure.contains(&format!("cannot listen on WEBHOOK_HTTP_ADDR {address}")),
         "{failure}"
