@@ -23,6 +23,9 @@ pub struct Delivery {
     pub updated_at: DateTime<Utc>,
     /// Oldest first; empty in listings.
     pub attempts: Vec<Attempt>,
+    /// The request body sent to the endpoint, exactly as signed; `None` in
+    /// listings.
+    pub payload: Option<String>,
 }
 
 /// One attempt of a delivery.

@@ -141,6 +141,7 @@ impl From<Delivery> for proto::Delivery {
             created_at: Some(timestamp(d.created_at)),
             updated_at: Some(timestamp(d.updated_at)),
             attempts: d.attempts.into_iter().map(Into::into).collect(),
+            payload: d.payload.unwrap_or_default(),
         }
     }
 }

@@ -108,10 +108,18 @@ impl Store {
                 response_excerpt: a.response_excerpt,
             })
             .collect();
-        let types = self
-            .event_types(organization, std::slice::from_ref(&row))
+        let event = event::Entity::find_in(organization)
+            .select_only()
+            .columns([event::Column::EventType, event::Column::Body])
+            .filter(event::Column::Id.eq(row.event_id))
+            .into_tuple::<(String, String)>()
+            .one(&self.db)
             .await?;
-        Ok(Some(to_domain(row, &types, attempts)?))
+        let (event_type, payload) = event.unzip();
+        let types = HashMap::from_iter(event_type.map(|t| (row.event_id, t)));
+        let mut delivery = to_domain(row, &types, attempts)?;
+        delivery.payload = payload;
+        Ok(Some(delivery))
     }
 
     /// Makes a finished delivery pending again, due now, keeping its event
@@ -209,5 +217,6 @@ fn to_domain(
         created_at: row.created_at,
         updated_at: row.updated_at,
         attempts,
+        payload: None,
     })
 }

@@ -52,11 +52,12 @@ async fn get_delivery_shows_every_attempt_of_a_failing_endpoint(backend: Backend
         .webhook
         .unwrap();
     let published = app.publish("member.added", json!({}), "").await.unwrap();
-    receiver.wait_for("/down", 4, WAIT).await;
+    let sent = receiver.wait_for("/down", 4, WAIT).await;
     app.wait_until_settled(WAIT).await;
 
     let listed = app.deliveries_of(&webhook.id).await;
     assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0].payload, "", "listings leave the payload out");
     let delivery = app.get_delivery(&listed[0].id).await.expect("get delivery");
     assert_eq!(delivery.id, listed[0].id);
     assert_eq!(delivery.organization_id, app.organization.to_string());
@@ -67,6 +68,8 @@ async fn get_delivery_shows_every_attempt_of_a_failing_endpoint(backend: Backend
     assert_eq!(delivery.attempt_count, 4);
     assert!(!delivery.last_error.is_empty(), "no last_error");
     assert!(time(&delivery.updated_at) >= time(&delivery.created_at));
+    // The payload is the body the endpoint got, byte for byte (it was signed).
+    assert_eq!(delivery.payload.as_bytes(), sent[0].body, "payload");
 
     let numbers: Vec<i32> = delivery.attempts.iter().map(|a| a.attempt).collect();
     assert_eq!(numbers, [1, 2, 3, 4]);

@@ -64,6 +64,7 @@ async fn a_test_event_sent_over_rest_is_read_back_as_grpc_reads_it(backend: Back
     assert_eq!(read.body, json_of(&delivered));
     assert_eq!(read.body["status"], "DELIVERY_STATUS_SUCCEEDED");
     assert_eq!(read.body["attempts"][0]["statusCode"], 200);
+    assert_eq!(read.body["payload"].as_str().unwrap().as_bytes(), got.body);
 
     let query = format!(
         "/deliveries?webhookId={}&status=DELIVERY_STATUS_SUCCEEDED&eventType=webhook.ping&pageSize=5",
