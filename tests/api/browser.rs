@@ -4,7 +4,7 @@
 //! tests rely on.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::http::header::{CONTENT_SECURITY_POLICY, CONTENT_TYPE};
@@ -83,13 +83,17 @@ async fn serve_pages() -> SocketAddr {
     address
 }
 
+/// A browser showing the form, and the form's address.
+async fn open_form() -> anyhow::Result<(Browser, String)> {
+    let form = format!("http://{}/form", serve_pages().await);
+    let browser = Browser::start().await?;
+    browser.goto(&form).await?;
+    Ok((browser, form))
+}
+
 #[tokio::test]
 async fn typed_text_and_a_click_change_the_page() -> anyhow::Result<()> {
-    let pages = serve_pages().await;
-    let started = Instant::now();
-    let browser = Browser::start().await?;
-    let ready = started.elapsed();
-    browser.goto(&format!("http://{pages}/form")).await?;
+    let (browser, _) = open_form().await?;
 
     browser.type_into(&testid("name"), "Ada").await?;
     browser.click(&testid("greet")).await?;
@@ -98,18 +102,12 @@ async fn typed_text_and_a_click_change_the_page() -> anyhow::Result<()> {
     assert_eq!(greeting, "Hello, Ada!");
     assert_eq!(browser.text("h1").await?, "A small form");
     assert_eq!(browser.eval("document.title").await?, "Form");
-    eprintln!(
-        "browser ready in {ready:?}, test done in {:?}",
-        started.elapsed()
-    );
     Ok(())
 }
 
 #[tokio::test]
 async fn tab_moves_the_focus_and_escape_reaches_the_page() -> anyhow::Result<()> {
-    let pages = serve_pages().await;
-    let browser = Browser::start().await?;
-    browser.goto(&format!("http://{pages}/form")).await?;
+    let (browser, _) = open_form().await?;
     browser.click("#name").await?;
 
     browser.press(Key::Tab).await?;
@@ -122,9 +120,7 @@ async fn tab_moves_the_focus_and_escape_reaches_the_page() -> anyhow::Result<()>
 
 #[tokio::test]
 async fn a_phone_sized_viewport_is_screenshotted_as_a_png() -> anyhow::Result<()> {
-    let pages = serve_pages().await;
-    let browser = Browser::start().await?;
-    browser.goto(&format!("http://{pages}/form")).await?;
+    let (browser, _) = open_form().await?;
 
     browser.set_viewport(375, 800).await?;
     let size = browser
@@ -165,9 +161,7 @@ async fn the_browser_refuses_inline_script_that_the_pages_csp_forbids() -> anyho
 #[tokio::test]
 async fn a_wait_that_times_out_says_what_it_awaited_where_and_what_the_page_showed()
 -> anyhow::Result<()> {
-    let pages = serve_pages().await;
-    let mut browser = Browser::start().await?;
-    browser.goto(&format!("http://{pages}/form")).await?;
+    let (mut browser, form) = open_form().await?;
     browser.set_wait_limit(Duration::from_millis(300));
 
     let error = browser
@@ -180,10 +174,7 @@ async fn a_wait_that_times_out_says_what_it_awaited_where_and_what_the_page_show
         message.contains("`Goodbye` in a visible element matching `[data-testid=\"greeting\"]`"),
         "{message}"
     );
-    assert!(
-        message.contains(&format!("at http://{pages}/form")),
-        "{message}"
-    );
+    assert!(message.contains(&format!("at {form}")), "{message}");
     assert!(message.contains("Nobody greeted yet"), "{message}");
     let picture = message.split("screenshot: ").nth(1).expect("a screenshot");
     let png = std::fs::read(picture)?;
