@@ -6,6 +6,7 @@ mod support;
 mod access;
 mod authentication;
 mod auto_disable;
+mod browser;
 mod claims;
 mod cli;
 mod concurrent_creates;

@@ -1,6 +1,7 @@
 //! Starts the real service on a random loopback port over a real database and
 //! hands tests a real gRPC client.
 
+pub mod browser;
 mod calls;
 pub mod health;
 pub mod jwks;
