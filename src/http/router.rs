@@ -17,10 +17,10 @@ use tonic::service::Routes;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use super::console::{self, FrameAncestors};
 use super::errors::ApiError;
 use super::routes::{OPENAPI_PATH, ROUTES};
 use super::shape::RequestShape;
-use super::console::{self, FrameAncestors};
 use super::{openapi, transcode};
 
 /// The REST face over `rpc`, the service that answers gRPC calls, and the
@@ -52,14 +52,14 @@ pub fn router(rpc: Routes, frame_ancestors: &FrameAncestors) -> Router {
         .merge(console::routes(frame_ancestors))
         .fallback(not_found)
         .layer(
-        TraceLayer::new_for_http()
-            .make_span_with(http_span as fn(&Request<Body>) -> Span)
-            .on_request(())
-            .on_response(())
-            .on_body_chunk(())
-            .on_eos(())
-            .on_failure(()),
-    )
+            TraceLayer::new_for_http()
+                .make_span_with(http_span as fn(&Request<Body>) -> Span)
+                .on_request(())
+                .on_response(())
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
 }
 
 /// The routes of one path, told apart by custom verb and method.

@@ -37,7 +37,9 @@ impl FrameAncestors {
             check_source(source).map_err(|why| format!("{SETTING}: `{source}` {why}"))?;
         }
         if sources.len() > 1 && sources.contains(&"'none'") {
-            return Err(format!("{SETTING}: 'none' cannot be listed with other sources"));
+            return Err(format!(
+                "{SETTING}: 'none' cannot be listed with other sources"
+            ));
         }
         Ok(Self(sources.join(" ")))
     }
@@ -102,10 +104,14 @@ fn check_source(source: &str) -> Result<(), &'static str> {
             !label.is_empty()
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         });
     if !labels_ok {
-        return Err("is not a scheme source (`https:`) or a host source (`https://app.example.com`)");
+        return Err(
+            "is not a scheme source (`https:`) or a host source (`https://app.example.com`)",
+        );
     }
     Ok(())
 }
@@ -140,7 +146,10 @@ mod tests {
                 "https://app.example.com 'self'",
             ),
             ("https:", "https:"),
-            ("*.example.com:8443 http://localhost:3000", "*.example.com:8443 http://localhost:3000"),
+            (
+                "*.example.com:8443 http://localhost:3000",
+                "*.example.com:8443 http://localhost:3000",
+            ),
             ("https://*.example.com:*", "https://*.example.com:*"),
             ("app.example.com 10.0.0.1", "app.example.com 10.0.0.1"),
         ] {

@@ -68,7 +68,10 @@ pub static ASSETS: [Asset; 11] = [
 pub fn routes(frame_ancestors: &FrameAncestors) -> Router {
     let headers = security_headers(frame_ancestors);
     Router::new()
-        .route("/console", only_get(|| async { Redirect::permanent(CONSOLE_PATH) }))
+        .route(
+            "/console",
+            only_get(|| async { Redirect::permanent(CONSOLE_PATH) }),
+        )
         .route(CONSOLE_PATH, only_get(|| async { serve("index.html") }))
         .route(
             "/console/{*name}",
@@ -93,7 +96,11 @@ where
     // `get` answers HEAD too, without the body.
     get(handler).fallback(|| async {
         let allow = [(header::ALLOW, "GET, HEAD")];
-        (StatusCode::METHOD_NOT_ALLOWED, allow, "method not allowed\n")
+        (
+            StatusCode::METHOD_NOT_ALLOWED,
+            allow,
+            "method not allowed\n",
+        )
     })
 }
 

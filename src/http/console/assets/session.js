@@ -1,6 +1,6 @@
 // The signed-in session: the bearer token and the organization, kept in
-// sessionStorage only (gone when the tab closes; never in a URL, a cookie,
-// localStorage or a log line).
+// sessionStorage only (gone when the tab closes; never in a URL, a cookie, local
+// storage or a log line).
 
 const TOKEN = 'webhookConsole.token';
 const ORG = 'webhookConsole.organization';
