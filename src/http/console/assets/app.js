@@ -8,34 +8,8 @@
 // for navigation: `#token=` is a portal link's token, taken and removed on
 // load. Sign-in is shown whenever there is no session, whatever the query.
 //
-// Test ids (data-testid), for the browser tests:
-//   nav, nav-webhooks, nav-deliveries, nav-event-types  the navigation (hidden when signed out)
-//   session, session-org, session-expiry ("Session ends at HH:MM"), signout
-//   status-message   the polite live region (what just happened)
-//   error-message    the alert region: a failed call in words, the service's message, stray field violations
-//   main             the page's content
-//   signin-form, signin-token, signin-org, signin-submit
-//   signin-problem   a missing token or organization
-//   signin-reason    why sign-in is shown (expired or refused token, signed out)
-//   signin-paste-help / signin-portal-help  the text under the title (pasting vs. portal sessions)
-//   field-error-<field>  the error next to a field, by the API's field name (url, events, description, ...)
-//   webhooks-page, webhooks-table, webhooks-empty
-//   webhook-row (data-webhook-id), webhook-url, webhook-events, webhook-state, webhook-description
-//   webhook-create   opens the new-webhook dialog
-//   webhook-edit, webhook-pause, webhook-resume, webhook-test, webhook-rotate, webhook-delete, webhook-deliveries
-//   webhook-dialog   the create / edit dialog; webhook-form, webhook-url-input, webhook-event (one checkbox per
-//                    event type, value = its name), webhook-description-input, webhook-submit, dialog-cancel
-//   dialog-error     a failed call shown inside a dialog
-//   secret-dialog, secret-value, secret-copy, secret-copied, secret-overlap (rotation: until when the old
-//                    secret still signs), secret-done
-//   confirm-dialog, confirm-accept, confirm-cancel  delete and rotate confirmations
-//   webhooks-prev, webhooks-next, deliveries-prev, deliveries-next  paging
-//   deliveries-page, deliveries-filter, filter-webhook, filter-status, filter-event-type, filter-submit
-//   deliveries-table, deliveries-empty, delivery-row (data-delivery-id), delivery-status, delivery-open
-//   delivery-page, delivery-back, delivery-summary, delivery-retry, attempts-table, attempt-row,
-//   attempt-excerpt, attempts-empty, delivery-payload (the body, pretty-printed), delivery-payload-unavailable
-//   event-types-page, event-type-row, event-type-name, event-type-description
-//   loading          shown while a page loads
+// The test ids (data-testid) of the elements, for the browser tests, are
+// listed in src/http/console/README.md.
 
 import { el, replace } from './dom.js';
 import { setUnauthorizedHandler } from './api.js';
@@ -84,7 +58,7 @@ function showSession(current) {
   const expiry = sessionBox.querySelector('[data-testid="session-expiry"]');
   clearTimeout(expiryTimer);
   if (current.expiresAt) {
-    const time = current.expiresAt.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+    const time = current.expiresAt.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
     expiry.textContent = `Session ends at ${time}`;
     const left = current.expiresAt.getTime() - Date.now();
     // setTimeout holds at most ~24.8 days.
