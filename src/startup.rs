@@ -39,6 +39,8 @@ pub struct Application {
     metrics_listener: Option<(TcpListener, SocketAddr)>,
     /// Where the REST face listens; `None` when WEBHOOK_HTTP_ADDR is `off`.
     http_listener: Option<(TcpListener, SocketAddr)>,
+    /// Who may frame the console (WEBHOOK_PORTAL_FRAME_ANCESTORS).
+    frame_ancestors: http::FrameAncestors,
     connections: ConnectionTimeouts,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
@@ -105,6 +107,7 @@ impl Application {
             metrics: metrics.clone(),
             metrics_listener,
             http_listener,
+            frame_ancestors: settings.portal_frame_ancestors.clone(),
             connections,
             tls,
             verifier,
@@ -199,7 +202,11 @@ impl Application {
         )?;
         let rest = self.http_listener.map(|(listener, _)| {
             let headers = self.connections.handshake;
-            http::serve(listener, rpc.clone(), headers, until_stopped())
+            let (rpc, stopped) = (rpc.clone(), until_stopped());
+            let ancestors = self.frame_ancestors.clone();
+            async move {
+                http::serve(listener, rpc, &ancestors, headers, stopped).await;
+            }
         });
         let rest = async {
             if let Some(rest) = rest {

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 
 use crate::auth::{ClaimPath, JwksUrl};
 use crate::domain::OrganizationId;
+use crate::http::FrameAncestors;
 
 mod parts;
 
@@ -121,6 +122,17 @@ pub struct Settings {
         global = true
     )]
     pub http_addr: ListenAddr,
+    /// Who may show the console (`/console/`) in a frame: `'none'`, or a
+    /// space-separated list of CSP sources (`'self'`, `https:`,
+    /// `https://app.example.com`); it becomes the CSP `frame-ancestors`.
+    #[arg(
+        long,
+        env = "WEBHOOK_PORTAL_FRAME_ANCESTORS",
+        default_value = "'none'",
+        value_parser = FrameAncestors::parse,
+        global = true
+    )]
+    pub portal_frame_ancestors: FrameAncestors,
     /// `sqlite://PATH?mode=rwc` (embedded) or `postgres://USER:PASS@HOST/DB`.
     #[arg(
         long,

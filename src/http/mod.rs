@@ -16,9 +16,11 @@
 //! - [`codec`]: JSON to protobuf and back, and gRPC framing;
 //! - [`errors`]: gRPC status to HTTP status and error body;
 //! - [`descriptor`]: the messages' shapes and comments, from the descriptor sets;
-//! - [`openapi`]: the OpenAPI 3.1 document at `/v1/openapi.json`.
+//! - [`openapi`]: the OpenAPI 3.1 document at `/v1/openapi.json`;
+//! - [`console`]: the web console's embedded files at `/console/`.
 
 pub mod codec;
+pub mod console;
 pub mod descriptor;
 pub mod errors;
 pub mod openapi;
@@ -34,16 +36,20 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tonic::service::Routes;
 
+pub use console::FrameAncestors;
 pub use router::router;
 pub use server::serve_http;
 
-/// Serves the REST face of `rpc` on `listener` until `shutdown` completes;
-/// a client has `header_timeout` to send each request's headers.
+/// Serves the REST face of `rpc` and the console (framed only by
+/// `frame_ancestors`) on `listener` until `shutdown` completes; a client has
+/// `header_timeout` to send each request's headers.
 pub async fn serve(
     listener: TcpListener,
     rpc: Routes,
+    frame_ancestors: &FrameAncestors,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    serve_http(listener, router(rpc), header_timeout, shutdown).await;
+    let router = router(rpc, frame_ancestors);
+    serve_http(listener, router, header_timeout, shutdown).await;
 }

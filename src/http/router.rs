@@ -1,6 +1,7 @@
 //! The axum router made from the route table: the routes that share a path
 //! (up to a custom `:verb`) share one handler, which picks the route by verb
-//! and method, answering 404 and 405 in the error shape.
+//! and method, answering 404 and 405 in the error shape. The console's
+//! files sit beside them, under `/console/`.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -16,13 +17,15 @@ use tonic::service::Routes;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
+use super::console::{self, FrameAncestors};
 use super::errors::ApiError;
 use super::routes::{OPENAPI_PATH, ROUTES};
 use super::shape::RequestShape;
 use super::{openapi, transcode};
 
-/// The REST face over `rpc`, the service that answers gRPC calls.
-pub fn router(rpc: Routes) -> Router {
+/// The REST face over `rpc`, the service that answers gRPC calls, and the
+/// console, which only `frame_ancestors` may frame.
+pub fn router(rpc: Routes, frame_ancestors: &FrameAncestors) -> Router {
     let mut groups: BTreeMap<&'static str, Vec<RequestShape>> = BTreeMap::new();
     for route in &ROUTES {
         // The table is code: a route naming a field its message lacks is a
@@ -45,15 +48,18 @@ pub fn router(rpc: Routes) -> Router {
         };
         router = router.route(path, any(handler));
     }
-    router.fallback(not_found).layer(
-        TraceLayer::new_for_http()
-            .make_span_with(http_span as fn(&Request<Body>) -> Span)
-            .on_request(())
-            .on_response(())
-            .on_body_chunk(())
-            .on_eos(())
-            .on_failure(()),
-    )
+    router
+        .merge(console::routes(frame_ancestors))
+        .fallback(not_found)
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(http_span as fn(&Request<Body>) -> Span)
+                .on_request(())
+                .on_response(())
+                .on_body_chunk(())
+                .on_eos(())
+                .on_failure(()),
+        )
 }
 
 /// The routes of one path, told apart by custom verb and method.

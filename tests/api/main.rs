@@ -12,6 +12,7 @@ mod cli;
 mod concurrent_creates;
 mod connection_reuse;
 mod connections;
+mod console;
 mod create_webhook;
 mod database_outage;
 mod delivery;

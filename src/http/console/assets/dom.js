@@ -1,0 +1,109 @@
+// DOM helpers. Everything the console shows is built here with
+// createElement and textContent: data from the API (descriptions, response
+// excerpts, error messages) is never parsed as HTML.
+
+// el('p', {class: 'x', 'data-testid': 'y'}, 'text', child, ...): an element.
+// Attributes are set with setAttribute; `on` takes {event: handler}; strings
+// among the children become text nodes.
+export function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name === 'on') {
+      for (const [event, handler] of Object.entries(value)) node.addEventListener(event, handler);
+    } else if (name === 'text') {
+      node.textContent = value;
+    } else if (/^on/i.test(name)) {
+      throw new Error('event handlers go in `on`, not in attributes');
+    } else {
+      node.setAttribute(name, value === true ? '' : String(value));
+    }
+  }
+  append(node, children);
+  return node;
+}
+
+function append(node, children) {
+  for (const child of children.flat()) {
+    if (child === undefined || child === null || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+}
+
+// Replaces a node's children.
+export function replace(node, ...children) {
+  node.replaceChildren();
+  append(node, children);
+}
+
+// A timestamp from the API, in the reader's locale; '' for none.
+export function formatTime(value) {
+  if (!value) return '';
+  const date = new Date(value);
+  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
+}
+
+// A <time> element for an API timestamp.
+export function timeEl(value, attributes = {}) {
+  return el('time', { datetime: value, ...attributes }, formatTime(value));
+}
+
+let dialogCount = 0;
+
+// A modal dialog: takes focus, closes with Escape or `close()`, and gives
+// focus back to what had it. `build(close)` returns the dialog's content.
+export function openDialog({ title, testid, build, onClose }) {
+  const opener = document.activeElement;
+  const id = `dialog-title-${++dialogCount}`;
+  const dialog = el('dialog', { 'aria-labelledby': id, 'data-testid': testid });
+  const close = () => dialog.close();
+  dialog.append(el('h2', { id }, title), build(close));
+  dialog.addEventListener('close', () => {
+    dialog.remove();
+    if (onClose) onClose();
+    if (opener && opener.isConnected && typeof opener.focus === 'function') opener.focus();
+  });
+  document.body.append(dialog);
+  dialog.showModal();
+  const first = dialog.querySelector('[autofocus], input, textarea, select, button');
+  if (first) first.focus();
+  return { dialog, close };
+}
+
+// A labelled field: <div class="field"><label>…</label><input>
+// <p class="field-error"></p></div>. `name` is the API's field name, so an
+// error naming that field can be shown next to it.
+export function field({ label, name, input, hint }) {
+  const id = `field-${name}-${++dialogCount}`;
+  input.id = id;
+  input.name = name;
+  const error = el('p', {
+    class: 'field-error',
+    id: `${id}-error`,
+    'data-testid': `field-error-${name}`,
+    'data-field': name,
+    hidden: true,
+  });
+  const hintEl = hint ? el('p', { class: 'hint', id: `${id}-hint` }, hint) : null;
+  input.setAttribute('aria-describedby', [hintEl && hintEl.id, error.id].filter(Boolean).join(' '));
+  return el('div', { class: 'field' }, el('label', { for: id }, label), hintEl, input, error);
+}
+
+// Copies `text`; when the clipboard cannot be used, selects the text of
+// `node` so that the reader can copy it by hand. Resolves to true when copied.
+export async function copyText(text, node) {
+  try {
+    if (navigator.clipboard && window.isSecureContext) {
+      await navigator.clipboard.writeText(text);
+      return true;
+    }
+  } catch {
+    // Fall through to selecting the text.
+  }
+  const range = document.createRange();
+  range.selectNodeContents(node);
+  const selection = window.getSelection();
+  selection.removeAllRanges();
+  selection.addRange(range);
+  return false;
+}

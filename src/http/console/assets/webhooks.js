@@ -1,0 +1,371 @@
+// The webhooks page: the list with paging, and create, edit, pause and
+// resume, rotate the secret, send a test event, delete.
+
+import { api } from './api.js';
+import { copyText, el, field, openDialog, replace, timeEl } from './dom.js';
+import { clearFieldErrors, showDialogError, showError, showStatus } from './messages.js';
+
+// The event-type catalogue, fetched once per page load.
+let catalogue = null;
+async function eventTypes() {
+  if (!catalogue) {
+    const answer = await api.listEventTypes();
+    catalogue = answer.eventTypes || [];
+  }
+  return catalogue;
+}
+
+export function renderWebhooks(main) {
+  // Page tokens already seen: pageTokens[i] fetches page i.
+  const pageTokens = [''];
+  let index = 0;
+  const body = el('div', { 'data-testid': 'webhooks-list' });
+  const prev = el('button', { type: 'button', class: 'secondary', 'data-testid': 'webhooks-prev' }, 'Previous page');
+  const next = el('button', { type: 'button', class: 'secondary', 'data-testid': 'webhooks-next' }, 'Next page');
+  const create = el('button', { type: 'button', 'data-testid': 'webhook-create' }, 'New webhook');
+
+  async function load(at) {
+    try {
+      const answer = await api.listWebhooks(pageTokens[at]);
+      index = at;
+      const webhooks = answer.webhooks || [];
+      if (answer.nextPageToken) pageTokens[at + 1] = answer.nextPageToken;
+      else pageTokens.length = at + 1;
+      replace(body, webhooks.length ? table(webhooks, actions) : empty(at));
+      prev.hidden = at === 0;
+      next.hidden = !answer.nextPageToken;
+    } catch (error) {
+      replace(body);
+      if (error.status !== 401) showError(error);
+    }
+  }
+  const reload = () => load(index);
+
+  const actions = {
+    edit: (webhook) => editDialog(webhook, reload),
+    setEnabled: (webhook, enabled) => setEnabled(webhook, enabled, reload),
+    test: (webhook) => sendTest(webhook),
+    rotate: (webhook) => rotate(webhook, reload),
+    remove: (webhook) => remove(webhook, reload),
+  };
+  prev.addEventListener('click', () => load(index - 1));
+  next.addEventListener('click', () => load(index + 1));
+  create.addEventListener('click', () => createDialog(() => load(0)));
+  prev.hidden = true;
+  next.hidden = true;
+
+  replace(
+    main,
+    el('section', { 'data-testid': 'webhooks-page' },
+      el('div', { class: 'page-head' }, el('h1', {}, 'Webhooks'), create),
+      body,
+      el('div', { class: 'pager' }, prev, next)),
+  );
+  load(0);
+}
+
+function empty(at) {
+  return el('p', { 'data-testid': 'webhooks-empty' },
+    at === 0 ? 'This organization has no webhooks yet. Create one with “New webhook”.' : 'No more webhooks.');
+}
+
+function table(webhooks, actions) {
+  return el('div', { class: 'table-wrap' },
+    el('table', { class: 'cards', 'data-testid': 'webhooks-table' },
+      el('caption', { class: 'visually-hidden' }, 'Webhooks of this organization, newest first'),
+      el('thead', {}, el('tr', {},
+        ['URL', 'Events', 'State', 'Description', 'Actions'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, webhooks.map((webhook) => row(webhook, actions)))));
+}
+
+function row(webhook, actions) {
+  const button = (label, testid, handler, extra = {}) =>
+    el('button', {
+      type: 'button',
+      class: 'small secondary',
+      'data-testid': testid,
+      'aria-label': `${label}: ${webhook.url}`,
+      on: { click: () => handler(webhook) },
+      ...extra,
+    }, label);
+  const enabled = Boolean(webhook.enabled);
+  return el('tr', { 'data-testid': 'webhook-row', 'data-webhook-id': webhook.id },
+    el('td', { 'data-label': 'URL', class: 'url', 'data-testid': 'webhook-url' }, webhook.url),
+    el('td', { 'data-label': 'Events', 'data-testid': 'webhook-events' },
+      el('ul', { class: 'tags' }, (webhook.events || []).map((e) => el('li', {}, e)))),
+    el('td', { 'data-label': 'State', 'data-testid': 'webhook-state' }, state(webhook)),
+    el('td', { 'data-label': 'Description', 'data-testid': 'webhook-description' }, webhook.description || ''),
+    el('td', { 'data-label': 'Actions' },
+      el('div', { class: 'actions' },
+        button('Edit', 'webhook-edit', actions.edit),
+        enabled
+          ? button('Pause', 'webhook-pause', (w) => actions.setEnabled(w, false))
+          : button('Resume', 'webhook-resume', (w) => actions.setEnabled(w, true)),
+        button('Send test event', 'webhook-test', actions.test),
+        button('Rotate secret', 'webhook-rotate', actions.rotate),
+        el('a', {
+          class: 'button small secondary',
+          href: `?view=deliveries&webhookId=${encodeURIComponent(webhook.id)}`,
+          'data-testid': 'webhook-deliveries',
+        }, 'Deliveries'),
+        button('Delete', 'webhook-delete', actions.remove, { class: 'small danger' }))));
+}
+
+function state(webhook) {
+  const parts = [];
+  if (webhook.disabledReason) {
+    parts.push(el('span', { class: 'badge bad' }, 'Disabled by the service'));
+    parts.push(el('p', { class: 'reason' }, webhook.disabledReason));
+  } else if (webhook.enabled) {
+    parts.push(el('span', { class: 'badge good' }, 'Active'));
+  } else {
+    parts.push(el('span', { class: 'badge' }, 'Paused'));
+  }
+  if (webhook.failingSince) {
+    parts.push(el('p', { class: 'reason' }, 'Failing since ', timeEl(webhook.failingSince)));
+  }
+  return parts;
+}
+
+// The form of the create and edit dialogs.
+function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
+  const url = el('input', {
+    type: 'url',
+    required: true,
+    placeholder: 'https://example.com/webhooks',
+    autocomplete: 'off',
+    'data-testid': 'webhook-url-input',
+  });
+  const description = el('textarea', {
+    rows: 2,
+    maxlength: 500,
+    'data-testid': 'webhook-description-input',
+  });
+  description.value = webhook ? webhook.description || '' : '';
+  const chosen = new Set(webhook ? webhook.events || [] : []);
+  const events = el('fieldset', { class: 'events', 'aria-describedby': 'events-error' },
+    el('legend', {}, 'Events to deliver'),
+    types.map((type) => {
+      const box = el('input', { type: 'checkbox', name: 'events', value: type.name, 'data-testid': 'webhook-event' });
+      box.checked = chosen.has(type.name);
+      return el('label', { class: 'check' }, box,
+        el('span', {}, el('code', {}, type.name), ' ', el('span', { class: 'hint' }, type.description)));
+    }),
+    el('p', { class: 'field-error', id: 'events-error', 'data-testid': 'field-error-events', 'data-field': 'events', hidden: true }));
+  const problem = el('div', { class: 'error', role: 'alert', 'data-testid': 'dialog-error', hidden: true });
+  const submit = el('button', { type: 'submit', 'data-testid': 'webhook-submit' }, submitLabel);
+  const form = el('form', { 'data-testid': 'webhook-form', novalidate: true },
+    webhook
+      ? el('p', {}, 'URL: ', el('span', { class: 'url' }, webhook.url))
+      : field({ label: 'URL', name: 'url', input: url, hint: 'An https URL on a public host.' }),
+    events,
+    field({ label: 'Description (optional)', name: 'description', input: description, hint: 'A note for people, at most 500 characters.' }),
+    problem,
+    el('div', { class: 'actions' },
+      submit,
+      el('button', { type: 'button', class: 'secondary', 'data-testid': 'dialog-cancel', on: { click: close } }, 'Cancel')));
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    clearFieldErrors(form);
+    problem.hidden = true;
+    const values = {
+      url: url.value.trim(),
+      events: [...form.querySelectorAll('input[name="events"]:checked')].map((b) => b.value),
+      description: description.value,
+    };
+    submit.disabled = true;
+    try {
+      await onSubmit(values);
+    } catch (error) {
+      if (error.status !== 401) showDialogError(problem, error, form);
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  return form;
+}
+
+async function loadTypes() {
+  try {
+    return await eventTypes();
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+    return null;
+  }
+}
+
+async function createDialog(done) {
+  const types = await loadTypes();
+  if (!types) return;
+  openDialog({
+    title: 'New webhook',
+    testid: 'webhook-dialog',
+    build: (close) => webhookForm({
+      types,
+      submitLabel: 'Create webhook',
+      close,
+      onSubmit: async (values) => {
+        const answer = await api.createWebhook({ url: values.url, events: values.events });
+        const webhook = answer.webhook || {};
+        close();
+        // CreateWebhook takes no description: it is set in a second call.
+        let describeError = null;
+        if (values.description) {
+          try {
+            await api.updateWebhook(webhook.id, { description: values.description }, 'description');
+          } catch (error) {
+            describeError = error;
+          }
+        }
+        done();
+        showSecret({ title: 'Webhook created', secret: answer.secret, url: webhook.url });
+        if (describeError) showError(describeError);
+        else showStatus(`Webhook ${webhook.url} created.`);
+      },
+    }),
+  });
+}
+
+async function editDialog(webhook, done) {
+  const types = await loadTypes();
+  if (!types) return;
+  openDialog({
+    title: 'Edit webhook',
+    testid: 'webhook-dialog',
+    build: (close) => webhookForm({
+      webhook,
+      types,
+      submitLabel: 'Save',
+      close,
+      onSubmit: async (values) => {
+        await api.updateWebhook(
+          webhook.id,
+          { events: values.events, description: values.description },
+          'events,description',
+        );
+        close();
+        showStatus(`Webhook ${webhook.url} saved.`);
+        done();
+      },
+    }),
+  });
+}
+
+async function setEnabled(webhook, enabled, done) {
+  try {
+    await api.updateWebhook(webhook.id, { enabled }, 'enabled');
+    showStatus(enabled ? `Webhook ${webhook.url} resumed.` : `Webhook ${webhook.url} paused: new events are not delivered to it, pending deliveries wait.`);
+    done();
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+  }
+}
+
+async function sendTest(webhook) {
+  try {
+    const answer = await api.sendTestEvent(webhook.id);
+    showStatus(
+      `A webhook.ping event was scheduled for ${webhook.url}. `,
+      el('a', { href: `?view=delivery&id=${encodeURIComponent(answer.deliveryId)}`, 'data-testid': 'test-delivery-link' },
+        'Follow its delivery'),
+    );
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+  }
+}
+
+async function rotate(webhook, done) {
+  const confirmed = await confirm({
+    title: 'Rotate the signing secret?',
+    text: `A new secret will sign the deliveries to ${webhook.url}. The current one keeps signing them too for a grace period, so your receiver can switch over.`,
+    accept: 'Rotate secret',
+  });
+  if (!confirmed) return;
+  try {
+    const answer = await api.rotateSecret(webhook.id);
+    showSecret({
+      title: 'New signing secret',
+      secret: answer.secret,
+      url: webhook.url,
+      overlapUntil: answer.previousSecretExpiresAt,
+    });
+    showStatus(`The secret of ${webhook.url} was rotated.`);
+    done();
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+  }
+}
+
+async function remove(webhook, done) {
+  const confirmed = await confirm({
+    title: 'Delete this webhook?',
+    text: `${webhook.url} will get no more deliveries, and its pending ones are cancelled. Its delivery history stays readable until it expires. This cannot be undone.`,
+    accept: 'Delete webhook',
+    danger: true,
+  });
+  if (!confirmed) return;
+  try {
+    await api.deleteWebhook(webhook.id);
+    showStatus(`Webhook ${webhook.url} deleted.`);
+    done();
+  } catch (error) {
+    if (error.status !== 401) showError(error);
+  }
+}
+
+// Asks a yes-or-no question in a dialog; resolves to true on yes.
+function confirm({ title, text, accept, danger }) {
+  return new Promise((resolve) => {
+    let answer = false;
+    openDialog({
+      title,
+      testid: 'confirm-dialog',
+      onClose: () => resolve(answer),
+      build: (close) => el('div', {},
+        el('p', {}, text),
+        el('div', { class: 'actions' },
+          el('button', {
+            type: 'button',
+            class: danger ? 'danger' : undefined,
+            'data-testid': 'confirm-accept',
+            on: { click: () => { answer = true; close(); } },
+          }, accept),
+          el('button', { type: 'button', class: 'secondary', autofocus: true, 'data-testid': 'confirm-cancel', on: { click: close } }, 'Cancel'))),
+    });
+  });
+}
+
+// Shows a signing secret once. It lives only in this dialog, which is
+// removed from the page when closed.
+function showSecret({ title, secret, url, overlapUntil }) {
+  openDialog({
+    title,
+    testid: 'secret-dialog',
+    build: (close) => {
+      const value = el('code', { class: 'secret', 'data-testid': 'secret-value' }, secret || '');
+      const copied = el('span', { role: 'status', 'data-testid': 'secret-copied' });
+      const copy = el('button', {
+        type: 'button',
+        'data-testid': 'secret-copy',
+        on: {
+          click: async () => {
+            const done = await copyText(secret, value);
+            copied.textContent = done ? 'Copied.' : 'Selected: press Ctrl+C (⌘C on a Mac) to copy.';
+          },
+        },
+      }, 'Copy');
+      return el('div', {},
+        el('p', {}, 'The signing secret of ', el('span', { class: 'url' }, url || ''), ':'),
+        el('p', { class: 'secret-box' }, value),
+        el('p', { class: 'warning' }, el('strong', {}, 'Copy it now: you will not see it again.')),
+        overlapUntil
+          ? el('p', { 'data-testid': 'secret-overlap' },
+            'The previous secret also signs deliveries until ', timeEl(overlapUntil),
+            ', so your receiver can switch to the new one without missing any.')
+          : null,
+        el('div', { class: 'actions' },
+          copy, copied,
+          el('button', { type: 'button', class: 'secondary', 'data-testid': 'secret-done', on: { click: close } }, 'Done')));
+    },
+  });
+}
