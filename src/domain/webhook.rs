@@ -95,6 +95,8 @@ pub struct NewWebhook {
     pub organization_id: OrganizationId,
     pub url: WebhookUrl,
     pub events: Vec<EventType>,
+    /// A note for people, at most [`MAX_DESCRIPTION`] characters.
+    pub description: String,
     /// At most this many deliveries a second; 0 means no limit.
     pub rate_limit_per_second: u32,
 }
@@ -105,6 +107,7 @@ impl NewWebhook {
         organization_id: &str,
         url: &str,
         events: &[S],
+        description: &str,
         allow_private_targets: bool,
     ) -> Result<Self, Violations> {
         let mut violations = Violations::default();
@@ -112,11 +115,13 @@ impl NewWebhook {
             violations.check("organization_id", OrganizationId::parse(organization_id));
         let url = violations.check("url", WebhookUrl::parse(url, allow_private_targets));
         let events = violations.check("events", parse_event_list(events));
-        match (organization_id, url, events) {
-            (Some(organization_id), Some(url), Some(events)) => Ok(Self {
+        let description = violations.check("description", parse_description(description));
+        match (organization_id, url, events, description) {
+            (Some(organization_id), Some(url), Some(events), Some(description)) => Ok(Self {
                 organization_id,
                 url,
                 events,
+                description,
                 rate_limit_per_second: 0,
             }),
             _ => Err(violations),
@@ -126,6 +131,15 @@ impl NewWebhook {
 
 /// The longest description accepted, in characters.
 pub const MAX_DESCRIPTION: usize = 500;
+
+/// A description as given, if it is short enough and has no NUL.
+fn parse_description(text: &str) -> Result<String, String> {
+    if text.chars().count() > MAX_DESCRIPTION {
+        return Err(format!("must be at most {MAX_DESCRIPTION} characters"));
+    }
+    no_nul(text)?;
+    Ok(text.to_owned())
+}
 
 /// The changes an update asks for: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -178,15 +192,9 @@ impl WebhookChanges {
                     changes.events = violations.check("events", parse_event_list(fields.events))
                 }
                 "enabled" => changes.enabled = Some(fields.enabled),
-                "description" if fields.description.chars().count() > MAX_DESCRIPTION => violations
-                    .add(
-                        "description",
-                        format!("must be at most {MAX_DESCRIPTION} characters"),
-                    ),
                 "description" => {
-                    changes.description = violations
-                        .check("description", no_nul(fields.description))
-                        .map(|()| fields.description.to_owned())
+                    changes.description =
+                        violations.check("description", parse_description(fields.description))
                 }
                 "rate_limit_per_second" => {
                     changes.rate_limit_per_second = Some(fields.rate_limit_per_second)
@@ -257,7 +265,7 @@ mod tests {
 
     #[test]
     fn reports_every_bad_field_at_once() {
-        let err = NewWebhook::parse("nope", "http://example.com", &["x"], false).unwrap_err();
+        let err = NewWebhook::parse("nope", "http://example.com", &["x"], "", false).unwrap_err();
         let fields: Vec<_> = err.0.iter().map(|v| v.field).collect();
         assert_eq!(fields, ["organization_id", "url", "events"]);
     }

@@ -221,6 +221,7 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             organization_id: r.organization_id,
             url: r.url,
             events: r.events,
+            description: r.description,
             rate_limit_per_second: r.rate_limit_per_second,
         }
     }

@@ -23,6 +23,7 @@ pub struct CreateWebhook {
     pub organization_id: String,
     pub url: String,
     pub events: Vec<String>,
+    pub description: String,
     /// 0 for no limit.
     pub rate_limit_per_second: u32,
 }
@@ -320,6 +321,7 @@ impl Webhooks {
                 &request.organization_id,
                 &request.url,
                 &request.events,
+                &request.description,
                 self.rules.allow_private_targets,
             )?
         };

@@ -171,7 +171,7 @@ impl Store {
             created_by: registration.created_by.clone(),
             created_at: now,
             updated_at: now,
-            description: String::new(),
+            description: new.description.clone(),
             enabled: true,
             previous_secrets: None,
             rate_limit_per_second: new.rate_limit_per_second.into(),

@@ -16,6 +16,7 @@ on_every_backend!(
     bad_events_are_invalid_argument_on_events,
     a_bad_organization_id_is_invalid_argument_on_organization_id,
     every_bad_field_is_reported_at_once,
+    a_description_given_on_creation_is_stored,
     the_development_setting_admits_private_targets,
     secrets_are_stored_encrypted_when_a_key_is_set,
 );
@@ -184,10 +185,22 @@ async fn every_bad_field_is_reported_at_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut request = app.create_request("http://example.com", &["nope"]);
     request.organization_id = "not-a-uuid".into();
+    request.description = "x".repeat(501);
     let status = app.create_webhook(request).await.unwrap_err();
-    for field in ["organization_id", "url", "events"] {
+    for field in ["organization_id", "url", "events", "description"] {
         assert_field_violation(&status, field);
     }
+}
+
+async fn a_description_given_on_creation_is_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut request = app.create_request("https://hooks.example.com/d", &["member.added"]);
+    request.description = "Billing's endpoint, é".repeat(20);
+    let created = app.create_webhook(request.clone()).await.expect("created");
+    let webhook = created.webhook.unwrap();
+    assert_eq!(webhook.description, request.description);
+    let read = app.get_webhook(&webhook.id).await.unwrap();
+    assert_eq!(read.description, request.description);
 }
 
 async fn the_development_setting_admits_private_targets(backend: Backend) {

@@ -205,22 +205,16 @@ async function createDialog(done) {
       submitLabel: 'Create webhook',
       close,
       onSubmit: async (values) => {
-        const answer = await api.createWebhook({ url: values.url, events: values.events });
+        const answer = await api.createWebhook({
+          url: values.url,
+          events: values.events,
+          description: values.description,
+        });
         const webhook = answer.webhook || {};
         close();
-        // CreateWebhook takes no description: it is set in a second call.
-        let describeError = null;
-        if (values.description) {
-          try {
-            await api.updateWebhook(webhook.id, { description: values.description }, 'description');
-          } catch (error) {
-            describeError = error;
-          }
-        }
         done();
         showSecret({ title: 'Webhook created', secret: answer.secret, url: webhook.url });
-        if (describeError) showError(describeError);
-        else showStatus(`Webhook ${webhook.url} created.`);
+        showStatus(`Webhook ${webhook.url} created.`);
       },
     }),
   });
