@@ -13,6 +13,7 @@ mod concurrent_creates;
 mod connection_reuse;
 mod connections;
 mod console;
+mod console_pages;
 mod create_webhook;
 mod database_outage;
 mod delivery;

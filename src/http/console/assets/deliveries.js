@@ -191,6 +191,28 @@ function showDelivery(section, delivery) {
     attempts(delivery.attempts || []),
     el('h2', {}, 'Body'),
     payload(delivery.payload));
+  if (!finished) followPending(section, delivery.id);
+}
+
+// How often a pending delivery's page asks again, so that attempts and the
+// outcome appear without a reload.
+const FOLLOW_EVERY_MS = 2000;
+
+// Shows the delivery again once it has had time to change, for as long as
+// its page is the one on screen. A failed call ends the following quietly:
+// a 401 has already gone back to sign-in, and anything else shows at the
+// next navigation.
+function followPending(section, id) {
+  setTimeout(async () => {
+    if (!section.isConnected) return;
+    let delivery;
+    try {
+      delivery = await api.getDelivery(id);
+    } catch {
+      return;
+    }
+    if (section.isConnected) showDelivery(section, delivery);
+  }, FOLLOW_EVERY_MS);
 }
 
 function attempts(list) {
