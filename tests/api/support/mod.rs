@@ -5,6 +5,7 @@ mod calls;
 pub mod health;
 pub mod jwks;
 pub mod pki;
+pub mod portal;
 pub mod postgres;
 pub mod process;
 pub mod proxy;
