@@ -125,6 +125,8 @@ pub fn binary() -> std::process::Command {
         "WEBHOOK_TLS_CERT_FILE",
         "WEBHOOK_TLS_KEY_FILE",
         "WEBHOOK_TLS_CLIENT_CA_FILE",
+        "WEBHOOK_PORTAL_KEY",
+        "WEBHOOK_PUBLIC_URL",
     ] {
         command.env_remove(var);
     }
