@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
-use crate::auth::{Authenticated, JwksStats, JwtVerifier};
+use crate::auth::{Authenticated, JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
 use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::listener::{
@@ -27,7 +27,7 @@ use crate::grpc::{EventApi, HealthApi, ObserveRpcsLayer, WebhookApi};
 use crate::health::{self, Health};
 use crate::http;
 use crate::metrics::{self, Metrics};
-use crate::service::{Deliveries, Events, Publisher, WebhookRules, Webhooks};
+use crate::service::{Deliveries, Events, PortalLinks, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
 
 /// A built application, bound to its port and ready to serve.
@@ -44,6 +44,8 @@ pub struct Application {
     connections: ConnectionTimeouts,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
+    portal: PortalLinks,
+    portal_tokens: Arc<PortalTokens>,
     publisher: Publisher,
     dispatcher: Dispatcher,
     rules: WebhookRules,
@@ -64,6 +66,8 @@ impl Application {
                 "WEBHOOK_ENCRYPTION_KEY is not set: signing secrets are stored unencrypted"
             );
         }
+        let portal_key = settings.portal_key()?;
+        let portal_max_ttl = settings.portal_max_ttl()?;
         let delivery = settings.delivery()?;
         let connections = settings.connection_timeouts()?;
         let tls = settings.tls()?;
@@ -74,6 +78,10 @@ impl Application {
         let lease = delivery.lease;
         let metrics = Metrics::watching(verifier.jwks_stats());
         let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
+        let portal_key = match portal_key {
+            Some(key) => key,
+            None => stored_portal_key(&store).await?,
+        };
         let (wakeup, inbox) = Wakeup::new(lease);
         let dispatcher = Dispatcher::new(
             store.clone(),
@@ -101,6 +109,20 @@ impl Application {
                 "WEBHOOK_HTTP_ADDR serves plain HTTP: the TLS settings apply to gRPC only"
             );
         }
+        let portal_tokens = Arc::new(PortalTokens::new(&portal_key));
+        // No REST listener, no console to link to.
+        let public_url = http_listener.as_ref().map(|(_, address)| {
+            settings
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{address}"))
+        });
+        if http_listener.is_none() && settings.public_url.is_some() {
+            tracing::warn!(
+                "WEBHOOK_PUBLIC_URL is set but WEBHOOK_HTTP_ADDR is off: no portal links"
+            );
+        }
+        let portal = PortalLinks::new(portal_tokens.clone(), portal_max_ttl, public_url.as_deref());
         Ok(Self {
             listener,
             address,
@@ -111,6 +133,8 @@ impl Application {
             connections,
             tls,
             verifier,
+            portal,
+            portal_tokens,
             publisher: Publisher::new(store, wakeup, metrics),
             dispatcher,
             rules: settings.webhook_rules(),
@@ -190,9 +214,14 @@ impl Application {
             until_stopped(),
         );
         let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
-        let api = WebhookApi::new(webhooks, Deliveries::new(self.publisher.clone()));
+        let api = WebhookApi::new(
+            webhooks,
+            Deliveries::new(self.publisher.clone()),
+            self.portal,
+        );
         let rpc = rpc_service(
             self.verifier,
+            self.portal_tokens,
             &self.metrics,
             Apis {
                 webhooks: api,
@@ -295,13 +324,19 @@ impl Application {
 /// A layer that belongs to every RPC goes here.
 fn rpc_service(
     verifier: Arc<JwtVerifier>,
+    portal: Arc<PortalTokens>,
     metrics: &Metrics,
     apis: Apis,
 ) -> anyhow::Result<Routes> {
-    let webhooks = Authenticated::new(WebhookServiceServer::new(apis.webhooks), verifier.clone());
+    let webhooks = Authenticated::new(
+        WebhookServiceServer::new(apis.webhooks),
+        verifier.clone(),
+        portal.clone(),
+    );
     let events = Authenticated::new(
         EventServiceServer::new(EventApi::new(apis.events)),
         verifier,
+        portal,
     );
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -339,6 +374,18 @@ struct Apis {
     webhooks: WebhookApi,
     events: Events,
     health: tonic_health::pb::health_server::HealthServer<HealthApi>,
+}
+
+/// The portal key every process on the database shares, made by the first
+/// one to start (WEBHOOK_PORTAL_KEY unset).
+async fn stored_portal_key(store: &Store) -> anyhow::Result<PortalKey> {
+    let mut fresh = vec![0; 32];
+    getrandom::fill(&mut fresh).map_err(|e| anyhow::anyhow!("no random bytes: {e}"))?;
+    let key = store
+        .service_key("portal", fresh)
+        .await
+        .context("WEBHOOK_PORTAL_KEY is not set and the stored portal key cannot be read")?;
+    PortalKey::new(key).context("the portal key stored in the database (service_keys)")
 }
 
 /// Binds `address` unless it is `off`: the listener and the address bound

@@ -10,25 +10,38 @@ use futures_util::future::BoxFuture;
 use tonic::Status;
 use tonic::body::Body;
 use tonic::codegen::Service;
-use tonic::codegen::http::{Request, Response};
+use tonic::codegen::http::{HeaderMap, Request, Response};
 use tonic::server::NamedService;
 
-use super::JwtVerifier;
+use super::portal::{PortalTokens, is_portal_token};
+use super::{AuthError, JwtVerifier, bearer};
+use crate::domain::Caller;
+
+/// Marks a call that the REST face made in process. Only an extension the
+/// REST face inserts, never anything read from the wire: a portal token is
+/// accepted on such calls only.
+#[derive(Debug, Clone, Copy)]
+pub struct RestCall;
 
 /// `inner`, reached only with a valid bearer token: the [`Caller`] it
 /// describes is put into the request's extensions, and any other request is
-/// answered `UNAUTHENTICATED`.
-///
-/// [`Caller`]: crate::domain::Caller
+/// answered `UNAUTHENTICATED`. A token whose header says `typ: portal+jwt`
+/// is checked with the portal key, and only on a [`RestCall`]; any other
+/// with the identity provider's keys.
 #[derive(Clone)]
 pub struct Authenticated<S> {
     inner: S,
     verifier: Arc<JwtVerifier>,
+    portal: Arc<PortalTokens>,
 }
 
 impl<S> Authenticated<S> {
-    pub fn new(inner: S, verifier: Arc<JwtVerifier>) -> Self {
-        Self { inner, verifier }
+    pub fn new(inner: S, verifier: Arc<JwtVerifier>, portal: Arc<PortalTokens>) -> Self {
+        Self {
+            inner,
+            verifier,
+            portal,
+        }
     }
 }
 
@@ -58,8 +71,10 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let verifier = self.verifier.clone();
+        let portal = self.portal.clone();
         Box::pin(async move {
-            match verifier.authenticate(request.headers()).await {
+            let rest = request.extensions().get::<RestCall>().is_some();
+            match authenticate(request.headers(), rest, &verifier, &portal).await {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller);
                     inner.call(request).await
@@ -71,4 +86,22 @@ where
             }
         })
     }
+}
+
+/// The caller of a request with these headers, from its bearer token;
+/// `rest` when the REST face made the call.
+async fn authenticate(
+    headers: &HeaderMap,
+    rest: bool,
+    verifier: &JwtVerifier,
+    portal: &PortalTokens,
+) -> Result<Caller, AuthError> {
+    let token = bearer(headers)?;
+    if !is_portal_token(token) {
+        return verifier.verify(token).await;
+    }
+    if !rest {
+        return Err(AuthError::OutsideConsole);
+    }
+    portal.verify(token)
 }

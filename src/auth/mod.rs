@@ -6,11 +6,13 @@
 //! - [`jwks`]: an identity provider's key set, cached and kept fresh;
 //! - [`claims`]: where the organization, role and scopes sit in a token;
 //! - [`layer`]: the tower service in front of the gRPC services;
+//! - [`portal`]: portal tokens, that the service issues and checks itself;
 //! - [`token`]: development tokens.
 
 pub mod claims;
 pub mod jwks;
 pub mod layer;
+pub mod portal;
 pub mod token;
 pub mod verifier;
 
@@ -20,7 +22,8 @@ use crate::domain::Caller;
 
 pub use claims::{ClaimNames, ClaimPath, ClaimPathError};
 pub use jwks::{Jwks, JwksStats, JwksUrl};
-pub use layer::Authenticated;
+pub use layer::{Authenticated, RestCall};
+pub use portal::{PortalKey, PortalTokens};
 pub use token::{TokenRequest, issue_hs256};
 pub use verifier::{JwtVerifier, TokenRules};
 
@@ -35,6 +38,8 @@ pub enum AuthError {
     Expired,
     #[error("token rejected: {0}")]
     Invalid(String),
+    #[error("a portal token outside the REST face")]
+    OutsideConsole,
 }
 
 impl AuthError {
@@ -46,8 +51,20 @@ impl AuthError {
             AuthError::Malformed => "authorization must be `Bearer <token>`",
             AuthError::Expired => "token expired",
             AuthError::Invalid(_) => "invalid token",
+            AuthError::OutsideConsole => "portal links are valid only in the console",
         }
     }
+}
+
+/// The token of `authorization: Bearer <token>`.
+pub fn bearer(headers: &tonic::codegen::http::HeaderMap) -> Result<&str, AuthError> {
+    let value = headers.get("authorization").ok_or(AuthError::Missing)?;
+    let value = value.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token.trim())
 }
 
 /// The caller [`Authenticated`] put on `request`.

@@ -138,20 +138,6 @@ impl JwtVerifier {
         };
         self.claims.caller(&claims)
     }
-
-    /// The caller of a request with these headers.
-    pub async fn authenticate(
-        &self,
-        headers: &tonic::codegen::http::HeaderMap,
-    ) -> Result<Caller, AuthError> {
-        let value = headers.get("authorization").ok_or(AuthError::Missing)?;
-        let value = value.to_str().map_err(|_| AuthError::Malformed)?;
-        let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
-        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
-            return Err(AuthError::Malformed);
-        }
-        self.verify(token.trim()).await
-    }
 }
 
 fn decode(

@@ -259,6 +259,36 @@ pub struct Settings {
     /// How long a connection may have no RPC in progress before it is closed.
     #[arg(long, env = "WEBHOOK_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
     pub idle_timeout: Duration,
+    /// The longest a portal link (CreatePortalLink) may work.
+    #[arg(long, env = "WEBHOOK_PORTAL_MAX_TTL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
+    pub portal_max_ttl: Duration,
+    /// HMAC key (at least 32 bytes, not JWT_SECRET) that portal tokens are signed with. Default: a random key the service stores in the database at first start, shared by every replica on it.
+    #[arg(long, env = "WEBHOOK_PORTAL_KEY", hide_env_values = true, value_parser = parse_secret, global = true)]
+    pub portal_key: Option<SecretString>,
+    /// The REST listener's URL as browsers reach it (behind a proxy it differs), such as `https://webhooks.example.com`; portal links point below it. Default: `http://` and the address WEBHOOK_HTTP_ADDR bound.
+    #[arg(long, env = "WEBHOOK_PUBLIC_URL", value_parser = parse_public_url, global = true)]
+    pub public_url: Option<String>,
+}
+
+/// An absolute http(s) URL without query, fragment or credentials, written
+/// without its trailing slash.
+fn parse_public_url(s: &str) -> Result<String, String> {
+    let wrong = |why: &str| {
+        format!(
+            "WEBHOOK_PUBLIC_URL must be an http or https URL such as https://webhooks.example.com: `{s}` {why}"
+        )
+    };
+    let url = url::Url::parse(s).map_err(|e| wrong(&format!("is not a URL ({e})")))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(wrong("is not http(s) with a host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(wrong("has a query or fragment"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(wrong("carries a user or password"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
 }
 
 fn parse_secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
@@ -272,6 +302,28 @@ fn parse_org(s: &str) -> Result<OrganizationId, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_public_url_is_http_or_https_with_a_host_and_nothing_after_its_path() {
+        assert_eq!(
+            parse_public_url("https://hooks.example.com/").unwrap(),
+            "https://hooks.example.com"
+        );
+        assert_eq!(
+            parse_public_url("http://10.0.0.1:8080/webhooks/").unwrap(),
+            "http://10.0.0.1:8080/webhooks"
+        );
+        for wrong in [
+            "hooks.example.com",
+            "ftp://hooks.example.com",
+            "https://hooks.example.com/?a=b",
+            "https://hooks.example.com/#x",
+            "https://me:pw@hooks.example.com",
+        ] {
+            let error = parse_public_url(wrong).unwrap_err();
+            assert!(error.contains("WEBHOOK_PUBLIC_URL"), "{wrong}: {error}");
+        }
+    }
 
     #[test]
     fn metrics_are_served_on_loopback_by_default_and_off_turns_them_off() {

@@ -11,7 +11,7 @@ use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Cli, ListenAddr, Settings};
-use crate::auth::{ClaimNames, Jwks, JwtVerifier, TokenRules};
+use crate::auth::{ClaimNames, Jwks, JwtVerifier, PortalKey, TokenRules};
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::grpc::listener::{ConnectionTimeouts, tls};
 use crate::service::WebhookRules;
@@ -78,6 +78,32 @@ impl Settings {
             .and_then(|b| <[u8; 32]>::try_from(b).ok())
             .context("WEBHOOK_ENCRYPTION_KEY must be the standard base64 of 32 bytes")?;
         Ok(Some(bytes))
+    }
+
+    /// The portal key from WEBHOOK_PORTAL_KEY, if set: at least 32 bytes,
+    /// and not JWT_SECRET (a portal token must never pass for a token of
+    /// the identity provider, nor the other way round).
+    pub fn portal_key(&self) -> anyhow::Result<Option<PortalKey>> {
+        let Some(key) = &self.portal_key else {
+            return Ok(None);
+        };
+        let key = key.expose_secret();
+        if let Some(jwt_secret) = &self.jwt_secret
+            && jwt_secret.expose_secret() == key
+        {
+            bail!("WEBHOOK_PORTAL_KEY must differ from JWT_SECRET");
+        }
+        let key = PortalKey::new(key.as_bytes().to_vec()).context("WEBHOOK_PORTAL_KEY")?;
+        Ok(Some(key))
+    }
+
+    /// The longest a portal link may work: a second at least, since links
+    /// last whole seconds.
+    pub fn portal_max_ttl(&self) -> anyhow::Result<Duration> {
+        if self.portal_max_ttl < Duration::from_secs(1) {
+            bail!("WEBHOOK_PORTAL_MAX_TTL must be at least 1s");
+        }
+        Ok(self.portal_max_ttl)
     }
 
     /// The delivery engine's settings.

@@ -61,6 +61,18 @@ pub struct Caller {
     pub membership: Option<Membership>,
     /// OAuth-style scopes (`scope` claim), held by internal services.
     pub scopes: Vec<String>,
+    /// What the caller proved who they are with.
+    pub credential: Credential,
+}
+
+/// The kind of token a caller presented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// A token of the identity provider (or a development token).
+    IdentityToken,
+    /// A portal token from a portal link: the console acting for an
+    /// organization's admin for a little while.
+    PortalLink,
 }
 
 /// Something a caller asks to do.
@@ -78,6 +90,7 @@ pub enum Action {
     RecoverWebhook,
     SendTestEvent,
     PublishEvent,
+    CreatePortalLink,
 }
 
 /// What an action needs.
@@ -92,6 +105,17 @@ enum Needs {
 struct Rule {
     needs: Needs,
     denied: &'static str,
+    /// Whether a portal token may do it, and if not what its caller is told.
+    portal: Portal,
+}
+
+/// What a caller holding a portal token may do.
+#[derive(Clone, Copy)]
+enum Portal {
+    /// What the rule's role or scope allows.
+    Allowed,
+    /// Nothing, whatever its role: the message says why.
+    Refused(&'static str),
 }
 
 /// The access table: add a row for a new action, not an `if`.
@@ -100,11 +124,13 @@ fn rule(action: Action) -> Rule {
     const MANAGE: Rule = Rule {
         needs: Needs::Role(OWNER_ADMIN),
         denied: "only owners and admins can manage webhooks",
+        portal: Portal::Allowed,
     };
     match action {
         Action::CreateWebhook => Rule {
             needs: Needs::Role(OWNER_ADMIN),
             denied: "only owners and admins can create webhooks",
+            portal: Portal::Allowed,
         },
         Action::ListWebhooks => MANAGE,
         Action::GetWebhook => MANAGE,
@@ -119,6 +145,14 @@ fn rule(action: Action) -> Rule {
         Action::PublishEvent => Rule {
             needs: Needs::Scope("events:publish"),
             denied: "publishing events needs a token with the events:publish scope",
+            portal: Portal::Refused("a portal link cannot publish events"),
+        },
+        // A portal token that could make portal links would extend itself
+        // for ever.
+        Action::CreatePortalLink => Rule {
+            needs: Needs::Role(OWNER_ADMIN),
+            denied: "only owners and admins can create portal links",
+            portal: Portal::Refused("a portal link cannot create portal links"),
         },
     }
 }
@@ -139,14 +173,16 @@ pub fn authorize(
 }
 
 /// Checks what can be checked before the rest of a request is validated:
-/// a scope rule fully; a role rule only when the organization id parsed
+/// a scope rule and a refusal of portal tokens fully; a role rule only when the organization id parsed
 /// (`None` otherwise), since validation then reports the id itself.
 pub fn authorize_early(
     caller: &Caller,
     action: Action,
     organization: Option<OrganizationId>,
 ) -> Result<(), Denied> {
-    match (rule(action).needs, organization) {
+    let rule = rule(action);
+    refuse_portal(caller, &rule)?;
+    match (rule.needs, organization) {
         (Needs::Role(_), None) => Ok(()),
         _ => check(caller, action, organization),
     }
@@ -158,6 +194,7 @@ fn check(
     organization: Option<OrganizationId>,
 ) -> Result<(), Denied> {
     let rule = rule(action);
+    refuse_portal(caller, &rule)?;
     let allowed = match rule.needs {
         Needs::Role(roles) => caller
             .membership
@@ -168,6 +205,14 @@ fn check(
         Ok(())
     } else {
         Err(Denied(rule.denied))
+    }
+}
+
+/// Refuses a portal token the rule keeps it from, whatever its role.
+fn refuse_portal(caller: &Caller, rule: &Rule) -> Result<(), Denied> {
+    match (caller.credential, rule.portal) {
+        (Credential::PortalLink, Portal::Refused(message)) => Err(Denied(message)),
+        _ => Ok(()),
     }
 }
 
@@ -183,6 +228,14 @@ mod tests {
                 role,
             }),
             scopes: vec![],
+            credential: Credential::IdentityToken,
+        }
+    }
+
+    fn portal(org: OrganizationId) -> Caller {
+        Caller {
+            credential: Credential::PortalLink,
+            ..caller(org, Role::Admin)
         }
     }
 
@@ -191,7 +244,39 @@ mod tests {
             subject: "billing-service".into(),
             membership: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            credential: Credential::IdentityToken,
         }
+    }
+
+    #[test]
+    fn a_portal_token_manages_webhooks_but_makes_no_links_and_publishes_nothing() {
+        let org = OrganizationId::from_uuid(uuid::Uuid::new_v4());
+        let other = OrganizationId::from_uuid(uuid::Uuid::new_v4());
+        assert!(authorize(&portal(org), Action::CreateWebhook, org).is_ok());
+        assert!(authorize(&portal(org), Action::ListDeliveries, org).is_ok());
+        assert!(authorize(&portal(org), Action::ListWebhooks, other).is_err());
+        assert_eq!(
+            authorize(&portal(org), Action::CreatePortalLink, org),
+            Err(Denied("a portal link cannot create portal links"))
+        );
+        assert_eq!(
+            authorize_early(&portal(org), Action::CreatePortalLink, None),
+            Err(Denied("a portal link cannot create portal links"))
+        );
+        let mut publisher = portal(org);
+        publisher.scopes = vec!["events:publish".into()];
+        assert_eq!(
+            authorize(&publisher, Action::PublishEvent, org),
+            Err(Denied("a portal link cannot publish events"))
+        );
+    }
+
+    #[test]
+    fn owners_and_admins_may_create_portal_links_members_may_not() {
+        let org = OrganizationId::from_uuid(uuid::Uuid::new_v4());
+        assert!(authorize(&caller(org, Role::Owner), Action::CreatePortalLink, org).is_ok());
+        assert!(authorize(&caller(org, Role::Admin), Action::CreatePortalLink, org).is_ok());
+        assert!(authorize(&caller(org, Role::Member), Action::CreatePortalLink, org).is_err());
     }
 
     #[test]

@@ -8,9 +8,18 @@ use serde_json::Value;
 use super::proto::{self, DeliveryStatus as WireStatus};
 use crate::domain::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
 use crate::service::{
-    CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent, RecoverWebhook,
-    StatusFilter, UpdateWebhook, WebhookRef,
+    CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
+    RecoverWebhook, StatusFilter, UpdateWebhook, WebhookRef,
 };
+
+impl From<proto::CreatePortalLinkRequest> for CreatePortalLink {
+    fn from(r: proto::CreatePortalLinkRequest) -> Self {
+        Self {
+            organization_id: r.organization_id,
+            ttl: r.ttl.map(|d| (d.seconds, d.nanos)),
+        }
+    }
+}
 
 impl From<proto::ListWebhooksRequest> for ListWebhooks {
     fn from(r: proto::ListWebhooksRequest) -> Self {

@@ -7,19 +7,22 @@ use super::convert::timestamp;
 use super::proto::{self, webhook_service_server::WebhookService};
 use crate::auth::caller;
 use crate::domain::EventType;
-use crate::service::{Deliveries, ListDeliveries, Webhooks};
+use crate::service::{Deliveries, ListDeliveries, PortalLinks, Webhooks};
 
-/// Serves `WebhookService` over the webhook and delivery use cases.
+/// Serves `WebhookService` over the webhook, delivery and portal link use
+/// cases.
 pub struct WebhookApi {
     webhooks: Webhooks,
     deliveries: Deliveries,
+    portal: PortalLinks,
 }
 
 impl WebhookApi {
-    pub fn new(webhooks: Webhooks, deliveries: Deliveries) -> Self {
+    pub fn new(webhooks: Webhooks, deliveries: Deliveries, portal: PortalLinks) -> Self {
         Self {
             webhooks,
             deliveries,
+            portal,
         }
     }
 }
@@ -183,6 +186,18 @@ impl WebhookService for WebhookApi {
         caller(&request)?;
         Ok(Response::new(proto::ListEventTypesResponse {
             event_types: EventType::ALL.iter().map(|t| (*t).into()).collect(),
+        }))
+    }
+
+    async fn create_portal_link(
+        &self,
+        request: Request<proto::CreatePortalLinkRequest>,
+    ) -> Answer<proto::CreatePortalLinkResponse> {
+        let caller = caller(&request)?;
+        let link = self.portal.create(&caller, request.into_inner().into())?;
+        Ok(Response::new(proto::CreatePortalLinkResponse {
+            url: link.url,
+            expires_at: Some(timestamp(link.expires_at)),
         }))
     }
 }

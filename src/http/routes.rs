@@ -46,7 +46,7 @@ const WEBHOOKS_PATH: &str = "/v1/organizations/{organizationId}/webhooks";
 const BODY: Input = Input::Body { also_in_query: &[] };
 
 /// Every REST route, one per RPC.
-pub static ROUTES: [Route; 13] = [
+pub static ROUTES: [Route; 14] = [
     Route {
         method: Method::POST,
         path: WEBHOOKS_PATH,
@@ -156,6 +156,15 @@ pub static ROUTES: [Route; 13] = [
         input: Input::Query,
         success: StatusCode::OK,
         codec: Codec::of::<proto::ListEventTypesRequest, proto::ListEventTypesResponse>(),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/organizations/{organizationId}/portalLinks",
+        service: WEBHOOKS,
+        rpc: "CreatePortalLink",
+        input: BODY,
+        success: StatusCode::CREATED,
+        codec: Codec::of::<proto::CreatePortalLinkRequest, proto::CreatePortalLinkResponse>(),
     },
     Route {
         method: Method::POST,

@@ -16,6 +16,7 @@ use tower::ServiceExt;
 use super::codec::{frame, unframe};
 use super::errors::ApiError;
 use super::shape::RequestShape;
+use crate::auth::RestCall;
 
 /// The largest request body read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -171,6 +172,9 @@ async fn send(
             tracing::error!(error = %err, "cannot build the gRPC request");
             ApiError::internal()
         })?;
+    // Only this in-process call carries it: a portal token is accepted on
+    // REST calls only.
+    request.extensions_mut().insert(RestCall);
     if let Some(authorization) = headers.get(AUTHORIZATION) {
         request
             .headers_mut()

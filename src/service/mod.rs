@@ -4,10 +4,12 @@
 mod deliveries;
 mod events;
 mod group_commit;
+mod portal;
 mod webhooks;
 
 pub use deliveries::{Deliveries, DeliveryRef, ListDeliveries, StatusFilter};
 pub use events::{Events, PublishEvent, Publisher};
+pub use portal::{CreatePortalLink, PortalLink, PortalLinks};
 pub use webhooks::{
     CreateWebhook, ListWebhooks, RecoverWebhook, UpdateWebhook, WebhookRef, WebhookRules, Webhooks,
 };

@@ -17,6 +17,7 @@ mod retention;
 mod rotation;
 mod scoped;
 mod secret_box;
+mod service_keys;
 mod subscriptions;
 mod webhooks;
 

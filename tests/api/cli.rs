@@ -7,7 +7,7 @@ use crate::support::{Backend, JWT_SECRET, authorized, binary, spawn_app};
 
 /// Starts the binary with `env` on a fresh database, expects it to fail at
 /// once, and returns what it printed.
-fn start_failure(env: &[(&str, &str)]) -> String {
+pub fn start_failure(env: &[(&str, &str)]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let output = binary()
         .env("WEBHOOK_LISTEN_ADDR", "127.0.0.1:0")

@@ -31,6 +31,8 @@ mod limits;
 mod listing;
 mod metrics;
 mod plumbing;
+mod portal_links;
+mod portal_tokens;
 mod publish_event;
 mod races;
 mod rate_limits;

@@ -41,7 +41,7 @@ async fn every_route_in_the_openapi_document_is_served_and_asks_for_a_token() {
         }
     }
     // One per RPC of both services, and the document itself.
-    assert_eq!(operations, 12 + 1 + 1);
+    assert_eq!(operations, 13 + 1 + 1);
 }
 
 /// Runs the standard validator on the document: in CI always (.ci/run

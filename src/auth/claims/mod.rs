@@ -11,7 +11,7 @@ use serde_json::{Map, Value};
 pub use path::{ClaimPath, ClaimPathError};
 
 use super::AuthError;
-use crate::domain::{Caller, Membership, OrganizationId, Role};
+use crate::domain::{Caller, Credential, Membership, OrganizationId, Role};
 
 /// Which claims hold the organization, the role and the scopes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,6 +76,7 @@ impl ClaimNames {
             subject: subject.clone(),
             membership,
             scopes: self.read_scopes(claims)?,
+            credential: Credential::IdentityToken,
         })
     }
 

@@ -11,6 +11,7 @@ mod m20261129_000005_organization_queue;
 mod m20261129_000006_auto_disable;
 mod m20261130_000007_rate_limits;
 mod m20261130_000008_subscriptions;
+mod m20261201_000009_service_keys;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000006_auto_disable::Migration),
             Box::new(m20261130_000007_rate_limits::Migration),
             Box::new(m20261130_000008_subscriptions::Migration),
+            Box::new(m20261201_000009_service_keys::Migration),
         ]
     }
 }

@@ -6,6 +6,7 @@ mod calls;
 pub mod health;
 pub mod jwks;
 pub mod pki;
+pub mod portal;
 pub mod postgres;
 pub mod process;
 pub mod proxy;
@@ -125,6 +126,8 @@ pub fn binary() -> std::process::Command {
         "WEBHOOK_TLS_CERT_FILE",
         "WEBHOOK_TLS_KEY_FILE",
         "WEBHOOK_TLS_CLIENT_CA_FILE",
+        "WEBHOOK_PORTAL_KEY",
+        "WEBHOOK_PUBLIC_URL",
     ] {
         command.env_remove(var);
     }
