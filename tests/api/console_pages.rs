@@ -15,6 +15,7 @@ use uuid::Uuid;
 use webhook_service::grpc::proto::{DeliveryStatus, EventTypeInfo, ListEventTypesRequest};
 
 use crate::support::browser::{Browser, Key, testid};
+use crate::support::portal::token_of_link;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{
     Backend, TestApp, authorized, deliver_to, spawn_app_with, standard_signature,
@@ -423,4 +424,42 @@ async fn event_types(app: &TestApp) -> Vec<EventTypeInfo> {
         .expect("list event types")
         .into_inner()
         .event_types
+}
+
+#[tokio::test]
+async fn a_portal_link_opens_the_console_for_its_organization_only() -> anyhow::Result<()> {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+    let other = Uuid::new_v4();
+    app.subscribe("https://hooks.example.com/ours", &["member.added"])
+        .await;
+    app.subscribe_for(other, "https://hooks.example.com/theirs", &["member.added"])
+        .await;
+    let link = app.create_portal_link(&app.token("OWNER"), None).await?.url;
+    assert!(link.starts_with(&console_url(&app)), "{link}");
+
+    let browser = Browser::start().await?;
+    browser.goto(&link).await?;
+    let row = browser.wait_for_testid("webhook-row").await?.text().await?;
+    assert!(row.contains("/ours"), "{row}");
+    assert_eq!(texts(&browser, &testid("webhook-row")).await?.len(), 1);
+    let org = browser.text(&testid("session-org")).await?;
+    assert!(org.contains(&app.organization.to_string()), "{org}");
+    browser
+        .wait_for_text(&testid("session-expiry"), "Session ends at")
+        .await?;
+    // The token left the address bar at once, into this tab's session.
+    assert!(!browser.current_url().await?.contains('#'));
+    let kept = browser
+        .eval("Object.values(sessionStorage).join(' ')")
+        .await?;
+    assert!(kept.as_str().unwrap().contains(&token_of_link(&link)));
+    keep_screenshot(&browser, "portal").await?;
+
+    // The same token, asked for the other organization from the page, is refused.
+    let theirs = format!(
+        "fetch('/v1/organizations/{other}/webhooks', {{headers: {{authorization: 'Bearer {}'}}}}).then(r => r.status)",
+        token_of_link(&link)
+    );
+    assert_eq!(browser.eval(&theirs).await?, 403);
+    Ok(())
 }
