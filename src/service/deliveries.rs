@@ -130,7 +130,7 @@ impl Deliveries {
             )),
             Retried::Scheduled(delivery) => {
                 tracing::info!(delivery_id = %id, %organization, by = %caller.subject, "delivery retried");
-                Ok(delivery)
+                Ok(*delivery)
             }
         }
     }

@@ -31,7 +31,8 @@ pub enum Retried {
     NoSuchDelivery,
     StillPending,
     WebhookDeleted,
-    Scheduled(Delivery),
+    /// Boxed: a delivery with its attempts and body is large.
+    Scheduled(Box<Delivery>),
 }
 
 impl Store {
@@ -169,7 +170,7 @@ impl Store {
             .await?;
         txn.commit().await?;
         match self.get_delivery(organization, id).await? {
-            Some(delivery) => Ok(Retried::Scheduled(delivery)),
+            Some(delivery) => Ok(Retried::Scheduled(Box::new(delivery))),
             None => Ok(Retried::NoSuchDelivery),
         }
     }
