@@ -382,7 +382,7 @@ async fn stored_portal_key(store: &Store) -> anyhow::Result<PortalKey> {
     let mut fresh = vec![0; 32];
     getrandom::fill(&mut fresh).map_err(|e| anyhow::anyhow!("no random bytes: {e}"))?;
     let key = store
-        .service_key("portal", fresh)
+        .service_key("portal", &fresh)
         .await
         .context("WEBHOOK_PORTAL_KEY is not set and the stored portal key cannot be read")?;
     PortalKey::new(key).context("the portal key stored in the database (service_keys)")

@@ -1,7 +1,8 @@
-//! Seals signing secrets before they are stored. With a key configured they
-//! are encrypted with XChaCha20-Poly1305, bound to their webhook's id so a
-//! sealed value cannot be moved to another row; without one they are stored
-//! as they are and the service warns at start-up.
+//! Seals secrets before they are stored: webhooks' signing secrets and the
+//! keys the service makes itself (`service_keys`). With a key configured
+//! they are encrypted with XChaCha20-Poly1305, bound to their webhook's id or
+//! key's name so a sealed value cannot be moved to another row; without one
+//! they are stored as they are and the service warns at start-up.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -22,7 +23,7 @@ pub struct SecretBox {
 
 /// A stored secret could not be opened: wrong key, or no key for a sealed value.
 #[derive(Debug, thiserror::Error)]
-#[error("a stored signing secret could not be decrypted (is WEBHOOK_ENCRYPTION_KEY right?)")]
+#[error("a stored secret could not be decrypted (is WEBHOOK_ENCRYPTION_KEY right?)")]
 pub struct OpenError;
 
 impl SecretBox {
@@ -45,23 +46,9 @@ impl SecretBox {
 
     /// The text to store for `secret`.
     pub fn seal(&self, webhook: WebhookId, secret: &SigningSecret) -> String {
-        let Some(cipher) = self.cipher() else {
-            return format!("{PLAIN}{}", secret.expose());
-        };
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce).expect("the operating system's random source failed");
         let aad = webhook.as_uuid();
-        let payload = Payload {
-            msg: secret.expose().as_bytes(),
-            aad: aad.as_bytes(),
-        };
-        let mut out = nonce.to_vec();
-        out.extend(
-            cipher
-                .encrypt(XNonce::from_slice(&nonce), payload)
-                .expect("encryption of a short message cannot fail"),
-        );
-        format!("{SEALED}{}", STANDARD.encode(out))
+        self.encrypt(aad.as_bytes(), secret.expose().as_bytes())
+            .unwrap_or_else(|| format!("{PLAIN}{}", secret.expose()))
     }
 
     /// The secret that `seal` stored for `webhook`.
@@ -69,25 +56,61 @@ impl SecretBox {
         if let Some(plain) = stored.strip_prefix(PLAIN) {
             return Ok(SigningSecret::from_stored(plain.to_owned()));
         }
+        let aad = webhook.as_uuid();
+        let plain = self.decrypt(aad.as_bytes(), stored)?;
+        String::from_utf8(plain)
+            .map(SigningSecret::from_stored)
+            .map_err(|_| OpenError)
+    }
+
+    /// The bytes to store for the service key `name`.
+    pub fn seal_key(&self, name: &str, key: &[u8]) -> Vec<u8> {
+        self.encrypt(key_aad(name).as_bytes(), key)
+            .unwrap_or_else(|| format!("{PLAIN}{}", STANDARD.encode(key)))
+            .into_bytes()
+    }
+
+    /// The service key that `seal_key` stored under `name`.
+    pub fn open_key(&self, name: &str, stored: &[u8]) -> Result<Vec<u8>, OpenError> {
+        let stored = std::str::from_utf8(stored).map_err(|_| OpenError)?;
+        if let Some(plain) = stored.strip_prefix(PLAIN) {
+            return STANDARD.decode(plain).map_err(|_| OpenError);
+        }
+        self.decrypt(key_aad(name).as_bytes(), stored)
+    }
+
+    /// `msg` encrypted and bound to `aad`, as stored text; `None` without a key.
+    fn encrypt(&self, aad: &[u8], msg: &[u8]) -> Option<String> {
+        let cipher = self.cipher()?;
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce).expect("the operating system's random source failed");
+        let mut out = nonce.to_vec();
+        out.extend(
+            cipher
+                .encrypt(XNonce::from_slice(&nonce), Payload { msg, aad })
+                .expect("encryption of a short message cannot fail"),
+        );
+        Some(format!("{SEALED}{}", STANDARD.encode(out)))
+    }
+
+    /// What `encrypt` sealed with `aad`.
+    fn decrypt(&self, aad: &[u8], stored: &str) -> Result<Vec<u8>, OpenError> {
         let sealed = stored.strip_prefix(SEALED).ok_or(OpenError)?;
         let cipher = self.cipher().ok_or(OpenError)?;
         let bytes = STANDARD.decode(sealed).map_err(|_| OpenError)?;
         if bytes.len() < NONCE_LEN {
             return Err(OpenError);
         }
-        let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        let aad = webhook.as_uuid();
-        let payload = Payload {
-            msg: ciphertext,
-            aad: aad.as_bytes(),
-        };
-        let plain = cipher
-            .decrypt(XNonce::from_slice(nonce), payload)
-            .map_err(|_| OpenError)?;
-        String::from_utf8(plain)
-            .map(SigningSecret::from_stored)
+        let (nonce, msg) = bytes.split_at(NONCE_LEN);
+        cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg, aad })
             .map_err(|_| OpenError)
     }
+}
+
+/// What a service key is bound to: never a webhook id's 16 bytes.
+fn key_aad(name: &str) -> String {
+    format!("service_keys:{name}")
 }
 
 #[cfg(test)]
@@ -117,5 +140,20 @@ mod tests {
         let stored = SecretBox::new(None).seal(id, &secret);
         let opened = SecretBox::new(Some([7; 32])).open(id, &stored).unwrap();
         assert_eq!(opened.expose(), secret.expose());
+    }
+
+    #[test]
+    fn a_service_key_is_sealed_under_its_name_and_readable_plain_later() {
+        let key = [9u8; 32];
+        let sealed_box = SecretBox::new(Some([7; 32]));
+        let stored = sealed_box.seal_key("portal", &key);
+        assert!(!stored.windows(key.len()).any(|w| w == key));
+        assert!(stored.starts_with(SEALED.as_bytes()));
+        assert_eq!(sealed_box.open_key("portal", &stored).unwrap(), key);
+        assert!(sealed_box.open_key("other", &stored).is_err());
+        assert!(SecretBox::new(None).open_key("portal", &stored).is_err());
+
+        let plain = SecretBox::new(None).seal_key("portal", &key);
+        assert_eq!(sealed_box.open_key("portal", &plain).unwrap(), key);
     }
 }

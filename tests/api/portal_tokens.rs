@@ -141,6 +141,30 @@ async fn a_link_made_before_a_restart_works_after_it_and_replicas_agree(backend:
 }
 
 #[tokio::test]
+async fn with_an_encryption_key_the_stored_portal_key_is_sealed_and_outlives_a_restart() {
+    use base64::{Engine, engine::general_purpose::STANDARD};
+    let (_dir, url) = lasting_database(Backend::Sqlite);
+    let sealed = |s: &mut webhook_service::config::Settings| {
+        s.encryption_key = Some(STANDARD.encode([9u8; 32]).into());
+    };
+    let first = spawn_app_at(url.clone(), sealed).await;
+    let organization = first.organization;
+    let token = first.portal_token().await;
+    let rows = first.query("SELECT key FROM service_keys").await;
+    let stored: Vec<u8> = rows[0].try_get("", "key").unwrap();
+    assert!(
+        stored.starts_with(b"xc20p1:"),
+        "{}",
+        String::from_utf8_lossy(&stored)
+    );
+    first.stop_within(std::time::Duration::from_secs(10)).await;
+
+    let mut restarted = spawn_app_at(url, sealed).await;
+    restarted.organization = organization;
+    assert_eq!(lists_with(&restarted, &token).await, 200);
+}
+
+#[tokio::test]
 async fn replicas_starting_together_on_one_database_store_one_key() {
     if !crate::support::postgres_available() {
         return;
