@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use uuid::Uuid;
 use webhook_service::grpc::proto::{DeliveryStatus, EventTypeInfo, ListEventTypesRequest};
+use webhook_service::http::FrameAncestors;
 
 use crate::support::browser::{Browser, Key, testid};
 use crate::support::portal::token_of_link;
@@ -461,5 +462,177 @@ async fn a_portal_link_opens_the_console_for_its_organization_only() -> anyhow::
         token_of_link(&link)
     );
     assert_eq!(browser.eval(&theirs).await?, 403);
+    Ok(())
+}
+
+/// A host application on an origin of its own: its address, and where to
+/// send the link its page is to frame (it serves once it has one).
+async fn host_page() -> (String, tokio::sync::oneshot::Sender<String>) {
+    let (tx, rx) = tokio::sync::oneshot::channel::<String>();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let origin = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        let Ok(link) = rx.await else { return };
+        let page = format!(
+            "<!doctype html><html><head><meta charset=\"utf-8\"><title>Host</title></head>\
+             <body><h1>Host application</h1><iframe src=\"{link}\" title=\"Webhooks\" \
+             width=\"1000\" height=\"700\"></iframe></body></html>"
+        );
+        let app = axum::Router::new().route(
+            "/",
+            axum::routing::get(move || async move { axum::response::Html(page) }),
+        );
+        axum::serve(listener, app).await.unwrap();
+    });
+    (origin, tx)
+}
+
+#[tokio::test]
+async fn a_host_application_frames_a_portal_link_only_where_frame_ancestors_allow()
+-> anyhow::Result<()> {
+    let (host, show) = host_page().await;
+    let allowed = host.clone();
+    let app = spawn_app_with(Backend::Sqlite, move |s| {
+        s.portal_frame_ancestors = FrameAncestors::parse(&allowed).unwrap();
+    })
+    .await;
+    app.subscribe("https://hooks.example.com/framed", &["member.added"])
+        .await;
+    show.send(app.create_portal_link(&app.token("ADMIN"), None).await?.url)
+        .unwrap();
+
+    let browser = Browser::start().await?;
+    browser.goto(&format!("{host}/")).await?;
+    browser.wait_for_text("h1", "Host application").await?;
+    browser.enter_frame(0).await?;
+    let row = browser.wait_for_testid("webhook-row").await?.text().await?;
+    assert!(row.contains("/framed"), "{row}");
+    browser.leave_frame().await?;
+    keep_screenshot(&browser, "framed").await?;
+
+    // An application the setting does not name gets Chromium's refusal in
+    // its frame, not the console.
+    let (elsewhere, show) = host_page().await;
+    show.send(app.create_portal_link(&app.token("ADMIN"), None).await?.url)
+        .unwrap();
+    browser.goto(&format!("{elsewhere}/")).await?;
+    // The host's load event waits for its frame, loaded or refused.
+    browser
+        .wait_until("document.readyState === 'complete'")
+        .await?;
+    browser.enter_frame(0).await?;
+    let shown = browser
+        .eval("[document.querySelectorAll('[data-testid=main]').length, location.href]")
+        .await?;
+    assert_eq!(
+        shown,
+        json!([0, "chrome-error://chromewebdata/"]),
+        "the console showed in a frame it forbids"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn test_events_rotation_filters_and_deletion_work_from_the_console() -> anyhow::Result<()> {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(Backend::Sqlite, deliver_to(&receiver)).await;
+    receiver.always("/managed", 200);
+    receiver.always("/broken", 500);
+    let created = app
+        .subscribe(&receiver.url("/managed"), &["member.added"])
+        .await;
+    let webhook = created.webhook.unwrap();
+    app.subscribe(&receiver.url("/broken"), &["member.added"])
+        .await;
+    let browser = Browser::start().await?;
+    sign_in(&browser, &app, &app.token("OWNER"), app.organization).await?;
+    let managed = format!("[data-webhook-id=\"{}\"] ", webhook.id);
+
+    // A test event, followed from its link to its delivery.
+    browser
+        .click(&format!("{managed}{}", testid("webhook-test")))
+        .await?;
+    browser.click(&testid("test-delivery-link")).await?;
+    browser
+        .wait_for(&format!(
+            "{}[data-status=\"DELIVERY_STATUS_SUCCEEDED\"]",
+            testid("delivery-status")
+        ))
+        .await?;
+    let ping = &receiver.wait_for("/managed", 1, WAIT).await[0];
+    assert_eq!(ping.json()["type"], "webhook.ping");
+
+    // The deliveries log, filtered to the failed ones: only /broken's.
+    app.publish("member.added", json!({}), "").await?;
+    receiver.wait_for("/managed", 2, WAIT).await;
+    app.wait_until_settled(WAIT).await;
+    browser.click(&testid("nav-deliveries")).await?;
+    browser.wait_for_testid("delivery-row").await?;
+    browser
+        .eval(
+            "(() => { const s = document.querySelector('[data-testid=filter-status]'); \
+             s.value = 'DELIVERY_STATUS_FAILED'; s.dispatchEvent(new Event('change')); })()",
+        )
+        .await?;
+    browser.click(&testid("filter-submit")).await?;
+    browser
+        .wait_until("location.search.includes('DELIVERY_STATUS_FAILED')")
+        .await?;
+    browser.wait_for_testid("delivery-row").await?;
+    let statuses = browser
+        .eval("Array.from(document.querySelectorAll('[data-testid=delivery-row] [data-testid=delivery-status]')).map(e => e.dataset.status)")
+        .await?;
+    assert_eq!(statuses, json!(["DELIVERY_STATUS_FAILED"]));
+
+    // Rotation: confirmed, the new secret shown once; both sign until the
+    // overlap ends.
+    browser.click(&testid("nav-webhooks")).await?;
+    browser
+        .click(&format!("{managed}{}", testid("webhook-rotate")))
+        .await?;
+    browser.click(&testid("confirm-accept")).await?;
+    let rotated = browser
+        .wait_for_testid("secret-value")
+        .await?
+        .text()
+        .await?;
+    assert!(
+        rotated.starts_with("whsec_") && rotated != created.secret,
+        "{rotated}"
+    );
+    browser.wait_for_testid("secret-overlap").await?;
+    browser.click(&testid("secret-done")).await?;
+    app.publish("member.added", json!({}), "").await?;
+    let after = &receiver.wait_for("/managed", 3, WAIT).await[2];
+    let signatures = after.header("webhook-signature");
+    assert!(
+        signatures.contains(&standard_signature(&rotated, after)),
+        "{signatures}"
+    );
+    assert!(
+        signatures.contains(&standard_signature(&created.secret, after)),
+        "{signatures}"
+    );
+
+    // Deletion asks first; Cancel keeps the webhook, confirming deletes it.
+    browser
+        .click(&format!("{managed}{}", testid("webhook-delete")))
+        .await?;
+    browser.click(&testid("confirm-cancel")).await?;
+    browser.wait_until_hidden(&testid("confirm-dialog")).await?;
+    assert!(app.get_webhook(&webhook.id).await.is_ok());
+    browser
+        .click(&format!("{managed}{}", testid("webhook-delete")))
+        .await?;
+    browser.click(&testid("confirm-accept")).await?;
+    browser
+        .wait_until(&format!(
+            "document.querySelector('{}') === null",
+            managed.trim()
+        ))
+        .await?;
+    assert_eq!(texts(&browser, &testid("webhook-row")).await?.len(), 1);
+    let gone = app.get_webhook(&webhook.id).await.unwrap_err();
+    assert_eq!(gone.code(), tonic::Code::NotFound);
     Ok(())
 }

@@ -123,6 +123,28 @@ impl Browser {
         Ok(self.client.current_url().await?.to_string())
     }
 
+    /// Waits until the JavaScript `condition` is true in the page.
+    pub async fn wait_until(&self, condition: &str) -> anyhow::Result<()> {
+        self.poll(&format!("`{condition}` to be true"), || async {
+            Ok((self.eval(condition).await? == Value::Bool(true)).then_some(()))
+        })
+        .await
+    }
+
+    /// Goes into the page's frame number `index` (0 for the first): later
+    /// calls act on the framed page until [`Browser::leave_frame`].
+    pub async fn enter_frame(&self, index: u16) -> anyhow::Result<()> {
+        self.client
+            .enter_frame(index)
+            .await
+            .with_context(|| format!("enter frame {index}"))
+    }
+
+    /// Back from a frame to the page around it.
+    pub async fn leave_frame(&self) -> anyhow::Result<()> {
+        Ok(self.client.enter_parent_frame().await?)
+    }
+
     /// Waits for a displayed element matching the CSS `selector`.
     pub async fn wait_for(&self, selector: &str) -> anyhow::Result<Element> {
         self.poll(&format!("a visible element matching `{selector}`"), || {
