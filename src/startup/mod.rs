@@ -1,6 +1,16 @@
 //! Builds the application from its settings: database, auth, gRPC services
 //! and their REST face. `build` binds the listeners itself, so tests can ask
 //! for port 0.
+//!
+//! - [`rpc`]: the stack of gRPC services every call, gRPC or REST, goes through;
+//! - [`signal`]: SIGINT and SIGTERM.
+
+mod rpc;
+mod signal;
+
+pub use signal::shutdown_signal;
+
+use rpc::{Apis, rpc_service};
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -14,16 +24,13 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
-use crate::auth::{Authenticated, JwksStats, JwtVerifier, PortalKey, PortalTokens};
+use crate::auth::{JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
 use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::listener::{
     Connection, ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
 };
-use crate::grpc::proto::{
-    self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
-};
-use crate::grpc::{EventApi, HealthApi, ObserveRpcsLayer, WebhookApi};
+use crate::grpc::{HealthApi, WebhookApi};
 use crate::health::{self, Health};
 use crate::http;
 use crate::metrics::{self, Metrics};
@@ -317,65 +324,6 @@ impl Application {
     }
 }
 
-/// Every gRPC service in the layers each call goes through, from the
-/// inside out: authentication around the protected services, then the
-/// RPC's span and log line. The gRPC server serves it, and the REST face
-/// sends its transcoded calls through it: a REST call is a gRPC call.
-/// A layer that belongs to every RPC goes here.
-fn rpc_service(
-    verifier: Arc<JwtVerifier>,
-    portal: Arc<PortalTokens>,
-    metrics: &Metrics,
-    apis: Apis,
-) -> anyhow::Result<Routes> {
-    let webhooks = Authenticated::new(
-        WebhookServiceServer::new(apis.webhooks),
-        verifier.clone(),
-        portal.clone(),
-    );
-    let events = Authenticated::new(
-        EventServiceServer::new(EventApi::new(apis.events)),
-        verifier,
-        portal,
-    );
-    let reflection = || {
-        tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            // So grpcurl can print the google.rpc.BadRequest of an error.
-            .register_encoded_file_descriptor_set(tonic_types::pb::FILE_DESCRIPTOR_SET)
-    };
-    // grpcurl before 1.9 speaks only v1alpha.
-    let reflection_v1 = reflection().build_v1()?;
-    let reflection_v1alpha = reflection().build_v1alpha()?;
-    let observe = ObserveRpcsLayer::new(
-        metrics,
-        &[
-            proto::FILE_DESCRIPTOR_SET,
-            tonic_health::pb::FILE_DESCRIPTOR_SET,
-            tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
-            tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
-        ],
-    )?;
-    let routes = Routes::new(apis.health)
-        .add_service(reflection_v1)
-        .add_service(reflection_v1alpha)
-        .add_service(webhooks)
-        .add_service(events)
-        .into_axum_router()
-        // Every RPC's layer, gRPC or REST (it sees an
-        // `http::Request<axum::body::Body>`): times, logs and counts it.
-        .layer(observe);
-    Ok(Routes::from(routes))
-}
-
-/// The services the server answers, besides reflection.
-struct Apis {
-    webhooks: WebhookApi,
-    events: Events,
-    health: tonic_health::pb::health_server::HealthServer<HealthApi>,
-}
-
 /// The portal key every process on the database shares, made by the first
 /// one to start (WEBHOOK_PORTAL_KEY unset).
 async fn stored_portal_key(store: &Store) -> anyhow::Result<PortalKey> {
@@ -403,40 +351,4 @@ async fn bind(
         .with_context(|| format!("cannot listen on {setting} {address}"))?;
     let bound = listener.local_addr()?;
     Ok(Some((listener, bound)))
-}
-
-/// Completes on SIGINT or SIGTERM. Listens from the moment it is called,
-/// not from the first poll: a signal that comes in between must not find
-/// the default action (ending the process at once) still in place. Call it
-/// inside the runtime.
-pub fn shutdown_signal() -> impl Future<Output = ()> + Send {
-    #[cfg(unix)]
-    let (interrupt, terminate) = {
-        use tokio::signal::unix::{SignalKind, signal};
-        (
-            signal(SignalKind::interrupt()),
-            signal(SignalKind::terminate()),
-        )
-    };
-    async move {
-        #[cfg(unix)]
-        {
-            let (mut interrupt, mut terminate) = match (interrupt, terminate) {
-                (Ok(interrupt), Ok(terminate)) => (interrupt, terminate),
-                (Err(err), _) | (_, Err(err)) => {
-                    tracing::error!(error = %err, "cannot listen for SIGINT and SIGTERM");
-                    return std::future::pending().await;
-                }
-            };
-            tokio::select! {
-                _ = interrupt.recv() => tracing::info!("SIGINT received, shutting down"),
-                _ = terminate.recv() => tracing::info!("SIGTERM received, shutting down"),
-            }
-        }
-        #[cfg(not(unix))]
-        {
-            let _ = tokio::signal::ctrl_c().await;
-            tracing::info!("Ctrl-C received, shutting down");
-        }
-    }
 }
