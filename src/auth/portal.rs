@@ -4,8 +4,6 @@
 //! `webhook-service`, `aud` `webhook-console`, the organization always in
 //! `org_id` (the console reads it and `exp` from the payload).
 
-use std::time::Duration;
-
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use jsonwebtoken::errors::ErrorKind;
@@ -89,7 +87,12 @@ impl PortalTokens {
         validation.set_audience(&[AUDIENCE]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.leeway = 30;
+        // No leeway: the service checks what it signed itself, on the clock
+        // that set `exp`, so a link works exactly until the `expires_at` it
+        // was answered with. Accepted while now < exp (jsonwebtoken counts
+        // whole seconds and would otherwise accept the whole second of exp).
+        validation.leeway = 0;
+        validation.reject_tokens_expiring_in_less_than = 1;
         Self {
             encoding: EncodingKey::from_secret(secret),
             decoding: DecodingKey::from_secret(secret),
@@ -98,15 +101,17 @@ impl PortalTokens {
     }
 
     /// A token that lets the console act for `subject` as an admin of
-    /// `organization` for `lifetime` from now.
+    /// `organization` until `expires_at` (whole seconds; a fraction is
+    /// dropped).
     pub fn issue(
         &self,
         subject: &str,
         organization: OrganizationId,
-        lifetime: Duration,
+        expires_at: DateTime<Utc>,
     ) -> anyhow::Result<Issued> {
         let now = jsonwebtoken::get_current_timestamp();
-        let exp = now + lifetime.as_secs();
+        let exp =
+            u64::try_from(expires_at.timestamp()).context("a portal token's expiry before 1970")?;
         let claims = PortalClaims {
             iss: ISSUER.into(),
             aud: AUDIENCE.into(),
@@ -144,6 +149,10 @@ impl PortalTokens {
         }
         let organization_id = OrganizationId::parse(&claims.org_id)
             .map_err(|_| AuthError::Invalid("portal token: org_id is not a UUID".into()))?;
+        let expires_at = i64::try_from(claims.exp)
+            .ok()
+            .and_then(|exp| DateTime::from_timestamp(exp, 0))
+            .ok_or_else(|| AuthError::Invalid("portal token: exp out of range".into()))?;
         Ok(Caller {
             subject: claims.sub,
             membership: Some(Membership {
@@ -152,6 +161,7 @@ impl PortalTokens {
             }),
             scopes: Vec::new(),
             credential: Credential::PortalLink,
+            expires_at,
         })
     }
 }
@@ -180,6 +190,11 @@ mod tests {
         OrganizationId::from_uuid(uuid::Uuid::new_v4())
     }
 
+    /// `seconds` from now, in whole seconds.
+    fn in_seconds(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(Utc::now().timestamp() + seconds, 0).unwrap()
+    }
+
     fn payload(token: &str) -> Value {
         use base64::Engine;
         let part = token.split('.').nth(1).unwrap();
@@ -205,9 +220,8 @@ mod tests {
     #[test]
     fn an_issued_token_is_an_admin_of_its_organization_holding_a_portal_link() {
         let org = org();
-        let issued = tokens(1)
-            .issue("alice", org, Duration::from_secs(600))
-            .unwrap();
+        let until = in_seconds(600);
+        let issued = tokens(1).issue("alice", org, until).unwrap();
         assert!(is_portal_token(&issued.token));
         let claims = payload(&issued.token);
         assert_eq!(claims["iss"], ISSUER);
@@ -218,15 +232,14 @@ mod tests {
             claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
             600
         );
-        assert_eq!(
-            claims["exp"].as_i64().unwrap(),
-            issued.expires_at.timestamp()
-        );
+        assert_eq!(claims["exp"].as_i64().unwrap(), until.timestamp());
+        assert_eq!(issued.expires_at, until);
         assert!(!claims["jti"].as_str().unwrap().is_empty());
         let caller = tokens(1).verify(&issued.token).unwrap();
         assert_eq!(caller.credential, Credential::PortalLink);
         assert_eq!(caller.subject, "alice");
         assert!(caller.scopes.is_empty());
+        assert_eq!(caller.expires_at, until);
         assert_eq!(
             caller.membership,
             Some(Membership {
@@ -239,7 +252,7 @@ mod tests {
     #[test]
     fn another_key_expiry_or_missing_claims_are_refused() {
         let org = org();
-        let issued = tokens(1).issue("a", org, Duration::from_secs(60)).unwrap();
+        let issued = tokens(1).issue("a", org, in_seconds(60)).unwrap();
         assert!(tokens(2).verify(&issued.token).is_err());
         let now = jsonwebtoken::get_current_timestamp();
         let good = json!({
@@ -251,13 +264,26 @@ mod tests {
                 .verify(&signed(Some(TOKEN_TYPE), &good, 1))
                 .is_ok()
         );
-        // Past the 30 s leeway.
-        let mut expired = good.clone();
-        expired["exp"] = (now - 31).into();
-        assert!(matches!(
-            tokens(1).verify(&signed(Some(TOKEN_TYPE), &expired, 1)),
-            Err(AuthError::Expired)
-        ));
+        // Without leeway: refused from the second `exp` names on, so that
+        // a link ends at the `expires_at` it was answered with.
+        for ago in [0, 1, 31] {
+            let mut expired = good.clone();
+            expired["exp"] = (now - ago).into();
+            assert!(
+                matches!(
+                    tokens(1).verify(&signed(Some(TOKEN_TYPE), &expired, 1)),
+                    Err(AuthError::Expired)
+                ),
+                "expired {ago} s ago"
+            );
+        }
+        let mut last_seconds = good.clone();
+        last_seconds["exp"] = (now + 2).into();
+        assert!(
+            tokens(1)
+                .verify(&signed(Some(TOKEN_TYPE), &last_seconds, 1))
+                .is_ok()
+        );
         for claim in ["iss", "aud", "sub", "org_id", "exp"] {
             let mut missing = good.clone();
             missing.as_object_mut().unwrap().remove(claim);

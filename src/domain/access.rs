@@ -3,6 +3,8 @@
 
 use std::str::FromStr;
 
+use chrono::{DateTime, Utc};
+
 use super::OrganizationId;
 
 /// A caller's role in the organization its token speaks for.
@@ -63,6 +65,10 @@ pub struct Caller {
     pub scopes: Vec<String>,
     /// What the caller proved who they are with.
     pub credential: Credential,
+    /// When the token stops being valid (its `exp`, whole seconds): every
+    /// accepted token has one. Whatever acts later on the caller's behalf
+    /// (a portal link) ends by then.
+    pub expires_at: DateTime<Utc>,
 }
 
 /// The kind of token a caller presented.
@@ -229,6 +235,7 @@ mod tests {
             }),
             scopes: vec![],
             credential: Credential::IdentityToken,
+            expires_at: Utc::now(),
         }
     }
 
@@ -245,6 +252,7 @@ mod tests {
             membership: None,
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             credential: Credential::IdentityToken,
+            expires_at: Utc::now(),
         }
     }
 

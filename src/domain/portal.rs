@@ -2,6 +2,10 @@
 
 use std::time::Duration;
 
+use chrono::{DateTime, SubsecRound, Utc};
+
+use super::clock;
+
 /// How long a portal link works when the request does not say.
 pub const DEFAULT_LIFETIME: Duration = Duration::from_secs(15 * 60);
 
@@ -37,6 +41,21 @@ impl LinkLifetime {
     pub fn as_duration(self) -> Duration {
         self.0
     }
+
+    /// When a link made at `now` with this lifetime stops working, for a
+    /// caller whose token expires at `token_expires_at`: the lifetime, cut
+    /// short at the token's expiry, because a link must never outlive the
+    /// token that made it (a refused token would otherwise live on as a
+    /// link). Whole seconds, like a token's `exp`. `None` when that leaves
+    /// no time after `now`: the link would be dead on arrival.
+    pub fn ends(
+        self,
+        now: DateTime<Utc>,
+        token_expires_at: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let end = clock::after(now.trunc_subsecs(0), self.0).min(token_expires_at.trunc_subsecs(0));
+        (end > now).then_some(end)
+    }
 }
 
 #[cfg(test)]
@@ -44,6 +63,32 @@ mod tests {
     use super::*;
 
     const HOUR: Duration = Duration::from_secs(3600);
+
+    fn at(seconds: i64, millis: u32) -> DateTime<Utc> {
+        DateTime::from_timestamp(seconds, millis * 1_000_000).unwrap()
+    }
+
+    #[test]
+    fn a_link_ends_with_its_lifetime_or_the_token_that_made_it_whichever_is_first() {
+        let hour = LinkLifetime::parse(Some((3600, 0)), HOUR).unwrap();
+        let now = at(1_000_000, 250);
+        // A token with longer to live: the lifetime, from the current second.
+        assert_eq!(hour.ends(now, at(2_000_000, 0)), Some(at(1_003_600, 0)));
+        // A token with 5 s left: those 5 s.
+        assert_eq!(hour.ends(now, at(1_000_005, 0)), Some(at(1_000_005, 0)));
+        assert_eq!(hour.ends(now, at(1_000_001, 0)), Some(at(1_000_001, 0)));
+        // A token at or past its expiry (inside the verifier's leeway): none.
+        assert_eq!(hour.ends(now, at(1_000_000, 0)), None);
+        assert_eq!(hour.ends(now, at(999_970, 0)), None);
+        // A fraction of the token's last second is not promised.
+        assert_eq!(hour.ends(now, at(1_000_000, 900)), None);
+        // The end of the calendar does not overflow.
+        let longest = LinkLifetime::parse(Some((i64::from(u32::MAX), 0)), Duration::MAX).unwrap();
+        assert_eq!(
+            longest.ends(now, DateTime::<Utc>::MAX_UTC),
+            Some(clock::after(at(1_000_000, 0), longest.as_duration()))
+        );
+    }
 
     #[test]
     fn an_unset_lifetime_is_a_quarter_of_an_hour_or_the_maximum_if_shorter() {

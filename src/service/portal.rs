@@ -11,6 +11,11 @@ use crate::auth::PortalTokens;
 use crate::domain::access::authorize_early;
 use crate::domain::{Action, Caller, LinkLifetime, OrganizationId};
 
+/// Why a token at (or past, within the verifier's leeway) its `exp` gets
+/// no link.
+const TOKEN_ENDING: &str = "the token has expired or expires within the second, and a portal link \
+     never outlives the token that makes it: make the link with a fresh token";
+
 /// Asks for a portal link, not yet validated.
 #[derive(Debug, Clone)]
 pub struct CreatePortalLink {
@@ -48,7 +53,9 @@ impl PortalLinks {
 
     /// A link for the caller to hand to the person it acts for. The token
     /// rides in the fragment, which browsers never send to a server, so it
-    /// stays out of every access log.
+    /// stays out of every access log. It ends after the lifetime asked for
+    /// or when the caller's own token expires, whichever comes first, and
+    /// the answer's `expires_at` says which.
     pub fn create(
         &self,
         caller: &Caller,
@@ -63,9 +70,12 @@ impl PortalLinks {
                 "the REST listener is off (WEBHOOK_HTTP_ADDR), so there is no console to link to",
             ));
         };
+        let expires_at = lifetime
+            .ends(Utc::now(), caller.expires_at)
+            .ok_or(ServiceError::FailedPrecondition(TOKEN_ENDING))?;
         let issued = self
             .tokens
-            .issue(&caller.subject, organization, lifetime.as_duration())
+            .issue(&caller.subject, organization, expires_at)
             .map_err(ServiceError::Internal)?;
         Ok(PortalLink {
             url: format!("{console}#token={}", issued.token),

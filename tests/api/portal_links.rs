@@ -10,7 +10,8 @@ use crate::cli;
 use crate::on_every_backend;
 use crate::support::portal::{jwt_parts, token_of_link};
 use crate::support::{
-    Backend, JWT_SECRET, assert_field_violation, spawn_app, spawn_app_with, start_failure,
+    Backend, JWT_SECRET, TestApp, assert_field_violation, claims, hs256, spawn_app, spawn_app_with,
+    start_failure,
 };
 use webhook_service::config::ListenAddr;
 
@@ -19,6 +20,8 @@ on_every_backend!(
     an_admin_gets_a_link_over_rest_answered_201,
     a_ttl_over_the_maximum_not_positive_or_fractional_is_refused_naming_ttl,
     members_and_other_organizations_get_no_link,
+    a_link_never_outlives_the_token_that_made_it,
+    a_token_in_its_leeway_gets_no_link_that_would_be_dead_on_arrival,
 );
 
 async fn an_owner_gets_a_link_to_the_console_over_grpc_with_the_token_in_its_fragment(
@@ -150,6 +153,92 @@ async fn members_and_other_organizations_get_no_link(backend: Backend) {
         .call("POST", &app.org_path("/portalLinks"), None, None)
         .await;
     assert_eq!(anonymous.status, 401, "{anonymous:?}");
+}
+
+/// An ADMIN token of `app`'s organization whose `exp` is `exp` (unix seconds).
+fn admin_token_until(app: &TestApp, exp: i64) -> String {
+    let mut claims = claims(app.organization, "ADMIN");
+    claims["exp"] = exp.into();
+    hs256(&claims)
+}
+
+/// The status a REST listing of `app`'s webhooks gets with `token`, and
+/// the wall-clock span (unix milliseconds) in which the service decided.
+async fn listing_status(app: &TestApp, token: &str) -> (u16, i64, i64) {
+    let sent = chrono::Utc::now().timestamp_millis();
+    let answer = app
+        .rest()
+        .call("GET", &app.org_path("/webhooks"), Some(token), None)
+        .await;
+    (answer.status, sent, chrono::Utc::now().timestamp_millis())
+}
+
+async fn a_link_never_outlives_the_token_that_made_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // The creator's token has 3 s left; it asks for an hour.
+    let token_exp = chrono::Utc::now().timestamp() + 3;
+    let hour = pbjson_types::Duration {
+        seconds: 3600,
+        nanos: 0,
+    };
+    let link = app
+        .create_portal_link(&admin_token_until(&app, token_exp), Some(hour))
+        .await
+        .unwrap();
+
+    let expires_at = link.expires_at.expect("expires_at").seconds;
+    assert!(
+        expires_at <= token_exp,
+        "a link until {expires_at} made with a token until {token_exp}"
+    );
+    let portal = token_of_link(&link.url);
+    let (_, claims) = jwt_parts(&portal);
+    assert_eq!(
+        claims["exp"], expires_at,
+        "the answer tells the token's truth"
+    );
+
+    // It works until `expires_at` and not a moment after: asked every
+    // 50 ms, the first refusal comes at `expires_at`, within a second.
+    let end = expires_at * 1000;
+    let refused_at = loop {
+        let (status, sent, answered) = listing_status(&app, &portal).await;
+        match status {
+            200 => assert!(sent < end, "accepted at {sent} ms, after {end} ms"),
+            401 => break (sent, answered),
+            other => panic!("unexpected status {other}"),
+        }
+        assert!(
+            sent < end + 1000,
+            "still working at {sent} ms, past {end} ms"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        refused_at.1 >= end,
+        "refused by {} ms, before {end} ms",
+        refused_at.1
+    );
+    assert!(
+        refused_at.0 < end + 1000,
+        "refused only at {} ms",
+        refused_at.0
+    );
+}
+
+async fn a_token_in_its_leeway_gets_no_link_that_would_be_dead_on_arrival(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Past its `exp` but inside the 30 s leeway: still accepted.
+    let lingering = admin_token_until(&app, chrono::Utc::now().timestamp() - 5);
+    assert!(app.list_webhooks_as(&lingering).await.is_ok());
+
+    let refused = app.create_portal_link(&lingering, None).await.unwrap_err();
+
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(
+        refused.message().contains("never outlives the token"),
+        "{refused:?}"
+    );
 }
 
 #[tokio::test]

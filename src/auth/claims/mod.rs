@@ -6,6 +6,7 @@
 
 mod path;
 
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 
 pub use path::{ClaimPath, ClaimPathError};
@@ -77,6 +78,7 @@ impl ClaimNames {
             membership,
             scopes: self.read_scopes(claims)?,
             credential: Credential::IdentityToken,
+            expires_at: read_expiry(claims)?,
         })
     }
 
@@ -126,6 +128,21 @@ impl ClaimNames {
     }
 }
 
+/// When a token expires: its `exp`, which the verifier requires and has
+/// checked (a number of seconds, maybe with a fraction). A fraction is
+/// dropped, so that what depends on the token (a portal link) never
+/// outlasts it; a time past the calendar's end counts as that end.
+fn read_expiry(claims: &Map<String, Value>) -> Result<DateTime<Utc>, AuthError> {
+    match claims.get("exp").and_then(Value::as_f64) {
+        Some(seconds) if seconds.is_finite() && seconds >= 0.0 => {
+            // `as` saturates: a huge value becomes i64::MAX, past any date.
+            Ok(DateTime::from_timestamp(seconds.floor() as i64, 0)
+                .unwrap_or(DateTime::<Utc>::MAX_UTC))
+        }
+        _ => Err(AuthError::Invalid("exp is not a number of seconds".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -140,12 +157,18 @@ mod tests {
         }
     }
 
+    /// The claims `value` holds, with an `exp` when it has none (the
+    /// verifier lets no token without one through).
     fn object(value: Value) -> Map<String, Value> {
-        let Value::Object(map) = value else {
+        let Value::Object(mut map) = value else {
             panic!("not an object")
         };
+        map.entry("exp").or_insert(json!(EXP));
         map
     }
+
+    /// 2033-05-18T03:33:20Z.
+    const EXP: u64 = 2_000_000_000;
 
     const ORG: &str = "5d1c4b6e-0c3a-4f0e-9a43-6a1f2b3c4d5e";
 
@@ -258,5 +281,28 @@ mod tests {
         assert!(caller(json!({"sub": ""})).is_err());
         assert!(caller(json!({"sub": 12})).is_err());
         assert!(caller(json!({"sub": "a\nb"})).is_err());
+    }
+
+    #[test]
+    fn the_expiry_is_exp_in_whole_seconds_rounded_down() {
+        let expiry = |exp: Value| {
+            ClaimNames::default()
+                .caller(&object(json!({"sub": "s", "exp": exp})))
+                .map(|c| c.expires_at)
+        };
+        let at = |s| DateTime::from_timestamp(s, 0).unwrap();
+        assert_eq!(expiry(json!(EXP)).unwrap(), at(2_000_000_000));
+        assert_eq!(expiry(json!(1_999_999_999.9)).unwrap(), at(1_999_999_999));
+        assert_eq!(expiry(json!(u64::MAX)).unwrap(), DateTime::<Utc>::MAX_UTC);
+        assert_eq!(
+            ClaimNames::default()
+                .caller(&object(json!({"sub": "s"})))
+                .unwrap()
+                .expires_at,
+            at(2_000_000_000)
+        );
+        assert!(expiry(json!("soon")).is_err());
+        assert!(expiry(json!(-1)).is_err());
+        assert!(expiry(Value::Null).is_err());
     }
 }
