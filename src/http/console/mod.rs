@@ -50,7 +50,7 @@ macro_rules! asset {
 }
 
 /// Every file of the console.
-pub static ASSETS: [Asset; 11] = [
+pub static ASSETS: [Asset; 12] = [
     asset!("index.html", HTML),
     asset!("console.css", CSS),
     asset!("app.js", JS),
@@ -58,6 +58,7 @@ pub static ASSETS: [Asset; 11] = [
     asset!("dom.js", JS),
     asset!("messages.js", JS),
     asset!("session.js", JS),
+    asset!("portal-link.js", JS),
     asset!("signin.js", JS),
     asset!("webhooks.js", JS),
     asset!("deliveries.js", JS),

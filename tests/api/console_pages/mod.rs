@@ -16,7 +16,7 @@ use webhook_service::grpc::proto::{DeliveryStatus, EventTypeInfo, ListEventTypes
 use webhook_service::http::FrameAncestors;
 
 use crate::support::browser::{Browser, Key, testid};
-use crate::support::portal::token_of_link;
+use crate::support::portal::{PORTAL_KEY, portal_claims, sign_portal_token, token_of_link};
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{
     Backend, TestApp, authorized, deliver_to, spawn_app_with, standard_signature,

@@ -41,6 +41,181 @@ async fn a_portal_link_opens_the_console_for_its_organization_only() -> anyhow::
     Ok(())
 }
 
+/// The URLs of `organization`'s webhooks, as its owner lists them.
+async fn webhook_urls_of(app: &TestApp, organization: Uuid) -> Vec<String> {
+    let answer = app
+        .rest()
+        .call(
+            "GET",
+            &format!("/v1/organizations/{organization}/webhooks"),
+            Some(&app.token_for(organization, "OWNER")),
+            None,
+        )
+        .await;
+    let webhooks = answer.body["webhooks"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    webhooks
+        .iter()
+        .map(|w| w["url"].as_str().unwrap_or_default().to_owned())
+        .collect()
+}
+
+/// The token this tab's session holds.
+async fn session_token(browser: &Browser) -> anyhow::Result<String> {
+    let token = browser
+        .eval("sessionStorage.getItem('webhookConsole.token')")
+        .await?;
+    Ok(token.as_str().unwrap_or_default().to_owned())
+}
+
+#[tokio::test]
+async fn a_link_to_another_organization_asks_before_replacing_the_session() -> anyhow::Result<()> {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+    let (ours, theirs) = (app.organization, Uuid::new_v4());
+    app.subscribe_for(
+        theirs,
+        "https://hooks.example.com/theirs",
+        &["member.added"],
+    )
+    .await;
+    // Someone else's link: a portal link to their own organization.
+    let their_link = app
+        .create_portal_link_for(theirs, &app.token_for(theirs, "OWNER"), None)
+        .await?
+        .url;
+    let our_token = app.token("OWNER");
+    let browser = Browser::start().await?;
+    sign_in(&browser, &app, &our_token, ours).await?;
+    let header = browser.text(&testid("session-org")).await?;
+    assert!(header.contains(&ours.to_string()), "{header}");
+
+    // A fresh load of their link (another page of the console was open).
+    browser.click(&testid("nav-deliveries")).await?;
+    browser.wait_for_testid("deliveries-page").await?;
+    browser.goto(&their_link).await?;
+    let question = browser
+        .wait_for_testid("switch-dialog")
+        .await?
+        .text()
+        .await?;
+    assert!(
+        question.contains(&ours.to_string()) && question.contains(&theirs.to_string()),
+        "the question names both organizations: {question}"
+    );
+    // Until answered, this tab stays ours, and the link left the address.
+    assert_eq!(session_token(&browser).await?, our_token);
+    let header = browser.text(&testid("session-org")).await?;
+    assert!(header.contains(&ours.to_string()), "{header}");
+    assert!(!browser.current_url().await?.contains('#'));
+    keep_screenshot(&browser, "switch").await?;
+
+    // Staying is the default: Enter on the focused button keeps us.
+    let focused = browser
+        .eval("document.activeElement.dataset.testid")
+        .await?;
+    assert_eq!(focused, "switch-cancel");
+    browser.press(Key::Enter).await?;
+    browser.wait_until_hidden(&testid("switch-dialog")).await?;
+    assert_eq!(session_token(&browser).await?, our_token);
+    browser.click(&testid("nav-webhooks")).await?;
+    browser.wait_for_testid("webhooks-empty").await?;
+    create_in_console(
+        &browser,
+        "https://hooks.example.com/mine",
+        "member.added",
+        "",
+    )
+    .await?;
+    browser.click(&testid("secret-done")).await?;
+    assert_eq!(
+        webhook_urls_of(&app, ours).await,
+        ["https://hooks.example.com/mine"],
+        "what we did next landed in our organization"
+    );
+    assert_eq!(
+        webhook_urls_of(&app, theirs).await,
+        ["https://hooks.example.com/theirs"]
+    );
+
+    // The same link again from `/console/`, where only the fragment
+    // changes (no reload): asked again, and accepting switches, saying so
+    // in the header.
+    browser.goto(&console_url(&app)).await?;
+    browser.wait_for_testid("webhook-row").await?;
+    browser.eval("window.sameDocument = true").await?;
+    browser.goto(&their_link).await?;
+    browser.wait_for_testid("switch-dialog").await?;
+    assert_eq!(browser.eval("window.sameDocument").await?, true);
+    assert_eq!(session_token(&browser).await?, our_token);
+    browser.click(&testid("switch-accept")).await?;
+    browser
+        .wait_for_text(&testid("session-org"), &theirs.to_string())
+        .await?;
+    let row = browser.wait_for_testid("webhook-row").await?.text().await?;
+    assert!(row.contains("/theirs"), "{row}");
+    assert_eq!(session_token(&browser).await?, token_of_link(&their_link));
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_fresh_link_of_the_same_session_renews_it_and_a_dead_one_is_refused_in_words()
+-> anyhow::Result<()> {
+    let app = spawn_app_with(Backend::Sqlite, |s| s.portal_key = Some(PORTAL_KEY.into())).await;
+    let first = app.create_portal_link(&app.token("ADMIN"), None).await?.url;
+    let browser = Browser::start().await?;
+    browser.goto(&first).await?;
+    browser.wait_for_testid("webhooks-page").await?;
+
+    // The host application shows the console again with a fresh link for
+    // the same person and organization: taken without a question.
+    let renewed = app.create_portal_link(&app.token("ADMIN"), None).await?.url;
+    browser.goto(&renewed).await?;
+    browser
+        .wait_until(&format!(
+            "sessionStorage.getItem('webhookConsole.token') === {}",
+            serde_json::to_string(&token_of_link(&renewed))?
+        ))
+        .await?;
+    assert_eq!(texts(&browser, &testid("switch-dialog")).await?.len(), 0);
+
+    // An expired link to another organization: not used, and said so.
+    let now = jsonwebtoken::get_current_timestamp();
+    let expired = sign_portal_token(&portal_claims(Uuid::new_v4(), now - 60), PORTAL_KEY);
+    browser
+        .goto(&format!("{}#token={expired}", console_url(&app)))
+        .await?;
+    browser
+        .wait_for_text(&testid("error-message"), "was not used")
+        .await?;
+    assert_eq!(session_token(&browser).await?, token_of_link(&renewed));
+    let header = browser.text(&testid("session-org")).await?;
+    assert!(header.contains(&app.organization.to_string()), "{header}");
+
+    // On a phone, the question about another organization's link fits the
+    // screen, and Escape answers it by staying.
+    browser.set_viewport(375, 800).await?;
+    let theirs = Uuid::new_v4();
+    let their_link = app
+        .create_portal_link_for(theirs, &app.token_for(theirs, "ADMIN"), None)
+        .await?
+        .url;
+    browser.goto(&their_link).await?;
+    browser.wait_for_testid("switch-dialog").await?;
+    let fits = "document.querySelector('[data-testid=switch-dialog]').getBoundingClientRect().right \
+                <= window.innerWidth && document.documentElement.scrollWidth <= window.innerWidth";
+    assert_eq!(browser.eval(fits).await?, true, "the question overflows");
+    keep_screenshot(&browser, "phone-switch").await?;
+    browser.press(Key::Escape).await?;
+    browser.wait_until_hidden(&testid("switch-dialog")).await?;
+    browser
+        .wait_for_text(&testid("status-message"), "You stayed in organization")
+        .await?;
+    assert_eq!(session_token(&browser).await?, token_of_link(&renewed));
+    Ok(())
+}
+
 /// A host application on an origin of its own: its address, and where to
 /// send the link its page is to frame (it serves once it has one).
 async fn host_page() -> (String, tokio::sync::oneshot::Sender<String>) {

@@ -16,8 +16,19 @@ impl TestApp {
         token: &str,
         ttl: Option<pbjson_types::Duration>,
     ) -> Result<CreatePortalLinkResponse, Status> {
+        self.create_portal_link_for(self.organization, token, ttl)
+            .await
+    }
+
+    /// CreatePortalLink for `organization` with `token`.
+    pub async fn create_portal_link_for(
+        &self,
+        organization: Uuid,
+        token: &str,
+        ttl: Option<pbjson_types::Duration>,
+    ) -> Result<CreatePortalLinkResponse, Status> {
         let request = CreatePortalLinkRequest {
-            organization_id: self.organization.to_string(),
+            organization_id: organization.to_string(),
             ttl,
         };
         self.webhooks()

@@ -1,12 +1,15 @@
-// The console's entry point: takes a portal link's token, picks the page to
-// show, and wires navigation, sign-out and the 401 → sign-in flow.
+// The console's entry point: takes a portal link's token (asking before it
+// replaces a live session: portal-link.js), picks the page to show, and
+// wires navigation, sign-out and the 401 → sign-in flow.
 //
 // Navigation: the page is named in the query (`?view=webhooks`, the
 // default; `?view=deliveries&webhookId=&status=&eventType=`;
 // `?view=delivery&id=`; `?view=event-types`), changed with
 // history.pushState, so Back and reload work. The fragment is never used
 // for navigation: `#token=` is a portal link's token, taken and removed on
-// load. Sign-in is shown whenever there is no session, whatever the query.
+// load or when the fragment alone changes (a link followed from a page of
+// the console is no reload). Sign-in is shown whenever there is no
+// session, whatever the query.
 //
 // The test ids (data-testid) of the elements, for the browser tests, are
 // listed in src/http/console/README.md.
@@ -14,6 +17,7 @@
 import { el, replace } from './dom.js';
 import { setUnauthorizedHandler } from './api.js';
 import { clearMessages, showStatus } from './messages.js';
+import { takeLink } from './portal-link.js';
 import * as session from './session.js';
 import { renderSignIn } from './signin.js';
 import { renderWebhooks } from './webhooks.js';
@@ -21,9 +25,6 @@ import { renderDeliveries, renderDelivery } from './deliveries.js';
 import { renderEventTypes } from './event-types.js';
 
 const REFUSED = 'Your session has expired or the token was refused. Sign in again.';
-
-// First of all: a portal link's token leaves the address bar.
-session.takeTokenFromFragment();
 
 const main = document.querySelector('main');
 const nav = document.querySelector('[data-testid="nav"]');
@@ -81,7 +82,7 @@ function render() {
     signIn(undefined);
     return;
   }
-  if (current.expiresAt && current.expiresAt.getTime() <= Date.now()) {
+  if (!session.isLive(current)) {
     signIn(REFUSED);
     return;
   }
@@ -117,6 +118,17 @@ document.querySelector('[data-testid="signout"]').addEventListener('click', () =
   showStatus('You signed out. The token was forgotten.');
 });
 
-window.addEventListener('popstate', () => render());
+// Takes a portal link's token from the address, renders the page when
+// that started a session (or `always`), then says what the link did.
+function followLink(always) {
+  const link = takeLink({ onSwitched: () => render() });
+  if (link.started || always) render();
+  if (link.notice) link.notice();
+}
 
-render();
+window.addEventListener('popstate', () => render());
+window.addEventListener('hashchange', () => followLink(false));
+
+// First of all, before anything is shown: a portal link's token leaves the
+// address bar.
+followLink(true);

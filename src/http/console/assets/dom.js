@@ -65,9 +65,36 @@ export function openDialog({ title, testid, build, onClose }) {
   });
   document.body.append(dialog);
   dialog.showModal();
-  const first = dialog.querySelector('[autofocus], input, textarea, select, button');
+  // `[autofocus]` first: a selector list would pick whichever comes first
+  // in the page, such as a confirmation's accept button before its Cancel.
+  const first = dialog.querySelector('[autofocus]') || dialog.querySelector('input, textarea, select, button');
   if (first) first.focus();
   return { dialog, close };
+}
+
+// Asks a yes-or-no question in a modal dialog; resolves to true only when
+// `accept` is pressed (Cancel, Escape: false). Cancel has the focus, so
+// Enter keeps things as they are. `text` is a string or nodes. Test ids:
+// `<testid>-dialog`, `<testid>-accept`, `<testid>-cancel`.
+export function ask({ title, text, accept, cancel = 'Cancel', danger = false, testid = 'confirm' }) {
+  return new Promise((resolve) => {
+    let answer = false;
+    openDialog({
+      title,
+      testid: `${testid}-dialog`,
+      onClose: () => resolve(answer),
+      build: (close) => el('div', {},
+        ...[text].flat().map((part) => (part instanceof Node ? part : el('p', {}, part))),
+        el('div', { class: 'actions' },
+          el('button', {
+            type: 'button',
+            class: danger ? 'danger' : undefined,
+            'data-testid': `${testid}-accept`,
+            on: { click: () => { answer = true; close(); } },
+          }, accept),
+          el('button', { type: 'button', class: 'secondary', autofocus: true, 'data-testid': `${testid}-cancel`, on: { click: close } }, cancel))),
+    });
+  });
 }
 
 // A labelled field: <div class="field"><label>…</label><input>

@@ -36,20 +36,29 @@ export function expiryOf(token) {
   return payload && typeof payload.exp === 'number' ? new Date(payload.exp * 1000) : null;
 }
 
-// A portal link opens `/console/#token=<jwt>`: the token is taken into
-// sessionStorage and the fragment is removed from the address at once, so
-// that it is not left in the history, a bookmark or a screenshot. Returns
-// true when a token came this way.
-export function takeTokenFromFragment() {
-  if (!location.hash) return false;
+// A portal link opens `/console/#token=<jwt>`: the token is taken from the
+// address and the fragment removed at once, so that it is not left in the
+// history, a bookmark or a screenshot. Returns the token, or null when the
+// address holds none. What to do with it is portal-link.js's business.
+export function tokenFromFragment() {
+  if (!location.hash) return null;
   const params = new URLSearchParams(location.hash.slice(1));
   const token = params.get('token');
-  if (token === null) return false;
+  if (token === null) return null;
   history.replaceState(history.state, '', location.pathname + location.search);
-  if (!token) return false;
+  return token || null;
+}
+
+// The `sub` claim of a token (who it speaks for), when it has a string one.
+export function subjectOf(token) {
+  const payload = decodePayload(token);
+  return payload && typeof payload.sub === 'string' ? payload.sub : '';
+}
+
+// Starts a session with a portal link's token, for the organization it names.
+export function startFromLink(token) {
   start(token, organizationOf(token), 'portal');
   sessionStorage.setItem(PORTAL, '1');
-  return true;
 }
 
 // Starts a session with `token` for `organization`.
@@ -69,6 +78,11 @@ export function current() {
     fromPortal: sessionStorage.getItem(SOURCE) === 'portal',
     expiresAt: expiryOf(token),
   };
+}
+
+// Whether `session` (from current()) is there and not past its expiry.
+export function isLive(session) {
+  return Boolean(session) && !(session.expiresAt && session.expiresAt.getTime() <= Date.now());
 }
 
 // Whether this tab's session came from a portal link (even after sign-out).

@@ -2,7 +2,7 @@
 // resume, rotate the secret, send a test event, delete.
 
 import { api } from './api.js';
-import { copyText, el, field, openDialog, replace, timeEl } from './dom.js';
+import { ask, copyText, el, field, openDialog, replace, timeEl } from './dom.js';
 import { clearFieldErrors, showDialogError, showError, showStatus } from './messages.js';
 
 // The event-type catalogue, fetched once per page load.
@@ -269,7 +269,7 @@ async function sendTest(webhook) {
 }
 
 async function rotate(webhook, done) {
-  const confirmed = await confirm({
+  const confirmed = await ask({
     title: 'Rotate the signing secret?',
     text: `A new secret will sign the deliveries to ${webhook.url}. The current one keeps signing them too for a grace period, so your receiver can switch over.`,
     accept: 'Rotate secret',
@@ -291,7 +291,7 @@ async function rotate(webhook, done) {
 }
 
 async function remove(webhook, done) {
-  const confirmed = await confirm({
+  const confirmed = await ask({
     title: 'Delete this webhook?',
     text: `${webhook.url} will get no more deliveries, and its pending ones are cancelled. Its delivery history stays readable until it expires. This cannot be undone.`,
     accept: 'Delete webhook',
@@ -305,28 +305,6 @@ async function remove(webhook, done) {
   } catch (error) {
     if (error.status !== 401) showError(error);
   }
-}
-
-// Asks a yes-or-no question in a dialog; resolves to true on yes.
-function confirm({ title, text, accept, danger }) {
-  return new Promise((resolve) => {
-    let answer = false;
-    openDialog({
-      title,
-      testid: 'confirm-dialog',
-      onClose: () => resolve(answer),
-      build: (close) => el('div', {},
-        el('p', {}, text),
-        el('div', { class: 'actions' },
-          el('button', {
-            type: 'button',
-            class: danger ? 'danger' : undefined,
-            'data-testid': 'confirm-accept',
-            on: { click: () => { answer = true; close(); } },
-          }, accept),
-          el('button', { type: 'button', class: 'secondary', autofocus: true, 'data-testid': 'confirm-cancel', on: { click: close } }, 'Cancel'))),
-    });
-  });
 }
 
 // Shows a signing secret once. It lives only in this dialog, which is
