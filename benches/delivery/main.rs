@@ -1,11 +1,13 @@
 //! The delivery benchmark: `cargo bench --bench delivery -- [--backend
-//! sqlite|postgres|both] [--quick] [--json PATH]`.
+//! sqlite|postgres|both] [--quick] [--only SCENARIO] [--json PATH]`.
 //!
 //! Starts everything on loopback itself: an HTTPS receiver with a test CA,
 //! a throwaway PostgreSQL cluster (fsync on), and the service as a child
 //! process per scenario. Each figure comes with a baseline measured in the
 //! same run, since these machines are shared and noisy.
 
+mod history;
+mod hostile;
 mod noisy;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/pki.rs"]
@@ -18,20 +20,38 @@ mod postgres;
 mod receiver;
 mod scenarios;
 mod service;
+mod summary;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Serialize;
 
+use hostile::HostileTenant;
 use noisy::NoisyNeighbour;
 use scenarios::{Backlog, Calls, Databases, Latency, Throughput};
+
+/// What `--only` accepts; without it, every scenario runs, in this order.
+const SCENARIOS: [&str; 8] = [
+    "one-endpoint",
+    "fan-out",
+    "retry-load",
+    "latency",
+    "create-webhook",
+    "backlog",
+    "noisy",
+    "hostile-tenant",
+];
 
 #[derive(Serialize)]
 struct Report {
     date: String,
     machine: Machine,
     quick: bool,
+    /// The one scenario run (`--only`), if not all of them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    only: Option<String>,
     backends: Vec<BackendReport>,
 }
 
@@ -41,16 +61,26 @@ struct Machine {
     kernel: String,
 }
 
+/// One backend's figures; a scenario left out by `--only` is absent.
 #[derive(Serialize)]
 struct BackendReport {
     backend: &'static str,
-    one_endpoint: Throughput,
-    fan_out: Throughput,
-    retry_load: Throughput,
-    latency: Latency,
-    create_webhook: Calls,
-    backlog: Backlog,
-    noisy_neighbour: NoisyNeighbour,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    one_endpoint: Option<Throughput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fan_out: Option<Throughput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_load: Option<Throughput>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latency: Option<Latency>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    create_webhook: Option<Calls>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backlog: Option<Backlog>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    noisy_neighbour: Option<NoisyNeighbour>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hostile_tenant: Option<HostileTenant>,
 }
 
 struct Sqlite(tempfile::TempDir);
@@ -81,54 +111,28 @@ async fn main() {
     let json =
         PathBuf::from(value("--json").unwrap_or_else(|| "target/bench/delivery.json".into()));
     let scale = if quick { 10 } else { 1 };
-    // `--only noisy|fan-out|one-endpoint|retry-load|create-webhook` runs just that scenario (for
-    // profiling) and prints its figures instead of the report.
+    // `--only SCENARIO` runs just that one (to profile it, or to measure it
+    // before and after a change), on the backends `--backend` names.
     let only = value("--only");
+    if let Some(only) = &only {
+        assert!(
+            SCENARIOS.contains(&only.as_str()),
+            "--only {only}: one of {}",
+            SCENARIOS.join(", ")
+        );
+    }
 
     let receiver = Arc::new(receiver::Receiver::start().await);
-    if let Some(only) = only {
-        let sqlite = Sqlite(tempfile::tempdir().unwrap());
-        let cluster;
-        let databases: &dyn Databases = if backend == "postgres" {
-            cluster = postgres::Cluster::start(true).expect("PostgreSQL server binaries");
-            &cluster
-        } else {
-            &sqlite
-        };
-        let figures = match only.as_str() {
-            "noisy" => serde_json::to_value(
-                noisy::noisy_neighbour(databases, &receiver, 1_000 / scale, 100).await,
-            ),
-            "fan-out" => serde_json::to_value(
-                scenarios::fan_out(databases, &receiver, 200 / scale, 100, 0).await,
-            ),
-            "one-endpoint" => serde_json::to_value(
-                scenarios::fan_out(databases, &receiver, 20_000 / scale, 1, 0).await,
-            ),
-            "retry-load" => serde_json::to_value(
-                scenarios::fan_out(databases, &receiver, 200 / scale, 100, 10).await,
-            ),
-            "create-webhook" => serde_json::to_value(
-                scenarios::create_webhook(databases, &receiver, 2_000 / scale).await,
-            ),
-            other => {
-                panic!("--only {other}: noisy, fan-out, one-endpoint, retry-load or create-webhook")
-            }
-        };
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&figures.unwrap()).unwrap()
-        );
-        return;
-    }
     let mut backends = Vec::new();
     if backend == "sqlite" || backend == "both" {
         let sqlite = Sqlite(tempfile::tempdir().unwrap());
-        backends.push(run("sqlite", &sqlite, &receiver, scale).await);
+        backends.push(run("sqlite", &sqlite, &receiver, scale, only.as_deref()).await);
     }
     if backend == "postgres" || backend == "both" {
         match postgres::Cluster::start(true) {
-            Some(cluster) => backends.push(run("postgres", &cluster, &receiver, scale).await),
+            Some(cluster) => {
+                backends.push(run("postgres", &cluster, &receiver, scale, only.as_deref()).await)
+            }
             None => eprintln!("*** PostgreSQL skipped: no server binaries ***"),
         }
     }
@@ -142,9 +146,10 @@ async fn main() {
                 .to_owned(),
         },
         quick,
+        only,
         backends,
     };
-    print_table(&report);
+    summary::print(&report);
     if let Some(dir) = json.parent() {
         std::fs::create_dir_all(dir).unwrap();
     }
@@ -152,124 +157,63 @@ async fn main() {
     println!("\nfigures written to {}", json.display());
 }
 
+/// Every scenario on one backend, or only `only`.
 async fn run(
     backend: &'static str,
     databases: &dyn Databases,
     receiver: &Arc<receiver::Receiver>,
     scale: usize,
+    only: Option<&str>,
 ) -> BackendReport {
-    eprintln!("== {backend}: 1 endpoint");
-    let one_endpoint = scenarios::fan_out(databases, receiver, 20_000 / scale, 1, 0).await;
-    eprintln!("== {backend}: fan-out");
-    let fan_out = scenarios::fan_out(databases, receiver, 200 / scale, 100, 0).await;
-    eprintln!("== {backend}: retry load");
-    let retry_load = scenarios::fan_out(databases, receiver, 200 / scale, 100, 10).await;
-    eprintln!("== {backend}: latency");
-    let latency = scenarios::latency(databases, receiver, 500 / scale).await;
-    eprintln!("== {backend}: CreateWebhook");
-    let create_webhook = scenarios::create_webhook(databases, receiver, 2_000 / scale).await;
-    eprintln!("== {backend}: backlog");
-    let backlog = scenarios::backlog(databases, receiver, 1_000 / scale, 100).await;
-    eprintln!("== {backend}: noisy neighbour");
-    let noisy_neighbour = noisy::noisy_neighbour(databases, receiver, 1_000 / scale, 100).await;
-    BackendReport {
-        backend,
-        one_endpoint,
-        fan_out,
-        retry_load,
-        latency,
-        create_webhook,
-        backlog,
-        noisy_neighbour,
-    }
-}
-
-fn print_table(report: &Report) {
-    println!(
-        "\nwebhook-service delivery benchmark, {} cores, {}",
-        report.machine.cores, report.date
-    );
-    for b in &report.backends {
-        println!("\n[{}]", b.backend);
-        println!(
-            "{:<34} {:>11} {:>9} {:>12} {:>12} {:>7} {:>12} {:>10}",
-            "throughput",
-            "deliveries",
-            "seconds",
-            "per second",
-            "baseline/s",
-            "ratio",
-            "cpu us/each",
-            "TLS conns"
-        );
-        for (name, t) in [
-            ("1 endpoint (N x 1)", &b.one_endpoint),
-            ("fan-out (N x 100)", &b.fan_out),
-            ("retry load (10% answer 500)", &b.retry_load),
-        ] {
-            println!(
-                "{:<34} {:>11} {:>9.2} {:>12.0} {:>12.0} {:>7.3} {:>12.0} {:>10}",
-                name,
-                t.deliveries,
-                t.seconds,
-                t.deliveries_per_second,
-                t.baseline_per_second,
-                t.ratio,
-                t.cost.service_cpu_us_per_delivery,
-                t.cost.tls_handshakes
-            );
+    let runs = |name: &str| {
+        let yes = only.is_none_or(|only| only == name);
+        if yes {
+            eprintln!("== {backend}: {name}");
         }
-        let l = &b.latency;
-        println!(
-            "latency at {}/s, publish -> arrival: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-            l.rate_per_second, l.p50_ms, l.p99_ms, l.max_ms
-        );
-        println!(
-            "cost (service CPU per delivery, TLS connections opened): latency {:.0} us, {}; backlog {:.0} us, {}; noisy neighbour {:.0} us, {}",
-            l.cost.service_cpu_us_per_delivery,
-            l.cost.tls_handshakes,
-            b.backlog.cost.service_cpu_us_per_delivery,
-            b.backlog.cost.tls_handshakes,
-            b.noisy_neighbour.cost.service_cpu_us_per_delivery,
-            b.noisy_neighbour.cost.tls_handshakes
-        );
-        let c = &b.create_webhook;
-        println!(
-            "CreateWebhook x{}: {:.0}/s (p50 {:.2} ms, p99 {:.2} ms); Health/Check {:.0}/s (p50 {:.2} ms, p99 {:.2} ms); ratio {:.3}",
-            c.concurrency,
-            c.per_second,
-            c.p50_ms,
-            c.p99_ms,
-            c.baseline_per_second,
-            c.baseline_p50_ms,
-            c.baseline_p99_ms,
-            c.ratio
-        );
-        let k = &b.backlog;
-        println!(
-            "backlog {}: published in {:.1} s, drained in {:.1} s ({:.0}/s), peak RSS {:.1} MB while draining, {:.1} MB whole run",
-            k.deliveries,
-            k.publish_seconds,
-            k.drain_seconds,
-            k.drain_per_second,
-            k.peak_rss_during_drain_mb,
-            k.peak_rss_whole_run_mb
-        );
-        let n = &b.noisy_neighbour;
-        println!(
-            "noisy neighbour: A {} deliveries to {} endpoints answering in {} ms drains in {:.1} s ({:.1} s alone, throughput x{:.2}); B at {}/s: p50/p99 {:.2}/{:.2} ms idle, {:.2}/{:.2} ms under A; B p99 / A drain {:.5}",
-            n.a_deliveries,
-            n.a_endpoints,
-            n.a_answer_ms,
-            n.a_drain_seconds,
-            n.a_drain_alone_seconds,
-            n.a_throughput_ratio,
-            n.b_rate_per_second,
-            n.b_idle_p50_ms,
-            n.b_idle_p99_ms,
-            n.b_p50_ms,
-            n.b_p99_ms,
-            n.b_p99_over_a_drain
-        );
+        yes
+    };
+    let mut report = BackendReport {
+        backend,
+        one_endpoint: None,
+        fan_out: None,
+        retry_load: None,
+        latency: None,
+        create_webhook: None,
+        backlog: None,
+        noisy_neighbour: None,
+        hostile_tenant: None,
+    };
+    if runs("one-endpoint") {
+        report.one_endpoint =
+            Some(scenarios::fan_out(databases, receiver, 20_000 / scale, 1, 0).await);
     }
+    if runs("fan-out") {
+        report.fan_out = Some(scenarios::fan_out(databases, receiver, 200 / scale, 100, 0).await);
+    }
+    if runs("retry-load") {
+        report.retry_load =
+            Some(scenarios::fan_out(databases, receiver, 200 / scale, 100, 10).await);
+    }
+    if runs("latency") {
+        report.latency = Some(scenarios::latency(databases, receiver, 500 / scale).await);
+    }
+    if runs("create-webhook") {
+        report.create_webhook =
+            Some(scenarios::create_webhook(databases, receiver, 2_000 / scale).await);
+    }
+    if runs("backlog") {
+        report.backlog = Some(scenarios::backlog(databases, receiver, 1_000 / scale, 100).await);
+    }
+    if runs("noisy") {
+        report.noisy_neighbour =
+            Some(noisy::noisy_neighbour(databases, receiver, 1_000 / scale, 100).await);
+    }
+    if runs("hostile-tenant") {
+        // 20 s a phase (5 s quick): 400 of B's publishes each, so p99 is
+        // the fourth slowest.
+        let phase = Duration::from_secs(if scale > 1 { 5 } else { 20 });
+        report.hostile_tenant =
+            Some(hostile::hostile_tenant(databases, receiver, 1_000_000 / scale, phase).await);
+    }
+    report
 }

@@ -44,6 +44,8 @@ impl Service {
             .env("WEBHOOK_LISTEN_ADDR", &address)
             // Not the default port, which another run may hold.
             .env("WEBHOOK_METRICS_ADDR", "127.0.0.1:0")
+            // Nor the REST face's default (8080): the bench calls gRPC only.
+            .env("WEBHOOK_HTTP_ADDR", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
             .env("JWT_SECRET", JWT_SECRET)
             .env("WEBHOOK_ALLOW_PRIVATE_TARGETS", "true")
@@ -246,7 +248,7 @@ impl Drop for Service {
     }
 }
 
-fn owner_token(organization: Uuid) -> String {
+pub fn owner_token(organization: Uuid) -> String {
     token(json!({"sub": "bench", "org_id": organization.to_string(), "role": "OWNER"}))
 }
 

@@ -1,0 +1,164 @@
+//! The printed summary: a few lines per backend, for the scenarios that ran.
+
+use crate::Report;
+use crate::hostile::{Calls, HostileTenant};
+
+pub fn print(report: &Report) {
+    println!(
+        "\nwebhook-service delivery benchmark, {} cores, {}",
+        report.machine.cores, report.date
+    );
+    for b in &report.backends {
+        println!("\n[{}]", b.backend);
+        let throughputs: Vec<_> = [
+            ("1 endpoint (N x 1)", &b.one_endpoint),
+            ("fan-out (N x 100)", &b.fan_out),
+            ("retry load (10% answer 500)", &b.retry_load),
+        ]
+        .into_iter()
+        .filter_map(|(name, t)| Some((name, t.as_ref()?)))
+        .collect();
+        if !throughputs.is_empty() {
+            println!(
+                "{:<34} {:>11} {:>9} {:>12} {:>12} {:>7} {:>12} {:>10}",
+                "throughput",
+                "deliveries",
+                "seconds",
+                "per second",
+                "baseline/s",
+                "ratio",
+                "cpu us/each",
+                "TLS conns"
+            );
+        }
+        for (name, t) in throughputs {
+            println!(
+                "{:<34} {:>11} {:>9.2} {:>12.0} {:>12.0} {:>7.3} {:>12.0} {:>10}",
+                name,
+                t.deliveries,
+                t.seconds,
+                t.deliveries_per_second,
+                t.baseline_per_second,
+                t.ratio,
+                t.cost.service_cpu_us_per_delivery,
+                t.cost.tls_handshakes
+            );
+        }
+        if let Some(l) = &b.latency {
+            println!(
+                "latency at {}/s, publish -> arrival: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; cost {:.0} us, {} TLS connections",
+                l.rate_per_second,
+                l.p50_ms,
+                l.p99_ms,
+                l.max_ms,
+                l.cost.service_cpu_us_per_delivery,
+                l.cost.tls_handshakes
+            );
+        }
+        if let Some(c) = &b.create_webhook {
+            println!(
+                "CreateWebhook x{}: {:.0}/s (p50 {:.2} ms, p99 {:.2} ms); Health/Check {:.0}/s (p50 {:.2} ms, p99 {:.2} ms); ratio {:.3}",
+                c.concurrency,
+                c.per_second,
+                c.p50_ms,
+                c.p99_ms,
+                c.baseline_per_second,
+                c.baseline_p50_ms,
+                c.baseline_p99_ms,
+                c.ratio
+            );
+        }
+        if let Some(k) = &b.backlog {
+            println!(
+                "backlog {}: published in {:.1} s, drained in {:.1} s ({:.0}/s), peak RSS {:.1} MB while draining, {:.1} MB whole run; cost {:.0} us, {} TLS connections",
+                k.deliveries,
+                k.publish_seconds,
+                k.drain_seconds,
+                k.drain_per_second,
+                k.peak_rss_during_drain_mb,
+                k.peak_rss_whole_run_mb,
+                k.cost.service_cpu_us_per_delivery,
+                k.cost.tls_handshakes
+            );
+        }
+        if let Some(n) = &b.noisy_neighbour {
+            println!(
+                "noisy neighbour: A {} deliveries to {} endpoints answering in {} ms drains in {:.1} s ({:.1} s alone, throughput x{:.2}); B at {}/s: p50/p99 {:.2}/{:.2} ms idle, {:.2}/{:.2} ms under A; B p99 / A drain {:.5}; cost {:.0} us, {} TLS connections",
+                n.a_deliveries,
+                n.a_endpoints,
+                n.a_answer_ms,
+                n.a_drain_seconds,
+                n.a_drain_alone_seconds,
+                n.a_throughput_ratio,
+                n.b_rate_per_second,
+                n.b_idle_p50_ms,
+                n.b_idle_p99_ms,
+                n.b_p50_ms,
+                n.b_p99_ms,
+                n.b_p99_over_a_drain,
+                n.cost.service_cpu_us_per_delivery,
+                n.cost.tls_handshakes
+            );
+        }
+        if let Some(h) = &b.hostile_tenant {
+            hostile(h);
+        }
+    }
+}
+
+fn hostile(h: &HostileTenant) {
+    let s = &h.history;
+    println!(
+        "hostile tenant: {} deliveries of {} other organizations stored in {:.1} s",
+        s.deliveries, s.organizations, s.insert_seconds
+    );
+    let (empty, full) = (&h.list_empty_store, &h.list_full_store);
+    println!(
+        "  ListDeliveries, organization with none: {:.0}/s (p50 {:.2} ms) on the empty store, {:.1}/s (p50 {:.2} ms) on the full one; ratio {:.4} (target about 1)",
+        empty.per_second, empty.p50_ms, full.per_second, full.p50_ms, h.list_ratio
+    );
+    let (idle, flood, a) = (&h.b_idle, &h.b_flood, &h.a_flood);
+    println!(
+        "  B PublishEvent at {}/s: p50/p99 {:.2}/{:.2} ms idle ({} of {} failed{}), {:.2}/{:.2} ms under A's flood (max {:.0} ms, {} of {} failed{}); p99 ratio {:.1} (target at most 2)",
+        h.b_rate_per_second,
+        idle.p50_ms,
+        idle.p99_ms,
+        idle.failed,
+        idle.calls,
+        codes(idle),
+        flood.p50_ms,
+        flood.p99_ms,
+        flood.max_ms,
+        flood.failed,
+        flood.calls,
+        codes(flood),
+        h.b_p99_ratio
+    );
+    println!(
+        "  A's flood, {} clients, {} deliveries: ListDeliveries {:.1}/s, p50 {:.2} ms, p99 {:.2} ms, {} failed{}; health: {} NOT_SERVING and {} unanswered of {} checks",
+        h.a_clients,
+        h.a_deliveries,
+        a.per_second,
+        a.p50_ms,
+        a.p99_ms,
+        a.failed,
+        codes(a),
+        h.health.not_serving,
+        h.health.failed,
+        h.health.checks
+    );
+}
+
+/// The codes calls failed with, if any: ": Unavailable 3, DeadlineExceeded 2".
+fn codes(calls: &Calls) -> String {
+    let listed: Vec<String> = calls
+        .failed_by_code
+        .iter()
+        .map(|(code, n)| format!("{code} {n}"))
+        .collect();
+    if listed.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", listed.join(", "))
+    }
+}
