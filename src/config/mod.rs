@@ -223,6 +223,9 @@ pub struct Settings {
     /// How long a claimed delivery stays reserved to one process; after it, another may take it. Default: WEBHOOK_TIMEOUT + 30s.
     #[arg(long, env = "WEBHOOK_LEASE", value_parser = humantime::parse_duration, global = true)]
     pub lease: Option<Duration>,
+    /// On PostgreSQL, how often each process says it is alive, so that the processes split WEBHOOK_MAX_PER_ENDPOINT between them; one silent for five of these is counted out.
+    #[arg(long, env = "WEBHOOK_HEARTBEAT_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration, global = true)]
+    pub heartbeat_interval: Duration,
     /// After RotateWebhookSecret, how long deliveries are also signed with the previous secret.
     #[arg(long, env = "WEBHOOK_SECRET_GRACE", default_value = "24h", value_parser = humantime::parse_duration, global = true)]
     pub secret_grace: Duration,

@@ -114,6 +114,9 @@ impl Settings {
         if lease <= self.timeout {
             bail!("WEBHOOK_LEASE must be longer than WEBHOOK_TIMEOUT");
         }
+        if self.heartbeat_interval < Duration::from_millis(10) {
+            bail!("WEBHOOK_HEARTBEAT_INTERVAL must be at least 10ms");
+        }
         Ok(DeliveryConfig {
             timeout: self.timeout,
             ca_file: self.ca_file.clone(),
@@ -123,6 +126,7 @@ impl Settings {
             max_per_endpoint: self.max_per_endpoint as usize,
             poll_interval: self.poll_interval,
             lease,
+            heartbeat_interval: self.heartbeat_interval,
             shutdown_grace: self.shutdown_grace,
             disable_after: self.disable_after,
         })

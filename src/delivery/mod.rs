@@ -44,6 +44,9 @@ pub struct DeliveryConfig {
     pub poll_interval: Duration,
     /// How long a claimed delivery stays reserved to this process.
     pub lease: Duration,
+    /// How often this process says it is alive to the others on one
+    /// PostgreSQL; silent for five of these, it is counted out.
+    pub heartbeat_interval: Duration,
     /// After the stop signal, how long in-flight attempts and the writing
     /// of their results may take before they are abandoned (their leases
     /// run out and they are sent again).

@@ -12,6 +12,7 @@ mod events;
 mod history;
 mod migration;
 mod organizations;
+mod processes;
 mod registration;
 mod retention;
 mod rotation;
@@ -19,6 +20,7 @@ mod scoped;
 mod secret_box;
 mod service_keys;
 mod subscriptions;
+mod turns;
 mod webhooks;
 
 use std::sync::Arc;
@@ -43,8 +45,10 @@ use crate::domain::{OrganizationId, WebhookId};
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use organizations::PendingOrganizations;
+pub use processes::{Heartbeat, Member};
 pub use registration::{Created, Registration};
 pub use secret_box::SecretBox;
+pub use turns::Turn;
 
 /// The database handle the rest of the service goes through.
 #[derive(Clone)]

@@ -78,6 +78,18 @@ fn a_malformed_claim_path_is_refused_at_start_naming_the_setting() {
     );
 }
 
+#[test]
+fn a_heartbeat_interval_below_ten_milliseconds_is_refused_at_start() {
+    let stderr = start_failure(&[
+        ("JWT_SECRET", "s3cret"),
+        ("WEBHOOK_HEARTBEAT_INTERVAL", "1ms"),
+    ]);
+    assert!(
+        stderr.contains("WEBHOOK_HEARTBEAT_INTERVAL must be at least 10ms"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn the_token_subcommand_mints_a_token_the_service_accepts() {
     let app = spawn_app(Backend::Sqlite).await;

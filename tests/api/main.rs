@@ -33,6 +33,7 @@ mod metrics;
 mod plumbing;
 mod portal_links;
 mod portal_tokens;
+mod processes;
 mod publish_event;
 mod races;
 mod rate_limits;

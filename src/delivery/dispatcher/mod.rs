@@ -12,14 +12,16 @@ use tokio::task::JoinSet;
 use super::attempt::attempt;
 use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE};
-use super::scheduler::{self, Rates, Signal, Tenants, Windows};
+use super::scheduler::{self, Booked, Rates, Shares, Signal, Tenants, Windows};
 use super::{DeliveryConfig, Inbox, Wakeup, stale};
 use crate::domain::WebhookId;
 use crate::metrics::Metrics;
 use crate::store::{Admission, Admit, AttemptRecord, Claimed, Lease, Store};
 
 mod claiming;
+mod membership;
 mod slots;
+mod turns;
 
 use slots::{Placed, Then};
 
@@ -40,16 +42,26 @@ struct Slots {
     /// Per webhook: requests in flight, and claimed deliveries waiting for
     /// one of its slots.
     endpoints: HashMap<WebhookId, Endpoint>,
-    /// Per webhook: how many requests it may have in flight now.
+    /// Per webhook: how many requests it may have in flight now, up to
+    /// this process's share of the per-endpoint cap.
     windows: Windows,
-    /// Per rate-limited webhook: when its next delivery may start.
+    /// This process's share of the per-endpoint cap, among the processes
+    /// on one PostgreSQL.
+    shares: Shares,
+    /// Per rate-limited webhook: when its next delivery may start (SQLite:
+    /// the one process keeps the turns).
     rates: Rates,
+    /// Rate-limited webhooks whose turns, kept in the database for every
+    /// process (PostgreSQL), are booked beyond reach.
+    booked: Booked,
     /// Per organization: slots held, and whether it waits for more.
     tenants: Tenants,
 }
 
 struct Inner {
     store: Store,
+    /// This process among those delivering from one PostgreSQL.
+    process: uuid::Uuid,
     client: Client,
     config: DeliveryConfig,
     wakeup: Wakeup,
@@ -83,10 +95,18 @@ impl Dispatcher {
             config.allow_private_targets,
             config.max_in_flight + scheduler::reserve(config.max_in_flight),
         )?;
-        let max_per_endpoint = config.max_per_endpoint;
+        // On PostgreSQL, other processes may be delivering too: this one
+        // takes nothing until its heartbeats say which share is its own.
+        let process = uuid::Uuid::new_v4();
+        let shares = if store.is_sqlite() {
+            Shares::alone(config.max_per_endpoint)
+        } else {
+            Shares::joining(process, config.max_per_endpoint)
+        };
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
+                process,
                 client,
                 permits: Arc::new(Semaphore::new(config.max_in_flight)),
                 reserve: Arc::new(Semaphore::new(scheduler::reserve(config.max_in_flight))),
@@ -94,8 +114,10 @@ impl Dispatcher {
                 wakeup,
                 slots: Mutex::new(Slots {
                     endpoints: HashMap::new(),
-                    windows: Windows::new(max_per_endpoint),
+                    windows: Windows::new(shares.share()),
+                    shares,
                     rates: Rates::default(),
+                    booked: Booked::default(),
                     tenants: Tenants::default(),
                 }),
                 backlog: AtomicBool::new(false),
@@ -147,6 +169,15 @@ impl Dispatcher {
                 let _ = stopped.wait_for(|s| *s).await;
             },
         ));
+        // Kept until the attempts in flight are over: the others must not
+        // take up this process's share while they run.
+        let (leave, leaving) = tokio::sync::watch::channel(false);
+        let membership = (!inner.store.is_sqlite()).then(|| {
+            tokio::spawn(inner.clone().keep_membership(async move {
+                let mut leaving = leaving;
+                let _ = leaving.wait_for(|l| *l).await;
+            }))
+        });
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         let mut claim = true;
@@ -193,6 +224,10 @@ impl Dispatcher {
             );
             tasks.abort_all();
             writer.abort();
+        }
+        let _ = leave.send(true);
+        if let Some(membership) = membership {
+            let _ = membership.await;
         }
         let _ = watcher.await;
     }
@@ -323,23 +358,5 @@ impl Inner {
         if self.backlog.load(Ordering::Relaxed) {
             self.wakeup.wake();
         }
-    }
-}
-
-impl Inner {
-    /// Waits for the delivery's turn under its webhook's rate limit; false
-    /// when it may no longer be sent as it is (see `expired`).
-    async fn wait_turn(&self, claim: &Claimed) -> bool {
-        let now = std::time::Instant::now();
-        let turn = self.slots.lock().expect("lock").rates.turn(
-            claim.webhook_id,
-            claim.rate_limit_per_second,
-            now,
-        );
-        if turn <= now {
-            return true;
-        }
-        tokio::time::sleep_until(tokio::time::Instant::from_std(turn)).await;
-        !self.expired(claim)
     }
 }

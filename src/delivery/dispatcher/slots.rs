@@ -3,6 +3,7 @@
 //! attempt. The decisions themselves are the scheduler's.
 
 use std::sync::atomic::Ordering;
+use std::time::Instant;
 
 use super::{Inner, Slots};
 use crate::delivery::scheduler::Signal;
@@ -23,11 +24,12 @@ impl Inner {
             .saturating_sub(kept);
         let mut slots = self.slots.lock().expect("lock");
         let limit = slots.windows.limit(webhook);
-        let endpoint_free = slots
-            .endpoints
-            .get(&webhook)
-            .is_none_or(|e| e.running < limit || e.waiting.len() < limit);
-        if !endpoint_free {
+        let endpoint_free = limit > 0
+            && slots
+                .endpoints
+                .get(&webhook)
+                .is_none_or(|e| e.running < limit || e.waiting.len() < limit);
+        if !endpoint_free || slots.booked.booked(webhook, Instant::now) {
             return false;
         }
         let tenants = &slots.tenants;
@@ -39,15 +41,19 @@ impl Inner {
         can
     }
 
-    /// Webhooks whose every slot is taken: not worth claiming for.
+    /// Webhooks whose every slot is taken, or whose turns are booked
+    /// beyond reach: not worth claiming for.
     pub(super) fn saturated_endpoints(&self) -> Vec<WebhookId> {
-        let slots = self.slots.lock().expect("lock");
-        slots
-            .endpoints
-            .iter()
-            .filter(|(id, e)| e.running >= slots.windows.limit(**id))
-            .map(|(id, _)| *id)
-            .collect()
+        let mut slots = self.slots.lock().expect("lock");
+        let mut skip = slots.booked.now_booked(Instant::now);
+        skip.extend(
+            slots
+                .endpoints
+                .iter()
+                .filter(|(id, e)| e.running >= slots.windows.limit(**id))
+                .map(|(id, _)| *id),
+        );
+        skip
     }
 
     /// Runs a claimed delivery now if its webhook has a free slot and a
@@ -124,17 +130,20 @@ impl Inner {
         {
             return Then::Send(Box::new(next));
         }
-        let given_back: Vec<Lease> = if over_share {
+        let mut given_back: Vec<Lease> = if over_share {
             endpoint.waiting.drain(..).map(|c| c.lease).collect()
         } else {
             Vec::new()
         };
-        if !given_back.is_empty() {
-            tenants.set_waiting(organization, true);
-        }
         endpoint.running -= 1;
         if endpoint.running == 0 {
+            // The last slot goes with its window shut (this process's share
+            // fell to none): what waits for it goes back to the store.
+            given_back.extend(endpoint.waiting.drain(..).map(|c| c.lease));
             endpoints.remove(&webhook);
+        }
+        if !given_back.is_empty() {
+            tenants.set_waiting(organization, true);
         }
         tenants.finished(organization);
         Then::Yield(given_back)

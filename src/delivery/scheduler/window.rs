@@ -2,7 +2,9 @@
 //! reached, or answers 5xx or 429 gets half as many requests at once (down to
 //! one), and earns one more back with each success (up to the per-endpoint
 //! cap): additive increase, multiplicative decrease, as TCP does. A hanging
-//! endpoint so ends up holding one slot, not the whole cap.
+//! endpoint so ends up holding one slot, not the whole cap. The cap is this
+//! process's share of `WEBHOOK_MAX_PER_ENDPOINT` (see `shares`), and moves
+//! when other processes come and go.
 
 use std::collections::HashMap;
 
@@ -33,6 +35,18 @@ impl Windows {
             limits: HashMap::new(),
             cap,
         }
+    }
+
+    /// The most requests in flight to any one webhook now.
+    pub(in crate::delivery) fn cap(&self) -> usize {
+        self.cap
+    }
+
+    /// Moves the cap: windows above it come down to it, those below keep
+    /// what they earned.
+    pub(in crate::delivery) fn set_cap(&mut self, cap: usize) {
+        self.cap = cap;
+        self.limits.retain(|_, limit| *limit < cap);
     }
 
     /// How many requests `webhook` may have in flight now.
@@ -91,5 +105,22 @@ mod tests {
         windows.record(well, Signal::Success);
         assert_eq!(windows.limit(sick), 2);
         assert_eq!(windows.limit(well), 4);
+    }
+
+    #[test]
+    fn a_smaller_cap_brings_every_window_down_and_none_leaves_no_room() {
+        let mut windows = Windows::new(16);
+        let (sick, well) = (WebhookId::generate(), WebhookId::generate());
+        windows.record(sick, Signal::Overloaded);
+        windows.set_cap(4);
+        assert_eq!((windows.limit(sick), windows.limit(well)), (4, 4));
+        windows.record(sick, Signal::Overloaded);
+        windows.set_cap(8);
+        assert_eq!((windows.limit(sick), windows.limit(well)), (2, 8));
+        windows.set_cap(0);
+        assert_eq!((windows.limit(sick), windows.limit(well)), (0, 0));
+        windows.record(sick, Signal::Overloaded);
+        windows.record(well, Signal::Success);
+        assert_eq!((windows.limit(sick), windows.limit(well)), (0, 0));
     }
 }

@@ -12,6 +12,7 @@ mod m20261129_000006_auto_disable;
 mod m20261130_000007_rate_limits;
 mod m20261130_000008_subscriptions;
 mod m20261201_000009_service_keys;
+mod m20261205_000011_shared_limits;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_rate_limits::Migration),
             Box::new(m20261130_000008_subscriptions::Migration),
             Box::new(m20261201_000009_service_keys::Migration),
+            Box::new(m20261205_000011_shared_limits::Migration),
         ]
     }
 }

@@ -88,6 +88,8 @@ struct State {
     scripts: HashMap<String, VecDeque<Reply>>,
     /// Paths that always get this reply once their script runs out.
     always: HashMap<String, Reply>,
+    /// Per path: requests being answered now, and the most there were at once.
+    in_flight: HashMap<String, (usize, usize)>,
 }
 
 pub struct Receiver {
@@ -220,6 +222,13 @@ impl Receiver {
             .collect()
     }
 
+    /// The most requests to `path` that were in flight at once (arrived,
+    /// held or answering, not yet answered), so far.
+    pub fn peak_in_flight(&self, path: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state.in_flight.get(path).map_or(0, |(_, peak)| *peak)
+    }
+
     pub fn all_received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
@@ -273,10 +282,38 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Shared) {
     }
 }
 
+/// Counts a request to its path as in flight until dropped.
+struct InFlight {
+    state: Arc<Mutex<State>>,
+    path: String,
+}
+
+impl InFlight {
+    fn new(state: &Arc<Mutex<State>>, path: &str) -> Self {
+        let mut locked = state.lock().unwrap();
+        let (now, peak) = locked.in_flight.entry(path.to_owned()).or_default();
+        *now += 1;
+        *peak = (*peak).max(*now);
+        Self {
+            state: state.clone(),
+            path: path.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some((now, _)) = self.state.lock().unwrap().in_flight.get_mut(&self.path) {
+            *now -= 1;
+        }
+    }
+}
+
 async fn answer(
     request: hyper::Request<Incoming>,
     shared: Shared,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
+    let _in_flight = InFlight::new(&shared.state, request.uri().path());
     let _ = shared.paused.subscribe().wait_for(|paused| !paused).await;
     let Shared { state, arrived, .. } = shared;
     let at = Instant::now();
