@@ -58,7 +58,7 @@ impl NewEvent {
         }
         violations.check("idempotency_key", no_nul(&idempotency_key));
         match (organization_id, event_type) {
-            (Some(organization_id), Some(event_type)) if violations.0.is_empty() => Ok(Self {
+            (Some(organization_id), Some(event_type)) if violations.is_empty() => Ok(Self {
                 event: Event::new(organization_id, event_type, data),
                 idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
             }),
@@ -120,9 +120,9 @@ mod tests {
         assert_eq!(ok.idempotency_key, None);
         let big = serde_json::json!({"blob": "x".repeat(MAX_DATA_BYTES)});
         let nul = NewEvent::parse(ORG, "member.added", serde_json::json!({}), "a\0b".into());
-        assert_eq!(nul.unwrap_err().0[0].field, "idempotency_key");
+        assert_eq!(nul.unwrap_err().reported()[0].field, "idempotency_key");
         let err = NewEvent::parse("acme", "member.exploded", big, "k".repeat(256)).unwrap_err();
-        let fields: Vec<_> = err.0.iter().map(|v| v.field).collect();
+        let fields: Vec<_> = err.reported().iter().map(|v| v.field).collect();
         assert_eq!(
             fields,
             ["organization_id", "type", "data", "idempotency_key"]
