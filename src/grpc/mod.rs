@@ -3,6 +3,7 @@
 //! among them), conversions between proto and domain types, and the mapping
 //! of errors to statuses. Proto types never leave this module.
 
+mod codec;
 mod convert;
 mod events;
 mod health;

@@ -25,6 +25,18 @@ pub const GOOGLE_RPC_DESCRIPTOR_SET: &[u8] =
 /// The type URL prefix of every detail.
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 
+/// The most characters of a library's words about the caller's input put
+/// in an error message: they may quote that input, of any length.
+const MAX_QUOTED_TEXT: usize = 200;
+
+/// `text`, cut after [`MAX_QUOTED_TEXT`] characters (marked with `…`).
+pub fn cut(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_QUOTED_TEXT) {
+        None => text.into(),
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+    }
+}
+
 /// The HTTP status of a gRPC code, as grpc-gateway maps it.
 pub fn http_status(code: Code) -> StatusCode {
     match code {

@@ -18,7 +18,7 @@ use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use super::console::{self, FrameAncestors};
-use super::errors::ApiError;
+use super::errors::{ApiError, cut};
 use super::routes::{OPENAPI_PATH, ROUTES};
 use super::shape::RequestShape;
 use super::{openapi, transcode};
@@ -78,7 +78,8 @@ impl Group {
             Ok(Path(captures)) => captures,
             Err(PathRejection::MissingPathParams(_)) => Vec::new(),
             Err(rejection) => {
-                return ApiError::bad_request(format!("bad URL path: {}", rejection.body_text()))
+                let why = rejection.body_text();
+                return ApiError::bad_request(format!("bad URL path: {}", cut(&why)))
                     .logged()
                     .into_response();
             }

@@ -14,7 +14,7 @@ use tonic::service::Routes;
 use tower::ServiceExt;
 
 use super::codec::{frame, unframe};
-use super::errors::ApiError;
+use super::errors::{ApiError, cut};
 use super::shape::RequestShape;
 use crate::auth::RestCall;
 
@@ -86,7 +86,14 @@ async fn request_message(
         .codec
         .request(Value::Object(fields))
         .map_err(|e| {
-            ApiError::bad_request(format!("the request does not fit {}: {e}", shape.message()))
+            // The JSON mapping's words are about the caller's JSON, but may
+            // quote a value of any length.
+            let why = e.to_string();
+            let why = cut(&why);
+            ApiError::bad_request(format!(
+                "the request does not fit {}: {why}",
+                shape.message()
+            ))
         })
 }
 
@@ -103,9 +110,10 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiE
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(ApiError::bad_request(format!(
-            "cannot read the request body: {err}"
-        ))),
+        Err(error) => {
+            tracing::info!(%error, "a request body that cannot be read");
+            Err(ApiError::bad_request("the request body could not be read"))
+        }
     }
 }
 
