@@ -1,10 +1,11 @@
 //! Who may do what: one table of what each action needs (a role in the
-//! organization acted on, or a scope), and the checks made with it.
+//! organization acted on, a scope, or just a verified token), and the
+//! checks made with it.
 
 use super::OrganizationId;
 use super::caller::{Caller, Credential, Role};
 
-/// Something a caller asks to do.
+/// Something a caller asks to do: one per RPC, named as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     CreateWebhook,
@@ -18,12 +19,43 @@ pub enum Action {
     RetryDelivery,
     RecoverWebhook,
     SendTestEvent,
+    ListEventTypes,
     PublishEvent,
     CreatePortalLink,
 }
 
+impl Action {
+    /// Every action, each with the name of its RPC.
+    const NAMED: [(&'static str, Action); 14] = [
+        ("CreateWebhook", Action::CreateWebhook),
+        ("ListWebhooks", Action::ListWebhooks),
+        ("GetWebhook", Action::GetWebhook),
+        ("UpdateWebhook", Action::UpdateWebhook),
+        ("DeleteWebhook", Action::DeleteWebhook),
+        ("RotateWebhookSecret", Action::RotateWebhookSecret),
+        ("ListDeliveries", Action::ListDeliveries),
+        ("GetDelivery", Action::GetDelivery),
+        ("RetryDelivery", Action::RetryDelivery),
+        ("RecoverWebhook", Action::RecoverWebhook),
+        ("SendTestEvent", Action::SendTestEvent),
+        ("ListEventTypes", Action::ListEventTypes),
+        ("PublishEvent", Action::PublishEvent),
+        ("CreatePortalLink", Action::CreatePortalLink),
+    ];
+
+    /// The action of the RPC called `rpc` (`CreateWebhook`), if any.
+    pub fn named(rpc: &str) -> Option<Action> {
+        Self::NAMED
+            .iter()
+            .find(|(name, _)| *name == rpc)
+            .map(|(_, action)| *action)
+    }
+}
+
 /// What an action needs.
 enum Needs {
+    /// A verified token, whatever it says.
+    Token,
     /// One of these roles in the organization acted on.
     Role(&'static [Role]),
     /// This scope, whatever the organization (service-to-service calls).
@@ -71,6 +103,11 @@ fn rule(action: Action) -> Rule {
         Action::RetryDelivery => MANAGE,
         Action::RecoverWebhook => MANAGE,
         Action::SendTestEvent => MANAGE,
+        Action::ListEventTypes => Rule {
+            needs: Needs::Token,
+            denied: "",
+            portal: Portal::Allowed,
+        },
         Action::PublishEvent => Rule {
             needs: Needs::Scope("events:publish"),
             denied: "publishing events needs a token with the events:publish scope",
@@ -101,9 +138,12 @@ pub fn authorize(
     check(caller, action, Some(organization))
 }
 
-/// Checks what can be checked before the rest of a request is validated:
-/// a scope rule and a refusal of portal tokens fully; a role rule only when the organization id parsed
-/// (`None` otherwise), since validation then reports the id itself.
+/// Checks what can be checked before the rest of a request is read or
+/// validated: a scope rule and a refusal of portal tokens fully; a role
+/// rule fully when the organization is known, and otherwise (`None`: not
+/// read yet, or not a valid id, which validation then reports) as far as
+/// the token alone tells: a caller whose role is none of the rule's, in
+/// whatever organization, is refused.
 pub fn authorize_early(
     caller: &Caller,
     action: Action,
@@ -112,7 +152,13 @@ pub fn authorize_early(
     let rule = rule(action);
     refuse_portal(caller, &rule)?;
     match (rule.needs, organization) {
-        (Needs::Role(_), None) => Ok(()),
+        (Needs::Role(roles), None) => {
+            if caller.membership.is_some_and(|m| roles.contains(&m.role)) {
+                Ok(())
+            } else {
+                Err(Denied(rule.denied))
+            }
+        }
         _ => check(caller, action, organization),
     }
 }
@@ -125,6 +171,7 @@ fn check(
     let rule = rule(action);
     refuse_portal(caller, &rule)?;
     let allowed = match rule.needs {
+        Needs::Token => true,
         Needs::Role(roles) => caller
             .membership
             .is_some_and(|m| Some(m.organization_id) == organization && roles.contains(&m.role)),
@@ -225,9 +272,25 @@ mod tests {
         let owner = caller(org, Role::Owner);
         assert!(authorize_early(&owner, Action::PublishEvent, None).is_err());
         assert!(authorize_early(&service(&["events:publish"]), Action::PublishEvent, None).is_ok());
-        // A role rule waits for a valid organization id.
-        assert!(authorize_early(&service(&[]), Action::CreateWebhook, None).is_ok());
+        // A role rule waits for a valid organization id to tell owners of
+        // one organization from those of another, not to refuse who holds
+        // no such role anywhere.
+        assert!(authorize_early(&owner, Action::CreateWebhook, None).is_ok());
+        let other = OrganizationId::from_uuid(uuid::Uuid::new_v4());
+        assert!(authorize_early(&owner, Action::CreateWebhook, Some(other)).is_err());
+        assert!(authorize_early(&caller(org, Role::Member), Action::CreateWebhook, None).is_err());
+        assert!(authorize_early(&service(&[]), Action::CreateWebhook, None).is_err());
         assert!(authorize_early(&service(&[]), Action::CreateWebhook, Some(org)).is_err());
+        assert!(authorize_early(&service(&[]), Action::ListEventTypes, None).is_ok());
+    }
+
+    #[test]
+    fn every_action_is_named_after_its_rpc() {
+        for (name, action) in Action::NAMED {
+            assert_eq!(Action::named(name), Some(action));
+            assert_eq!(format!("{action:?}"), name);
+        }
+        assert_eq!(Action::named("Nothing"), None);
     }
 
     #[test]

@@ -86,6 +86,16 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, Code::InvalidArgument, message)
     }
 
+    /// 413: a body, or the message it makes, over what the route reads;
+    /// RESOURCE_EXHAUSTED, as the gRPC face answers a message over its cap.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::ResourceExhausted,
+            message,
+        )
+    }
+
     /// No route has this path.
     pub fn no_route(method: &http::Method, path: &str) -> Self {
         let message = format!("no route for {method} {path}");
