@@ -78,6 +78,9 @@ fn compile(
     let descriptors = fds.encode_to_vec();
     std::fs::write(out_dir.join(descriptor_file), &descriptors)?;
     tonic_prost_build::configure()
+        // INVALID_ARGUMENT, not tonic's INTERNAL, for a message that does
+        // not decode (src/grpc/codec.rs).
+        .codec_path("crate::grpc::codec::Codec")
         .build_server(services)
         .build_client(services)
         .compile_well_known_types(true)

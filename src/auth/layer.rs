@@ -1,46 +1,44 @@
 //! The authentication in front of every protected gRPC service: a tower
 //! service rather than a tonic interceptor, since checking a token may wait
-//! for the identity provider's keys.
+//! for the identity provider's keys, and since it must answer before the
+//! message is read: a caller without the right to call costs no decoding.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
 use tonic::Status;
 use tonic::body::Body;
 use tonic::codegen::Service;
-use tonic::codegen::http::{HeaderMap, Request, Response};
+use tonic::codegen::http::{Request, Response};
 use tonic::server::NamedService;
 
-use super::portal::{PortalTokens, is_portal_token};
-use super::{AuthError, JwtVerifier, bearer};
-use crate::domain::Caller;
+use super::{Authenticator, Face};
+use crate::domain::access::authorize_early;
+use crate::domain::{Action, Caller};
 
-/// Marks a call that the REST face made in process. Only an extension the
-/// REST face inserts, never anything read from the wire: a portal token is
-/// accepted on such calls only.
-#[derive(Debug, Clone, Copy)]
-pub struct RestCall;
+/// Marks a call that the REST face made in process, with the caller it
+/// verified (portal tokens included) before it read the body. Only an
+/// extension the REST face inserts, never anything read from the wire.
+#[derive(Debug, Clone)]
+pub struct RestCall(pub Caller);
 
-/// `inner`, reached only with a valid bearer token: the [`Caller`] it
-/// describes is put into the request's extensions, and any other request is
-/// answered `UNAUTHENTICATED`. A token whose header says `typ: portal+jwt`
-/// is checked with the portal key, and only on a [`RestCall`]; any other
-/// with the identity provider's keys.
+/// `inner`, reached only with a valid bearer token, by a caller who may
+/// make the call as far as the token alone tells ([`authorize_early`]): the
+/// [`Caller`] is put into the request's extensions; any other request is
+/// answered `UNAUTHENTICATED` or `PERMISSION_DENIED` from its headers,
+/// before its message is read.
 #[derive(Clone)]
 pub struct Authenticated<S> {
     inner: S,
-    verifier: Arc<JwtVerifier>,
-    portal: Arc<PortalTokens>,
+    authenticator: Authenticator,
 }
 
 impl<S> Authenticated<S> {
-    pub fn new(inner: S, verifier: Arc<JwtVerifier>, portal: Arc<PortalTokens>) -> Self {
+    pub fn new(inner: S, authenticator: Authenticator) -> Self {
         Self {
             inner,
-            verifier,
-            portal,
+            authenticator,
         }
     }
 }
@@ -70,38 +68,28 @@ where
         // waits for the next one.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let verifier = self.verifier.clone();
-        let portal = self.portal.clone();
+        let authenticator = self.authenticator.clone();
         Box::pin(async move {
-            let rest = request.extensions().get::<RestCall>().is_some();
-            match authenticate(request.headers(), rest, &verifier, &portal).await {
-                Ok(caller) => {
-                    request.extensions_mut().insert(caller);
-                    inner.call(request).await
-                }
-                Err(err) => {
-                    tracing::info!(reason = %err, "request not authenticated");
-                    Ok(Status::unauthenticated(err.client_message()).into_http())
-                }
+            let verified = request.extensions_mut().remove::<RestCall>();
+            let caller = match verified {
+                Some(RestCall(caller)) => caller,
+                None => match authenticator.caller(request.headers(), Face::Grpc).await {
+                    Ok(caller) => caller,
+                    Err(err) => {
+                        tracing::info!(reason = %err, "request not authenticated");
+                        return Ok(Status::unauthenticated(err.client_message()).into_http());
+                    }
+                },
+            };
+            let method = request.uri().path().rsplit('/').next().unwrap_or_default();
+            // An unknown method goes on, to be answered UNIMPLEMENTED.
+            if let Some(action) = Action::named(method)
+                && let Err(denied) = authorize_early(&caller, action, None)
+            {
+                return Ok(Status::permission_denied(denied.0).into_http());
             }
+            request.extensions_mut().insert(caller);
+            inner.call(request).await
         })
     }
-}
-
-/// The caller of a request with these headers, from its bearer token;
-/// `rest` when the REST face made the call.
-async fn authenticate(
-    headers: &HeaderMap,
-    rest: bool,
-    verifier: &JwtVerifier,
-    portal: &PortalTokens,
-) -> Result<Caller, AuthError> {
-    let token = bearer(headers)?;
-    if !is_portal_token(token) {
-        return verifier.verify(token).await;
-    }
-    if !rest {
-        return Err(AuthError::OutsideConsole);
-    }
-    portal.verify(token)
 }

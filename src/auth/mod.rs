@@ -5,10 +5,12 @@
 //! - [`verifier`]: signature and rules, with a fixed key or a published set;
 //! - [`jwks`]: an identity provider's key set, cached and kept fresh;
 //! - [`claims`]: where the organization, role and scopes sit in a token;
+//! - [`authenticator`]: the caller of a request, from its headers;
 //! - [`layer`]: the tower service in front of the gRPC services;
 //! - [`portal`]: portal tokens, that the service issues and checks itself;
 //! - [`token`]: development tokens.
 
+pub mod authenticator;
 pub mod claims;
 pub mod jwks;
 pub mod layer;
@@ -20,6 +22,7 @@ use tonic::{Request, Status};
 
 use crate::domain::Caller;
 
+pub use authenticator::{Authenticator, Face};
 pub use claims::{ClaimNames, ClaimPath, ClaimPathError};
 pub use jwks::{Jwks, JwksStats, JwksUrl};
 pub use layer::{Authenticated, RestCall};

@@ -12,6 +12,7 @@ use secrecy::SecretString;
 
 use crate::auth::{ClaimPath, JwksUrl};
 use crate::domain::OrganizationId;
+use crate::grpc::limits::{DEFAULT_OTHER_BYTES, DEFAULT_PUBLISH_EVENT_BYTES};
 use crate::http::FrameAncestors;
 
 mod parts;
@@ -262,6 +263,12 @@ pub struct Settings {
     /// How long a connection may have no RPC in progress before it is closed.
     #[arg(long, env = "WEBHOOK_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
     pub idle_timeout: Duration,
+    /// The largest PublishEvent request message, in bytes, over gRPC or as a REST body makes it; a larger one is refused (RESOURCE_EXHAUSTED; 413 on REST) from its announced length, before it is read. The default holds every valid event.
+    #[arg(long, env = "WEBHOOK_MAX_EVENT_MESSAGE_BYTES", default_value_t = DEFAULT_PUBLISH_EVENT_BYTES, value_parser = clap::value_parser!(u32).range(1024..=MAX_MESSAGE_CAP), global = true)]
+    pub max_event_message_bytes: u32,
+    /// The largest request message, in bytes, of every other RPC (health and reflection included), as for WEBHOOK_MAX_EVENT_MESSAGE_BYTES.
+    #[arg(long, env = "WEBHOOK_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_OTHER_BYTES, value_parser = clap::value_parser!(u32).range(1024..=MAX_MESSAGE_CAP), global = true)]
+    pub max_message_bytes: u32,
     /// The longest a portal link (CreatePortalLink) may work.
     #[arg(long, env = "WEBHOOK_PORTAL_MAX_TTL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
     pub portal_max_ttl: Duration,
@@ -272,6 +279,9 @@ pub struct Settings {
     #[arg(long, env = "WEBHOOK_PUBLIC_URL", value_parser = parse_public_url, global = true)]
     pub public_url: Option<String>,
 }
+
+/// The highest message cap that may be set: 64 MiB.
+const MAX_MESSAGE_CAP: i64 = 64 * 1024 * 1024;
 
 /// An absolute http(s) URL without query, fragment or credentials, written
 /// without its trailing slash.

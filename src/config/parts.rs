@@ -13,6 +13,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{Cli, ListenAddr, Settings};
 use crate::auth::{ClaimNames, Jwks, JwtVerifier, PortalKey, TokenRules};
 use crate::delivery::{DeliveryConfig, RetryPolicy};
+use crate::grpc::MessageLimits;
 use crate::grpc::listener::{ConnectionTimeouts, tls};
 use crate::service::WebhookRules;
 
@@ -138,6 +139,14 @@ impl Settings {
             allow_private_targets: self.allow_private_targets,
             secret_grace: self.secret_grace,
             max_per_organization: self.max_webhooks_per_organization.into(),
+        }
+    }
+
+    /// The largest request message of each RPC.
+    pub fn message_limits(&self) -> MessageLimits {
+        MessageLimits {
+            publish_event: self.max_event_message_bytes as usize,
+            other: self.max_message_bytes as usize,
         }
     }
 

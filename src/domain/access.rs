@@ -1,87 +1,11 @@
-//! Who may do what: the caller a verified token describes, and one table of
-//! which roles may perform each action.
-
-use std::str::FromStr;
-
-use chrono::{DateTime, Utc};
+//! Who may do what: one table of what each action needs (a role in the
+//! organization acted on, a scope, or just a verified token), and the
+//! checks made with it.
 
 use super::OrganizationId;
+use super::caller::{Caller, Credential, Role};
 
-/// A caller's role in the organization its token speaks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
-    Owner,
-    Admin,
-    Member,
-}
-
-impl Role {
-    /// The most powerful of `roles`: an owner may do all an admin may, an
-    /// admin all a member may.
-    pub fn highest(roles: impl IntoIterator<Item = Role>) -> Option<Role> {
-        roles.into_iter().max_by_key(|role| match role {
-            Role::Member => 0,
-            Role::Admin => 1,
-            Role::Owner => 2,
-        })
-    }
-}
-
-/// `OWNER`, `ADMIN` or `MEMBER`, in any case: identity providers write
-/// `owner` or `Admin` as often as not.
-impl FromStr for Role {
-    type Err = ();
-
-    fn from_str(s: &str) -> Result<Self, ()> {
-        [
-            ("OWNER", Role::Owner),
-            ("ADMIN", Role::Admin),
-            ("MEMBER", Role::Member),
-        ]
-        .into_iter()
-        .find(|(name, _)| s.eq_ignore_ascii_case(name))
-        .map(|(_, role)| role)
-        .ok_or(())
-    }
-}
-
-/// A person's place in an organization, from their token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Membership {
-    /// The organization the token speaks for.
-    pub organization_id: OrganizationId,
-    /// The caller's role in it.
-    pub role: Role,
-}
-
-/// The authenticated caller of an RPC.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Caller {
-    /// The token's `sub`: who is calling.
-    pub subject: String,
-    /// Present on tokens of people (`org_id` and `role` claims).
-    pub membership: Option<Membership>,
-    /// OAuth-style scopes (`scope` claim), held by internal services.
-    pub scopes: Vec<String>,
-    /// What the caller proved who they are with.
-    pub credential: Credential,
-    /// When the token stops being valid (its `exp`, whole seconds): every
-    /// accepted token has one. Whatever acts later on the caller's behalf
-    /// (a portal link) ends by then.
-    pub expires_at: DateTime<Utc>,
-}
-
-/// The kind of token a caller presented.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Credential {
-    /// A token of the identity provider (or a development token).
-    IdentityToken,
-    /// A portal token from a portal link: the console acting for an
-    /// organization's admin for a little while.
-    PortalLink,
-}
-
-/// Something a caller asks to do.
+/// Something a caller asks to do: one per RPC, named as it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     CreateWebhook,
@@ -95,12 +19,43 @@ pub enum Action {
     RetryDelivery,
     RecoverWebhook,
     SendTestEvent,
+    ListEventTypes,
     PublishEvent,
     CreatePortalLink,
 }
 
+impl Action {
+    /// Every action, each with the name of its RPC.
+    const NAMED: [(&'static str, Action); 14] = [
+        ("CreateWebhook", Action::CreateWebhook),
+        ("ListWebhooks", Action::ListWebhooks),
+        ("GetWebhook", Action::GetWebhook),
+        ("UpdateWebhook", Action::UpdateWebhook),
+        ("DeleteWebhook", Action::DeleteWebhook),
+        ("RotateWebhookSecret", Action::RotateWebhookSecret),
+        ("ListDeliveries", Action::ListDeliveries),
+        ("GetDelivery", Action::GetDelivery),
+        ("RetryDelivery", Action::RetryDelivery),
+        ("RecoverWebhook", Action::RecoverWebhook),
+        ("SendTestEvent", Action::SendTestEvent),
+        ("ListEventTypes", Action::ListEventTypes),
+        ("PublishEvent", Action::PublishEvent),
+        ("CreatePortalLink", Action::CreatePortalLink),
+    ];
+
+    /// The action of the RPC called `rpc` (`CreateWebhook`), if any.
+    pub fn named(rpc: &str) -> Option<Action> {
+        Self::NAMED
+            .iter()
+            .find(|(name, _)| *name == rpc)
+            .map(|(_, action)| *action)
+    }
+}
+
 /// What an action needs.
 enum Needs {
+    /// A verified token, whatever it says.
+    Token,
     /// One of these roles in the organization acted on.
     Role(&'static [Role]),
     /// This scope, whatever the organization (service-to-service calls).
@@ -148,6 +103,11 @@ fn rule(action: Action) -> Rule {
         Action::RetryDelivery => MANAGE,
         Action::RecoverWebhook => MANAGE,
         Action::SendTestEvent => MANAGE,
+        Action::ListEventTypes => Rule {
+            needs: Needs::Token,
+            denied: "",
+            portal: Portal::Allowed,
+        },
         Action::PublishEvent => Rule {
             needs: Needs::Scope("events:publish"),
             denied: "publishing events needs a token with the events:publish scope",
@@ -178,9 +138,12 @@ pub fn authorize(
     check(caller, action, Some(organization))
 }
 
-/// Checks what can be checked before the rest of a request is validated:
-/// a scope rule and a refusal of portal tokens fully; a role rule only when the organization id parsed
-/// (`None` otherwise), since validation then reports the id itself.
+/// Checks what can be checked before the rest of a request is read or
+/// validated: a scope rule and a refusal of portal tokens fully; a role
+/// rule fully when the organization is known, and otherwise (`None`: not
+/// read yet, or not a valid id, which validation then reports) as far as
+/// the token alone tells: a caller whose role is none of the rule's, in
+/// whatever organization, is refused.
 pub fn authorize_early(
     caller: &Caller,
     action: Action,
@@ -189,7 +152,13 @@ pub fn authorize_early(
     let rule = rule(action);
     refuse_portal(caller, &rule)?;
     match (rule.needs, organization) {
-        (Needs::Role(_), None) => Ok(()),
+        (Needs::Role(roles), None) => {
+            if caller.membership.is_some_and(|m| roles.contains(&m.role)) {
+                Ok(())
+            } else {
+                Err(Denied(rule.denied))
+            }
+        }
         _ => check(caller, action, organization),
     }
 }
@@ -202,6 +171,7 @@ fn check(
     let rule = rule(action);
     refuse_portal(caller, &rule)?;
     let allowed = match rule.needs {
+        Needs::Token => true,
         Needs::Role(roles) => caller
             .membership
             .is_some_and(|m| Some(m.organization_id) == organization && roles.contains(&m.role)),
@@ -225,6 +195,8 @@ fn refuse_portal(caller: &Caller, rule: &Rule) -> Result<(), Denied> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Membership;
+    use chrono::Utc;
 
     fn caller(org: OrganizationId, role: Role) -> Caller {
         Caller {
@@ -303,9 +275,25 @@ mod tests {
         let owner = caller(org, Role::Owner);
         assert!(authorize_early(&owner, Action::PublishEvent, None).is_err());
         assert!(authorize_early(&service(&["events:publish"]), Action::PublishEvent, None).is_ok());
-        // A role rule waits for a valid organization id.
-        assert!(authorize_early(&service(&[]), Action::CreateWebhook, None).is_ok());
+        // A role rule waits for a valid organization id to tell owners of
+        // one organization from those of another, not to refuse who holds
+        // no such role anywhere.
+        assert!(authorize_early(&owner, Action::CreateWebhook, None).is_ok());
+        let other = OrganizationId::from_uuid(uuid::Uuid::new_v4());
+        assert!(authorize_early(&owner, Action::CreateWebhook, Some(other)).is_err());
+        assert!(authorize_early(&caller(org, Role::Member), Action::CreateWebhook, None).is_err());
+        assert!(authorize_early(&service(&[]), Action::CreateWebhook, None).is_err());
         assert!(authorize_early(&service(&[]), Action::CreateWebhook, Some(org)).is_err());
+        assert!(authorize_early(&service(&[]), Action::ListEventTypes, None).is_ok());
+    }
+
+    #[test]
+    fn every_action_is_named_after_its_rpc() {
+        for (name, action) in Action::NAMED {
+            assert_eq!(Action::named(name), Some(action));
+            assert_eq!(format!("{action:?}"), name);
+        }
+        assert_eq!(Action::named("Nothing"), None);
     }
 
     #[test]
@@ -328,30 +316,5 @@ mod tests {
             authorize(&caller(other, Role::Owner), Action::CreateWebhook, org),
             Err(denied)
         );
-    }
-
-    #[test]
-    fn roles_are_parsed_whatever_their_case_and_nothing_else() {
-        assert_eq!("OWNER".parse(), Ok(Role::Owner));
-        assert_eq!("Admin".parse(), Ok(Role::Admin));
-        assert_eq!("member".parse(), Ok(Role::Member));
-        assert!("ROOT".parse::<Role>().is_err());
-        assert!("OWNERS".parse::<Role>().is_err());
-        assert!(" OWNER".parse::<Role>().is_err());
-        assert!("".parse::<Role>().is_err());
-    }
-
-    #[test]
-    fn the_highest_role_is_the_most_powerful_one() {
-        assert_eq!(
-            Role::highest([Role::Member, Role::Owner, Role::Admin]),
-            Some(Role::Owner)
-        );
-        assert_eq!(
-            Role::highest([Role::Member, Role::Admin]),
-            Some(Role::Admin)
-        );
-        assert_eq!(Role::highest([Role::Member]), Some(Role::Member));
-        assert_eq!(Role::highest([]), None);
     }
 }

@@ -10,6 +10,10 @@ use super::{EventId, EventType, OrganizationId, Violations};
 pub const MAX_DATA_BYTES: usize = 256 * 1024;
 /// The longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// The deepest `data` accepted, in levels of objects and lists, `data`
+/// itself the first: deep enough for any real event, shallow enough that
+/// every layer that walks it (protobuf, JSON, the database) can.
+pub const MAX_DATA_DEPTH: usize = 32;
 
 /// An event, as published.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,6 +47,15 @@ impl NewEvent {
         let organization_id =
             violations.check("organization_id", OrganizationId::parse(organization_id));
         let event_type = violations.check("type", event_type.parse::<EventType>());
+        let depth = depth(&data);
+        if depth > MAX_DATA_DEPTH {
+            violations.add(
+                "data",
+                format!(
+                    "nests objects and lists {depth} levels deep; at most {MAX_DATA_DEPTH} are accepted"
+                ),
+            );
+        }
         let size = serde_json::to_vec(&data).map_or(usize::MAX, |b| b.len());
         if size > MAX_DATA_BYTES {
             violations.add(
@@ -58,13 +71,31 @@ impl NewEvent {
         }
         violations.check("idempotency_key", no_nul(&idempotency_key));
         match (organization_id, event_type) {
-            (Some(organization_id), Some(event_type)) if violations.0.is_empty() => Ok(Self {
+            (Some(organization_id), Some(event_type)) if violations.is_empty() => Ok(Self {
                 event: Event::new(organization_id, event_type, data),
                 idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
             }),
             _ => Err(violations),
         }
     }
+}
+
+/// How many objects and lists deep `value` nests, itself included: 0 for a
+/// scalar, 1 for `{}`. Walked without recursion.
+fn depth(value: &serde_json::Value) -> usize {
+    use serde_json::Value;
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1)];
+    while let Some((value, level)) = stack.pop() {
+        let children: Box<dyn Iterator<Item = &Value>> = match value {
+            Value::Object(fields) => Box::new(fields.values()),
+            Value::Array(items) => Box::new(items.iter()),
+            _ => continue,
+        };
+        deepest = deepest.max(level);
+        stack.extend(children.map(|child| (child, level + 1)));
+    }
+    deepest
 }
 
 #[derive(Serialize)]
@@ -120,12 +151,36 @@ mod tests {
         assert_eq!(ok.idempotency_key, None);
         let big = serde_json::json!({"blob": "x".repeat(MAX_DATA_BYTES)});
         let nul = NewEvent::parse(ORG, "member.added", serde_json::json!({}), "a\0b".into());
-        assert_eq!(nul.unwrap_err().0[0].field, "idempotency_key");
+        assert_eq!(nul.unwrap_err().reported()[0].field, "idempotency_key");
         let err = NewEvent::parse("acme", "member.exploded", big, "k".repeat(256)).unwrap_err();
-        let fields: Vec<_> = err.0.iter().map(|v| v.field).collect();
+        let fields: Vec<_> = err.reported().iter().map(|v| v.field).collect();
         assert_eq!(
             fields,
             ["organization_id", "type", "data", "idempotency_key"]
+        );
+    }
+
+    #[test]
+    fn data_nests_at_most_32_levels() {
+        let nested = |levels: usize| {
+            (1..levels).fold(
+                serde_json::json!({"x": 1}),
+                |inner, _| serde_json::json!({ "a": [0, inner] }),
+            )
+        };
+        assert_eq!(depth(&serde_json::json!(1)), 0);
+        assert_eq!(depth(&serde_json::json!({})), 1);
+        assert_eq!(depth(&serde_json::json!({"a": [1, {"b": []}]})), 4);
+        // Each fold adds a list and an object: 2n - 1 levels.
+        assert_eq!(depth(&nested(16)), 31);
+        let ok = serde_json::json!({ "b": nested(16) });
+        assert!(NewEvent::parse(ORG, "member.added", ok, String::new()).is_ok());
+        let deep = serde_json::json!({ "b": [nested(16)] });
+        let err = NewEvent::parse(ORG, "member.added", deep, String::new()).unwrap_err();
+        assert_eq!(err.reported()[0].field, "data");
+        assert_eq!(
+            err.reported()[0].description,
+            "nests objects and lists 33 levels deep; at most 32 are accepted"
         );
     }
 

@@ -2,6 +2,8 @@
 
 use std::str::FromStr;
 
+use super::validation::quoted;
+
 macro_rules! event_types {
     (
         subscribable { $($variant:ident => $name:literal, $description:literal;)* }
@@ -62,7 +64,7 @@ event_types! {
 /// The name is not one of the event types. Only subscribable types parse:
 /// `webhook.ping` is sent by the service itself, never subscribed to or published.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown event type {0:?}")]
+#[error("unknown event type {}", quoted(.0))]
 pub struct UnknownEventType(pub String);
 
 impl FromStr for EventType {
@@ -90,11 +92,24 @@ impl std::fmt::Display for EventType {
     }
 }
 
-/// Parses a subscription list: at least one type, all known, duplicates kept
-/// once in the order first given.
+/// The most names one subscription list may hold, duplicates included.
+pub const MAX_LISTED: usize = 100;
+
+/// The most unknown names one error quotes back; the rest are counted.
+const MAX_UNKNOWN_QUOTED: usize = 5;
+
+/// Parses a subscription list: at least one type and at most
+/// [`MAX_LISTED`] names, all known, duplicates kept once in the order first
+/// given.
 pub fn parse_event_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<EventType>, String> {
     if names.is_empty() {
         return Err("must name at least one event type".into());
+    }
+    if names.len() > MAX_LISTED {
+        return Err(format!(
+            "names {} event types; at most {MAX_LISTED} are accepted",
+            names.len()
+        ));
     }
     let mut events = Vec::with_capacity(names.len());
     let mut unknown = Vec::new();
@@ -102,19 +117,26 @@ pub fn parse_event_list<S: AsRef<str>>(names: &[S]) -> Result<Vec<EventType>, St
         match name.as_ref().parse::<EventType>() {
             Ok(t) if !events.contains(&t) => events.push(t),
             Ok(_) => {}
-            Err(_) => unknown.push(format!("{:?}", name.as_ref())),
+            Err(_) => unknown.push(name.as_ref()),
         }
     }
     if unknown.is_empty() {
-        Ok(events)
-    } else {
-        let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
-        Err(format!(
-            "unknown event type {}; known types are {}",
-            unknown.join(", "),
-            known.join(", ")
-        ))
+        return Ok(events);
     }
+    let mut shown: Vec<String> = unknown
+        .iter()
+        .take(MAX_UNKNOWN_QUOTED)
+        .map(|name| quoted(name))
+        .collect();
+    if unknown.len() > MAX_UNKNOWN_QUOTED {
+        shown.push(format!("and {} more", unknown.len() - MAX_UNKNOWN_QUOTED));
+    }
+    let known: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+    Err(format!(
+        "unknown event type {}; known types are {}",
+        shown.join(", "),
+        known.join(", ")
+    ))
 }
 
 #[cfg(test)]
@@ -148,5 +170,17 @@ mod tests {
         assert!(parse_event_list::<&str>(&[]).is_err());
         let err = parse_event_list(&["member.added", "member.exploded"]).unwrap_err();
         assert!(err.contains("\"member.exploded\""), "{err}");
+    }
+
+    #[test]
+    fn a_list_is_bounded_and_its_error_quotes_five_names_at_most() {
+        assert!(parse_event_list(&["member.added"; MAX_LISTED]).is_ok());
+        let err = parse_event_list(&["member.added"; MAX_LISTED + 1]).unwrap_err();
+        assert_eq!(err, "names 101 event types; at most 100 are accepted");
+        let long = "x".repeat(10_000);
+        let names: Vec<&str> = (0..MAX_LISTED).map(|_| long.as_str()).collect();
+        let err = parse_event_list(&names).unwrap_err();
+        assert!(err.contains(", and 95 more; known types are"), "{err}");
+        assert!(err.len() < 600, "{} bytes: {err}", err.len());
     }
 }

@@ -2,6 +2,7 @@
 //! their rights. Nothing here knows about gRPC or the database.
 
 pub mod access;
+pub mod caller;
 pub mod clock;
 pub mod delivery;
 pub mod event;
@@ -15,7 +16,8 @@ pub mod validation;
 pub mod webhook;
 pub mod webhook_url;
 
-pub use access::{Action, Caller, Credential, Membership, Role};
+pub use access::Action;
+pub use caller::{Caller, Credential, Membership, Role};
 pub use delivery::{Attempt, Delivery, DeliveryStatus};
 pub use event::{Event, NewEvent};
 pub use event_type::EventType;

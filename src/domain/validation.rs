@@ -1,5 +1,6 @@
 //! Field-level validation failures, reported together so a client can show
-//! each one next to its field.
+//! each one next to its field, and few enough (with each value quoted back
+//! cut short) that the error stays small whatever the request held.
 
 /// One request field that is wrong, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -10,17 +11,57 @@ pub struct FieldViolation {
     pub description: String,
 }
 
-/// Every violation found in one request; never empty when returned as an error.
+/// The most violations one error reports; the rest are only counted. An
+/// error travels in gRPC metadata, which clients cap (grpcio at 16 KiB).
+pub const MAX_REPORTED: usize = 10;
+
+/// The most characters of a caller's value quoted back in a description.
+pub const MAX_QUOTED: usize = 40;
+
+/// The violations found in one request, the first [`MAX_REPORTED`] of them
+/// and how many more; never empty when returned as an error.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Violations(pub Vec<FieldViolation>);
+pub struct Violations {
+    reported: Vec<FieldViolation>,
+    omitted: usize,
+}
 
 impl Violations {
     /// Records that `field` is wrong.
     pub fn add(&mut self, field: &'static str, description: impl Into<String>) {
-        self.0.push(FieldViolation {
+        if self.reported.len() == MAX_REPORTED {
+            self.omitted += 1;
+            return;
+        }
+        self.reported.push(FieldViolation {
             field,
             description: description.into(),
         });
+    }
+
+    /// The violations reported, in the order found.
+    pub fn reported(&self) -> &[FieldViolation] {
+        &self.reported
+    }
+
+    /// How many more were found than are reported.
+    pub fn omitted(&self) -> usize {
+        self.omitted
+    }
+
+    /// The sentence that stands for the violations not reported, if any.
+    pub fn omitted_note(&self) -> Option<String> {
+        (self.omitted > 0).then(|| format!("and {} more violations, not shown", self.omitted))
+    }
+
+    /// Whether none was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.reported.is_empty()
+    }
+
+    /// The reported violations, taken out.
+    pub fn into_reported(self) -> Vec<FieldViolation> {
+        self.reported
     }
 
     /// Keeps the value of `result`, or records its error against `field`.
@@ -34,18 +75,29 @@ impl Violations {
 
     /// `Ok(())` when nothing was recorded.
     pub fn into_result(self) -> Result<(), Violations> {
-        if self.0.is_empty() { Ok(()) } else { Err(self) }
+        if self.is_empty() { Ok(()) } else { Err(self) }
     }
 }
 
 impl std::fmt::Display for Violations {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let parts: Vec<String> = self
-            .0
+            .reported
             .iter()
             .map(|v| format!("{}: {}", v.field, v.description))
+            .chain(self.omitted_note())
             .collect();
         f.write_str(&parts.join("; "))
+    }
+}
+
+/// A caller's `text` quoted back as Rust debug-quotes it, cut after
+/// [`MAX_QUOTED`] characters (marked with `…`): enough to recognise it,
+/// never enough to make an error large.
+pub fn quoted(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTED) {
+        None => format!("{text:?}"),
+        Some((end, _)) => format!("{:?}", format!("{}…", &text[..end])),
     }
 }
 
@@ -56,5 +108,34 @@ pub fn no_nul(text: &str) -> Result<(), &'static str> {
         Err("must not contain NUL characters")
     } else {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn past_ten_violations_are_only_counted() {
+        let mut violations = Violations::default();
+        for _ in 0..13 {
+            violations.add("update_mask", "no");
+        }
+        assert_eq!(violations.reported().len(), MAX_REPORTED);
+        assert_eq!(violations.omitted(), 3);
+        assert!(
+            violations
+                .to_string()
+                .ends_with("update_mask: no; and 3 more violations, not shown")
+        );
+        assert!(Violations::default().into_result().is_ok());
+    }
+
+    #[test]
+    fn a_quoted_value_is_cut_after_forty_characters() {
+        assert_eq!(quoted("member.exploded"), "\"member.exploded\"");
+        let long = quoted(&"é".repeat(1000));
+        assert_eq!(long, format!("\"{}…\"", "é".repeat(MAX_QUOTED)));
+        assert_eq!(quoted("a\"\n"), "\"a\\\"\\n\"");
     }
 }

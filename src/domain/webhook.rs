@@ -3,7 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::event_type::parse_event_list;
-use super::validation::no_nul;
+use super::validation::{no_nul, quoted};
 use super::{Event, EventType, NewEvent, OrganizationId, Violations, WebhookId, WebhookUrl};
 
 /// A webhook as stored. It never holds the signing secret, so it can be
@@ -160,6 +160,9 @@ pub struct UpdateFields<'a, S> {
     pub rate_limit_per_second: u32,
 }
 
+/// The most paths one update mask may hold; there are five fields to name.
+pub const MAX_MASK_PATHS: usize = 20;
+
 impl WebhookChanges {
     /// True when the change affects how (or whether) pending deliveries are
     /// sent: a new URL, a pause or a resume.
@@ -167,7 +170,8 @@ impl WebhookChanges {
         self.url.is_some() || self.enabled.is_some() || self.rate_limit_per_second.is_some()
     }
 
-    /// Applies the mask (`url`, `events`, `enabled`, `description`) to the
+    /// Applies the mask (`url`, `events`, `enabled`, `description`,
+    /// `rate_limit_per_second`; at most [`MAX_MASK_PATHS`] paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
         mask: &[String],
@@ -181,6 +185,16 @@ impl WebhookChanges {
                 "update_mask",
                 "must name at least one of url, events, enabled, description",
             );
+        }
+        if mask.len() > MAX_MASK_PATHS {
+            violations.add(
+                "update_mask",
+                format!(
+                    "names {} fields; at most {MAX_MASK_PATHS} are accepted",
+                    mask.len()
+                ),
+            );
+            return Err(violations);
         }
         for path in mask {
             match path.as_str() {
@@ -202,8 +216,9 @@ impl WebhookChanges {
                 other => violations.add(
                     "update_mask",
                     format!(
-                        "{other:?} cannot be updated; use url, events, enabled, description \
-                         or rate_limit_per_second"
+                        "{} cannot be updated; use url, events, enabled, description \
+                         or rate_limit_per_second",
+                        quoted(other)
                     ),
                 ),
             }
@@ -239,14 +254,27 @@ mod tests {
     #[test]
     fn an_update_mask_must_be_present_and_known() {
         let empty = WebhookChanges::parse(&[], fields("", &[]), false).unwrap_err();
-        assert_eq!(empty.0[0].field, "update_mask");
+        assert_eq!(empty.reported()[0].field, "update_mask");
         let unknown = vec!["secret".to_owned()];
         let err = WebhookChanges::parse(&unknown, fields("", &[]), false).unwrap_err();
-        assert_eq!(err.0[0].field, "update_mask");
+        assert_eq!(err.reported()[0].field, "update_mask");
         let named = vec!["url".to_owned(), "events".to_owned()];
         let err = WebhookChanges::parse(&named, fields("http://x", &[]), false).unwrap_err();
-        let fields: Vec<_> = err.0.iter().map(|v| v.field).collect();
+        let fields: Vec<_> = err.reported().iter().map(|v| v.field).collect();
         assert_eq!(fields, ["url", "events"]);
+    }
+
+    #[test]
+    fn a_mask_of_more_than_twenty_paths_is_one_violation() {
+        let mask = vec!["enabled".to_owned(); MAX_MASK_PATHS + 1];
+        let err = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap_err();
+        assert_eq!(err.reported().len(), 1);
+        assert_eq!(
+            err.reported()[0].description,
+            "names 21 fields; at most 20 are accepted"
+        );
+        let mask = vec!["enabled".to_owned(); MAX_MASK_PATHS];
+        assert!(WebhookChanges::parse(&mask, fields("", &[]), false).is_ok());
     }
 
     #[test]
@@ -260,13 +288,13 @@ mod tests {
             rate_limit_per_second: 0,
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
-        assert_eq!(err.0[0].field, "description");
+        assert_eq!(err.reported()[0].field, "description");
     }
 
     #[test]
     fn reports_every_bad_field_at_once() {
         let err = NewWebhook::parse("nope", "http://example.com", &["x"], "", false).unwrap_err();
-        let fields: Vec<_> = err.0.iter().map(|v| v.field).collect();
+        let fields: Vec<_> = err.reported().iter().map(|v| v.field).collect();
         assert_eq!(fields, ["organization_id", "url", "events"]);
     }
 }

@@ -1,11 +1,14 @@
 //! The gRPC transport: the listener, the layer that times, logs and counts
-//! each call, generated code, service implementations (the health service
-//! among them), conversions between proto and domain types, and the mapping
-//! of errors to statuses. Proto types never leave this module.
+//! each call, the cap on each RPC's message, generated code and its codec,
+//! service implementations (the health service among them), conversions
+//! between proto and domain types, and the mapping of errors to statuses.
+//! Proto types never leave this module.
 
+mod codec;
 mod convert;
 mod events;
 mod health;
+pub mod limits;
 pub mod listener;
 mod observe;
 mod status;
@@ -14,6 +17,7 @@ mod webhooks;
 
 pub use events::EventApi;
 pub use health::HealthApi;
+pub use limits::{CapMessagesLayer, MessageLimits};
 pub use observe::ObserveRpcsLayer;
 pub use webhooks::WebhookApi;
 

@@ -10,11 +10,17 @@ impl From<ServiceError> for Status {
         match err {
             ServiceError::InvalidArgument(violations) => {
                 let message = format!("invalid request: {violations}");
+                // Those not reported are counted in a violation of the
+                // request as a whole, as in the message.
+                let note = violations
+                    .omitted_note()
+                    .map(|note| FieldViolation::new("", note));
                 let details = ErrorDetails::with_bad_request(
                     violations
-                        .0
+                        .into_reported()
                         .into_iter()
                         .map(|v| FieldViolation::new(v.field, v.description))
+                        .chain(note)
                         .collect::<Vec<_>>(),
                 );
                 Status::with_error_details(Code::InvalidArgument, message, details)

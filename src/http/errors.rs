@@ -25,6 +25,18 @@ pub const GOOGLE_RPC_DESCRIPTOR_SET: &[u8] =
 /// The type URL prefix of every detail.
 const TYPE_URL_PREFIX: &str = "type.googleapis.com/";
 
+/// The most characters of a library's words about the caller's input put
+/// in an error message: they may quote that input, of any length.
+const MAX_QUOTED_TEXT: usize = 200;
+
+/// `text`, cut after [`MAX_QUOTED_TEXT`] characters (marked with `…`).
+pub fn cut(text: &str) -> std::borrow::Cow<'_, str> {
+    match text.char_indices().nth(MAX_QUOTED_TEXT) {
+        None => text.into(),
+        Some((end, _)) => format!("{}…", &text[..end]).into(),
+    }
+}
+
 /// The HTTP status of a gRPC code, as grpc-gateway maps it.
 pub fn http_status(code: Code) -> StatusCode {
     match code {
@@ -72,6 +84,16 @@ impl ApiError {
     /// INVALID_ARGUMENT, as if the RPC had refused it.
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, Code::InvalidArgument, message)
+    }
+
+    /// 413: a body, or the message it makes, over what the route reads;
+    /// RESOURCE_EXHAUSTED, as the gRPC face answers a message over its cap.
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            Code::ResourceExhausted,
+            message,
+        )
     }
 
     /// No route has this path.

@@ -12,13 +12,16 @@
 //! - `server`: the plain-HTTP listener (also the metrics endpoint's), with a
 //!   time limit on each request's headers;
 //! - [`shape`]: where each request field comes from (path, query, body);
-//! - [`transcode`]: a REST request into a gRPC call and its answer back;
+//! - [`transcode`]: a REST request into a gRPC call and its answer back,
+//!   the token checked before the body is read;
+//! - [`body`]: a request body, read up to 1 MiB, or thrown away;
 //! - [`codec`]: JSON to protobuf and back, and gRPC framing;
 //! - [`errors`]: gRPC status to HTTP status and error body;
 //! - [`descriptor`]: the messages' shapes and comments, from the descriptor sets;
 //! - [`openapi`]: the OpenAPI 3.1 document at `/v1/openapi.json`;
 //! - [`console`]: the web console's embedded files at `/console/`.
 
+pub mod body;
 pub mod codec;
 pub mod console;
 pub mod descriptor;
@@ -34,22 +37,22 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tonic::service::Routes;
 
 pub use console::FrameAncestors;
 pub use router::router;
 pub use server::serve_http;
+pub use transcode::Gateway;
 
-/// Serves the REST face of `rpc` and the console (framed only by
-/// `frame_ancestors`) on `listener` until `shutdown` completes; a client has
-/// `header_timeout` to send each request's headers.
+/// Serves the REST face of `gateway`'s service and the console (framed
+/// only by `frame_ancestors`) on `listener` until `shutdown` completes; a
+/// client has `header_timeout` to send each request's headers.
 pub async fn serve(
     listener: TcpListener,
-    rpc: Routes,
+    gateway: Gateway,
     frame_ancestors: &FrameAncestors,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()>,
 ) {
-    let router = router(rpc, frame_ancestors);
+    let router = router(gateway, frame_ancestors);
     serve_http(listener, router, header_timeout, shutdown).await;
 }

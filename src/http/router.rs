@@ -13,19 +13,19 @@ use axum::extract::rejection::PathRejection;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use http::{Method, Request, Uri};
-use tonic::service::Routes;
 use tower_http::trace::TraceLayer;
 use tracing::Span;
 
 use super::console::{self, FrameAncestors};
-use super::errors::ApiError;
+use super::errors::{ApiError, cut};
 use super::routes::{OPENAPI_PATH, ROUTES};
 use super::shape::RequestShape;
+use super::transcode::Gateway;
 use super::{openapi, transcode};
 
-/// The REST face over `rpc`, the service that answers gRPC calls, and the
-/// console, which only `frame_ancestors` may frame.
-pub fn router(rpc: Routes, frame_ancestors: &FrameAncestors) -> Router {
+/// The REST face over `gateway`'s service, the one that answers gRPC calls,
+/// and the console, which only `frame_ancestors` may frame.
+pub fn router(gateway: Gateway, frame_ancestors: &FrameAncestors) -> Router {
     let mut groups: BTreeMap<&'static str, Vec<RequestShape>> = BTreeMap::new();
     for route in &ROUTES {
         // The table is code: a route naming a field its message lacks is a
@@ -39,7 +39,7 @@ pub fn router(rpc: Routes, frame_ancestors: &FrameAncestors) -> Router {
     let mut router = Router::new().route(OPENAPI_PATH, openapi);
     for (path, shapes) in groups {
         let group = Arc::new(Group {
-            rpc: rpc.clone(),
+            gateway: gateway.clone(),
             shapes,
         });
         let handler = move |captures, request| {
@@ -64,7 +64,7 @@ pub fn router(rpc: Routes, frame_ancestors: &FrameAncestors) -> Router {
 
 /// The routes of one path, told apart by custom verb and method.
 struct Group {
-    rpc: Routes,
+    gateway: Gateway,
     shapes: Vec<RequestShape>,
 }
 
@@ -78,7 +78,8 @@ impl Group {
             Ok(Path(captures)) => captures,
             Err(PathRejection::MissingPathParams(_)) => Vec::new(),
             Err(rejection) => {
-                return ApiError::bad_request(format!("bad URL path: {}", rejection.body_text()))
+                let why = rejection.body_text();
+                return ApiError::bad_request(format!("bad URL path: {}", cut(&why)))
                     .logged()
                     .into_response();
             }
@@ -104,7 +105,7 @@ impl Group {
                 .logged()
                 .into_response();
         };
-        transcode::call(&self.rpc, shape, captures, request).await
+        transcode::call(&self.gateway, shape, captures, request).await
     }
 
     /// Takes a custom verb (`webhookId` = `…:recover`) off the last capture,

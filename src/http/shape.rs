@@ -6,7 +6,7 @@ use prost_types::field_descriptor_proto::Type;
 use serde_json::{Map, Value};
 
 use super::descriptor::{FieldKind, FieldShape, descriptors, proto_name};
-use super::errors::ApiError;
+use super::errors::{ApiError, cut};
 use super::routes::{Input, Route};
 
 /// One route's request message and the origin of its fields.
@@ -111,7 +111,8 @@ impl RequestShape {
         for (name, text) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             let Some(field) = self.query.iter().find(|f| f.named(&name)) else {
                 return Err(ApiError::bad_request(format!(
-                    "unknown query parameter `{name}`{}",
+                    "unknown query parameter `{}`{}",
+                    cut(&name),
                     self.query_hint()
                 )));
             };

@@ -1,52 +1,83 @@
-//! One REST call, the grpc-gateway way but in process: the path, query and
-//! JSON body become the RPC's request message; it goes as a unary gRPC call
-//! (the caller's `authorization` header with it) through the same service
-//! the gRPC server serves; and the answer comes back as JSON and an HTTP
-//! status.
+//! One REST call, the grpc-gateway way but in process: the caller's token
+//! is checked first, with what it alone tells of access (the organization
+//! from the path), before the body is read; then the path, query and JSON
+//! body become the RPC's request message; it goes as a unary gRPC call (the
+//! verified caller with it) through the same service the gRPC server
+//! serves; and the answer comes back as JSON and an HTTP status.
 
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
-use http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, TE};
+use http::header::{CONTENT_TYPE, TE};
 use http::{HeaderMap, HeaderValue, Method, Request, Version};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use serde_json::{Map, Value};
+use tonic::Status;
 use tonic::service::Routes;
 use tower::ServiceExt;
 
+use super::body;
 use super::codec::{frame, unframe};
-use super::errors::ApiError;
+use super::errors::{ApiError, cut};
+use super::routes::Route;
 use super::shape::RequestShape;
-use crate::auth::RestCall;
+use crate::auth::{Authenticator, Face, RestCall};
+use crate::domain::access::authorize_early;
+use crate::domain::{Action, Caller, OrganizationId};
+use crate::grpc::MessageLimits;
+use crate::grpc::limits::too_large;
 
-/// The largest request body read.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// The JSON name of the path field that names the organization acted on.
+const ORGANIZATION: &str = "organizationId";
+
+/// What the REST face makes its calls with.
+#[derive(Clone)]
+pub struct Gateway {
+    /// The stack of gRPC services that the gRPC server serves.
+    pub rpc: Routes,
+    /// Checks each request's token before its body is read.
+    pub authenticator: Authenticator,
+    /// The largest message of each RPC.
+    pub limits: MessageLimits,
+}
 
 /// Answers `request` on `shape`'s route, whose path captured `captures`
 /// (JSON field name, value).
 pub async fn call(
-    rpc: &Routes,
+    gateway: &Gateway,
     shape: &RequestShape,
     captures: Vec<(String, String)>,
     request: Request<Body>,
 ) -> Response {
-    match transcode(rpc, shape, captures, request).await {
+    match transcode(gateway, shape, captures, request).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
 async fn transcode(
-    rpc: &Routes,
+    gateway: &Gateway,
     shape: &RequestShape,
     captures: Vec<(String, String)>,
     request: Request<Body>,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
+    let route = shape.route();
+    let caller = match admit(gateway, route, &parts.headers, &captures).await {
+        Ok(caller) => caller,
+        Err(refused) => {
+            body::discard(&parts, body);
+            return Err(refused);
+        }
+    };
     let message = request_message(shape, &parts, body, captures)
         .await
         .map_err(ApiError::logged)?;
-    let route = shape.route();
-    let answer = send(rpc, &route.grpc_path(), &parts.headers, &message).await?;
+    let path = route.grpc_path();
+    let cap = gateway.limits.of(&path);
+    if message.len() > cap {
+        return Err(ApiError::too_large(too_large(&path, message.len(), cap)).logged());
+    }
+    let answer = send(&gateway.rpc, &path, caller, &message).await?;
     let json = route.codec.response(&answer).map_err(|e| {
         tracing::error!(error = %e, rpc = %route.grpc_path(), "cannot write the answer as JSON");
         ApiError::internal()
@@ -59,6 +90,36 @@ async fn transcode(
         .into_response())
 }
 
+/// The caller, when the token is valid and may make the call as far as the
+/// token and the path's organization tell ([`authorize_early`]); otherwise
+/// what the RPC would answer, logged.
+async fn admit(
+    gateway: &Gateway,
+    route: &Route,
+    headers: &HeaderMap,
+    captures: &[(String, String)],
+) -> Result<Caller, ApiError> {
+    let caller = match gateway.authenticator.caller(headers, Face::Rest).await {
+        Ok(caller) => caller,
+        Err(err) => {
+            tracing::info!(reason = %err, "request not authenticated");
+            return Err(ApiError::from_status(&Status::unauthenticated(
+                err.client_message(),
+            )));
+        }
+    };
+    if let Some(action) = Action::named(route.rpc) {
+        let organization = captures
+            .iter()
+            .find(|(name, _)| name == ORGANIZATION)
+            .and_then(|(_, id)| OrganizationId::parse(id).ok());
+        if let Err(denied) = authorize_early(&caller, action, organization) {
+            return Err(ApiError::from_status(&Status::permission_denied(denied.0)).logged());
+        }
+    }
+    Ok(caller)
+}
+
 /// The RPC's request message, encoded, from the path, query and body.
 async fn request_message(
     shape: &RequestShape,
@@ -66,7 +127,7 @@ async fn request_message(
     body: Body,
     captures: Vec<(String, String)>,
 ) -> Result<Vec<u8>, ApiError> {
-    let body = read_body(&parts.headers, body).await?;
+    let body = body::read(parts, body).await?;
     let json = if body.is_empty() {
         None
     } else {
@@ -86,27 +147,15 @@ async fn request_message(
         .codec
         .request(Value::Object(fields))
         .map_err(|e| {
-            ApiError::bad_request(format!("the request does not fit {}: {e}", shape.message()))
+            // The JSON mapping's words are about the caller's JSON, but may
+            // quote a value of any length.
+            let why = e.to_string();
+            let why = cut(&why);
+            ApiError::bad_request(format!(
+                "the request does not fit {}: {why}",
+                shape.message()
+            ))
         })
-}
-
-/// The whole body, refused past [`MAX_BODY_BYTES`].
-async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiError> {
-    let too_large = || ApiError::bad_request("the request body is larger than 1 MiB");
-    let announced = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if announced.is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-        return Err(too_large());
-    }
-    match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(err) if err.is::<LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(ApiError::bad_request(format!(
-            "cannot read the request body: {err}"
-        ))),
-    }
 }
 
 /// Refuses a body that is not `application/json` (UTF-8, the only charset
@@ -152,12 +201,12 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// Calls `path` with `message` as a unary gRPC call and returns the answer
-/// message, or the status it failed with.
+/// Calls `path` with `message` as a unary gRPC call of `caller` and
+/// returns the answer message, or the status it failed with.
 async fn send(
     rpc: &Routes,
     path: &str,
-    headers: &HeaderMap,
+    caller: Caller,
     message: &[u8],
 ) -> Result<bytes::Bytes, ApiError> {
     let frame = frame(message).map_err(ApiError::bad_request)?;
@@ -172,14 +221,9 @@ async fn send(
             tracing::error!(error = %err, "cannot build the gRPC request");
             ApiError::internal()
         })?;
-    // Only this in-process call carries it: a portal token is accepted on
-    // REST calls only.
-    request.extensions_mut().insert(RestCall);
-    if let Some(authorization) = headers.get(AUTHORIZATION) {
-        request
-            .headers_mut()
-            .insert(AUTHORIZATION, authorization.clone());
-    }
+    // Only this in-process call carries it: the token is not checked twice,
+    // and a portal token is accepted on REST calls only.
+    request.extensions_mut().insert(RestCall(caller));
     let response = match rpc.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},

@@ -2,6 +2,7 @@
 //! again.
 
 use super::{Listing, ServiceError, authorized, parse_field, to_completion};
+use crate::domain::validation::quoted;
 use crate::domain::{
     Action, Caller, Delivery, DeliveryId, DeliveryStatus, EventType, Page, WebhookId,
 };
@@ -139,5 +140,5 @@ impl Deliveries {
 /// A filter may name `webhook.ping` too: test deliveries are listed.
 fn parse_listed_type(name: &str) -> Result<EventType, String> {
     crate::domain::event_type::parse_stored(name)
-        .ok_or_else(|| format!("unknown event type {name:?}"))
+        .ok_or_else(|| format!("unknown event type {}", quoted(name)))
 }

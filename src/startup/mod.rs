@@ -24,13 +24,13 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
-use crate::auth::{JwksStats, JwtVerifier, PortalKey, PortalTokens};
+use crate::auth::{Authenticator, JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
 use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::listener::{
     Connection, ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
 };
-use crate::grpc::{HealthApi, WebhookApi};
+use crate::grpc::{HealthApi, MessageLimits, WebhookApi};
 use crate::health::{self, Health};
 use crate::http;
 use crate::metrics::{self, Metrics};
@@ -49,6 +49,7 @@ pub struct Application {
     /// Who may frame the console (WEBHOOK_PORTAL_FRAME_ANCESTORS).
     frame_ancestors: http::FrameAncestors,
     connections: ConnectionTimeouts,
+    limits: MessageLimits,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
     portal: PortalLinks,
@@ -138,6 +139,7 @@ impl Application {
             http_listener,
             frame_ancestors: settings.portal_frame_ancestors.clone(),
             connections,
+            limits: settings.message_limits(),
             tls,
             verifier,
             portal,
@@ -226,9 +228,10 @@ impl Application {
             Deliveries::new(self.publisher.clone()),
             self.portal,
         );
+        let authenticator = Authenticator::new(self.verifier, self.portal_tokens);
         let rpc = rpc_service(
-            self.verifier,
-            self.portal_tokens,
+            &authenticator,
+            self.limits,
             &self.metrics,
             Apis {
                 webhooks: api,
@@ -238,10 +241,15 @@ impl Application {
         )?;
         let rest = self.http_listener.map(|(listener, _)| {
             let headers = self.connections.handshake;
-            let (rpc, stopped) = (rpc.clone(), until_stopped());
+            let gateway = http::Gateway {
+                rpc: rpc.clone(),
+                authenticator,
+                limits: self.limits,
+            };
+            let stopped = until_stopped();
             let ancestors = self.frame_ancestors.clone();
             async move {
-                http::serve(listener, rpc, &ancestors, headers, stopped).await;
+                http::serve(listener, gateway, &ancestors, headers, stopped).await;
             }
         });
         let rest = async {

@@ -1,38 +1,37 @@
 //! The one stack of gRPC services that both the gRPC server and the REST
 //! face call into.
 
-use std::sync::Arc;
-
 use tonic::service::Routes;
 
-use crate::auth::{Authenticated, JwtVerifier, PortalTokens};
+use crate::auth::{Authenticated, Authenticator};
 use crate::grpc::proto::{
     self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
 };
-use crate::grpc::{EventApi, HealthApi, ObserveRpcsLayer, WebhookApi};
+use crate::grpc::{
+    CapMessagesLayer, EventApi, HealthApi, MessageLimits, ObserveRpcsLayer, WebhookApi,
+};
 use crate::metrics::Metrics;
 use crate::service::Events;
 
 /// Every gRPC service in the layers each call goes through, from the
-/// inside out: authentication around the protected services, then the
+/// inside out: authentication (and what the token alone tells of access)
+/// around the protected services, then the cap on each message, then the
 /// RPC's span and log line. The gRPC server serves it, and the REST face
 /// sends its transcoded calls through it: a REST call is a gRPC call.
 /// A layer that belongs to every RPC goes here.
 pub(super) fn rpc_service(
-    verifier: Arc<JwtVerifier>,
-    portal: Arc<PortalTokens>,
+    authenticator: &Authenticator,
+    limits: MessageLimits,
     metrics: &Metrics,
     apis: Apis,
 ) -> anyhow::Result<Routes> {
     let webhooks = Authenticated::new(
         WebhookServiceServer::new(apis.webhooks),
-        verifier.clone(),
-        portal.clone(),
+        authenticator.clone(),
     );
     let events = Authenticated::new(
         EventServiceServer::new(EventApi::new(apis.events)),
-        verifier,
-        portal,
+        authenticator.clone(),
     );
     let reflection = || {
         tonic_reflection::server::Builder::configure()
@@ -59,8 +58,10 @@ pub(super) fn rpc_service(
         .add_service(webhooks)
         .add_service(events)
         .into_axum_router()
-        // Every RPC's layer, gRPC or REST (it sees an
-        // `http::Request<axum::body::Body>`): times, logs and counts it.
+        // Every RPC's layers, gRPC or REST (they see an
+        // `http::Request<axum::body::Body>`): a message over its cap is
+        // refused as it arrives; each call is timed, logged and counted.
+        .layer(CapMessagesLayer::new(limits))
         .layer(observe);
     Ok(Routes::from(routes))
 }

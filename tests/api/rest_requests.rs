@@ -1,6 +1,7 @@
 //! Requests the REST face refuses itself, before they become RPCs: 400 with
-//! a `google.rpc.Status` of code 3 (INVALID_ARGUMENT), even without a token;
-//! unknown routes 404 and wrong methods 405 in the same shape.
+//! a `google.rpc.Status` of code 3 (INVALID_ARGUMENT) once the token is
+//! checked; a body over 1 MiB 413; unknown routes 404 and wrong methods 405
+//! in the same shape.
 
 use serde_json::json;
 
@@ -40,7 +41,7 @@ async fn malformed_json_is_400_before_any_rpc() {
     let array = post_webhook(&app, "application/json", "[1, 2]").await;
     assert_refused(&array, "must be a JSON object");
 
-    // No token, and still 400: the request never became a call.
+    // No token: the body is not even read.
     let anonymous = app
         .rest()
         .send(
@@ -50,7 +51,10 @@ async fn malformed_json_is_400_before_any_rpc() {
             b"{".to_vec(),
         )
         .await;
-    assert_refused(&anonymous, "not valid JSON");
+    assert_eq!(
+        (anonymous.status, &anonymous.body["code"]),
+        (401, &json!(16))
+    );
 }
 
 #[tokio::test]
@@ -90,12 +94,20 @@ async fn an_unknown_field_is_400_naming_it() {
 }
 
 #[tokio::test]
-async fn a_body_over_one_mib_is_400() {
+async fn a_body_over_one_mib_is_413() {
     let app = spawn_app(Backend::Sqlite).await;
     let padding = "x".repeat(1024 * 1024);
     let body = json!({"url": "https://hooks.example.com/a", "events": ["member.added"], "description": padding});
     let answer = post_webhook(&app, "application/json", serde_json::to_vec(&body).unwrap()).await;
-    assert_refused(&answer, "larger than 1 MiB");
+    assert_eq!(
+        (answer.status, &answer.body["code"]),
+        (413, &json!(8)),
+        "{answer:?}"
+    );
+    assert_eq!(
+        answer.body["message"],
+        "the request body is larger than 1 MiB"
+    );
 }
 
 #[tokio::test]

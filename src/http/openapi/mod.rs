@@ -203,6 +203,8 @@ fn responses(route: &Route, comment: &str, output: &str, schemas: &mut Schemas<'
         }
     }
     let error = schemas.refer(ERROR);
+    // The REST face answers it itself, for any route.
+    by_status.insert(413, vec!["RESOURCE_EXHAUSTED: the body is over 1 MiB, or the message it makes over the RPC's cap"]);
     for (status, names) in by_status {
         responses.insert(
             status.to_string(),
@@ -330,7 +332,7 @@ mod tests {
         assert_eq!(body["additionalProperties"], false);
         assert!(body["properties"]["url"].is_object());
         assert!(body["properties"].get("organizationId").is_none());
-        for status in ["400", "403", "409", "429", "503", "500"] {
+        for status in ["400", "403", "409", "413", "429", "503", "500"] {
             assert!(create["responses"][status].is_object(), "{status}");
         }
         assert!(create["responses"].get("404").is_none());

@@ -10,6 +10,7 @@ pub mod portal;
 pub mod postgres;
 pub mod process;
 pub mod proxy;
+pub mod raw;
 pub mod receiver;
 pub mod rest;
 pub mod scrape;
