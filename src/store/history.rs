@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Select};
 use uuid::Uuid;
 
 use super::entities::{delivery, delivery_attempt, event, webhook};
@@ -44,30 +44,7 @@ impl Store {
         filter: DeliveryFilter,
         page: Page,
     ) -> Result<(Vec<Delivery>, bool), StoreError> {
-        let mut query = delivery::Entity::find_in(organization);
-        if let Some(webhook) = filter.webhook {
-            query = query.filter(delivery::Column::WebhookId.eq(webhook.as_uuid()));
-        }
-        if let Some(status) = filter.status {
-            query = query.filter(delivery::Column::Status.eq(status.as_str()));
-        }
-        if let Some(event_type) = filter.event_type {
-            query = query.filter(
-                delivery::Column::EventId.in_subquery(
-                    event::Entity::find_in(organization)
-                        .select_only()
-                        .column(event::Column::Id)
-                        .filter(event::Column::EventType.eq(event_type.as_str()))
-                        .into_query(),
-                ),
-            );
-        }
-        if let Some(after) = page.after {
-            query = query.filter(delivery::Column::Id.lt(after));
-        }
-        let mut rows = query
-            .order_by_desc(delivery::Column::Id)
-            .limit(page.size + 1)
+        let mut rows = deliveries_page(organization, &filter, page)
             .all(&self.db)
             .await?;
         let more = rows.len() as u64 > page.size;
@@ -194,6 +171,40 @@ impl Store {
             .into_iter()
             .collect())
     }
+}
+
+/// The statement of [`Store::list_deliveries`]: the organization's
+/// deliveries that `filter` keeps, newest first, one more than `page` holds
+/// (to tell whether more follow).
+pub(super) fn deliveries_page(
+    organization: OrganizationId,
+    filter: &DeliveryFilter,
+    page: Page,
+) -> Select<delivery::Entity> {
+    let mut query = delivery::Entity::find_in(organization);
+    if let Some(webhook) = filter.webhook {
+        query = query.filter(delivery::Column::WebhookId.eq(webhook.as_uuid()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(delivery::Column::Status.eq(status.as_str()));
+    }
+    if let Some(event_type) = filter.event_type {
+        query = query.filter(
+            delivery::Column::EventId.in_subquery(
+                event::Entity::find_in(organization)
+                    .select_only()
+                    .column(event::Column::Id)
+                    .filter(event::Column::EventType.eq(event_type.as_str()))
+                    .into_query(),
+            ),
+        );
+    }
+    if let Some(after) = page.after {
+        query = query.filter(delivery::Column::Id.lt(after));
+    }
+    query
+        .order_by_desc(delivery::Column::Id)
+        .limit(page.size + 1)
 }
 
 fn to_domain(

@@ -12,6 +12,7 @@ mod events;
 mod history;
 mod migration;
 mod organizations;
+pub mod plans;
 mod registration;
 mod retention;
 mod rotation;

@@ -7,7 +7,7 @@ use anyhow::{Context, anyhow};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    Select, Set,
 };
 
 use super::claims::cancelling;
@@ -39,15 +39,7 @@ impl Store {
         organization: OrganizationId,
         page: Page,
     ) -> Result<(Vec<Webhook>, bool), StoreError> {
-        let mut query = webhook::Entity::find_in(organization);
-        if let Some(after) = page.after {
-            query = query.filter(webhook::Column::Id.lt(after));
-        }
-        let mut rows = query
-            .order_by_desc(webhook::Column::Id)
-            .limit(page.size + 1)
-            .all(&self.db)
-            .await?;
+        let mut rows = webhooks_page(organization, page).all(&self.db).await?;
         let more = rows.len() as u64 > page.size;
         rows.truncate(page.size as usize);
         let webhooks = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
@@ -188,6 +180,18 @@ impl Store {
         txn.commit().await?;
         Ok(Some((to_domain(row)?, expires)))
     }
+}
+
+/// The statement of [`Store::list_webhooks`]: the organization's webhooks,
+/// newest first, one more than `page` holds (to tell whether more follow).
+pub(super) fn webhooks_page(organization: OrganizationId, page: Page) -> Select<webhook::Entity> {
+    let mut query = webhook::Entity::find_in(organization);
+    if let Some(after) = page.after {
+        query = query.filter(webhook::Column::Id.lt(after));
+    }
+    query
+        .order_by_desc(webhook::Column::Id)
+        .limit(page.size + 1)
 }
 
 /// Microseconds: what PostgreSQL keeps, so what we return is what we stored.
