@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
+use super::claims::CLAIMABLE;
 use super::{Store, StoreError};
 
 /// Deliveries due and not yet done.
@@ -23,7 +24,8 @@ impl Store {
     /// pending deliveries (`deliveries_due`, by `next_attempt_at`; or
     /// `deliveries_organization_due`, as the planner likes), so later
     /// retries and finished deliveries are not read. Paused webhooks'
-    /// deliveries are left out, as claims leave them: they wait on purpose.
+    /// deliveries are not in those indexes: they wait on purpose, and
+    /// however many there are, they cost nothing here.
     pub async fn backlog(&self) -> Result<Backlog, StoreError> {
         let at = Utc::now();
         let row = self
@@ -49,16 +51,13 @@ impl Store {
 
 /// The statement of [`Store::backlog`] read at `at`.
 pub(super) fn due_backlog(backend: DbBackend, at: DateTime<Utc>) -> Statement {
-    let (now, paused) = match backend {
-        DbBackend::Postgres => ("$1", "$2"),
-        _ => ("?1", "?2"),
+    let now = match backend {
+        DbBackend::Postgres => "$1",
+        _ => "?1",
     };
-    // `status = 'pending'` as a literal, so PostgreSQL can use the
-    // partial index.
     let sql = format!(
-        "SELECT COUNT(*) AS due, MIN(d.next_attempt_at) AS oldest FROM deliveries d \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= {now} \
-           AND d.webhook_id NOT IN (SELECT w.id FROM webhooks w WHERE w.enabled = {paused})"
+        "SELECT COUNT(*) AS due, MIN(next_attempt_at) AS oldest FROM deliveries \
+         WHERE {CLAIMABLE} AND next_attempt_at <= {now}"
     );
-    Statement::from_sql_and_values(backend, sql, [at.into(), false.into()])
+    Statement::from_sql_and_values(backend, sql, [at.into()])
 }

@@ -313,6 +313,13 @@ impl Store {
     }
 }
 
+/// Deliveries the claims may take, as the predicate of the partial indexes
+/// `deliveries_due` and `deliveries_organization_due` says it, word for
+/// word: SQLite uses a partial index only for a query holding its terms,
+/// PostgreSQL only when it can prove them (so a literal, not a parameter).
+/// Pending, and not waiting for a paused webhook.
+pub(super) const CLAIMABLE: &str = "status = 'pending' AND NOT paused";
+
 /// The statement of [`Store::claim_due`]: leases until `until` up to
 /// `limit` of the organization's deliveries due at `now` and not leased,
 /// oldest due first, but those of the webhooks in `skip`.
@@ -327,23 +334,13 @@ pub(super) fn claiming(
     let mut due = delivery::Entity::find_in(organization)
         .select_only()
         .column(delivery::Column::Id)
-        // A literal, so PostgreSQL can use the partial index.
-        .filter(Expr::cust("status = 'pending'"))
+        // A paused webhook's deliveries wait, out of the index read here.
+        .filter(Expr::cust(CLAIMABLE))
         .filter(delivery::Column::NextAttemptAt.lte(now))
         .filter(
             Condition::any()
                 .add(delivery::Column::LeaseUntil.is_null())
                 .add(delivery::Column::LeaseUntil.lte(now)),
-        )
-        // A paused webhook's deliveries wait.
-        .filter(
-            delivery::Column::WebhookId.not_in_subquery(
-                webhook::Entity::find()
-                    .select_only()
-                    .column(webhook::Column::Id)
-                    .filter(webhook::Column::Enabled.eq(false))
-                    .into_query(),
-            ),
         )
         .order_by_asc(delivery::Column::NextAttemptAt)
         .limit(limit);

@@ -240,9 +240,16 @@ pub(super) fn recovering(
                 .add(delivery::Column::Status.eq(DeliveryStatus::Cancelled.as_str()))
                 .add(delivery::Column::LastError.starts_with(DISABLED_PREFIX)),
         );
+    // The webhook's deliveries are the range read; each one's event is
+    // looked up by its key. (`event_id IN (events newer than since)` read
+    // the organization's events by age, or every organization's.)
     let newer = event::Entity::find_in(organization)
         .select_only()
-        .column(event::Column::Id)
+        .expr(Expr::value(1))
+        .filter(sea_orm::sea_query::ExprTrait::equals(
+            Expr::col((event::Entity, event::Column::Id)),
+            (delivery::Entity, delivery::Column::EventId),
+        ))
         .filter(event::Column::CreatedAt.gt(since))
         .into_query();
     delivery::Entity::update_in(organization)
@@ -261,7 +268,9 @@ pub(super) fn recovering(
             Expr::value(None::<DateTime<Utc>>),
         )
         .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+        // The webhook is enabled: nothing of it waits for a resume.
+        .col_expr(delivery::Column::Paused, Expr::value(false))
         .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
         .filter(missed)
-        .filter(delivery::Column::EventId.in_subquery(newer))
+        .filter(Expr::exists(newer))
 }

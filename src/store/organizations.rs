@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
 
+use super::claims::CLAIMABLE;
 use super::{Store, StoreError};
 use crate::domain::OrganizationId;
 
@@ -65,19 +66,21 @@ pub(super) fn pending_organizations(
         _ => ("?1", "?2", "?3"),
     };
     let from = if after.is_some() { ">" } else { ">=" };
+    // Paused webhooks' deliveries are not in the index: an organization
+    // whose only pending deliveries are paused is not found at all.
     let sql = format!(
         "WITH RECURSIVE orgs(org, n) AS ( \
            SELECT (SELECT organization_id FROM deliveries \
-                   WHERE status = 'pending' AND organization_id {from} {first} \
+                   WHERE {CLAIMABLE} AND organization_id {from} {first} \
                    ORDER BY organization_id LIMIT 1), 1 \
            UNION ALL \
            SELECT (SELECT d.organization_id FROM deliveries d \
-                   WHERE d.status = 'pending' AND d.organization_id > orgs.org \
+                   WHERE {CLAIMABLE} AND d.organization_id > orgs.org \
                    ORDER BY d.organization_id LIMIT 1), orgs.n + 1 \
            FROM orgs WHERE orgs.org IS NOT NULL AND orgs.n < {next} \
          ) SELECT org, EXISTS ( \
              SELECT 1 FROM deliveries d \
-             WHERE d.status = 'pending' AND d.organization_id = orgs.org \
+             WHERE {CLAIMABLE} AND d.organization_id = orgs.org \
                AND d.next_attempt_at <= {at} \
                AND (d.lease_until IS NULL OR d.lease_until <= {at}) \
            ) AS claimable \

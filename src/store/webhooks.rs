@@ -12,9 +12,10 @@ use sea_orm::{
 
 use super::claims::cancelling;
 use super::entities::{delivery, webhook};
+use super::pausing::pausing;
 use super::rotation;
 use super::scoped::Scoped;
-use super::{Store, StoreError, subscriptions};
+use super::{Store, StoreError, again_on_conflict, subscriptions};
 use crate::domain::event_type::parse_stored;
 use crate::domain::{
     Disabled, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges, WebhookId, WebhookUrl,
@@ -46,8 +47,24 @@ impl Store {
         Ok((webhooks, more))
     }
 
-    /// Applies `changes`; `None` when there is no such webhook here.
+    /// Applies `changes`; `None` when there is no such webhook here. A
+    /// pause marks the webhook's pending deliveries paused and a resume
+    /// clears the mark, in the same transaction (see `pausing`).
     pub async fn update_webhook(
+        &self,
+        organization: OrganizationId,
+        id: WebhookId,
+        changes: &WebhookChanges,
+    ) -> Result<Option<Webhook>, StoreError> {
+        // Marking many delivery rows collides with results being recorded,
+        // as a delete's cancel does.
+        again_on_conflict("updating a webhook", move || {
+            self.try_update_webhook(organization, id, changes)
+        })
+        .await
+    }
+
+    async fn try_update_webhook(
         &self,
         organization: OrganizationId,
         id: WebhookId,
@@ -95,6 +112,11 @@ impl Store {
         if let Some(events) = &changes.events {
             subscriptions::resubscribe(&txn, organization, id, events).await?;
         }
+        if let Some(enabled) = changes.enabled
+            && enabled != was_enabled
+        {
+            pausing(organization, id, !enabled).exec(&txn).await?;
+        }
         if changes.changes_sending() {
             self.announce_change(&txn, id).await?;
         }
@@ -112,16 +134,10 @@ impl Store {
         // The cancel locks many delivery rows, which results being recorded
         // lock in another order: PostgreSQL may end one of them as a
         // deadlock. A delete is worth running again.
-        let mut tries = 0;
-        loop {
-            match self.try_delete_webhook(organization, id).await {
-                Err(StoreError::Conflict(err)) if tries < 5 => {
-                    tries += 1;
-                    tracing::debug!(error = %err, "deleting a webhook collided; again");
-                }
-                done => return done,
-            }
-        }
+        again_on_conflict("deleting a webhook", move || {
+            self.try_delete_webhook(organization, id)
+        })
+        .await
     }
 
     async fn try_delete_webhook(

@@ -12,6 +12,8 @@ mod m20261129_000006_auto_disable;
 mod m20261130_000007_rate_limits;
 mod m20261130_000008_subscriptions;
 mod m20261201_000009_service_keys;
+mod m20261205_000010_tenant_ranges;
+mod m20261205_000011_paused_deliveries;
 
 pub struct Migrator;
 
@@ -28,6 +30,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_rate_limits::Migration),
             Box::new(m20261130_000008_subscriptions::Migration),
             Box::new(m20261201_000009_service_keys::Migration),
+            Box::new(m20261205_000010_tenant_ranges::Migration),
+            Box::new(m20261205_000011_paused_deliveries::Migration),
         ]
     }
 }
