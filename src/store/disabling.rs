@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel,
@@ -216,6 +216,10 @@ impl Store {
         if !webhook.enabled {
             return Ok(Recovered::Disabled);
         }
+        // Events are stored to the microsecond; `since` floored to one
+        // compares the same (an event is newer than `since` exactly when
+        // it is newer than its floor) and binds alike on both backends.
+        let since = since.trunc_subsecs(6);
         let recovered = recovering(organization, id, since, now())
             .exec(&txn)
             .await?;

@@ -39,6 +39,7 @@ mod publish_event;
 mod query_plans;
 mod races;
 mod rate_limits;
+mod recover_since;
 mod rest;
 mod rest_deliveries;
 mod rest_errors;
