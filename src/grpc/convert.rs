@@ -6,7 +6,7 @@ use pbjson_types::value::Kind;
 use serde_json::Value;
 
 use super::proto::{self, DeliveryStatus as WireStatus};
-use crate::domain::{Attempt, Delivery, DeliveryStatus, EventType, Webhook};
+use crate::domain::{Attempt, Delivery, DeliveryStatus, EventType, Webhook, clock};
 use crate::service::{
     CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
     RecoverWebhook, StatusFilter, UpdateWebhook, WebhookRef,
@@ -90,10 +90,12 @@ impl From<proto::RecoverWebhookRequest> for RecoverWebhook {
     fn from(r: proto::RecoverWebhookRequest) -> Self {
         let since = match r.since {
             None => Err("is required".to_owned()),
-            Some(t) => u32::try_from(t.nanos)
-                .ok()
-                .and_then(|nanos| DateTime::from_timestamp(t.seconds, nanos))
-                .ok_or_else(|| "is not a valid timestamp".to_owned()),
+            Some(t) => match u32::try_from(t.nanos).ok().filter(|n| *n < 1_000_000_000) {
+                None => Err("is not a valid timestamp: nanos must be 0 to 999,999,999".to_owned()),
+                // Beyond what chrono holds is beyond the range too.
+                Some(nanos) => DateTime::from_timestamp(t.seconds, nanos)
+                    .ok_or_else(|| clock::OutOfRange.to_string()),
+            },
         };
         Self {
             webhook: WebhookRef {

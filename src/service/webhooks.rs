@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use super::group_commit::{GroupCommit, Grouped};
 use super::{Listing, Publisher, ServiceError, authorized, parse_field, to_completion};
 use crate::domain::access::authorize_early;
+use crate::domain::clock;
 use crate::domain::{
     Action, Caller, DeliveryId, DeliveryStatus, Event, EventId, EventType, NewEvent, NewWebhook,
     OrganizationId, Page, SigningSecret, UpdateFields, Webhook, WebhookChanges, WebhookId,
@@ -242,7 +243,12 @@ impl Webhooks {
         request: RecoverWebhook,
     ) -> Result<u64, ServiceError> {
         let (organization, id) = Self::resolve(caller, Action::RecoverWebhook, &request.webhook)?;
-        let since = parse_field("since", request.since)?;
+        let since = parse_field(
+            "since",
+            request
+                .since
+                .and_then(|t| clock::in_stored_range(t).map_err(|e| e.to_string())),
+        )?;
         let publisher = self.publisher.clone();
         let recovered = to_completion(async move {
             let recovered = publisher

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 
+use super::claims::CLAIMABLE;
 use super::{Store, StoreError};
 
 /// Deliveries due and not yet done.
@@ -23,28 +24,13 @@ impl Store {
     /// pending deliveries (`deliveries_due`, by `next_attempt_at`; or
     /// `deliveries_organization_due`, as the planner likes), so later
     /// retries and finished deliveries are not read. Paused webhooks'
-    /// deliveries are left out, as claims leave them: they wait on purpose.
+    /// deliveries are not in those indexes: they wait on purpose, and
+    /// however many there are, they cost nothing here.
     pub async fn backlog(&self) -> Result<Backlog, StoreError> {
-        let backend = self.db.get_database_backend();
-        let (now, paused) = match backend {
-            DbBackend::Postgres => ("$1", "$2"),
-            _ => ("?1", "?2"),
-        };
-        // `status = 'pending'` as a literal, so PostgreSQL can use the
-        // partial index.
-        let sql = format!(
-            "SELECT COUNT(*) AS due, MIN(d.next_attempt_at) AS oldest FROM deliveries d \
-             WHERE d.status = 'pending' AND d.next_attempt_at <= {now} \
-               AND d.webhook_id NOT IN (SELECT w.id FROM webhooks w WHERE w.enabled = {paused})"
-        );
         let at = Utc::now();
         let row = self
             .db
-            .query_one_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [at.into(), false.into()],
-            ))
+            .query_one_raw(due_backlog(self.db.get_database_backend(), at))
             .await?;
         let Some(row) = row else {
             return Ok(Backlog {
@@ -61,4 +47,17 @@ impl Store {
             at,
         })
     }
+}
+
+/// The statement of [`Store::backlog`] read at `at`.
+pub(super) fn due_backlog(backend: DbBackend, at: DateTime<Utc>) -> Statement {
+    let now = match backend {
+        DbBackend::Postgres => "$1",
+        _ => "?1",
+    };
+    let sql = format!(
+        "SELECT COUNT(*) AS due, MIN(next_attempt_at) AS oldest FROM deliveries \
+         WHERE {CLAIMABLE} AND next_attempt_at <= {now}"
+    );
+    Statement::from_sql_and_values(backend, sql, [at.into()])
 }

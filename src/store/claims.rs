@@ -116,39 +116,8 @@ impl Store {
         let now = Utc::now();
         let until = lease_end(now, lease);
         let txn = self.relaxed_transaction().await?;
-        let mut due = delivery::Entity::find_in(organization)
-            .select_only()
-            .column(delivery::Column::Id)
-            // A literal, so PostgreSQL can use the partial index.
-            .filter(Expr::cust("status = 'pending'"))
-            .filter(delivery::Column::NextAttemptAt.lte(now))
-            .filter(
-                Condition::any()
-                    .add(delivery::Column::LeaseUntil.is_null())
-                    .add(delivery::Column::LeaseUntil.lte(now)),
-            )
-            // A paused webhook's deliveries wait.
-            .filter(
-                delivery::Column::WebhookId.not_in_subquery(
-                    webhook::Entity::find()
-                        .select_only()
-                        .column(webhook::Column::Id)
-                        .filter(webhook::Column::Enabled.eq(false))
-                        .into_query(),
-                ),
-            )
-            .order_by_asc(delivery::Column::NextAttemptAt)
-            .limit(limit);
-        if !skip.is_empty() {
-            due =
-                due.filter(delivery::Column::WebhookId.is_not_in(skip.iter().map(|w| w.as_uuid())));
-        }
-        if self.db.get_database_backend() == DbBackend::Postgres {
-            due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let leased = delivery::Entity::update_many()
-            .col_expr(delivery::Column::LeaseUntil, Expr::value(Some(until)))
-            .filter(delivery::Column::Id.in_subquery(due.into_query()))
+        let backend = self.db.get_database_backend();
+        let leased = claiming(backend, organization, limit, skip, now, until)
             .exec_with_returning(&txn)
             .await?;
         if leased.is_empty() {
@@ -342,6 +311,48 @@ impl Store {
         }
         Ok(txn)
     }
+}
+
+/// Deliveries the claims may take, as the predicate of the partial indexes
+/// `deliveries_due` and `deliveries_organization_due` says it, word for
+/// word: SQLite uses a partial index only for a query holding its terms,
+/// PostgreSQL only when it can prove them (so a literal, not a parameter).
+/// Pending, and not waiting for a paused webhook.
+pub(super) const CLAIMABLE: &str = "status = 'pending' AND NOT paused";
+
+/// The statement of [`Store::claim_due`]: leases until `until` up to
+/// `limit` of the organization's deliveries due at `now` and not leased,
+/// oldest due first, but those of the webhooks in `skip`.
+pub(super) fn claiming(
+    backend: DbBackend,
+    organization: OrganizationId,
+    limit: u64,
+    skip: &[WebhookId],
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> UpdateMany<delivery::Entity> {
+    let mut due = delivery::Entity::find_in(organization)
+        .select_only()
+        .column(delivery::Column::Id)
+        // A paused webhook's deliveries wait, out of the index read here.
+        .filter(Expr::cust(CLAIMABLE))
+        .filter(delivery::Column::NextAttemptAt.lte(now))
+        .filter(
+            Condition::any()
+                .add(delivery::Column::LeaseUntil.is_null())
+                .add(delivery::Column::LeaseUntil.lte(now)),
+        )
+        .order_by_asc(delivery::Column::NextAttemptAt)
+        .limit(limit);
+    if !skip.is_empty() {
+        due = due.filter(delivery::Column::WebhookId.is_not_in(skip.iter().map(|w| w.as_uuid())));
+    }
+    if backend == DbBackend::Postgres {
+        due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    delivery::Entity::update_many()
+        .col_expr(delivery::Column::LeaseUntil, Expr::value(Some(until)))
+        .filter(delivery::Column::Id.in_subquery(due.into_query()))
 }
 
 /// `update`, made to cancel the pending deliveries it selects: they can

@@ -12,11 +12,11 @@ use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    QueryFilter, QuerySelect, QueryTrait, Set,
+    QueryFilter, QuerySelect, QueryTrait, Set, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -216,40 +216,65 @@ impl Store {
         if !webhook.enabled {
             return Ok(Recovered::Disabled);
         }
-        let missed = Condition::any()
-            .add(delivery::Column::Status.eq(DeliveryStatus::Failed.as_str()))
-            .add(
-                Condition::all()
-                    .add(delivery::Column::Status.eq(DeliveryStatus::Cancelled.as_str()))
-                    .add(delivery::Column::LastError.starts_with(DISABLED_PREFIX)),
-            );
-        let newer = event::Entity::find_in(organization)
-            .select_only()
-            .column(event::Column::Id)
-            .filter(event::Column::CreatedAt.gt(since))
-            .into_query();
-        let recovered = delivery::Entity::update_in(organization)
-            .col_expr(
-                delivery::Column::Status,
-                Expr::value(DeliveryStatus::Pending.as_str()),
-            )
-            // Already due, in the order they were scheduled: claims take
-            // the earliest `next_attempt_at` first, so the oldest go first.
-            .col_expr(
-                delivery::Column::NextAttemptAt,
-                Expr::col(delivery::Column::CreatedAt),
-            )
-            .col_expr(
-                delivery::Column::LeaseUntil,
-                Expr::value(None::<DateTime<Utc>>),
-            )
-            .col_expr(delivery::Column::UpdatedAt, Expr::value(now()))
-            .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
-            .filter(missed)
-            .filter(delivery::Column::EventId.in_subquery(newer))
+        // Events are stored to the microsecond; `since` floored to one
+        // compares the same (an event is newer than `since` exactly when
+        // it is newer than its floor) and binds alike on both backends.
+        let since = since.trunc_subsecs(6);
+        let recovered = recovering(organization, id, since, now())
             .exec(&txn)
             .await?;
         txn.commit().await?;
         Ok(Recovered::Scheduled(recovered.rows_affected))
     }
+}
+
+/// The statement of [`Store::recover_webhook`]: makes pending again, due
+/// now, the deliveries of the webhook that failed or were cancelled by its
+/// disabling, whose event is newer than `since`.
+pub(super) fn recovering(
+    organization: OrganizationId,
+    id: WebhookId,
+    since: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> UpdateMany<delivery::Entity> {
+    let missed = Condition::any()
+        .add(delivery::Column::Status.eq(DeliveryStatus::Failed.as_str()))
+        .add(
+            Condition::all()
+                .add(delivery::Column::Status.eq(DeliveryStatus::Cancelled.as_str()))
+                .add(delivery::Column::LastError.starts_with(DISABLED_PREFIX)),
+        );
+    // The webhook's deliveries are the range read; each one's event is
+    // looked up by its key. (`event_id IN (events newer than since)` read
+    // the organization's events by age, or every organization's.)
+    let newer = event::Entity::find_in(organization)
+        .select_only()
+        .expr(Expr::value(1))
+        .filter(sea_orm::sea_query::ExprTrait::equals(
+            Expr::col((event::Entity, event::Column::Id)),
+            (delivery::Entity, delivery::Column::EventId),
+        ))
+        .filter(event::Column::CreatedAt.gt(since))
+        .into_query();
+    delivery::Entity::update_in(organization)
+        .col_expr(
+            delivery::Column::Status,
+            Expr::value(DeliveryStatus::Pending.as_str()),
+        )
+        // Already due, in the order they were scheduled: claims take
+        // the earliest `next_attempt_at` first, so the oldest go first.
+        .col_expr(
+            delivery::Column::NextAttemptAt,
+            Expr::col(delivery::Column::CreatedAt),
+        )
+        .col_expr(
+            delivery::Column::LeaseUntil,
+            Expr::value(None::<DateTime<Utc>>),
+        )
+        .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+        // The webhook is enabled: nothing of it waits for a resume.
+        .col_expr(delivery::Column::Paused, Expr::value(false))
+        .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
+        .filter(missed)
+        .filter(Expr::exists(newer))
 }

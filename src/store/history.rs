@@ -1,13 +1,10 @@
 //! What happened to deliveries: listing, one delivery with its attempts, and
 //! trying one again.
 
-use std::collections::HashMap;
-
 use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, QueryTrait};
-use uuid::Uuid;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
 
 use super::entities::{delivery, delivery_attempt, event, webhook};
 use super::scoped::Scoped;
@@ -44,38 +41,14 @@ impl Store {
         filter: DeliveryFilter,
         page: Page,
     ) -> Result<(Vec<Delivery>, bool), StoreError> {
-        let mut query = delivery::Entity::find_in(organization);
-        if let Some(webhook) = filter.webhook {
-            query = query.filter(delivery::Column::WebhookId.eq(webhook.as_uuid()));
-        }
-        if let Some(status) = filter.status {
-            query = query.filter(delivery::Column::Status.eq(status.as_str()));
-        }
-        if let Some(event_type) = filter.event_type {
-            query = query.filter(
-                delivery::Column::EventId.in_subquery(
-                    event::Entity::find_in(organization)
-                        .select_only()
-                        .column(event::Column::Id)
-                        .filter(event::Column::EventType.eq(event_type.as_str()))
-                        .into_query(),
-                ),
-            );
-        }
-        if let Some(after) = page.after {
-            query = query.filter(delivery::Column::Id.lt(after));
-        }
-        let mut rows = query
-            .order_by_desc(delivery::Column::Id)
-            .limit(page.size + 1)
+        let mut rows = deliveries_page(organization, &filter, page)
             .all(&self.db)
             .await?;
         let more = rows.len() as u64 > page.size;
         rows.truncate(page.size as usize);
-        let types = self.event_types(organization, &rows).await?;
         let deliveries = rows
             .into_iter()
-            .map(|row| to_domain(row, &types, Vec::new()))
+            .map(|row| to_domain(row, Vec::new()))
             .collect::<Result<_, _>>()?;
         Ok((deliveries, more))
     }
@@ -109,16 +82,14 @@ impl Store {
                 response_excerpt: a.response_excerpt,
             })
             .collect();
-        let event = event::Entity::find_in(organization)
+        let payload = event::Entity::find_in(organization)
             .select_only()
-            .columns([event::Column::EventType, event::Column::Body])
+            .column(event::Column::Body)
             .filter(event::Column::Id.eq(row.event_id))
-            .into_tuple::<(String, String)>()
+            .into_tuple::<String>()
             .one(&self.db)
             .await?;
-        let (event_type, payload) = event.unzip();
-        let types = HashMap::from_iter(event_type.map(|t| (row.event_id, t)));
-        let mut delivery = to_domain(row, &types, attempts)?;
+        let mut delivery = to_domain(row, attempts)?;
         delivery.payload = payload;
         Ok(Some(delivery))
     }
@@ -142,16 +113,16 @@ impl Store {
             return Ok(Retried::StillPending);
         }
         // Locked until commit, as publishing does: a DeleteWebhook racing
-        // this waits, then cancels the delivery made pending here.
-        let webhook_exists = webhook::Entity::find_in(organization)
+        // this waits, then cancels the delivery made pending here; a pause
+        // or a resume waits, then marks or clears it.
+        let Some(webhook) = webhook::Entity::find_in(organization)
             .filter(webhook::Column::Id.eq(row.webhook_id))
             .lock_shared()
             .one(&txn)
             .await?
-            .is_some();
-        if !webhook_exists {
+        else {
             return Ok(Retried::WebhookDeleted);
-        }
+        };
         let now = now();
         delivery::Entity::update_in(organization)
             .col_expr(
@@ -164,6 +135,9 @@ impl Store {
                 Expr::value(None::<DateTime<Utc>>),
             )
             .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+            // A paused (or disabled) webhook's waits for it, out of the
+            // claim path.
+            .col_expr(delivery::Column::Paused, Expr::value(!webhook.enabled))
             .filter(delivery::Column::Id.eq(row.id))
             .filter(delivery::Column::Status.eq(row.status.as_str()))
             .exec(&txn)
@@ -174,33 +148,38 @@ impl Store {
             None => Ok(Retried::NoSuchDelivery),
         }
     }
-
-    async fn event_types(
-        &self,
-        organization: OrganizationId,
-        rows: &[delivery::Model],
-    ) -> Result<HashMap<Uuid, String>, StoreError> {
-        if rows.is_empty() {
-            return Ok(HashMap::new());
-        }
-        let ids: Vec<Uuid> = rows.iter().map(|r| r.event_id).collect();
-        Ok(event::Entity::find_in(organization)
-            .select_only()
-            .columns([event::Column::Id, event::Column::EventType])
-            .filter(event::Column::Id.is_in(ids))
-            .into_tuple::<(Uuid, String)>()
-            .all(&self.db)
-            .await?
-            .into_iter()
-            .collect())
-    }
 }
 
-fn to_domain(
-    row: delivery::Model,
-    types: &HashMap<Uuid, String>,
-    attempts: Vec<Attempt>,
-) -> Result<Delivery, StoreError> {
+/// The statement of [`Store::list_deliveries`]: the organization's
+/// deliveries that `filter` keeps, newest first, one more than `page` holds
+/// (to tell whether more follow).
+pub(super) fn deliveries_page(
+    organization: OrganizationId,
+    filter: &DeliveryFilter,
+    page: Page,
+) -> Select<delivery::Entity> {
+    let mut query = delivery::Entity::find_in(organization);
+    if let Some(webhook) = filter.webhook {
+        query = query.filter(delivery::Column::WebhookId.eq(webhook.as_uuid()));
+    }
+    if let Some(status) = filter.status {
+        query = query.filter(delivery::Column::Status.eq(status.as_str()));
+    }
+    if let Some(event_type) = filter.event_type {
+        // The copy on the delivery, not a look in `events`: the index of
+        // the organization's deliveries by type then gives a page in order
+        // (see migration 10).
+        query = query.filter(delivery::Column::EventType.eq(event_type.as_str()));
+    }
+    if let Some(after) = page.after {
+        query = query.filter(delivery::Column::Id.lt(after));
+    }
+    query
+        .order_by_desc(delivery::Column::Id)
+        .limit(page.size + 1)
+}
+
+fn to_domain(row: delivery::Model, attempts: Vec<Attempt>) -> Result<Delivery, StoreError> {
     let status = row
         .status
         .parse::<DeliveryStatus>()
@@ -210,7 +189,7 @@ fn to_domain(
         organization_id: OrganizationId::from_uuid(row.organization_id),
         webhook_id: WebhookId::from_uuid(row.webhook_id),
         event_id: EventId::from_uuid(row.event_id),
-        event_type: types.get(&row.event_id).cloned().unwrap_or_default(),
+        event_type: row.event_type,
         next_attempt_at: (status == DeliveryStatus::Pending).then_some(row.next_attempt_at),
         status,
         attempt_count: row.attempts.max(0) as u32,

@@ -12,6 +12,8 @@ mod events;
 mod history;
 mod migration;
 mod organizations;
+mod pausing;
+pub mod plans;
 mod processes;
 mod registration;
 mod retention;
@@ -136,6 +138,29 @@ impl Store {
     /// Answers when the database answers.
     pub async fn ping(&self) -> Result<(), StoreError> {
         Ok(self.db.ping().await?)
+    }
+}
+
+/// Runs `attempt` again, up to five more times, while PostgreSQL ends it as
+/// a collision (a deadlock, a serialization failure): for transactions
+/// that lock many delivery rows, in an order results being recorded do
+/// not share. `what` names it in the log.
+async fn again_on_conflict<T, F>(
+    what: &str,
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, StoreError>
+where
+    F: Future<Output = Result<T, StoreError>>,
+{
+    let mut tries = 0;
+    loop {
+        match attempt().await {
+            Err(StoreError::Conflict(err)) if tries < 5 => {
+                tries += 1;
+                tracing::debug!(error = %err, "{what} collided; again");
+            }
+            done => return done,
+        }
     }
 }
 

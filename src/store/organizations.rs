@@ -1,10 +1,11 @@
 //! Which organizations have deliveries waiting, so that claims can take
 //! each one's share instead of the oldest rows of whoever has the most.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
 
+use super::claims::CLAIMABLE;
 use super::{Store, StoreError};
 use crate::domain::OrganizationId;
 
@@ -31,41 +32,9 @@ impl Store {
         limit: u64,
     ) -> Result<PendingOrganizations, StoreError> {
         let backend = self.db.get_database_backend();
-        let (first, next, now) = match backend {
-            DbBackend::Postgres => ("$1", "$2", "$3"),
-            _ => ("?1", "?2", "?3"),
-        };
-        let from = if after.is_some() { ">" } else { ">=" };
-        // A loose index scan on `deliveries_organization_due`: each step
-        // seeks the next organization id above the last one. The claimable
-        // test is a range scan of the same index, organization fixed,
-        // `next_attempt_at` up to now: later retries are not read.
-        let sql = format!(
-            "WITH RECURSIVE orgs(org, n) AS ( \
-               SELECT (SELECT organization_id FROM deliveries \
-                       WHERE status = 'pending' AND organization_id {from} {first} \
-                       ORDER BY organization_id LIMIT 1), 1 \
-               UNION ALL \
-               SELECT (SELECT d.organization_id FROM deliveries d \
-                       WHERE d.status = 'pending' AND d.organization_id > orgs.org \
-                       ORDER BY d.organization_id LIMIT 1), orgs.n + 1 \
-               FROM orgs WHERE orgs.org IS NOT NULL AND orgs.n < {next} \
-             ) SELECT org, EXISTS ( \
-                 SELECT 1 FROM deliveries d \
-                 WHERE d.status = 'pending' AND d.organization_id = orgs.org \
-                   AND d.next_attempt_at <= {now} \
-                   AND (d.lease_until IS NULL OR d.lease_until <= {now}) \
-               ) AS claimable \
-             FROM orgs WHERE org IS NOT NULL ORDER BY org"
-        );
-        let start = after.map_or(Uuid::nil(), |o| o.as_uuid());
         let rows = self
             .db
-            .query_all_raw(Statement::from_sql_and_values(
-                backend,
-                sql,
-                [start.into(), (limit as i64).into(), Utc::now().into()],
-            ))
+            .query_all_raw(pending_organizations(backend, after, limit, Utc::now()))
             .await?;
         let mut found = PendingOrganizations::default();
         for row in &rows {
@@ -79,4 +48,48 @@ impl Store {
         }
         Ok(found)
     }
+}
+
+/// The statement of [`Store::organizations_with_pending`]: a loose index
+/// scan on `deliveries_organization_due`, each step seeking the next
+/// organization id above the last one. The claimable test is a range scan
+/// of the same index, organization fixed, `next_attempt_at` up to `now`:
+/// later retries are not read.
+pub(super) fn pending_organizations(
+    backend: DbBackend,
+    after: Option<OrganizationId>,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> Statement {
+    let (first, next, at) = match backend {
+        DbBackend::Postgres => ("$1", "$2", "$3"),
+        _ => ("?1", "?2", "?3"),
+    };
+    let from = if after.is_some() { ">" } else { ">=" };
+    // Paused webhooks' deliveries are not in the index: an organization
+    // whose only pending deliveries are paused is not found at all.
+    let sql = format!(
+        "WITH RECURSIVE orgs(org, n) AS ( \
+           SELECT (SELECT organization_id FROM deliveries \
+                   WHERE {CLAIMABLE} AND organization_id {from} {first} \
+                   ORDER BY organization_id LIMIT 1), 1 \
+           UNION ALL \
+           SELECT (SELECT d.organization_id FROM deliveries d \
+                   WHERE {CLAIMABLE} AND d.organization_id > orgs.org \
+                   ORDER BY d.organization_id LIMIT 1), orgs.n + 1 \
+           FROM orgs WHERE orgs.org IS NOT NULL AND orgs.n < {next} \
+         ) SELECT org, EXISTS ( \
+             SELECT 1 FROM deliveries d \
+             WHERE {CLAIMABLE} AND d.organization_id = orgs.org \
+               AND d.next_attempt_at <= {at} \
+               AND (d.lease_until IS NULL OR d.lease_until <= {at}) \
+           ) AS claimable \
+         FROM orgs WHERE org IS NOT NULL ORDER BY org"
+    );
+    let start = after.map_or(Uuid::nil(), |o| o.as_uuid());
+    Statement::from_sql_and_values(
+        backend,
+        sql,
+        [start.into(), (limit as i64).into(), now.into()],
+    )
 }

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
+use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Select};
 use uuid::Uuid;
 
 use super::entities::{delivery, delivery_attempt, event};
@@ -19,17 +19,7 @@ impl Store {
         batch: u64,
     ) -> Result<u64, StoreError> {
         let txn = self.write_transaction().await?;
-        // Chosen and locked in the transaction that deletes them: a delivery
-        // retried meanwhile is pending again and keeps its attempts.
-        let mut old = delivery::Entity::find()
-            .select_only()
-            .column(delivery::Column::Id)
-            .filter(Expr::cust("status <> 'pending'"))
-            .filter(delivery::Column::UpdatedAt.lt(cutoff))
-            .limit(batch);
-        if self.db.get_database_backend() == DbBackend::Postgres {
-            old = old.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
+        let old = finished_before(self.db.get_database_backend(), cutoff, batch);
         let ids: Vec<Uuid> = old.into_tuple().all(&txn).await?;
         if ids.is_empty() {
             txn.commit().await?;
@@ -50,14 +40,7 @@ impl Store {
     /// Deletes up to `batch` events published before `cutoff` that have no
     /// delivery left. Returns how many went.
     pub async fn purge_events(&self, cutoff: DateTime<Utc>, batch: u64) -> Result<u64, StoreError> {
-        let ids: Vec<Uuid> = event::Entity::find()
-            .select_only()
-            .column(event::Column::Id)
-            .filter(event::Column::CreatedAt.lt(cutoff))
-            .filter(Expr::cust(
-                "NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id)",
-            ))
-            .limit(batch)
+        let ids: Vec<Uuid> = unsent_before(cutoff, batch)
             .into_tuple()
             .all(&self.db)
             .await?;
@@ -70,4 +53,39 @@ impl Store {
             .await?;
         Ok(deleted.rows_affected)
     }
+}
+
+/// The ids [`Store::purge_deliveries`] deletes: up to `batch` finished
+/// deliveries last changed before `cutoff`. Chosen and locked (on
+/// PostgreSQL) in the transaction that deletes them: a delivery retried
+/// meanwhile is pending again and keeps its attempts.
+pub(super) fn finished_before(
+    backend: DbBackend,
+    cutoff: DateTime<Utc>,
+    batch: u64,
+) -> Select<delivery::Entity> {
+    let old = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::Id)
+        .filter(Expr::cust("status <> 'pending'"))
+        .filter(delivery::Column::UpdatedAt.lt(cutoff))
+        .limit(batch);
+    if backend == DbBackend::Postgres {
+        old.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked)
+    } else {
+        old
+    }
+}
+
+/// The ids [`Store::purge_events`] deletes: up to `batch` events published
+/// before `cutoff` that have no delivery left.
+pub(super) fn unsent_before(cutoff: DateTime<Utc>, batch: u64) -> Select<event::Entity> {
+    event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .filter(event::Column::CreatedAt.lt(cutoff))
+        .filter(Expr::cust(
+            "NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id)",
+        ))
+        .limit(batch)
 }

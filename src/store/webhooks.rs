@@ -7,14 +7,15 @@ use anyhow::{Context, anyhow};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DbErr, IntoActiveModel, QueryFilter, QueryOrder, QuerySelect,
-    Set,
+    Select, Set,
 };
 
 use super::claims::cancelling;
 use super::entities::{delivery, webhook};
+use super::pausing::pausing;
 use super::rotation;
 use super::scoped::Scoped;
-use super::{Store, StoreError, subscriptions};
+use super::{Store, StoreError, again_on_conflict, subscriptions};
 use crate::domain::event_type::parse_stored;
 use crate::domain::{
     Disabled, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges, WebhookId, WebhookUrl,
@@ -39,23 +40,31 @@ impl Store {
         organization: OrganizationId,
         page: Page,
     ) -> Result<(Vec<Webhook>, bool), StoreError> {
-        let mut query = webhook::Entity::find_in(organization);
-        if let Some(after) = page.after {
-            query = query.filter(webhook::Column::Id.lt(after));
-        }
-        let mut rows = query
-            .order_by_desc(webhook::Column::Id)
-            .limit(page.size + 1)
-            .all(&self.db)
-            .await?;
+        let mut rows = webhooks_page(organization, page).all(&self.db).await?;
         let more = rows.len() as u64 > page.size;
         rows.truncate(page.size as usize);
         let webhooks = rows.into_iter().map(to_domain).collect::<Result<_, _>>()?;
         Ok((webhooks, more))
     }
 
-    /// Applies `changes`; `None` when there is no such webhook here.
+    /// Applies `changes`; `None` when there is no such webhook here. A
+    /// pause marks the webhook's pending deliveries paused and a resume
+    /// clears the mark, in the same transaction (see `pausing`).
     pub async fn update_webhook(
+        &self,
+        organization: OrganizationId,
+        id: WebhookId,
+        changes: &WebhookChanges,
+    ) -> Result<Option<Webhook>, StoreError> {
+        // Marking many delivery rows collides with results being recorded,
+        // as a delete's cancel does.
+        again_on_conflict("updating a webhook", move || {
+            self.try_update_webhook(organization, id, changes)
+        })
+        .await
+    }
+
+    async fn try_update_webhook(
         &self,
         organization: OrganizationId,
         id: WebhookId,
@@ -103,6 +112,11 @@ impl Store {
         if let Some(events) = &changes.events {
             subscriptions::resubscribe(&txn, organization, id, events).await?;
         }
+        if let Some(enabled) = changes.enabled
+            && enabled != was_enabled
+        {
+            pausing(organization, id, !enabled).exec(&txn).await?;
+        }
         if changes.changes_sending() {
             self.announce_change(&txn, id).await?;
         }
@@ -120,16 +134,10 @@ impl Store {
         // The cancel locks many delivery rows, which results being recorded
         // lock in another order: PostgreSQL may end one of them as a
         // deadlock. A delete is worth running again.
-        let mut tries = 0;
-        loop {
-            match self.try_delete_webhook(organization, id).await {
-                Err(StoreError::Conflict(err)) if tries < 5 => {
-                    tries += 1;
-                    tracing::debug!(error = %err, "deleting a webhook collided; again");
-                }
-                done => return done,
-            }
-        }
+        again_on_conflict("deleting a webhook", move || {
+            self.try_delete_webhook(organization, id)
+        })
+        .await
     }
 
     async fn try_delete_webhook(
@@ -188,6 +196,18 @@ impl Store {
         txn.commit().await?;
         Ok(Some((to_domain(row)?, expires)))
     }
+}
+
+/// The statement of [`Store::list_webhooks`]: the organization's webhooks,
+/// newest first, one more than `page` holds (to tell whether more follow).
+pub(super) fn webhooks_page(organization: OrganizationId, page: Page) -> Select<webhook::Entity> {
+    let mut query = webhook::Entity::find_in(organization);
+    if let Some(after) = page.after {
+        query = query.filter(webhook::Column::Id.lt(after));
+    }
+    query
+        .order_by_desc(webhook::Column::Id)
+        .limit(page.size + 1)
 }
 
 /// Microseconds: what PostgreSQL keeps, so what we return is what we stored.

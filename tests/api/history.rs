@@ -30,7 +30,7 @@ fn ids(deliveries: &[Delivery]) -> HashSet<String> {
     deliveries.iter().map(|d| d.id.clone()).collect()
 }
 
-async fn retry(app: &TestApp, delivery_id: &str) -> Result<Delivery, tonic::Status> {
+pub(crate) async fn retry(app: &TestApp, delivery_id: &str) -> Result<Delivery, tonic::Status> {
     let request = RetryDeliveryRequest {
         organization_id: app.organization.to_string(),
         delivery_id: delivery_id.to_owned(),

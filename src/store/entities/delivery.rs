@@ -8,7 +8,7 @@ pub struct Model {
     pub event_id: Uuid,
     pub webhook_id: Uuid,
     pub organization_id: Uuid,
-    /// `pending`, `succeeded` or `failed`.
+    /// `pending`, `succeeded`, `failed` or `cancelled`.
     #[sea_orm(column_type = "Text")]
     pub status: String,
     /// Attempts made so far.
@@ -20,6 +20,14 @@ pub struct Model {
     pub last_error: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// Its event's type, copied so the listings filter by it through an
+    /// index of the organization's deliveries.
+    #[sea_orm(column_type = "Text")]
+    pub event_type: String,
+    /// Set while pending for a paused webhook: out of the claim path (the
+    /// partial indexes of claimable deliveries leave it out) until the
+    /// webhook resumes. Means nothing once the delivery is finished.
+    pub paused: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -12,7 +12,9 @@ mod m20261129_000006_auto_disable;
 mod m20261130_000007_rate_limits;
 mod m20261130_000008_subscriptions;
 mod m20261201_000009_service_keys;
-mod m20261205_000011_shared_limits;
+mod m20261205_000010_tenant_ranges;
+mod m20261205_000011_paused_deliveries;
+mod m20261205_000012_shared_limits;
 
 pub struct Migrator;
 
@@ -29,7 +31,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261130_000007_rate_limits::Migration),
             Box::new(m20261130_000008_subscriptions::Migration),
             Box::new(m20261201_000009_service_keys::Migration),
-            Box::new(m20261205_000011_shared_limits::Migration),
+            Box::new(m20261205_000010_tenant_ranges::Migration),
+            Box::new(m20261205_000011_paused_deliveries::Migration),
+            Box::new(m20261205_000012_shared_limits::Migration),
         ]
     }
 }

@@ -1,0 +1,119 @@
+//! The statements behind the tenant-scoped listings, retention and the
+//! claim path, built by the very functions the store runs them from, with
+//! sample arguments: tests EXPLAIN each one on a real database to check
+//! that it reads an index range, not every organization's rows.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use sea_orm::{DbBackend, QueryTrait, Statement};
+use uuid::Uuid;
+
+use super::claims::{claiming, lease_end};
+use super::{backlog, disabling, history, organizations, retention, webhooks};
+use crate::domain::page::DEFAULT_PAGE_SIZE;
+use crate::domain::{DeliveryStatus, EventType, OrganizationId, Page, WebhookId};
+use history::DeliveryFilter;
+
+/// Each statement as `backend` runs it, named after what issues it and how
+/// (`list_deliveries status=failed next page`, `claim_due`, ...).
+pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
+    let organization = OrganizationId::from_uuid(Uuid::now_v7());
+    let webhook = WebhookId::from_uuid(Uuid::now_v7());
+    let now = Utc::now();
+    let pages = [
+        (
+            "",
+            Page {
+                size: DEFAULT_PAGE_SIZE,
+                after: None,
+            },
+        ),
+        (
+            " next page",
+            Page {
+                size: DEFAULT_PAGE_SIZE,
+                after: Some(Uuid::now_v7()),
+            },
+        ),
+    ];
+    let none = DeliveryFilter::default();
+    let mut filters = vec![
+        ("".to_owned(), none),
+        (
+            " webhook".to_owned(),
+            DeliveryFilter {
+                webhook: Some(webhook),
+                ..none
+            },
+        ),
+        (
+            " event_type".to_owned(),
+            DeliveryFilter {
+                event_type: Some(EventType::MemberAdded),
+                ..none
+            },
+        ),
+    ];
+    for status in [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Succeeded,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Cancelled,
+    ] {
+        filters.push((
+            format!(" status={}", status.as_str()),
+            DeliveryFilter {
+                status: Some(status),
+                ..none
+            },
+        ));
+    }
+    filters.push((
+        " webhook status=failed event_type".to_owned(),
+        DeliveryFilter {
+            webhook: Some(webhook),
+            status: Some(DeliveryStatus::Failed),
+            event_type: Some(EventType::MemberAdded),
+        },
+    ));
+
+    let mut planned = Vec::new();
+    for (page_name, page) in pages {
+        for (filter_name, filter) in &filters {
+            planned.push((
+                format!("list_deliveries{filter_name}{page_name}"),
+                history::deliveries_page(organization, filter, page).build(backend),
+            ));
+        }
+        planned.push((
+            format!("list_webhooks{page_name}"),
+            webhooks::webhooks_page(organization, page).build(backend),
+        ));
+    }
+    let since = now - chrono::Duration::days(1);
+    planned.push((
+        "recover_webhook".to_owned(),
+        disabling::recovering(organization, webhook, since, now).build(backend),
+    ));
+    let cutoff = now - chrono::Duration::days(30);
+    planned.push((
+        "purge_deliveries".to_owned(),
+        retention::finished_before(backend, cutoff, 500).build(backend),
+    ));
+    planned.push((
+        "purge_events".to_owned(),
+        retention::unsent_before(cutoff, 500).build(backend),
+    ));
+    planned.push((
+        "organizations_with_pending".to_owned(),
+        organizations::pending_organizations(backend, Some(organization), 64, now),
+    ));
+    let until = lease_end(now, Duration::from_secs(40));
+    planned.push((
+        "claim_due".to_owned(),
+        claiming(backend, organization, 16, &[webhook], now, until).build(backend),
+    ));
+    planned.push(("backlog".to_owned(), backlog::due_backlog(backend, now)));
+    planned
+}

@@ -1,0 +1,133 @@
+//! Databases from before a migration: the next start fills in what the
+//! migration adds from the rows already there.
+
+use std::time::Duration;
+
+use sea_orm::ConnectionTrait;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::on_every_backend;
+use crate::support::receiver::Receiver;
+use crate::support::{Backend, deliver_to, spawn_app_at};
+use webhook_service::grpc::proto::{DeliveryStatus, ListDeliveriesRequest};
+use webhook_service::store::{SecretBox, Store};
+
+on_every_backend!(deliveries_stored_before_their_event_type_and_pause_were_kept_get_both,);
+
+const WAIT: Duration = Duration::from_secs(10);
+
+/// What migrations 10 and 11 undone leave: the schema of 9, with the rows
+/// as they are.
+const BEFORE_10: &[&str] = &[
+    "DROP INDEX deliveries_organization",
+    "DROP INDEX deliveries_organization_status",
+    "DROP INDEX deliveries_organization_type",
+    "DROP INDEX deliveries_webhook",
+    "DROP INDEX webhooks_organization",
+    "DROP INDEX events_created",
+    "DROP INDEX deliveries_due",
+    "DROP INDEX deliveries_organization_due",
+    "CREATE INDEX deliveries_webhook ON deliveries (webhook_id)",
+    "CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status = 'pending'",
+    "CREATE INDEX deliveries_organization_due ON deliveries (organization_id, next_attempt_at) \
+     WHERE status = 'pending'",
+    "ALTER TABLE deliveries DROP COLUMN paused",
+    "ALTER TABLE deliveries DROP COLUMN event_type",
+    "DELETE FROM seaql_migrations WHERE version IN \
+     ('m20261205_000010_tenant_ranges', 'm20261205_000011_paused_deliveries')",
+];
+
+async fn deliveries_stored_before_their_event_type_and_pause_were_kept_get_both(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.always("/paused", 500);
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("before.db").display()),
+        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
+    };
+    let settings = |s: &mut webhook_service::config::Settings| {
+        deliver_to(&receiver)(s);
+        s.retry_schedule = "1h".into();
+    };
+    let before = spawn_app_at(url.clone(), settings).await;
+    let organization = before.organization;
+    let paused = before
+        .subscribe(&receiver.url("/paused"), &["member.added"])
+        .await
+        .webhook
+        .unwrap();
+    before
+        .subscribe(&receiver.url("/sent"), &["invite.created"])
+        .await;
+    before.publish("member.added", json!({}), "").await.unwrap();
+    before
+        .publish("invite.created", json!({}), "")
+        .await
+        .unwrap();
+    receiver.wait_for("/paused", 1, WAIT).await;
+    receiver.wait_for("/sent", 1, WAIT).await;
+    let waiting = before.deliveries_of(&paused.id).await[0].id.clone();
+    before
+        .wait_for_delivery(&waiting, WAIT, |d| d.attempt_count == 1)
+        .await;
+    before.set_enabled(&paused.id, false).await;
+    before.stop_within(WAIT).await;
+    {
+        let db = sea_orm::Database::connect(&url).await.unwrap();
+        for statement in BEFORE_10 {
+            db.execute_unprepared(statement).await.unwrap();
+        }
+        // Its retry came due while the service was down.
+        let due = Query::update()
+            .table(Alias::new("deliveries"))
+            .value(
+                Alias::new("next_attempt_at"),
+                chrono::Utc::now() - chrono::Duration::seconds(1),
+            )
+            .and_where(Expr::col(Alias::new("id")).eq(Uuid::parse_str(&waiting).unwrap()))
+            .to_owned();
+        assert_eq!(db.execute(&due).await.unwrap().rows_affected(), 1);
+        db.close().await.unwrap();
+    }
+
+    receiver.always("/paused", 200);
+    let mut after = spawn_app_at(url.clone(), settings).await;
+    after.organization = organization;
+    for (event_type, count) in [
+        ("member.added", 1),
+        ("invite.created", 1),
+        ("webhook.created", 0),
+    ] {
+        let listed = after
+            .list_deliveries(ListDeliveriesRequest {
+                event_type: event_type.into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert_eq!(listed.len(), count, "{event_type}: {listed:?}");
+        assert!(
+            listed.iter().all(|d| d.event_type == event_type),
+            "{listed:?}"
+        );
+    }
+    // The paused webhook's delivery, due, is marked paused: no work to
+    // claim.
+    let marked = after
+        .query("SELECT COUNT(*) AS n FROM deliveries WHERE paused")
+        .await;
+    assert_eq!(marked[0].try_get::<i64>("", "n").unwrap(), 1);
+    let store = Store::connect(&url, SecretBox::new(None)).await.unwrap();
+    let found = store.organizations_with_pending(None, 64).await.unwrap();
+    assert!(found.claimable.is_empty(), "{:?}", found.claimable);
+    assert_eq!(receiver.received("/paused").len(), 1);
+
+    after.set_enabled(&paused.id, true).await;
+    let sent = after
+        .wait_for_delivery(&waiting, WAIT, |d| d.status() != DeliveryStatus::Pending)
+        .await;
+    assert_eq!(sent.status(), DeliveryStatus::Succeeded);
+    assert_eq!(receiver.received("/paused").len(), 2);
+}

@@ -1,0 +1,258 @@
+//! The plans of the statements the store issues (the very statements, from
+//! `store::plans`): every tenant-scoped listing is an index range scan on
+//! the organization (or the webhook), read in page order; retention reads
+//! index ranges by age; the claim path reads no webhook rows at all.
+
+use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use serde_json::Value;
+
+use crate::on_every_backend;
+use crate::support::{Backend, spawn_app};
+use webhook_service::store::plans;
+
+on_every_backend!(
+    every_tenant_scoped_listing_is_an_index_range_scan_in_page_order,
+    retention_reads_index_ranges_by_age,
+    the_claim_path_never_reads_the_webhooks,
+);
+
+/// One statement's plan: SQLite's `EXPLAIN QUERY PLAN` lines, or the nodes
+/// of PostgreSQL's `EXPLAIN (FORMAT JSON)` (with sequential scans and
+/// sorts off, see below).
+enum Plan {
+    Sqlite(Vec<String>),
+    Postgres(Vec<Value>),
+}
+
+impl std::fmt::Debug for Plan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Plan::Sqlite(lines) => write!(f, "{lines:#?}"),
+            Plan::Postgres(nodes) => {
+                for node in nodes {
+                    let mut shown = node.clone();
+                    shown.as_object_mut().unwrap().remove("Plans");
+                    writeln!(f, "{shown}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Every statement of `store::plans` whose name starts with one of
+/// `prefixes`, with its plan on the app's database.
+async fn plans(backend: Backend, prefixes: &[&str]) -> Vec<(String, Plan)> {
+    let app = spawn_app(backend).await;
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let backend = db.get_database_backend();
+    let mut found = Vec::new();
+    for (name, statement) in plans::statements(backend) {
+        if !prefixes.iter().any(|p| name.starts_with(p)) {
+            continue;
+        }
+        let plan = match backend {
+            DbBackend::Postgres => {
+                let txn = db.begin().await.unwrap();
+                // On tables this small the planner would rather read
+                // everything, or sort the few rows it finds; with both
+                // off, the plan shows whether an index gives the rows the
+                // statement needs in the order it needs them.
+                txn.execute_unprepared(
+                    "SET LOCAL enable_seqscan = off; SET LOCAL enable_sort = off",
+                )
+                .await
+                .unwrap();
+                let explain = explained("EXPLAIN (FORMAT JSON) ", &statement);
+                let row = txn.query_one_raw(explain).await.unwrap().unwrap();
+                let json: Value = row.try_get("", "QUERY PLAN").unwrap();
+                txn.rollback().await.unwrap();
+                let mut nodes = Vec::new();
+                collect(&json[0]["Plan"], &mut nodes);
+                Plan::Postgres(nodes)
+            }
+            _ => {
+                let explain = explained("EXPLAIN QUERY PLAN ", &statement);
+                let rows = db.query_all_raw(explain).await.unwrap();
+                Plan::Sqlite(
+                    rows.iter()
+                        .map(|r| r.try_get::<String>("", "detail").unwrap())
+                        .collect(),
+                )
+            }
+        };
+        found.push((name, plan));
+    }
+    db.close().await.unwrap();
+    assert!(!found.is_empty(), "no statement starts with {prefixes:?}");
+    found
+}
+
+fn explained(prefix: &str, statement: &Statement) -> Statement {
+    Statement {
+        sql: format!("{prefix}{}", statement.sql),
+        ..statement.clone()
+    }
+}
+
+/// The node and every node below it.
+fn collect(node: &Value, into: &mut Vec<Value>) {
+    into.push(node.clone());
+    for child in node["Plans"].as_array().into_iter().flatten() {
+        collect(child, into);
+    }
+}
+
+fn text<'a>(node: &'a Value, key: &str) -> &'a str {
+    node[key].as_str().unwrap_or("")
+}
+
+/// SQLite never scans a table (a common table expression's rows are no
+/// table); PostgreSQL never scans one either, nor reads a whole index to
+/// filter it afterwards.
+fn assert_no_full_scan(name: &str, plan: &Plan) {
+    match plan {
+        Plan::Sqlite(lines) => {
+            for line in lines {
+                let scanned = line.strip_prefix("SCAN ");
+                assert!(
+                    scanned.is_none_or(
+                        |what| what.starts_with("orgs") || what.starts_with("CONSTANT ROW")
+                    ),
+                    "{name} scans: {plan:?}"
+                );
+            }
+        }
+        Plan::Postgres(nodes) => {
+            for node in nodes {
+                assert!(
+                    !text(node, "Node Type").contains("Seq Scan"),
+                    "{name} scans a table: {plan:?}"
+                );
+                if node.get("Index Name").is_some() {
+                    assert!(
+                        node.get("Index Cond").is_some(),
+                        "{name} reads a whole index: {plan:?}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// `table` is searched through an index range on one of `columns`, and
+/// every search of it is one.
+fn assert_range_on(name: &str, plan: &Plan, table: &str, columns: &[&str]) {
+    match plan {
+        Plan::Sqlite(lines) => {
+            let searches: Vec<&String> = lines
+                .iter()
+                .filter(|l| l.starts_with(&format!("SEARCH {table} ")))
+                .collect();
+            let by = |line: &str| columns.iter().any(|c| line.contains(&format!("({c}")));
+            assert!(
+                searches.iter().any(|l| by(l)),
+                "{name} never searches {table} by {columns:?}: {plan:?}"
+            );
+            // Besides, only single rows by their primary key.
+            for line in searches {
+                assert!(
+                    by(line) || line.contains(" (id=?)"),
+                    "{name} searches {table} by something else than {columns:?}: {plan:?}"
+                );
+            }
+        }
+        Plan::Postgres(nodes) => {
+            let on_table: Vec<&Value> = nodes
+                .iter()
+                .filter(|n| {
+                    text(n, "Relation Name") == table
+                        || text(n, "Index Name").starts_with(&format!("{table}_"))
+                })
+                .filter(|n| n.get("Index Name").is_some())
+                .collect();
+            assert!(
+                !on_table.is_empty(),
+                "{name} reads {table} through no index: {plan:?}"
+            );
+            for node in on_table {
+                let condition = text(node, "Index Cond");
+                assert!(
+                    columns.iter().any(|c| condition.contains(c)),
+                    "{name} reads {table} by `{condition}`, not {columns:?}: {plan:?}"
+                );
+            }
+        }
+    }
+}
+
+/// The index gives the rows in the page's order: nothing is sorted, so a
+/// page costs a page, however many rows match.
+fn assert_in_page_order(name: &str, plan: &Plan) {
+    match plan {
+        Plan::Sqlite(lines) => assert!(
+            !lines.iter().any(|l| l.contains("TEMP B-TREE FOR ORDER BY")),
+            "{name} sorts: {plan:?}"
+        ),
+        Plan::Postgres(nodes) => assert!(
+            !nodes.iter().any(|n| text(n, "Node Type").contains("Sort")),
+            "{name} sorts: {plan:?}"
+        ),
+    }
+}
+
+async fn every_tenant_scoped_listing_is_an_index_range_scan_in_page_order(backend: Backend) {
+    let tenant = ["organization_id", "webhook_id"];
+    for (name, plan) in plans(backend, &["list_deliveries", "list_webhooks"]).await {
+        assert_no_full_scan(&name, &plan);
+        let table = if name.starts_with("list_webhooks") {
+            "webhooks"
+        } else {
+            "deliveries"
+        };
+        assert_range_on(&name, &plan, table, &tenant);
+        assert_in_page_order(&name, &plan);
+    }
+    for (name, plan) in plans(backend, &["recover_webhook"]).await {
+        assert_no_full_scan(&name, &plan);
+        assert_range_on(&name, &plan, "deliveries", &tenant);
+    }
+}
+
+async fn retention_reads_index_ranges_by_age(backend: Backend) {
+    for (name, plan) in plans(backend, &["purge_"]).await {
+        assert_no_full_scan(&name, &plan);
+        match name.as_str() {
+            "purge_deliveries" => assert_range_on(&name, &plan, "deliveries", &["updated_at"]),
+            "purge_events" => {
+                assert_range_on(&name, &plan, "events", &["created_at"]);
+                assert_range_on(&name, &plan, "deliveries", &["event_id"]);
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+}
+
+/// Before, each claim and each backlog reading read every organization's
+/// paused webhooks (`webhook_id NOT IN (SELECT id FROM webhooks WHERE NOT
+/// enabled)`), and the partial indexes they read held paused deliveries.
+async fn the_claim_path_never_reads_the_webhooks(backend: Backend) {
+    for (name, plan) in plans(
+        backend,
+        &["organizations_with_pending", "claim_due", "backlog"],
+    )
+    .await
+    {
+        assert_no_full_scan(&name, &plan);
+        let reads_webhooks = match &plan {
+            Plan::Sqlite(lines) => lines.iter().any(|l| {
+                l.contains("webhooks") || l.starts_with("SCAN w") || l.starts_with("SEARCH w ")
+            }),
+            Plan::Postgres(nodes) => nodes.iter().any(|n| {
+                text(n, "Relation Name") == "webhooks"
+                    || text(n, "Index Name").starts_with("webhooks")
+            }),
+        };
+        assert!(!reads_webhooks, "{name} reads webhooks: {plan:?}");
+    }
+}
