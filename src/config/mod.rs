@@ -256,9 +256,15 @@ pub struct Settings {
     /// How long a new connection has to finish the TLS handshake (under TLS) and send the HTTP/2 preface before it is closed.
     #[arg(long, env = "WEBHOOK_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub handshake_timeout: Duration,
-    /// How long a connection may have no RPC in progress before it is closed.
+    /// How long a gRPC connection may have no RPC in progress (health Watch streams do not count) and its client send no HTTP/2 PING before it is closed.
     #[arg(long, env = "WEBHOOK_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
     pub idle_timeout: Duration,
+    /// The most calls one gRPC connection may have open at once (the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS the server advertises).
+    #[arg(long, env = "WEBHOOK_MAX_CONCURRENT_STREAMS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_concurrent_streams: u32,
+    /// The most health Watch streams open at once on the whole server; a new one beyond is refused with RESOURCE_EXHAUSTED (one connection may hold 16).
+    #[arg(long, env = "WEBHOOK_MAX_HEALTH_WATCHES", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_health_watches: u32,
     /// The longest a portal link (CreatePortalLink) may work.
     #[arg(long, env = "WEBHOOK_PORTAL_MAX_TTL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
     pub portal_max_ttl: Duration,

@@ -13,7 +13,7 @@ pub mod timestamp;
 mod webhooks;
 
 pub use events::EventApi;
-pub use health::HealthApi;
+pub use health::{HealthApi, WATCHES_PER_CONNECTION, WatchLimits};
 pub use observe::ObserveRpcsLayer;
 pub use webhooks::WebhookApi;
 

@@ -30,7 +30,7 @@ use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::listener::{
     Connection, ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
 };
-use crate::grpc::{HealthApi, WebhookApi};
+use crate::grpc::{HealthApi, WatchLimits, WebhookApi};
 use crate::health::{self, Health};
 use crate::http;
 use crate::metrics::{self, Metrics};
@@ -49,6 +49,10 @@ pub struct Application {
     /// Who may frame the console (WEBHOOK_PORTAL_FRAME_ANCESTORS).
     frame_ancestors: http::FrameAncestors,
     connections: ConnectionTimeouts,
+    /// Calls one gRPC connection may have open (WEBHOOK_MAX_CONCURRENT_STREAMS).
+    max_concurrent_streams: u32,
+    /// Bounds the health `Watch` streams (WEBHOOK_MAX_HEALTH_WATCHES).
+    health_watches: WatchLimits,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
     portal: PortalLinks,
@@ -138,6 +142,8 @@ impl Application {
             http_listener,
             frame_ancestors: settings.portal_frame_ancestors.clone(),
             connections,
+            max_concurrent_streams: settings.max_concurrent_streams,
+            health_watches: WatchLimits::new(settings.max_health_watches as usize),
             tls,
             verifier,
             portal,
@@ -190,7 +196,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let health = Health::new();
-        let health_api = HealthApi::new(health.clone(), stopped.clone());
+        let health_api = HealthApi::new(health.clone(), stopped.clone(), self.health_watches);
         let until_stopped = move || {
             let mut stopped = stopped.clone();
             async move {
@@ -251,6 +257,7 @@ impl Application {
         };
         let server = Self::serve(
             incoming(self.listener, self.connections, self.tls),
+            self.max_concurrent_streams,
             rpc,
             until_stopped(),
         );
@@ -309,10 +316,14 @@ impl Application {
 
     async fn serve(
         connections: impl Stream<Item = Result<Connection, Infallible>>,
+        max_concurrent_streams: u32,
         rpc: Routes,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         Server::builder()
+            // Advertised in SETTINGS: without it, one connection may open
+            // streams until the server runs out of memory.
+            .max_concurrent_streams(max_concurrent_streams)
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             // Per connection, so here rather than in `rpc_service`.

@@ -50,3 +50,4 @@ mod subscriptions;
 mod test_events;
 mod tls;
 mod updates;
+mod watch_limits;

@@ -1,7 +1,13 @@
 //! Whether a connection is idle: every RPC counts itself in on its
-//! connection and out when its response body is dropped, so a long
-//! server-streaming call (a health `Watch`) keeps its connection busy for as
-//! long as it runs.
+//! connection and out when its response body is dropped, so a long call
+//! keeps its connection busy for as long as it runs; and a PING from the
+//! client counts as a moment of activity.
+//!
+//! Health `Watch` streams are the exception: they cost the client nothing to
+//! hold and never end on their own, so a connection holding nothing else
+//! would never be idle. They do not count; a client that wants its `Watch`
+//! kept on an otherwise quiet connection sends HTTP/2 pings, as gRPC
+//! clients do when keepalive is configured.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +24,10 @@ use tonic::transport::server::TcpConnectInfo;
 use tower_layer::Layer;
 
 use super::ConnectionInfo;
+
+/// The calls that do not keep their connection busy: `grpc.health.v1.Health`
+/// `Watch`, which its own bounds limit instead (see `src/grpc/health/`).
+const PASSIVE_CALLS: [&str; 1] = ["/grpc.health.v1.Health/Watch"];
 
 /// The RPCs in progress on one connection, and since when there are none.
 #[derive(Debug)]
@@ -49,6 +59,13 @@ impl Activity {
         (state.in_progress == 0).then(|| now.saturating_duration_since(state.idle_since))
     }
 
+    /// The connection did something at `now` (the client sent a PING): it
+    /// is idle from then on at the earliest.
+    pub(super) fn touch(&self, now: Instant) {
+        let mut state = self.lock();
+        state.idle_since = state.idle_since.max(now);
+    }
+
     fn begin(self: &Arc<Self>) -> InProgress {
         self.lock().in_progress += 1;
         InProgress(Arc::clone(self))
@@ -77,7 +94,8 @@ impl Drop for InProgress {
 
 /// Counts each request in on the activity of the connection it came on
 /// (found in the request's extensions, where tonic puts the connection's
-/// [`ConnectionInfo`]) until its response body is dropped.
+/// [`ConnectionInfo`]) until its response body is dropped; health `Watch`
+/// calls excepted.
 ///
 /// It also adds tonic's own `TcpConnectInfo`, so `Request::remote_addr`
 /// keeps answering in handlers.
@@ -112,7 +130,11 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let connection = request.extensions().get::<ConnectionInfo>().cloned();
-        let in_progress = connection.as_ref().map(|c| c.activity.begin());
+        let passive = PASSIVE_CALLS.contains(&request.uri().path());
+        let in_progress = connection
+            .as_ref()
+            .filter(|_| !passive)
+            .map(|c| c.activity.begin());
         if let Some(connection) = connection {
             request.extensions_mut().insert(TcpConnectInfo {
                 local_addr: connection.local_addr,
@@ -203,5 +225,20 @@ mod tests {
         let later = Instant::now() + Duration::from_secs(7);
         let idle = activity.idle_for(later).expect("idle once both ended");
         assert!(idle >= Duration::from_secs(7) && idle < Duration::from_secs(8));
+    }
+
+    #[test]
+    fn a_touch_starts_the_idle_time_again_and_never_moves_it_back() {
+        let activity = Arc::new(Activity::new());
+        let start = Instant::now();
+        activity.touch(start + Duration::from_secs(5));
+        activity.touch(start + Duration::from_secs(2));
+        let idle = activity.idle_for(start + Duration::from_secs(6));
+        assert_eq!(idle, Some(Duration::from_secs(1)));
+
+        let call = activity.begin();
+        activity.touch(start + Duration::from_secs(7));
+        assert_eq!(activity.idle_for(start + Duration::from_secs(8)), None);
+        drop(call);
     }
 }

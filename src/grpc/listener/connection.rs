@@ -1,11 +1,16 @@
 //! One accepted connection: the TCP stream (or the TLS session over it),
 //! wrapped so that a connection that never finishes the HTTP/2 handshake, or
-//! that stays idle too long, reads as closed and hyper drops it.
+//! that stays idle too long, reads as closed and hyper drops it. The bytes
+//! the client sends are scanned on their way to hyper (see [`frames`]): a
+//! PING from the client counts as activity.
+//!
+//! [`frames`]: super::frames
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -15,24 +20,37 @@ use tonic::transport::server::Connected;
 
 use super::ConnectionTimeouts;
 use super::activity::Activity;
+use super::frames::FrameScanner;
 use super::transport::Transport;
-
-/// The bytes a client has sent once it has done its part of the HTTP/2
-/// handshake: the 24-byte connection preface and the 9-byte header of the
-/// SETTINGS frame that must follow it. Counting bytes is a proxy that needs
-/// no HTTP/2 parsing; a client that sends them and then stalls is left to the
-/// idle timeout. Under TLS they are counted once decrypted, so they mean the
-/// same; the TLS handshake before them runs against the same deadline.
-const HANDSHAKE_BYTES: usize = 24 + 9;
 
 /// What tonic puts into the extensions of every request on a connection.
 #[derive(Debug, Clone)]
 pub struct ConnectionInfo {
+    /// Tells this connection from the others this process accepted.
+    pub id: ConnectionId,
     /// The address the connection was accepted on.
     pub local_addr: Option<SocketAddr>,
     /// The client's address.
     pub remote_addr: Option<SocketAddr>,
     pub(super) activity: Arc<Activity>,
+}
+
+/// A number no other connection accepted by this process has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnectionId(u64);
+
+impl ConnectionId {
+    fn next() -> Self {
+        static LAST: AtomicU64 = AtomicU64::new(0);
+        Self(LAST.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// An id of a test's choosing, far from those of accepted connections
+    /// (which count up from 1).
+    #[cfg(test)]
+    pub(crate) fn for_tests(n: u64) -> Self {
+        Self(u64::MAX - n)
+    }
 }
 
 /// An accepted connection that ends itself (reads as end-of-file) when the
@@ -42,8 +60,13 @@ pub struct Connection {
     stream: Transport,
     info: ConnectionInfo,
     timeouts: ConnectionTimeouts,
-    /// Counted only up to [`HANDSHAKE_BYTES`].
-    bytes_read: usize,
+    /// The client's bytes so far, read as far as the frame headers. The
+    /// handshake is done once the 24-byte preface and the header of the
+    /// SETTINGS frame that must follow it have come; a client that sends
+    /// them and then stalls is left to the idle timeout. Under TLS they are
+    /// read once decrypted, so they mean the same; the TLS handshake before
+    /// them runs against the same deadline.
+    frames: FrameScanner,
     /// When the timeouts are next looked at: the handshake deadline until
     /// the handshake bytes have come, then whenever the connection could
     /// next have been idle long enough.
@@ -61,6 +84,7 @@ impl Connection {
         timeouts: ConnectionTimeouts,
     ) -> Self {
         let info = ConnectionInfo {
+            id: ConnectionId::next(),
             local_addr: stream.local_addr(),
             remote_addr: Some(remote_addr),
             activity: Arc::new(Activity::new()),
@@ -73,7 +97,7 @@ impl Connection {
             stream,
             info,
             timeouts,
-            bytes_read: 0,
+            frames: FrameScanner::default(),
             check,
             closed: false,
         }
@@ -114,7 +138,7 @@ impl Connection {
     }
 
     fn handshake_done(&self) -> bool {
-        self.bytes_read >= HANDSHAKE_BYTES
+        self.frames.handshake_done()
     }
 }
 
@@ -146,13 +170,15 @@ impl AsyncRead for Connection {
         }
         let before = buf.filled().len();
         let read = Pin::new(&mut this.stream).poll_read(cx, buf);
-        if !this.handshake_done() {
-            this.bytes_read += buf.filled().len() - before;
-            if this.handshake_done() {
-                // From now on the idle timeout rules: look at it on the
-                // next poll rather than at the handshake deadline.
-                this.check.as_mut().reset(Instant::now());
-            }
+        let handshake_was_done = this.handshake_done();
+        if this.frames.scan(&buf.filled()[before..]) {
+            // The client wants this connection kept: an HTTP/2 keepalive.
+            this.info.activity.touch(Instant::now());
+        }
+        if !handshake_was_done && this.handshake_done() {
+            // From now on the idle timeout rules: look at it on the next
+            // poll rather than at the handshake deadline.
+            this.check.as_mut().reset(Instant::now());
         }
         read
     }

@@ -4,16 +4,18 @@
 //! HTTP/2 handshakes or sit idle, so silent or abandoned clients cannot hold
 //! descriptors forever.
 //!
-//! A connection is idle while no RPC is in progress on it: each
-//! [`Connection`] carries its activity in its [`ConnectionInfo`], which tonic
-//! puts into every request; [`TrackRpcsLayer`] counts the RPC in there until
-//! its response body is dropped, and the connection reads as closed once it
-//! has been idle for the idle timeout.
+//! A connection is idle while no RPC is in progress on it and its client
+//! sends no PING: each [`Connection`] carries its activity in its
+//! [`ConnectionInfo`], which tonic puts into every request; [`TrackRpcsLayer`]
+//! counts the RPC in there until its response body is dropped (health
+//! `Watch` streams excepted), the connection notes the client's PINGs as it
+//! reads, and it reads as closed once it has been idle for the idle timeout.
 
 mod accept;
 mod activity;
 mod connection;
 mod descriptors;
+mod frames;
 mod handshakes;
 mod throttle;
 pub mod tls;
@@ -23,7 +25,7 @@ use std::time::Duration;
 
 pub use accept::incoming;
 pub use activity::TrackRpcsLayer;
-pub use connection::{Connection, ConnectionInfo};
+pub use connection::{Connection, ConnectionId, ConnectionInfo};
 pub use descriptors::raise_fd_limit;
 
 /// How long a connection may send nothing before the server pings it, to find
@@ -38,6 +40,7 @@ pub struct ConnectionTimeouts {
     /// From accept until the client has sent the HTTP/2 preface and the
     /// header of its first frame (after the TLS handshake, under TLS).
     pub handshake: Duration,
-    /// How long a connection may have no RPC in progress.
+    /// How long a connection may have no RPC in progress (health `Watch`
+    /// streams aside) and its client send no PING.
     pub idle: Duration,
 }
