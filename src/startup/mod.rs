@@ -217,7 +217,7 @@ impl Application {
         };
         let monitor = health::monitor(
             health.clone(),
-            self.publisher.store().clone(),
+            self.publisher.store().probe(),
             until_stopped(),
         );
         let observed = Self::observe(
