@@ -17,6 +17,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
+use crate::support::process::limit_open_files;
 use crate::support::{Backend, TestApp, service_command, spawn_app_with};
 
 #[tokio::test]
@@ -175,26 +176,6 @@ async fn check_health_over_h2(app: &TestApp, client: h2::client::SendRequest<Byt
     assert_eq!(trailers["grpc-status"], "0", "{trailers:?}");
     let response = HealthCheckResponse::decode(&message[5..]).unwrap();
     assert_eq!(response.status(), ServingStatus::Serving);
-}
-
-/// Starts `command` with at most `soft` open files, and a hard limit of
-/// `hard` that only root could raise.
-fn limit_open_files(command: &mut std::process::Command, soft: libc::rlim_t, hard: libc::rlim_t) {
-    use std::os::unix::process::CommandExt;
-    let rlimit = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
 }
 
 /// The binary, running; killed when the test ends, however it ends.
