@@ -27,13 +27,12 @@ use tonic::transport::Server;
 use crate::auth::{JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
 use crate::delivery::{Dispatcher, Wakeup, retention};
-use crate::grpc::listener::{
-    Connection, ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
-};
+use crate::grpc::listener::{Connection, TrackRpcsLayer, incoming};
 use crate::grpc::{HealthApi, WebhookApi};
 use crate::health::{self, Health};
 use crate::http;
 use crate::metrics::{self, Metrics};
+use crate::net::{ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
 use crate::service::{Deliveries, Events, PortalLinks, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
 
@@ -49,6 +48,8 @@ pub struct Application {
     /// Who may frame the console (WEBHOOK_PORTAL_FRAME_ANCESTORS).
     frame_ancestors: http::FrameAncestors,
     connections: ConnectionTimeouts,
+    /// How the REST and metrics listeners treat their connections.
+    http_limits: http::HttpLimits,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
     portal: PortalLinks,
@@ -77,6 +78,7 @@ impl Application {
         let portal_max_ttl = settings.portal_max_ttl()?;
         let delivery = settings.delivery()?;
         let connections = settings.connection_timeouts()?;
+        let http_limits = settings.http_limits()?;
         let tls = settings.tls()?;
         if tls.is_some() {
             let mutual = settings.tls_client_ca_file.is_some();
@@ -111,6 +113,12 @@ impl Application {
         let address = listener.local_addr()?;
         let metrics_listener = bind(settings.metrics_addr, "WEBHOOK_METRICS_ADDR").await?;
         let http_listener = bind(settings.http_addr, "WEBHOOK_HTTP_ADDR").await?;
+        if metrics_listener.is_some() || http_listener.is_some() {
+            tracing::info!(
+                max_connections = http_limits.max_connections,
+                "connections each plain-HTTP listener holds at most"
+            );
+        }
         if tls.is_some() && http_listener.is_some() {
             tracing::warn!(
                 "WEBHOOK_HTTP_ADDR serves plain HTTP: the TLS settings apply to gRPC only"
@@ -138,6 +146,7 @@ impl Application {
             http_listener,
             frame_ancestors: settings.portal_frame_ancestors.clone(),
             connections,
+            http_limits,
             tls,
             verifier,
             portal,
@@ -216,6 +225,7 @@ impl Application {
         );
         let observed = Self::observe(
             self.metrics_listener.map(|(listener, _)| listener),
+            self.http_limits,
             self.publisher.store().clone(),
             self.metrics.clone(),
             until_stopped(),
@@ -237,11 +247,11 @@ impl Application {
             },
         )?;
         let rest = self.http_listener.map(|(listener, _)| {
-            let headers = self.connections.handshake;
+            let limits = self.http_limits;
             let (rpc, stopped) = (rpc.clone(), until_stopped());
             let ancestors = self.frame_ancestors.clone();
             async move {
-                http::serve(listener, rpc, &ancestors, headers, stopped).await;
+                http::serve(listener, rpc, &ancestors, limits, stopped).await;
             }
         });
         let rest = async {
@@ -289,10 +299,12 @@ impl Application {
         }
     }
 
-    /// Serves `GET /metrics` on `listener` and keeps the store-wide backlog
-    /// gauges fresh, until `shutdown`; with no listener, neither.
+    /// Serves `GET /metrics` on `listener` within `limits` and keeps the
+    /// store-wide backlog gauges fresh, until `shutdown`; with no listener,
+    /// neither.
     async fn observe(
         listener: Option<TcpListener>,
+        limits: http::HttpLimits,
         store: Store,
         metrics: Metrics,
         shutdown: impl Future<Output = ()>,
@@ -301,8 +313,15 @@ impl Application {
             return;
         };
         let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown));
+        let scrapes = {
+            let metrics = metrics.clone();
+            tower::service_fn(move |request: ::http::Request<http::RequestBody>| {
+                let response = metrics::answer_scrape(&metrics, &request);
+                async move { Ok::<_, Infallible>(response) }
+            })
+        };
         tokio::join!(
-            metrics::serve(listener, metrics.clone(), shutdown.clone()),
+            http::serve_http("metrics", listener, scrapes, limits, shutdown.clone()),
             metrics::refresh_backlog(store, metrics, shutdown),
         );
     }

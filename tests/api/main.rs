@@ -25,6 +25,7 @@ mod handoff;
 mod health;
 mod history;
 mod hostile_endpoints;
+mod http_connections;
 mod jwks;
 mod leases;
 mod limits;
