@@ -172,6 +172,23 @@ impl Settings {
         })
     }
 
+    /// Refuses a REST face listening on every interface (`0.0.0.0`,
+    /// `[::]`) without WEBHOOK_PUBLIC_URL: portal links made from the
+    /// address bound would point browsers at `http://0.0.0.0:...`.
+    pub fn check_public_url(&self) -> anyhow::Result<()> {
+        if let Some(address) = self.http_addr.address()
+            && address.ip().is_unspecified()
+            && self.public_url.is_none()
+        {
+            bail!(
+                "WEBHOOK_HTTP_ADDR {address} listens on every interface, so portal links \
+                 cannot name it: set WEBHOOK_PUBLIC_URL to the URL browsers reach the \
+                 REST face at (such as https://webhooks.example.com)"
+            );
+        }
+        Ok(())
+    }
+
     /// The listener's TLS configuration; `None` serves plaintext.
     pub fn tls(&self) -> anyhow::Result<Option<Arc<rustls::ServerConfig>>> {
         let (cert_file, key_file) = match (&self.tls_cert_file, &self.tls_key_file) {

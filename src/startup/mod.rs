@@ -79,6 +79,13 @@ impl Application {
         let delivery = settings.delivery()?;
         let connections = settings.connection_timeouts()?;
         let http_limits = settings.http_limits()?;
+        settings.check_public_url()?;
+        if settings.allow_private_targets {
+            tracing::warn!(
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS is on: webhooks may target loopback and private \
+                 addresses, so the SSRF guard is off (for development and tests only)"
+            );
+        }
         let tls = settings.tls()?;
         if tls.is_some() {
             let mutual = settings.tls_client_ca_file.is_some();

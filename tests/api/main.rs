@@ -47,6 +47,7 @@ mod retries;
 mod rotation;
 mod shutdown;
 mod ssrf;
+mod startup_checks;
 mod subscriptions;
 mod test_events;
 mod tls;
