@@ -75,7 +75,8 @@ impl ApiError {
     }
 
     /// The request's body did not come in whole in time: 408 and
-    /// DEADLINE_EXCEEDED; the connection is closed after it.
+    /// DEADLINE_EXCEEDED; hyper then closes an HTTP/1.1 connection (the rest of
+    /// the body is never read) and resets an HTTP/2 stream.
     pub fn request_timeout(message: impl Into<String>) -> Self {
         Self::new(StatusCode::REQUEST_TIMEOUT, Code::DeadlineExceeded, message)
     }
