@@ -15,6 +15,7 @@ use tower::ServiceExt;
 
 use super::codec::{frame, unframe};
 use super::errors::ApiError;
+use super::server::BodyTooSlow;
 use super::shape::RequestShape;
 use crate::auth::RestCall;
 
@@ -103,9 +104,12 @@ async fn read_body(headers: &HeaderMap, body: Body) -> Result<bytes::Bytes, ApiE
     match Limited::new(body, MAX_BODY_BYTES).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(err) if err.is::<LengthLimitError>() => Err(too_large()),
-        Err(err) => Err(ApiError::bad_request(format!(
-            "cannot read the request body: {err}"
-        ))),
+        Err(err) => match BodyTooSlow::in_chain(&*err) {
+            Some(too_slow) => Err(ApiError::request_timeout(too_slow.to_string())),
+            None => Err(ApiError::bad_request(format!(
+                "cannot read the request body: {err}"
+            ))),
+        },
     }
 }
 

@@ -27,13 +27,12 @@ use tonic::transport::Server;
 use crate::auth::{JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
 use crate::delivery::{Dispatcher, Wakeup, retention};
-use crate::grpc::listener::{
-    Connection, ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
-};
+use crate::grpc::listener::{Connection, TrackRpcsLayer, incoming};
 use crate::grpc::{HealthApi, WatchLimits, WebhookApi};
 use crate::health::{self, Health};
 use crate::http;
 use crate::metrics::{self, Metrics};
+use crate::net::{ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
 use crate::service::{Deliveries, Events, PortalLinks, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
 
@@ -53,6 +52,8 @@ pub struct Application {
     max_concurrent_streams: u32,
     /// Bounds the health `Watch` streams (WEBHOOK_MAX_HEALTH_WATCHES).
     health_watches: WatchLimits,
+    /// How the REST and metrics listeners treat their connections.
+    http_limits: http::HttpLimits,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
     portal: PortalLinks,
@@ -81,6 +82,14 @@ impl Application {
         let portal_max_ttl = settings.portal_max_ttl()?;
         let delivery = settings.delivery()?;
         let connections = settings.connection_timeouts()?;
+        let http_limits = settings.http_limits()?;
+        settings.check_public_url()?;
+        if settings.allow_private_targets {
+            tracing::warn!(
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS is on: webhooks may target loopback and private \
+                 addresses, so the SSRF guard is off (for development and tests only)"
+            );
+        }
         let tls = settings.tls()?;
         if tls.is_some() {
             let mutual = settings.tls_client_ca_file.is_some();
@@ -115,6 +124,12 @@ impl Application {
         let address = listener.local_addr()?;
         let metrics_listener = bind(settings.metrics_addr, "WEBHOOK_METRICS_ADDR").await?;
         let http_listener = bind(settings.http_addr, "WEBHOOK_HTTP_ADDR").await?;
+        if metrics_listener.is_some() || http_listener.is_some() {
+            tracing::info!(
+                max_connections = http_limits.max_connections,
+                "connections each plain-HTTP listener holds at most"
+            );
+        }
         if tls.is_some() && http_listener.is_some() {
             tracing::warn!(
                 "WEBHOOK_HTTP_ADDR serves plain HTTP: the TLS settings apply to gRPC only"
@@ -144,6 +159,7 @@ impl Application {
             connections,
             max_concurrent_streams: settings.max_concurrent_streams,
             health_watches: WatchLimits::new(settings.max_health_watches as usize),
+            http_limits,
             tls,
             verifier,
             portal,
@@ -222,6 +238,7 @@ impl Application {
         );
         let observed = Self::observe(
             self.metrics_listener.map(|(listener, _)| listener),
+            self.http_limits,
             self.publisher.store().clone(),
             self.metrics.clone(),
             until_stopped(),
@@ -243,11 +260,11 @@ impl Application {
             },
         )?;
         let rest = self.http_listener.map(|(listener, _)| {
-            let headers = self.connections.handshake;
+            let limits = self.http_limits;
             let (rpc, stopped) = (rpc.clone(), until_stopped());
             let ancestors = self.frame_ancestors.clone();
             async move {
-                http::serve(listener, rpc, &ancestors, headers, stopped).await;
+                http::serve(listener, rpc, &ancestors, limits, stopped).await;
             }
         });
         let rest = async {
@@ -296,10 +313,12 @@ impl Application {
         }
     }
 
-    /// Serves `GET /metrics` on `listener` and keeps the store-wide backlog
-    /// gauges fresh, until `shutdown`; with no listener, neither.
+    /// Serves `GET /metrics` on `listener` within `limits` and keeps the
+    /// store-wide backlog gauges fresh, until `shutdown`; with no listener,
+    /// neither.
     async fn observe(
         listener: Option<TcpListener>,
+        limits: http::HttpLimits,
         store: Store,
         metrics: Metrics,
         shutdown: impl Future<Output = ()>,
@@ -308,8 +327,15 @@ impl Application {
             return;
         };
         let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown));
+        let scrapes = {
+            let metrics = metrics.clone();
+            tower::service_fn(move |request: ::http::Request<http::RequestBody>| {
+                let response = metrics::answer_scrape(&metrics, &request);
+                async move { Ok::<_, Infallible>(response) }
+            })
+        };
         tokio::join!(
-            metrics::serve(listener, metrics.clone(), shutdown.clone()),
+            http::serve_http("metrics", listener, scrapes, limits, shutdown.clone()),
             metrics::refresh_backlog(store, metrics, shutdown),
         );
     }

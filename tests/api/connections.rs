@@ -18,6 +18,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::support::health::check_over_h2;
+use crate::support::process::limit_open_files;
 use crate::support::{Backend, TestApp, service_command, spawn_app_with};
 
 #[tokio::test]
@@ -163,26 +164,6 @@ async fn assert_serving(app: &TestApp) {
 async fn read_until_closed(connection: &mut TcpStream) {
     let mut buffer = [0; 1024];
     while let Ok(1..) = connection.read(&mut buffer).await {}
-}
-
-/// Starts `command` with at most `soft` open files, and a hard limit of
-/// `hard` that only root could raise.
-fn limit_open_files(command: &mut std::process::Command, soft: libc::rlim_t, hard: libc::rlim_t) {
-    use std::os::unix::process::CommandExt;
-    let rlimit = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
 }
 
 /// The binary, running; killed when the test ends, however it ends.

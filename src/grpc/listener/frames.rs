@@ -7,6 +7,13 @@
 //! while its only calls are health `Watch` streams. hyper parses the frames
 //! for real; a malformed stream is its to refuse, and here only means the
 //! headers are read at the wrong places, which can do no harm.
+//!
+//! This is the gRPC listener's [`Handshake`] rule. The REST face does not
+//! use it: its handshake is the head of a first request, and a REST
+//! connection with no request in progress is idle whatever the client
+//! sends, PINGs included (it has no long calls to keep).
+
+use crate::net::{Activity, Handshake};
 
 /// The connection preface's length: `PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n`.
 const PREFACE_LEN: usize = 24;
@@ -17,9 +24,11 @@ const PING: u8 = 0x6;
 /// The flag that makes a PING the answer to one the other side sent.
 const ACK: u8 = 0x1;
 
-/// Where in the client's byte stream the scanner is.
+/// Where in the client's byte stream the scanner is (public only so that it
+/// can be named in [`Connection`](super::Connection); the module is
+/// private).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct FrameScanner {
+pub struct FrameScanner {
     state: State,
     /// Set once the first frame header after the preface is complete.
     handshake_done: bool,
@@ -47,15 +56,10 @@ impl Default for FrameScanner {
     }
 }
 
-impl FrameScanner {
-    /// True once the client has sent the preface and a whole frame header.
-    pub(super) fn handshake_done(&self) -> bool {
-        self.handshake_done
-    }
-
+impl Handshake for FrameScanner {
     /// Reads the next bytes the client sent; true when they complete the
     /// header of a PING the client started (not the ACK of the server's).
-    pub(super) fn scan(&mut self, mut bytes: &[u8]) -> bool {
+    fn scan(&mut self, mut bytes: &[u8]) -> bool {
         let mut client_ping = false;
         while !bytes.is_empty() {
             match &mut self.state {
@@ -88,6 +92,14 @@ impl FrameScanner {
             }
         }
         client_ping
+    }
+
+    /// True once the client has sent the preface and a whole frame header
+    /// (under TLS, once decrypted: the TLS handshake before them runs
+    /// against the same deadline). A client that sends them and then
+    /// stalls is left to the idle timeout.
+    fn done(&self, _activity: &Activity) -> bool {
+        self.handshake_done
     }
 }
 
@@ -173,12 +185,12 @@ mod tests {
     fn the_handshake_is_done_with_the_first_frame_header_after_the_preface() {
         let mut scanner = FrameScanner::default();
         scanner.scan(PREFACE);
-        assert!(!scanner.handshake_done());
+        assert!(!scanner.done(&Activity::new()));
         let settings = frame(0x4, 0, 0, &[]);
         scanner.scan(&settings[..8]);
-        assert!(!scanner.handshake_done());
+        assert!(!scanner.done(&Activity::new()));
         scanner.scan(&settings[8..]);
-        assert!(scanner.handshake_done());
+        assert!(scanner.done(&Activity::new()));
     }
 
     #[test]
