@@ -1,7 +1,9 @@
 //! Whether this process should be sent calls: only while its database
-//! answers and it is not draining. A monitor pings the store every
-//! [`PING_INTERVAL`]; a stop signal turns it off at once and for good. The
-//! gRPC health service reports it (see `src/grpc/health.rs`).
+//! answers and it is not draining. A monitor pings the database every
+//! [`PING_INTERVAL`] over a connection of its own (a [`Probe`], outside the
+//! pool, so that it never waits behind the calls' work); a stop signal turns
+//! it off at once and for good. The gRPC health service reports it (see
+//! `src/grpc/health/`).
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,13 +11,14 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::store::Store;
+use crate::store::Probe;
 
 /// How often the monitor pings the database.
 pub const PING_INTERVAL: Duration = Duration::from_secs(1);
-/// How long a ping may take before the database counts as unreachable. On
-/// SQLite a ping queues behind the writes for the one connection, so this is
-/// generous; an interval and a timeout still notice an outage within 3 s.
+/// How long a ping (connecting included, when the probe has no connection)
+/// may take before the database counts as unreachable. The probe waits
+/// behind no one, so this only has to cover a slow network or a database
+/// under heavy load; an interval and a timeout notice an outage within 3 s.
 pub const PING_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// This process's health, shared by the monitor, the shutdown path and the
@@ -130,9 +133,10 @@ impl Health {
     }
 }
 
-/// Pings the store every [`PING_INTERVAL`] and tells `health` whether it
-/// answered within [`PING_TIMEOUT`], until `until_stopped` completes.
-pub async fn monitor(health: Health, store: Store, until_stopped: impl Future<Output = ()>) {
+/// Pings the database through `probe` every [`PING_INTERVAL`] and tells
+/// `health` whether it answered within [`PING_TIMEOUT`], until
+/// `until_stopped` completes.
+pub async fn monitor(health: Health, mut probe: Probe, until_stopped: impl Future<Output = ()>) {
     let mut interval = tokio::time::interval(PING_INTERVAL);
     // A slow ping delays the next one rather than bunching them up.
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -140,7 +144,7 @@ pub async fn monitor(health: Health, store: Store, until_stopped: impl Future<Ou
     loop {
         let next = async {
             interval.tick().await;
-            ping(&store).await
+            ping(&mut probe).await
         };
         tokio::select! {
             () = &mut until_stopped => return,
@@ -150,10 +154,10 @@ pub async fn monitor(health: Health, store: Store, until_stopped: impl Future<Ou
 }
 
 /// Why a ping failed, when it did.
-async fn ping(store: &Store) -> Result<(), String> {
-    match tokio::time::timeout(PING_TIMEOUT, store.ping()).await {
+async fn ping(probe: &mut Probe) -> Result<(), String> {
+    match tokio::time::timeout(PING_TIMEOUT, probe.ping()).await {
         Ok(Ok(())) => Ok(()),
-        Ok(Err(err)) => Err(format!("{:#}", anyhow::Error::new(err))),
+        Ok(Err(err)) => Err(format!("{err:#}")),
         Err(_) => Err(format!("no answer within {PING_TIMEOUT:?}")),
     }
 }

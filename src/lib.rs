@@ -9,6 +9,7 @@ pub mod grpc;
 pub mod health;
 pub mod http;
 pub mod metrics;
+pub mod net;
 pub mod service;
 pub mod startup;
 pub mod store;

@@ -7,7 +7,7 @@ use clap::Parser;
 
 use webhook_service::auth::{TokenRequest, issue_hs256};
 use webhook_service::config::{Cli, Command, Settings, TokenArgs};
-use webhook_service::grpc::listener;
+use webhook_service::net;
 use webhook_service::startup::{Application, shutdown_signal};
 use webhook_service::telemetry;
 
@@ -28,7 +28,7 @@ fn main() -> ExitCode {
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
     telemetry::init(settings.log_format);
-    listener::raise_fd_limit();
+    net::raise_fd_limit();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let served = runtime.block_on(async {
         let app = Application::build(&settings).await?;

@@ -257,10 +257,10 @@ pub struct Settings {
     /// PEM CA certificates for mutual TLS: a client must present a certificate chaining to one of them.
     #[arg(long, env = "WEBHOOK_TLS_CLIENT_CA_FILE", global = true)]
     pub tls_client_ca_file: Option<PathBuf>,
-    /// How long a new connection has to finish the TLS handshake (under TLS) and send the HTTP/2 preface before it is closed.
+    /// How long a new gRPC connection has to finish the TLS handshake (under TLS) and send the HTTP/2 preface before it is closed; a REST or metrics connection, to send each request's head, and then its body.
     #[arg(long, env = "WEBHOOK_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration, global = true)]
     pub handshake_timeout: Duration,
-    /// How long a connection may have no RPC in progress before it is closed.
+    /// How long a connection may have no call (RPC or REST request) in progress before it is closed; on gRPC, health Watch streams do not count and a client's HTTP/2 PING counts as activity.
     #[arg(long, env = "WEBHOOK_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration, global = true)]
     pub idle_timeout: Duration,
     /// The largest PublishEvent request message, in bytes, over gRPC or as a REST body makes it; a larger one is refused (RESOURCE_EXHAUSTED; 413 on REST) from its announced length, before it is read. The default holds every valid event.
@@ -269,6 +269,15 @@ pub struct Settings {
     /// The largest request message, in bytes, of every other RPC (health and reflection included), as for WEBHOOK_MAX_EVENT_MESSAGE_BYTES.
     #[arg(long, env = "WEBHOOK_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_OTHER_BYTES, value_parser = clap::value_parser!(u32).range(1024..=MAX_MESSAGE_CAP), global = true)]
     pub max_message_bytes: u32,
+    /// The most calls one gRPC connection may have open at once (the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS the server advertises).
+    #[arg(long, env = "WEBHOOK_MAX_CONCURRENT_STREAMS", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_concurrent_streams: u32,
+    /// The most health Watch streams open at once on the whole server; a new one beyond is refused with RESOURCE_EXHAUSTED (one connection may hold 16).
+    #[arg(long, env = "WEBHOOK_MAX_HEALTH_WATCHES", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub max_health_watches: u32,
+    /// The most connections each plain-HTTP listener (REST, metrics) holds at once; more wait in the listen queue until one closes. Default: a quarter of the open-file limit.
+    #[arg(long, env = "WEBHOOK_HTTP_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub http_max_connections: Option<u32>,
     /// The longest a portal link (CreatePortalLink) may work.
     #[arg(long, env = "WEBHOOK_PORTAL_MAX_TTL", default_value = "1h", value_parser = humantime::parse_duration, global = true)]
     pub portal_max_ttl: Duration,

@@ -14,7 +14,9 @@ use super::{Cli, ListenAddr, Settings};
 use crate::auth::{ClaimNames, Jwks, JwtVerifier, PortalKey, TokenRules};
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::grpc::MessageLimits;
-use crate::grpc::listener::{ConnectionTimeouts, tls};
+use crate::grpc::listener::tls;
+use crate::http::HttpLimits;
+use crate::net::{ConnectionTimeouts, open_file_limit};
 use crate::service::WebhookRules;
 
 impl Settings {
@@ -150,7 +152,7 @@ impl Settings {
         }
     }
 
-    /// When the gRPC server closes a connection on its own.
+    /// When a server closes a connection on its own.
     pub fn connection_timeouts(&self) -> anyhow::Result<ConnectionTimeouts> {
         // Zero would close every connection before its first byte.
         if self.handshake_timeout.is_zero() {
@@ -163,6 +165,41 @@ impl Settings {
             handshake: self.handshake_timeout,
             idle: self.idle_timeout,
         })
+    }
+
+    /// How the plain-HTTP listeners (REST, metrics) treat connections: the
+    /// same timeouts as gRPC, and at most WEBHOOK_HTTP_MAX_CONNECTIONS
+    /// each, by default a quarter of the open-file limit (read after it has
+    /// been raised), so that together they leave half the descriptors to
+    /// gRPC, the database and deliveries.
+    pub fn http_limits(&self) -> anyhow::Result<HttpLimits> {
+        let max_connections = match self.http_max_connections {
+            Some(max) => max as usize,
+            None => open_file_limit().map_or(usize::MAX, |limit| {
+                usize::try_from(limit / 4).unwrap_or(usize::MAX).max(1)
+            }),
+        };
+        Ok(HttpLimits {
+            timeouts: self.connection_timeouts()?,
+            max_connections: max_connections.min(tokio::sync::Semaphore::MAX_PERMITS),
+        })
+    }
+
+    /// Refuses a REST face listening on every interface (`0.0.0.0`,
+    /// `[::]`) without WEBHOOK_PUBLIC_URL: portal links made from the
+    /// address bound would point browsers at `http://0.0.0.0:...`.
+    pub fn check_public_url(&self) -> anyhow::Result<()> {
+        if let Some(address) = self.http_addr.address()
+            && address.ip().is_unspecified()
+            && self.public_url.is_none()
+        {
+            bail!(
+                "WEBHOOK_HTTP_ADDR {address} listens on every interface, so portal links \
+                 cannot name it: set WEBHOOK_PUBLIC_URL to the URL browsers reach the \
+                 REST face at (such as https://webhooks.example.com)"
+            );
+        }
+        Ok(())
     }
 
     /// The listener's TLS configuration; `None` serves plaintext.

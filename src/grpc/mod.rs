@@ -16,7 +16,7 @@ pub mod timestamp;
 mod webhooks;
 
 pub use events::EventApi;
-pub use health::HealthApi;
+pub use health::{HealthApi, WATCHES_PER_CONNECTION, WatchLimits};
 pub use limits::{CapMessagesLayer, MessageLimits};
 pub use observe::ObserveRpcsLayer;
 pub use webhooks::WebhookApi;

@@ -14,6 +14,7 @@ use http::{HeaderMap, Version};
 use http_body_util::BodyExt;
 
 use super::errors::ApiError;
+use super::server::BodyTooSlow;
 
 /// The largest request body read.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -36,6 +37,9 @@ pub async fn read(parts: &Parts, body: Body) -> Result<Bytes, ApiError> {
     let mut bytes = BytesMut::new();
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|error| {
+            if let Some(too_slow) = BodyTooSlow::in_chain(&error) {
+                return ApiError::request_timeout(too_slow.to_string());
+            }
             tracing::info!(%error, "a request body that cannot be read");
             ApiError::bad_request("the request body could not be read")
         })?;

@@ -96,6 +96,13 @@ impl ApiError {
         )
     }
 
+    /// The request's body did not come in whole in time: 408 and
+    /// DEADLINE_EXCEEDED; hyper then closes an HTTP/1.1 connection (the rest of
+    /// the body is never read) and resets an HTTP/2 stream.
+    pub fn request_timeout(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::REQUEST_TIMEOUT, Code::DeadlineExceeded, message)
+    }
+
     /// No route has this path.
     pub fn no_route(method: &http::Method, path: &str) -> Self {
         let message = format!("no route for {method} {path}");

@@ -9,8 +9,9 @@
 //! - [`routes`]: the one table of routes, that both the router and the
 //!   OpenAPI document are made from;
 //! - [`router`]: the axum router: dispatch by path, verb and method; 404, 405;
-//! - `server`: the plain-HTTP listener (also the metrics endpoint's), with a
-//!   time limit on each request's headers;
+//! - `server`: the plain-HTTP listeners (this one and the metrics
+//!   endpoint's): time limits on each request's head and body, the idle
+//!   timeout, a cap on connections;
 //! - [`shape`]: where each request field comes from (path, query, body);
 //! - [`transcode`]: a REST request into a gRPC call and its answer back,
 //!   the token checked before the body is read;
@@ -34,25 +35,24 @@ pub mod shape;
 pub mod transcode;
 
 use std::future::Future;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 
 pub use console::FrameAncestors;
 pub use router::router;
-pub use server::serve_http;
+pub use server::{BodyTooSlow, HttpLimits, RequestBody, serve_http};
 pub use transcode::Gateway;
 
 /// Serves the REST face of `gateway`'s service and the console (framed
-/// only by `frame_ancestors`) on `listener` until `shutdown` completes; a
-/// client has `header_timeout` to send each request's headers.
+/// only by `frame_ancestors`) on `listener` within `limits` until
+/// `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     gateway: Gateway,
     frame_ancestors: &FrameAncestors,
-    header_timeout: Duration,
+    limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) {
     let router = router(gateway, frame_ancestors);
-    serve_http(listener, router, header_timeout, shutdown).await;
+    serve_http("REST", listener, router, limits, shutdown).await;
 }

@@ -1,23 +1,15 @@
-//! `GET /metrics` over plain HTTP (the REST face's listener): a scraper asking for OpenMetrics
-//! (as Prometheus does) gets it, anyone else the Prometheus text format.
-//! Every other path answers 404. Meant for a private network or loopback:
-//! it carries no secret, but nothing here authenticates.
-
-use std::convert::Infallible;
-use std::future::Future;
-use std::time::Duration;
+//! What `GET /metrics` answers: a scraper asking for OpenMetrics (as
+//! Prometheus does) gets it, anyone else the Prometheus text format. Every
+//! other path answers 404. Start-up serves it on its own plain-HTTP listener
+//! (WEBHOOK_METRICS_ADDR), meant for a private network or loopback: it
+//! carries no secret, but nothing here authenticates.
 
 use bytes::Bytes;
 use http_body_util::Full;
-use hyper::body::Incoming;
 use hyper::header::{ACCEPT, ALLOW, CONTENT_TYPE, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
-use tokio::net::TcpListener;
 
 use super::Metrics;
-
-/// How long a client has to send its request's headers.
-const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The exposition formats served.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,16 +41,8 @@ impl Format {
     }
 }
 
-/// Answers scrapes on `listener` until `shutdown` completes.
-pub async fn serve(listener: TcpListener, metrics: Metrics, shutdown: impl Future<Output = ()>) {
-    let scrapes = tower::service_fn(move |request: Request<Incoming>| {
-        let response = answer(&metrics, &request);
-        async move { Ok::<_, Infallible>(response) }
-    });
-    crate::http::serve_http(listener, scrapes, HEADER_TIMEOUT, shutdown).await;
-}
-
-fn answer<B>(metrics: &Metrics, request: &Request<B>) -> Response<Full<Bytes>> {
+/// The answer to `request`, whatever its body.
+pub fn answer_scrape<B>(metrics: &Metrics, request: &Request<B>) -> Response<Full<Bytes>> {
     if request.uri().path() != "/metrics" {
         return plain(
             StatusCode::NOT_FOUND,

@@ -1,8 +1,8 @@
 //! Prometheus metrics: the registry and the handle the components count
 //! through (`registry`), the process's own figures read at each scrape
 //! (`process`), the store-wide backlog gauges refreshed in the background
-//! (`backlog`), the identity provider's key set fetches (`jwks`), and the small HTTP server that answers `GET /metrics`
-//! (`endpoint`).
+//! (`backlog`), the identity provider's key set fetches (`jwks`), and what
+//! `GET /metrics` answers (`endpoint`; start-up serves it).
 //!
 //! Every label is bounded: outcomes, statuses, the fixed catalogue of event
 //! types, the gRPC methods known at start-up. No label carries an
@@ -15,5 +15,5 @@ mod process;
 mod registry;
 
 pub use backlog::refresh_backlog;
-pub use endpoint::{Format, serve};
+pub use endpoint::{Format, answer_scrape};
 pub use registry::{AttemptOutcome, InFlight, Metrics, RpcMetrics};

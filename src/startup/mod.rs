@@ -27,13 +27,12 @@ use tonic::transport::Server;
 use crate::auth::{Authenticator, JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
 use crate::delivery::{Dispatcher, Wakeup, retention};
-use crate::grpc::listener::{
-    Connection, ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT, TrackRpcsLayer, incoming,
-};
-use crate::grpc::{HealthApi, MessageLimits, WebhookApi};
+use crate::grpc::listener::{Connection, TrackRpcsLayer, incoming};
+use crate::grpc::{HealthApi, MessageLimits, WatchLimits, WebhookApi};
 use crate::health::{self, Health};
 use crate::http;
 use crate::metrics::{self, Metrics};
+use crate::net::{ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
 use crate::service::{Deliveries, Events, PortalLinks, Publisher, WebhookRules, Webhooks};
 use crate::store::{SecretBox, Store};
 
@@ -50,6 +49,12 @@ pub struct Application {
     frame_ancestors: http::FrameAncestors,
     connections: ConnectionTimeouts,
     limits: MessageLimits,
+    /// Calls one gRPC connection may have open (WEBHOOK_MAX_CONCURRENT_STREAMS).
+    max_concurrent_streams: u32,
+    /// Bounds the health `Watch` streams (WEBHOOK_MAX_HEALTH_WATCHES).
+    health_watches: WatchLimits,
+    /// How the REST and metrics listeners treat their connections.
+    http_limits: http::HttpLimits,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
     portal: PortalLinks,
@@ -78,6 +83,14 @@ impl Application {
         let portal_max_ttl = settings.portal_max_ttl()?;
         let delivery = settings.delivery()?;
         let connections = settings.connection_timeouts()?;
+        let http_limits = settings.http_limits()?;
+        settings.check_public_url()?;
+        if settings.allow_private_targets {
+            tracing::warn!(
+                "WEBHOOK_ALLOW_PRIVATE_TARGETS is on: webhooks may target loopback and private \
+                 addresses, so the SSRF guard is off (for development and tests only)"
+            );
+        }
         let tls = settings.tls()?;
         if tls.is_some() {
             let mutual = settings.tls_client_ca_file.is_some();
@@ -112,6 +125,12 @@ impl Application {
         let address = listener.local_addr()?;
         let metrics_listener = bind(settings.metrics_addr, "WEBHOOK_METRICS_ADDR").await?;
         let http_listener = bind(settings.http_addr, "WEBHOOK_HTTP_ADDR").await?;
+        if metrics_listener.is_some() || http_listener.is_some() {
+            tracing::info!(
+                max_connections = http_limits.max_connections,
+                "connections each plain-HTTP listener holds at most"
+            );
+        }
         if tls.is_some() && http_listener.is_some() {
             tracing::warn!(
                 "WEBHOOK_HTTP_ADDR serves plain HTTP: the TLS settings apply to gRPC only"
@@ -140,6 +159,9 @@ impl Application {
             frame_ancestors: settings.portal_frame_ancestors.clone(),
             connections,
             limits: settings.message_limits(),
+            max_concurrent_streams: settings.max_concurrent_streams,
+            health_watches: WatchLimits::new(settings.max_health_watches as usize),
+            http_limits,
             tls,
             verifier,
             portal,
@@ -192,7 +214,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let health = Health::new();
-        let health_api = HealthApi::new(health.clone(), stopped.clone());
+        let health_api = HealthApi::new(health.clone(), stopped.clone(), self.health_watches);
         let until_stopped = move || {
             let mut stopped = stopped.clone();
             async move {
@@ -213,11 +235,12 @@ impl Application {
         };
         let monitor = health::monitor(
             health.clone(),
-            self.publisher.store().clone(),
+            self.publisher.store().probe(),
             until_stopped(),
         );
         let observed = Self::observe(
             self.metrics_listener.map(|(listener, _)| listener),
+            self.http_limits,
             self.publisher.store().clone(),
             self.metrics.clone(),
             until_stopped(),
@@ -240,7 +263,7 @@ impl Application {
             },
         )?;
         let rest = self.http_listener.map(|(listener, _)| {
-            let headers = self.connections.handshake;
+            let http_limits = self.http_limits;
             let gateway = http::Gateway {
                 rpc: rpc.clone(),
                 authenticator,
@@ -249,7 +272,7 @@ impl Application {
             let stopped = until_stopped();
             let ancestors = self.frame_ancestors.clone();
             async move {
-                http::serve(listener, gateway, &ancestors, headers, stopped).await;
+                http::serve(listener, gateway, &ancestors, http_limits, stopped).await;
             }
         });
         let rest = async {
@@ -259,6 +282,7 @@ impl Application {
         };
         let server = Self::serve(
             incoming(self.listener, self.connections, self.tls),
+            self.max_concurrent_streams,
             rpc,
             until_stopped(),
         );
@@ -297,10 +321,12 @@ impl Application {
         }
     }
 
-    /// Serves `GET /metrics` on `listener` and keeps the store-wide backlog
-    /// gauges fresh, until `shutdown`; with no listener, neither.
+    /// Serves `GET /metrics` on `listener` within `limits` and keeps the
+    /// store-wide backlog gauges fresh, until `shutdown`; with no listener,
+    /// neither.
     async fn observe(
         listener: Option<TcpListener>,
+        limits: http::HttpLimits,
         store: Store,
         metrics: Metrics,
         shutdown: impl Future<Output = ()>,
@@ -309,18 +335,29 @@ impl Application {
             return;
         };
         let shutdown = futures_util::FutureExt::shared(Box::pin(shutdown));
+        let scrapes = {
+            let metrics = metrics.clone();
+            tower::service_fn(move |request: ::http::Request<http::RequestBody>| {
+                let response = metrics::answer_scrape(&metrics, &request);
+                async move { Ok::<_, Infallible>(response) }
+            })
+        };
         tokio::join!(
-            metrics::serve(listener, metrics.clone(), shutdown.clone()),
+            http::serve_http("metrics", listener, scrapes, limits, shutdown.clone()),
             metrics::refresh_backlog(store, metrics, shutdown),
         );
     }
 
     async fn serve(
         connections: impl Stream<Item = Result<Connection, Infallible>>,
+        max_concurrent_streams: u32,
         rpc: Routes,
         shutdown: impl Future<Output = ()>,
     ) -> anyhow::Result<()> {
         Server::builder()
+            // Advertised in SETTINGS: without it, one connection may open
+            // streams until the server runs out of memory.
+            .max_concurrent_streams(max_concurrent_streams)
             .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
             .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
             // Per connection, so here rather than in `rpc_service`.

@@ -14,6 +14,7 @@ mod migration;
 mod organizations;
 mod pausing;
 pub mod plans;
+mod probe;
 mod processes;
 mod registration;
 mod retention;
@@ -47,6 +48,7 @@ use crate::domain::{OrganizationId, WebhookId};
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use organizations::PendingOrganizations;
+pub use probe::Probe;
 pub use processes::{Heartbeat, Member};
 pub use registration::{Created, Registration};
 pub use secret_box::SecretBox;
@@ -56,6 +58,8 @@ pub use turns::Turn;
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Where the health probe connects.
+    probe: Arc<probe::Target>,
     secrets: SecretBox,
     /// When set, new deliveries the workers can take at once are written
     /// leased to this process and handed straight to them.
@@ -102,8 +106,10 @@ impl Store {
         migrate(&db)
             .await
             .context("cannot migrate the database schema")?;
+        let probe = probe::Target::new(url, &db).context("DATABASE_URL")?;
         Ok(Self {
             db,
+            probe: Arc::new(probe),
             secrets,
             handoff: None,
         })
@@ -135,9 +141,10 @@ impl Store {
             .await
     }
 
-    /// Answers when the database answers.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        Ok(self.db.ping().await?)
+    /// A connection of its own that tells whether the database answers,
+    /// without waiting behind the work on the pool's connections.
+    pub fn probe(&self) -> Probe {
+        Probe::new(probe::Target::clone(&self.probe))
     }
 }
 

@@ -1,6 +1,7 @@
 //! What the listener does with connections that do nothing: silent ones and
 //! idle ones are closed, busy ones are left alone, and running out of file
-//! descriptors does not make it spin.
+//! descriptors does not make it spin. (Connections holding only health
+//! `Watch` streams: see `watch_limits.rs`.)
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -8,15 +9,16 @@ use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use prost::Message;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
 use tonic::codegen::{Bytes, http};
+use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
-use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
+use crate::support::health::check_over_h2;
+use crate::support::process::limit_open_files;
 use crate::support::{Backend, TestApp, service_command, spawn_app_with};
 
 #[tokio::test]
@@ -48,22 +50,31 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout_but_a_busy_one_is_n
     let idle_timeout = Duration::from_secs(1);
     let app = spawn_app_with(Backend::Sqlite, |s| s.idle_timeout = idle_timeout).await;
 
-    // A server-streaming call that stays open, with nothing to send, on a
-    // connection of its own.
-    let mut health = HealthClient::new(app.channel().await);
-    let mut watch = health
-        .watch(HealthCheckRequest::default())
+    // A call in progress on a connection of its own: a `Check` whose
+    // request message the client has not sent yet.
+    let tcp = TcpStream::connect(app.address).await.unwrap();
+    let (busy, busy_connection) = h2::client::handshake(tcp).await.unwrap();
+    let busy_connection = tokio::spawn(busy_connection);
+    let request = http::Request::post(format!(
+        "http://{}/grpc.health.v1.Health/Check",
+        app.address
+    ))
+    .header("content-type", "application/grpc")
+    .header("te", "trailers")
+    .body(())
+    .unwrap();
+    let (response, mut send) = busy
+        .ready()
         .await
         .unwrap()
-        .into_inner();
-    let first = watch.message().await.unwrap().expect("the current status");
-    assert_eq!(first.status(), ServingStatus::Serving);
+        .send_request(request, false)
+        .unwrap();
 
     // A plain HTTP/2 connection that makes one call and then does nothing.
     let tcp = TcpStream::connect(app.address).await.unwrap();
     let (client, connection) = h2::client::handshake(tcp).await.unwrap();
     let connection = tokio::spawn(connection);
-    check_health_over_h2(&app, client.clone()).await;
+    check_over_h2(app.address, client.clone()).await;
     let idle_since = Instant::now();
     let ended = timeout(5 * idle_timeout, connection).await;
     assert!(ended.is_ok(), "the idle connection is still open");
@@ -74,10 +85,17 @@ async fn an_idle_connection_is_closed_after_the_idle_timeout_but_a_busy_one_is_n
     );
     drop(client);
 
-    // By now the Watch has run for more than the idle timeout, and it goes
-    // on: a cut connection would end it with an error at once.
-    let more = timeout(2 * idle_timeout, watch.message()).await;
-    assert!(more.is_err(), "the Watch stream ended: {more:?}");
+    // By now the call has been in progress for more than the idle timeout,
+    // and it goes on: its connection is open and it can be finished.
+    assert!(!busy_connection.is_finished(), "the busy connection closed");
+    // An empty HealthCheckRequest: not compressed, zero bytes long.
+    send.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), true)
+        .unwrap();
+    let response = timeout(idle_timeout, response)
+        .await
+        .expect("an answer")
+        .expect("the call finished on its connection");
+    assert_eq!(response.status(), http::StatusCode::OK);
 }
 
 #[test]
@@ -146,55 +164,6 @@ async fn assert_serving(app: &TestApp) {
 async fn read_until_closed(connection: &mut TcpStream) {
     let mut buffer = [0; 1024];
     while let Ok(1..) = connection.read(&mut buffer).await {}
-}
-
-/// One unary Health/Check by hand, read to its trailers.
-async fn check_health_over_h2(app: &TestApp, client: h2::client::SendRequest<Bytes>) {
-    let request = http::Request::post(format!(
-        "http://{}/grpc.health.v1.Health/Check",
-        app.address
-    ))
-    .header("content-type", "application/grpc")
-    .header("te", "trailers")
-    .body(())
-    .unwrap();
-    let mut client = client.ready().await.unwrap();
-    let (response, mut send) = client.send_request(request, false).unwrap();
-    // An empty HealthCheckRequest: not compressed, zero bytes long.
-    send.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), true)
-        .unwrap();
-
-    let mut body = response.await.unwrap().into_body();
-    let mut message = Vec::new();
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk.unwrap();
-        let _ = body.flow_control().release_capacity(chunk.len());
-        message.extend_from_slice(&chunk);
-    }
-    let trailers = body.trailers().await.unwrap().expect("trailers");
-    assert_eq!(trailers["grpc-status"], "0", "{trailers:?}");
-    let response = HealthCheckResponse::decode(&message[5..]).unwrap();
-    assert_eq!(response.status(), ServingStatus::Serving);
-}
-
-/// Starts `command` with at most `soft` open files, and a hard limit of
-/// `hard` that only root could raise.
-fn limit_open_files(command: &mut std::process::Command, soft: libc::rlim_t, hard: libc::rlim_t) {
-    use std::os::unix::process::CommandExt;
-    let rlimit = libc::rlimit {
-        rlim_cur: soft,
-        rlim_max: hard,
-    };
-    // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
-    unsafe {
-        command.pre_exec(move || {
-            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
 }
 
 /// The binary, running; killed when the test ends, however it ends.

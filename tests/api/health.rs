@@ -4,6 +4,10 @@
 
 use std::time::{Duration, Instant};
 
+use futures_util::future::join_all;
+use sea_orm::{
+    ConnectionTrait, Database, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 use serde_json::json;
 use tonic::Code;
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -15,9 +19,10 @@ use crate::support::{
     Backend, authorized, postgres_available, publisher_token, spawn_app_at, spawn_app_with,
     to_struct,
 };
-use webhook_service::grpc::proto::PublishEventRequest;
+use webhook_service::grpc::proto::{ListWebhooksRequest, PublishEventRequest};
 
 on_every_backend!(
+    health_stays_serving_while_another_connection_holds_a_lock_and_calls_wait_behind_it,
     with_a_shutdown_delay_health_says_not_serving_at_once_while_calls_are_still_taken,
     an_unknown_service_is_not_found_on_check_and_service_unknown_on_watch,
 );
@@ -64,6 +69,76 @@ async fn health_turns_not_serving_within_five_seconds_of_losing_the_database_and
     app.create_webhook(request)
         .await
         .expect("serving again means working again");
+}
+
+async fn health_stays_serving_while_another_connection_holds_a_lock_and_calls_wait_behind_it(
+    backend: Backend,
+) {
+    // Longer than a ping's interval and timeout together (3 s), shorter
+    // than SQLite's busy timeout (5 s), which the waiting calls would hit.
+    const HOLD: Duration = Duration::from_secs(4);
+    let app = spawn_app_with(backend, |_| {}).await;
+    let mut watching = watch(app.address, "").await;
+    assert_eq!(
+        next(&mut watching, WITHIN).await,
+        Some(ServingStatus::Serving)
+    );
+
+    // Another client of the database takes a lock that calls need:
+    // SQLite's write lock, or PostgreSQL's strongest lock on the webhooks.
+    let writer = Database::connect(&app.database_url).await.unwrap();
+    let lock = writer
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await
+        .unwrap();
+    if backend == Backend::Postgres {
+        lock.execute_unprepared("LOCK TABLE webhooks IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+    }
+    let locked = Instant::now();
+    // The calls that wait behind it, holding the pool's connections: one
+    // write on SQLite, whose pool has one; on PostgreSQL, whose pool has
+    // 16, more reads than that (writes would share a group commit).
+    let calls = if backend == Backend::Sqlite { 1 } else { 20 };
+    let app = &app;
+    let waiting = join_all((0..calls).map(|i| async move {
+        let answered = if backend == Backend::Sqlite {
+            let url = format!("https://hooks.example.com/later/{i}");
+            let request = app.create_request(&url, &["member.added"]);
+            app.create_webhook(request).await.map(drop)
+        } else {
+            let request = ListWebhooksRequest {
+                organization_id: app.organization.to_string(),
+                ..Default::default()
+            };
+            let mut webhooks = app.webhooks().await;
+            let token = app.token("OWNER");
+            webhooks
+                .list_webhooks(authorized(request, &token))
+                .await
+                .map(drop)
+        };
+        (answered, locked.elapsed())
+    }));
+    let holding = async {
+        let news = tokio::time::timeout(HOLD, watching.message()).await;
+        assert!(
+            news.is_err(),
+            "health changed while the lock was held: {news:?}"
+        );
+        let now = check(app.address, "").await.expect("an answer");
+        assert_eq!(now, ServingStatus::Serving);
+        lock.rollback().await.unwrap();
+    };
+    let (answered, ()) = tokio::join!(waiting, holding);
+    for (answered, took) in answered {
+        answered.expect("the call goes through once the lock is released");
+        assert!(took >= HOLD, "the call did not wait for the lock: {took:?}");
+    }
 }
 
 async fn with_a_shutdown_delay_health_says_not_serving_at_once_while_calls_are_still_taken(

@@ -9,6 +9,7 @@ use serde_json::Value;
 
 use crate::support::process::ServiceProcess;
 use crate::support::rest::Rest;
+use crate::support::sockets::closed_within;
 use crate::support::{Backend, binary, spawn_app, spawn_app_with, start_failure};
 use webhook_service::config::ListenAddr;
 
@@ -156,21 +157,6 @@ async fn a_rest_call_is_logged_as_its_rpc_inside_its_http_request() {
         (&"http".into(), &"GET".into(), &"/v1/eventTypes".into()),
         "{line}"
     );
-}
-
-/// Reads `stream` until the server closes it; how long that took, or
-/// `None` if it was still open after `limit`.
-async fn closed_within(stream: &mut tokio::net::TcpStream, limit: Duration) -> Option<Duration> {
-    use tokio::io::AsyncReadExt;
-    let started = std::time::Instant::now();
-    let mut buffer = [0u8; 1024];
-    tokio::time::timeout(limit, async {
-        // An answer (408, say) may come first; then the end.
-        while !matches!(stream.read(&mut buffer).await, Ok(0) | Err(_)) {}
-    })
-    .await
-    .ok()
-    .map(|()| started.elapsed())
 }
 
 #[tokio::test]

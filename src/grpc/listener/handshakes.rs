@@ -15,10 +15,12 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
 
+use super::Connection;
 use super::ConnectionTimeouts;
-use super::connection::{Connection, later};
-use super::throttle::WarningThrottle;
+use super::connection::connection;
 use super::transport::Transport;
+use crate::net::WarningThrottle;
+use crate::net::later;
 
 /// Failed handshakes are each logged at debug level; at most one warning per
 /// this long sums them up.
@@ -59,7 +61,7 @@ impl Handshakes {
                 reason,
             };
             match tokio::time::timeout_at(deadline, handshake).await {
-                Ok(Ok(tls)) => Ok(Connection::new(
+                Ok(Ok(tls)) => Ok(connection(
                     Transport::Tls(Box::new(tls)),
                     remote_addr,
                     accepted_at,

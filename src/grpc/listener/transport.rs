@@ -10,16 +10,17 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
-/// What a [`Connection`](super::Connection) reads and writes.
+/// What a [`Connection`](super::Connection) reads and writes (public only
+/// so that it can be named in that type; the module is private).
 #[derive(Debug)]
-pub(super) enum Transport {
+pub enum Transport {
     Tcp(TcpStream),
     /// Boxed: a TLS session's state is a few kilobytes, a TCP stream a word.
     Tls(Box<TlsStream<TcpStream>>),
 }
 
 impl Transport {
-    pub(super) fn local_addr(&self) -> Option<SocketAddr> {
+    pub fn local_addr(&self) -> Option<SocketAddr> {
         match self {
             Self::Tcp(stream) => stream.local_addr().ok(),
             Self::Tls(stream) => stream.get_ref().0.local_addr().ok(),

@@ -4,6 +4,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use prost::Message;
+use tonic::codegen::{Bytes, http};
 use tonic::transport::Channel;
 use tonic::{Status, Streaming};
 use tonic_health::pb::health_check_response::ServingStatus;
@@ -77,4 +79,31 @@ pub async fn wait_for_all(address: SocketAddr, want: ServingStatus, limit: Durat
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// One unary `Check` by hand over a plain HTTP/2 connection, read to its
+/// trailers; panics unless the answer is SERVING.
+pub async fn check_over_h2(address: SocketAddr, client: h2::client::SendRequest<Bytes>) {
+    let request = http::Request::post(format!("http://{address}/grpc.health.v1.Health/Check"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(())
+        .unwrap();
+    let mut client = client.ready().await.unwrap();
+    let (response, mut send) = client.send_request(request, false).unwrap();
+    // An empty HealthCheckRequest: not compressed, zero bytes long.
+    send.send_data(Bytes::from_static(&[0, 0, 0, 0, 0]), true)
+        .unwrap();
+
+    let mut body = response.await.unwrap().into_body();
+    let mut message = Vec::new();
+    while let Some(chunk) = body.data().await {
+        let chunk = chunk.unwrap();
+        let _ = body.flow_control().release_capacity(chunk.len());
+        message.extend_from_slice(&chunk);
+    }
+    let trailers = body.trailers().await.unwrap().expect("trailers");
+    assert_eq!(trailers["grpc-status"], "0", "{trailers:?}");
+    let response = HealthCheckResponse::decode(&message[5..]).unwrap();
+    assert_eq!(response.status(), ServingStatus::Serving);
 }

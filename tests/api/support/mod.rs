@@ -15,6 +15,7 @@ pub mod receiver;
 pub mod rest;
 pub mod scrape;
 mod signatures;
+pub mod sockets;
 pub mod tls;
 mod tokens;
 mod values;

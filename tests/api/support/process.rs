@@ -44,6 +44,12 @@ impl ServiceProcess {
     }
 
     pub async fn start_with(stderr: Stderr, database_url: &str, envs: &[(&str, &str)]) -> Self {
+        Self::spawn(Self::command(database_url, envs), stderr).await
+    }
+
+    /// The command [`start`](Self::start) runs, for a test to adjust
+    /// before [`spawn`](Self::spawn).
+    pub fn command(database_url: &str, envs: &[(&str, &str)]) -> std::process::Command {
         let mut command = binary();
         for var in ["NO_COLOR", "LOG_FORMAT", "RUST_LOG"] {
             command.env_remove(var);
@@ -55,6 +61,11 @@ impl ServiceProcess {
             .envs(envs.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null());
+        command
+    }
+
+    /// Runs `command` (its logs to `stderr`) and waits until it serves.
+    pub async fn spawn(mut command: std::process::Command, stderr: Stderr) -> Self {
         let (mut child, output): (_, Box<dyn Read + Send>) = match stderr {
             Stderr::Pipe => {
                 let mut child = command.stderr(Stdio::piped()).spawn().expect("spawn");
@@ -91,6 +102,19 @@ impl ServiceProcess {
             log,
             channel,
         }
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// How many files (sockets included) it has open now.
+    pub fn open_files(&self) -> usize {
+        let path = format!("/proc/{}/fd", self.pid());
+        std::fs::read_dir(&path)
+            .unwrap_or_else(|e| panic!("{path}: {e}"))
+            .count()
     }
 
     /// Sends SIGTERM, as an orchestrator stopping it does.
@@ -229,4 +253,28 @@ fn pseudo_terminal() -> (OwnedFd, OwnedFd) {
     assert_eq!(opened, 0, "openpty: {}", std::io::Error::last_os_error());
     // SAFETY: both descriptors were just opened and are owned nowhere else.
     unsafe { (OwnedFd::from_raw_fd(terminal), OwnedFd::from_raw_fd(child)) }
+}
+
+/// Makes `command` start with at most `soft` open files, and a hard limit of
+/// `hard` that only root could raise.
+pub fn limit_open_files(
+    command: &mut std::process::Command,
+    soft: libc::rlim_t,
+    hard: libc::rlim_t,
+) {
+    use std::os::unix::process::CommandExt;
+    let rlimit = libc::rlimit {
+        rlim_cur: soft,
+        rlim_max: hard,
+    };
+    // SAFETY: the closure only calls setrlimit, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
 }

@@ -1,7 +1,12 @@
 //! `grpc.health.v1.Health`, answered from [`Health`]: the API's services
 //! and the whole server (`""`) are SERVING only while the database answers
 //! and the process is not draining. `Watch` streams end once the server
-//! stops, so that an open one never holds a shutdown for its whole grace.
+//! stops, so that an open one never holds a shutdown for its whole grace,
+//! and only so many may be open at once (see [`watches`]).
+
+mod watches;
+
+pub use watches::{PER_CONNECTION as WATCHES_PER_CONNECTION, WatchLimits};
 
 use std::pin::Pin;
 
@@ -12,6 +17,8 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_server::{self, HealthServer};
 use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 
+use self::watches::WatchPlace;
+use super::listener::ConnectionInfo;
 use super::proto::{event_service_server, webhook_service_server};
 use crate::health::Health;
 
@@ -26,12 +33,22 @@ pub const SERVICES: [&str; 3] = [
 pub struct HealthApi {
     health: Health,
     stopped: watch::Receiver<bool>,
+    watches: WatchLimits,
 }
 
 impl HealthApi {
-    /// `stopped` turns true once the server stops taking calls.
-    pub fn new(health: Health, stopped: watch::Receiver<bool>) -> HealthServer<Self> {
-        HealthServer::new(Self { health, stopped })
+    /// `stopped` turns true once the server stops taking calls; `watches`
+    /// bounds the `Watch` streams open at once.
+    pub fn new(
+        health: Health,
+        stopped: watch::Receiver<bool>,
+        watches: WatchLimits,
+    ) -> HealthServer<Self> {
+        HealthServer::new(Self {
+            health,
+            stopped,
+            watches,
+        })
     }
 }
 
@@ -55,8 +72,11 @@ impl health_server::Health for HealthApi {
         &self,
         request: Request<HealthCheckRequest>,
     ) -> Result<Response<WatchStream>, Status> {
+        let connection = request.extensions().get::<ConnectionInfo>();
+        let place = self.watches.admit(connection.map(|c| c.id))?;
         let known = SERVICES.contains(&request.get_ref().service.as_str());
         let watcher = Watcher {
+            _place: place,
             known,
             serving: self.health.subscribe(),
             stopped: self.stopped.clone(),
@@ -72,6 +92,8 @@ impl health_server::Health for HealthApi {
 
 /// One `Watch` call: the status now, then each change, until the server stops.
 struct Watcher {
+    /// Given back when the stream is dropped, however it ends.
+    _place: WatchPlace,
     known: bool,
     serving: watch::Receiver<bool>,
     stopped: watch::Receiver<bool>,

@@ -39,3 +39,24 @@ pub fn raise_fd_limit() {
 /// Elsewhere there is no such limit to raise.
 #[cfg(not(unix))]
 pub fn raise_fd_limit() {}
+
+/// The soft limit on open files now in force; `None` when it cannot be
+/// read or there is none.
+#[cfg(unix)]
+pub fn open_file_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit only writes the struct it is given.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    (limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+/// Elsewhere there is no such limit.
+#[cfg(not(unix))]
+pub fn open_file_limit() -> Option<u64> {
+    None
+}

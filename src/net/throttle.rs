@@ -6,7 +6,7 @@ use tokio::time::{Duration, Instant};
 
 /// Decides when a run of failures is worth a warning.
 #[derive(Debug)]
-pub(super) struct WarningThrottle {
+pub struct WarningThrottle {
     /// At most one warning per this long.
     interval: Duration,
     /// Failures since the last warning.
@@ -15,7 +15,7 @@ pub(super) struct WarningThrottle {
 }
 
 impl WarningThrottle {
-    pub(super) const fn new(interval: Duration) -> Self {
+    pub const fn new(interval: Duration) -> Self {
         Self {
             interval,
             unreported: 0,
@@ -25,7 +25,7 @@ impl WarningThrottle {
 
     /// Counts one failure at `now`. When a warning is due, returns how many
     /// failures it covers (this one included) and starts counting anew.
-    pub(super) fn failed(&mut self, now: Instant) -> Option<u64> {
+    pub fn failed(&mut self, now: Instant) -> Option<u64> {
         self.unreported += 1;
         let due = self
             .last_warning
