@@ -100,10 +100,14 @@ async fn a_request_body_that_trickles_in_is_cut_off_a_handshake_timeout_after_it
         .await
         .unwrap();
     let (mut read, mut write) = stream.into_split();
+    // With a valid token: an anonymous request is answered 401 before its
+    // body is read at all.
     let head = format!(
         "POST /v1/organizations/{}/webhooks HTTP/1.1\r\nHost: test\r\n\
+         Authorization: Bearer {}\r\n\
          Content-Type: application/json\r\nContent-Length: 100\r\n\r\n",
-        app.organization
+        app.organization,
+        app.token("OWNER")
     );
     write.write_all(head.as_bytes()).await.unwrap();
     let headers_sent = Instant::now();
