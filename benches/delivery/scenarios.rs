@@ -9,9 +9,10 @@ use serde::Serialize;
 use tokio::task::JoinSet;
 
 use crate::receiver::Receiver;
-use crate::service::{Service, authorized};
+use crate::service::{Service, authorized, owner_token};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_client::HealthClient;
+use uuid::Uuid;
 use webhook_service::grpc::proto::CreateWebhookRequest;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 
@@ -265,8 +266,10 @@ pub struct Calls {
     pub ratio: f64,
 }
 
-/// Scenario 3: CreateWebhook from 64 concurrent callers against
-/// Health/Check on the same server and channel setup.
+/// Scenario 3: CreateWebhook from 64 concurrent callers, each an owner of
+/// its own organization (one organization's calls wait beyond
+/// `WEBHOOK_MAX_CALLS_PER_ORGANIZATION` at once), against Health/Check on
+/// the same server and channel setup.
 pub async fn create_webhook(
     databases: &dyn Databases,
     receiver: &Arc<Receiver>,
@@ -291,18 +294,25 @@ pub async fn create_webhook(
     })
     .await;
     let webhooks = WebhookServiceClient::new(channel);
-    let token = service.owner_token();
-    let organization = service.organization.to_string();
+    let callers: Arc<Vec<(String, String)>> = Arc::new(
+        (0..CONCURRENCY)
+            .map(|_| {
+                let organization = Uuid::new_v4();
+                (organization.to_string(), owner_token(organization))
+            })
+            .collect(),
+    );
     let base = receiver.url("/created");
     let (per_second, created) = timed_calls(calls, CONCURRENCY, move |n| {
         let mut webhooks = webhooks.clone();
+        let (organization, token) = &callers[n % CONCURRENCY];
         let request = CreateWebhookRequest {
             organization_id: organization.clone(),
             url: format!("{base}/{n}"),
             events: vec!["member.added".into()],
             ..Default::default()
         };
-        let request = authorized(request, &token);
+        let request = authorized(request, token);
         async move {
             webhooks.create_webhook(request).await.expect("create");
         }

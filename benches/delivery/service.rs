@@ -97,10 +97,6 @@ impl Service {
             .expect("connect")
     }
 
-    pub fn owner_token(&self) -> String {
-        owner_token(self.organization)
-    }
-
     pub fn publisher_token(&self) -> String {
         token(json!({"sub": "bench", "scope": "events:publish"}))
     }

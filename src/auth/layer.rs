@@ -4,6 +4,7 @@
 //! message is read: a caller without the right to call costs no decoding.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::future::BoxFuture;
@@ -13,6 +14,7 @@ use tonic::codegen::Service;
 use tonic::codegen::http::{Request, Response};
 use tonic::server::NamedService;
 
+use super::quota::CallQuota;
 use super::{Authenticator, Face};
 use crate::domain::access::authorize_early;
 use crate::domain::{Action, Caller};
@@ -27,18 +29,21 @@ pub struct RestCall(pub Caller);
 /// make the call as far as the token alone tells ([`authorize_early`]): the
 /// [`Caller`] is put into the request's extensions; any other request is
 /// answered `UNAUTHENTICATED` or `PERMISSION_DENIED` from its headers,
-/// before its message is read.
+/// before its message is read. A caller's organization then waits for
+/// one of its calls in `quota` (see [`CallQuota`]).
 #[derive(Clone)]
 pub struct Authenticated<S> {
     inner: S,
     authenticator: Authenticator,
+    quota: Arc<CallQuota>,
 }
 
 impl<S> Authenticated<S> {
-    pub fn new(inner: S, authenticator: Authenticator) -> Self {
+    pub fn new(inner: S, authenticator: Authenticator, quota: Arc<CallQuota>) -> Self {
         Self {
             inner,
             authenticator,
+            quota,
         }
     }
 }
@@ -69,6 +74,7 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let authenticator = self.authenticator.clone();
+        let quota = self.quota.clone();
         Box::pin(async move {
             let verified = request.extensions_mut().remove::<RestCall>();
             let caller = match verified {
@@ -88,6 +94,7 @@ where
             {
                 return Ok(Status::permission_denied(denied.0).into_http());
             }
+            let _in_progress = quota.enter(&caller).await;
             request.extensions_mut().insert(caller);
             inner.call(request).await
         })

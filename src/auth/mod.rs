@@ -8,6 +8,7 @@
 //! - [`authenticator`]: the caller of a request, from its headers;
 //! - [`layer`]: the tower service in front of the gRPC services;
 //! - [`portal`]: portal tokens, that the service issues and checks itself;
+//! - [`quota`]: how many calls of one organization run at once;
 //! - [`token`]: development tokens.
 
 pub mod authenticator;
@@ -15,6 +16,7 @@ pub mod claims;
 pub mod jwks;
 pub mod layer;
 pub mod portal;
+pub mod quota;
 pub mod token;
 pub mod verifier;
 
@@ -27,6 +29,7 @@ pub use claims::{ClaimNames, ClaimPath, ClaimPathError};
 pub use jwks::{Jwks, JwksStats, JwksUrl};
 pub use layer::{Authenticated, RestCall};
 pub use portal::{PortalKey, PortalTokens};
+pub use quota::CallQuota;
 pub use token::{TokenRequest, issue_hs256};
 pub use verifier::{JwtVerifier, TokenRules};
 

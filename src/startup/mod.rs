@@ -24,7 +24,7 @@ use tokio::net::TcpListener;
 use tonic::service::Routes;
 use tonic::transport::Server;
 
-use crate::auth::{Authenticator, JwksStats, JwtVerifier, PortalKey, PortalTokens};
+use crate::auth::{Authenticator, CallQuota, JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
 use crate::delivery::{Dispatcher, Wakeup, retention};
 use crate::grpc::listener::{Connection, TrackRpcsLayer, incoming};
@@ -49,6 +49,8 @@ pub struct Application {
     frame_ancestors: http::FrameAncestors,
     connections: ConnectionTimeouts,
     limits: MessageLimits,
+    /// Calls of one organization at once (WEBHOOK_MAX_CALLS_PER_ORGANIZATION).
+    calls_per_organization: usize,
     /// Calls one gRPC connection may have open (WEBHOOK_MAX_CONCURRENT_STREAMS).
     max_concurrent_streams: u32,
     /// Bounds the health `Watch` streams (WEBHOOK_MAX_HEALTH_WATCHES).
@@ -159,6 +161,7 @@ impl Application {
             frame_ancestors: settings.portal_frame_ancestors.clone(),
             connections,
             limits: settings.message_limits(),
+            calls_per_organization: settings.max_calls_per_organization as usize,
             max_concurrent_streams: settings.max_concurrent_streams,
             health_watches: WatchLimits::new(settings.max_health_watches as usize),
             http_limits,
@@ -254,6 +257,7 @@ impl Application {
         let authenticator = Authenticator::new(self.verifier, self.portal_tokens);
         let rpc = rpc_service(
             &authenticator,
+            CallQuota::new(self.calls_per_organization),
             self.limits,
             &self.metrics,
             Apis {

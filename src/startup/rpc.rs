@@ -1,9 +1,11 @@
 //! The one stack of gRPC services that both the gRPC server and the REST
 //! face call into.
 
+use std::sync::Arc;
+
 use tonic::service::Routes;
 
-use crate::auth::{Authenticated, Authenticator};
+use crate::auth::{Authenticated, Authenticator, CallQuota};
 use crate::grpc::proto::{
     self, event_service_server::EventServiceServer, webhook_service_server::WebhookServiceServer,
 };
@@ -15,12 +17,14 @@ use crate::service::Events;
 
 /// Every gRPC service in the layers each call goes through, from the
 /// inside out: authentication (and what the token alone tells of access)
-/// around the protected services, then the cap on each message, then the
+/// and each organization's share of the calls in progress around the
+/// protected services, then the cap on each message, then the
 /// RPC's span and log line. The gRPC server serves it, and the REST face
 /// sends its transcoded calls through it: a REST call is a gRPC call.
 /// A layer that belongs to every RPC goes here.
 pub(super) fn rpc_service(
     authenticator: &Authenticator,
+    quota: Arc<CallQuota>,
     limits: MessageLimits,
     metrics: &Metrics,
     apis: Apis,
@@ -28,10 +32,12 @@ pub(super) fn rpc_service(
     let webhooks = Authenticated::new(
         WebhookServiceServer::new(apis.webhooks),
         authenticator.clone(),
+        quota.clone(),
     );
     let events = Authenticated::new(
         EventServiceServer::new(EventApi::new(apis.events)),
         authenticator.clone(),
+        quota,
     );
     let reflection = || {
         tonic_reflection::server::Builder::configure()

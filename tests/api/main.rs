@@ -7,6 +7,7 @@ mod access;
 mod authentication;
 mod auto_disable;
 mod browser;
+mod call_quota;
 mod claims;
 mod cli;
 mod concurrent_creates;
