@@ -125,7 +125,7 @@ impl Store {
             txn.commit().await?;
             return Ok(Sweep::Swept(id));
         };
-        match align(&txn, organization, id, enabled, sweep.after).await? {
+        match align(&txn, id, enabled, sweep.after).await? {
             Some(after) => {
                 webhook_sweep::Entity::update_many()
                     .col_expr(webhook_sweep::Column::After, Expr::value(Some(after)))
@@ -170,7 +170,7 @@ pub(super) async fn start_sweep(
     webhook: WebhookId,
     enabled: bool,
 ) -> Result<bool, StoreError> {
-    let Some(after) = align(txn, organization, webhook, enabled, None).await? else {
+    let Some(after) = align(txn, webhook, enabled, None).await? else {
         webhook_sweep::Entity::delete_by_id(webhook.as_uuid())
             .exec(txn)
             .await?;
@@ -201,7 +201,6 @@ pub(super) async fn start_sweep(
 /// webhook's deliveries are all in line.
 async fn align(
     txn: &DatabaseTransaction,
-    organization: OrganizationId,
     webhook: WebhookId,
     enabled: bool,
     after: Option<Uuid>,
@@ -213,7 +212,11 @@ async fn align(
         return Ok(None);
     };
     let full = ids.len() as u64 == PAUSE_BATCH;
-    let update = delivery::Entity::update_in(organization)
+    // By primary key alone: the window is already the webhook's, found in
+    // its organization. With the organization too, PostgreSQL walked the
+    // organization's range for every batch after a bulk of new deliveries
+    // (stale statistics): 100,000 took 78 s to mark instead of 11 s.
+    let update = delivery::Entity::update_many()
         .col_expr(delivery::Column::Paused, Expr::value(!enabled))
         .filter(delivery::Column::Id.is_in(ids));
     let update = if enabled {
@@ -230,8 +233,8 @@ async fn align(
 /// The ids [`align`] looks at: up to [`PAUSE_BATCH`] of the webhook's
 /// deliveries after `after`, in id order, an index range of
 /// `(webhook_id, id)`. The webhook alone names them (its caller found it in
-/// its organization, and the update that follows is scoped): with the
-/// organization too, a planner may pick the organization's range instead.
+/// its organization): with the organization too, a planner may pick the
+/// organization's range instead.
 pub(super) fn window(webhook: WebhookId, after: Option<Uuid>) -> Select<delivery::Entity> {
     let mut query = delivery::Entity::find()
         .select_only()
