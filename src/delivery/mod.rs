@@ -10,6 +10,7 @@ pub mod retry;
 mod scheduler;
 pub mod signature;
 mod stale;
+pub mod sweeper;
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicUsize;

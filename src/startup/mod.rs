@@ -26,7 +26,7 @@ use tonic::transport::Server;
 
 use crate::auth::{Authenticator, CallQuota, JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
-use crate::delivery::{Dispatcher, Wakeup, retention};
+use crate::delivery::{Dispatcher, Wakeup, retention, sweeper};
 use crate::grpc::listener::{Connection, TrackRpcsLayer, incoming};
 use crate::grpc::{HealthApi, MessageLimits, WatchLimits, WebhookApi};
 use crate::health::{self, Health};
@@ -224,11 +224,16 @@ impl Application {
                 let _ = stopped.wait_for(|s| *s).await;
             }
         };
-        let retention = retention::run(
-            self.publisher.store().clone(),
-            self.retention,
-            self.retention_interval,
-            until_stopped(),
+        let store = self.publisher.store();
+        // Upkeep of the store: old history forgotten, pauses finished.
+        let upkeep = futures_util::future::join(
+            retention::run(
+                store.clone(),
+                self.retention,
+                self.retention_interval,
+                until_stopped(),
+            ),
+            sweeper::run(store.clone(), until_stopped()),
         );
         let verifier = self.verifier.clone();
         let keys = async {
@@ -236,15 +241,11 @@ impl Application {
                 jwks.keep_fresh(until_stopped()).await;
             }
         };
-        let monitor = health::monitor(
-            health.clone(),
-            self.publisher.store().probe(),
-            until_stopped(),
-        );
+        let monitor = health::monitor(health.clone(), store.probe(), until_stopped());
         let observed = Self::observe(
             self.metrics_listener.map(|(listener, _)| listener),
             self.http_limits,
-            self.publisher.store().clone(),
+            store.clone(),
             self.metrics.clone(),
             until_stopped(),
         );
@@ -305,8 +306,8 @@ impl Application {
             let _ = stop.send(true);
         };
         let work = async {
-            let (served, (), (), (), (), (), (), ()) = tokio::join!(
-                server, rest, delivery, retention, keys, monitor, observed, signal
+            let (served, (), (), ((), ()), (), (), (), ()) = tokio::join!(
+                server, rest, delivery, upkeep, keys, monitor, observed, signal
             );
             served
         };

@@ -18,6 +18,7 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::entities::{delivery, event, webhook};
+use super::pausing::held_back;
 use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::{
@@ -43,6 +44,17 @@ impl Drop for Admission {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
+}
+
+/// What a claim took.
+#[derive(Debug, Default)]
+pub struct Claims {
+    /// The deliveries to send, oldest due first.
+    pub deliveries: Vec<Claimed>,
+    /// How many the claim leased, those it held back included (a deleted
+    /// webhook's, a paused one's not yet marked): as many as asked for
+    /// means more may be due.
+    pub taken: usize,
 }
 
 /// A delivery leased for one attempt, with everything needed to send it.
@@ -105,14 +117,14 @@ impl Store {
     /// Leases up to `limit` due deliveries of `organization` for `lease`,
     /// oldest due first, skipping the webhooks in `skip` (their endpoints
     /// are busy). Deliveries whose webhook or event is gone are cancelled on
-    /// the way.
+    /// the way, and those of a paused webhook not marked yet are marked.
     pub async fn claim_due(
         &self,
         organization: OrganizationId,
         limit: u64,
         lease: Duration,
         skip: &[WebhookId],
-    ) -> Result<Vec<Claimed>, StoreError> {
+    ) -> Result<Claims, StoreError> {
         let now = Utc::now();
         let until = lease_end(now, lease);
         let txn = self.relaxed_transaction().await?;
@@ -120,13 +132,14 @@ impl Store {
         let leased = claiming(backend, organization, limit, skip, now, until)
             .exec_with_returning(&txn)
             .await?;
+        let taken = leased.len();
         if leased.is_empty() {
             txn.commit().await?;
-            return Ok(Vec::new());
+            return Ok(Claims::default());
         }
-        let claimed = self.load_claimed(&txn, leased, until).await?;
+        let deliveries = self.load_claimed(&txn, leased, until).await?;
         txn.commit().await?;
-        Ok(claimed)
+        Ok(Claims { deliveries, taken })
     }
 
     async fn load_claimed(
@@ -170,6 +183,7 @@ impl Store {
 
         let mut claimed = Vec::with_capacity(leased.len());
         let mut orphans = Vec::new();
+        let mut paused = Vec::new();
         for row in leased {
             let (Some((event_type, body, event_created_at)), Some(webhook)) =
                 (events.get(&row.event_id), webhooks.get(&row.webhook_id))
@@ -180,6 +194,12 @@ impl Store {
                 orphans.push(row.id);
                 continue;
             };
+            if !webhook.enabled {
+                // Paused, and this one not marked yet (the sweeper is on
+                // its way): it waits for the resume like the others.
+                paused.push((row.id, row.webhook_id));
+                continue;
+            }
             let delivery = Delivering {
                 id: DeliveryId::from_uuid(row.id),
                 event_id: EventId::from_uuid(row.event_id),
@@ -198,6 +218,13 @@ impl Store {
                 .filter(delivery::Column::Id.is_in(orphans))
                 .exec(txn)
                 .await?;
+        }
+        if !paused.is_empty() {
+            tracing::debug!(
+                deliveries = paused.len(),
+                "claimed deliveries of paused webhooks held back"
+            );
+            held_back(txn, &paused).await?;
         }
         Ok(claimed)
     }

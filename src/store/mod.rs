@@ -40,7 +40,7 @@ use sea_orm_migration::MigratorTrait;
 pub use attempts::{AttemptRecord, Finished, Next};
 pub use backlog::Backlog;
 pub use changes::{Change, ChangeListener};
-pub use claims::{Admission, Claimed, Lease};
+pub use claims::{Admission, Claimed, Claims, Lease};
 pub use disabling::{Recorded, Recovered};
 pub use error::StoreError;
 
@@ -48,6 +48,7 @@ use crate::domain::{OrganizationId, WebhookId};
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use organizations::PendingOrganizations;
+pub use pausing::{PAUSE_BATCH, Sweep};
 pub use probe::Probe;
 pub use processes::{Heartbeat, Member};
 pub use registration::{Created, Registration};
@@ -64,6 +65,9 @@ pub struct Store {
     /// When set, new deliveries the workers can take at once are written
     /// leased to this process and handed straight to them.
     handoff: Option<Handoff>,
+    /// Wakes this process's sweeper when a pause or a resume left it work
+    /// (see `pausing`).
+    sweeps: Arc<tokio::sync::Notify>,
 }
 
 /// Whether this process's workers can take a delivery of this organization
@@ -112,6 +116,7 @@ impl Store {
             probe: Arc::new(probe),
             secrets,
             handoff: None,
+            sweeps: Arc::default(),
         })
     }
 

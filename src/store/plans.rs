@@ -1,7 +1,8 @@
-//! The statements behind the tenant-scoped listings, retention and the
-//! claim path, built by the very functions the store runs them from, with
-//! sample arguments: tests EXPLAIN each one on a real database to check
-//! that it reads an index range, not every organization's rows.
+//! The statements behind the tenant-scoped listings, retention, the claim
+//! path and the batches of a pause, built by the very functions the store
+//! runs them from, with sample arguments: tests EXPLAIN each one on a real
+//! database to check that it reads an index range, not every
+//! organization's rows.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use sea_orm::{DbBackend, QueryTrait, Statement};
 use uuid::Uuid;
 
 use super::claims::{claiming, lease_end};
-use super::{backlog, disabling, history, organizations, retention, webhooks};
+use super::{backlog, disabling, history, organizations, pausing, retention, webhooks};
 use crate::domain::page::DEFAULT_PAGE_SIZE;
 use crate::domain::{DeliveryStatus, EventType, OrganizationId, Page, WebhookId};
 use history::DeliveryFilter;
@@ -115,5 +116,11 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
         claiming(backend, organization, 16, &[webhook], now, until).build(backend),
     ));
     planned.push(("backlog".to_owned(), backlog::due_backlog(backend, now)));
+    for (name, after) in [("", None), (" next batch", Some(Uuid::now_v7()))] {
+        planned.push((
+            format!("pause_window{name}"),
+            pausing::window(webhook, after).build(backend),
+        ));
+    }
     planned
 }

@@ -12,7 +12,7 @@ use sea_orm::{
 
 use super::claims::cancelling;
 use super::entities::{delivery, webhook};
-use super::pausing::pausing;
+use super::pausing::start_sweep;
 use super::rotation;
 use super::scoped::Scoped;
 use super::{Store, StoreError, again_on_conflict, subscriptions};
@@ -49,15 +49,16 @@ impl Store {
 
     /// Applies `changes`; `None` when there is no such webhook here. A
     /// pause marks the webhook's pending deliveries paused and a resume
-    /// clears the mark, in the same transaction (see `pausing`).
+    /// clears the mark: a batch in the same transaction, the rest by the
+    /// sweeper (see `pausing`).
     pub async fn update_webhook(
         &self,
         organization: OrganizationId,
         id: WebhookId,
         changes: &WebhookChanges,
     ) -> Result<Option<Webhook>, StoreError> {
-        // Marking many delivery rows collides with results being recorded,
-        // as a delete's cancel does.
+        // Marking a batch of delivery rows collides with results being
+        // recorded, as a delete's cancel does.
         again_on_conflict("updating a webhook", move || {
             self.try_update_webhook(organization, id, changes)
         })
@@ -112,15 +113,19 @@ impl Store {
         if let Some(events) = &changes.events {
             subscriptions::resubscribe(&txn, organization, id, events).await?;
         }
+        let mut swept_later = false;
         if let Some(enabled) = changes.enabled
             && enabled != was_enabled
         {
-            pausing(organization, id, !enabled).exec(&txn).await?;
+            swept_later = start_sweep(&txn, organization, id, enabled).await?;
         }
         if changes.changes_sending() {
             self.announce_change(&txn, id).await?;
         }
         txn.commit().await?;
+        if swept_later {
+            self.sweep_soon();
+        }
         Ok(Some(to_domain(row)?))
     }
 

@@ -74,13 +74,15 @@ async fn a_late_release_does_not_free_a_delivery_another_claimer_holds(backend: 
     let first = store
         .claim_due(organization, 10, Duration::from_millis(1), &[])
         .await
-        .unwrap();
+        .unwrap()
+        .deliveries;
     assert_eq!(first.len(), 1);
     tokio::time::sleep(Duration::from_millis(20)).await;
     let second = store
         .claim_due(organization, 10, Duration::from_secs(60), &[])
         .await
-        .unwrap();
+        .unwrap()
+        .deliveries;
     assert_eq!(second.len(), 1, "the first lease ran out");
     assert_eq!(second[0].id.as_uuid(), delivery);
 
@@ -89,13 +91,15 @@ async fn a_late_release_does_not_free_a_delivery_another_claimer_holds(backend: 
     let third = store
         .claim_due(organization, 10, Duration::from_secs(60), &[])
         .await
-        .unwrap();
+        .unwrap()
+        .deliveries;
     assert!(third.is_empty(), "the second claimer's lease was cleared");
     store.release(&[second[0].lease]).await.unwrap();
     let fourth = store
         .claim_due(organization, 10, Duration::from_secs(60), &[])
         .await
-        .unwrap();
+        .unwrap()
+        .deliveries;
     assert_eq!(fourth.len(), 1, "its holder can give it back");
     db.close().await.unwrap();
 }
@@ -143,7 +147,8 @@ async fn only_organizations_with_due_unleased_deliveries_have_work_to_claim(back
     let claimed = store
         .claim_due(due_org, 10, Duration::from_secs(60), &[])
         .await
-        .unwrap();
+        .unwrap()
+        .deliveries;
     assert_eq!(claimed.len(), 1);
     let found = store.organizations_with_pending(None, 64).await.unwrap();
     assert!(found.claimable.is_empty(), "{:?}", found.claimable);

@@ -28,7 +28,7 @@ const WAIT: Duration = Duration::from_secs(10);
 /// The claim path, on a store of its own over the app's database, finds
 /// nothing of the app's organization to take: no organization with work,
 /// no delivery to claim, nothing due in the backlog.
-async fn assert_no_work_to_claim(app: &TestApp) {
+pub(crate) async fn assert_no_work_to_claim(app: &TestApp) {
     let store = Store::connect(&app.database_url, SecretBox::new(None))
         .await
         .unwrap();
@@ -43,7 +43,8 @@ async fn assert_no_work_to_claim(app: &TestApp) {
     let claimed = store
         .claim_due(organization, 10, Duration::from_secs(60), &[])
         .await
-        .unwrap();
+        .unwrap()
+        .deliveries;
     assert!(claimed.is_empty(), "a paused delivery was claimed");
     assert_eq!(store.backlog().await.unwrap().due, 0);
 }

@@ -14,6 +14,7 @@ on_every_backend!(
     every_tenant_scoped_listing_is_an_index_range_scan_in_page_order,
     retention_reads_index_ranges_by_age,
     the_claim_path_never_reads_the_webhooks,
+    each_batch_of_a_pause_reads_an_index_range_of_its_webhook_in_id_order,
 );
 
 /// One statement's plan: SQLite's `EXPLAIN QUERY PLAN` lines, or the nodes
@@ -254,5 +255,16 @@ async fn the_claim_path_never_reads_the_webhooks(backend: Backend) {
             }),
         };
         assert!(!reads_webhooks, "{name} reads webhooks: {plan:?}");
+    }
+}
+
+/// A pause, a resume and the sweeper after them each look at a batch of
+/// the webhook's deliveries after the last one done: a batch costs a
+/// batch, however many deliveries the webhook or anyone else has.
+async fn each_batch_of_a_pause_reads_an_index_range_of_its_webhook_in_id_order(backend: Backend) {
+    for (name, plan) in plans(backend, &["pause_window"]).await {
+        assert_no_full_scan(&name, &plan);
+        assert_range_on(&name, &plan, "deliveries", &["webhook_id"]);
+        assert_in_page_order(&name, &plan);
     }
 }

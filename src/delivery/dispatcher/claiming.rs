@@ -77,13 +77,14 @@ impl Inner {
                 let claim =
                     self.store
                         .claim_due(organization, limit as u64, self.config.lease, &skip);
-                let claimed = match self.taking_handed_while(claim, inbox, tasks, records).await {
-                    Ok(claimed) => claimed,
+                let claims = match self.taking_handed_while(claim, inbox, tasks, records).await {
+                    Ok(claims) => claims,
                     Err(err) => return self.claim_failed(err).await,
                 };
-                let full = claimed.len() == limit;
+                // Those it held back count: more may be due behind them.
+                let full = claims.taken == limit;
                 more |= full;
-                let given_back = self.start(claimed, tasks, records).await;
+                let given_back = self.start(claims.deliveries, tasks, records).await;
                 // Waiting while it has more in the store than it took.
                 self.slots
                     .lock()

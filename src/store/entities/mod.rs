@@ -5,3 +5,4 @@ pub mod delivery_attempt;
 pub mod event;
 pub mod subscription;
 pub mod webhook;
+pub mod webhook_sweep;

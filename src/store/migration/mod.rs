@@ -15,6 +15,7 @@ mod m20261201_000009_service_keys;
 mod m20261205_000010_tenant_ranges;
 mod m20261205_000011_paused_deliveries;
 mod m20261205_000012_shared_limits;
+mod m20261206_000013_webhook_sweeps;
 
 pub struct Migrator;
 
@@ -34,6 +35,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000010_tenant_ranges::Migration),
             Box::new(m20261205_000011_paused_deliveries::Migration),
             Box::new(m20261205_000012_shared_limits::Migration),
+            Box::new(m20261206_000013_webhook_sweeps::Migration),
         ]
     }
 }

@@ -1,0 +1,18 @@
+use sea_orm::entity::prelude::*;
+
+/// A webhook paused or resumed with more deliveries to mark or unmark than
+/// its own transaction did (see `store::pausing`).
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "webhook_sweeps")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub webhook_id: Uuid,
+    pub organization_id: Uuid,
+    /// The last delivery id brought in line, in id order; `None`: none yet.
+    pub after: Option<Uuid>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
