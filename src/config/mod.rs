@@ -278,6 +278,9 @@ pub struct Settings {
     /// The most health Watch streams open at once on the whole server; a new one beyond is refused with RESOURCE_EXHAUSTED (one connection may hold 16).
     #[arg(long, env = "WEBHOOK_MAX_HEALTH_WATCHES", default_value_t = 4096, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_health_watches: u32,
+    /// The most connections the gRPC listener holds at once (TLS handshakes in progress included); more wait in the listen queue until one closes. Default: a quarter of the open-file limit.
+    #[arg(long, env = "WEBHOOK_GRPC_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub grpc_max_connections: Option<u32>,
     /// The most connections each plain-HTTP listener (REST, metrics) holds at once; more wait in the listen queue until one closes. Default: a quarter of the open-file limit.
     #[arg(long, env = "WEBHOOK_HTTP_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub http_max_connections: Option<u32>,

@@ -173,16 +173,21 @@ impl Settings {
     /// been raised), so that together they leave half the descriptors to
     /// gRPC, the database and deliveries.
     pub fn http_limits(&self) -> anyhow::Result<HttpLimits> {
-        let max_connections = match self.http_max_connections {
-            Some(max) => max as usize,
-            None => open_file_limit().map_or(usize::MAX, |limit| {
-                usize::try_from(limit / 4).unwrap_or(usize::MAX).max(1)
-            }),
-        };
         Ok(HttpLimits {
             timeouts: self.connection_timeouts()?,
-            max_connections: max_connections.min(tokio::sync::Semaphore::MAX_PERMITS),
+            max_connections: self
+                .http_max_connections
+                .map_or_else(quarter_of_the_descriptors, |max| max as usize),
         })
+    }
+
+    /// At most WEBHOOK_GRPC_MAX_CONNECTIONS connections on the gRPC
+    /// listener, by default a quarter of the open-file limit (read after
+    /// it has been raised): with the plain-HTTP listeners' quarters, a
+    /// quarter is left for the database and deliveries whatever clients do.
+    pub fn grpc_max_connections(&self) -> usize {
+        self.grpc_max_connections
+            .map_or_else(quarter_of_the_descriptors, |max| max as usize)
     }
 
     /// Refuses a REST face listening on every interface (`0.0.0.0`,
@@ -245,4 +250,14 @@ impl Settings {
         settings.jwt_secret = Some(SecretString::from(jwt_secret));
         settings
     }
+}
+
+/// A quarter of the open-file limit now in force (no bound without one),
+/// at most what a semaphore holds.
+fn quarter_of_the_descriptors() -> usize {
+    open_file_limit()
+        .map_or(usize::MAX, |limit| {
+            usize::try_from(limit / 4).unwrap_or(usize::MAX).max(1)
+        })
+        .min(tokio::sync::Semaphore::MAX_PERMITS)
 }

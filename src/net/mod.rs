@@ -10,12 +10,14 @@
 //!   out, and the id that tells it from the others;
 //! - [`activity`]: the requests in progress on one connection, and its
 //!   client's keepalives;
+//! - [`slots`]: the most connections one listener holds at once;
 //! - [`throttle`]: one warning now and then for failures by the thousand;
 //! - [`descriptors`]: the open-file limit.
 
 pub mod accept;
 pub mod activity;
 pub mod descriptors;
+pub mod slots;
 pub mod stream;
 pub mod throttle;
 
@@ -24,6 +26,7 @@ use std::time::Duration;
 pub use accept::Acceptor;
 pub use activity::Activity;
 pub use descriptors::{open_file_limit, raise_fd_limit};
+pub use slots::Slots;
 pub use stream::{ConnectionId, FirstRequest, Handshake, TimedStream, later};
 pub use throttle::WarningThrottle;
 

@@ -53,6 +53,8 @@ pub struct Application {
     calls_per_organization: usize,
     /// Calls one gRPC connection may have open (WEBHOOK_MAX_CONCURRENT_STREAMS).
     max_concurrent_streams: u32,
+    /// Connections the gRPC listener holds at once (WEBHOOK_GRPC_MAX_CONNECTIONS).
+    grpc_max_connections: usize,
     /// Bounds the health `Watch` streams (WEBHOOK_MAX_HEALTH_WATCHES).
     health_watches: WatchLimits,
     /// How the REST and metrics listeners treat their connections.
@@ -127,6 +129,11 @@ impl Application {
         let address = listener.local_addr()?;
         let metrics_listener = bind(settings.metrics_addr, "WEBHOOK_METRICS_ADDR").await?;
         let http_listener = bind(settings.http_addr, "WEBHOOK_HTTP_ADDR").await?;
+        let grpc_max_connections = settings.grpc_max_connections();
+        tracing::info!(
+            max_connections = grpc_max_connections,
+            "connections the gRPC listener holds at most"
+        );
         if metrics_listener.is_some() || http_listener.is_some() {
             tracing::info!(
                 max_connections = http_limits.max_connections,
@@ -163,6 +170,7 @@ impl Application {
             limits: settings.message_limits(),
             calls_per_organization: settings.max_calls_per_organization as usize,
             max_concurrent_streams: settings.max_concurrent_streams,
+            grpc_max_connections,
             health_watches: WatchLimits::new(settings.max_health_watches as usize),
             http_limits,
             tls,
@@ -286,7 +294,12 @@ impl Application {
             }
         };
         let server = Self::serve(
-            incoming(self.listener, self.connections, self.tls),
+            incoming(
+                self.listener,
+                self.connections,
+                self.tls,
+                self.grpc_max_connections,
+            ),
             self.max_concurrent_streams,
             rpc,
             until_stopped(),

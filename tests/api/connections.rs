@@ -9,7 +9,7 @@ use std::process::Child;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::{Instant, timeout, timeout_at};
 use tonic::codegen::{Bytes, http};
@@ -18,7 +18,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::support::health::check_over_h2;
-use crate::support::process::limit_open_files;
+use crate::support::process::{ServiceProcess, Stderr, limit_open_files};
 use crate::support::{Backend, TestApp, service_command, spawn_app_with};
 
 #[tokio::test]
@@ -104,6 +104,8 @@ fn accept_errors_back_off_instead_of_spinning() {
     let mut command = service_command(&dir);
     // The silent connections below must stay and hold their descriptors.
     command.env("WEBHOOK_HANDSHAKE_TIMEOUT", "60s");
+    // More slots than descriptors, so that accepting runs out of these.
+    command.env("WEBHOOK_GRPC_MAX_CONNECTIONS", "1000");
     limit_open_files(&mut command, 200, 200);
     let service = RunningService::start(command);
 
@@ -226,4 +228,64 @@ fn cpu_time(pid: u32) -> Duration {
     // SAFETY: sysconf only reads a configuration value.
     let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as u64;
     Duration::from_millis(ticks * 1000 / per_second)
+}
+
+/// Silent gRPC clients hold at most the gRPC listener's share of the
+/// descriptors (WEBHOOK_GRPC_MAX_CONNECTIONS, a quarter of the open-file
+/// limit by default): the REST face, the database and deliveries keep the
+/// rest.
+#[tokio::test]
+async fn silent_grpc_clients_cannot_take_the_descriptors_the_rest_face_needs() {
+    const OPEN_FILES: libc::rlim_t = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/w.db", dir.path().display());
+    // The silent clients below must hold on to their connections.
+    let mut command = ServiceProcess::command(&url, &[("WEBHOOK_HANDSHAKE_TIMEOUT", "60s")]);
+    // The hard limit too: the service raises its soft limit to the hard one.
+    limit_open_files(&mut command, OPEN_FILES, OPEN_FILES);
+    let service = ServiceProcess::spawn(command, Stderr::Pipe).await;
+    let rest = service.http_address().await;
+
+    // More silent clients than the service has descriptors, or as many as
+    // its listen queue takes (then a connection attempt waits for the
+    // kernel to retry, a second at least).
+    let mut silent = Vec::new();
+    for _ in 0..OPEN_FILES + 64 {
+        let connecting = TcpStream::connect(service.address);
+        let Ok(stream) = timeout(Duration::from_millis(500), connecting).await else {
+            break;
+        };
+        silent.push(stream.unwrap());
+    }
+    let open = service.open_files_once_settled().await;
+
+    let answer = timeout(
+        Duration::from_secs(5),
+        status_of_get(rest, "/v1/openapi.json"),
+    )
+    .await;
+    assert!(
+        matches!(answer, Ok(Ok(200))),
+        "REST on a connection opened after ({open} files open, {} silent gRPC clients): {answer:?}",
+        silent.len()
+    );
+    assert!(
+        open < OPEN_FILES as usize / 2,
+        "{open} of {OPEN_FILES} descriptors in use, with {} silent gRPC clients",
+        silent.len()
+    );
+    drop(silent);
+}
+
+/// The status code of `GET path` over a new HTTP/1.1 connection to `address`.
+async fn status_of_get(address: SocketAddr, path: &str) -> std::io::Result<u16> {
+    let mut stream = TcpStream::connect(address).await?;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).await?;
+    let line = String::from_utf8_lossy(&head);
+    line[9..12]
+        .parse()
+        .map_err(|_| std::io::Error::other(format!("not an HTTP answer: {line:?}")))
 }

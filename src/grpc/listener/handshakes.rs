@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_rustls::TlsAcceptor;
@@ -45,10 +46,11 @@ impl Handshakes {
     }
 
     /// Starts the handshake of `stream`, accepted from `remote_addr` at
-    /// `accepted_at`.
+    /// `accepted_at` into the listener's `slot`.
     pub(super) fn start(
         &mut self,
         stream: TcpStream,
+        slot: OwnedSemaphorePermit,
         remote_addr: SocketAddr,
         accepted_at: Instant,
     ) {
@@ -62,7 +64,7 @@ impl Handshakes {
             };
             match tokio::time::timeout_at(deadline, handshake).await {
                 Ok(Ok(tls)) => Ok(connection(
-                    Transport::Tls(Box::new(tls)),
+                    Transport::tls(tls, slot),
                     remote_addr,
                     accepted_at,
                     timeouts,

@@ -20,17 +20,14 @@ mod body;
 mod requests;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::net::TcpListener;
 use tokio::time::Instant;
 use tower::Service;
 
@@ -38,15 +35,12 @@ pub use body::{BodyTooSlow, TimedBody};
 
 use crate::net::{
     Acceptor, Activity, ConnectionTimeouts, FirstRequest, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT,
-    TimedStream, WarningThrottle,
+    Slots, TimedStream,
 };
 use requests::CountRequests;
 
 /// The body of the requests [`serve_http`] hands its service.
 pub type RequestBody = TimedBody<Incoming>;
-
-/// At most one warning per this long that a listener is full.
-const FULL_WARNING_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How a plain-HTTP listener treats its connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,18 +79,15 @@ pub async fn serve_http<S, B>(
         .keep_alive_interval(Some(KEEPALIVE_INTERVAL))
         .keep_alive_timeout(KEEPALIVE_TIMEOUT);
     let connections = GracefulShutdown::new();
-    let mut accepting = Accepting {
-        name,
-        acceptor: Acceptor::new(listener),
-        slots: Arc::new(Semaphore::new(limits.max_connections)),
-        max_connections: limits.max_connections,
-        full: WarningThrottle::new(FULL_WARNING_INTERVAL),
-    };
+    let mut acceptor = Acceptor::new(listener);
+    let mut slots = Slots::new(name, limits.max_connections);
     tokio::pin!(shutdown);
     loop {
-        let (slot, tcp, remote_addr) = tokio::select! {
+        // While every slot is taken nothing is accepted (see `Slots`).
+        // Dropping the accept loses no connection.
+        let (slot, (tcp, remote_addr)) = tokio::select! {
             () = &mut shutdown => break,
-            accepted = accepting.next() => accepted,
+            accepted = async { (slots.take().await, acceptor.accept().await) } => accepted,
         };
         let activity = Arc::new(Activity::new());
         let io = TimedStream::new(
@@ -126,42 +117,4 @@ pub async fn serve_http<S, B>(
         });
     }
     connections.shutdown().await;
-}
-
-/// A listener and its free connection slots.
-struct Accepting {
-    name: &'static str,
-    acceptor: Acceptor,
-    slots: Arc<Semaphore>,
-    max_connections: usize,
-    full: WarningThrottle,
-}
-
-impl Accepting {
-    /// The next connection and the slot it holds. While every slot is
-    /// taken, nothing is accepted: new clients wait in the listen queue
-    /// (the kernel's, which costs the process no descriptor). Dropping the
-    /// future loses no connection.
-    async fn next(&mut self) -> (OwnedSemaphorePermit, TcpStream, SocketAddr) {
-        let slot = match self.slots.clone().try_acquire_owned() {
-            Ok(slot) => slot,
-            Err(_) => {
-                if let Some(times) = self.full.failed(Instant::now()) {
-                    tracing::warn!(
-                        listener = self.name,
-                        max_connections = self.max_connections,
-                        times,
-                        "plain-HTTP listener full: new connections wait until one closes"
-                    );
-                }
-                self.slots
-                    .clone()
-                    .acquire_owned()
-                    .await
-                    .expect("the semaphore is never closed")
-            }
-        };
-        let (tcp, remote_addr) = self.acceptor.accept().await;
-        (slot, tcp, remote_addr)
-    }
 }

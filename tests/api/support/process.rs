@@ -117,6 +117,24 @@ impl ServiceProcess {
             .count()
     }
 
+    /// How many files it has open once that number has stopped moving for
+    /// half a second (it accepts what is queued); panics after ten seconds.
+    pub async fn open_files_once_settled(&self) -> usize {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut last = self.open_files();
+        let mut steady_since = Instant::now();
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let now = self.open_files();
+            if now != last {
+                (last, steady_since) = (now, Instant::now());
+            } else if steady_since.elapsed() >= Duration::from_millis(500) {
+                return now;
+            }
+            assert!(Instant::now() < deadline, "still moving: {now} files open");
+        }
+    }
+
     /// Sends SIGTERM, as an orchestrator stopping it does.
     pub fn terminate(&self) {
         let pid = libc::pid_t::try_from(self.child.id()).unwrap();
