@@ -18,7 +18,7 @@ use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::support::health::check_over_h2;
-use crate::support::process::{ServiceProcess, Stderr, limit_open_files};
+use crate::support::process::{ServiceProcess, limit_open_files};
 use crate::support::{Backend, TestApp, service_command, spawn_app_with};
 
 #[tokio::test]
@@ -238,12 +238,7 @@ fn cpu_time(pid: u32) -> Duration {
 async fn silent_grpc_clients_cannot_take_the_descriptors_the_rest_face_needs() {
     const OPEN_FILES: libc::rlim_t = 200;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/w.db", dir.path().display());
-    // The silent clients below must hold on to their connections.
-    let mut command = ServiceProcess::command(&url, &[("WEBHOOK_HANDSHAKE_TIMEOUT", "60s")]);
-    // The hard limit too: the service raises its soft limit to the hard one.
-    limit_open_files(&mut command, OPEN_FILES, OPEN_FILES);
-    let service = ServiceProcess::spawn(command, Stderr::Pipe).await;
+    let service = ServiceProcess::start_with_open_files(dir.path(), OPEN_FILES).await;
     let rest = service.http_address().await;
 
     // More silent clients than the service has descriptors, or as many as

@@ -14,7 +14,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::support::process::{ServiceProcess, Stderr, limit_open_files};
+use crate::support::process::ServiceProcess;
 use crate::support::sockets::{H2_EMPTY_SETTINGS, H2_PREFACE, stall_after};
 use crate::support::{Backend, TestApp, health, spawn_app_with};
 
@@ -148,12 +148,7 @@ async fn a_request_body_that_trickles_in_is_cut_off_a_handshake_timeout_after_it
 async fn slow_rest_clients_cannot_take_the_descriptors_grpc_health_needs() {
     const OPEN_FILES: libc::rlim_t = 200;
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/w.db", dir.path().display());
-    // The slow clients below must hold on to their connections.
-    let mut command = ServiceProcess::command(&url, &[("WEBHOOK_HANDSHAKE_TIMEOUT", "60s")]);
-    // The hard limit too: the service raises its soft limit to the hard one.
-    limit_open_files(&mut command, OPEN_FILES, OPEN_FILES);
-    let service = ServiceProcess::spawn(command, Stderr::Pipe).await;
+    let service = ServiceProcess::start_with_open_files(dir.path(), OPEN_FILES).await;
     let rest = service.http_address().await;
     let grpc = service.address;
     let mut before = HealthClient::new(

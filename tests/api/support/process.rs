@@ -117,6 +117,17 @@ impl ServiceProcess {
             .count()
     }
 
+    /// Starts the binary on a new SQLite database in `dir` with at most
+    /// `open_files` descriptors (its hard limit too: the service raises its
+    /// soft limit to the hard one) and a handshake timeout of a minute, so
+    /// that the silent clients of a test hold on to their connections.
+    pub async fn start_with_open_files(dir: &std::path::Path, open_files: libc::rlim_t) -> Self {
+        let url = format!("sqlite://{}/w.db", dir.display());
+        let mut command = Self::command(&url, &[("WEBHOOK_HANDSHAKE_TIMEOUT", "60s")]);
+        limit_open_files(&mut command, open_files, open_files);
+        Self::spawn(command, Stderr::Pipe).await
+    }
+
     /// How many files it has open once that number has stopped moving for
     /// half a second (it accepts what is queued); panics after ten seconds.
     pub async fn open_files_once_settled(&self) -> usize {
