@@ -196,7 +196,10 @@ impl Store {
             };
             if !webhook.enabled {
                 // Paused, and this one not marked yet (the sweeper is on
-                // its way): it waits for the resume like the others.
+                // its way): it waits for the resume like the others. Or
+                // disabled, and this one not cancelled yet: marked too, it
+                // waits out of the claim path for the sweeper (or for being
+                // enabled again, when the sweeper leaves it pending).
                 paused.push((row.id, row.webhook_id));
                 continue;
             }
