@@ -5,8 +5,8 @@
 
 use std::time::Duration;
 
-use sea_orm::DatabaseConnection;
-use sea_orm::sea_query::{Expr, ExprTrait};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -27,6 +27,7 @@ on_every_backend!(
     a_delete_answers_before_a_large_backlog_is_cancelled_and_the_sweeper_cancels_the_rest,
     an_auto_disable_cancels_a_batch_itself_and_the_sweeper_the_rest_for_recover_to_find,
     a_webhook_enabled_again_while_its_disable_is_swept_keeps_what_was_not_cancelled_yet,
+    a_claim_that_cancels_a_deleted_webhooks_delivery_before_the_sweeper_says_how_many,
 );
 
 /// WEBHOOK_DISABLE_AFTER in the auto-disable test.
@@ -267,5 +268,66 @@ async fn a_webhook_enabled_again_while_its_disable_is_swept_keeps_what_was_not_c
         panic!("not recovered");
     };
     assert_eq!(n as usize, 2 * batch);
+    db.close().await.unwrap();
+}
+
+/// On a database no service runs on: a webhook deleted with 2.5 batches
+/// pending, the rest due now, and a claim before the sweeper. The claim
+/// cancels what it takes and says how many (the workers count them), the
+/// sweeper cancels the others; the delete, the claim and the sweeper
+/// together report every delivery exactly once.
+async fn a_claim_that_cancels_a_deleted_webhooks_delivery_before_the_sweeper_says_how_many(
+    backend: Backend,
+) {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("orphans.db").display()),
+        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
+    };
+    let app = spawn_app_at(url.clone(), retrying_in_an_hour(&receiver)).await;
+    let organization = OrganizationId::from_uuid(app.organization);
+    let webhook_id = webhook_with_a_retry(&app, &receiver, "/orphans").await;
+    let webhook = Uuid::parse_str(&webhook_id).unwrap();
+    let id = WebhookId::from_uuid(webhook);
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    add_pending(&db, webhook, BACKLOG).await;
+    let total = BACKLOG + 1;
+    app.stop_within(WAIT).await;
+
+    let store = Store::connect(&url, SecretBox::new(None)).await.unwrap();
+    let by_delete = store
+        .delete_webhook(organization, id)
+        .await
+        .unwrap()
+        .expect("deleted");
+    assert_eq!(by_delete, PAUSE_BATCH);
+    let due_now = Query::update()
+        .table(Alias::new("deliveries"))
+        .value(
+            Alias::new("next_attempt_at"),
+            chrono::Utc::now() - chrono::Duration::seconds(1),
+        )
+        .and_where(col("webhook_id").eq(webhook))
+        .and_where(col("status").eq("pending"))
+        .to_owned();
+    db.execute(&due_now).await.unwrap();
+    let claims = store
+        .claim_due(organization, 10, Duration::from_secs(40), &[])
+        .await
+        .unwrap();
+    assert!(claims.deliveries.is_empty());
+    assert_eq!((claims.taken, claims.cancelled), (10, 10));
+
+    let mut by_sweeper = 0;
+    loop {
+        match store.sweep(None).await.unwrap() {
+            Sweep::Idle => break,
+            Sweep::Cancelled(swept, n) if swept == id => by_sweeper += n,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(cancelled(&db, webhook, None).await, total);
+    assert_eq!(by_delete + claims.cancelled + by_sweeper, total as u64);
     db.close().await.unwrap();
 }
