@@ -1,10 +1,13 @@
-//! Finishes what a pause or a resume left: a webhook's deliveries beyond the
-//! batch its own transaction marked or unmarked (see `store::pausing`), a
-//! batch per short transaction, with room for other writers between them.
+//! Finishes what a pause, a resume, a delete or a disable left: a webhook's
+//! deliveries beyond the batch its own transaction marked, unmarked or
+//! cancelled (see `store::sweeps`), a batch per short transaction, with
+//! room for other writers between them.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use crate::domain::DeliveryStatus;
+use crate::metrics::Metrics;
 use crate::store::{Store, StoreError, Sweep};
 
 /// How often to look for sweeps no wake-up announced: other processes'
@@ -15,8 +18,9 @@ const POLL: Duration = Duration::from_secs(5);
 /// one writer) at most half of the time while it works.
 const MIN_GAP: Duration = Duration::from_millis(50);
 
-/// Runs until `shutdown` completes.
-pub async fn run(store: Store, shutdown: impl Future<Output = ()>) {
+/// Runs until `shutdown` completes; counts in `metrics` the deliveries it
+/// cancels (the change's own transaction counted its batch).
+pub async fn run(store: Store, metrics: Metrics, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let mut last = None;
     loop {
@@ -25,8 +29,8 @@ pub async fn run(store: Store, shutdown: impl Future<Output = ()>) {
             () = tokio::time::sleep(POLL) => {}
             () = &mut shutdown => return,
         }
-        // Woken by a pause or a resume, whose transaction held the
-        // database for a batch just now.
+        // Woken by a change whose transaction held the database for a
+        // batch just now.
         let mut gap = MIN_GAP;
         loop {
             tokio::select! {
@@ -34,14 +38,18 @@ pub async fn run(store: Store, shutdown: impl Future<Output = ()>) {
                 () = &mut shutdown => return,
             }
             let started = Instant::now();
-            match store.sweep_paused(last).await {
+            match store.sweep(last).await {
                 Ok(Sweep::Idle) => break,
                 Ok(Sweep::Swept(webhook) | Sweep::Busy(webhook)) => last = Some(webhook),
+                Ok(Sweep::Cancelled(webhook, cancelled)) => {
+                    metrics.deliveries_finished(DeliveryStatus::Cancelled, cancelled);
+                    last = Some(webhook);
+                }
                 Err(StoreError::Conflict(err)) => {
-                    tracing::debug!(error = %err, "a sweep of paused deliveries collided; again");
+                    tracing::debug!(error = %err, "a sweep of a webhook's deliveries collided; again");
                 }
                 Err(err) => {
-                    tracing::warn!(error = ?err, "cannot mark or unmark paused deliveries; next round");
+                    tracing::warn!(error = ?err, "cannot bring a webhook's deliveries in line; next round");
                     break;
                 }
             }

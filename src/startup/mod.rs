@@ -241,7 +241,7 @@ impl Application {
                 self.retention_interval,
                 until_stopped(),
             ),
-            sweeper::run(store.clone(), until_stopped()),
+            sweeper::run(store.clone(), self.metrics.clone(), until_stopped()),
         );
         let verifier = self.verifier.clone();
         let keys = async {

@@ -187,6 +187,10 @@ impl Store {
             .await?;
         let mut recorded = self.finish_disabling(&txn, disabling).await?;
         txn.commit().await?;
+        if !recorded.disabled.is_empty() {
+            // A large backlog's cancels are left to the sweeper.
+            self.sweep_soon();
+        }
         recorded.finished += finished;
         Ok(recorded)
     }

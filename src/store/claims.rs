@@ -55,6 +55,9 @@ pub struct Claims {
     /// webhook's, a paused one's not yet marked): as many as asked for
     /// means more may be due.
     pub taken: usize,
+    /// How many it cancelled instead: a deleted webhook's deliveries the
+    /// sweeper has not reached yet (or whose event is lost).
+    pub cancelled: u64,
 }
 
 /// A delivery leased for one attempt, with everything needed to send it.
@@ -137,9 +140,13 @@ impl Store {
             txn.commit().await?;
             return Ok(Claims::default());
         }
-        let deliveries = self.load_claimed(&txn, leased, until).await?;
+        let (deliveries, cancelled) = self.load_claimed(&txn, leased, until).await?;
         txn.commit().await?;
-        Ok(Claims { deliveries, taken })
+        Ok(Claims {
+            deliveries,
+            taken,
+            cancelled,
+        })
     }
 
     async fn load_claimed(
@@ -147,7 +154,7 @@ impl Store {
         txn: &DatabaseTransaction,
         mut leased: Vec<delivery::Model>,
         until: DateTime<Utc>,
-    ) -> Result<Vec<Claimed>, StoreError> {
+    ) -> Result<(Vec<Claimed>, u64), StoreError> {
         // RETURNING gives no order: the oldest due go first.
         leased.sort_by_key(|d| d.next_attempt_at);
         let mut event_ids: Vec<Uuid> = leased.iter().map(|d| d.event_id).collect();
@@ -190,13 +197,22 @@ impl Store {
             else {
                 // Its webhook was deleted (or its event lost): nobody can
                 // receive it any more, so it must not come back every lease.
-                tracing::warn!(delivery_id = %row.id, webhook_id = %row.webhook_id, "delivery without its webhook or event; cancelled");
+                // A deleted webhook's the sweeper has not reached yet are
+                // expected; a lost event is not.
+                if webhooks.contains_key(&row.webhook_id) {
+                    tracing::warn!(delivery_id = %row.id, webhook_id = %row.webhook_id, "delivery without its event; cancelled");
+                } else {
+                    tracing::debug!(delivery_id = %row.id, webhook_id = %row.webhook_id, "delivery of a deleted webhook; cancelled");
+                }
                 orphans.push(row.id);
                 continue;
             };
             if !webhook.enabled {
                 // Paused, and this one not marked yet (the sweeper is on
-                // its way): it waits for the resume like the others.
+                // its way): it waits for the resume like the others. Or
+                // disabled, and this one not cancelled yet: marked too, it
+                // waits out of the claim path for the sweeper (or for being
+                // enabled again, when the sweeper leaves it pending).
                 paused.push((row.id, row.webhook_id));
                 continue;
             }
@@ -213,11 +229,13 @@ impl Store {
                 claimed.push(claim);
             }
         }
+        let mut cancelled = 0;
         if !orphans.is_empty() {
-            cancelling(delivery::Entity::update_many())
+            cancelled = cancelling(delivery::Entity::update_many())
                 .filter(delivery::Column::Id.is_in(orphans))
                 .exec(txn)
-                .await?;
+                .await?
+                .rows_affected;
         }
         if !paused.is_empty() {
             tracing::debug!(
@@ -226,7 +244,7 @@ impl Store {
             );
             held_back(txn, &paused).await?;
         }
-        Ok(claimed)
+        Ok((claimed, cancelled))
     }
 
     /// What a worker needs to send `delivery` to `webhook`; `None` (logged)

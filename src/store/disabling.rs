@@ -21,10 +21,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::attempts::{AttemptRecord, Finished, Next};
-use super::claims::cancelling;
 use super::entities::{delivery, event, webhook};
 use super::events::Published;
 use super::scoped::Scoped;
+use super::sweeps::{Target, start_sweep};
 use super::webhooks::{now, to_domain};
 use super::{Store, StoreError};
 use crate::domain::clock;
@@ -41,7 +41,8 @@ pub struct Recorded {
     /// process (hand-off) to send at once.
     pub published: Vec<Published>,
     /// Deliveries that reached a final status: those the attempts ended,
-    /// and the pending ones of the webhooks disabled (cancelled).
+    /// and the pending ones of the webhooks disabled that this transaction
+    /// cancelled (the sweeper counts the rest).
     pub finished: Finished,
 }
 
@@ -141,8 +142,9 @@ fn ended(record: &AttemptRecord) -> DateTime<Utc> {
 
 impl Store {
     /// Disables the webhooks `disabling` found, cancels their pending
-    /// deliveries (marked so RecoverWebhook finds them), tells the workers,
-    /// and publishes `webhook.disabled` for each, all inside `txn`.
+    /// deliveries (marked so RecoverWebhook finds them; a batch here, the
+    /// rest by the sweeper, see `sweeps`), tells the workers, and publishes
+    /// `webhook.disabled` for each, all inside `txn`.
     pub(super) async fn finish_disabling(
         &self,
         txn: &DatabaseTransaction,
@@ -164,15 +166,11 @@ impl Store {
             row.disabled_at = Set(Some(now));
             row.updated_at = Set(now);
             let row = row.update(txn).await?;
-            let cancelled = cancelling(delivery::Entity::update_in(organization))
-                .col_expr(
-                    delivery::Column::LastError,
-                    Expr::value(format!("{DISABLED_PREFIX}{}", disabled.reason)),
-                )
-                .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
-                .exec(txn)
-                .await?;
-            recorded.finished.cancelled += cancelled.rows_affected;
+            let target = Target::Disabled {
+                reason: disabled.reason.clone(),
+            };
+            let started = start_sweep(txn, organization, id, target).await?;
+            recorded.finished.cancelled += started.cancelled;
             self.announce_change(txn, id).await?;
             let webhook = to_domain(row)?;
             let event = disabled_event(&webhook, &disabled);

@@ -23,6 +23,7 @@ mod scoped;
 mod secret_box;
 mod service_keys;
 mod subscriptions;
+mod sweeps;
 mod turns;
 mod webhooks;
 
@@ -48,11 +49,12 @@ use crate::domain::{OrganizationId, WebhookId};
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use organizations::PendingOrganizations;
-pub use pausing::{PAUSE_BATCH, Sweep};
+pub use pausing::PAUSE_BATCH;
 pub use probe::Probe;
 pub use processes::{Heartbeat, Member};
 pub use registration::{Created, Registration};
 pub use secret_box::SecretBox;
+pub use sweeps::Sweep;
 pub use turns::Turn;
 
 /// The database handle the rest of the service goes through.
@@ -65,8 +67,8 @@ pub struct Store {
     /// When set, new deliveries the workers can take at once are written
     /// leased to this process and handed straight to them.
     handoff: Option<Handoff>,
-    /// Wakes this process's sweeper when a pause or a resume left it work
-    /// (see `pausing`).
+    /// Wakes this process's sweeper when a pause, a resume, a delete or a
+    /// disable left it work (see `sweeps`).
     sweeps: Arc<tokio::sync::Notify>,
 }
 

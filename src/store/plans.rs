@@ -1,8 +1,8 @@
 //! The statements behind the tenant-scoped listings, retention, the claim
-//! path and the batches of a pause, built by the very functions the store
-//! runs them from, with sample arguments: tests EXPLAIN each one on a real
-//! database to check that it reads an index range, not every
-//! organization's rows.
+//! path and the batches of a sweep (pause, resume, delete, disable), built
+//! by the very functions the store runs them from, with sample arguments:
+//! tests EXPLAIN each one on a real database to check that it reads an
+//! index range, not every organization's rows.
 
 use std::time::Duration;
 
@@ -11,7 +11,8 @@ use sea_orm::{DbBackend, QueryTrait, Statement};
 use uuid::Uuid;
 
 use super::claims::{claiming, lease_end};
-use super::{backlog, disabling, history, organizations, pausing, retention, webhooks};
+use super::sweeps::{self, Target};
+use super::{backlog, disabling, history, organizations, retention, webhooks};
 use crate::domain::page::DEFAULT_PAGE_SIZE;
 use crate::domain::{DeliveryStatus, EventType, OrganizationId, Page, WebhookId};
 use history::DeliveryFilter;
@@ -118,8 +119,32 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
     planned.push(("backlog".to_owned(), backlog::due_backlog(backend, now)));
     for (name, after) in [("", None), (" next batch", Some(Uuid::now_v7()))] {
         planned.push((
-            format!("pause_window{name}"),
-            pausing::window(webhook, after).build(backend),
+            format!("sweep_window{name}"),
+            sweeps::window(webhook, after).build(backend),
+        ));
+        planned.push((
+            format!("sweep_window deleted{name}"),
+            sweeps::deleted_window(webhook, after).build(backend),
+        ));
+    }
+    // Not the pause's marking: on the tests' empty tables PostgreSQL reads
+    // the whole (empty) partial index of claimable deliveries for it,
+    // whose predicate it repeats, rather than the primary key.
+    let targets = [
+        ("enabled", Target::Enabled),
+        (
+            "disabled",
+            Target::Disabled {
+                reason: "failing".to_owned(),
+            },
+        ),
+        ("deleted", Target::Deleted { organization }),
+    ];
+    for (name, target) in targets {
+        let ids = vec![Uuid::now_v7(), Uuid::now_v7()];
+        planned.push((
+            format!("sweep_batch {name}"),
+            sweeps::batch_update(&target, ids).build(backend),
         ));
     }
     planned

@@ -10,11 +10,10 @@ use sea_orm::{
     Select, Set,
 };
 
-use super::claims::cancelling;
-use super::entities::{delivery, webhook};
-use super::pausing::start_sweep;
+use super::entities::webhook;
 use super::rotation;
 use super::scoped::Scoped;
+use super::sweeps::{Target, start_sweep};
 use super::{Store, StoreError, again_on_conflict, subscriptions};
 use crate::domain::event_type::parse_stored;
 use crate::domain::{
@@ -117,7 +116,14 @@ impl Store {
         if let Some(enabled) = changes.enabled
             && enabled != was_enabled
         {
-            swept_later = start_sweep(&txn, organization, id, enabled).await?;
+            let target = if enabled {
+                Target::Enabled
+            } else {
+                Target::Paused
+            };
+            swept_later = start_sweep(&txn, organization, id, target)
+                .await?
+                .sweep_later;
         }
         if changes.changes_sending() {
             self.announce_change(&txn, id).await?;
@@ -129,14 +135,16 @@ impl Store {
         Ok(Some(to_domain(row)?))
     }
 
-    /// Deletes the webhook and cancels its pending deliveries; returns how
-    /// many were cancelled, `None` when there is no such webhook here.
+    /// Deletes the webhook and cancels its pending deliveries: a batch in
+    /// the same transaction, the rest by the sweeper (see `sweeps`), which
+    /// counts those it cancels. Returns how many this transaction
+    /// cancelled, `None` when there is no such webhook here.
     pub async fn delete_webhook(
         &self,
         organization: OrganizationId,
         id: WebhookId,
     ) -> Result<Option<u64>, StoreError> {
-        // The cancel locks many delivery rows, which results being recorded
+        // The cancel locks a batch of delivery rows, which results being recorded
         // lock in another order: PostgreSQL may end one of them as a
         // deadlock. A delete is worth running again.
         again_on_conflict("deleting a webhook", move || {
@@ -161,13 +169,13 @@ impl Store {
         if deleted.rows_affected == 0 {
             return Ok(None);
         }
-        let cancelled = cancelling(delivery::Entity::update_in(organization))
-            .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
-            .exec(&txn)
-            .await?;
+        let started = start_sweep(&txn, organization, id, Target::Deleted { organization }).await?;
         self.announce_change(&txn, id).await?;
         txn.commit().await?;
-        Ok(Some(cancelled.rows_affected))
+        if started.sweep_later {
+            self.sweep_soon();
+        }
+        Ok(Some(started.cancelled))
     }
 
     /// Replaces the secret; the one it replaces (like those replaced before

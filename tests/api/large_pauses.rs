@@ -27,21 +27,21 @@ on_every_backend!(
     a_pause_then_a_resume_at_once_leave_nothing_marked,
 );
 
-const WAIT: Duration = Duration::from_secs(10);
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// Two and a half batches: the pause's own, then two of the sweeper.
-const BACKLOG: usize = PAUSE_BATCH as usize * 5 / 2;
+pub(crate) const BACKLOG: usize = PAUSE_BATCH as usize * 5 / 2;
 
 fn deliveries() -> Alias {
     Alias::new("deliveries")
 }
 
-fn col(name: &str) -> Expr {
+pub(crate) fn col(name: &str) -> Expr {
     Expr::col(Alias::new(name))
 }
 
 /// A webhook for `path` of `receiver`, answering 500, whose one delivery
 /// has been tried once and waits for its retry in an hour.
-async fn webhook_with_a_retry(app: &TestApp, receiver: &Receiver, path: &str) -> String {
+pub(crate) async fn webhook_with_a_retry(app: &TestApp, receiver: &Receiver, path: &str) -> String {
     receiver.always(path, 500);
     let webhook = app
         .subscribe(&receiver.url(path), &["member.added"])
@@ -55,7 +55,7 @@ async fn webhook_with_a_retry(app: &TestApp, receiver: &Receiver, path: &str) ->
     webhook.id
 }
 
-fn retrying_in_an_hour(receiver: &Receiver) -> impl FnOnce(&mut Settings) + '_ {
+pub(crate) fn retrying_in_an_hour(receiver: &Receiver) -> impl FnOnce(&mut Settings) + '_ {
     |s| {
         deliver_to(receiver)(s);
         s.retry_schedule = "1h".into();
@@ -65,7 +65,7 @@ fn retrying_in_an_hour(receiver: &Receiver) -> impl FnOnce(&mut Settings) + '_ {
 /// Adds `count` pending deliveries of the webhook's first delivery's event,
 /// due in an hour, not marked: a backlog written faster than publishing
 /// would.
-async fn add_pending(db: &DatabaseConnection, webhook: Uuid, count: usize) {
+pub(crate) async fn add_pending(db: &DatabaseConnection, webhook: Uuid, count: usize) {
     let template = Query::select()
         .columns(["event_id", "organization_id", "event_type"].map(Alias::new))
         .from(deliveries())
@@ -123,12 +123,12 @@ async fn add_pending(db: &DatabaseConnection, webhook: Uuid, count: usize) {
 }
 
 /// How many of the webhook's deliveries are marked paused.
-async fn marked(db: &DatabaseConnection, webhook: Uuid) -> usize {
+pub(crate) async fn marked(db: &DatabaseConnection, webhook: Uuid) -> usize {
     count(db, "deliveries", webhook, Some(col("paused").eq(true))).await
 }
 
 /// How many rows of `table` are the webhook's (and match `condition`).
-async fn count(
+pub(crate) async fn count(
     db: &DatabaseConnection,
     table: &str,
     webhook: Uuid,
@@ -148,7 +148,7 @@ async fn count(
 
 /// Waits until `holds` is true of the count `what` returns; panics with
 /// the last count after `limit`.
-async fn wait_for_count<F: Future<Output = usize>>(
+pub(crate) async fn wait_for_count<F: Future<Output = usize>>(
     limit: Duration,
     what: impl Fn() -> F,
     holds: impl Fn(usize) -> bool,
@@ -262,15 +262,12 @@ async fn a_pause_marks_one_batch_itself_and_each_sweep_step_one_more(backend: Ba
     assert!(!paused.enabled);
     assert_eq!(marked(&db, webhook).await, batch);
     assert_eq!(count(&db, "webhook_sweeps", webhook, None).await, 1);
-    assert_eq!(store.sweep_paused(None).await.unwrap(), Sweep::Swept(id));
+    assert_eq!(store.sweep(None).await.unwrap(), Sweep::Swept(id));
     assert_eq!(marked(&db, webhook).await, 2 * batch);
-    assert_eq!(
-        store.sweep_paused(Some(id)).await.unwrap(),
-        Sweep::Swept(id)
-    );
+    assert_eq!(store.sweep(Some(id)).await.unwrap(), Sweep::Swept(id));
     assert_eq!(marked(&db, webhook).await, total);
     assert_eq!(count(&db, "webhook_sweeps", webhook, None).await, 0);
-    assert_eq!(store.sweep_paused(Some(id)).await.unwrap(), Sweep::Idle);
+    assert_eq!(store.sweep(Some(id)).await.unwrap(), Sweep::Idle);
 
     store
         .update_webhook(organization, id, &set_enabled(true))
@@ -278,11 +275,11 @@ async fn a_pause_marks_one_batch_itself_and_each_sweep_step_one_more(backend: Ba
         .unwrap()
         .unwrap();
     assert_eq!(marked(&db, webhook).await, total - batch);
-    assert_eq!(store.sweep_paused(None).await.unwrap(), Sweep::Swept(id));
+    assert_eq!(store.sweep(None).await.unwrap(), Sweep::Swept(id));
     assert_eq!(marked(&db, webhook).await, total - 2 * batch);
-    assert_eq!(store.sweep_paused(None).await.unwrap(), Sweep::Swept(id));
+    assert_eq!(store.sweep(None).await.unwrap(), Sweep::Swept(id));
     assert_eq!(marked(&db, webhook).await, 0);
-    assert_eq!(store.sweep_paused(None).await.unwrap(), Sweep::Idle);
+    assert_eq!(store.sweep(None).await.unwrap(), Sweep::Idle);
     db.close().await.unwrap();
 }
 

@@ -30,6 +30,7 @@ mod hostile_endpoints;
 mod hostile_messages;
 mod http_connections;
 mod jwks;
+mod large_deletes;
 mod large_pauses;
 mod leases;
 mod limits;

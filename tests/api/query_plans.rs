@@ -14,7 +14,8 @@ on_every_backend!(
     every_tenant_scoped_listing_is_an_index_range_scan_in_page_order,
     retention_reads_index_ranges_by_age,
     the_claim_path_never_reads_the_webhooks,
-    each_batch_of_a_pause_reads_an_index_range_of_its_webhook_in_id_order,
+    each_batch_of_a_sweep_reads_an_index_range_of_its_webhook_in_id_order,
+    each_batch_of_a_sweep_writes_its_deliveries_by_primary_key,
 );
 
 /// One statement's plan: SQLite's `EXPLAIN QUERY PLAN` lines, or the nodes
@@ -258,13 +259,38 @@ async fn the_claim_path_never_reads_the_webhooks(backend: Backend) {
     }
 }
 
-/// A pause, a resume and the sweeper after them each look at a batch of
-/// the webhook's deliveries after the last one done: a batch costs a
-/// batch, however many deliveries the webhook or anyone else has.
-async fn each_batch_of_a_pause_reads_an_index_range_of_its_webhook_in_id_order(backend: Backend) {
-    for (name, plan) in plans(backend, &["pause_window"]).await {
+/// A pause, a resume, a delete, a disable and the sweeper after them each
+/// look at a batch of the webhook's deliveries after the last one done
+/// (a deleted webhook's with their organizations, which the sweep checks):
+/// a batch costs a batch, however many deliveries the webhook or anyone
+/// else has.
+async fn each_batch_of_a_sweep_reads_an_index_range_of_its_webhook_in_id_order(backend: Backend) {
+    for (name, plan) in plans(backend, &["sweep_window"]).await {
         assert_no_full_scan(&name, &plan);
         assert_range_on(&name, &plan, "deliveries", &["webhook_id"]);
         assert_in_page_order(&name, &plan);
+    }
+}
+
+/// And unmarks or cancels the deliveries of the batch by their primary
+/// keys: never the organization's range (which PostgreSQL took once with
+/// the organization in the statement). (The pause's marking is not in
+/// `store::plans`, see there.)
+async fn each_batch_of_a_sweep_writes_its_deliveries_by_primary_key(backend: Backend) {
+    let planned = plans(backend, &["sweep_batch"]).await;
+    assert_eq!(planned.len(), 3);
+    for (name, plan) in planned {
+        assert_no_full_scan(&name, &plan);
+        assert_range_on(&name, &plan, "deliveries", &["id"]);
+        // `webhook_id` and `organization_id` contain `id` too: by name.
+        if let Plan::Postgres(nodes) = &plan {
+            for node in nodes.iter().filter(|n| n.get("Index Name").is_some()) {
+                assert_eq!(
+                    text(node, "Index Name"),
+                    "deliveries_pkey",
+                    "{name}: {plan:?}"
+                );
+            }
+        }
     }
 }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use super::Inner;
-use crate::domain::OrganizationId;
+use crate::domain::{DeliveryStatus, OrganizationId};
 use crate::store::{AttemptRecord, Claimed};
 
 /// The most deliveries claimed in one round.
@@ -81,6 +81,9 @@ impl Inner {
                     Ok(claims) => claims,
                     Err(err) => return self.claim_failed(err).await,
                 };
+                // Counted once: the sweeper cannot cancel them again.
+                self.metrics
+                    .deliveries_finished(DeliveryStatus::Cancelled, claims.cancelled);
                 // Those it held back count: more may be due behind them.
                 let full = claims.taken == limit;
                 more |= full;

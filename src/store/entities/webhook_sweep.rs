@@ -1,7 +1,8 @@
 use sea_orm::entity::prelude::*;
 
-/// A webhook paused or resumed with more deliveries to mark or unmark than
-/// its own transaction did (see `store::pausing`).
+/// A webhook paused, resumed, deleted or disabled with more deliveries to
+/// mark, unmark or cancel than its own transaction did (see
+/// `store::sweeps`).
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "webhook_sweeps")]
 pub struct Model {

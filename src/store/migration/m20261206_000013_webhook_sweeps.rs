@@ -1,13 +1,14 @@
-//! Pausing and resuming a webhook write a bounded batch of its deliveries
-//! in their own transaction; a webhook with more to mark or unmark gets a
-//! row here, and the sweeper (`store::pausing`) finishes the work in short
-//! transactions of its own. Before, the pause's transaction marked every
+//! Pausing, resuming, deleting and disabling a webhook write a bounded
+//! batch of its deliveries in their own transaction; a webhook with more
+//! to mark, unmark or cancel gets a row here, and the sweeper
+//! (`store::sweeps`) finishes the work in short transactions of its own. Before, the pause's transaction marked every
 //! pending delivery at once: a million of them held SQLite's one writer
 //! (every organization's work) for most of a minute.
 //!
 //! No foreign key to `webhooks`: a cascade from deleting a webhook would
 //! wait for a sweeper holding the row, which waits for the webhook's row
-//! the delete holds. The sweeper drops the rows of webhooks that are gone.
+//! the delete holds. For a webhook that is gone, the sweeper cancels what
+//! the delete left pending, then drops the row.
 
 use sea_orm_migration::{prelude::*, schema::*};
 
