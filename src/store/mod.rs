@@ -17,6 +17,7 @@ pub mod plans;
 mod probe;
 mod processes;
 mod registration;
+mod releases;
 mod retention;
 mod rotation;
 mod scoped;
