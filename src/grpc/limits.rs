@@ -263,28 +263,9 @@ mod tests {
     use prost::Message;
     use serde_json::{Value, json};
 
+    /// `value`, a JSON object, as the `Struct` a client would send.
     fn to_struct(value: Value) -> pbjson_types::Struct {
-        let Value::Object(fields) = value else {
-            panic!("an object")
-        };
-        pbjson_types::Struct {
-            fields: fields.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
-        }
-    }
-
-    fn to_value(value: Value) -> pbjson_types::Value {
-        use pbjson_types::value::Kind;
-        let kind = match value {
-            Value::Null => Kind::NullValue(0),
-            Value::Bool(b) => Kind::BoolValue(b),
-            Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
-            Value::String(s) => Kind::StringValue(s),
-            Value::Array(items) => Kind::ListValue(pbjson_types::ListValue {
-                values: items.into_iter().map(to_value).collect(),
-            }),
-            object => Kind::StructValue(to_struct(object)),
-        };
-        pbjson_types::Value { kind: Some(kind) }
+        serde_json::from_value(value).expect("a JSON object")
     }
 
     /// `data` of every kind of content, each filling 256 KiB of JSON as

@@ -11,17 +11,15 @@ use serde_json::json;
 use uuid::Uuid;
 
 use crate::large_pauses::{
-    BACKLOG, WAIT, add_pending, col, count, marked, retrying_in_an_hour, wait_for_count,
-    webhook_with_a_retry,
+    BACKLOG, StoppedBacklog, WAIT, add_pending, col, count, marked, retrying_in_an_hour,
+    stopped_with_backlog, wait_for_count, webhook_with_a_retry,
 };
 use crate::on_every_backend;
 use crate::support::receiver::Receiver;
 use crate::support::scrape::scrape;
-use crate::support::{Backend, deliver_to, spawn_app_at, spawn_app_with};
-use webhook_service::domain::{DeliveryId, OrganizationId, WebhookChanges, WebhookId};
-use webhook_service::store::{
-    AttemptRecord, Next, PAUSE_BATCH, Recovered, SecretBox, Store, Sweep,
-};
+use crate::support::{Backend, deliver_to, spawn_app_with};
+use webhook_service::domain::{DeliveryId, WebhookChanges};
+use webhook_service::store::{AttemptRecord, Next, PAUSE_BATCH, Recovered, Sweep};
 
 on_every_backend!(
     a_delete_answers_before_a_large_backlog_is_cancelled_and_the_sweeper_cancels_the_rest,
@@ -167,25 +165,17 @@ async fn an_auto_disable_cancels_a_batch_itself_and_the_sweeper_the_rest_for_rec
 async fn a_webhook_enabled_again_while_its_disable_is_swept_keeps_what_was_not_cancelled_yet(
     backend: Backend,
 ) {
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("disables.db").display()),
-        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
-    };
-    let app = spawn_app_at(url.clone(), retrying_in_an_hour(&receiver)).await;
-    let organization = OrganizationId::from_uuid(app.organization);
-    let webhook_id = webhook_with_a_retry(&app, &receiver, "/recovered").await;
-    let webhook = Uuid::parse_str(&webhook_id).unwrap();
-    let id = WebhookId::from_uuid(webhook);
-    let first = Uuid::parse_str(&app.deliveries_of(&webhook_id).await[0].id).unwrap();
-    let db = sea_orm::Database::connect(&url).await.unwrap();
-    add_pending(&db, webhook, BACKLOG).await;
+    let StoppedBacklog {
+        organization,
+        webhook,
+        id,
+        first,
+        db,
+        store,
+        ..
+    } = stopped_with_backlog(backend, "/recovered").await;
     let total = BACKLOG + 1;
     let batch = PAUSE_BATCH as usize;
-    app.stop_within(WAIT).await;
-
-    let store = Store::connect(&url, SecretBox::new(None)).await.unwrap();
     // The first delivery's second attempt fails for good; with a limit of
     // zero, that disables the webhook.
     let failure = AttemptRecord {
@@ -279,23 +269,15 @@ async fn a_webhook_enabled_again_while_its_disable_is_swept_keeps_what_was_not_c
 async fn a_claim_that_cancels_a_deleted_webhooks_delivery_before_the_sweeper_says_how_many(
     backend: Backend,
 ) {
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("orphans.db").display()),
-        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
-    };
-    let app = spawn_app_at(url.clone(), retrying_in_an_hour(&receiver)).await;
-    let organization = OrganizationId::from_uuid(app.organization);
-    let webhook_id = webhook_with_a_retry(&app, &receiver, "/orphans").await;
-    let webhook = Uuid::parse_str(&webhook_id).unwrap();
-    let id = WebhookId::from_uuid(webhook);
-    let db = sea_orm::Database::connect(&url).await.unwrap();
-    add_pending(&db, webhook, BACKLOG).await;
+    let StoppedBacklog {
+        organization,
+        webhook,
+        id,
+        db,
+        store,
+        ..
+    } = stopped_with_backlog(backend, "/orphans").await;
     let total = BACKLOG + 1;
-    app.stop_within(WAIT).await;
-
-    let store = Store::connect(&url, SecretBox::new(None)).await.unwrap();
     let by_delete = store
         .delete_webhook(organization, id)
         .await

@@ -123,6 +123,46 @@ pub(crate) async fn add_pending(db: &DatabaseConnection, webhook: Uuid, count: u
 }
 
 /// How many of the webhook's deliveries are marked paused.
+/// A webhook whose first delivery waits an hour for its retry, with
+/// `BACKLOG` more pending, on a database whose service has stopped: for
+/// tests that drive the store (and the sweeper) one step at a time.
+pub(crate) struct StoppedBacklog {
+    pub organization: OrganizationId,
+    pub webhook: Uuid,
+    pub id: WebhookId,
+    /// The delivery that waits for its retry.
+    pub first: Uuid,
+    pub db: DatabaseConnection,
+    pub store: Store,
+    _dir: tempfile::TempDir,
+}
+
+pub(crate) async fn stopped_with_backlog(backend: Backend, path: &str) -> StoppedBacklog {
+    let receiver = Receiver::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("backlog.db").display()),
+        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
+    };
+    let app = spawn_app_at(url.clone(), retrying_in_an_hour(&receiver)).await;
+    let webhook_id = webhook_with_a_retry(&app, &receiver, path).await;
+    let webhook = Uuid::parse_str(&webhook_id).unwrap();
+    let first = Uuid::parse_str(&app.deliveries_of(&webhook_id).await[0].id).unwrap();
+    let db = sea_orm::Database::connect(&url).await.unwrap();
+    add_pending(&db, webhook, BACKLOG).await;
+    let organization = OrganizationId::from_uuid(app.organization);
+    app.stop_within(WAIT).await;
+    StoppedBacklog {
+        organization,
+        webhook,
+        id: WebhookId::from_uuid(webhook),
+        first,
+        db,
+        store: Store::connect(&url, SecretBox::new(None)).await.unwrap(),
+        _dir: dir,
+    }
+}
+
 pub(crate) async fn marked(db: &DatabaseConnection, webhook: Uuid) -> usize {
     count(db, "deliveries", webhook, Some(col("paused").eq(true))).await
 }
@@ -232,24 +272,16 @@ async fn a_pause_answers_before_a_large_backlog_is_marked_and_the_sweeper_marks_
 /// on: each transaction marks or unmarks one batch, and the last one ends
 /// the sweep.
 async fn a_pause_marks_one_batch_itself_and_each_sweep_step_one_more(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let dir = tempfile::tempdir().unwrap();
-    let url = match backend {
-        Backend::Sqlite => format!("sqlite://{}", dir.path().join("sweeps.db").display()),
-        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
-    };
-    let app = spawn_app_at(url.clone(), retrying_in_an_hour(&receiver)).await;
-    let organization = OrganizationId::from_uuid(app.organization);
-    let webhook_id = webhook_with_a_retry(&app, &receiver, "/stepped").await;
-    let webhook = Uuid::parse_str(&webhook_id).unwrap();
-    let id = WebhookId::from_uuid(webhook);
-    let db = sea_orm::Database::connect(&url).await.unwrap();
-    add_pending(&db, webhook, BACKLOG).await;
+    let StoppedBacklog {
+        organization,
+        webhook,
+        id,
+        db,
+        store,
+        ..
+    } = stopped_with_backlog(backend, "/stepped").await;
     let total = BACKLOG + 1;
     let batch = PAUSE_BATCH as usize;
-    app.stop_within(WAIT).await;
-
-    let store = Store::connect(&url, SecretBox::new(None)).await.unwrap();
     let set_enabled = |enabled| WebhookChanges {
         enabled: Some(enabled),
         ..Default::default()

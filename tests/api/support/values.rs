@@ -2,28 +2,9 @@
 
 use super::*;
 
+/// `value`, a JSON object, as the `Struct` a client sends.
 pub fn to_struct(value: Value) -> pbjson_types::Struct {
-    let Value::Object(map) = value else {
-        panic!("data must be a JSON object");
-    };
-    pbjson_types::Struct {
-        fields: map.into_iter().map(|(k, v)| (k, to_value(v))).collect(),
-    }
-}
-
-fn to_value(value: Value) -> pbjson_types::Value {
-    use pbjson_types::value::Kind;
-    let kind = match value {
-        Value::Null => Kind::NullValue(0),
-        Value::Bool(b) => Kind::BoolValue(b),
-        Value::Number(n) => Kind::NumberValue(n.as_f64().unwrap()),
-        Value::String(s) => Kind::StringValue(s),
-        Value::Array(a) => Kind::ListValue(pbjson_types::ListValue {
-            values: a.into_iter().map(to_value).collect(),
-        }),
-        object @ Value::Object(_) => Kind::StructValue(to_struct(object)),
-    };
-    pbjson_types::Value { kind: Some(kind) }
+    serde_json::from_value(value).expect("data must be a JSON object")
 }
 
 /// `Some(FieldMask)` naming `paths`.
