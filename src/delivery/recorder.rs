@@ -56,7 +56,7 @@ pub(super) async fn write_records(
         metrics.deliveries_finished(DeliveryStatus::Failed, finished.failed);
         metrics.deliveries_finished(DeliveryStatus::Cancelled, finished.cancelled);
         for published in &recorded.published {
-            metrics.event_published(published.event_type);
+            metrics.event_published(&published.event_type);
         }
         announce(&wakeup, recorded);
         // Wake the claim loop when each retry comes due, not at the next poll.

@@ -20,13 +20,16 @@ pub enum Action {
     RecoverWebhook,
     SendTestEvent,
     ListEventTypes,
+    GetEventType,
+    CreateEventType,
+    UpdateEventType,
     PublishEvent,
     CreatePortalLink,
 }
 
 impl Action {
     /// Every action, each with the name of its RPC.
-    const NAMED: [(&'static str, Action); 14] = [
+    const NAMED: [(&'static str, Action); 17] = [
         ("CreateWebhook", Action::CreateWebhook),
         ("ListWebhooks", Action::ListWebhooks),
         ("GetWebhook", Action::GetWebhook),
@@ -39,6 +42,9 @@ impl Action {
         ("RecoverWebhook", Action::RecoverWebhook),
         ("SendTestEvent", Action::SendTestEvent),
         ("ListEventTypes", Action::ListEventTypes),
+        ("GetEventType", Action::GetEventType),
+        ("CreateEventType", Action::CreateEventType),
+        ("UpdateEventType", Action::UpdateEventType),
         ("PublishEvent", Action::PublishEvent),
         ("CreatePortalLink", Action::CreatePortalLink),
     ];
@@ -103,10 +109,17 @@ fn rule(action: Action) -> Rule {
         Action::RetryDelivery => MANAGE,
         Action::RecoverWebhook => MANAGE,
         Action::SendTestEvent => MANAGE,
-        Action::ListEventTypes => Rule {
+        // The catalogue is the installation's, not an organization's:
+        // anyone may read it, only the platform writes it.
+        Action::ListEventTypes | Action::GetEventType => Rule {
             needs: Needs::Token,
             denied: "",
             portal: Portal::Allowed,
+        },
+        Action::CreateEventType | Action::UpdateEventType => Rule {
+            needs: Needs::Scope("event-types:write"),
+            denied: "changing the event catalogue needs a token with the event-types:write scope",
+            portal: Portal::Refused("a portal link cannot change the event catalogue"),
         },
         Action::PublishEvent => Rule {
             needs: Needs::Scope("events:publish"),
@@ -285,6 +298,27 @@ mod tests {
         assert!(authorize_early(&service(&[]), Action::CreateWebhook, None).is_err());
         assert!(authorize_early(&service(&[]), Action::CreateWebhook, Some(org)).is_err());
         assert!(authorize_early(&service(&[]), Action::ListEventTypes, None).is_ok());
+    }
+
+    #[test]
+    fn anyone_reads_the_catalogue_only_the_scope_writes_it() {
+        let org = OrganizationId::from_uuid(uuid::Uuid::new_v4());
+        for reader in [caller(org, Role::Member), portal(org), service(&[])] {
+            assert!(authorize_early(&reader, Action::ListEventTypes, None).is_ok());
+            assert!(authorize_early(&reader, Action::GetEventType, None).is_ok());
+        }
+        for action in [Action::CreateEventType, Action::UpdateEventType] {
+            assert!(authorize_early(&caller(org, Role::Owner), action, None).is_err());
+            assert!(authorize_early(&caller(org, Role::Admin), action, Some(org)).is_err());
+            assert!(authorize_early(&service(&["events:publish"]), action, None).is_err());
+            assert!(authorize_early(&service(&["event-types:write"]), action, None).is_ok());
+            let mut link = portal(org);
+            link.scopes = vec!["event-types:write".into()];
+            assert_eq!(
+                authorize_early(&link, action, None),
+                Err(Denied("a portal link cannot change the event catalogue"))
+            );
+        }
     }
 
     #[test]

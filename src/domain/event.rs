@@ -46,23 +46,8 @@ impl NewEvent {
         let mut violations = Violations::default();
         let organization_id =
             violations.check("organization_id", OrganizationId::parse(organization_id));
-        let event_type = violations.check("type", event_type.parse::<EventType>());
-        let depth = depth(&data);
-        if depth > MAX_DATA_DEPTH {
-            violations.add(
-                "data",
-                format!(
-                    "nests objects and lists {depth} levels deep; at most {MAX_DATA_DEPTH} are accepted"
-                ),
-            );
-        }
-        let size = serde_json::to_vec(&data).map_or(usize::MAX, |b| b.len());
-        if size > MAX_DATA_BYTES {
-            violations.add(
-                "data",
-                format!("is {size} bytes serialized; at most {MAX_DATA_BYTES} are accepted"),
-            );
-        }
+        let event_type = violations.check("type", EventType::parse(event_type));
+        violations.check("data", check_data(&data));
         if idempotency_key.chars().count() > MAX_IDEMPOTENCY_KEY {
             violations.add(
                 "idempotency_key",
@@ -80,9 +65,26 @@ impl NewEvent {
     }
 }
 
+/// Checks the bounds every `data` keeps, whatever its type's schema says.
+pub fn check_data(data: &serde_json::Value) -> Result<(), String> {
+    let depth = depth(data);
+    if depth > MAX_DATA_DEPTH {
+        return Err(format!(
+            "nests objects and lists {depth} levels deep; at most {MAX_DATA_DEPTH} are accepted"
+        ));
+    }
+    let size = serde_json::to_vec(data).map_or(usize::MAX, |b| b.len());
+    if size > MAX_DATA_BYTES {
+        return Err(format!(
+            "is {size} bytes serialized; at most {MAX_DATA_BYTES} are accepted"
+        ));
+    }
+    Ok(())
+}
+
 /// How many objects and lists deep `value` nests, itself included: 0 for a
 /// scalar, 1 for `{}`. Walked without recursion.
-fn depth(value: &serde_json::Value) -> usize {
+pub(super) fn depth(value: &serde_json::Value) -> usize {
     use serde_json::Value;
     let mut deepest = 0;
     let mut stack = vec![(value, 1)];
@@ -152,8 +154,8 @@ mod tests {
         let big = serde_json::json!({"blob": "x".repeat(MAX_DATA_BYTES)});
         let nul = NewEvent::parse(ORG, "member.added", serde_json::json!({}), "a\0b".into());
         assert_eq!(nul.unwrap_err().reported()[0].field, "idempotency_key");
-        let err = NewEvent::parse("acme", "member.exploded", big, "k".repeat(256)).unwrap_err();
-        let fields: Vec<_> = err.reported().iter().map(|v| v.field).collect();
+        let err = NewEvent::parse("acme", "Member.Exploded", big, "k".repeat(256)).unwrap_err();
+        let fields: Vec<_> = err.reported().iter().map(|v| v.field.as_ref()).collect();
         assert_eq!(
             fields,
             ["organization_id", "type", "data", "idempotency_key"]
@@ -189,7 +191,7 @@ mod tests {
         let org = OrganizationId::parse("0b7e2d5c-8a4f-4c2e-9f61-3d2a1b0c9e8d").unwrap();
         let event = Event::new(
             org,
-            EventType::MemberAdded,
+            EventType::MEMBER_ADDED,
             serde_json::json!({"user": "u1"}),
         );
         let body = String::from_utf8(event.body()).unwrap();

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod caller;
+pub mod catalogue;
 pub mod clock;
 pub mod delivery;
 pub mod event;
@@ -11,6 +12,7 @@ pub mod ids;
 pub mod network;
 pub mod page;
 pub mod portal;
+pub mod schema;
 pub mod secret;
 pub mod validation;
 pub mod webhook;
@@ -18,6 +20,7 @@ pub mod webhook_url;
 
 pub use access::Action;
 pub use caller::{Caller, Credential, Membership, Role};
+pub use catalogue::{EventTypeChanges, EventTypeDef, EventTypeFields, NewEventType};
 pub use delivery::{Attempt, Delivery, DeliveryStatus};
 pub use event::{Event, NewEvent};
 pub use event_type::EventType;

@@ -57,6 +57,47 @@ impl Page {
     }
 }
 
+/// Which page of a listing in name order to read (the event catalogue).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePage {
+    pub size: u64,
+    /// Only rows with a greater name: the last one of the previous page.
+    pub after: Option<String>,
+}
+
+impl NamePage {
+    /// Reads `page_size` and `page_token` as [`Page::parse`] does.
+    pub fn parse(kind: &str, page_size: i32, page_token: &str) -> Result<Self, Violations> {
+        let mut violations = Violations::default();
+        if page_size < 0 {
+            violations.add("page_size", "must not be negative");
+        }
+        let size = match page_size {
+            ..=0 => DEFAULT_PAGE_SIZE,
+            n => (n as u64).min(MAX_PAGE_SIZE),
+        };
+        let after = if page_token.is_empty() {
+            None
+        } else {
+            let cursor = URL_SAFE_NO_PAD
+                .decode(page_token)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .and_then(|t| Some(t.strip_prefix(kind)?.strip_prefix(':')?.to_owned()));
+            if cursor.is_none() {
+                violations.add("page_token", "is not a token this listing returned");
+            }
+            cursor
+        };
+        violations.into_result().map(|()| NamePage { size, after })
+    }
+
+    /// The token that continues after `last`.
+    pub fn token(kind: &str, last: &str) -> String {
+        URL_SAFE_NO_PAD.encode(format!("{kind}:{last}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,5 +117,9 @@ mod tests {
         assert_eq!(Page::parse("webhooks", 0, &token).unwrap().after, Some(id));
         assert!(Page::parse("deliveries", 0, &token).is_err());
         assert!(Page::parse("webhooks", 0, "garbage!").is_err());
+        let token = NamePage::token("event_types", "invoice.paid");
+        let page = NamePage::parse("event_types", 0, &token).unwrap();
+        assert_eq!(page.after.as_deref(), Some("invoice.paid"));
+        assert!(NamePage::parse("webhooks", 0, &token).is_err());
     }
 }

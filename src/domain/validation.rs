@@ -2,11 +2,14 @@
 //! each one next to its field, and few enough (with each value quoted back
 //! cut short) that the error stays small whatever the request held.
 
+use std::borrow::Cow;
+
 /// One request field that is wrong, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldViolation {
-    /// The request field, as named in the proto (`url`, `events`, ...).
-    pub field: &'static str,
+    /// The request field, as named in the proto (`url`, `events`, ...),
+    /// or a JSON pointer into one (`data/amount`).
+    pub field: Cow<'static, str>,
     /// What is wrong with it, in a sentence a user can act on.
     pub description: String,
 }
@@ -28,13 +31,13 @@ pub struct Violations {
 
 impl Violations {
     /// Records that `field` is wrong.
-    pub fn add(&mut self, field: &'static str, description: impl Into<String>) {
+    pub fn add(&mut self, field: impl Into<Cow<'static, str>>, description: impl Into<String>) {
         if self.reported.len() == MAX_REPORTED {
             self.omitted += 1;
             return;
         }
         self.reported.push(FieldViolation {
-            field,
+            field: field.into(),
             description: description.into(),
         });
     }

@@ -70,7 +70,7 @@ pub fn created_event(webhook: &Webhook) -> NewEvent {
         "created_at": webhook.created_at.to_rfc3339_opts(SecondsFormat::Millis, true),
     });
     NewEvent {
-        event: Event::new(webhook.organization_id, EventType::WebhookCreated, data),
+        event: Event::new(webhook.organization_id, EventType::WEBHOOK_CREATED, data),
         idempotency_key: None,
     }
 }
@@ -84,7 +84,7 @@ pub fn disabled_event(webhook: &Webhook, disabled: &Disabled) -> NewEvent {
         "disabled_at": disabled.at.to_rfc3339_opts(SecondsFormat::Millis, true),
     });
     NewEvent {
-        event: Event::new(webhook.organization_id, EventType::WebhookDisabled, data),
+        event: Event::new(webhook.organization_id, EventType::WEBHOOK_DISABLED, data),
         idempotency_key: None,
     }
 }
@@ -260,7 +260,7 @@ mod tests {
         assert_eq!(err.reported()[0].field, "update_mask");
         let named = vec!["url".to_owned(), "events".to_owned()];
         let err = WebhookChanges::parse(&named, fields("http://x", &[]), false).unwrap_err();
-        let fields: Vec<_> = err.reported().iter().map(|v| v.field).collect();
+        let fields: Vec<_> = err.reported().iter().map(|v| v.field.as_ref()).collect();
         assert_eq!(fields, ["url", "events"]);
     }
 
@@ -293,8 +293,8 @@ mod tests {
 
     #[test]
     fn reports_every_bad_field_at_once() {
-        let err = NewWebhook::parse("nope", "http://example.com", &["x"], "", false).unwrap_err();
-        let fields: Vec<_> = err.reported().iter().map(|v| v.field).collect();
+        let err = NewWebhook::parse("nope", "http://example.com", &["X"], "", false).unwrap_err();
+        let fields: Vec<_> = err.reported().iter().map(|v| v.field.as_ref()).collect();
         assert_eq!(fields, ["organization_id", "url", "events"]);
     }
 }

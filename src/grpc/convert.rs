@@ -6,7 +6,7 @@ use pbjson_types::value::Kind;
 use serde_json::Value;
 
 use super::proto::{self, DeliveryStatus as WireStatus};
-use crate::domain::{Attempt, Delivery, DeliveryStatus, EventType, Webhook, clock};
+use crate::domain::{Attempt, Delivery, DeliveryStatus, Webhook, clock};
 use crate::service::{
     CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
     RecoverWebhook, StatusFilter, UpdateWebhook, WebhookRef,
@@ -171,15 +171,6 @@ impl From<Attempt> for proto::DeliveryAttempt {
     }
 }
 
-impl From<EventType> for proto::EventTypeInfo {
-    fn from(t: EventType) -> Self {
-        Self {
-            name: t.as_str().to_owned(),
-            description: t.description().to_owned(),
-        }
-    }
-}
-
 impl From<proto::PublishEventRequest> for PublishEvent {
     fn from(r: proto::PublishEventRequest) -> Self {
         Self {
@@ -193,7 +184,7 @@ impl From<proto::PublishEventRequest> for PublishEvent {
     }
 }
 
-fn from_struct(s: pbjson_types::Struct) -> Value {
+pub(super) fn from_struct(s: pbjson_types::Struct) -> Value {
     Value::Object(
         s.fields
             .into_iter()

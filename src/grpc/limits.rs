@@ -18,6 +18,15 @@ use tower_layer::Layer;
 /// The one RPC whose messages are large: it carries an event's `data`.
 const PUBLISH_EVENT: &str = "/webhooks.v1.EventService/PublishEvent";
 
+/// The catalogue's writes carry a schema and an example, 32 KiB of JSON
+/// each, which a Struct can take five times as many bytes to hold: they
+/// share PublishEvent's cap. Only holders of `event-types:write` get as far
+/// as sending one (the token is checked before the message is read).
+const LARGE_TOO: [&str; 2] = [
+    "/webhooks.v1.WebhookService/CreateEventType",
+    "/webhooks.v1.WebhookService/UpdateEventType",
+];
+
 /// PublishEvent's cap by default: 1.5 MiB. The largest valid event fits,
 /// however its `data` is made up: 256 KiB of JSON take at most 5.5 times as
 /// much as a `google.protobuf.Struct` (a list of zeros: 2 bytes each in
@@ -34,7 +43,7 @@ type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The largest request message, in bytes, of each RPC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MessageLimits {
-    /// PublishEvent's.
+    /// PublishEvent's (and CreateEventType's and UpdateEventType's).
     pub publish_event: usize,
     /// Every other method's, health and reflection included.
     pub other: usize,
@@ -43,7 +52,7 @@ pub struct MessageLimits {
 impl MessageLimits {
     /// The cap of the method at `path` (`/webhooks.v1.EventService/PublishEvent`).
     pub fn of(&self, path: &str) -> usize {
-        if path == PUBLISH_EVENT {
+        if path == PUBLISH_EVENT || LARGE_TOO.contains(&path) {
             self.publish_event
         } else {
             self.other
@@ -334,6 +343,7 @@ mod tests {
         };
         assert_eq!(limits.of(PUBLISH_EVENT), 1000);
         assert_eq!(limits.of("/webhooks.v1.WebhookService/CreateWebhook"), 10);
+        assert_eq!(limits.of(LARGE_TOO[0]), 1000);
         assert_eq!(limits.of("/grpc.health.v1.Health/Check"), 10);
         assert_eq!(
             too_large(PUBLISH_EVENT, 3000, 1000),

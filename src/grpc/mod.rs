@@ -4,6 +4,7 @@
 //! between proto and domain types, and the mapping of errors to statuses.
 //! Proto types never leave this module.
 
+mod catalogue;
 mod codec;
 mod convert;
 mod events;

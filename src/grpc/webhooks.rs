@@ -6,22 +6,28 @@ use tonic::{Request, Response, Status};
 use super::convert::timestamp;
 use super::proto::{self, webhook_service_server::WebhookService};
 use crate::auth::caller;
-use crate::domain::EventType;
-use crate::service::{Deliveries, ListDeliveries, PortalLinks, Webhooks};
+use crate::service::{Deliveries, EventTypes, ListDeliveries, PortalLinks, Webhooks};
 
-/// Serves `WebhookService` over the webhook, delivery and portal link use
-/// cases.
+/// Serves `WebhookService` over the webhook, delivery, catalogue and portal
+/// link use cases.
 pub struct WebhookApi {
     webhooks: Webhooks,
     deliveries: Deliveries,
+    event_types: EventTypes,
     portal: PortalLinks,
 }
 
 impl WebhookApi {
-    pub fn new(webhooks: Webhooks, deliveries: Deliveries, portal: PortalLinks) -> Self {
+    pub fn new(
+        webhooks: Webhooks,
+        deliveries: Deliveries,
+        event_types: EventTypes,
+        portal: PortalLinks,
+    ) -> Self {
         Self {
             webhooks,
             deliveries,
+            event_types,
             portal,
         }
     }
@@ -182,11 +188,51 @@ impl WebhookService for WebhookApi {
         &self,
         request: Request<proto::ListEventTypesRequest>,
     ) -> Answer<proto::ListEventTypesResponse> {
-        // Any authenticated caller: `auth::Authenticated` has checked the token.
-        caller(&request)?;
+        let caller = caller(&request)?;
+        let (types, next) = self
+            .event_types
+            .list(&caller, request.into_inner().into())
+            .await?;
         Ok(Response::new(proto::ListEventTypesResponse {
-            event_types: EventType::ALL.iter().map(|t| (*t).into()).collect(),
+            event_types: types.into_iter().map(Into::into).collect(),
+            next_page_token: next.unwrap_or_default(),
         }))
+    }
+
+    async fn get_event_type(
+        &self,
+        request: Request<proto::GetEventTypeRequest>,
+    ) -> Answer<proto::EventTypeInfo> {
+        let caller = caller(&request)?;
+        let found = self
+            .event_types
+            .get(&caller, &request.into_inner().name)
+            .await?;
+        Ok(Response::new(found.into()))
+    }
+
+    async fn create_event_type(
+        &self,
+        request: Request<proto::CreateEventTypeRequest>,
+    ) -> Answer<proto::EventTypeInfo> {
+        let caller = caller(&request)?;
+        let created = self
+            .event_types
+            .create(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(created.into()))
+    }
+
+    async fn update_event_type(
+        &self,
+        request: Request<proto::UpdateEventTypeRequest>,
+    ) -> Answer<proto::EventTypeInfo> {
+        let caller = caller(&request)?;
+        let updated = self
+            .event_types
+            .update(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(updated.into()))
     }
 
     async fn create_portal_link(

@@ -255,15 +255,21 @@ fn to_json(message: &impl serde::Serialize) -> Option<Value> {
 }
 
 /// The violations' fields named as a REST caller names them: by their JSON
-/// names (`organization_id` → `organizationId`, each part of a path).
+/// names (`organization_id` → `organizationId`, each part of a path). A
+/// JSON pointer into a field's value (`data/first_name`) names the
+/// caller's own keys, which stay as they are.
 fn rest_violations(mut bad_request: pb::BadRequest) -> pb::BadRequest {
     for violation in &mut bad_request.field_violations {
-        violation.field = violation
-            .field
+        let (field, pointer) = match violation.field.find('/') {
+            Some(at) => violation.field.split_at(at),
+            None => (violation.field.as_str(), ""),
+        };
+        let field = field
             .split('.')
             .map(json_name)
             .collect::<Vec<_>>()
             .join(".");
+        violation.field = field + pointer;
     }
     bad_request
 }

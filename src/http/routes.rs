@@ -46,7 +46,7 @@ const WEBHOOKS_PATH: &str = "/v1/organizations/{organizationId}/webhooks";
 const BODY: Input = Input::Body { also_in_query: &[] };
 
 /// Every REST route, one per RPC.
-pub static ROUTES: [Route; 14] = [
+pub static ROUTES: [Route; 17] = [
     Route {
         method: Method::POST,
         path: WEBHOOKS_PATH,
@@ -156,6 +156,35 @@ pub static ROUTES: [Route; 14] = [
         input: Input::Query,
         success: StatusCode::OK,
         codec: Codec::of::<proto::ListEventTypesRequest, proto::ListEventTypesResponse>(),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/eventTypes",
+        service: WEBHOOKS,
+        rpc: "CreateEventType",
+        input: BODY,
+        success: StatusCode::CREATED,
+        codec: Codec::of::<proto::CreateEventTypeRequest, proto::EventTypeInfo>(),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/eventTypes/{name}",
+        service: WEBHOOKS,
+        rpc: "GetEventType",
+        input: Input::Query,
+        success: StatusCode::OK,
+        codec: Codec::of::<proto::GetEventTypeRequest, proto::EventTypeInfo>(),
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/v1/eventTypes/{name}",
+        service: WEBHOOKS,
+        rpc: "UpdateEventType",
+        input: Input::Body {
+            also_in_query: &["updateMask"],
+        },
+        success: StatusCode::OK,
+        codec: Codec::of::<proto::UpdateEventTypeRequest, proto::EventTypeInfo>(),
     },
     Route {
         method: Method::POST,

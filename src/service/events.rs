@@ -1,10 +1,14 @@
 //! The internal event bus, and publishing for other services.
 
 use super::ServiceError;
+use super::catalogue::Catalogue;
 use super::group_commit::{GroupCommit, Grouped};
 use crate::delivery::Wakeup;
 use crate::domain::access::authorize_early;
-use crate::domain::{Action, Caller, NewEvent, OrganizationId, WebhookId};
+use crate::domain::catalogue::check_published;
+use crate::domain::event_type::unknown_types;
+use crate::domain::validation::quoted;
+use crate::domain::{Action, Caller, NewEvent, OrganizationId, Violations, WebhookId};
 use crate::metrics::Metrics;
 use crate::store::{Published, Store, StoreError};
 
@@ -73,7 +77,7 @@ impl Publisher {
 /// for the next poll.
 fn announce(wakeup: &Wakeup, metrics: &Metrics, published: &mut Published) {
     if !published.duplicate {
-        metrics.event_published(published.event_type);
+        metrics.event_published(&published.event_type);
     }
     let handed_off = std::mem::take(&mut published.handed_off);
     let left = published.deliveries > handed_off.len() as u64;
@@ -124,11 +128,15 @@ pub struct PublishEvent {
 #[derive(Clone)]
 pub struct Events {
     publisher: Publisher,
+    catalogue: Catalogue,
 }
 
 impl Events {
-    pub fn new(publisher: Publisher) -> Self {
-        Self { publisher }
+    pub fn new(publisher: Publisher, catalogue: Catalogue) -> Self {
+        Self {
+            publisher,
+            catalogue,
+        }
     }
 
     pub async fn publish(
@@ -146,7 +154,9 @@ impl Events {
             request.data,
             request.idempotency_key,
         )?;
-        let (organization, event_type) = (event.event.organization_id, event.event.event_type);
+        self.check_with_catalogue(&event).await?;
+        let (organization, event_type) =
+            (event.event.organization_id, event.event.event_type.clone());
         let published = self.publisher.publish(event).await?;
         tracing::info!(
             event_id = %published.event_id,
@@ -158,5 +168,30 @@ impl Events {
             "event published"
         );
         Ok(published)
+    }
+
+    /// The type must be in the catalogue and not archived, and `data`
+    /// must meet its schema, if it has one.
+    async fn check_with_catalogue(&self, event: &NewEvent) -> Result<(), ServiceError> {
+        let name = &event.event.event_type;
+        let refused = |reason: String| {
+            let mut violations = Violations::default();
+            violations.add("type", reason);
+            ServiceError::InvalidArgument(violations)
+        };
+        let entry = match self.catalogue.entry(name).await? {
+            None => return Err(refused(unknown_types(&[name.as_str()]))),
+            Some(entry) if entry.def.archived => {
+                return Err(refused(format!(
+                    "event type {} is archived: it can no longer be published",
+                    quoted(name.as_str())
+                )));
+            }
+            Some(entry) => entry,
+        };
+        if let Some(schema) = &entry.schema {
+            check_published(schema, &event.event.data)?;
+        }
+        Ok(())
     }
 }

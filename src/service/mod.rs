@@ -1,13 +1,17 @@
 //! Use cases: authorize the caller, validate, call the store. No tonic here;
 //! the transport maps [`ServiceError`] to gRPC statuses in one place.
 
+mod catalogue;
 mod deliveries;
+mod event_types;
 mod events;
 mod group_commit;
 mod portal;
 mod webhooks;
 
+pub use catalogue::Catalogue;
 pub use deliveries::{Deliveries, DeliveryRef, ListDeliveries, StatusFilter};
+pub use event_types::{CreateEventType, EventTypes, ListEventTypes, UpdateEventType};
 pub use events::{Events, PublishEvent, Publisher};
 pub use portal::{CreatePortalLink, PortalLink, PortalLinks};
 pub use webhooks::{

@@ -33,7 +33,9 @@ use crate::health::{self, Health};
 use crate::http;
 use crate::metrics::{self, Metrics};
 use crate::net::{ConnectionTimeouts, KEEPALIVE_INTERVAL, KEEPALIVE_TIMEOUT};
-use crate::service::{Deliveries, Events, PortalLinks, Publisher, WebhookRules, Webhooks};
+use crate::service::{
+    Catalogue, Deliveries, EventTypes, Events, PortalLinks, Publisher, WebhookRules, Webhooks,
+};
 use crate::store::{SecretBox, Store};
 
 /// A built application, bound to its port and ready to serve.
@@ -258,11 +260,15 @@ impl Application {
             until_stopped(),
         );
         let webhooks = Webhooks::new(self.publisher.clone(), self.rules);
+        let catalogue = Catalogue::new(store.clone());
         let api = WebhookApi::new(
             webhooks,
             Deliveries::new(self.publisher.clone()),
+            EventTypes::new(catalogue.clone()),
             self.portal,
         );
+        // Forgets the catalogue types other processes change.
+        let catalogue_changes = catalogue.clone().watch(until_stopped());
         let authenticator = Authenticator::new(self.verifier, self.portal_tokens);
         let rpc = rpc_service(
             &authenticator,
@@ -271,7 +277,7 @@ impl Application {
             &self.metrics,
             Apis {
                 webhooks: api,
-                events: Events::new(self.publisher),
+                events: Events::new(self.publisher, catalogue.clone()),
                 health: health_api,
             },
         )?;
@@ -319,8 +325,16 @@ impl Application {
             let _ = stop.send(true);
         };
         let work = async {
-            let (served, (), (), ((), ()), (), (), (), ()) = tokio::join!(
-                server, rest, delivery, upkeep, keys, monitor, observed, signal
+            let (served, (), (), ((), ()), (), (), (), (), ()) = tokio::join!(
+                server,
+                rest,
+                delivery,
+                upkeep,
+                catalogue_changes,
+                keys,
+                monitor,
+                observed,
+                signal
             );
             served
         };

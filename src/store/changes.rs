@@ -76,6 +76,6 @@ impl Store {
 }
 
 /// A listener's failure: its connection, so the database is unavailable.
-fn lost(err: sea_orm::sqlx::Error) -> StoreError {
+pub(super) fn lost(err: sea_orm::sqlx::Error) -> StoreError {
     sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(err))).into()
 }

@@ -67,7 +67,7 @@ impl Store {
             .map(|new| {
                 let key = new.idempotency_key.as_ref()?;
                 seen.get(&(new.event.organization_id, key.clone()))
-                    .map(|id| duplicate(*id, new.event.event_type))
+                    .map(|id| duplicate(*id, new.event.event_type.clone()))
             })
             .collect();
         let fresh: Vec<&NewEvent> = published
@@ -93,7 +93,7 @@ impl Store {
         Ok(seen
             .into_values()
             .next()
-            .map(|id| duplicate(id, new.event.event_type)))
+            .map(|id| duplicate(id, new.event.event_type.clone())))
     }
 
     /// The events already stored under the idempotency keys of `batch`, by
@@ -174,7 +174,7 @@ impl Store {
                 Some(found) => found.clone(),
                 None => {
                     let found: Arc<[webhook::Model]> =
-                        subscriptions::subscribers(txn, event.organization_id, event.event_type)
+                        subscriptions::subscribers(txn, event.organization_id, &event.event_type)
                             .await?
                             .into();
                     subscribers.insert(key, found.clone());
@@ -193,7 +193,7 @@ impl Store {
             .zip(outcomes)
             .map(|(new, (ids, handed_off))| Published {
                 event_id: new.event.id,
-                event_type: new.event.event_type,
+                event_type: new.event.event_type.clone(),
                 deliveries: ids.len() as u64,
                 duplicate: false,
                 handed_off,
@@ -324,7 +324,7 @@ impl Store {
                 Ok(TestDelivery::Scheduled {
                     published: Published {
                         event_id: ping.event.id,
-                        event_type: ping.event.event_type,
+                        event_type: ping.event.event_type.clone(),
                         deliveries: 1,
                         duplicate: false,
                         handed_off,

@@ -16,7 +16,7 @@ use crate::domain::{
 };
 
 /// Which deliveries to list; `None` matches any.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct DeliveryFilter {
     pub webhook: Option<WebhookId>,
     pub status: Option<DeliveryStatus>,
@@ -165,7 +165,7 @@ pub(super) fn deliveries_page(
     if let Some(status) = filter.status {
         query = query.filter(delivery::Column::Status.eq(status.as_str()));
     }
-    if let Some(event_type) = filter.event_type {
+    if let Some(event_type) = &filter.event_type {
         // The copy on the delivery, not a look in `events`: the index of
         // the organization's deliveries by type then gives a page in order
         // (see migration 10).

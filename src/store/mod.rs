@@ -8,6 +8,7 @@ mod claims;
 mod disabling;
 mod entities;
 mod error;
+mod event_types;
 mod events;
 mod history;
 mod migration;
@@ -47,6 +48,7 @@ pub use disabling::{Recorded, Recovered};
 pub use error::StoreError;
 
 use crate::domain::{OrganizationId, WebhookId};
+pub use event_types::{CreateError, TypeChange, TypeChangeListener, UpdateError};
 pub use events::{Published, TestDelivery};
 pub use history::{DeliveryFilter, Retried};
 pub use organizations::PendingOrganizations;

@@ -41,19 +41,19 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
     ];
     let none = DeliveryFilter::default();
     let mut filters = vec![
-        ("".to_owned(), none),
+        ("".to_owned(), none.clone()),
         (
             " webhook".to_owned(),
             DeliveryFilter {
                 webhook: Some(webhook),
-                ..none
+                ..none.clone()
             },
         ),
         (
             " event_type".to_owned(),
             DeliveryFilter {
-                event_type: Some(EventType::MemberAdded),
-                ..none
+                event_type: Some(EventType::MEMBER_ADDED),
+                ..none.clone()
             },
         ),
     ];
@@ -67,7 +67,7 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
             format!(" status={}", status.as_str()),
             DeliveryFilter {
                 status: Some(status),
-                ..none
+                ..none.clone()
             },
         ));
     }
@@ -76,7 +76,7 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
         DeliveryFilter {
             webhook: Some(webhook),
             status: Some(DeliveryStatus::Failed),
-            event_type: Some(EventType::MemberAdded),
+            event_type: Some(EventType::MEMBER_ADDED),
         },
     ));
 

@@ -76,7 +76,7 @@ pub(super) async fn resubscribe(
 pub(super) async fn subscribers(
     txn: &impl ConnectionTrait,
     organization: OrganizationId,
-    event_type: EventType,
+    event_type: &EventType,
 ) -> Result<Vec<webhook::Model>, sea_orm::DbErr> {
     let name = event_type.as_str();
     // The ids first, then the rows by primary key: as one join, PostgreSQL

@@ -15,9 +15,9 @@ use super::rotation;
 use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
 use super::{Store, StoreError, again_on_conflict, subscriptions};
-use crate::domain::event_type::parse_stored;
 use crate::domain::{
-    Disabled, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges, WebhookId, WebhookUrl,
+    Disabled, EventType, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges, WebhookId,
+    WebhookUrl,
 };
 
 impl Store {
@@ -228,7 +228,7 @@ pub(super) fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(6)
 }
 
-pub(super) fn events_json(events: &[crate::domain::EventType]) -> serde_json::Value {
+pub(super) fn events_json(events: &[EventType]) -> serde_json::Value {
     serde_json::json!(events.iter().map(|e| e.as_str()).collect::<Vec<_>>())
 }
 
@@ -237,7 +237,9 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         serde_json::from_value(row.events).context("webhook events are not a JSON list")?;
     let events = names
         .iter()
-        .map(|n| parse_stored(n).ok_or_else(|| anyhow!("webhook {}: unknown event {n}", row.id)))
+        .map(|n| {
+            EventType::parse(n).map_err(|e| anyhow!("webhook {}: stored event type: {e}", row.id))
+        })
         .collect::<Result<_, _>>()?;
     Ok(Webhook {
         id: WebhookId::from_uuid(row.id),

@@ -294,7 +294,7 @@ async fn a_member_or_another_organization_is_permission_denied_on_every_rpc_but_
         let types = app
             .webhooks()
             .await
-            .list_event_types(authorized(ListEventTypesRequest {}, &token))
+            .list_event_types(authorized(ListEventTypesRequest::default(), &token))
             .await;
         assert!(types.is_ok(), "{types:?}");
     }
@@ -333,7 +333,7 @@ async fn list_event_types_returns_the_thirteen_types_to_any_authenticated_caller
         let types = app
             .webhooks()
             .await
-            .list_event_types(authorized(ListEventTypesRequest {}, &token))
+            .list_event_types(authorized(ListEventTypesRequest::default(), &token))
             .await
             .expect("list event types")
             .into_inner()
@@ -359,7 +359,7 @@ async fn list_event_types_returns_the_thirteen_types_to_any_authenticated_caller
     let status = app
         .webhooks()
         .await
-        .list_event_types(ListEventTypesRequest {})
+        .list_event_types(ListEventTypesRequest::default())
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::Unauthenticated, "{status:?}");

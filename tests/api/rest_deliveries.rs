@@ -227,11 +227,13 @@ async fn event_types_over_rest_are_those_of_grpc(backend: Backend) {
     let grpc = app
         .webhooks()
         .await
-        .list_event_types(authorized(ListEventTypesRequest {}, &token))
+        .list_event_types(authorized(ListEventTypesRequest::default(), &token))
         .await
         .unwrap()
         .into_inner();
     assert_eq!(listed.status, 200, "{listed:?}");
     assert_eq!(listed.body, json_of(&grpc));
-    assert_eq!(listed.body["eventTypes"][0]["name"], "organization.created");
+    // In name order, built-in types and others alike.
+    assert_eq!(listed.body["eventTypes"][0]["name"], "invite.accepted");
+    assert_eq!(listed.body["eventTypes"][0]["builtIn"], true);
 }

@@ -27,7 +27,8 @@ async fn every_route_in_the_openapi_document_is_served_and_asks_for_a_token() {
         let path = template
             .replace("{organizationId}", &app.organization.to_string())
             .replace("{webhookId}", &uuid::Uuid::new_v4().to_string())
-            .replace("{deliveryId}", &uuid::Uuid::new_v4().to_string());
+            .replace("{deliveryId}", &uuid::Uuid::new_v4().to_string())
+            .replace("{name}", "invoice.paid");
         assert!(!path.contains('{'), "an unknown parameter in {template}");
         for (method, operation) in methods.as_object().unwrap() {
             operations += 1;
@@ -42,7 +43,7 @@ async fn every_route_in_the_openapi_document_is_served_and_asks_for_a_token() {
         }
     }
     // One per RPC of both services, and the document itself.
-    assert_eq!(operations, 13 + 1 + 1);
+    assert_eq!(operations, 16 + 1 + 1);
 }
 
 /// Runs the standard validator on the document: in CI always (.ci/run

@@ -71,17 +71,17 @@ impl Metrics {
     /// set when tokens are checked against one.
     pub fn watching(jwks: Option<Arc<JwksStats>>) -> Self {
         let mut registry = Registry::default();
-        let known_types: Vec<EventType> = EventType::ALL
-            .iter()
-            .copied()
-            .chain([EventType::WebhookPing])
+        // The built-in types from the start; the catalogue's others when
+        // first published (at most `MAX_CUSTOM_TYPES` of them).
+        let known_types: Vec<EventType> = EventType::built_in()
+            .chain([EventType::WEBHOOK_PING])
             .collect();
         let (published, series) = counters_by(
             &mut registry,
             "webhook_events_published",
             "Events stored with their deliveries, by type (repeated idempotency keys not counted)",
             "event_type",
-            known_types.iter().map(|t| t.as_str()),
+            known_types.iter().map(|t| t.as_str().to_owned()),
         );
         let published_by_type = known_types.into_iter().zip(series).collect();
         let (_, attempts) = counters_by(
@@ -196,12 +196,12 @@ impl Metrics {
     }
 
     /// An event was committed (not a repeated idempotency key).
-    pub fn event_published(&self, event_type: EventType) {
+    pub fn event_published(&self, event_type: &EventType) {
         match self
             .0
             .published_by_type
             .iter()
-            .find(|(t, _)| *t == event_type)
+            .find(|(t, _)| t == event_type)
         {
             Some((_, series)) => series.inc(),
             None => self
@@ -289,12 +289,12 @@ fn counters_by(
     name: &str,
     help: &str,
     label: &'static str,
-    values: impl Iterator<Item = &'static str>,
+    values: impl Iterator<Item = impl Into<String>>,
 ) -> (Family<Labels<1>, Counter>, Vec<Counter>) {
     let family = Family::<Labels<1>, Counter>::default();
     registry.register(name, help, family.clone());
     let series = values
-        .map(|value| family.get_or_create_owned(&[(label, value.to_owned())]))
+        .map(|value| family.get_or_create_owned(&[(label, value.into())]))
         .collect();
     (family, series)
 }

@@ -16,6 +16,7 @@ mod m20261205_000010_tenant_ranges;
 mod m20261205_000011_paused_deliveries;
 mod m20261205_000012_shared_limits;
 mod m20261206_000013_webhook_sweeps;
+mod m20261206_000014_event_types;
 
 pub struct Migrator;
 
@@ -36,6 +37,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000011_paused_deliveries::Migration),
             Box::new(m20261205_000012_shared_limits::Migration),
             Box::new(m20261206_000013_webhook_sweeps::Migration),
+            Box::new(m20261206_000014_event_types::Migration),
         ]
     }
 }

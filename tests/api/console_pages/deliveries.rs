@@ -90,7 +90,10 @@ async fn the_event_types_page_lists_the_catalogue_with_a_line_each() -> anyhow::
 async fn event_types(app: &TestApp) -> Vec<EventTypeInfo> {
     app.webhooks()
         .await
-        .list_event_types(authorized(ListEventTypesRequest {}, &app.token("OWNER")))
+        .list_event_types(authorized(
+            ListEventTypesRequest::default(),
+            &app.token("OWNER"),
+        ))
         .await
         .expect("list event types")
         .into_inner()

@@ -1,5 +1,9 @@
 //! Registering and managing webhooks.
 
+mod create;
+
+use create::{Registrations, events_violation};
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -10,7 +14,8 @@ use crate::domain::access::authorize_early;
 use crate::domain::clock;
 use crate::domain::{
     Action, Caller, DeliveryId, DeliveryStatus, Event, EventId, EventType, NewEvent, NewWebhook,
-    OrganizationId, Page, SigningSecret, UpdateFields, Webhook, WebhookChanges, WebhookId,
+    OrganizationId, Page, SigningSecret, UpdateFields, Violations, Webhook, WebhookChanges,
+    WebhookId,
 };
 use crate::store::{Created, Recovered, Registration, StoreError, TestDelivery};
 
@@ -154,6 +159,18 @@ impl Webhooks {
             },
             self.rules.allow_private_targets,
         )?;
+        if let Some(events) = &changes.events {
+            // A type archived since the webhook subscribed may stay.
+            let current = self
+                .publisher
+                .store()
+                .get_webhook(organization, id)
+                .await?
+                .ok_or(ServiceError::NotFound(NOT_FOUND))?;
+            if let Some(refused) = self.not_subscribable(events, &current.events).await? {
+                return Err(events_violation(refused));
+            }
+        }
         let this = self.clone();
         let updated =
             to_completion(async move { this.store_update(organization, id, changes).await });
@@ -282,7 +299,7 @@ impl Webhooks {
         let ping = NewEvent {
             event: Event::new(
                 organization,
-                EventType::WebhookPing,
+                EventType::WEBHOOK_PING,
                 serde_json::json!({ "webhook_id": id.to_string() }),
             ),
             idempotency_key: None,
@@ -304,86 +321,6 @@ impl Webhooks {
                 published,
                 delivery,
             } => Ok((published.event_id, delivery)),
-        }
-    }
-
-    /// Registers a webhook, publishes `webhook.created` in the same
-    /// transaction (which the creates made at the same moment share), and
-    /// returns the webhook with its new secret, which nothing else will ever
-    /// return again. Once this returns, both are durable and the event's
-    /// deliveries are with the workers, whether or not the caller still waits.
-    pub async fn create(
-        &self,
-        caller: &Caller,
-        request: CreateWebhook,
-    ) -> Result<(Webhook, SigningSecret), ServiceError> {
-        // Authorize before looking at the rest, so a caller without rights
-        // learns nothing from validation.
-        let organization = OrganizationId::parse(&request.organization_id).ok();
-        authorize_early(caller, Action::CreateWebhook, organization)?;
-        let new = NewWebhook {
-            rate_limit_per_second: request.rate_limit_per_second,
-            ..NewWebhook::parse(
-                &request.organization_id,
-                &request.url,
-                &request.events,
-                &request.description,
-                self.rules.allow_private_targets,
-            )?
-        };
-        let secret = SigningSecret::generate();
-        let registration = Registration {
-            webhook: new,
-            secret: secret.clone(),
-            created_by: caller.subject.clone(),
-        };
-        let webhook = match self.registrations.submit(registration).await? {
-            Created::Stored(stored) => stored.0,
-            Created::LimitReached => {
-                return Err(ServiceError::ResourceExhausted(format!(
-                    "this organization already has {} webhooks, the most it may have; \
-                     delete one first",
-                    self.rules.max_per_organization
-                )));
-            }
-            Created::UrlTaken => return Err(ServiceError::AlreadyExists(URL_TAKEN)),
-        };
-        tracing::info!(
-            webhook_id = %webhook.id,
-            organization_id = %webhook.organization_id,
-            url = %webhook.url.as_str(),
-            created_by = %webhook.created_by,
-            "webhook created"
-        );
-        Ok((webhook, secret))
-    }
-}
-
-/// New webhooks with their `webhook.created` events, stored in groups:
-/// creates made at the same moment share one durable commit.
-struct Registrations {
-    publisher: Publisher,
-    /// The most webhooks one organization may have.
-    limit: u64,
-}
-
-impl Grouped for Registrations {
-    type Item = Registration;
-    type Done = Created;
-
-    async fn all(&self, batch: &[Registration]) -> Result<Vec<Created>, StoreError> {
-        let store = self.publisher.store();
-        store.create_webhooks(batch, self.limit).await
-    }
-
-    async fn one(&self, registration: &Registration) -> Result<Created, StoreError> {
-        let mut created = self.all(std::slice::from_ref(registration)).await?;
-        Ok(created.pop().expect("one answer for one webhook"))
-    }
-
-    fn committed(&self, created: &mut Created) {
-        if let Created::Stored(stored) = created {
-            self.publisher.announce(&mut stored.1);
         }
     }
 }
