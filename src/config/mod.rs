@@ -236,7 +236,7 @@ pub struct Settings {
     /// A webhook whose deliveries have all failed for this long, with no success, is disabled (`webhook.disabled` is published).
     #[arg(long, env = "WEBHOOK_DISABLE_AFTER", default_value = "5days", value_parser = humantime::parse_duration, global = true)]
     pub disable_after: Duration,
-    /// The most calls the people of one organization (their tokens and portal links together) may have in progress at once in this process; more wait their turn. Service tokens are not counted.
+    /// The most calls the people of one organization (their tokens and portal links together) may have in progress at once in this process; more wait their turn. Service tokens (platform tokens among them) are not counted.
     #[arg(long, env = "WEBHOOK_MAX_CALLS_PER_ORGANIZATION", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub max_calls_per_organization: u32,
     /// The most webhooks one organization may have; CreateWebhook answers RESOURCE_EXHAUSTED beyond it.

@@ -1,6 +1,8 @@
 //! Who may do what: one table of what each action needs (a role in the
 //! organization acted on, a scope, or just a verified token), and the
-//! checks made with it.
+//! checks made with it. A platform's own backend, with a token of the
+//! identity provider holding [`PLATFORM_SCOPE`], meets every role rule in
+//! every organization.
 
 use super::OrganizationId;
 use super::caller::{Caller, Credential, Role};
@@ -58,11 +60,18 @@ impl Action {
     }
 }
 
+/// The scope of a platform's own backend (a client-credentials token: `sub`
+/// and scopes, no organization or role): it may do what an owner or admin
+/// may, in every organization. It does not imply any other scope.
+pub const PLATFORM_SCOPE: &str = "webhooks:admin";
+
 /// What an action needs.
 enum Needs {
     /// A verified token, whatever it says.
     Token,
-    /// One of these roles in the organization acted on.
+    /// One of these roles in the organization acted on, or
+    /// [`PLATFORM_SCOPE`] on a token of the identity provider, which stands
+    /// for every role in every organization.
     Role(&'static [Role]),
     /// This scope, whatever the organization (service-to-service calls).
     Scope(&'static str),
@@ -142,7 +151,8 @@ fn rule(action: Action) -> Rule {
 pub struct Denied(pub &'static str);
 
 /// Allows `action` on `organization` when the caller has what the table
-/// asks: a role in that very organization, or a scope.
+/// asks: a role in that very organization (or the platform scope), or a
+/// scope.
 pub fn authorize(
     caller: &Caller,
     action: Action,
@@ -156,26 +166,17 @@ pub fn authorize(
 /// rule fully when the organization is known, and otherwise (`None`: not
 /// read yet, or not a valid id, which validation then reports) as far as
 /// the token alone tells: a caller whose role is none of the rule's, in
-/// whatever organization, is refused.
+/// whatever organization, is refused; a platform token goes on.
 pub fn authorize_early(
     caller: &Caller,
     action: Action,
     organization: Option<OrganizationId>,
 ) -> Result<(), Denied> {
-    let rule = rule(action);
-    refuse_portal(caller, &rule)?;
-    match (rule.needs, organization) {
-        (Needs::Role(roles), None) => {
-            if caller.membership.is_some_and(|m| roles.contains(&m.role)) {
-                Ok(())
-            } else {
-                Err(Denied(rule.denied))
-            }
-        }
-        _ => check(caller, action, organization),
-    }
+    check(caller, action, organization)
 }
 
+/// The rule of `action` applied to `caller` in `organization` (`None`: not
+/// known yet).
 fn check(
     caller: &Caller,
     action: Action,
@@ -183,18 +184,47 @@ fn check(
 ) -> Result<(), Denied> {
     let rule = rule(action);
     refuse_portal(caller, &rule)?;
-    let allowed = match rule.needs {
-        Needs::Token => true,
-        Needs::Role(roles) => caller
-            .membership
-            .is_some_and(|m| Some(m.organization_id) == organization && roles.contains(&m.role)),
-        Needs::Scope(scope) => caller.scopes.iter().any(|s| s == scope),
-    };
-    if allowed {
+    if rule.needs.met_by(caller, organization) {
         Ok(())
     } else {
         Err(Denied(rule.denied))
     }
+}
+
+impl Needs {
+    /// Whether `caller` has what is needed in `organization`; when that is
+    /// not known yet, a role in any organization (or the platform scope)
+    /// will do for now.
+    fn met_by(&self, caller: &Caller, organization: Option<OrganizationId>) -> bool {
+        match *self {
+            Needs::Token => true,
+            Needs::Role(roles) => {
+                is_platform(caller)
+                    || caller.membership.is_some_and(|m| {
+                        roles.contains(&m.role)
+                            && organization.is_none_or(|org| org == m.organization_id)
+                    })
+            }
+            Needs::Scope(scope) => holds(caller, scope),
+        }
+    }
+}
+
+/// Whether `caller` is a platform's backend: a token of the identity
+/// provider holding [`PLATFORM_SCOPE`]. Never a portal token: we mint those
+/// for one organization, without scopes, and whatever one carried it must
+/// not speak for every organization.
+fn is_platform(caller: &Caller) -> bool {
+    match caller.credential {
+        Credential::IdentityToken => holds(caller, PLATFORM_SCOPE),
+        Credential::PortalLink => false,
+    }
+}
+
+/// Whether `caller`'s token names `scope` (exactly; scopes have no case
+/// folding and no hierarchy).
+fn holds(caller: &Caller, scope: &str) -> bool {
+    caller.scopes.iter().any(|s| s == scope)
 }
 
 /// Refuses a portal token the rule keeps it from, whatever its role.
@@ -239,6 +269,98 @@ mod tests {
             credential: Credential::IdentityToken,
             expires_at: Utc::now(),
         }
+    }
+
+    /// A platform's backend: a client-credentials token, no organization.
+    fn platform() -> Caller {
+        service(&["openid", "webhooks:admin"])
+    }
+
+    fn new_org() -> OrganizationId {
+        OrganizationId::from_uuid(uuid::Uuid::new_v4())
+    }
+
+    /// Every action whose rule asks for a role.
+    fn role_actions() -> Vec<Action> {
+        let actions: Vec<Action> = Action::NAMED
+            .iter()
+            .map(|(_, action)| *action)
+            .filter(|action| matches!(rule(*action).needs, Needs::Role(_)))
+            .collect();
+        assert!(actions.contains(&Action::CreatePortalLink), "{actions:?}");
+        actions
+    }
+
+    /// What `caller` is answered for `action` on `org`: once its id is
+    /// read, early with it, early without it.
+    fn answers(caller: &Caller, action: Action, org: OrganizationId) -> [Result<(), Denied>; 3] {
+        [
+            authorize(caller, action, org),
+            authorize_early(caller, action, Some(org)),
+            authorize_early(caller, action, None),
+        ]
+    }
+
+    #[test]
+    fn a_platform_token_may_do_what_owners_and_admins_may_in_every_organization() {
+        for org in [new_org(), new_org()] {
+            for action in role_actions() {
+                assert_eq!(
+                    answers(&platform(), action, org),
+                    [(); 3].map(|()| Ok(())),
+                    "{action:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_platform_scope_publishes_nothing_without_events_publish() {
+        let org = new_org();
+        let refused = Denied("publishing events needs a token with the events:publish scope");
+        assert_eq!(
+            answers(&platform(), Action::PublishEvent, org),
+            [(); 3].map(|()| Err(refused.clone()))
+        );
+        let both = service(&["webhooks:admin", "events:publish"]);
+        assert!(authorize(&both, Action::PublishEvent, org).is_ok());
+        assert!(authorize(&both, Action::CreateWebhook, org).is_ok());
+    }
+
+    #[test]
+    fn another_scope_or_a_portal_token_is_no_platform() {
+        let (org, other) = (new_org(), new_org());
+        // We mint portal tokens for one organization, without scopes; were
+        // one to hold the platform scope, it still would not be one.
+        let mut portal = portal(org);
+        portal.scopes = vec!["webhooks:admin".into()];
+        let outsider = Caller {
+            membership: None,
+            ..portal.clone()
+        };
+        let scoped = [
+            "events:publish",
+            "webhooks:read",
+            "webhooks:admin:x",
+            "WEBHOOKS:ADMIN",
+        ];
+        let callers = scoped.map(|scope| service(&[scope]));
+        for action in role_actions() {
+            for caller in callers.iter().chain([&service(&[]), &outsider]) {
+                let answers = answers(caller, action, org);
+                assert!(answers.iter().all(Result::is_err), "{caller:?} {action:?}");
+            }
+            assert!(
+                answers(&portal, action, other)[..2]
+                    .iter()
+                    .all(Result::is_err)
+            );
+        }
+        assert!(authorize(&portal, Action::ListWebhooks, org).is_ok());
+        assert_eq!(
+            authorize(&portal, Action::CreatePortalLink, org),
+            Err(Denied("a portal link cannot create portal links"))
+        );
     }
 
     #[test]

@@ -11,8 +11,8 @@ use crate::listing::list_page;
 use crate::on_every_backend;
 use crate::support::receiver::Receiver;
 use crate::support::{
-    Backend, TestApp, authorized, deliver_to, field_mask, publisher_token, signature_entries,
-    spawn_app, spawn_app_with, standard_signature,
+    Backend, TestApp, authorized, deliver_to, field_mask, platform_token, publisher_token,
+    service_token, signature_entries, spawn_app, spawn_app_with, standard_signature,
 };
 use webhook_service::grpc::proto::{
     CreateWebhookRequest, DeleteWebhookRequest, DeliveryStatus, GetDeliveryRequest,
@@ -80,7 +80,8 @@ async fn call_every_rpc(
     let mut results = Vec::new();
     let request = CreateWebhookRequest {
         organization_id: organization.to_owned(),
-        url: "https://hooks.example.com/intruder".into(),
+        // Its own URL on each call: a second caller is not ALREADY_EXISTS.
+        url: format!("https://hooks.example.com/intruder/{}", Uuid::new_v4()),
         events: vec!["oauth_app.revoked".into()],
         ..Default::default()
     };
@@ -287,6 +288,8 @@ async fn a_member_or_another_organization_is_permission_denied_on_every_rpc_but_
         app.token("MEMBER"),
         app.token_for(Uuid::new_v4(), "OWNER"),
         app.token_for(Uuid::new_v4(), "ADMIN"),
+        publisher_token(),
+        service_token("platform-backend", "webhooks:read", 3600),
     ] {
         let results = call_every_rpc(&app, &token, &organization, &webhook.id, &delivery_id).await;
         assert_eq!(results.len(), 11);
@@ -307,17 +310,17 @@ async fn a_member_or_another_organization_is_permission_denied_on_every_rpc_but_
     assert_eq!(deliveries.len(), 1, "{deliveries:?}");
     assert_eq!(deliveries[0].attempt_count, 1);
 
-    // An ADMIN of the organization may.
-    let results = call_every_rpc(
-        &app,
-        &app.token("ADMIN"),
-        &organization,
-        &webhook.id,
-        &delivery_id,
-    )
-    .await;
-    for (rpc, result) in &results {
-        assert!(result.is_ok(), "ADMIN {rpc}: {result:?}");
+    // An ADMIN of the organization may, and so may a platform token (scope
+    // webhooks:admin, no organization), each on a webhook of its own.
+    let (second, _, second_delivery) = webhook_with_a_delivery(&app, &receiver, "/q").await;
+    for (who, token, webhook_id, delivery_id) in [
+        ("ADMIN", app.token("ADMIN"), &webhook.id, &delivery_id),
+        ("platform", platform_token(), &second.id, &second_delivery),
+    ] {
+        let results = call_every_rpc(&app, &token, &organization, webhook_id, delivery_id).await;
+        for (rpc, result) in &results {
+            assert!(result.is_ok(), "{who} {rpc}: {result:?}");
+        }
     }
 }
 

@@ -39,6 +39,7 @@ mod message_limits;
 mod metrics;
 mod migrations;
 mod paused_backlog;
+mod platform_tokens;
 mod plumbing;
 mod portal_links;
 mod portal_tokens;

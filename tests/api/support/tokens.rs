@@ -55,11 +55,25 @@ pub fn assert_field_violation(status: &Status, field: &str) -> String {
 
 /// A service token: no organization, the `events:publish` scope.
 pub fn publisher_token() -> String {
+    service_token("billing-service", "events:publish", 3600)
+}
+
+/// A platform's backend token: no organization, the `webhooks:admin` scope.
+pub fn platform_token() -> String {
+    service_token(PLATFORM, "webhooks:admin", 3600)
+}
+
+/// The subject of [`platform_token`].
+pub const PLATFORM: &str = "platform-backend";
+
+/// A token without organization or role, for `subject` with `scope`
+/// (space-separated), valid for `seconds`.
+pub fn service_token(subject: &str, scope: &str, seconds: u64) -> String {
     let now = jsonwebtoken::get_current_timestamp();
     hs256(&json!({
-        "sub": "billing-service",
-        "scope": "events:publish",
+        "sub": subject,
+        "scope": scope,
         "iat": now,
-        "exp": now + 3600,
+        "exp": now + seconds,
     }))
 }
