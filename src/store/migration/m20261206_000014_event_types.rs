@@ -33,7 +33,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        let now = chrono::Utc::now();
+        // Microseconds: what PostgreSQL keeps, on SQLite too.
+        let now = chrono::SubsecRound::trunc_subsecs(chrono::Utc::now(), 6);
         let mut insert = Query::insert();
         insert.into_table(EventTypes::Table).columns([
             EventTypes::Name,
