@@ -2,6 +2,8 @@
 //! to and a service can publish, shared by every organization of the
 //! installation, each with an optional JSON Schema for its `data`.
 
+pub mod own;
+
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 

@@ -4,6 +4,7 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
+use crate::domain::catalogue::own;
 use crate::domain::event_type::BUILT_IN;
 
 #[derive(DeriveMigrationName)]
@@ -39,6 +40,8 @@ impl MigrationTrait for Migration {
         insert.into_table(EventTypes::Table).columns([
             EventTypes::Name,
             EventTypes::Description,
+            EventTypes::Schema,
+            EventTypes::Example,
             EventTypes::Deprecated,
             EventTypes::Archived,
             EventTypes::BuiltIn,
@@ -48,9 +51,15 @@ impl MigrationTrait for Migration {
             EventTypes::UpdatedAt,
         ]);
         for (name, description) in BUILT_IN {
+            let (schema, example) = match own::documents(name) {
+                Some((schema, example)) => (Some(schema.to_string()), Some(example.to_string())),
+                None => (None, None),
+            };
             insert.values_panic([
                 name.into(),
                 description.into(),
+                schema.into(),
+                example.into(),
                 false.into(),
                 false.into(),
                 true.into(),
