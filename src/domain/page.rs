@@ -22,33 +22,8 @@ impl Page {
     /// Reads `page_size` (0 for the default, capped at the maximum) and the
     /// opaque `page_token` of a listing called `kind`.
     pub fn parse(kind: &str, page_size: i32, page_token: &str) -> Result<Self, Violations> {
-        let mut violations = Violations::default();
-        if page_size < 0 {
-            violations.add("page_size", "must not be negative");
-        }
-        let size = match page_size {
-            ..=0 => DEFAULT_PAGE_SIZE,
-            n => (n as u64).min(MAX_PAGE_SIZE),
-        };
-        let after = if page_token.is_empty() {
-            None
-        } else {
-            let cursor = URL_SAFE_NO_PAD
-                .decode(page_token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|t| {
-                    t.strip_prefix(kind)?
-                        .strip_prefix(':')?
-                        .parse::<Uuid>()
-                        .ok()
-                });
-            if cursor.is_none() {
-                violations.add("page_token", "is not a token this listing returned");
-            }
-            cursor
-        };
-        violations.into_result().map(|()| Page { size, after })
+        let (size, after) = parse_parts(kind, page_size, page_token, |c| c.parse().ok())?;
+        Ok(Page { size, after })
     }
 
     /// The token that continues after `last`.
@@ -68,34 +43,46 @@ pub struct NamePage {
 impl NamePage {
     /// Reads `page_size` and `page_token` as [`Page::parse`] does.
     pub fn parse(kind: &str, page_size: i32, page_token: &str) -> Result<Self, Violations> {
-        let mut violations = Violations::default();
-        if page_size < 0 {
-            violations.add("page_size", "must not be negative");
-        }
-        let size = match page_size {
-            ..=0 => DEFAULT_PAGE_SIZE,
-            n => (n as u64).min(MAX_PAGE_SIZE),
-        };
-        let after = if page_token.is_empty() {
-            None
-        } else {
-            let cursor = URL_SAFE_NO_PAD
-                .decode(page_token)
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .and_then(|t| Some(t.strip_prefix(kind)?.strip_prefix(':')?.to_owned()));
-            if cursor.is_none() {
-                violations.add("page_token", "is not a token this listing returned");
-            }
-            cursor
-        };
-        violations.into_result().map(|()| NamePage { size, after })
+        let (size, after) = parse_parts(kind, page_size, page_token, |c| Some(c.to_owned()))?;
+        Ok(NamePage { size, after })
     }
 
     /// The token that continues after `last`.
     pub fn token(kind: &str, last: &str) -> String {
         URL_SAFE_NO_PAD.encode(format!("{kind}:{last}"))
     }
+}
+
+/// The size of a page, and the cursor its token holds (`kind:cursor` in
+/// base64), read with `cursor`.
+fn parse_parts<T>(
+    kind: &str,
+    page_size: i32,
+    page_token: &str,
+    cursor: impl FnOnce(&str) -> Option<T>,
+) -> Result<(u64, Option<T>), Violations> {
+    let mut violations = Violations::default();
+    if page_size < 0 {
+        violations.add("page_size", "must not be negative");
+    }
+    let size = match page_size {
+        ..=0 => DEFAULT_PAGE_SIZE,
+        n => (n as u64).min(MAX_PAGE_SIZE),
+    };
+    let after = if page_token.is_empty() {
+        None
+    } else {
+        let after = URL_SAFE_NO_PAD
+            .decode(page_token)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .and_then(|t| cursor(t.strip_prefix(kind)?.strip_prefix(':')?));
+        if after.is_none() {
+            violations.add("page_token", "is not a token this listing returned");
+        }
+        after
+    };
+    violations.into_result().map(|()| (size, after))
 }
 
 #[cfg(test)]
