@@ -50,7 +50,7 @@ macro_rules! asset {
 }
 
 /// Every file of the console.
-pub static ASSETS: [Asset; 12] = [
+pub static ASSETS: [Asset; 13] = [
     asset!("index.html", HTML),
     asset!("console.css", CSS),
     asset!("app.js", JS),
@@ -61,6 +61,7 @@ pub static ASSETS: [Asset; 12] = [
     asset!("portal-link.js", JS),
     asset!("signin.js", JS),
     asset!("webhooks.js", JS),
+    asset!("webhook-form.js", JS),
     asset!("deliveries.js", JS),
     asset!("event-types.js", JS),
 ];

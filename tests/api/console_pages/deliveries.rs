@@ -1,5 +1,4 @@
-//! Debugging deliveries in the console: attempts, the body, a retry; the
-//! event type catalogue.
+//! Debugging deliveries in the console: attempts, the body, a retry.
 
 use super::*;
 
@@ -64,38 +63,4 @@ async fn a_failed_delivery_shows_its_attempts_and_body_and_a_retry_delivers_it()
     let deliveries = app.deliveries_of(&webhook.id).await;
     assert_eq!(deliveries[0].status(), DeliveryStatus::Succeeded);
     Ok(())
-}
-
-#[tokio::test]
-async fn the_event_types_page_lists_the_catalogue_with_a_line_each() -> anyhow::Result<()> {
-    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
-    let browser = Browser::start().await?;
-    sign_in(&browser, &app, &app.token("OWNER"), app.organization).await?;
-
-    browser.click(&testid("nav-event-types")).await?;
-    browser.wait_for_testid("event-type-row").await?;
-    let names = texts(&browser, &testid("event-type-name")).await?;
-    let descriptions = texts(&browser, &testid("event-type-description")).await?;
-    let catalogue = event_types(&app).await;
-    let expected: Vec<&str> = catalogue.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(names, expected);
-    for (shown, info) in descriptions.iter().zip(&catalogue) {
-        assert_eq!(shown, &info.description);
-    }
-    keep_screenshot(&browser, "event-types").await?;
-    Ok(())
-}
-
-/// The catalogue as ListEventTypes answers it.
-async fn event_types(app: &TestApp) -> Vec<EventTypeInfo> {
-    app.webhooks()
-        .await
-        .list_event_types(authorized(
-            ListEventTypesRequest::default(),
-            &app.token("OWNER"),
-        ))
-        .await
-        .expect("list event types")
-        .into_inner()
-        .event_types
 }

@@ -24,9 +24,11 @@ use crate::support::{
 
 const WAIT: Duration = Duration::from_secs(10);
 
+mod catalogue;
 mod deliveries;
 mod portal;
 mod safety;
+mod subscribing;
 mod webhooks;
 
 /// Where a test's screenshot `name` goes.

@@ -49,7 +49,8 @@ export async function renderDeliveries(main, query, { navigate }) {
   // The filter's choices; a failure here leaves plain "any" lists.
   const [webhooks, types] = await Promise.all([
     api.listWebhooks('', 200).then((a) => a.webhooks || [], () => []),
-    api.listEventTypes().then((a) => a.eventTypes || [], () => []),
+    // Archived types too: the history may hold their deliveries.
+    api.listEventTypes({ includeArchived: true }).catch(() => []),
   ]);
   const urls = new Map(webhooks.map((w) => [w.id, w.url]));
 
@@ -63,7 +64,11 @@ export async function renderDeliveries(main, query, { navigate }) {
     STATUSES.map(([value, label]) => option(value, label, filters.status)));
   const eventType = el('select', { 'data-testid': 'filter-event-type' },
     option('', 'Any event type', filters.eventType),
-    types.map((t) => option(t.name, t.name, filters.eventType)));
+    types.map((t) => option(t.name, t.archived ? `${t.name} (archived)` : t.name, filters.eventType)),
+    // A type the catalogue does not list (`webhook.ping`, of test events).
+    filters.eventType && !types.some((t) => t.name === filters.eventType)
+      ? option(filters.eventType, filters.eventType, filters.eventType)
+      : null);
   const form = el('form', { class: 'filters', 'data-testid': 'deliveries-filter' },
     field({ label: 'Webhook', name: 'webhookId', input: webhook }),
     field({ label: 'Status', name: 'status', input: status }),

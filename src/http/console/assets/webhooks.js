@@ -2,18 +2,9 @@
 // resume, rotate the secret, send a test event, delete.
 
 import { api } from './api.js';
-import { ask, copyText, el, field, openDialog, replace, timeEl } from './dom.js';
-import { clearFieldErrors, showDialogError, showError, showStatus } from './messages.js';
-
-// The event-type catalogue, fetched once per page load.
-let catalogue = null;
-async function eventTypes() {
-  if (!catalogue) {
-    const answer = await api.listEventTypes();
-    catalogue = answer.eventTypes || [];
-  }
-  return catalogue;
-}
+import { ask, copyText, el, openDialog, replace, timeEl } from './dom.js';
+import { showError, showStatus } from './messages.js';
+import { loadTypes, webhookForm } from './webhook-form.js';
 
 export function renderWebhooks(main) {
   // Page tokens already seen: pageTokens[i] fetches page i.
@@ -125,73 +116,6 @@ function state(webhook) {
     parts.push(el('p', { class: 'reason' }, 'Failing since ', timeEl(webhook.failingSince)));
   }
   return parts;
-}
-
-// The form of the create and edit dialogs.
-function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
-  const url = el('input', {
-    type: 'url',
-    required: true,
-    placeholder: 'https://example.com/webhooks',
-    autocomplete: 'off',
-    'data-testid': 'webhook-url-input',
-  });
-  const description = el('textarea', {
-    rows: 2,
-    maxlength: 500,
-    'data-testid': 'webhook-description-input',
-  });
-  description.value = webhook ? webhook.description || '' : '';
-  const chosen = new Set(webhook ? webhook.events || [] : []);
-  const events = el('fieldset', { class: 'events', 'aria-describedby': 'events-error' },
-    el('legend', {}, 'Events to deliver'),
-    types.map((type) => {
-      const box = el('input', { type: 'checkbox', name: 'events', value: type.name, 'data-testid': 'webhook-event' });
-      box.checked = chosen.has(type.name);
-      return el('label', { class: 'check' }, box,
-        el('span', {}, el('code', {}, type.name), ' ', el('span', { class: 'hint' }, type.description)));
-    }),
-    el('p', { class: 'field-error', id: 'events-error', 'data-testid': 'field-error-events', 'data-field': 'events', hidden: true }));
-  const problem = el('div', { class: 'error', role: 'alert', 'data-testid': 'dialog-error', hidden: true });
-  const submit = el('button', { type: 'submit', 'data-testid': 'webhook-submit' }, submitLabel);
-  const form = el('form', { 'data-testid': 'webhook-form', novalidate: true },
-    webhook
-      ? el('p', {}, 'URL: ', el('span', { class: 'url' }, webhook.url))
-      : field({ label: 'URL', name: 'url', input: url, hint: 'An https URL on a public host.' }),
-    events,
-    field({ label: 'Description (optional)', name: 'description', input: description, hint: 'A note for people, at most 500 characters.' }),
-    problem,
-    el('div', { class: 'actions' },
-      submit,
-      el('button', { type: 'button', class: 'secondary', 'data-testid': 'dialog-cancel', on: { click: close } }, 'Cancel')));
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    clearFieldErrors(form);
-    problem.hidden = true;
-    const values = {
-      url: url.value.trim(),
-      events: [...form.querySelectorAll('input[name="events"]:checked')].map((b) => b.value),
-      description: description.value,
-    };
-    submit.disabled = true;
-    try {
-      await onSubmit(values);
-    } catch (error) {
-      if (error.status !== 401) showDialogError(problem, error, form);
-    } finally {
-      submit.disabled = false;
-    }
-  });
-  return form;
-}
-
-async function loadTypes() {
-  try {
-    return await eventTypes();
-  } catch (error) {
-    if (error.status !== 401) showError(error);
-    return null;
-  }
 }
 
 async function createDialog(done) {
