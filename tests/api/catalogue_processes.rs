@@ -77,6 +77,22 @@ impl Other {
     }
 }
 
+/// Waits until two connections to the database listen for catalogue
+/// changes: one in each process.
+async fn both_listen(app: &TestApp) {
+    let sql = "SELECT count(*) AS n FROM pg_stat_activity \
+               WHERE datname = current_database() AND query LIKE 'LISTEN %event_type_changed%'";
+    let deadline = Instant::now() + HEARD_WITHIN;
+    loop {
+        let listening: i64 = app.query(sql).await[0].try_get("", "n").unwrap();
+        if listening == 2 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{listening} processes listen");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schema_changed_through_one_process_holds_in_another_that_had_cached_it() {
     if !postgres_available() {
@@ -86,6 +102,9 @@ async fn a_schema_changed_through_one_process_holds_in_another_that_had_cached_i
     let first = spawn_app_at(url.clone(), |_| {}).await;
     first.create_invoice_paid().await;
     let other = Other::start(&url).await;
+    // Until it listens, the other process caches nothing and reads every
+    // type afresh: what it does after is what is tested.
+    both_listen(&first).await;
     let small = json!({"amount": 5, "currency": "EUR"});
     // The other process compiles and caches the schema as it is.
     other.publish(&first, &small).await.unwrap();
