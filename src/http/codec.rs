@@ -48,7 +48,35 @@ fn request_bytes<Req: Message + DeserializeOwned>(
 
 fn response_json<Resp: Message + Default + Serialize>(message: &[u8]) -> Result<Vec<u8>, String> {
     let message = Resp::decode(message).map_err(|e| e.to_string())?;
-    serde_json::to_vec(&message).map_err(|e| e.to_string())
+    let mut json = Vec::new();
+    let mut serializer = serde_json::Serializer::with_formatter(&mut json, WholeNumbers);
+    message
+        .serialize(&mut serializer)
+        .map_err(|e| e.to_string())?;
+    Ok(json)
+}
+
+/// Writes a whole double without a fraction (`1200`, not `1200.0`), as
+/// protojson does. The only doubles this API answers are the numbers of a
+/// `Struct` (an event type's schema and example), which their author most
+/// likely wrote as integers and a typed client reads as such; PublishEvent
+/// delivers `data` the same way.
+struct WholeNumbers;
+
+impl serde_json::ser::Formatter for WholeNumbers {
+    fn write_f64<W: ?Sized + std::io::Write>(
+        &mut self,
+        writer: &mut W,
+        value: f64,
+    ) -> std::io::Result<()> {
+        // Beyond 2^53 a double no longer holds every integer.
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        if value.fract() == 0.0 && value.abs() <= EXACT {
+            write!(writer, "{}", value as i64)
+        } else {
+            serde_json::ser::CompactFormatter.write_f64(writer, value)
+        }
+    }
 }
 
 /// `message` as the one length-prefixed message of a gRPC request:
@@ -141,5 +169,26 @@ mod tests {
         // writes them.
         assert_eq!(json["enabled"], false, "{json}");
         assert_eq!(json["events"], serde_json::json!([]), "{json}");
+    }
+
+    #[test]
+    fn whole_numbers_of_a_struct_are_written_without_a_fraction() {
+        let codec = Codec::of::<proto::GetEventTypeRequest, proto::EventTypeInfo>();
+        let schema =
+            serde_json::json!({"minimum": 0, "maximum": 1e15, "multipleOf": 0.5, "big": 1e300});
+        let info = proto::EventTypeInfo {
+            schema: Some(serde_json::from_value(schema).unwrap()),
+            ..Default::default()
+        };
+        let json = codec.response(&info.encode_to_vec()).unwrap();
+        let text = String::from_utf8(json).unwrap();
+        assert!(
+            text.contains("\"minimum\":0,") || text.contains("\"minimum\":0}"),
+            "{text}"
+        );
+        assert!(text.contains("\"maximum\":1000000000000000"), "{text}");
+        assert!(text.contains("\"multipleOf\":0.5"), "{text}");
+        let json: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(json["schema"]["big"], 1e300, "{text}");
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod browser;
 mod calls;
+pub mod catalogue;
 pub mod health;
 pub mod jwks;
 pub mod pki;

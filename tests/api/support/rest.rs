@@ -30,7 +30,9 @@ impl Answer {
         violations
             .iter()
             .map(|v| {
-                let field = v["field"].as_str().unwrap().to_owned();
+                // The proto3 JSON mapping leaves out an empty field: a
+                // violation of the request as a whole.
+                let field = v["field"].as_str().unwrap_or_default().to_owned();
                 (field, v["description"].as_str().unwrap().to_owned())
             })
             .collect()
