@@ -19,6 +19,7 @@ mod postgres;
 #[path = "../../tests/api/support/receiver.rs"]
 mod receiver;
 mod scenarios;
+mod schema;
 mod service;
 mod summary;
 
@@ -31,9 +32,10 @@ use serde::Serialize;
 use hostile::HostileTenant;
 use noisy::NoisyNeighbour;
 use scenarios::{Backlog, Calls, Databases, Latency, Throughput};
+use schema::SchemaValidation;
 
 /// What `--only` accepts; without it, every scenario runs, in this order.
-const SCENARIOS: [&str; 8] = [
+const SCENARIOS: [&str; 9] = [
     "one-endpoint",
     "fan-out",
     "retry-load",
@@ -42,6 +44,7 @@ const SCENARIOS: [&str; 8] = [
     "backlog",
     "noisy",
     "hostile-tenant",
+    "schema-validation",
 ];
 
 #[derive(Serialize)]
@@ -81,6 +84,8 @@ struct BackendReport {
     noisy_neighbour: Option<NoisyNeighbour>,
     #[serde(skip_serializing_if = "Option::is_none")]
     hostile_tenant: Option<HostileTenant>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schema_validation: Option<SchemaValidation>,
 }
 
 struct Sqlite(tempfile::TempDir);
@@ -182,6 +187,7 @@ async fn run(
         backlog: None,
         noisy_neighbour: None,
         hostile_tenant: None,
+        schema_validation: None,
     };
     if runs("one-endpoint") {
         report.one_endpoint =
@@ -214,6 +220,11 @@ async fn run(
         let phase = Duration::from_secs(if scale > 1 { 5 } else { 20 });
         report.hostile_tenant =
             Some(hostile::hostile_tenant(databases, receiver, 1_000_000 / scale, phase).await);
+    }
+    if runs("schema-validation") {
+        // 12 rounds of 5,000 events (2 to warm up), about a second each.
+        report.schema_validation =
+            Some(schema::schema_validation(databases, receiver, 5_000 / scale).await);
     }
     report
 }

@@ -17,8 +17,8 @@ use webhook_service::grpc::proto::CreateWebhookRequest;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 
 /// Publishers calling PublishEvent at once, as in the peer's measurement.
-const PUBLISHERS: usize = 32;
-const GRPC_CHANNELS: usize = 4;
+pub const PUBLISHERS: usize = 32;
+pub const GRPC_CHANNELS: usize = 4;
 /// The service's defaults: WEBHOOK_MAX_IN_FLIGHT and WEBHOOK_MAX_PER_ENDPOINT.
 const MAX_IN_FLIGHT: usize = 256;
 const MAX_PER_ENDPOINT: usize = 16;

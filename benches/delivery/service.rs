@@ -114,12 +114,25 @@ impl Service {
         count: usize,
         url_of: impl Fn(usize) -> String,
     ) {
+        self.subscribe_in_to(organization, &["member.added"], count, url_of)
+            .await;
+    }
+
+    /// Registers, in `organization`, `count` webhooks for `events` at
+    /// `url_of(i)`.
+    pub async fn subscribe_in_to(
+        &self,
+        organization: Uuid,
+        events: &[&str],
+        count: usize,
+        url_of: impl Fn(usize) -> String,
+    ) {
         let mut client = WebhookServiceClient::new(self.channel().await);
         for i in 0..count {
             let request = CreateWebhookRequest {
                 organization_id: organization.to_string(),
                 url: url_of(i),
-                events: vec!["member.added".into()],
+                events: events.iter().map(|e| (*e).into()).collect(),
                 ..Default::default()
             };
             client
@@ -246,6 +259,11 @@ impl Drop for Service {
 
 pub fn owner_token(organization: Uuid) -> String {
     token(json!({"sub": "bench", "org_id": organization.to_string(), "role": "OWNER"}))
+}
+
+/// A platform's backend allowed to change the event catalogue.
+pub fn catalogue_token() -> String {
+    token(json!({"sub": "bench", "scope": "event-types:write"}))
 }
 
 fn token(mut claims: serde_json::Value) -> String {

@@ -2,6 +2,7 @@
 
 use crate::Report;
 use crate::hostile::{Calls, HostileTenant};
+use crate::schema::SchemaValidation;
 
 pub fn print(report: &Report) {
     println!(
@@ -103,6 +104,9 @@ pub fn print(report: &Report) {
         if let Some(h) = &b.hostile_tenant {
             hostile(h);
         }
+        if let Some(s) = &b.schema_validation {
+            schema(s);
+        }
     }
 }
 
@@ -161,4 +165,21 @@ fn codes(calls: &Calls) -> String {
     } else {
         format!(": {}", listed.join(", "))
     }
+}
+
+fn schema(s: &SchemaValidation) {
+    let (v, u) = (&s.validated, &s.unvalidated);
+    println!(
+        "schema validation, 1 endpoint, {} bytes of data, {} rounds of {} events each: validated {:.0}/s, {:.0} us CPU per delivery; no schema {:.0}/s, {:.0} us; ratio {:.3} (target >= 0.90), validation {:.1} us each (medians; {:.1} us in process)",
+        s.data_bytes,
+        s.rounds_each,
+        s.events_per_round,
+        v.median_per_second,
+        v.median_cpu_us_per_delivery,
+        u.median_per_second,
+        u.median_cpu_us_per_delivery,
+        s.ratio,
+        s.cpu_us_per_validation,
+        s.in_process_check_us
+    );
 }
