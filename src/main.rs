@@ -40,6 +40,7 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(address = %app.local_addr(), "serving gRPC");
         if let Some(address) = app.http_addr() {
             tracing::info!(address = %address, "serving REST");
+            tracing::info!(url = %format!("http://{address}/console/"), "serving the console");
         }
         app.run_until_stopped(shutdown).await
     });

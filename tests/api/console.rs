@@ -203,6 +203,12 @@ async fn only_the_consoles_files_are_served_and_only_to_get_and_head() {
     assert_eq!(header(&bare, "location"), "/console/");
     assert_secured(&bare, "'none'", "the redirect");
 
+    // The REST port's root is where a newcomer looks first: the console.
+    let root = fetch("GET", &format!("{base}/")).await;
+    assert_eq!(root.status, 307);
+    assert_eq!(header(&root, "location"), "/console/");
+    assert_secured(&root, "'none'", "the root's redirect");
+
     for unknown in [
         "nope.js",
         "assets/app.js",

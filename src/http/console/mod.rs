@@ -70,6 +70,12 @@ pub static ASSETS: [Asset; 13] = [
 pub fn routes(frame_ancestors: &FrameAncestors) -> Router {
     let headers = security_headers(frame_ancestors);
     Router::new()
+        // Where a newcomer opening the REST port lands. Temporary: the
+        // root may serve something else one day.
+        .route(
+            "/",
+            only_get(|| async { Redirect::temporary(CONSOLE_PATH) }),
+        )
         .route(
             "/console",
             only_get(|| async { Redirect::permanent(CONSOLE_PATH) }),
