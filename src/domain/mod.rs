@@ -29,5 +29,5 @@ pub use page::Page;
 pub use portal::LinkLifetime;
 pub use secret::SigningSecret;
 pub use validation::{FieldViolation, Violations};
-pub use webhook::{Disabled, NewWebhook, UpdateFields, Webhook, WebhookChanges};
+pub use webhook::{Disabled, NewWebhook, Stopped, UpdateFields, Webhook, WebhookChanges};
 pub use webhook_url::WebhookUrl;

@@ -33,6 +33,39 @@ pub struct Webhook {
     pub rate_limit_per_second: u32,
 }
 
+/// Why a webhook sends nothing now, said so that its owner knows what to
+/// do: paused by someone, or disabled by the service for failing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stopped {
+    Paused,
+    /// With the service's reason.
+    DisabledByService(String),
+}
+
+impl Stopped {
+    /// A webhook that is not enabled, told apart by whether the service
+    /// recorded a reason for disabling it.
+    pub fn of(disabled_reason: Option<String>) -> Self {
+        match disabled_reason {
+            Some(reason) => Stopped::DisabledByService(reason),
+            None => Stopped::Paused,
+        }
+    }
+
+    /// What the caller is told, and how to go on.
+    pub fn message(&self) -> String {
+        match self {
+            Stopped::Paused => "the webhook is paused; resume it first \
+                (UpdateWebhook with enabled: true)"
+                .to_owned(),
+            Stopped::DisabledByService(reason) => format!(
+                "the webhook was disabled by the service: {reason}; once the endpoint \
+                 works, enable it (UpdateWebhook with enabled: true)"
+            ),
+        }
+    }
+}
+
 /// Why and when the service disabled a webhook on its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Disabled {

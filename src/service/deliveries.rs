@@ -123,10 +123,10 @@ impl Deliveries {
         match retried.await? {
             Retried::NoSuchDelivery => Err(ServiceError::NotFound(NOT_FOUND)),
             Retried::StillPending => Err(ServiceError::FailedPrecondition(
-                "the delivery is still pending; it will be attempted on its schedule",
+                "the delivery is still pending; it will be attempted on its schedule".into(),
             )),
             Retried::WebhookDeleted => Err(ServiceError::FailedPrecondition(
-                "the delivery's webhook was deleted",
+                "the delivery's webhook was deleted".into(),
             )),
             Retried::Scheduled(delivery) => {
                 tracing::info!(delivery_id = %id, %organization, by = %caller.subject, "delivery retried");

@@ -125,7 +125,8 @@ impl EventTypes {
                 UpdateError::NotFound => ServiceError::NotFound(NOT_FOUND),
                 UpdateError::Refused(Refused::BuiltIn) => ServiceError::FailedPrecondition(
                     "a built-in event type keeps its description, schema and example, and \
-                     cannot be archived; only `deprecated` changes",
+                     cannot be archived; only `deprecated` changes"
+                        .into(),
                 ),
                 UpdateError::Refused(Refused::Invalid(violations)) => {
                     ServiceError::InvalidArgument(violations)

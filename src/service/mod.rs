@@ -18,6 +18,8 @@ pub use webhooks::{
     CreateWebhook, ListWebhooks, RecoverWebhook, UpdateWebhook, WebhookRef, WebhookRules, Webhooks,
 };
 
+use std::borrow::Cow;
+
 use crate::domain::access::{Denied, authorize};
 use crate::domain::{Action, Caller, OrganizationId, Violations};
 use crate::store::StoreError;
@@ -33,7 +35,7 @@ pub enum ServiceError {
     InvalidArgument(Violations),
     /// The caller may not do this.
     #[error("{0}")]
-    PermissionDenied(&'static str),
+    PermissionDenied(Cow<'static, str>),
     /// What the caller asks to create exists already.
     #[error("{0}")]
     AlreadyExists(&'static str),
@@ -42,7 +44,7 @@ pub enum ServiceError {
     NotFound(&'static str),
     /// The thing is not in a state that allows this.
     #[error("{0}")]
-    FailedPrecondition(&'static str),
+    FailedPrecondition(Cow<'static, str>),
     /// A limit of the caller's organization is reached.
     #[error("{0}")]
     ResourceExhausted(String),

@@ -67,12 +67,13 @@ impl PortalLinks {
         let lifetime = parse_field("ttl", LinkLifetime::parse(request.ttl, self.max_ttl))?;
         let Some(console) = &self.console else {
             return Err(ServiceError::FailedPrecondition(
-                "the REST listener is off (WEBHOOK_HTTP_ADDR), so there is no console to link to",
+                "the REST listener is off (WEBHOOK_HTTP_ADDR), so there is no console to link to"
+                    .into(),
             ));
         };
         let expires_at = lifetime
             .ends(Utc::now(), caller.expires_at)
-            .ok_or(ServiceError::FailedPrecondition(TOKEN_ENDING))?;
+            .ok_or(ServiceError::FailedPrecondition(TOKEN_ENDING.into()))?;
         let issued = self
             .tokens
             .issue(&caller.subject, organization, expires_at)

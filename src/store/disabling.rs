@@ -27,6 +27,7 @@ use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
 use super::webhooks::{now, to_domain};
 use super::{Store, StoreError};
+use crate::domain::Stopped;
 use crate::domain::clock;
 use crate::domain::webhook::{DISABLED_PREFIX, disabled_event, disabled_reason};
 use crate::domain::{DeliveryStatus, Disabled, OrganizationId, WebhookId};
@@ -184,8 +185,8 @@ impl Store {
 /// What RecoverWebhook did.
 pub enum Recovered {
     NoSuchWebhook,
-    /// The webhook is disabled: enable it first.
-    Disabled,
+    /// The webhook is paused or disabled: enable it first.
+    Stopped(Stopped),
     /// This many deliveries are pending again.
     Scheduled(u64),
 }
@@ -212,7 +213,7 @@ impl Store {
             return Ok(Recovered::NoSuchWebhook);
         };
         if !webhook.enabled {
-            return Ok(Recovered::Disabled);
+            return Ok(Recovered::Stopped(Stopped::of(webhook.disabled_reason)));
         }
         // Events are stored to the microsecond; `since` floored to one
         // compares the same (an event is newer than `since` exactly when

@@ -11,6 +11,7 @@ use super::claims::{Admission, Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
 use super::scoped::Scoped;
 use super::{Store, StoreError, subscriptions};
+use crate::domain::Stopped;
 use crate::domain::{
     DeliveryId, DeliveryStatus, EventId, EventType, NewEvent, OrganizationId, WebhookId,
 };
@@ -311,7 +312,7 @@ impl Store {
             .await?;
         match found {
             None => Ok(TestDelivery::NoSuchWebhook),
-            Some(w) if !w.enabled => Ok(TestDelivery::Disabled),
+            Some(w) if !w.enabled => Ok(TestDelivery::Stopped(Stopped::of(w.disabled_reason))),
             Some(w) => {
                 let body = insert_events(&txn, &[ping]).await?.remove(0);
                 let scheduling = Scheduling {
@@ -339,7 +340,8 @@ impl Store {
 /// What SendTestEvent did.
 pub enum TestDelivery {
     NoSuchWebhook,
-    Disabled,
+    /// The webhook is paused or disabled.
+    Stopped(Stopped),
     /// The ping is stored with its one delivery.
     Scheduled {
         published: Published,

@@ -55,9 +55,18 @@ async fn a_member_is_permission_denied(backend: Backend) {
 
 async fn a_token_for_another_organization_is_permission_denied(backend: Backend) {
     let app = spawn_app(backend).await;
-    let token = app.token_for(uuid::Uuid::new_v4(), "OWNER");
+    let other = uuid::Uuid::new_v4();
+    let token = app.token_for(other, "OWNER");
     let status = call(&app, Some(&token)).await.unwrap_err();
     assert_eq!(status.code(), Code::PermissionDenied);
+    // The organization is the cause, not the role.
+    assert_eq!(
+        status.message(),
+        format!(
+            "this token is for organization {other}, not {}",
+            app.organization
+        )
+    );
 }
 
 async fn no_token_is_unauthenticated(backend: Backend) {

@@ -335,6 +335,13 @@ async fn recover_webhook_resends_what_failed_or_was_cancelled_since_a_time(backe
         .await
         .unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    // Said as the service's doing, with its reason.
+    assert!(
+        status
+            .message()
+            .starts_with("the webhook was disabled by the service: every delivery failed since"),
+        "{status:?}"
+    );
     let status = recover(&app, "OWNER", &webhook.id, None).await.unwrap_err();
     assert_field_violation(&status, "since");
     let status = recover(&app, "MEMBER", &webhook.id, Some(since))

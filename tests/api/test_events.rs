@@ -90,6 +90,12 @@ async fn a_test_event_to_a_paused_webhook_is_failed_precondition(backend: Backen
 
     let status = send_test_event(&app, &webhook.id).await.unwrap_err();
     assert_eq!(status.code(), Code::FailedPrecondition, "{status:?}");
+    assert!(
+        status
+            .message()
+            .starts_with("the webhook is paused; resume it first"),
+        "{status:?}"
+    );
     assert!(app.deliveries_of(&webhook.id).await.is_empty());
 
     // Enabled again, it pings.

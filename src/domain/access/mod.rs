@@ -4,6 +4,8 @@
 //! identity provider holding [`PLATFORM_SCOPE`], meets every role rule in
 //! every organization.
 
+use std::borrow::Cow;
+
 use super::OrganizationId;
 use super::caller::{Caller, Credential, Role};
 
@@ -148,7 +150,7 @@ fn rule(action: Action) -> Rule {
 /// A caller may not perform an action; the message is safe to show them.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
-pub struct Denied(pub &'static str);
+pub struct Denied(pub Cow<'static, str>);
 
 /// Allows `action` on `organization` when the caller has what the table
 /// asks: a role in that very organization (or the platform scope), or a
@@ -185,10 +187,24 @@ fn check(
     let rule = rule(action);
     refuse_portal(caller, &rule)?;
     if rule.needs.met_by(caller, organization) {
-        Ok(())
-    } else {
-        Err(Denied(rule.denied))
+        return Ok(());
     }
+    // An owner or admin of another organization: the organization is the
+    // cause, not the role.
+    if let (Needs::Role(roles), Some(asked), Some(member)) =
+        (&rule.needs, organization, caller.membership)
+        && roles.contains(&member.role)
+        && member.organization_id != asked
+    {
+        return Err(Denied(
+            format!(
+                "this token is for organization {}, not {asked}",
+                member.organization_id
+            )
+            .into(),
+        ));
+    }
+    Err(Denied(rule.denied.into()))
 }
 
 impl Needs {
@@ -230,7 +246,7 @@ fn holds(caller: &Caller, scope: &str) -> bool {
 /// Refuses a portal token the rule keeps it from, whatever its role.
 fn refuse_portal(caller: &Caller, rule: &Rule) -> Result<(), Denied> {
     match (caller.credential, rule.portal) {
-        (Credential::PortalLink, Portal::Refused(message)) => Err(Denied(message)),
+        (Credential::PortalLink, Portal::Refused(message)) => Err(Denied(message.into())),
         _ => Ok(()),
     }
 }

@@ -78,7 +78,7 @@ fn a_platform_token_may_do_what_owners_and_admins_may_in_every_organization() {
 #[test]
 fn the_platform_scope_publishes_nothing_without_events_publish() {
     let org = new_org();
-    let refused = Denied("publishing events needs a token with the events:publish scope");
+    let refused = Denied("publishing events needs a token with the events:publish scope".into());
     assert_eq!(
         answers(&platform(), Action::PublishEvent, org),
         [(); 3].map(|()| Err(refused.clone()))
@@ -120,7 +120,7 @@ fn another_scope_or_a_portal_token_is_no_platform() {
     assert!(authorize(&portal, Action::ListWebhooks, org).is_ok());
     assert_eq!(
         authorize(&portal, Action::CreatePortalLink, org),
-        Err(Denied("a portal link cannot create portal links"))
+        Err(Denied("a portal link cannot create portal links".into()))
     );
 }
 
@@ -133,17 +133,17 @@ fn a_portal_token_manages_webhooks_but_makes_no_links_and_publishes_nothing() {
     assert!(authorize(&portal(org), Action::ListWebhooks, other).is_err());
     assert_eq!(
         authorize(&portal(org), Action::CreatePortalLink, org),
-        Err(Denied("a portal link cannot create portal links"))
+        Err(Denied("a portal link cannot create portal links".into()))
     );
     assert_eq!(
         authorize_early(&portal(org), Action::CreatePortalLink, None),
-        Err(Denied("a portal link cannot create portal links"))
+        Err(Denied("a portal link cannot create portal links".into()))
     );
     let mut publisher = portal(org);
     publisher.scopes = vec!["events:publish".into()];
     assert_eq!(
         authorize(&publisher, Action::PublishEvent, org),
-        Err(Denied("a portal link cannot publish events"))
+        Err(Denied("a portal link cannot publish events".into()))
     );
 }
 
@@ -199,7 +199,9 @@ fn anyone_reads_the_catalogue_only_the_scope_writes_it() {
         link.scopes = vec!["event-types:write".into()];
         assert_eq!(
             authorize_early(&link, action, None),
-            Err(Denied("a portal link cannot change the event catalogue"))
+            Err(Denied(
+                "a portal link cannot change the event catalogue".into()
+            ))
         );
     }
 }
@@ -224,13 +226,21 @@ fn owners_and_admins_of_the_organization_may_create_webhooks() {
 fn members_and_other_organizations_may_not() {
     let org = OrganizationId::from_uuid(uuid::Uuid::new_v4());
     let other = OrganizationId::from_uuid(uuid::Uuid::new_v4());
-    let denied = Denied("only owners and admins can create webhooks");
+    let denied = Denied("only owners and admins can create webhooks".into());
     assert_eq!(
         authorize(&caller(org, Role::Member), Action::CreateWebhook, org),
         Err(denied.clone())
     );
+    // An owner of another organization is told that the organization is
+    // the cause, not the role.
     assert_eq!(
         authorize(&caller(other, Role::Owner), Action::CreateWebhook, org),
+        Err(Denied(
+            format!("this token is for organization {other}, not {org}").into()
+        ))
+    );
+    assert_eq!(
+        authorize(&caller(other, Role::Member), Action::CreateWebhook, org),
         Err(denied)
     );
 }

@@ -279,9 +279,9 @@ impl Webhooks {
         });
         match recovered.await? {
             Recovered::NoSuchWebhook => Err(ServiceError::NotFound(NOT_FOUND)),
-            Recovered::Disabled => Err(ServiceError::FailedPrecondition(
-                "the webhook is disabled; enable it first",
-            )),
+            Recovered::Stopped(stopped) => {
+                Err(ServiceError::FailedPrecondition(stopped.message().into()))
+            }
             Recovered::Scheduled(scheduled) => {
                 tracing::info!(webhook_id = %id, %organization, by = %caller.subject, %since, scheduled, "webhook recovered");
                 Ok(scheduled)
@@ -314,9 +314,9 @@ impl Webhooks {
         });
         match sent.await? {
             TestDelivery::NoSuchWebhook => Err(ServiceError::NotFound(NOT_FOUND)),
-            TestDelivery::Disabled => Err(ServiceError::FailedPrecondition(
-                "the webhook is disabled; enable it first",
-            )),
+            TestDelivery::Stopped(stopped) => {
+                Err(ServiceError::FailedPrecondition(stopped.message().into()))
+            }
             TestDelivery::Scheduled {
                 published,
                 delivery,
