@@ -43,6 +43,12 @@ pub enum UpdateError {
     Store(#[from] StoreError),
 }
 
+impl From<sea_orm::DbErr> for CreateError {
+    fn from(err: sea_orm::DbErr) -> Self {
+        CreateError::Store(err.into())
+    }
+}
+
 impl From<sea_orm::DbErr> for UpdateError {
     fn from(err: sea_orm::DbErr) -> Self {
         UpdateError::Store(err.into())
@@ -107,12 +113,11 @@ impl Store {
         new: &NewEventType,
         by: &str,
     ) -> Result<EventTypeDef, CreateError> {
-        let txn = self.write_transaction().await.map_err(StoreError::from)?;
+        let txn = self.write_transaction().await?;
         let custom = event_type::Entity::find()
             .filter(event_type::Column::BuiltIn.eq(false))
             .count(&txn)
-            .await
-            .map_err(StoreError::from)?;
+            .await?;
         if custom >= MAX_CUSTOM_TYPES {
             return Err(CreateError::Full);
         }
@@ -137,7 +142,7 @@ impl Store {
         };
         // A process may have cached that no such type exists.
         self.announce_type_change(&txn, &new.name).await?;
-        txn.commit().await.map_err(StoreError::from)?;
+        txn.commit().await?;
         Ok(to_domain(row).map_err(StoreError::from)?)
     }
 

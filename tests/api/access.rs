@@ -30,21 +30,7 @@ on_every_backend!(
 
 const WAIT: Duration = Duration::from_secs(10);
 
-const EVENT_TYPES: [&str; 13] = [
-    "organization.created",
-    "organization.updated",
-    "organization.deleted",
-    "member.added",
-    "member.removed",
-    "member.role_updated",
-    "invite.created",
-    "invite.accepted",
-    "invite.cancelled",
-    "oauth_app.created",
-    "oauth_app.revoked",
-    "webhook.created",
-    "webhook.disabled",
-];
+use crate::support::BUILT_IN_TYPES as EVENT_TYPES;
 
 /// A webhook subscribed to `member.added` at `/{path}` with one succeeded
 /// delivery: `(webhook, secret, delivery id)`.

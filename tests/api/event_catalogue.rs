@@ -22,22 +22,7 @@ on_every_backend!(
     members_and_portal_tokens_read_the_catalogue_and_only_the_write_scope_changes_it,
 );
 
-/// The 13 types every installation has.
-const BUILT_IN: [&str; 13] = [
-    "organization.created",
-    "organization.updated",
-    "organization.deleted",
-    "member.added",
-    "member.removed",
-    "member.role_updated",
-    "invite.created",
-    "invite.accepted",
-    "invite.cancelled",
-    "oauth_app.created",
-    "oauth_app.revoked",
-    "webhook.created",
-    "webhook.disabled",
-];
+use crate::support::BUILT_IN_TYPES as BUILT_IN;
 
 /// The built-in names and `more`, in name order.
 fn catalogue_with(more: &[&str]) -> Vec<String> {

@@ -66,15 +66,7 @@ async fn data_nested_deeper_than_32_levels_is_invalid_argument_on_both_faces(bac
         assert!(!status.message().contains("decode"), "{}", status.message());
 
         let body = json!({"type": "member.added", "data": data});
-        let answer = app
-            .rest()
-            .call(
-                "POST",
-                &app.org_path("/events"),
-                Some(&publisher_token()),
-                Some(&body),
-            )
-            .await;
+        let answer = app.publish_over_rest(&body).await;
         assert_eq!(answer.status, 400, "{answer:?}");
         assert_eq!(answer.violations()[0].0, "data", "{answer:?}");
         assert!(answer.violations()[0].1.contains("32"), "{answer:?}");

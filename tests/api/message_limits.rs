@@ -50,15 +50,7 @@ async fn the_largest_valid_event_is_published_on_both_faces(backend: Backend) {
 
     let body =
         json!({"type": "member.role_updated", "data": densest_data(), "idempotencyKey": key});
-    let answer = app
-        .rest()
-        .call(
-            "POST",
-            &app.org_path("/events"),
-            Some(&publisher_token()),
-            Some(&body),
-        )
-        .await;
+    let answer = app.publish_over_rest(&body).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.body["eventId"], published.get_ref().event_id);
 }

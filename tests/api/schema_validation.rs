@@ -12,7 +12,7 @@ use crate::support::catalogue::{
     invoice_example, invoice_schema, new_event_type, violated_fields, violations,
 };
 use crate::support::receiver::Receiver;
-use crate::support::{Backend, deliver_to, publisher_token, spawn_app, spawn_app_with};
+use crate::support::{Backend, deliver_to, spawn_app, spawn_app_with};
 
 on_every_backend!(
     data_meeting_the_schema_is_delivered_and_data_failing_it_is_refused_by_pointer_and_never_stored,
@@ -138,15 +138,7 @@ async fn fifteen_errors_are_ten_violations_and_one_counting_five_more_over_grpc_
     );
 
     let body = json!({"type": "usage.counted", "data": fifteen_wrongs()});
-    let rest = app
-        .rest()
-        .call(
-            "POST",
-            &app.org_path("/events"),
-            Some(&publisher_token()),
-            Some(&body),
-        )
-        .await;
+    let rest = app.publish_over_rest(&body).await;
     assert_eq!(rest.status, 400, "{rest:?}");
     assert_eq!(rest.body["message"], refused.message());
     assert_eq!(rest.violations(), grpc);
@@ -158,15 +150,7 @@ async fn rest_names_the_same_pointers_with_their_underscores_kept(backend: Backe
     app.create_invoice_paid().await;
     let body = json!({"type": "invoice.paid", "data": four_wrongs()});
 
-    let rest = app
-        .rest()
-        .call(
-            "POST",
-            &app.org_path("/events"),
-            Some(&publisher_token()),
-            Some(&body),
-        )
-        .await;
+    let rest = app.publish_over_rest(&body).await;
 
     assert_eq!(rest.status, 400, "{rest:?}");
     let grpc = app

@@ -86,6 +86,24 @@ macro_rules! on_every_backend {
 }
 
 /// False (and said loudly once) when this machine cannot run PostgreSQL.
+/// The 13 built-in event types, as the seed's contract names them: written
+/// out here, not read from the code, so that a change to them fails.
+pub const BUILT_IN_TYPES: [&str; 13] = [
+    "organization.created",
+    "organization.updated",
+    "organization.deleted",
+    "member.added",
+    "member.removed",
+    "member.role_updated",
+    "invite.created",
+    "invite.accepted",
+    "invite.cancelled",
+    "oauth_app.created",
+    "oauth_app.revoked",
+    "webhook.created",
+    "webhook.disabled",
+];
+
 pub fn postgres_available() -> bool {
     postgres::available()
 }

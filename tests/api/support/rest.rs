@@ -100,6 +100,16 @@ impl TestApp {
         let path = self.org_path("/webhooks");
         self.rest().call("POST", &path, token, Some(body)).await
     }
+
+    /// PublishEvent over REST: POSTs the event `body` with a publisher's
+    /// token.
+    pub async fn publish_over_rest(&self, body: &Value) -> Answer {
+        let path = self.org_path("/events");
+        let token = super::tokens::publisher_token();
+        self.rest()
+            .call("POST", &path, Some(&token), Some(body))
+            .await
+    }
 }
 
 impl Rest {
