@@ -22,6 +22,7 @@ mod create_webhook;
 mod database_outage;
 mod delivery;
 mod deploy;
+mod docs;
 mod durability;
 mod early_refusals;
 mod endpoint_health;
