@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// The README's walk-through as a Node.js gRPC client.
+// The gRPC walk-through (docs/walkthrough/grpc.md) as a Node.js gRPC client.
 //
 // Registers a webhook for `member.added`, publishes a `member.added` event,
 // follows its delivery with ListDeliveries and GetDelivery until it

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The README's walk-through as a Python gRPC client.
+"""The gRPC walk-through (docs/walkthrough/grpc.md) as a Python gRPC client.
 
 Registers a webhook for `member.added`, publishes a `member.added` event,
 follows its delivery with ListDeliveries and GetDelivery until it succeeded,
@@ -150,7 +150,7 @@ def check_echo(attempt, secret, event_id):
 
 
 def main():
-    parser = argparse.ArgumentParser(description="The README's walk-through as a Python gRPC client.")
+    parser = argparse.ArgumentParser(description="The gRPC walk-through (docs/walkthrough/grpc.md) as a Python gRPC client.")
     parser.add_argument("--address", default=os.environ.get("WEBHOOK_SERVICE_ADDR", "127.0.0.1:50051"),
                         help="the service, host:port (plaintext) [WEBHOOK_SERVICE_ADDR]")
     parser.add_argument("--org", default=os.environ.get("ORGANIZATION_ID"),

@@ -20,7 +20,7 @@ pub struct TokenRequest<'a> {
     pub audience: Option<&'a str>,
 }
 
-/// Signs an HS256 token, for development and the README walk-through.
+/// Signs an HS256 token, for development and the walk-throughs.
 pub fn issue_hs256(secret: &[u8], request: &TokenRequest<'_>) -> anyhow::Result<String> {
     let now = jsonwebtoken::get_current_timestamp();
     let mut claims = serde_json::json!({

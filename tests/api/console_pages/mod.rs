@@ -5,7 +5,7 @@
 //! Each test keeps a screenshot of the page it is about. They go to a
 //! temporary folder, or to `WEBHOOK_CONSOLE_SCREENSHOTS` when set:
 //! `WEBHOOK_CONSOLE_SCREENSHOTS=docs/console cargo test --test api console_pages::`
-//! renews the README's pictures.
+//! renews the pictures of docs/console.md.
 
 use std::path::PathBuf;
 use std::time::Duration;
