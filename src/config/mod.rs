@@ -16,6 +16,8 @@ use crate::grpc::limits::{DEFAULT_OTHER_BYTES, DEFAULT_PUBLISH_EVENT_BYTES};
 use crate::http::FrameAncestors;
 
 mod parts;
+#[cfg(test)]
+mod reference;
 
 /// Delivers an organization's events to its registered HTTPS webhooks.
 #[derive(Debug, Parser)]
