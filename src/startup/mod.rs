@@ -251,7 +251,12 @@ impl Application {
                 jwks.keep_fresh(until_stopped()).await;
             }
         };
-        let monitor = health::monitor(health.clone(), store.probe(), until_stopped());
+        let monitor = health::monitor(
+            health.clone(),
+            self.metrics.clone(),
+            store.probe(),
+            until_stopped(),
+        );
         let observed = Self::observe(
             self.metrics_listener.map(|(listener, _)| listener),
             self.http_limits,
