@@ -3,7 +3,8 @@
 //! [`PING_INTERVAL`] over a connection of its own (a [`Probe`], outside the
 //! pool, so that it never waits behind the calls' work); a stop signal turns
 //! it off at once and for good. The gRPC health service reports it (see
-//! `src/grpc/health/`).
+//! `src/grpc/health/`), and the metric `webhook_database_up` each ping's
+//! verdict.
 
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +12,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::metrics::Metrics;
 use crate::store::Probe;
 
 /// How often the monitor pings the database.
@@ -134,9 +136,14 @@ impl Health {
 }
 
 /// Pings the database through `probe` every [`PING_INTERVAL`] and tells
-/// `health` whether it answered within [`PING_TIMEOUT`], until
-/// `until_stopped` completes.
-pub async fn monitor(health: Health, mut probe: Probe, until_stopped: impl Future<Output = ()>) {
+/// `health` and `metrics` whether it answered within [`PING_TIMEOUT`],
+/// until `until_stopped` completes.
+pub async fn monitor(
+    health: Health,
+    metrics: Metrics,
+    mut probe: Probe,
+    until_stopped: impl Future<Output = ()>,
+) {
     let mut interval = tokio::time::interval(PING_INTERVAL);
     // A slow ping delays the next one rather than bunching them up.
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -148,7 +155,10 @@ pub async fn monitor(health: Health, mut probe: Probe, until_stopped: impl Futur
         };
         tokio::select! {
             () = &mut until_stopped => return,
-            outcome = next => health.database(outcome),
+            outcome = next => {
+                metrics.set_database_up(outcome.is_ok());
+                health.database(outcome);
+            }
         }
     }
 }

@@ -45,14 +45,15 @@ pub use transcode::Gateway;
 
 /// Serves the REST face of `gateway`'s service and the console (framed
 /// only by `frame_ancestors`) on `listener` within `limits` until
-/// `shutdown` completes.
+/// `shutdown` completes; `public_url` is WEBHOOK_PUBLIC_URL, if set.
 pub async fn serve(
     listener: TcpListener,
     gateway: Gateway,
     frame_ancestors: &FrameAncestors,
+    public_url: Option<&str>,
     limits: HttpLimits,
     shutdown: impl Future<Output = ()>,
 ) {
-    let router = router(gateway, frame_ancestors);
+    let router = router(gateway, frame_ancestors, public_url);
     serve_http("REST", listener, router, limits, shutdown).await;
 }

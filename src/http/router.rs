@@ -24,8 +24,13 @@ use super::transcode::Gateway;
 use super::{openapi, transcode};
 
 /// The REST face over `gateway`'s service, the one that answers gRPC calls,
-/// and the console, which only `frame_ancestors` may frame.
-pub fn router(gateway: Gateway, frame_ancestors: &FrameAncestors) -> Router {
+/// and the console, which only `frame_ancestors` may frame; the OpenAPI
+/// document names `public_url` (WEBHOOK_PUBLIC_URL) as its server, if set.
+pub fn router(
+    gateway: Gateway,
+    frame_ancestors: &FrameAncestors,
+    public_url: Option<&str>,
+) -> Router {
     let mut groups: BTreeMap<&'static str, Vec<RequestShape>> = BTreeMap::new();
     for route in &ROUTES {
         // The table is code: a route naming a field its message lacks is a
@@ -33,7 +38,7 @@ pub fn router(gateway: Gateway, frame_ancestors: &FrameAncestors) -> Router {
         let shape = RequestShape::of(route).unwrap_or_else(|e| panic!("route table: {e}"));
         groups.entry(route.matched_path()).or_default().push(shape);
     }
-    let openapi = get(openapi::serve).fallback(|method: Method, uri: Uri| async move {
+    let openapi = get(openapi::serve(public_url)).fallback(|method: Method, uri: Uri| async move {
         ApiError::method_not_allowed(&method, uri.path(), vec!["GET".to_owned()]).logged()
     });
     let mut router = Router::new().route(OPENAPI_PATH, openapi);

@@ -49,6 +49,8 @@ pub struct Application {
     http_listener: Option<(TcpListener, SocketAddr)>,
     /// Who may frame the console (WEBHOOK_PORTAL_FRAME_ANCESTORS).
     frame_ancestors: http::FrameAncestors,
+    /// WEBHOOK_PUBLIC_URL as set: the OpenAPI document's server.
+    public_url: Option<String>,
     connections: ConnectionTimeouts,
     limits: MessageLimits,
     /// Calls of one organization at once (WEBHOOK_MAX_CALLS_PER_ORGANIZATION).
@@ -168,6 +170,7 @@ impl Application {
             metrics_listener,
             http_listener,
             frame_ancestors: settings.portal_frame_ancestors.clone(),
+            public_url: settings.public_url.clone(),
             connections,
             limits: settings.message_limits(),
             calls_per_organization: settings.max_calls_per_organization as usize,
@@ -251,7 +254,12 @@ impl Application {
                 jwks.keep_fresh(until_stopped()).await;
             }
         };
-        let monitor = health::monitor(health.clone(), store.probe(), until_stopped());
+        let monitor = health::monitor(
+            health.clone(),
+            self.metrics.clone(),
+            store.probe(),
+            until_stopped(),
+        );
         let observed = Self::observe(
             self.metrics_listener.map(|(listener, _)| listener),
             self.http_limits,
@@ -290,8 +298,17 @@ impl Application {
             };
             let stopped = until_stopped();
             let ancestors = self.frame_ancestors.clone();
+            let public_url = self.public_url.clone();
             async move {
-                http::serve(listener, gateway, &ancestors, http_limits, stopped).await;
+                http::serve(
+                    listener,
+                    gateway,
+                    &ancestors,
+                    public_url.as_deref(),
+                    http_limits,
+                    stopped,
+                )
+                .await;
             }
         });
         let rest = async {

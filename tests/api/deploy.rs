@@ -79,6 +79,7 @@ async fn the_dashboard_and_the_alert_rules_query_only_metrics_the_service_export
         "grpc_server_handling_seconds_bucket",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
+        "webhook_database_up",
     ];
     let missing: Vec<_> = needed.iter().filter(|n| !charted.contains(*n)).collect();
     assert!(
@@ -91,6 +92,7 @@ async fn the_dashboard_and_the_alert_rules_query_only_metrics_the_service_export
         "webhook_delivery_attempts_total",
         "webhook_delivery_results_dropped_total",
         "grpc_server_handled_total",
+        "webhook_database_up",
     ];
     let missing: Vec<_> = needed.iter().filter(|n| !alerted.contains(*n)).collect();
     assert!(missing.is_empty(), "no alert watches {missing:?}");
@@ -128,6 +130,9 @@ fn the_alert_rules_parse_as_prometheus_rule_groups() {
     let alerts = String::from_utf8(output.stdout).unwrap();
     let alerts: Vec<&str> = alerts.lines().collect();
     for needed in [
+        "WebhookServiceDown",
+        "WebhookServiceInstanceDown",
+        "WebhookDatabaseUnreachable",
         "WebhookDeliveriesOverdue",
         "WebhookDeliveryFailureRatioHigh",
         "WebhookDeliveryResultsDropped",

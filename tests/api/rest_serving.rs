@@ -1,6 +1,7 @@
 //! Serving the REST face: its OpenAPI document describes every route it
-//! serves and is valid OpenAPI 3.1; WEBHOOK_HTTP_ADDR turns it off or fails
-//! the start naming itself; a REST call is logged as its RPC.
+//! serves, names WEBHOOK_PUBLIC_URL as its server and is valid OpenAPI 3.1;
+//! WEBHOOK_HTTP_ADDR turns it off or fails the start naming itself; a REST
+//! call is logged as its RPC.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -44,6 +45,18 @@ async fn every_route_in_the_openapi_document_is_served_and_asks_for_a_token() {
     }
     // One per RPC of both services, and the document itself.
     assert_eq!(operations, 16 + 1 + 1);
+}
+
+#[tokio::test]
+async fn the_openapi_documents_server_is_the_public_url_or_else_relative() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let document = app.rest().call("GET", "/v1/openapi.json", None, None).await;
+    assert_eq!(document.body["servers"][0]["url"], "/");
+
+    let url = "https://hooks.example.com/webhooks";
+    let app = spawn_app_with(Backend::Sqlite, |s| s.public_url = Some(url.into())).await;
+    let document = app.rest().call("GET", "/v1/openapi.json", None, None).await;
+    assert_eq!(document.body["servers"][0]["url"], url);
 }
 
 /// Runs the standard validator on the document: in CI always (.ci/run

@@ -1,40 +1,45 @@
 //! The OpenAPI 3.1 document of the REST face, written from the route table
 //! (the routes the router serves) and the descriptors (messages, fields,
-//! comments, and the status codes each RPC's comment lists).
+//! comments, and the status codes each RPC's comment lists), with the
+//! facts the descriptors lack (`facts`).
 
+mod facts;
 mod schemas;
 
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use http::HeaderValue;
 use http::header::CONTENT_TYPE;
 use serde_json::{Map, Value, json};
 use tonic::Code;
 
+use self::facts::{REQUIRED_IN_REQUESTS, short_name};
 use self::schemas::Schemas;
 use super::descriptor::{Descriptors, MessageShape, descriptors};
 use super::errors::{DETAIL_TYPES, http_status};
 use super::routes::{Input, OPENAPI_PATH, ROUTES, Route};
 
-/// `GET /v1/openapi.json`.
-pub async fn serve() -> Response {
-    let json = HeaderValue::from_static("application/json");
-    ([(CONTENT_TYPE, json)], document_bytes()).into_response()
-}
-
-/// The document, serialized once.
-fn document_bytes() -> &'static [u8] {
-    static BYTES: OnceLock<Vec<u8>> = OnceLock::new();
-    BYTES.get_or_init(|| serde_json::to_vec_pretty(&document()).expect("JSON serializes"))
+/// What `GET /v1/openapi.json` answers: the document whose server is
+/// `public_url` (WEBHOOK_PUBLIC_URL), or `/` (wherever the document was
+/// fetched from) without one; serialized once.
+pub fn serve(
+    public_url: Option<&str>,
+) -> impl Fn() -> std::future::Ready<Response> + Clone + Send + Sync + 'static {
+    let bytes =
+        Bytes::from(serde_json::to_vec_pretty(&document(public_url)).expect("JSON serializes"));
+    move || {
+        let json = HeaderValue::from_static("application/json");
+        std::future::ready(([(CONTENT_TYPE, json)], bytes.clone()).into_response())
+    }
 }
 
 /// The error shape's component.
 const ERROR: &str = "google.rpc.Status";
 
-/// The OpenAPI document.
-pub fn document() -> Value {
+/// The OpenAPI document, its server at `public_url`, or at `/` without one.
+pub fn document(public_url: Option<&str>) -> Value {
     let descriptors = descriptors();
     let mut schemas = Schemas::new(descriptors);
     let mut paths: BTreeMap<&str, Map<String, Value>> = BTreeMap::new();
@@ -49,7 +54,7 @@ pub fn document() -> Value {
     paths.entry(OPENAPI_PATH).or_default().insert(
         "get".into(),
         json!({
-            "operationId": "OpenApi",
+            "operationId": "getOpenApiDocument",
             "summary": "This document.",
             "security": [],
             "responses": {"200": {
@@ -64,7 +69,7 @@ pub fn document() -> Value {
     let mut components = schemas.components();
     error_details(
         components
-            .get_mut(ERROR)
+            .get_mut(&short_name(ERROR))
             .expect("the error shape is referred to"),
     );
     let tags: Vec<Value> = ["webhooks.v1.WebhookService", "webhooks.v1.EventService"]
@@ -79,6 +84,10 @@ pub fn document() -> Value {
             "description": DESCRIPTION,
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
+        "servers": [{
+            "url": public_url.unwrap_or("/"),
+            "description": "This service (WEBHOOK_PUBLIC_URL, or where this document was fetched from).",
+        }],
         "tags": tags,
         "security": [{"bearerAuth": []}],
         "paths": paths,
@@ -108,13 +117,7 @@ fn operation(route: &Route, descriptors: &Descriptors, schemas: &mut Schemas<'_>
         .map(|name| {
             let field = input.fields.iter().find(|f| f.json_name == *name);
             let field = field.expect("a path field is a request field");
-            json!({
-                "name": name,
-                "in": "path",
-                "required": true,
-                "schema": {"type": "string"},
-                "description": field.comment,
-            })
+            parameter(name, "path", true, schemas.field(&method.input, field))
         })
         .collect();
     let not_in_path = || {
@@ -130,21 +133,11 @@ fn operation(route: &Route, descriptors: &Descriptors, schemas: &mut Schemas<'_>
             .collect(),
     };
     for field in in_query {
-        let mut schema = schemas.field(field);
-        let description = schema
-            .as_object_mut()
-            .and_then(|s| s.remove("description"))
-            .unwrap_or_default();
-        parameters.push(json!({
-            "name": field.json_name,
-            "in": "query",
-            "required": false,
-            "schema": schema,
-            "description": description,
-        }));
+        let schema = schemas.field(&method.input, field);
+        parameters.push(parameter(&field.json_name, "query", false, schema));
     }
     let mut operation = json!({
-        "operationId": route.rpc,
+        "operationId": operation_id(route.rpc),
         "tags": [short(route.service)],
         "summary": summary(&method.comment),
         "description": method.comment,
@@ -158,6 +151,30 @@ fn operation(route: &Route, descriptors: &Descriptors, schemas: &mut Schemas<'_>
     operation
 }
 
+/// A parameter, its description moved out of its schema.
+fn parameter(name: &str, place: &str, required: bool, mut schema: Value) -> Value {
+    let description = schema
+        .as_object_mut()
+        .and_then(|s| s.remove("description"))
+        .unwrap_or_default();
+    json!({
+        "name": name,
+        "in": place,
+        "required": required,
+        "schema": schema,
+        "description": description,
+    })
+}
+
+/// `CreateWebhook` → `createWebhook`: generators make `create_webhook`,
+/// `createWebhook` or `CreateWebhook` of it, as their language likes.
+fn operation_id(rpc: &str) -> String {
+    let mut chars = rpc.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_ascii_lowercase().to_string() + chars.as_str()
+    })
+}
+
 fn request_body(
     route: &Route,
     input: &MessageShape,
@@ -169,11 +186,17 @@ fn request_body(
         .iter()
         .filter(|f| !path_fields.contains(&f.json_name.as_str()))
         .collect();
-    let description = format!(
-        "The fields of `{}` that are not in the path; any other field is refused.",
-        descriptors().methods[&route.method_name()].input
+    let message = &descriptors().methods[&route.method_name()].input;
+    let description =
+        format!("The fields of `{message}` that are not in the path; any other field is refused.");
+    let required = facts::listed(&REQUIRED_IN_REQUESTS, message);
+    let schema = schemas.object(
+        message,
+        &description,
+        fields.iter().copied(),
+        required,
+        true,
     );
-    let schema = schemas.object(&description, fields.iter().copied(), true);
     json!({
         "required": !fields.is_empty(),
         "content": {"application/json": {"schema": schema}},
@@ -262,7 +285,7 @@ fn error_details(status: &mut Value) {
         .iter()
         .map(|name| {
             json!({"allOf": [
-                {"$ref": format!("#/components/schemas/{name}")},
+                {"$ref": format!("#/components/schemas/{}", short_name(name))},
                 {
                     "type": "object",
                     "properties": {"@type": {"const": format!("type.googleapis.com/{name}")}},
@@ -314,11 +337,16 @@ mod tests {
 
     #[test]
     fn every_route_is_in_the_document_with_its_errors() {
-        let document = document();
+        let document = document(None);
         for route in &ROUTES {
             let method = route.method.as_str().to_ascii_lowercase();
             let operation = &document["paths"][route.path][&method];
-            assert_eq!(operation["operationId"], route.rpc, "{}", route.path);
+            assert_eq!(
+                operation["operationId"],
+                operation_id(route.rpc),
+                "{}",
+                route.path
+            );
             let success = route.success.as_u16().to_string();
             assert!(
                 operation["responses"][&success].is_object(),
@@ -331,13 +359,19 @@ mod tests {
         let body = &create["requestBody"]["content"]["application/json"]["schema"];
         assert_eq!(body["additionalProperties"], false);
         assert!(body["properties"]["url"].is_object());
+        assert_eq!(body["required"], json!(["url", "events"]));
         assert!(body["properties"].get("organizationId").is_none());
+        assert_eq!(create["operationId"], "createWebhook");
+        assert_eq!(create["parameters"][0]["schema"]["format"], "uuid");
         for status in ["400", "403", "409", "413", "429", "503", "500"] {
             assert!(create["responses"][status].is_object(), "{status}");
         }
         assert!(create["responses"].get("404").is_none());
-        let status = &document["components"]["schemas"]["google.rpc.Status"];
+        let status = &document["components"]["schemas"]["Status"];
         assert_eq!(status["properties"]["code"]["format"], "int32");
-        assert!(document["components"]["schemas"]["google.rpc.BadRequest"].is_object());
+        assert!(document["components"]["schemas"]["BadRequest"].is_object());
+        assert_eq!(document["servers"][0]["url"], "/");
+        let public = super::document(Some("https://webhooks.example.com"));
+        assert_eq!(public["servers"][0]["url"], "https://webhooks.example.com");
     }
 }

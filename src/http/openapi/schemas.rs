@@ -1,12 +1,15 @@
 //! JSON Schemas of the proto messages in their proto3 JSON mapping, from
 //! the descriptors: camelCase properties, enums as their names, 64-bit
-//! integers as strings, and the well-known types as the mapping writes them.
+//! integers as strings, and the well-known types as the mapping writes them;
+//! with the facts the descriptors lack (`facts`): UUIDs, event type names,
+//! required fields, short component names.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use prost_types::field_descriptor_proto::Type;
 use serde_json::{Map, Value, json};
 
+use super::facts::{self, ALWAYS_IN_RESPONSES, EVENT_TYPE_NOTE, StringKind};
 use crate::http::descriptor::{Descriptors, FieldKind, FieldShape};
 
 /// Component schemas, written as they are referred to.
@@ -33,31 +36,47 @@ impl<'a> Schemas<'a> {
         self.refer(name)
     }
 
-    /// The schema of one field's value, with the field's comment.
-    pub fn field(&mut self, field: &FieldShape) -> Value {
-        let mut schema = self.field_value(field);
-        if !field.comment.is_empty()
+    /// The schema of one field of `message`, with the field's comment.
+    pub fn field(&mut self, message: &str, field: &FieldShape) -> Value {
+        let kind = facts::string_kind(message, field);
+        let mut schema = self.field_value(field, kind);
+        let mut description = field.comment.clone();
+        if kind == Some(StringKind::EventType) {
+            description = format!("{description}\n\n{EVENT_TYPE_NOTE}");
+        }
+        let description = description.trim();
+        if !description.is_empty()
             && let Value::Object(schema) = &mut schema
         {
-            schema.insert("description".into(), field.comment.clone().into());
+            schema.insert("description".into(), description.into());
         }
         schema
     }
 
-    /// An object with `fields` as its properties; no others with `closed`.
+    /// An object with `fields` of `message` as its properties, the `required`
+    /// ones (by proto name) listed as such; no others with `closed`.
     pub fn object<'f>(
         &mut self,
+        message: &str,
         description: &str,
         fields: impl IntoIterator<Item = &'f FieldShape>,
+        required: &[&str],
         closed: bool,
     ) -> Value {
-        let properties: Map<String, Value> = fields
-            .into_iter()
-            .map(|field| (field.json_name.clone(), self.field(field)))
-            .collect();
+        let mut required_names = Vec::new();
+        let mut properties = Map::new();
+        for field in fields {
+            if required.contains(&field.name.as_str()) {
+                required_names.push(field.json_name.clone());
+            }
+            properties.insert(field.json_name.clone(), self.field(message, field));
+        }
         let mut schema = json!({"type": "object", "properties": properties});
         if !description.is_empty() {
             schema["description"] = description.into();
+        }
+        if !required_names.is_empty() {
+            schema["required"] = required_names.into();
         }
         if closed {
             schema["additionalProperties"] = false.into();
@@ -65,7 +84,8 @@ impl<'a> Schemas<'a> {
         schema
     }
 
-    /// Every component referred to so far, and those they refer to.
+    /// Every component referred to so far, and those they refer to, by
+    /// their short names.
     pub fn components(mut self) -> BTreeMap<String, Value> {
         let mut written = BTreeMap::new();
         while let Some(name) = self.referred.iter().find(|n| !written.contains_key(*n)) {
@@ -80,20 +100,25 @@ impl<'a> Schemas<'a> {
             } else {
                 let descriptors = self.descriptors;
                 let message = descriptors.message(&name);
-                self.object(&message.comment, &message.fields, false)
+                // Components describe answers: requests are inline objects.
+                let always = facts::listed(&ALWAYS_IN_RESPONSES, &name);
+                self.object(&name, &message.comment, &message.fields, always, false)
             };
             written.insert(name, schema);
         }
         written
+            .into_iter()
+            .map(|(name, schema)| (facts::short_name(&name), schema))
+            .collect()
     }
 
-    /// `#/components/schemas/<name>`, written later.
+    /// `#/components/schemas/<short name>`, written later.
     pub fn refer(&mut self, name: &str) -> Value {
         self.referred.insert(name.to_owned());
-        json!({"$ref": format!("#/components/schemas/{name}")})
+        json!({"$ref": format!("#/components/schemas/{}", facts::short_name(name))})
     }
 
-    fn field_value(&mut self, field: &FieldShape) -> Value {
+    fn field_value(&mut self, field: &FieldShape, kind: Option<StringKind>) -> Value {
         if let FieldKind::Message(name) = &field.kind {
             let entry = self.descriptors.message(name);
             if entry.map_entry {
@@ -102,7 +127,10 @@ impl<'a> Schemas<'a> {
                 return json!({"type": "object", "additionalProperties": self.kind(&value.kind)});
             }
         }
-        let item = self.kind(&field.kind);
+        let item = match kind {
+            Some(kind) => facts::string_schema(kind),
+            None => self.kind(&field.kind),
+        };
         if field.repeated {
             json!({"type": "array", "items": item})
         } else {
@@ -186,13 +214,27 @@ mod tests {
         let mut schemas = Schemas::new(descriptors());
         assert_eq!(
             schemas.message("webhooks.v1.Webhook"),
-            json!({"$ref": "#/components/schemas/webhooks.v1.Webhook"})
+            json!({"$ref": "#/components/schemas/Webhook"})
         );
         let components = schemas.components();
-        let webhook = &components["webhooks.v1.Webhook"];
+        let webhook = &components["Webhook"];
         assert_eq!(webhook["type"], "object");
         assert_eq!(webhook["properties"]["createdAt"]["format"], "date-time");
+        assert_eq!(webhook["properties"]["id"]["format"], "uuid");
         assert_eq!(webhook["properties"]["events"]["items"]["type"], "string");
+        assert!(webhook["properties"]["events"]["items"]["pattern"].is_string());
+        assert!(
+            webhook["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("createdAt"))
+        );
+        assert!(
+            !webhook["required"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("enabled"))
+        );
         assert_eq!(webhook["properties"]["rateLimitPerSecond"]["minimum"], 0);
         assert!(webhook["properties"].get("created_at").is_none());
     }
@@ -203,11 +245,11 @@ mod tests {
         schemas.message("webhooks.v1.Delivery");
         schemas.message("google.rpc.ErrorInfo");
         let components = schemas.components();
-        let status = &components["webhooks.v1.DeliveryStatus"];
+        let status = &components["DeliveryStatus"];
         assert_eq!(status["type"], "string");
         assert_eq!(status["enum"][2], "DELIVERY_STATUS_SUCCEEDED");
-        let metadata = &components["google.rpc.ErrorInfo"]["properties"]["metadata"];
+        let metadata = &components["ErrorInfo"]["properties"]["metadata"];
         assert_eq!(metadata["additionalProperties"]["type"], "string");
-        assert!(!components.contains_key("google.rpc.ErrorInfo.MetadataEntry"));
+        assert!(!components.contains_key("ErrorInfoMetadataEntry"));
     }
 }

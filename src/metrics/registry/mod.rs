@@ -50,6 +50,7 @@ struct Families {
     oldest_due_age: Gauge<f64, AtomicU64>,
     in_flight: Gauge,
     results_dropped: Counter,
+    database_up: Gauge,
     rpc_started: Family<Labels<3>, Counter>,
     rpc_handled: Family<Labels<4>, Counter>,
     rpc_handling: Family<Labels<3>, Histogram, fn() -> Histogram>,
@@ -136,6 +137,16 @@ impl Metrics {
             results_dropped.clone(),
         );
 
+        // 1 from the start: the application is built only once its
+        // database answered; the health monitor keeps it true after that.
+        let database_up = Gauge::default();
+        database_up.set(1);
+        registry.register(
+            "webhook_database_up",
+            "1 while this process's health probe reaches the database, 0 while it does not (health NOT_SERVING)",
+            database_up.clone(),
+        );
+
         let rpc_started = Family::<Labels<3>, Counter>::default();
         registry.register(
             "grpc_server_started",
@@ -175,6 +186,7 @@ impl Metrics {
             oldest_due_age,
             in_flight,
             results_dropped,
+            database_up,
             rpc_started,
             rpc_handled,
             rpc_handling,
@@ -247,6 +259,11 @@ impl Metrics {
     /// An attempt's result could not be recorded.
     pub fn result_dropped(&self) {
         self.0.results_dropped.inc();
+    }
+
+    /// Whether the health probe's last ping reached the database.
+    pub fn set_database_up(&self, up: bool) {
+        self.0.database_up.set(i64::from(up));
     }
 
     /// The store-wide backlog: `due` deliveries, the oldest due for

@@ -130,3 +130,13 @@ fn openmetrics_ends_with_eof_and_prometheus_text_does_not() {
     assert!(metrics.encode(Format::OpenMetrics).ends_with("# EOF\n"));
     assert!(!metrics.encode(Format::Prometheus).contains("# EOF"));
 }
+
+#[test]
+fn the_database_gauge_starts_up_and_follows_the_probe() {
+    let metrics = Metrics::new();
+    assert_eq!(sample(&metrics, "webhook_database_up"), Some(1.0));
+    metrics.set_database_up(false);
+    assert_eq!(sample(&metrics, "webhook_database_up"), Some(0.0));
+    metrics.set_database_up(true);
+    assert_eq!(sample(&metrics, "webhook_database_up"), Some(1.0));
+}
