@@ -25,6 +25,7 @@ use crate::support::{
 const WAIT: Duration = Duration::from_secs(10);
 
 mod catalogue;
+mod crowded;
 mod deliveries;
 mod portal;
 mod safety;

@@ -56,7 +56,7 @@ async fn an_admin_signs_in_creates_a_webhook_and_the_secret_shown_once_signs_its
         !page.as_str().unwrap().contains(&secret),
         "the secret is still on the page"
     );
-    keep_screenshot(&browser, "webhooks").await?;
+    keep_screenshot(&browser, "webhook-created").await?;
 
     // The secret shown is the one the service signs with.
     app.publish("member.added", json!({"user": "u1"}), "")
