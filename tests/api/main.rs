@@ -25,6 +25,7 @@ mod deploy;
 mod durability;
 mod early_refusals;
 mod endpoint_health;
+mod error_summaries;
 mod event_catalogue;
 mod fairness;
 mod handoff;
