@@ -6,6 +6,7 @@ pub mod caller;
 pub mod catalogue;
 pub mod clock;
 pub mod delivery;
+pub mod error_summary;
 pub mod event;
 pub mod event_type;
 pub mod ids;

@@ -6,7 +6,7 @@ use pbjson_types::value::Kind;
 use serde_json::Value;
 
 use super::proto::{self, DeliveryStatus as WireStatus};
-use crate::domain::{Attempt, Delivery, DeliveryStatus, Webhook, clock};
+use crate::domain::{Attempt, Delivery, DeliveryStatus, Webhook, clock, error_summary};
 use crate::service::{
     CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
     RecoverWebhook, StatusFilter, UpdateWebhook, WebhookRef,
@@ -148,6 +148,11 @@ impl From<Delivery> for proto::Delivery {
             status: wire_status(d.status) as i32,
             attempt_count: d.attempt_count.try_into().unwrap_or(i32::MAX),
             next_attempt_at: d.next_attempt_at.map(timestamp),
+            last_error_summary: d
+                .last_error
+                .as_deref()
+                .and_then(error_summary::summarize)
+                .unwrap_or_default(),
             last_error: d.last_error.unwrap_or_default(),
             created_at: Some(timestamp(d.created_at)),
             updated_at: Some(timestamp(d.updated_at)),

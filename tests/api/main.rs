@@ -26,6 +26,7 @@ mod docs;
 mod durability;
 mod early_refusals;
 mod endpoint_health;
+mod error_summaries;
 mod event_catalogue;
 mod fairness;
 mod handoff;

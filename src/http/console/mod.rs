@@ -50,17 +50,19 @@ macro_rules! asset {
 }
 
 /// Every file of the console.
-pub static ASSETS: [Asset; 13] = [
+pub static ASSETS: [Asset; 15] = [
     asset!("index.html", HTML),
     asset!("console.css", CSS),
     asset!("app.js", JS),
     asset!("api.js", JS),
     asset!("dom.js", JS),
+    asset!("time.js", JS),
     asset!("messages.js", JS),
     asset!("session.js", JS),
     asset!("portal-link.js", JS),
     asset!("signin.js", JS),
     asset!("webhooks.js", JS),
+    asset!("recover.js", JS),
     asset!("webhook-form.js", JS),
     asset!("deliveries.js", JS),
     asset!("event-types.js", JS),

@@ -28,7 +28,7 @@ async fn a_failed_delivery_shows_its_attempts_and_body_and_a_retry_delivers_it()
         .wait_for_text(&testid("delivery-row"), "member.added")
         .await?;
     assert!(row.contains("Failed"), "{row}");
-    keep_screenshot(&browser, "deliveries").await?;
+    keep_screenshot(&browser, "deliveries-retried").await?;
 
     browser.click(&testid("delivery-open")).await?;
     browser.wait_for_testid("attempts-table").await?;
@@ -45,7 +45,7 @@ async fn a_failed_delivery_shows_its_attempts_and_body_and_a_retry_delivers_it()
     let sent: Value = serde_json::from_slice(&receiver.received("/flaky")[0].body)?;
     assert_eq!(serde_json::from_str::<Value>(&shown)?, sent);
     assert!(shown.contains("\n  \"data\": {\n"), "{shown}");
-    keep_screenshot(&browser, "delivery").await?;
+    keep_screenshot(&browser, "delivery-retried").await?;
 
     // Retried, it goes out once more and the page follows it to success.
     receiver.always("/flaky", 200);

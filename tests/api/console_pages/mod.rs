@@ -25,8 +25,10 @@ use crate::support::{
 const WAIT: Duration = Duration::from_secs(10);
 
 mod catalogue;
+mod crowded;
 mod deliveries;
 mod portal;
+mod recovering;
 mod safety;
 mod subscribing;
 mod webhooks;
@@ -109,4 +111,23 @@ async fn create_in_console(
         .await?
         .text()
         .await?)
+}
+
+/// Opens the actions menu of the webhook row within `scope` (a selector
+/// and a space, or "" for the first row) and chooses `action` (a test id
+/// such as `webhook-pause`).
+async fn row_action(browser: &Browser, scope: &str, action: &str) -> anyhow::Result<()> {
+    browser
+        .click(&format!("{scope}{}", testid("webhook-menu")))
+        .await?;
+    browser.click(&format!("{scope}{}", testid(action))).await?;
+    Ok(())
+}
+
+/// The whole organization id the header shows (shortened on screen).
+async fn session_organization(browser: &Browser) -> anyhow::Result<String> {
+    let id = browser
+        .eval("document.querySelector('[data-testid=session-org]').dataset.organization")
+        .await?;
+    Ok(id.as_str().unwrap_or_default().to_owned())
 }

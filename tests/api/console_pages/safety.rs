@@ -106,7 +106,7 @@ async fn on_a_phone_the_pages_fit_the_screen_and_the_keyboard_works_the_dialogs(
         true,
         "the webhooks page scrolls sideways"
     );
-    keep_screenshot(&browser, "phone-webhooks").await?;
+    keep_screenshot(&browser, "phone-long-url").await?;
 
     // The keyboard opens the create dialog, which takes the focus, and
     // Escape closes it.

@@ -98,7 +98,7 @@ async fn editing_a_webhook_keeps_an_archived_type_it_has_checked_and_marked() ->
     let browser = Browser::start().await?;
     sign_in(&browser, &app, &app.token("OWNER"), app.organization).await?;
 
-    browser.click(&testid("webhook-edit")).await?;
+    row_action(&browser, "", "webhook-edit").await?;
     browser.wait_for_testid("webhook-dialog").await?;
     let voided = browser.wait_for(&event_box("invoice.voided")).await?;
     assert_eq!(voided.prop("checked").await?.as_deref(), Some("true"));

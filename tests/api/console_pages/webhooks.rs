@@ -56,7 +56,7 @@ async fn an_admin_signs_in_creates_a_webhook_and_the_secret_shown_once_signs_its
         !page.as_str().unwrap().contains(&secret),
         "the secret is still on the page"
     );
-    keep_screenshot(&browser, "webhooks").await?;
+    keep_screenshot(&browser, "webhook-created").await?;
 
     // The secret shown is the one the service signs with.
     app.publish("member.added", json!({"user": "u1"}), "")
@@ -82,13 +82,13 @@ async fn pausing_and_resuming_in_the_console_pauses_and_resumes_the_webhook() ->
     let browser = Browser::start().await?;
     sign_in(&browser, &app, &app.token("OWNER"), app.organization).await?;
 
-    browser.click(&testid("webhook-pause")).await?;
+    row_action(&browser, "", "webhook-pause").await?;
     browser
         .wait_for_text(&testid("webhook-state"), "Paused")
         .await?;
     assert!(!app.get_webhook(&webhook.id).await?.enabled);
 
-    browser.click(&testid("webhook-resume")).await?;
+    row_action(&browser, "", "webhook-resume").await?;
     browser
         .wait_for_text(&testid("webhook-state"), "Active")
         .await?;
@@ -113,9 +113,7 @@ async fn test_events_rotation_filters_and_deletion_work_from_the_console() -> an
     let managed = format!("[data-webhook-id=\"{}\"] ", webhook.id);
 
     // A test event, followed from its link to its delivery.
-    browser
-        .click(&format!("{managed}{}", testid("webhook-test")))
-        .await?;
+    row_action(&browser, &managed, "webhook-test").await?;
     browser.click(&testid("test-delivery-link")).await?;
     browser
         .wait_for(&format!(
@@ -151,9 +149,7 @@ async fn test_events_rotation_filters_and_deletion_work_from_the_console() -> an
     // Rotation: confirmed, the new secret shown once; both sign until the
     // overlap ends.
     browser.click(&testid("nav-webhooks")).await?;
-    browser
-        .click(&format!("{managed}{}", testid("webhook-rotate")))
-        .await?;
+    row_action(&browser, &managed, "webhook-rotate").await?;
     browser.click(&testid("confirm-accept")).await?;
     let rotated = browser
         .wait_for_testid("secret-value")
@@ -179,15 +175,11 @@ async fn test_events_rotation_filters_and_deletion_work_from_the_console() -> an
     );
 
     // Deletion asks first; Cancel keeps the webhook, confirming deletes it.
-    browser
-        .click(&format!("{managed}{}", testid("webhook-delete")))
-        .await?;
+    row_action(&browser, &managed, "webhook-delete").await?;
     browser.click(&testid("confirm-cancel")).await?;
     browser.wait_until_hidden(&testid("confirm-dialog")).await?;
     assert!(app.get_webhook(&webhook.id).await.is_ok());
-    browser
-        .click(&format!("{managed}{}", testid("webhook-delete")))
-        .await?;
+    row_action(&browser, &managed, "webhook-delete").await?;
     browser.click(&testid("confirm-accept")).await?;
     browser
         .wait_until(&format!(

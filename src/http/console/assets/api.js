@@ -131,6 +131,8 @@ export const api = {
     call('PATCH', orgPath(`/webhooks/${segment(id)}`), { query: { updateMask: mask }, body }),
   deleteWebhook: (id) => call('DELETE', orgPath(`/webhooks/${segment(id)}`)),
   rotateSecret: (id) => call('POST', orgPath(`/webhooks/${segment(id)}:rotateSecret`)),
+  recoverWebhook: (id, since) =>
+    call('POST', orgPath(`/webhooks/${segment(id)}:recover`), { body: { since } }),
   sendTestEvent: (id) => call('POST', orgPath(`/webhooks/${segment(id)}:sendTestEvent`)),
   listDeliveries: (filters, pageToken) =>
     call('GET', orgPath('/deliveries'), { query: { ...filters, pageSize: 25, pageToken } }),

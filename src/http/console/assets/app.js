@@ -15,6 +15,7 @@
 // listed in src/http/console/README.md.
 
 import { el, replace } from './dom.js';
+import { formatTime } from './time.js';
 import { setUnauthorizedHandler } from './api.js';
 import { clearMessages, showStatus } from './messages.js';
 import { takeLink } from './portal-link.js';
@@ -54,19 +55,29 @@ function signIn(reason) {
 function showSession(current) {
   nav.hidden = false;
   sessionBox.hidden = false;
-  sessionBox.querySelector('[data-testid="session-org"]').textContent =
-    `Organization ${current.organization}`;
+  showOrganization(sessionBox.querySelector('[data-testid="session-org"]'), current.organization);
   const expiry = sessionBox.querySelector('[data-testid="session-expiry"]');
   clearTimeout(expiryTimer);
   if (current.expiresAt) {
-    const time = current.expiresAt.toLocaleTimeString([], { hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
-    expiry.textContent = `Session ends at ${time}`;
+    expiry.textContent = `Session ends at ${formatTime(current.expiresAt)}`;
     const left = current.expiresAt.getTime() - Date.now();
     // setTimeout holds at most ~24.8 days.
     if (left < 2 ** 31 - 1) expiryTimer = setTimeout(() => signIn(REFUSED), Math.max(left, 0));
   } else {
     expiry.textContent = '';
   }
+}
+
+// Tokens carry the organization's id only (no name claim), so the header
+// shows its first eight characters; the whole id is in the title (on
+// hover), in the accessible name, and shows in full on focus.
+function showOrganization(node, organization) {
+  const short = organization.length > 13 ? `${organization.slice(0, 8)}…` : organization;
+  node.dataset.organization = organization;
+  node.title = organization;
+  node.tabIndex = 0;
+  node.setAttribute('aria-label', `Organization ${organization}`);
+  replace(node, 'Organization ', el('code', { class: 'org-short' }, short), el('code', { class: 'org-full' }, organization));
 }
 
 const PAGES = {

@@ -2,8 +2,9 @@
 // first, paged) and one delivery: its attempts, its body, Retry.
 
 import { api } from './api.js';
-import { el, field, replace, timeEl } from './dom.js';
+import { el, field, replace, truncated } from './dom.js';
 import { showError, showStatus } from './messages.js';
+import { formatTime, timeEl } from './time.js';
 
 const STATUSES = [
   ['', 'Any status'],
@@ -121,22 +122,32 @@ function deliveriesTable(deliveries, urls) {
     el('table', { class: 'cards', 'data-testid': 'deliveries-table' },
       el('caption', { class: 'visually-hidden' }, 'Deliveries, newest first'),
       el('thead', {}, el('tr', {},
-        ['Created', 'Event type', 'Webhook', 'Status', 'Attempts', 'Last error', ''].map((h) => el('th', { scope: 'col' }, h)))),
+        ['Created', 'Event type', 'Webhook', 'Status', 'Attempts', 'Last error'].map((h) => el('th', { scope: 'col' }, h)),
+        el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, 'Actions')))),
       el('tbody', {}, deliveries.map((d) =>
         el('tr', { 'data-testid': 'delivery-row', 'data-delivery-id': d.id },
           el('td', { 'data-label': 'Created' }, timeEl(d.createdAt)),
           el('td', { 'data-label': 'Event type' }, el('code', {}, d.eventType)),
-          el('td', { 'data-label': 'Webhook', class: 'url' }, urls.get(d.webhookId) || d.webhookId),
+          el('td', { 'data-label': 'Webhook', 'data-testid': 'delivery-webhook' }, truncated(urls.get(d.webhookId) || d.webhookId, 'url')),
           el('td', { 'data-label': 'Status' }, statusBadge(d.status)),
           el('td', { 'data-label': 'Attempts' }, String(d.attemptCount ?? 0)),
-          el('td', { 'data-label': 'Last error', class: 'wrap' }, d.lastError || ''),
-          el('td', {},
+          el('td', { 'data-label': 'Last error', 'data-testid': 'delivery-last-error' }, lastError(d)),
+          el('td', { class: 'row-actions' },
             el('a', {
               href: `?view=delivery&id=${encodeURIComponent(d.id)}`,
               class: 'button small secondary',
               'data-testid': 'delivery-open',
-              'aria-label': `Open the ${d.eventType} delivery of ${timeEl(d.createdAt).textContent}`,
+              'aria-label': `Open the ${d.eventType} delivery of ${formatTime(d.createdAt)}`,
             }, 'Open')))))));
+}
+
+// The last error in a table: the service's one-line summary ("connection
+// refused", "HTTP 503"); the whole text is on the delivery's page and in
+// the title.
+function lastError(delivery) {
+  if (!delivery.lastError) return '';
+  const summary = delivery.lastErrorSummary || delivery.lastError;
+  return el('span', { class: 'truncate url', title: delivery.lastError, 'data-testid': 'last-error-summary' }, summary);
 }
 
 export async function renderDelivery(main, query) {
@@ -188,7 +199,11 @@ function showDelivery(section, delivery) {
       item('Created', timeEl(delivery.createdAt)),
       item('Updated', timeEl(delivery.updatedAt)),
       delivery.nextAttemptAt ? item('Next attempt', timeEl(delivery.nextAttemptAt)) : null,
-      delivery.lastError ? item('Last error', el('span', { class: 'wrap' }, delivery.lastError)) : null,
+      delivery.lastError
+        ? item('Last error',
+          el('strong', { 'data-testid': 'delivery-error-summary' }, delivery.lastErrorSummary || ''),
+          el('span', { class: 'wrap block', 'data-testid': 'delivery-last-error' }, delivery.lastError))
+        : null,
       item('Delivery', el('code', {}, delivery.id)),
       item('Event', el('code', {}, delivery.eventId)),
       item('Webhook', el('a', { href: `?view=deliveries&webhookId=${encodeURIComponent(delivery.webhookId)}` }, el('code', {}, delivery.webhookId)))),

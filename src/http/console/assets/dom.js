@@ -36,18 +36,6 @@ export function replace(node, ...children) {
   append(node, children);
 }
 
-// A timestamp from the API, in the reader's locale; '' for none.
-export function formatTime(value) {
-  if (!value) return '';
-  const date = new Date(value);
-  return Number.isNaN(date.getTime()) ? String(value) : date.toLocaleString();
-}
-
-// A <time> element for an API timestamp.
-export function timeEl(value, attributes = {}) {
-  return el('time', { datetime: value, ...attributes }, formatTime(value));
-}
-
 let dialogCount = 0;
 
 // A modal dialog: takes focus, closes with Escape or `close()`, and gives
@@ -134,3 +122,50 @@ export async function copyText(text, node) {
   selection.addRange(range);
   return false;
 }
+
+// A long value (a URL, an error) cut to the room it has, with an ellipsis:
+// the whole text stays the element's content (read by screen readers,
+// copied), shows on hover (title) and unfolds on keyboard focus. `kind`:
+// `url` (one line) or `clamp` (two lines).
+export function truncated(text, kind) {
+  return el('span', { class: `truncate ${kind}`, title: text, tabindex: 0, 'data-testid': 'truncated' }, text);
+}
+
+// A disclosure menu of buttons: a <details> whose <summary> opens it (Enter
+// or Space), Escape closes it and gives the focus back. Choosing an item
+// closes the menu first, so a dialog it opens returns the focus to the
+// summary. `items`: buttons (nulls are left out).
+export function menu({ label, accessibleLabel, testid, items }) {
+  const summary = el('summary', {
+    class: 'button small secondary',
+    'data-testid': testid,
+    'aria-label': accessibleLabel,
+  }, label);
+  const list = el('div', { class: 'menu-items' }, items.filter(Boolean));
+  const details = el('details', { class: 'menu' }, summary, list);
+  list.addEventListener('click', (event) => {
+    if (!event.target.closest('button')) return;
+    details.open = false;
+    summary.focus();
+  }, true);
+  details.addEventListener('keydown', (event) => {
+    if (event.key !== 'Escape' || !details.open) return;
+    details.open = false;
+    summary.focus();
+    event.stopPropagation();
+  });
+  details.addEventListener('toggle', () => {
+    if (!details.open) return;
+    for (const other of document.querySelectorAll('details.menu[open]')) {
+      if (other !== details) other.open = false;
+    }
+  });
+  return details;
+}
+
+// A click elsewhere closes an open menu.
+document.addEventListener('click', (event) => {
+  for (const open of document.querySelectorAll('details.menu[open]')) {
+    if (!open.contains(event.target)) open.open = false;
+  }
+});

@@ -1,9 +1,11 @@
 // The webhooks page: the list with paging, and create, edit, pause and
-// resume, rotate the secret, send a test event, delete.
+// resume, recover, rotate the secret, send a test event, delete.
 
 import { api } from './api.js';
-import { ask, copyText, el, openDialog, replace, timeEl } from './dom.js';
+import { ask, copyText, el, menu, openDialog, replace, truncated } from './dom.js';
 import { showError, showStatus } from './messages.js';
+import { recoverDialog } from './recover.js';
+import { timeEl } from './time.js';
 import { loadTypes, webhookForm } from './webhook-form.js';
 
 export function renderWebhooks(main) {
@@ -35,6 +37,7 @@ export function renderWebhooks(main) {
   const actions = {
     edit: (webhook) => editDialog(webhook, reload),
     setEnabled: (webhook, enabled) => setEnabled(webhook, enabled, reload),
+    recover: (webhook) => recoverDialog(webhook, reload),
     test: (webhook) => sendTest(webhook),
     rotate: (webhook) => rotate(webhook, reload),
     remove: (webhook) => remove(webhook, reload),
@@ -69,44 +72,56 @@ function table(webhooks, actions) {
       el('tbody', {}, webhooks.map((webhook) => row(webhook, actions)))));
 }
 
+// One webhook: its one primary action (its deliveries) in view, the rest
+// in a menu, so that a row stays one line of buttons at any width.
 function row(webhook, actions) {
-  const button = (label, testid, handler, extra = {}) =>
+  const item = (label, testid, handler, extra = {}) =>
     el('button', {
       type: 'button',
-      class: 'small secondary',
       'data-testid': testid,
-      'aria-label': `${label}: ${webhook.url}`,
       on: { click: () => handler(webhook) },
       ...extra,
     }, label);
   const enabled = Boolean(webhook.enabled);
   return el('tr', { 'data-testid': 'webhook-row', 'data-webhook-id': webhook.id },
-    el('td', { 'data-label': 'URL', class: 'url', 'data-testid': 'webhook-url' }, webhook.url),
+    el('td', { 'data-label': 'URL', 'data-testid': 'webhook-url' }, truncated(webhook.url, 'url')),
     el('td', { 'data-label': 'Events', 'data-testid': 'webhook-events' },
       el('ul', { class: 'tags' }, (webhook.events || []).map((e) => el('li', {}, e)))),
     el('td', { 'data-label': 'State', 'data-testid': 'webhook-state' }, state(webhook)),
     el('td', { 'data-label': 'Description', 'data-testid': 'webhook-description' }, webhook.description || ''),
     el('td', { 'data-label': 'Actions' },
-      el('div', { class: 'actions' },
-        button('Edit', 'webhook-edit', actions.edit),
-        enabled
-          ? button('Pause', 'webhook-pause', (w) => actions.setEnabled(w, false))
-          : button('Resume', 'webhook-resume', (w) => actions.setEnabled(w, true)),
-        button('Send test event', 'webhook-test', actions.test),
-        button('Rotate secret', 'webhook-rotate', actions.rotate),
+      el('div', { class: 'actions row-actions' },
         el('a', {
           class: 'button small secondary',
           href: `?view=deliveries&webhookId=${encodeURIComponent(webhook.id)}`,
           'data-testid': 'webhook-deliveries',
+          'aria-label': `Deliveries of ${webhook.url}`,
         }, 'Deliveries'),
-        button('Delete', 'webhook-delete', actions.remove, { class: 'small danger' }))));
+        menu({
+          label: 'More',
+          accessibleLabel: `More actions for ${webhook.url}`,
+          testid: 'webhook-menu',
+          items: [
+            item('Edit…', 'webhook-edit', actions.edit),
+            enabled
+              ? item('Pause', 'webhook-pause', (w) => actions.setEnabled(w, false))
+              : item('Resume', 'webhook-resume', (w) => actions.setEnabled(w, true)),
+            // RecoverWebhook resends failures; a webhook that stopped
+            // (paused, or disabled by the service) has them to resend.
+            enabled ? null : item('Recover…', 'webhook-recover', actions.recover),
+            item('Send test event', 'webhook-test', actions.test),
+            item('Rotate secret…', 'webhook-rotate', actions.rotate),
+            item('Delete…', 'webhook-delete', actions.remove, { class: 'danger' }),
+          ],
+        }))));
 }
 
 function state(webhook) {
   const parts = [];
   if (webhook.disabledReason) {
     parts.push(el('span', { class: 'badge bad' }, 'Disabled by the service'));
-    parts.push(el('p', { class: 'reason' }, webhook.disabledReason));
+    if (webhook.disabledAt) parts.push(el('p', { class: 'reason' }, 'At ', timeEl(webhook.disabledAt)));
+    parts.push(el('p', { class: 'reason' }, truncated(webhook.disabledReason, 'clamp')));
   } else if (webhook.enabled) {
     parts.push(el('span', { class: 'badge good' }, 'Active'));
   } else {
