@@ -5,9 +5,9 @@ use anyhow::Context;
 
 use webhook_service::auth::{TokenRequest, issue_hs256};
 use webhook_service::config::{Cli, Command, Settings, TokenArgs};
-use webhook_service::{listen, net};
 use webhook_service::startup::{Application, shutdown_signal};
 use webhook_service::telemetry;
+use webhook_service::{listen, net};
 
 fn main() -> ExitCode {
     let outcome = match Cli::parse_args().command {

@@ -111,11 +111,7 @@ impl ListenAddr {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// Address the gRPC server listens on; port 0 picks a free port.
-    #[arg(
-        long,
-        env = "WEBHOOK_LISTEN_ADDR",
-        default_value = "127.0.0.1:50051"
-    )]
+    #[arg(long, env = "WEBHOOK_LISTEN_ADDR", default_value = "127.0.0.1:50051")]
     pub listen_addr: SocketAddr,
     /// Address of the Prometheus endpoint (`GET /metrics`, plain HTTP); port 0 picks a free port, `off` serves none.
     #[arg(
@@ -209,11 +205,7 @@ pub struct Settings {
     #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
     /// Delays before each retry of a failed delivery; their count is the number of retries.
-    #[arg(
-        long,
-        env = "WEBHOOK_RETRY_SCHEDULE",
-        default_value = "1s,5s,30s"
-    )]
+    #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", default_value = "1s,5s,30s")]
     pub retry_schedule: String,
     /// The longest a `Retry-After` answer may postpone the next attempt.
     #[arg(long, env = "WEBHOOK_MAX_RETRY_AFTER", default_value = "5m", value_parser = humantime::parse_duration)]
@@ -330,59 +322,4 @@ fn parse_secret(s: &str) -> Result<SecretString, std::convert::Infallible> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_public_url_is_http_or_https_with_a_host_and_nothing_after_its_path() {
-        assert_eq!(
-            parse_public_url("https://hooks.example.com/").unwrap(),
-            "https://hooks.example.com"
-        );
-        assert_eq!(
-            parse_public_url("http://10.0.0.1:8080/webhooks/").unwrap(),
-            "http://10.0.0.1:8080/webhooks"
-        );
-        for wrong in [
-            "hooks.example.com",
-            "ftp://hooks.example.com",
-            "https://hooks.example.com/?a=b",
-            "https://hooks.example.com/#x",
-            "https://me:pw@hooks.example.com",
-        ] {
-            let error = parse_public_url(wrong).unwrap_err();
-            assert!(error.contains("WEBHOOK_PUBLIC_URL"), "{wrong}: {error}");
-        }
-    }
-
-    #[test]
-    fn metrics_are_served_on_loopback_by_default_and_off_turns_them_off() {
-        let settings = |args: &[&str]| {
-            let mut all = vec!["webhook-service"];
-            all.extend_from_slice(args);
-            Cli::try_parse_args_from(all).map(|cli| match cli.command {
-                Command::Serve(settings) => settings.metrics_addr,
-                other => panic!("{other:?}"),
-            })
-        };
-        if std::env::var_os("WEBHOOK_METRICS_ADDR").is_none() {
-            let default = "127.0.0.1:9464".parse().unwrap();
-            assert_eq!(settings(&[]).unwrap(), ListenAddr::At(default));
-        }
-        assert_eq!(
-            settings(&["--metrics-addr", "off"]).unwrap(),
-            ListenAddr::Off
-        );
-        assert_eq!(
-            settings(&["--metrics-addr", "0.0.0.0:0"]).unwrap(),
-            ListenAddr::At("0.0.0.0:0".parse().unwrap())
-        );
-        let wrong = settings(&["--metrics-addr", "nowhere"])
-            .unwrap_err()
-            .to_string();
-        assert!(
-            wrong.contains("--metrics-addr") && wrong.contains("`off`"),
-            "{wrong}"
-        );
-    }
-}
+mod tests;

@@ -16,8 +16,8 @@ use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
-use rustls::pki_types::pem::PemObject;
 use rustls::client::danger::ServerCertVerifier;
+use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName, UnixTime};
 
 use crate::tls::provider;
@@ -62,8 +62,12 @@ impl Authority {
             .with_context(|| format!("cannot read {}", key_file.display()))?;
         let key = KeyPair::from_pem(&key_pem)
             .with_context(|| format!("{} holds no usable private key", key_file.display()))?;
-        let certificate = CertificateDer::from_pem_file(&certificate_file)
-            .with_context(|| format!("cannot read a certificate from {}", certificate_file.display()))?;
+        let certificate = CertificateDer::from_pem_file(&certificate_file).with_context(|| {
+            format!(
+                "cannot read a certificate from {}",
+                certificate_file.display()
+            )
+        })?;
         let authority = Self {
             certificate_file,
             reused,
@@ -82,7 +86,9 @@ impl Authority {
         let key = KeyPair::generate().context("cannot make a key")?;
         let names: Vec<String> = LOOPBACK_NAMES.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names).context("loopback names")?;
-        params.distinguished_name.push(DnType::CommonName, "localhost");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "localhost");
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
         let leaf = params
             .signed_by(&key, &self.issuer)
@@ -105,10 +111,12 @@ impl Authority {
         roots
             .add(self.certificate.clone())
             .with_context(|| format!("{} is not a usable CA", self.certificate_file.display()))?;
-        let verifier =
-            rustls::client::WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider())
-                .build()
-                .context("cannot build a verifier")?;
+        let verifier = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider(),
+        )
+        .build()
+        .context("cannot build a verifier")?;
         let name = ServerName::try_from("127.0.0.1").expect("an IP address");
         verifier
             .verify_server_cert(leaf, &[], &name, &[], UnixTime::now())
@@ -175,7 +183,10 @@ mod tests {
         first.server_config().unwrap();
         let pem = fs::read(&first.certificate_file).unwrap();
         let mode = fs::metadata(dir.join("ca.key")).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
 
         let again = Authority::open_or_create(&dir).unwrap();
         assert!(again.reused);

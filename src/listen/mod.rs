@@ -128,7 +128,11 @@ fn banner(
     let mut text = format!("listen: receiving on {url} (any path)\n");
     match (ca_file, authority) {
         (Some(ca_file), Some(authority)) => {
-            let made = if authority.reused { "reused" } else { "made now" };
+            let made = if authority.reused {
+                "reused"
+            } else {
+                "made now"
+            };
             text.push_str(&format!(
                 "listen: CA certificate {} ({made})\n\
                  listen: register a webhook at {url}..., with the service started with\n\

@@ -146,12 +146,7 @@ mod tests {
     fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
         pairs
             .iter()
-            .map(|(name, value)| {
-                (
-                    http::HeaderName::from_static(name),
-                    value.parse().unwrap(),
-                )
-            })
+            .map(|(name, value)| (http::HeaderName::from_static(name), value.parse().unwrap()))
             .collect()
     }
 
@@ -181,8 +176,14 @@ mod tests {
         assert_eq!(object["time"], "2023-11-14T22:13:20.000Z");
 
         let text = delivery.to_text();
-        assert!(text.contains("POST /hooks  member.added  webhook-id evt_1  attempt 2  -> 204"), "{text}");
-        assert!(text.contains("NOT verified: no v1 signature matches"), "{text}");
+        assert!(
+            text.contains("POST /hooks  member.added  webhook-id evt_1  attempt 2  -> 204"),
+            "{text}"
+        );
+        assert!(
+            text.contains("NOT verified: no v1 signature matches"),
+            "{text}"
+        );
         assert!(text.contains("\"user_id\": \"u_42\""), "{text}");
     }
 

@@ -95,7 +95,12 @@ impl fmt::Display for Failure {
 }
 
 /// Checks `headers` and `body` against `secrets` at `now` (Unix seconds).
-pub fn verify(secrets: &[Secret], headers: Signed<'_>, body: &[u8], now: i64) -> Result<(), Failure> {
+pub fn verify(
+    secrets: &[Secret],
+    headers: Signed<'_>,
+    body: &[u8],
+    now: i64,
+) -> Result<(), Failure> {
     let id = headers.id.ok_or(Failure::MissingHeader("webhook-id"))?;
     let timestamp = headers
         .timestamp
@@ -237,7 +242,11 @@ mod tests {
     #[test]
     fn a_secret_is_whsec_and_base64() {
         assert!(Secret::parse(SECRET).is_ok());
-        for wrong in ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_", "whsec_not base64!"] {
+        for wrong in [
+            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "whsec_",
+            "whsec_not base64!",
+        ] {
             assert!(Secret::parse(wrong).is_err(), "{wrong}");
         }
     }

@@ -180,10 +180,20 @@ fn help_of(args: &[&str]) -> String {
 #[test]
 fn token_help_shows_only_what_signing_a_token_needs() {
     let help = help_of(&["token", "--help"]);
-    for wanted in ["--org", "--scope", "JWT_SECRET", "JWT_ISSUER", "JWT_AUDIENCE"] {
+    for wanted in [
+        "--org",
+        "--scope",
+        "JWT_SECRET",
+        "JWT_ISSUER",
+        "JWT_AUDIENCE",
+    ] {
         assert!(help.contains(wanted), "{wanted}: {help}");
     }
-    for server_setting in ["DATABASE_URL", "WEBHOOK_LISTEN_ADDR", "WEBHOOK_RETRY_SCHEDULE"] {
+    for server_setting in [
+        "DATABASE_URL",
+        "WEBHOOK_LISTEN_ADDR",
+        "WEBHOOK_RETRY_SCHEDULE",
+    ] {
         assert!(!help.contains(server_setting), "{server_setting}: {help}");
     }
 }
@@ -191,7 +201,12 @@ fn token_help_shows_only_what_signing_a_token_needs() {
 #[test]
 fn serve_help_shows_the_server_settings() {
     let help = help_of(&["serve", "--help"]);
-    for wanted in ["DATABASE_URL", "WEBHOOK_LISTEN_ADDR", "JWT_SECRET", "--metrics-addr"] {
+    for wanted in [
+        "DATABASE_URL",
+        "WEBHOOK_LISTEN_ADDR",
+        "JWT_SECRET",
+        "--metrics-addr",
+    ] {
         assert!(help.contains(wanted), "{wanted}: {help}");
     }
 }
@@ -199,7 +214,14 @@ fn serve_help_shows_the_server_settings() {
 #[test]
 fn listen_help_shows_its_own_options_and_no_server_setting() {
     let help = help_of(&["listen", "--help"]);
-    for wanted in ["--secret", "--status", "--json", "--port-file", "--state-dir", "--http"] {
+    for wanted in [
+        "--secret",
+        "--status",
+        "--json",
+        "--port-file",
+        "--state-dir",
+        "--http",
+    ] {
         assert!(help.contains(wanted), "{wanted}: {help}");
     }
     assert!(!help.contains("DATABASE_URL"), "{help}");
@@ -208,7 +230,12 @@ fn listen_help_shows_its_own_options_and_no_server_setting() {
 #[test]
 fn the_top_level_help_names_the_subcommands_and_serving_as_the_default() {
     let help = help_of(&["--help"]);
-    for wanted in ["serve", "token", "listen"] {
+    for wanted in [
+        "serve",
+        "token",
+        "Receive deliveries",
+        "webhook-service serve --help",
+    ] {
         assert!(help.contains(wanted), "{wanted}: {help}");
     }
 }
@@ -246,4 +273,43 @@ async fn serve_takes_the_server_settings_as_flags() {
     service.terminate();
     let status = service.exit_within(Duration::from_secs(10)).await;
     assert!(status.success(), "{status:?}: {}", service.log());
+}
+
+/// The `127.0.0.1:PORT` the log line holding `message` names.
+fn logged_address(log: &str, message: &str) -> std::net::SocketAddr {
+    let line = log
+        .lines()
+        .find(|line| line.contains(message))
+        .unwrap_or_else(|| panic!("no `{message}`:\n{log}"));
+    let start = line.find("127.0.0.1:").expect("a loopback address");
+    let port: String = line[start + "127.0.0.1:".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+#[tokio::test]
+async fn every_listener_takes_port_0_and_the_log_says_the_port_it_got() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // gRPC, REST and metrics all at port 0 (see `binary`).
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/w.db", dir.path().display());
+    let service = ServiceProcess::start(&url, &[]).await;
+    service.http_address().await;
+    let log = service.log();
+    for (message, path) in [
+        ("serving metrics", "/metrics"),
+        ("serving REST", "/v1/openapi.json"),
+    ] {
+        let address = logged_address(&log, message);
+        assert_ne!(address.port(), 0, "{log}");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+    assert_ne!(logged_address(&log, "serving gRPC").port(), 0);
 }

@@ -41,9 +41,7 @@ async fn a_delivery_is_printed_verified_with_the_webhooks_secret_by_a_restarted_
     assert!(first.stderr().contains("made now"), "{}", first.stderr());
     let port = first.port;
     let app = service_trusting(state.path()).await;
-    let created = app
-        .subscribe(&first.url("/hooks"), &["member.added"])
-        .await;
+    let created = app.subscribe(&first.url("/hooks"), &["member.added"]).await;
     assert!(first.stop().await.success());
 
     // Started again with the secret: the same CA, which the running
@@ -52,12 +50,19 @@ async fn a_delivery_is_printed_verified_with_the_webhooks_secret_by_a_restarted_
     let secrets = format!("{WRONG_SECRET},{}", created.secret);
     let mut listener =
         Listener::start(state.path(), &["--addr", &address, "--secret", &secrets]).await;
-    assert!(listener.stderr().contains("reused"), "{}", listener.stderr());
     assert!(
-        listener.stderr().contains("WEBHOOK_ALLOW_PRIVATE_TARGETS=true")
-            && listener
-                .stderr()
-                .contains(&format!("WEBHOOK_CA_FILE={}", ca_file(state.path()).display())),
+        listener.stderr().contains("reused"),
+        "{}",
+        listener.stderr()
+    );
+    assert!(
+        listener
+            .stderr()
+            .contains("WEBHOOK_ALLOW_PRIVATE_TARGETS=true")
+            && listener.stderr().contains(&format!(
+                "WEBHOOK_CA_FILE={}",
+                ca_file(state.path()).display()
+            )),
         "{}",
         listener.stderr()
     );
@@ -114,7 +119,10 @@ async fn status_503_makes_the_service_retry_and_record_each_attempt_failed() {
         assert_eq!(request["status"], 503, "{request}");
         assert!(request["verified"].is_null(), "no --secret: {request}");
     }
-    assert_eq!(app.wait_until_settled(WAIT).await, [("failed".to_owned(), 3)]);
+    assert_eq!(
+        app.wait_until_settled(WAIT).await,
+        [("failed".to_owned(), 3)]
+    );
     let recorded: Vec<Option<i32>> = app
         .query("SELECT status_code FROM delivery_attempts ORDER BY attempt")
         .await

@@ -115,7 +115,11 @@ impl Listener {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status;
             }
-            assert!(Instant::now() < deadline, "still running:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "still running:\n{}",
+                self.stderr()
+            );
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
