@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Runs the example clients (examples/python, examples/node) against the real
 # service: a fresh SQLite database in a temporary folder, a local HTTPS
-# receiver (examples/receiver.py) with a certificate from a CA made here with
-# openssl, and tokens minted by `webhook-service token`. Then generates a
-# REST client from the OpenAPI document the service serves, with
-# openapi-python-client, and runs examples/openapi-python with it. Fails if
-# any walk-through fails or the generator warns; stops everything it started
-# on the way out.
+# receiver (`webhook-service listen --echo`, with a CA of its own in the
+# temporary folder) that answers each delivery with the request it got, and
+# tokens minted by `webhook-service token`. Then generates a REST client from
+# the OpenAPI document the service serves, with openapi-python-client, and
+# runs examples/openapi-python with it. Every listener takes a free loopback
+# port, so it runs beside another instance on the default ports. Fails if any
+# walk-through fails or the generator warns; stops everything it started on
+# the way out.
 #
-# Needs python3 (with venv), node with npm, and openssl. The service is
+# Needs python3 (with venv) and node with npm. The service is
 # target/debug/webhook-service, built first (WEBHOOK_SERVICE_BIN to run
 # another binary as it is).
 set -euo pipefail
@@ -72,30 +74,22 @@ if ! cmp -s examples/node/package-lock.json examples/node/node_modules/.installe
     cp package-lock.json node_modules/.installed-lock.json)
 fi
 
-echo "== receiver: a CA and a certificate for 127.0.0.1 (openssl), HTTPS on loopback"
-openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj "/CN=examples CA" \
-  -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
-  -keyout "$work/server.key" -out "$work/server.csr" 2>/dev/null
-printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
-  "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$work/server.ext"
-openssl x509 -req -in "$work/server.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial \
-  -days 1 -extfile "$work/server.ext" -out "$work/server.pem" 2>/dev/null
-python3 examples/receiver.py --cert "$work/server.pem" --key "$work/server.key" \
-  --port-file "$work/receiver.port" 2>"$work/receiver.log" &
+echo "== receiver: webhook-service listen --echo, HTTPS on a free loopback port"
+"$bin" listen --echo --json --state-dir "$work/listen" --port-file "$work/receiver.port" \
+  >"$work/receiver.log" 2>&1 &
 pids+=($!)
 wait_for "$work/receiver.port" "the receiver"
 receiver="https://127.0.0.1:$(cat "$work/receiver.port")"
 
 echo "== service: $bin on a free loopback port, SQLite in $work"
-secret="examples-$(openssl rand -hex 16)"
+secret="examples-$(python3 -c 'import secrets; print(secrets.token_hex(16))')"
 JWT_SECRET=$secret \
   DATABASE_URL="sqlite://$work/webhooks.db?mode=rwc" \
   WEBHOOK_LISTEN_ADDR=127.0.0.1:0 \
   WEBHOOK_HTTP_ADDR=127.0.0.1:0 \
   WEBHOOK_METRICS_ADDR=127.0.0.1:0 \
   WEBHOOK_ALLOW_PRIVATE_TARGETS=true \
-  WEBHOOK_CA_FILE="$work/ca.pem" \
+  WEBHOOK_CA_FILE="$work/listen/ca.pem" \
   LOG_FORMAT=json \
   "$bin" >"$work/service.log" 2>&1 &
 pids+=($!)

@@ -8,6 +8,7 @@ pub mod domain;
 pub mod grpc;
 pub mod health;
 pub mod http;
+pub mod listen;
 pub mod metrics;
 pub mod net;
 pub mod service;

@@ -3,19 +3,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use clap::Parser;
-
 use webhook_service::auth::{TokenRequest, issue_hs256};
 use webhook_service::config::{Cli, Command, Settings, TokenArgs};
-use webhook_service::net;
 use webhook_service::startup::{Application, shutdown_signal};
 use webhook_service::telemetry;
+use webhook_service::{listen, net};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let outcome = match cli.command.unwrap_or(Command::Serve) {
-        Command::Token(args) => print_token(&cli.settings, &args),
-        Command::Serve => serve(cli.settings),
+    let outcome = match Cli::parse_args().command {
+        Command::Serve(settings) => serve(*settings),
+        Command::Token(args) => print_token(&args),
+        Command::Listen(args) => listen::run(args),
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
@@ -52,8 +50,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<()> {
-    let Some(secret) = &settings.jwt_secret else {
+fn print_token(args: &TokenArgs) -> anyhow::Result<()> {
+    let Some(secret) = &args.jwt_secret else {
         anyhow::bail!("`token` signs with JWT_SECRET: set it");
     };
     let token = issue_hs256(
@@ -63,8 +61,8 @@ fn print_token(settings: &Settings, args: &TokenArgs) -> anyhow::Result<()> {
             membership: args.org.zip(args.role.as_deref()),
             scope: args.scope.as_deref(),
             ttl: args.ttl,
-            issuer: settings.jwt_issuer.as_deref(),
-            audience: settings.jwt_audience.as_deref(),
+            issuer: args.jwt_issuer.as_deref(),
+            audience: args.jwt_audience.as_deref(),
         },
     )?;
     println!("{token}");

@@ -16,8 +16,8 @@
 //   # PUBLISHER_TOKEN (scope events:publish), or --admin-token/--publisher-token
 //
 // With --check-echo, the receiver must answer each delivery with the request
-// it got, as ../receiver.py does; the script then checks the delivered body
-// and both signatures (`X-Webhook-Signature` and the Standard Webhooks
+// it got, as `webhook-service listen --echo` does; the script then checks
+// the delivered body and both signatures (`X-Webhook-Signature` and the Standard Webhooks
 // `webhook-signature`) against the secret CreateWebhook returned.
 "use strict";
 

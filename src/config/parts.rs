@@ -10,7 +10,7 @@ use base64::{Engine, engine::general_purpose::STANDARD};
 use clap::Parser;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{Cli, ListenAddr, Settings};
+use super::{Cli, Command, ListenAddr, Settings};
 use crate::auth::{ClaimNames, Jwks, JwtVerifier, PortalKey, TokenRules};
 use crate::delivery::{DeliveryConfig, RetryPolicy};
 use crate::grpc::MessageLimits;
@@ -242,7 +242,10 @@ impl Settings {
     /// Settings for tests and embedding: every default, with `database_url`
     /// and an HS256 `jwt_secret`.
     pub fn for_tests(database_url: &str, jwt_secret: &str) -> Self {
-        let mut settings = Cli::parse_from(["webhook-service"]).settings;
+        let Command::Serve(settings) = Cli::parse_from(["webhook-service", "serve"]).command else {
+            unreachable!("`serve` parses as Serve")
+        };
+        let mut settings = *settings;
         settings.listen_addr = "127.0.0.1:0".parse().expect("valid address");
         settings.metrics_addr = ListenAddr::At("127.0.0.1:0".parse().expect("valid address"));
         settings.http_addr = ListenAddr::At("127.0.0.1:0".parse().expect("valid address"));

@@ -164,3 +164,152 @@ async fn a_sigterm_as_soon_as_it_says_it_serves_stops_it_cleanly() {
     let refused = tokio::net::TcpStream::connect(service.address).await;
     assert!(refused.is_err(), "nothing listens any more");
 }
+
+/// What `webhook-service ARGS` prints on stdout; panics unless it succeeds.
+fn help_of(args: &[&str]) -> String {
+    let output = binary().args(args).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{args:?}: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+#[test]
+fn token_help_shows_only_what_signing_a_token_needs() {
+    let help = help_of(&["token", "--help"]);
+    for wanted in [
+        "--org",
+        "--scope",
+        "JWT_SECRET",
+        "JWT_ISSUER",
+        "JWT_AUDIENCE",
+    ] {
+        assert!(help.contains(wanted), "{wanted}: {help}");
+    }
+    for server_setting in [
+        "DATABASE_URL",
+        "WEBHOOK_LISTEN_ADDR",
+        "WEBHOOK_RETRY_SCHEDULE",
+    ] {
+        assert!(!help.contains(server_setting), "{server_setting}: {help}");
+    }
+}
+
+#[test]
+fn serve_help_shows_the_server_settings() {
+    let help = help_of(&["serve", "--help"]);
+    for wanted in [
+        "DATABASE_URL",
+        "WEBHOOK_LISTEN_ADDR",
+        "JWT_SECRET",
+        "--metrics-addr",
+    ] {
+        assert!(help.contains(wanted), "{wanted}: {help}");
+    }
+}
+
+#[test]
+fn listen_help_shows_its_own_options_and_no_server_setting() {
+    let help = help_of(&["listen", "--help"]);
+    for wanted in [
+        "--secret",
+        "--status",
+        "--json",
+        "--port-file",
+        "--state-dir",
+        "--http",
+    ] {
+        assert!(help.contains(wanted), "{wanted}: {help}");
+    }
+    assert!(!help.contains("DATABASE_URL"), "{help}");
+}
+
+#[test]
+fn the_top_level_help_names_the_subcommands_and_serving_as_the_default() {
+    let help = help_of(&["--help"]);
+    for wanted in [
+        "serve",
+        "token",
+        "Receive deliveries",
+        "webhook-service serve --help",
+    ] {
+        assert!(help.contains(wanted), "{wanted}: {help}");
+    }
+}
+
+/// The service started as `webhook-service ARGS`, every setting a flag,
+/// with the folder holding its database.
+async fn started_with_flags(leading: &[&str]) -> (ServiceProcess, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = binary();
+    for var in ["WEBHOOK_LISTEN_ADDR", "DATABASE_URL", "WEBHOOK_HTTP_ADDR"] {
+        command.env_remove(var);
+    }
+    command
+        .args(leading)
+        .args(["--listen-addr", "127.0.0.1:0", "--http-addr", "127.0.0.1:0"])
+        .args(["--metrics-addr", "127.0.0.1:0", "--jwt-secret", JWT_SECRET])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/w.db?mode=rwc", dir.path().display()))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    (ServiceProcess::spawn(command, Stderr::Pipe).await, dir)
+}
+
+#[tokio::test]
+async fn without_a_subcommand_the_server_settings_are_taken_as_flags_and_it_serves() {
+    let (mut service, _dir) = started_with_flags(&[]).await;
+    service.terminate();
+    let status = service.exit_within(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}: {}", service.log());
+}
+
+#[tokio::test]
+async fn serve_takes_the_server_settings_as_flags() {
+    let (mut service, _dir) = started_with_flags(&["serve"]).await;
+    service.terminate();
+    let status = service.exit_within(Duration::from_secs(10)).await;
+    assert!(status.success(), "{status:?}: {}", service.log());
+}
+
+/// The `127.0.0.1:PORT` the log line holding `message` names.
+fn logged_address(log: &str, message: &str) -> std::net::SocketAddr {
+    let line = log
+        .lines()
+        .find(|line| line.contains(message))
+        .unwrap_or_else(|| panic!("no `{message}`:\n{log}"));
+    let start = line.find("127.0.0.1:").expect("a loopback address");
+    let port: String = line[start + "127.0.0.1:".len()..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    format!("127.0.0.1:{port}").parse().unwrap()
+}
+
+#[tokio::test]
+async fn every_listener_takes_port_0_and_the_log_says_the_port_it_got() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // gRPC, REST and metrics all at port 0 (see `binary`).
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/w.db", dir.path().display());
+    let service = ServiceProcess::start(&url, &[]).await;
+    service.http_address().await;
+    let log = service.log();
+    for (message, path) in [
+        ("serving metrics", "/metrics"),
+        ("serving REST", "/v1/openapi.json"),
+    ] {
+        let address = logged_address(&log, message);
+        assert_ne!(address.port(), 0, "{log}");
+        let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+        let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{path}: {answer}");
+    }
+    assert_ne!(logged_address(&log, "serving gRPC").port(), 0);
+}

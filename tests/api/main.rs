@@ -40,6 +40,7 @@ mod large_deletes;
 mod large_pauses;
 mod leases;
 mod limits;
+mod listen;
 mod listing;
 mod message_limits;
 mod metrics;

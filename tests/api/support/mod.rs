@@ -6,6 +6,7 @@ mod calls;
 pub mod catalogue;
 pub mod health;
 pub mod jwks;
+pub mod listener;
 pub mod pki;
 pub mod portal;
 pub mod postgres;
