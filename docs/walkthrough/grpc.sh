@@ -9,6 +9,7 @@
 # start's.
 set -euo pipefail
 : "${RECEIVER:?set RECEIVER to the URL webhook-service listen printed}"
+RECEIVER=${RECEIVER%/}
 
 # Where the service listens, and the secret it checks tokens with.
 GRPC=${GRPC:-127.0.0.1:50051}
@@ -55,7 +56,9 @@ call UpdateWebhook "{\"organizationId\": \"$ORG\", \"webhookId\": \"$WEBHOOK\", 
 call SendTestEvent "{\"organizationId\": \"$ORG\", \"webhookId\": \"$WEBHOOK\"}"
 # A leaked secret: replace it. The old one keeps signing beside the new one
 # for WEBHOOK_SECRET_GRACE (24 h), so the receiver can switch at leisure.
-call RotateWebhookSecret "{\"organizationId\": \"$ORG\", \"webhookId\": \"$WEBHOOK\"}" | tee /dev/stderr | jq -r .secret >>listen-secrets.txt
+ROTATED=$(call RotateWebhookSecret "{\"organizationId\": \"$ORG\", \"webhookId\": \"$WEBHOOK\"}")
+echo "$ROTATED"
+jq -r .secret <<<"$ROTATED" >>listen-secrets.txt
 
 # A webhook whose endpoint is wrong: nothing listens on port 1.
 BROKEN=$(call CreateWebhook "{\"organizationId\": \"$ORG\", \"url\": \"https://127.0.0.1:1/invites\", \"events\": [\"invite.created\"]}")

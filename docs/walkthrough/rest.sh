@@ -9,6 +9,7 @@
 # start's.
 set -euo pipefail
 : "${RECEIVER:?set RECEIVER to the URL webhook-service listen printed}"
+RECEIVER=${RECEIVER%/}
 
 # Where the REST face listens, and the secret it checks tokens with.
 H=${H:-http://127.0.0.1:8080}
@@ -57,8 +58,9 @@ curl -sS --fail-with-body "${auth[@]}" "${json[@]}" -X PATCH \
 curl -sS --fail-with-body "${auth[@]}" -X POST "$H/v1/organizations/$ORG/deliveries/$DELIVERY:retry"
 # Ping the endpoint; replace its secret; resend what failed since a time.
 curl -sS --fail-with-body "${auth[@]}" -X POST "$H/v1/organizations/$ORG/webhooks/$WEBHOOK:sendTestEvent"
-curl -sS --fail-with-body "${auth[@]}" -X POST "$H/v1/organizations/$ORG/webhooks/$WEBHOOK:rotateSecret" |
-  tee /dev/stderr | jq -r .secret >>listen-secrets.txt
+ROTATED=$(curl -sS --fail-with-body "${auth[@]}" -X POST "$H/v1/organizations/$ORG/webhooks/$WEBHOOK:rotateSecret")
+echo "$ROTATED"
+jq -r .secret <<<"$ROTATED" >>listen-secrets.txt
 curl -sS --fail-with-body "${auth[@]}" "${json[@]}" -X POST "$H/v1/organizations/$ORG/webhooks/$WEBHOOK:recover" \
   -d '{"since": "2026-12-01T00:00:00Z"}'
 # Failed deliveries only, and the event types of the catalogue.

@@ -63,6 +63,11 @@ pub struct ListenArgs {
         value_parser = parse_secret
     )]
     pub secret: Vec<SecretString>,
+    /// A file of secrets to verify with too, one per line, read again for
+    /// every request: append the secret CreateWebhook returns while the
+    /// receiver runs. A missing file holds none yet.
+    #[arg(long, env = "WEBHOOK_LISTEN_SECRET_FILE")]
+    pub secret_file: Option<PathBuf>,
     /// The HTTP status to answer every request with. Default: 204, or 200
     /// with --echo.
     #[arg(long, env = "WEBHOOK_LISTEN_STATUS", value_parser = clap::value_parser!(u16).range(200..=599))]

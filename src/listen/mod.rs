@@ -7,6 +7,7 @@
 
 mod authority;
 mod print;
+mod secrets;
 mod server;
 mod verify;
 
@@ -24,6 +25,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::ListenArgs;
 use crate::startup::shutdown_signal;
 use authority::{Authority, write_new};
+use secrets::Secrets;
 use server::{Answers, Receiver};
 use verify::Secret;
 
@@ -94,7 +96,7 @@ async fn listen(args: ListenArgs) -> anyhow::Result<()> {
             failures_left: AtomicU32::new(args.fail_first),
             echo: args.echo,
         },
-        secrets,
+        secrets: Secrets::new(secrets, args.secret_file.clone()),
         printer: print::Printer { json: args.json },
     });
     server::serve(listener, tls, receiver, shutdown).await;
@@ -150,8 +152,8 @@ fn banner(
         0 => String::new(),
         n => format!("500 to the first {n} request(s), then "),
     };
-    let signature = if args.secret.is_empty() {
-        "signatures not checked (give --secret)"
+    let signature = if args.secret.is_empty() && args.secret_file.is_none() {
+        "signatures not checked (give --secret or --secret-file)"
     } else {
         "signatures checked"
     };

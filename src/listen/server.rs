@@ -20,7 +20,8 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use super::print::{Delivery, Printer};
-use super::verify::{Secret, Signed, verify};
+use super::secrets::Secrets;
+use super::verify::{Signed, verify};
 use crate::domain::event::MAX_DATA_BYTES;
 
 /// The largest body read: the largest event the service delivers (its
@@ -61,7 +62,7 @@ impl Answers {
 /// What each connection's requests share.
 pub struct Receiver {
     pub answers: Answers,
-    pub secrets: Vec<Secret>,
+    pub secrets: Secrets,
     pub printer: Printer,
 }
 
@@ -154,14 +155,14 @@ async fn handle(
         .uri
         .path_and_query()
         .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-    let verified = (!receiver.secrets.is_empty()).then(|| {
+    let verified = receiver.secrets.checked().then(|| {
         let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
         let signed = Signed {
             id: header("webhook-id"),
             timestamp: header("webhook-timestamp"),
             signature: header("webhook-signature"),
         };
-        verify(&receiver.secrets, signed, &body, time.timestamp())
+        verify(&receiver.secrets.current(), signed, &body, time.timestamp())
     });
     receiver.printer.print(&Delivery {
         time,

@@ -62,6 +62,8 @@ pub enum Failure {
     StaleTimestamp { skew: i64 },
     /// No entry matches any secret.
     Mismatch,
+    /// There is no secret to check with yet (`--secret-file` is empty).
+    NoSecret,
 }
 
 impl Failure {
@@ -73,6 +75,7 @@ impl Failure {
             Self::NoV1Signature => "no_v1_signature",
             Self::StaleTimestamp { .. } => "stale_timestamp",
             Self::Mismatch => "mismatch",
+            Self::NoSecret => "no_secret",
         }
     }
 }
@@ -90,6 +93,7 @@ impl fmt::Display for Failure {
                 if *skew < 0 { "before" } else { "after" }
             ),
             Self::Mismatch => f.write_str("no v1 signature matches the secret(s) given"),
+            Self::NoSecret => f.write_str("no secret to check with yet: add one to --secret-file"),
         }
     }
 }
@@ -119,6 +123,9 @@ pub fn verify(
         .collect();
     if offered.is_empty() {
         return Err(Failure::NoV1Signature);
+    }
+    if secrets.is_empty() {
+        return Err(Failure::NoSecret);
     }
     // Signatures first: a mismatch says more than the clock does.
     let matches = secrets.iter().any(|secret| {
@@ -195,6 +202,12 @@ mod tests {
     fn another_secret_is_a_mismatch() {
         let ours = standard_signature(SECRET, ID, AT, BODY).unwrap();
         assert_eq!(check(&secrets(&[OTHER]), &ours, AT), Err(Failure::Mismatch));
+    }
+
+    #[test]
+    fn with_no_secret_yet_nothing_verifies_and_it_says_so() {
+        let ours = standard_signature(SECRET, ID, AT, BODY).unwrap();
+        assert_eq!(check(&[], &ours, AT), Err(Failure::NoSecret));
     }
 
     #[test]
