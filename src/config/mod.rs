@@ -123,7 +123,7 @@ pub struct Settings {
         value_parser = |s: &str| ListenAddr::parse(s, "WEBHOOK_METRICS_ADDR")
     )]
     pub metrics_addr: ListenAddr,
-    /// Address the REST/JSON face listens on (plain HTTP); port 0 picks a free port; `off` serves none.
+    /// Address the REST/JSON face and the console listen on (plain HTTP); port 0 picks a free port; `off` serves none. An unspecified address (`0.0.0.0`, `[::]`) needs WEBHOOK_PUBLIC_URL.
     #[arg(
         long,
         env = "WEBHOOK_HTTP_ADDR",
@@ -141,7 +141,7 @@ pub struct Settings {
         value_parser = FrameAncestors::parse
     )]
     pub portal_frame_ancestors: FrameAncestors,
-    /// `sqlite://PATH?mode=rwc` (embedded) or `postgres://USER:PASS@HOST/DB`.
+    /// `sqlite://PATH?mode=rwc` (embedded: the file is created if missing, in WAL mode) or `postgres://USER:PASS@HOST:PORT/DB`.
     #[arg(
         long,
         env = "DATABASE_URL",
@@ -149,7 +149,7 @@ pub struct Settings {
         hide_env_values = true
     )]
     pub database_url: String,
-    /// HS256 shared secret that tokens are signed with.
+    /// HS256 shared secret that tokens are signed with. Exactly one of JWT_SECRET, JWT_PUBLIC_KEY_FILE and JWT_JWKS_URL is required.
     #[arg(long, env = "JWT_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub jwt_secret: Option<SecretString>,
     /// PEM public key (RSA for RS256, P-256 for ES256) that tokens are signed with.
@@ -170,7 +170,7 @@ pub struct Settings {
     /// (`["https://example.com/org_id"]`).
     #[arg(long, env = "JWT_ORG_CLAIM", default_value = "org_id")]
     pub jwt_org_claim: ClaimPath,
-    /// The claim holding the caller's role (a name, or a list whose highest known name counts); a path as for JWT_ORG_CLAIM.
+    /// The claim holding the caller's role (a name, a list, or an object keyed by role names: the highest known role counts); a path as for JWT_ORG_CLAIM.
     #[arg(long, env = "JWT_ROLE_CLAIM", default_value = "role")]
     pub jwt_role_claim: ClaimPath,
     /// The claim holding the scopes (space-separated, or a list); a path as for JWT_ORG_CLAIM.
@@ -182,7 +182,7 @@ pub struct Settings {
     /// When set, a token's `aud` must contain it.
     #[arg(long, env = "JWT_AUDIENCE")]
     pub jwt_audience: Option<String>,
-    /// Allow webhooks to loopback and private addresses (development and tests only).
+    /// Allow webhooks to loopback and private addresses (development and tests only: a warning at start-up says the SSRF guard is off).
     #[arg(
         long,
         env = "WEBHOOK_ALLOW_PRIVATE_TARGETS",
@@ -212,10 +212,10 @@ pub struct Settings {
     /// The longest a `Retry-After` answer may postpone the next attempt.
     #[arg(long, env = "WEBHOOK_MAX_RETRY_AFTER", default_value = "5m", value_parser = humantime::parse_duration)]
     pub max_retry_after: Duration,
-    /// Delivery requests in flight at once, all endpoints together.
+    /// Delivery requests in flight at once in this process, all endpoints together, shared fairly between organizations (plus a sixteenth in reserve for organizations holding none).
     #[arg(long, env = "WEBHOOK_MAX_IN_FLIGHT", default_value_t = 256, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_in_flight: u32,
-    /// Delivery requests in flight at once to one webhook.
+    /// Delivery requests in flight at once to one webhook, all processes on one database together (each endpoint's window shrinks when it struggles).
     #[arg(long, env = "WEBHOOK_MAX_PER_ENDPOINT", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_per_endpoint: u32,
     /// How often workers look for work nobody announced (retries come due, other processes' work).
@@ -224,7 +224,7 @@ pub struct Settings {
     /// How long a claimed delivery stays reserved to one process; after it, another may take it. Default: WEBHOOK_TIMEOUT + 30s.
     #[arg(long, env = "WEBHOOK_LEASE", value_parser = humantime::parse_duration)]
     pub lease: Option<Duration>,
-    /// On PostgreSQL, how often each process says it is alive, so that the processes split WEBHOOK_MAX_PER_ENDPOINT between them; one silent for five of these is counted out.
+    /// On PostgreSQL, how often each process says it is alive, so that the processes split WEBHOOK_MAX_PER_ENDPOINT between them; one silent for five of these is counted out (at least 10ms).
     #[arg(long, env = "WEBHOOK_HEARTBEAT_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub heartbeat_interval: Duration,
     /// After RotateWebhookSecret, how long deliveries are also signed with the previous secret.
@@ -236,10 +236,10 @@ pub struct Settings {
     /// A webhook whose deliveries have all failed for this long, with no success, is disabled (`webhook.disabled` is published).
     #[arg(long, env = "WEBHOOK_DISABLE_AFTER", default_value = "5days", value_parser = humantime::parse_duration)]
     pub disable_after: Duration,
-    /// The most calls the people of one organization (their tokens and portal links together) may have in progress at once in this process; more wait their turn. Service tokens (platform tokens among them) are not counted.
+    /// The most calls the people of one organization (their tokens and portal links together) may have in progress at once in this process; more wait their turn, unread, and other organizations' calls do not wait behind them. Service tokens (platform tokens among them) are not counted.
     #[arg(long, env = "WEBHOOK_MAX_CALLS_PER_ORGANIZATION", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_calls_per_organization: u32,
-    /// The most webhooks one organization may have; CreateWebhook answers RESOURCE_EXHAUSTED beyond it.
+    /// The most webhooks one organization may have; CreateWebhook answers RESOURCE_EXHAUSTED beyond it (exact in one process, and across processes unless more than 64 creates race in one organization as it reaches the limit).
     #[arg(long, env = "WEBHOOK_MAX_WEBHOOKS_PER_ORGANIZATION", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..))]
     pub max_webhooks_per_organization: u32,
     /// After SIGTERM or SIGINT, how long health reports NOT_SERVING while the server still takes calls, so that load balancers stop sending before the listener closes.
@@ -251,7 +251,7 @@ pub struct Settings {
     /// How often old deliveries are looked for and deleted.
     #[arg(long, env = "WEBHOOK_RETENTION_INTERVAL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub retention_interval: Duration,
-    /// PEM certificate chain (the server's certificate first) to serve gRPC over TLS; needs WEBHOOK_TLS_KEY_FILE.
+    /// PEM certificate chain (the server's certificate first); with WEBHOOK_TLS_KEY_FILE, gRPC is served over TLS only.
     #[arg(long, env = "WEBHOOK_TLS_CERT_FILE")]
     pub tls_cert_file: Option<PathBuf>,
     /// PEM private key (PKCS#8, PKCS#1 or SEC1) of the WEBHOOK_TLS_CERT_FILE certificate.
@@ -260,16 +260,16 @@ pub struct Settings {
     /// PEM CA certificates for mutual TLS: a client must present a certificate chaining to one of them.
     #[arg(long, env = "WEBHOOK_TLS_CLIENT_CA_FILE")]
     pub tls_client_ca_file: Option<PathBuf>,
-    /// How long a new gRPC connection has to finish the TLS handshake (under TLS) and send the HTTP/2 preface before it is closed; a REST or metrics connection, to send each request's head, and then its body.
+    /// How long a new gRPC connection has to finish the TLS handshake (under TLS) and send the HTTP/2 preface and first frame header before it is closed; a REST or metrics connection, to send its first request's head from accept (each next one's from the previous answer), and each request's whole body from its head (else 408).
     #[arg(long, env = "WEBHOOK_HANDSHAKE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub handshake_timeout: Duration,
     /// How long a connection may have no call (RPC or REST request) in progress before it is closed; on gRPC, health Watch streams do not count and a client's HTTP/2 PING counts as activity.
     #[arg(long, env = "WEBHOOK_IDLE_TIMEOUT", default_value = "5m", value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
-    /// The largest PublishEvent request message, in bytes, over gRPC or as a REST body makes it; a larger one is refused (RESOURCE_EXHAUSTED; 413 on REST) from its announced length, before it is read. The default holds every valid event.
+    /// The largest PublishEvent request message, in bytes, over gRPC or as a REST body makes it; a larger one is refused (RESOURCE_EXHAUSTED; 413 on REST) from its announced length, before it is read. Between 1 KiB and 64 MiB; the default holds every valid event.
     #[arg(long, env = "WEBHOOK_MAX_EVENT_MESSAGE_BYTES", default_value_t = DEFAULT_PUBLISH_EVENT_BYTES, value_parser = clap::value_parser!(u32).range(1024..=MAX_MESSAGE_CAP))]
     pub max_event_message_bytes: u32,
-    /// The largest request message, in bytes, of every other RPC (health and reflection included), as for WEBHOOK_MAX_EVENT_MESSAGE_BYTES.
+    /// The largest request message, in bytes, of every other RPC (health and reflection included), as for WEBHOOK_MAX_EVENT_MESSAGE_BYTES; the default is ten times the largest valid CreateWebhook.
     #[arg(long, env = "WEBHOOK_MAX_MESSAGE_BYTES", default_value_t = DEFAULT_OTHER_BYTES, value_parser = clap::value_parser!(u32).range(1024..=MAX_MESSAGE_CAP))]
     pub max_message_bytes: u32,
     /// The most calls one gRPC connection may have open at once (the HTTP/2 SETTINGS_MAX_CONCURRENT_STREAMS the server advertises).
@@ -284,13 +284,13 @@ pub struct Settings {
     /// The most connections each plain-HTTP listener (REST, metrics) holds at once; more wait in the listen queue until one closes. Default: a quarter of the open-file limit.
     #[arg(long, env = "WEBHOOK_HTTP_MAX_CONNECTIONS", value_parser = clap::value_parser!(u32).range(1..))]
     pub http_max_connections: Option<u32>,
-    /// The longest a portal link (CreatePortalLink) may work.
+    /// The longest a portal link (CreatePortalLink) may work; at least 1s.
     #[arg(long, env = "WEBHOOK_PORTAL_MAX_TTL", default_value = "1h", value_parser = humantime::parse_duration)]
     pub portal_max_ttl: Duration,
     /// HMAC key (at least 32 bytes, not JWT_SECRET) that portal tokens are signed with. Default: a random key the service stores in the database at first start, shared by every replica on it.
     #[arg(long, env = "WEBHOOK_PORTAL_KEY", hide_env_values = true, value_parser = parse_secret)]
     pub portal_key: Option<SecretString>,
-    /// The REST listener's URL as browsers reach it (behind a proxy it differs), such as `https://webhooks.example.com`; portal links point below it. Default: `http://` and the address WEBHOOK_HTTP_ADDR bound.
+    /// The REST listener's URL as browsers reach it (behind a proxy it differs), such as `https://webhooks.example.com`; portal links point below it, and the OpenAPI document names it as its server (`/` when unset). Required when WEBHOOK_HTTP_ADDR is unspecified (`0.0.0.0`, `[::]`). Default: `http://` and the address WEBHOOK_HTTP_ADDR bound.
     #[arg(long, env = "WEBHOOK_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
 }

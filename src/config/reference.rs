@@ -1,27 +1,28 @@
-//! `docs/configuration.md`'s table of settings, written from the flags'
-//! definitions so that a setting cannot be missing from it or described
-//! differently there than in `--help`. A test compares the page with what
-//! this writes; `UPDATE_DOCS=1 cargo test --lib config::reference` rewrites
-//! the page.
+//! `docs/configuration.md`'s tables of settings, one per command, written
+//! from the flags' definitions so that a setting cannot be missing from
+//! them or described differently there than in `--help`. A test compares
+//! the page with what this writes; `UPDATE_DOCS=1 cargo test --lib
+//! config::reference` rewrites the page.
 
 use clap::{Arg, Command};
 
-/// Where the generated table sits in the page.
-const BEGIN: &str = "<!-- settings: generated from src/config by `UPDATE_DOCS=1 cargo test --lib config::reference`; edit the flags' doc comments, not this table -->";
-const END: &str = "<!-- end of settings -->";
+/// The commands whose flags the page lists, each between its markers.
+const COMMANDS: [&str; 3] = ["serve", "token", "listen"];
 
-/// The server's settings: the flags of `serve` (or of the binary itself when
-/// it has no `serve` of its own) that an environment variable can set.
-fn settings(cli: &Command) -> Vec<&Arg> {
-    let serve = cli
-        .get_subcommands()
-        .find(|c| c.get_name() == "serve")
-        .filter(|serve| serve.get_arguments().any(|a| a.get_env().is_some()))
-        .unwrap_or(cli);
-    serve
+fn begin(command: &str) -> String {
+    format!(
+        "<!-- flags of `webhook-service {command}`: generated from src/config by \
+         `UPDATE_DOCS=1 cargo test --lib config::reference`; edit the flags' doc comments -->"
+    )
+}
+
+const END: &str = "<!-- end of generated flags -->";
+
+/// The flags of `command` a person sets: all but `--help` and `--version`.
+fn flags(command: &Command) -> impl Iterator<Item = &Arg> {
+    command
         .get_arguments()
-        .filter(|arg| arg.get_env().is_some())
-        .collect()
+        .filter(|arg| !matches!(arg.get_id().as_str(), "help" | "version"))
 }
 
 /// One row: variable, flag, default, meaning. A default clap cannot state
@@ -47,30 +48,53 @@ fn row(arg: &Arg) -> String {
     } else {
         stated.map_or_else(|| "none".to_owned(), str::to_owned)
     };
-    let env = arg.get_env().unwrap().to_string_lossy();
+    let env = arg.get_env().map_or_else(
+        || "–".to_owned(),
+        |env| format!("`{}`", env.to_string_lossy()),
+    );
     let flag = arg
         .get_long()
         .map_or_else(String::new, |long| format!("`--{long}`"));
     let cell = |text: &str| text.replace('|', "\\|");
     format!(
-        "| `{env}` | {flag} | {} | {} |",
+        "| {env} | {flag} | {} | {} |",
         cell(&default),
         cell(&meaning)
     )
 }
 
-/// The table, between its markers.
-pub(super) fn table(cli: &Command) -> String {
+/// `command`'s table, between its markers.
+fn table(name: &str, command: &Command) -> String {
     let mut out = vec![
-        BEGIN.to_owned(),
+        begin(name),
         String::new(),
         "| variable | flag | default | meaning |".to_owned(),
         "|---|---|---|---|".to_owned(),
     ];
-    out.extend(settings(cli).into_iter().map(row));
+    out.extend(flags(command).map(row));
     out.push(String::new());
     out.push(END.to_owned());
     out.join("\n")
+}
+
+/// `page` with each command's table written afresh, or why it cannot be.
+fn rewrite(page: &str, cli: &Command) -> Result<String, String> {
+    let mut page = page.to_owned();
+    for name in COMMANDS {
+        let command = cli
+            .find_subcommand(name)
+            .ok_or_else(|| format!("no command `{name}`"))?;
+        let begin = begin(name);
+        let start = page
+            .find(&begin)
+            .ok_or_else(|| format!("the page lost the start marker of `{name}`"))?;
+        let end = page[start..]
+            .find(END)
+            .map(|at| start + at + END.len())
+            .ok_or_else(|| format!("the page lost the end marker of `{name}`"))?;
+        page.replace_range(start..end, &table(name, command));
+    }
+    Ok(page)
 }
 
 #[cfg(test)]
@@ -87,11 +111,9 @@ mod tests {
     }
 
     #[test]
-    fn the_configuration_page_lists_every_setting_as_the_flags_define_it() {
+    fn the_configuration_page_lists_every_flag_as_the_code_defines_it() {
         let text = std::fs::read_to_string(page()).unwrap();
-        let (before, rest) = text.split_once(BEGIN).expect("the page lost its start marker");
-        let (_, after) = rest.split_once(END).expect("the page lost its end marker");
-        let fresh = format!("{before}{}{after}", table(&Cli::command()));
+        let fresh = rewrite(&text, &Cli::command()).unwrap();
         if std::env::var_os("UPDATE_DOCS").is_some() {
             std::fs::write(page(), &fresh).unwrap();
             return;
@@ -104,13 +126,14 @@ mod tests {
     }
 
     #[test]
-    fn every_setting_has_a_variable_a_flag_and_a_meaning() {
+    fn every_server_setting_has_a_variable_a_flag_and_a_meaning() {
         let cli = Cli::command();
-        let settings = settings(&cli);
-        assert!(settings.len() > 40, "{}", settings.len());
-        for arg in settings {
+        let serve = cli.find_subcommand("serve").unwrap();
+        assert!(flags(serve).count() > 40);
+        for arg in flags(serve) {
             let row = row(arg);
-            assert!(arg.get_long().is_some(), "{row}");
+            assert!(arg.get_env().is_some(), "no variable: {row}");
+            assert!(arg.get_long().is_some(), "no flag: {row}");
             assert!(!row.ends_with("|  |"), "no help: {row}");
         }
     }
@@ -127,12 +150,17 @@ mod tests {
         );
         let arg = Arg::new("addr")
             .long("addr")
-            .env("ADDR")
             .default_value("127.0.0.1:1")
             .help("An address | or off.");
         assert_eq!(
             row(&arg),
-            "| `ADDR` | `--addr` | `127.0.0.1:1` | An address \\| or off. |"
+            "| – | `--addr` | `127.0.0.1:1` | An address \\| or off. |"
         );
+    }
+
+    #[test]
+    fn a_page_without_its_markers_is_refused() {
+        let cli = Cli::command();
+        assert!(rewrite("no markers", &cli).unwrap_err().contains("serve"));
     }
 }

@@ -164,7 +164,11 @@ fn every_relative_link_and_anchor_leads_somewhere() {
                 normalise(&dir.join(target))
             };
             if !root().join(&file).exists() {
-                broken.push(format!("{}: {link} (no {})", page.display(), file.display()));
+                broken.push(format!(
+                    "{}: {link} (no {})",
+                    page.display(),
+                    file.display()
+                ));
                 continue;
             }
             if !fragment.is_empty()
