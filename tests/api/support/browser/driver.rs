@@ -25,8 +25,22 @@ pub(super) struct Driver {
 
 impl Driver {
     /// Starts chromedriver on a free port (it picks one for `--port=0` and
-    /// says which) and waits until it answers `/status` as ready.
+    /// says which) and waits until it answers `/status` as ready. With
+    /// `--port=0` chromedriver sometimes exits at once with "IPv4 port not
+    /// available" (the port it picked was taken before it bound it again,
+    /// under parallel tests): that start is tried again, a few times.
     pub async fn start() -> anyhow::Result<Driver> {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match Self::start_once().await {
+                Err(e) if tries < 4 && e.to_string().contains("port not available") => continue,
+                started => return started,
+            }
+        }
+    }
+
+    async fn start_once() -> anyhow::Result<Driver> {
         let mut child = Command::new(CHROMEDRIVER)
             .arg("--port=0")
             .stdin(Stdio::null())
