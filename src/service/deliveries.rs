@@ -2,8 +2,10 @@
 //! again.
 
 use super::{Listing, ServiceError, authorized, parse_field, to_completion};
+use chrono::{DateTime, Utc};
+
 use crate::domain::{
-    Action, Caller, Delivery, DeliveryId, DeliveryStatus, EventType, Page, WebhookId,
+    Action, Caller, CreatedRange, Delivery, DeliveryId, DeliveryStatus, EventType, Page, WebhookId,
 };
 use crate::store::{DeliveryFilter, Retried};
 
@@ -38,6 +40,9 @@ pub struct ListDeliveries {
     pub event_type: String,
     pub page_size: i32,
     pub page_token: String,
+    /// The range's bounds, when given; `Err` says why one is no valid time.
+    pub created_at_or_after: Option<Result<DateTime<Utc>, String>>,
+    pub created_before: Option<Result<DateTime<Utc>, String>>,
 }
 
 /// The delivery history use cases.
@@ -72,11 +77,14 @@ impl Deliveries {
                 parse_field("status", Err(format!("{n} is not a delivery status")))?
             }
         };
-        let page = Page::parse(KIND, request.page_size, &request.page_token)?;
+        let created = CreatedRange::parse(request.created_at_or_after, request.created_before)?;
+        let kind = created.token_kind(KIND);
+        let page = Page::parse(&kind, request.page_size, &request.page_token)?;
         let filter = DeliveryFilter {
             webhook,
             status,
             event_type,
+            created,
         };
         let (deliveries, more) = self
             .publisher
@@ -86,7 +94,7 @@ impl Deliveries {
         let next = deliveries
             .last()
             .filter(|_| more)
-            .map(|d| Page::token(KIND, d.id.as_uuid()));
+            .map(|d| Page::token(&kind, d.id.as_uuid()));
         Ok((deliveries, next))
     }
 

@@ -21,6 +21,7 @@ mod console_pages;
 mod create_webhook;
 mod database_outage;
 mod delivery;
+mod delivery_ranges;
 mod deploy;
 mod docs;
 mod durability;
