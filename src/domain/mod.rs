@@ -24,7 +24,7 @@ pub use access::Action;
 pub use caller::{Caller, Credential, Membership, Role};
 pub use catalogue::{EventTypeChanges, EventTypeDef, EventTypeFields, NewEventType};
 pub use created_range::CreatedRange;
-pub use delivery::{Attempt, Delivery, DeliveryStatus};
+pub use delivery::{Attempt, Delivery, DeliveryStatus, WebhookStats};
 pub use event::{Event, NewEvent};
 pub use event_type::EventType;
 pub use ids::{DeliveryId, EventId, OrganizationId, WebhookId};

@@ -6,7 +6,9 @@ use pbjson_types::value::Kind;
 use serde_json::Value;
 
 use super::proto::{self, DeliveryStatus as WireStatus};
-use crate::domain::{Attempt, Delivery, DeliveryStatus, Webhook, clock, error_summary};
+use crate::domain::{
+    Attempt, Delivery, DeliveryStatus, Webhook, WebhookStats, clock, error_summary,
+};
 use crate::service::{
     CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
     RecoverWebhook, StatusFilter, UpdateWebhook, WebhookRef,
@@ -46,6 +48,7 @@ macro_rules! webhook_ref {
 
 webhook_ref!(
     proto::GetWebhookRequest,
+    proto::GetWebhookStatsRequest,
     proto::DeleteWebhookRequest,
     proto::RotateWebhookSecretRequest,
     proto::SendTestEventRequest
@@ -279,5 +282,19 @@ mod tests {
         assert_eq!(number(-3.0), serde_json::json!(-3));
         assert_eq!(number(1.5), serde_json::json!(1.5));
         assert_eq!(number(f64::NAN), Value::Null);
+    }
+}
+
+impl From<WebhookStats> for proto::WebhookStats {
+    fn from(s: WebhookStats) -> Self {
+        Self {
+            window_start: Some(timestamp(s.window_start)),
+            succeeded: s.succeeded,
+            failed: s.failed,
+            pending: s.pending,
+            cancelled: s.cancelled,
+            capped: s.capped,
+            last_delivery: s.last_delivery.map(Into::into),
+        }
     }
 }

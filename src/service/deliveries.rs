@@ -6,12 +6,16 @@ use chrono::{DateTime, Utc};
 
 use crate::domain::{
     Action, Caller, CreatedRange, Delivery, DeliveryId, DeliveryStatus, EventType, Page, WebhookId,
+    WebhookStats, clock,
 };
 use crate::store::{DeliveryFilter, Retried};
+
+use super::WebhookRef;
 
 use super::Publisher;
 
 const NOT_FOUND: &str = "no such delivery in this organization";
+const NO_WEBHOOK: &str = "no such webhook in this organization";
 const KIND: &str = "deliveries";
 
 /// Names one delivery, not yet validated.
@@ -96,6 +100,23 @@ impl Deliveries {
             .filter(|_| more)
             .map(|d| Page::token(&kind, d.id.as_uuid()));
         Ok((deliveries, next))
+    }
+
+    /// The webhook's last 24 hours: its deliveries by status (the newest
+    /// `WebhookStats::CAP` at most) and its newest delivery.
+    pub async fn webhook_stats(
+        &self,
+        caller: &Caller,
+        request: WebhookRef,
+    ) -> Result<WebhookStats, ServiceError> {
+        let organization = authorized(caller, Action::GetWebhookStats, &request.organization_id)?;
+        let id = parse_field("webhook_id", WebhookId::parse(&request.webhook_id))?;
+        let window_start = clock::before(Utc::now(), WebhookStats::WINDOW);
+        self.publisher
+            .store()
+            .webhook_stats(organization, id, window_start)
+            .await?
+            .ok_or(ServiceError::NotFound(NO_WEBHOOK))
     }
 
     pub async fn get(

@@ -198,7 +198,10 @@ pub(super) fn deliveries_page(
         .limit(page.size + 1)
 }
 
-fn to_domain(row: delivery::Model, attempts: Vec<Attempt>) -> Result<Delivery, StoreError> {
+pub(super) fn to_domain(
+    row: delivery::Model,
+    attempts: Vec<Attempt>,
+) -> Result<Delivery, StoreError> {
     let status = row
         .status
         .parse::<DeliveryStatus>()

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::claims::{claiming, lease_end};
 use super::sweeps::{self, Target};
-use super::{backlog, disabling, history, organizations, retention, webhooks};
+use super::{backlog, disabling, history, organizations, retention, stats, webhooks};
 use crate::domain::page::DEFAULT_PAGE_SIZE;
 use crate::domain::{CreatedRange, DeliveryStatus, EventType, OrganizationId, Page, WebhookId};
 use history::DeliveryFilter;
@@ -110,6 +110,14 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
         ));
     }
     let since = now - chrono::Duration::days(1);
+    planned.push((
+        "webhook_stats counts".to_owned(),
+        stats::recent_statuses(webhook, since).build(backend),
+    ));
+    planned.push((
+        "webhook_stats last".to_owned(),
+        stats::newest_delivery(webhook).build(backend),
+    ));
     planned.push((
         "recover_webhook".to_owned(),
         disabling::recovering(organization, webhook, since, now).build(backend),

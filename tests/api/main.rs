@@ -74,3 +74,4 @@ mod test_events;
 mod tls;
 mod updates;
 mod watch_limits;
+mod webhook_stats;
