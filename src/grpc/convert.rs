@@ -272,19 +272,6 @@ pub(super) fn timestamp(t: DateTime<Utc>) -> super::timestamp::Timestamp {
     t.into()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn struct_numbers_keep_whole_values_whole() {
-        assert_eq!(number(42.0), serde_json::json!(42));
-        assert_eq!(number(-3.0), serde_json::json!(-3));
-        assert_eq!(number(1.5), serde_json::json!(1.5));
-        assert_eq!(number(f64::NAN), Value::Null);
-    }
-}
-
 impl From<WebhookStats> for proto::WebhookStats {
     fn from(s: WebhookStats) -> Self {
         Self {
@@ -296,5 +283,18 @@ impl From<WebhookStats> for proto::WebhookStats {
             capped: s.capped,
             last_delivery: s.last_delivery.map(Into::into),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn struct_numbers_keep_whole_values_whole() {
+        assert_eq!(number(42.0), serde_json::json!(42));
+        assert_eq!(number(-3.0), serde_json::json!(-3));
+        assert_eq!(number(1.5), serde_json::json!(1.5));
+        assert_eq!(number(f64::NAN), Value::Null);
     }
 }
