@@ -28,6 +28,29 @@ pub struct Delivery {
     pub payload: Option<String>,
 }
 
+/// How one webhook's deliveries created since `window_start` stand, of
+/// the newest [`WebhookStats::CAP`] at most, and its newest delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookStats {
+    pub window_start: DateTime<Utc>,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub pending: u32,
+    pub cancelled: u32,
+    /// More than `CAP` deliveries were created in the window: the counts
+    /// are the newest `CAP`'s.
+    pub capped: bool,
+    pub last_delivery: Option<Delivery>,
+}
+
+impl WebhookStats {
+    /// The most deliveries counted: a busy webhook costs a bounded read
+    /// (an index range of this many rows), not its whole day.
+    pub const CAP: u64 = 10_000;
+    /// How far back the counts reach.
+    pub const WINDOW: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+}
+
 /// One attempt of a delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attempt {

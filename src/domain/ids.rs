@@ -1,6 +1,7 @@
 //! Typed ids, so an organization id can never be passed where a webhook id is
 //! expected.
 
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 macro_rules! uuid_id {
@@ -64,6 +65,22 @@ macro_rules! generated {
 }
 
 generated!(WebhookId, EventId, DeliveryId);
+
+impl DeliveryId {
+    /// A new v7 id whose time is `at`'s millisecond: the store writes that
+    /// millisecond as the delivery's `created_at`, so a range of creation
+    /// times is a range of ids (see [`super::created_range`]). Within one
+    /// millisecond ids are random, not in order.
+    pub fn generate_at(at: DateTime<Utc>) -> Self {
+        let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+        let timestamp = uuid::Timestamp::from_unix(
+            uuid::NoContext,
+            millis / 1_000,
+            (millis % 1_000) as u32 * 1_000_000,
+        );
+        Self(Uuid::new_v7(timestamp))
+    }
+}
 
 /// A caller's id was not a UUID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]

@@ -6,7 +6,9 @@ use pbjson_types::value::Kind;
 use serde_json::Value;
 
 use super::proto::{self, DeliveryStatus as WireStatus};
-use crate::domain::{Attempt, Delivery, DeliveryStatus, Webhook, clock, error_summary};
+use crate::domain::{
+    Attempt, Delivery, DeliveryStatus, Webhook, WebhookStats, clock, error_summary,
+};
 use crate::service::{
     CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
     RecoverWebhook, StatusFilter, UpdateWebhook, WebhookRef,
@@ -46,6 +48,7 @@ macro_rules! webhook_ref {
 
 webhook_ref!(
     proto::GetWebhookRequest,
+    proto::GetWebhookStatsRequest,
     proto::DeleteWebhookRequest,
     proto::RotateWebhookSecretRequest,
     proto::SendTestEventRequest
@@ -88,15 +91,9 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
 
 impl From<proto::RecoverWebhookRequest> for RecoverWebhook {
     fn from(r: proto::RecoverWebhookRequest) -> Self {
-        let since = match r.since {
-            None => Err("is required".to_owned()),
-            Some(t) => match u32::try_from(t.nanos).ok().filter(|n| *n < 1_000_000_000) {
-                None => Err("is not a valid timestamp: nanos must be 0 to 999,999,999".to_owned()),
-                // Beyond what chrono holds is beyond the range too.
-                Some(nanos) => DateTime::from_timestamp(t.seconds, nanos)
-                    .ok_or_else(|| clock::OutOfRange.to_string()),
-            },
-        };
+        let since = r
+            .since
+            .map_or_else(|| Err("is required".to_owned()), given_time);
         Self {
             webhook: WebhookRef {
                 organization_id: r.organization_id,
@@ -124,6 +121,20 @@ impl From<proto::ListDeliveriesRequest> for ListDeliveries {
             event_type: r.event_type,
             page_size: r.page_size,
             page_token: r.page_token,
+            created_at_or_after: r.created_at_or_after.map(given_time),
+            created_before: r.created_before.map(given_time),
+        }
+    }
+}
+
+/// A caller's timestamp as a time, or why it is none; the service checks
+/// that it lies in years 1 to 9999.
+fn given_time(t: super::timestamp::Timestamp) -> Result<DateTime<Utc>, String> {
+    match u32::try_from(t.nanos).ok().filter(|n| *n < 1_000_000_000) {
+        None => Err("is not a valid timestamp: nanos must be 0 to 999,999,999".to_owned()),
+        // Beyond what chrono holds is beyond the range too.
+        Some(nanos) => {
+            DateTime::from_timestamp(t.seconds, nanos).ok_or_else(|| clock::OutOfRange.to_string())
         }
     }
 }
@@ -259,6 +270,20 @@ impl From<Webhook> for proto::Webhook {
 
 pub(super) fn timestamp(t: DateTime<Utc>) -> super::timestamp::Timestamp {
     t.into()
+}
+
+impl From<WebhookStats> for proto::WebhookStats {
+    fn from(s: WebhookStats) -> Self {
+        Self {
+            window_start: Some(timestamp(s.window_start)),
+            succeeded: s.succeeded,
+            failed: s.failed,
+            pending: s.pending,
+            cancelled: s.cancelled,
+            capped: s.capped,
+            last_delivery: s.last_delivery.map(Into::into),
+        }
+    }
 }
 
 #[cfg(test)]

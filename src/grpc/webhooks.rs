@@ -131,6 +131,18 @@ impl WebhookService for WebhookApi {
         }))
     }
 
+    async fn get_webhook_stats(
+        &self,
+        request: Request<proto::GetWebhookStatsRequest>,
+    ) -> Answer<proto::WebhookStats> {
+        let caller = caller(&request)?;
+        let stats = self
+            .deliveries
+            .webhook_stats(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(stats.into()))
+    }
+
     async fn get_delivery(
         &self,
         request: Request<proto::GetDeliveryRequest>,

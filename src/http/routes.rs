@@ -46,7 +46,7 @@ const WEBHOOKS_PATH: &str = "/v1/organizations/{organizationId}/webhooks";
 const BODY: Input = Input::Body { also_in_query: &[] };
 
 /// Every REST route, one per RPC.
-pub static ROUTES: [Route; 17] = [
+pub static ROUTES: [Route; 18] = [
     Route {
         method: Method::POST,
         path: WEBHOOKS_PATH,
@@ -129,6 +129,15 @@ pub static ROUTES: [Route; 17] = [
         input: Input::Query,
         success: StatusCode::OK,
         codec: Codec::of::<proto::ListDeliveriesRequest, proto::ListDeliveriesResponse>(),
+    },
+    Route {
+        method: Method::GET,
+        path: "/v1/organizations/{organizationId}/webhooks/{webhookId}/stats",
+        service: WEBHOOKS,
+        rpc: "GetWebhookStats",
+        input: Input::Query,
+        success: StatusCode::OK,
+        codec: Codec::of::<proto::GetWebhookStatsRequest, proto::WebhookStats>(),
     },
     Route {
         method: Method::GET,

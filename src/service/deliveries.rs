@@ -2,14 +2,20 @@
 //! again.
 
 use super::{Listing, ServiceError, authorized, parse_field, to_completion};
+use chrono::{DateTime, Utc};
+
 use crate::domain::{
-    Action, Caller, Delivery, DeliveryId, DeliveryStatus, EventType, Page, WebhookId,
+    Action, Caller, CreatedRange, Delivery, DeliveryId, DeliveryStatus, EventType, Page, WebhookId,
+    WebhookStats, clock,
 };
 use crate::store::{DeliveryFilter, Retried};
+
+use super::WebhookRef;
 
 use super::Publisher;
 
 const NOT_FOUND: &str = "no such delivery in this organization";
+const NO_WEBHOOK: &str = "no such webhook in this organization";
 const KIND: &str = "deliveries";
 
 /// Names one delivery, not yet validated.
@@ -38,6 +44,9 @@ pub struct ListDeliveries {
     pub event_type: String,
     pub page_size: i32,
     pub page_token: String,
+    /// The range's bounds, when given; `Err` says why one is no valid time.
+    pub created_at_or_after: Option<Result<DateTime<Utc>, String>>,
+    pub created_before: Option<Result<DateTime<Utc>, String>>,
 }
 
 /// The delivery history use cases.
@@ -72,11 +81,14 @@ impl Deliveries {
                 parse_field("status", Err(format!("{n} is not a delivery status")))?
             }
         };
-        let page = Page::parse(KIND, request.page_size, &request.page_token)?;
+        let created = CreatedRange::parse(request.created_at_or_after, request.created_before)?;
+        let kind = created.token_kind(KIND);
+        let page = Page::parse(&kind, request.page_size, &request.page_token)?;
         let filter = DeliveryFilter {
             webhook,
             status,
             event_type,
+            created,
         };
         let (deliveries, more) = self
             .publisher
@@ -86,8 +98,25 @@ impl Deliveries {
         let next = deliveries
             .last()
             .filter(|_| more)
-            .map(|d| Page::token(KIND, d.id.as_uuid()));
+            .map(|d| Page::token(&kind, d.id.as_uuid()));
         Ok((deliveries, next))
+    }
+
+    /// The webhook's last 24 hours: its deliveries by status (the newest
+    /// `WebhookStats::CAP` at most) and its newest delivery.
+    pub async fn webhook_stats(
+        &self,
+        caller: &Caller,
+        request: WebhookRef,
+    ) -> Result<WebhookStats, ServiceError> {
+        let organization = authorized(caller, Action::GetWebhookStats, &request.organization_id)?;
+        let id = parse_field("webhook_id", WebhookId::parse(&request.webhook_id))?;
+        let window_start = clock::before(Utc::now(), WebhookStats::WINDOW);
+        self.publisher
+            .store()
+            .webhook_stats(organization, id, window_start)
+            .await?
+            .ok_or(ServiceError::NotFound(NO_WEBHOOK))
     }
 
     pub async fn get(

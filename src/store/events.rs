@@ -211,7 +211,9 @@ impl Store {
         txn: &impl ConnectionTrait,
         events: &[Scheduling<'_>],
     ) -> Result<Vec<(Vec<DeliveryId>, Vec<Claimed>)>, StoreError> {
-        let now = Utc::now();
+        // To the millisecond, the one each delivery's id carries: a range
+        // of `created_at` is then a range of ids (`CreatedRange`).
+        let now = whole_millisecond(Utc::now());
         // Per event, per webhook: the delivery's id, and its lease when this
         // process's workers can start it at once.
         let planned: Vec<Vec<(DeliveryId, Option<HandOff>)>> = events
@@ -227,7 +229,7 @@ impl Store {
                             )?;
                             Some((lease_end(now, h.lease), admission))
                         });
-                        (DeliveryId::generate(), admitted)
+                        (DeliveryId::generate_at(now), admitted)
                     })
                     .collect()
             })
@@ -389,4 +391,9 @@ async fn insert_events(
             .await?;
     }
     Ok(bodies.into_iter().map(Arc::from).collect())
+}
+
+/// `at` without its fraction of a millisecond.
+fn whole_millisecond(at: DateTime<Utc>) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(at.timestamp_millis()).unwrap_or(at)
 }

@@ -24,6 +24,7 @@ mod rotation;
 mod scoped;
 mod secret_box;
 mod service_keys;
+mod stats;
 mod subscriptions;
 mod sweeps;
 mod turns;

@@ -12,9 +12,9 @@ use uuid::Uuid;
 
 use super::claims::{claiming, lease_end};
 use super::sweeps::{self, Target};
-use super::{backlog, disabling, history, organizations, retention, webhooks};
+use super::{backlog, disabling, history, organizations, retention, stats, webhooks};
 use crate::domain::page::DEFAULT_PAGE_SIZE;
-use crate::domain::{DeliveryStatus, EventType, OrganizationId, Page, WebhookId};
+use crate::domain::{CreatedRange, DeliveryStatus, EventType, OrganizationId, Page, WebhookId};
 use history::DeliveryFilter;
 
 /// Each statement as `backend` runs it, named after what issues it and how
@@ -77,8 +77,24 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
             webhook: Some(webhook),
             status: Some(DeliveryStatus::Failed),
             event_type: Some(EventType::MEMBER_ADDED),
+            created: CreatedRange::default(),
         },
     ));
+    // A range of creation times, alone and with each other filter.
+    let ranged = CreatedRange {
+        from: Some(now - chrono::Duration::hours(1)),
+        before: Some(now),
+    };
+    let unranged = filters.clone();
+    for (name, filter) in unranged {
+        filters.push((
+            format!("{name} created_range"),
+            DeliveryFilter {
+                created: ranged,
+                ..filter
+            },
+        ));
+    }
 
     let mut planned = Vec::new();
     for (page_name, page) in pages {
@@ -94,6 +110,14 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
         ));
     }
     let since = now - chrono::Duration::days(1);
+    planned.push((
+        "webhook_stats counts".to_owned(),
+        stats::recent_statuses(webhook, since).build(backend),
+    ));
+    planned.push((
+        "webhook_stats last".to_owned(),
+        stats::newest_delivery(webhook).build(backend),
+    ));
     planned.push((
         "recover_webhook".to_owned(),
         disabling::recovering(organization, webhook, since, now).build(backend),

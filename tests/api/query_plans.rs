@@ -12,6 +12,8 @@ use webhook_service::store::plans;
 
 on_every_backend!(
     every_tenant_scoped_listing_is_an_index_range_scan_in_page_order,
+    a_range_of_creation_times_narrows_the_index_range_by_id,
+    a_webhooks_stats_read_a_bounded_range_of_its_own_index,
     retention_reads_index_ranges_by_age,
     the_claim_path_never_reads_the_webhooks,
     each_batch_of_a_sweep_reads_an_index_range_of_its_webhook_in_id_order,
@@ -218,6 +220,43 @@ async fn every_tenant_scoped_listing_is_an_index_range_scan_in_page_order(backen
     for (name, plan) in plans(backend, &["recover_webhook"]).await {
         assert_no_full_scan(&name, &plan);
         assert_range_on(&name, &plan, "deliveries", &tenant);
+    }
+}
+
+/// ListDeliveries by creation time reads the ids of the range, which every
+/// index of the deliveries ends in: a page in the range costs a page,
+/// however many deliveries lie outside it (no `created_at` index, no rows
+/// of the range's far side read and thrown away).
+async fn a_range_of_creation_times_narrows_the_index_range_by_id(backend: Backend) {
+    let ranged: Vec<(String, Plan)> = plans(backend, &["list_deliveries"])
+        .await
+        .into_iter()
+        .filter(|(name, _)| name.contains("created_range"))
+        .collect();
+    assert_eq!(ranged.len(), 16, "8 filters, 2 pages");
+    for (name, plan) in ranged {
+        let bounded = match &plan {
+            Plan::Sqlite(lines) => lines
+                .iter()
+                .any(|l| l.starts_with("SEARCH deliveries ") && l.contains("id>? AND id<?")),
+            Plan::Postgres(nodes) => nodes.iter().any(|n| {
+                let condition = text(n, "Index Cond");
+                condition.contains("(id >= ") && condition.contains("(id < ")
+            }),
+        };
+        assert!(bounded, "{name} does not read an id range: {plan:?}");
+    }
+}
+
+/// GetWebhookStats reads the webhook's index from its newest delivery
+/// down, at most the cap of the window (LIMIT), never the organization's.
+async fn a_webhooks_stats_read_a_bounded_range_of_its_own_index(backend: Backend) {
+    let planned = plans(backend, &["webhook_stats"]).await;
+    assert_eq!(planned.len(), 2);
+    for (name, plan) in planned {
+        assert_no_full_scan(&name, &plan);
+        assert_range_on(&name, &plan, "deliveries", &["webhook_id"]);
+        assert_in_page_order(&name, &plan);
     }
 }
 

@@ -80,6 +80,7 @@ async fn a_test_event_sent_over_rest_is_read_back_as_grpc_reads_it(backend: Back
         event_type: "webhook.ping".into(),
         page_size: 5,
         page_token: String::new(),
+        ..Default::default()
     };
     let grpc = app
         .webhooks()

@@ -171,6 +171,7 @@ async fn the_worst_request_of_each_rpc_makes_a_small_error() {
         page_token: wide(20_000),
         page_size: -1,
         status: 99,
+        ..Default::default()
     };
     let status = app
         .webhooks()

@@ -19,6 +19,7 @@ pub enum Action {
     DeleteWebhook,
     RotateWebhookSecret,
     ListDeliveries,
+    GetWebhookStats,
     GetDelivery,
     RetryDelivery,
     RecoverWebhook,
@@ -33,7 +34,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, each with the name of its RPC.
-    const NAMED: [(&'static str, Action); 17] = [
+    const NAMED: [(&'static str, Action); 18] = [
         ("CreateWebhook", Action::CreateWebhook),
         ("ListWebhooks", Action::ListWebhooks),
         ("GetWebhook", Action::GetWebhook),
@@ -41,6 +42,7 @@ impl Action {
         ("DeleteWebhook", Action::DeleteWebhook),
         ("RotateWebhookSecret", Action::RotateWebhookSecret),
         ("ListDeliveries", Action::ListDeliveries),
+        ("GetWebhookStats", Action::GetWebhookStats),
         ("GetDelivery", Action::GetDelivery),
         ("RetryDelivery", Action::RetryDelivery),
         ("RecoverWebhook", Action::RecoverWebhook),
@@ -116,6 +118,8 @@ fn rule(action: Action) -> Rule {
         Action::DeleteWebhook => MANAGE,
         Action::RotateWebhookSecret => MANAGE,
         Action::ListDeliveries => MANAGE,
+        // What ListDeliveries shows, counted.
+        Action::GetWebhookStats => MANAGE,
         Action::GetDelivery => MANAGE,
         Action::RetryDelivery => MANAGE,
         Action::RecoverWebhook => MANAGE,

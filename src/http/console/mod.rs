@@ -50,7 +50,7 @@ macro_rules! asset {
 }
 
 /// Every file of the console.
-pub static ASSETS: [Asset; 15] = [
+pub static ASSETS: [Asset; 16] = [
     asset!("index.html", HTML),
     asset!("console.css", CSS),
     asset!("app.js", JS),
@@ -62,6 +62,7 @@ pub static ASSETS: [Asset; 15] = [
     asset!("portal-link.js", JS),
     asset!("signin.js", JS),
     asset!("webhooks.js", JS),
+    asset!("last-day.js", JS),
     asset!("recover.js", JS),
     asset!("webhook-form.js", JS),
     asset!("deliveries.js", JS),

@@ -192,3 +192,56 @@ async fn test_events_rotation_filters_and_deletion_work_from_the_console() -> an
     assert_eq!(gone.code(), tonic::Code::NotFound);
     Ok(())
 }
+
+#[tokio::test]
+async fn each_webhook_shows_its_last_day_success_rate_and_newest_delivery() -> anyhow::Result<()> {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(Backend::Sqlite, deliver_to(&receiver)).await;
+    app.subscribe(&receiver.url("/last-day"), &["member.added"])
+        .await;
+    app.subscribe(&receiver.url("/quiet"), &["member.removed"])
+        .await;
+    receiver.always("/last-day", 200);
+    for n in 0..2 {
+        app.publish("member.added", json!({ "n": n }), "").await?;
+    }
+    app.wait_until_settled(WAIT).await;
+    receiver.always("/last-day", 503);
+    app.publish("member.added", json!({ "n": 2 }), "").await?;
+    app.wait_until_settled(WAIT).await;
+
+    let browser = Browser::start().await?;
+    sign_in(&browser, &app, &app.token("OWNER"), app.organization).await?;
+    let busy = format!(
+        "{} {}",
+        testid("webhook-row"),
+        testid("webhook-last-day-text")
+    );
+    browser.wait_for(&busy).await?;
+    let lines = texts(&browser, &testid("webhook-last-day-text")).await?;
+    // Newest first: the quiet one, then the busy one.
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert_eq!(lines[0], "no deliveries", "{lines:?}");
+    let shown_time = browser
+        .eval(&format!(
+            "document.querySelectorAll({})[1].textContent.split(' · last ')[1]",
+            serde_json::to_string(&testid("webhook-last-day-text"))?
+        ))
+        .await?;
+    assert!(lines[1].starts_with("66.6% of 3 · last "), "{lines:?}");
+    assert!(lines[1].ends_with(" ✗"), "{lines:?}");
+    // The console's one time format: local time with its offset.
+    let time = shown_time
+        .as_str()
+        .unwrap_or_default()
+        .trim_end_matches(" ✗");
+    assert_eq!(time.len(), "2026-12-06 09:07:07 +00:00".len(), "{time}");
+    let outcome = browser
+        .eval(&format!(
+            "document.querySelectorAll({})[1].dataset.outcome",
+            serde_json::to_string(&testid("webhook-last-day-text"))?
+        ))
+        .await?;
+    assert_eq!(outcome, "failed");
+    Ok(())
+}

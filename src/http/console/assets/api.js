@@ -137,6 +137,7 @@ export const api = {
   listDeliveries: (filters, pageToken) =>
     call('GET', orgPath('/deliveries'), { query: { ...filters, pageSize: 25, pageToken } }),
   getDelivery: (id) => call('GET', orgPath(`/deliveries/${segment(id)}`)),
+  getWebhookStats: (id) => call('GET', orgPath(`/webhooks/${segment(id)}/stats`)),
   retryDelivery: (id) => call('POST', orgPath(`/deliveries/${segment(id)}:retry`)),
   listEventTypes: (options) => listEventTypes(options),
 };

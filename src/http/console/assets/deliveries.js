@@ -1,10 +1,10 @@
-// The deliveries log (filtered by webhook, status and event type, newest
-// first, paged) and one delivery: its attempts, its body, Retry.
+// The deliveries log (filtered by webhook, status, event type and a range
+// of creation times, newest first, paged) and one delivery: its attempts, its body, Retry.
 
 import { api } from './api.js';
 import { el, field, replace, truncated } from './dom.js';
 import { showError, showStatus } from './messages.js';
-import { formatTime, timeEl } from './time.js';
+import { formatTime, fromLocalInput, timeEl, toLocalInput } from './time.js';
 
 const STATUSES = [
   ['', 'Any status'],
@@ -37,7 +37,25 @@ function filtersOf(query) {
     webhookId: query.get('webhookId') || '',
     status: query.get('status') || '',
     eventType: query.get('eventType') || '',
+    // UTC instants (`toISOString`): a link means the same moment to
+    // whoever opens it, whatever their zone.
+    createdAtOrAfter: query.get('createdAtOrAfter') || '',
+    createdBefore: query.get('createdBefore') || '',
   };
+}
+
+// A `datetime-local` input (the reader's local time, to the minute) for
+// the bound `value`.
+function timeInput(value, testid) {
+  const input = el('input', { type: 'datetime-local', 'data-testid': testid });
+  input.value = toLocalInput(value);
+  return input;
+}
+
+// The input's local time as a UTC instant for the URL, or ''.
+function instantOf(input) {
+  const date = fromLocalInput(input.value);
+  return date ? date.toISOString() : '';
 }
 
 export async function renderDeliveries(main, query, { navigate }) {
@@ -70,10 +88,16 @@ export async function renderDeliveries(main, query, { navigate }) {
     filters.eventType && !types.some((t) => t.name === filters.eventType)
       ? option(filters.eventType, filters.eventType, filters.eventType)
       : null);
+  // From (inclusive) to (exclusive): consecutive ranges hold each
+  // delivery once.
+  const from = timeInput(filters.createdAtOrAfter, 'filter-from');
+  const to = timeInput(filters.createdBefore, 'filter-to');
   const form = el('form', { class: 'filters', 'data-testid': 'deliveries-filter' },
     field({ label: 'Webhook', name: 'webhookId', input: webhook }),
     field({ label: 'Status', name: 'status', input: status }),
     field({ label: 'Event type', name: 'eventType', input: eventType }),
+    field({ label: 'From', name: 'createdAtOrAfter', input: from }),
+    field({ label: 'To (not included)', name: 'createdBefore', input: to }),
     el('div', { class: 'field submit' }, el('button', { type: 'submit', 'data-testid': 'filter-submit' }, 'Show deliveries')));
   form.addEventListener('submit', (event) => {
     event.preventDefault();
@@ -81,6 +105,8 @@ export async function renderDeliveries(main, query, { navigate }) {
     if (webhook.value) params.set('webhookId', webhook.value);
     if (status.value) params.set('status', status.value);
     if (eventType.value) params.set('eventType', eventType.value);
+    if (instantOf(from)) params.set('createdAtOrAfter', instantOf(from));
+    if (instantOf(to)) params.set('createdBefore', instantOf(to));
     navigate(`?${params}`);
   });
 
@@ -103,7 +129,8 @@ export async function renderDeliveries(main, query, { navigate }) {
       next.hidden = !answer.nextPageToken;
     } catch (error) {
       replace(body);
-      if (error.status !== 401) showError(error);
+      // A bad range is told next to the field it names.
+      if (error.status !== 401) showError(error, form);
     }
   }
   prev.addEventListener('click', () => load(index - 1));

@@ -4,6 +4,7 @@
 import { api } from './api.js';
 import { ask, copyText, el, menu, openDialog, replace, truncated } from './dom.js';
 import { showError, showStatus } from './messages.js';
+import { fillAll, lastDayCell } from './last-day.js';
 import { recoverDialog } from './recover.js';
 import { timeEl } from './time.js';
 import { loadTypes, webhookForm } from './webhook-form.js';
@@ -24,9 +25,11 @@ export function renderWebhooks(main) {
       const webhooks = answer.webhooks || [];
       if (answer.nextPageToken) pageTokens[at + 1] = answer.nextPageToken;
       else pageTokens.length = at + 1;
-      replace(body, webhooks.length ? table(webhooks, actions) : empty(at));
+      const fills = [];
+      replace(body, webhooks.length ? table(webhooks, actions, fills) : empty(at));
       prev.hidden = at === 0;
       next.hidden = !answer.nextPageToken;
+      fillAll(fills);
     } catch (error) {
       replace(body);
       if (error.status !== 401) showError(error);
@@ -63,18 +66,20 @@ function empty(at) {
     at === 0 ? 'This organization has no webhooks yet. Create one with “New webhook”.' : 'No more webhooks.');
 }
 
-function table(webhooks, actions) {
+function table(webhooks, actions, fills) {
   return el('div', { class: 'table-wrap' },
     el('table', { class: 'cards', 'data-testid': 'webhooks-table' },
       el('caption', { class: 'visually-hidden' }, 'Webhooks of this organization, newest first'),
       el('thead', {}, el('tr', {},
-        ['URL', 'Events', 'State', 'Description', 'Actions'].map((h) => el('th', { scope: 'col' }, h)))),
-      el('tbody', {}, webhooks.map((webhook) => row(webhook, actions)))));
+        ['URL', 'Events', 'State', 'Last 24 h', 'Description', 'Actions'].map((h) => el('th', { scope: 'col' }, h)))),
+      el('tbody', {}, webhooks.map((webhook) => row(webhook, actions, fills)))));
 }
 
 // One webhook: its one primary action (its deliveries) in view, the rest
 // in a menu, so that a row stays one line of buttons at any width.
-function row(webhook, actions) {
+function row(webhook, actions, fills) {
+  const lastDay = lastDayCell(webhook.id);
+  fills.push(lastDay.fill);
   const item = (label, testid, handler, extra = {}) =>
     el('button', {
       type: 'button',
@@ -88,6 +93,7 @@ function row(webhook, actions) {
     el('td', { 'data-label': 'Events', 'data-testid': 'webhook-events' },
       el('ul', { class: 'tags' }, (webhook.events || []).map((e) => el('li', {}, e)))),
     el('td', { 'data-label': 'State', 'data-testid': 'webhook-state' }, state(webhook)),
+    lastDay.cell,
     el('td', { 'data-label': 'Description', 'data-testid': 'webhook-description' }, webhook.description || ''),
     el('td', { 'data-label': 'Actions' },
       el('div', { class: 'actions row-actions' },
