@@ -119,6 +119,7 @@ impl Application {
             inbox,
             metrics.clone(),
         )?;
+        dispatcher.resume_left_work().await;
         // Publishing hands new deliveries straight to the workers when they
         // have room: no claim round trip on the hot path.
         let store = store.handing_off(lease, dispatcher.admit());

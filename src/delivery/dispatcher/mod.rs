@@ -139,17 +139,26 @@ impl Dispatcher {
         })
     }
 
+    /// On SQLite (one process), takes back the deliveries a previous run
+    /// left leased, so that they are claimed again at once rather than when
+    /// their leases run out. Before anything is served: a delivery published
+    /// meanwhile is leased to this run's workers and must keep its lease, or
+    /// it would be claimed and sent twice.
+    pub async fn resume_left_work(&self) {
+        if !self.inner.store.is_sqlite() {
+            return;
+        }
+        match self.inner.store.release_all_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deliveries = n, "resuming deliveries a previous run left"),
+            Err(err) => tracing::error!(error = ?err, "cannot release old leases"),
+        }
+    }
+
     /// Delivers until `shutdown` completes, then lets in-flight attempts
     /// finish and records them, for at most the shutdown grace.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) {
         let (inner, mut inbox) = (self.inner, self.handed);
-        if inner.store.is_sqlite() {
-            match inner.store.release_all_leases().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(deliveries = n, "resuming deliveries a previous run left"),
-                Err(err) => tracing::error!(error = ?err, "cannot release old leases"),
-            }
-        }
         let (records, written) = mpsc::channel(RECORD_QUEUE);
         let mut writer = tokio::spawn(recorder::write_records(
             recorder::Records {
