@@ -1,0 +1,149 @@
+//! The limits and the tables of the parse-time rules (see [`super::bounds`]).
+
+use cel::common::ast::{Expr, IdedExpr, LiteralValue};
+
+/// The most AST nodes a filter may have (macros expanded): usual filters
+/// have 9 to 30.
+pub const MAX_NODES: usize = 200;
+/// The deepest nesting of the AST.
+pub const MAX_DEPTH: usize = 24;
+/// The most comprehensions (`exists`, `all`, `exists_one`, `filter`).
+pub const MAX_COMPREHENSIONS: usize = 3;
+/// The most `+` a filter may write: a chain of string concatenations costs
+/// the square of its length times the strings' size.
+pub const MAX_PLUS: usize = 8;
+
+/// The names a filter can refer to.
+pub const VARIABLES: [&str; 4] = ["type", "labels", "data", "organization_id"];
+
+/// The functions and operators a filter may call. Everything else is
+/// refused: notably `replace`, `split`, `join`, `format`, `indexOf`,
+/// `substring` and `map()`, which can build values far larger than the
+/// event, and `type()`, which would shadow the `type` variable.
+pub(super) const ALLOWED: &[&str] = &[
+    "_==_",
+    "_!=_",
+    "_<_",
+    "_<=_",
+    "_>_",
+    "_>=_",
+    "_&&_",
+    "_||_",
+    "!_",
+    "_?_:_",
+    "_+_",
+    "_-_",
+    "_*_",
+    "_/_",
+    "_%_",
+    "-_",
+    "_[_]",
+    "@in",
+    "@not_strictly_false", // operators
+    "size",
+    "startsWith",
+    "endsWith",
+    "contains",
+    "matches",
+    "lowerAscii",
+    "upperAscii",
+    "trim",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bool",
+    "timestamp",
+    "duration",
+    "getFullYear",
+    "getMonth",
+    "getDayOfYear",
+    "getDayOfMonth",
+    "getDate",
+    "getDayOfWeek",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+];
+
+/// Calls whose cost grows with the size of an operand: inside a body,
+/// their operands must come from the item or literals.
+pub(super) const LINEAR: &[&str] = &[
+    "_+_",
+    "size",
+    "startsWith",
+    "endsWith",
+    "contains",
+    "matches",
+    "lowerAscii",
+    "upperAscii",
+    "trim",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "bool",
+    "timestamp",
+    "duration",
+];
+
+/// Comparisons: linear in the smaller operand, so one side must be the item
+/// or a literal inside a body.
+pub(super) const COMPARISONS: &[&str] = &["_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_"];
+
+/// Calls that never give a bool: a filter made of one is refused.
+pub(super) const NOT_BOOL: &[&str] = &[
+    "_+_",
+    "_-_",
+    "_*_",
+    "_/_",
+    "_%_",
+    "-_",
+    "size",
+    "lowerAscii",
+    "upperAscii",
+    "trim",
+    "int",
+    "uint",
+    "double",
+    "string",
+    "timestamp",
+    "duration",
+    "getFullYear",
+    "getMonth",
+    "getDayOfYear",
+    "getDayOfMonth",
+    "getDate",
+    "getDayOfWeek",
+    "getHours",
+    "getMinutes",
+    "getSeconds",
+    "getMilliseconds",
+];
+
+/// How people write an operator.
+pub(super) fn display_name(name: &str) -> String {
+    match name {
+        "@in" => "'in'".to_owned(),
+        n if n.starts_with('_') || n.ends_with('_') => format!("'{}'", n.trim_matches('_')),
+        n => format!("{n}()"),
+    }
+}
+
+/// What `root` gives when it obviously is not a bool.
+pub(super) fn never_bool(root: &IdedExpr) -> Option<&'static str> {
+    match &root.expr {
+        Expr::Literal(LiteralValue::Boolean(_)) => None,
+        Expr::Literal(LiteralValue::String(_)) => Some("a string"),
+        Expr::Literal(LiteralValue::Null) => Some("null"),
+        Expr::Literal(_) => Some("a number"),
+        Expr::List(_) => Some("a list"),
+        Expr::Map(_) => Some("a map"),
+        Expr::Comprehension(c) if matches!(c.accu_init.expr, Expr::List(_)) => Some("a list"),
+        Expr::Call(c) if NOT_BOOL.contains(&c.func_name.as_str()) => {
+            Some("a value of another type")
+        }
+        _ => None,
+    }
+}
