@@ -148,6 +148,14 @@ impl Walker<'_> {
                 }
             }
             Expr::Select(select) => self.walk(&select.operand, depth),
+            // A literal built per item copies what it holds: the event's
+            // own values would be copied once per item.
+            Expr::List(_) | Expr::Map(_) if self.in_body && self.global_in(e).is_some() => {
+                Err(self.error(e.id, format!(
+                    "inside exists(), all(), exists_one() and filter(), a list or map literal holds only the item and literals, not {}",
+                    self.global_in(e).unwrap_or_default()
+                )))
+            }
             Expr::List(list) => list.elements.iter().try_for_each(|x| self.walk(x, depth)),
             Expr::Map(map) => map.entries.iter().try_for_each(|entry| match &entry.expr {
                 EntryExpr::MapEntry(m) => {

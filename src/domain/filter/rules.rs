@@ -11,7 +11,7 @@ pub const MAX_DEPTH: usize = 24;
 pub const MAX_COMPREHENSIONS: usize = 3;
 /// The most `+` a filter may write: a chain of string concatenations costs
 /// the square of its length times the strings' size.
-pub const MAX_PLUS: usize = 8;
+pub const MAX_PLUS: usize = 4;
 
 /// The names a filter can refer to.
 pub const VARIABLES: [&str; 4] = ["type", "labels", "data", "organization_id"];
