@@ -319,3 +319,65 @@ fn a_filter_nested_to_the_limit_parses_and_evaluates_on_a_small_stack() {
         .join()
         .unwrap();
 }
+
+/// Long chains nest the AST without nesting the parser: selections and
+/// indexes within the length limit are refused without exhausting a
+/// worker's stack; repeated unary operators fold into one.
+#[test]
+fn long_chains_are_refused_on_a_small_stack() {
+    let run = || {
+        for chain in [
+            format!("data{} == 1.0", ".a".repeat(500)),
+            format!("data{} == 1.0", "[0]".repeat(330)),
+            format!("data.items.exists(i, i{} == 1.0)", ".a".repeat(480)),
+        ] {
+            assert!(
+                refused(&chain).contains("nests over 24 levels"),
+                "{}",
+                refused(&chain)
+            );
+        }
+        let not = format!("{}true", "!".repeat(1001));
+        assert_eq!(eval(&not, &json!({})), Ok(false));
+        let minus = format!("{}1.0 < data.a", "-".repeat(1001));
+        assert_eq!(eval(&minus, &json!({"a": 0})), Ok(true));
+    };
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(run)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// The spike's adversarial filters (a 64-character one ran 65 s on 10,000
+/// items, a 267-character one tried to allocate 10^10 bytes): each refused
+/// when written.
+#[test]
+fn the_spikes_adversarial_filters_are_refused() {
+    let l = "[0,1,2,3,4,5,6,7,8,9]";
+    let mut nested_map = "0".to_string();
+    for k in 0..8 {
+        nested_map = format!("{l}.map(x{k}, {nested_map})");
+    }
+    for source in [
+        "data.items.exists(a, data.items.exists(b, a.sku + 'z' == b.sku))".to_owned(),
+        "data.items.all(a, data.items.all(b, data.items.all(c, a.qty >= 0)))".to_owned(),
+        "data.items.map(a, data.items).size() > 0".to_owned(),
+        "data.items.map(a, data.blob + data.blob + data.blob + data.blob).size() > 0".to_owned(),
+        format!(
+            "data.items.exists(i, i.sku.matches('^{}x$'))",
+            "(a|b)?".repeat(150)
+        ),
+        "data.items.exists(i, i.sku.matches(data.pattern))".to_owned(),
+        format!(
+            "'aaaaaaaaaa'{}.size() > 0",
+            ".replace('a', 'aaaaaaaaaa')".repeat(9)
+        ),
+        "data.blob.replace('a', data.blob).size() > 0".to_owned(),
+        format!("{nested_map}.size() > 0"),
+        "data.items.exists(i, data.blob.split('').join('-').size() < 0)".to_owned(),
+    ] {
+        assert!(Filter::parse(&source).is_err(), "admitted: {source}");
+    }
+}
