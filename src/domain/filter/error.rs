@@ -97,9 +97,10 @@ impl fmt::Display for EvalError {
 
 impl std::error::Error for EvalError {}
 
-impl From<ExecutionError> for EvalError {
+impl EvalError {
     /// The common failures in our own words; the crate's text otherwise.
-    fn from(e: ExecutionError) -> Self {
+    /// (A function, not a `From`: no `cel` type in this module's API.)
+    pub(super) fn from_execution(e: ExecutionError) -> Self {
         match e {
             ExecutionError::NoSuchKey(key) => EvalError::new(format!("no such key: {key}")),
             ExecutionError::IndexOutOfBounds(_) => EvalError::new("list index out of range"),

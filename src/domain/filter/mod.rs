@@ -118,7 +118,7 @@ impl Filter {
                 "the filter gave {}, not true or false",
                 describe(&other)
             ))),
-            Err(e) => Err(EvalError::from(e)),
+            Err(e) => Err(EvalError::from_execution(e)),
         }
     }
 
