@@ -23,8 +23,8 @@ use super::ast::{count_nodes, is_map, range_path, visit};
 use super::cost::Range;
 use super::env;
 use super::rules::{
-    ALLOWED, COMPARISONS, LINEAR, MAX_COMPREHENSIONS, MAX_DEPTH, MAX_NODES, MAX_PLUS, VARIABLES,
-    display_name, never_bool,
+    COMPARISONS, MAX_COMPREHENSIONS, MAX_DEPTH, MAX_NODES, MAX_PLUS, VARIABLES, allowed,
+    display_name, linear, never_bool,
 };
 /// What the walk found that evaluation needs.
 pub(super) struct Checked {
@@ -173,7 +173,7 @@ impl Walker<'_> {
 
     fn call(&mut self, id: u64, call: &CallExpr, depth: usize) -> Result<(), FilterError> {
         let name = call.func_name.as_str();
-        if !ALLOWED.contains(&name) {
+        if !allowed(name) {
             return Err(self.error_at_name(
                 id,
                 name,
@@ -230,8 +230,7 @@ impl Walker<'_> {
             .chain(&call.args)
             .collect();
         let shown = display_name(name);
-        let linear_global = LINEAR
-            .contains(&name)
+        let linear_global = linear(name)
             .then(|| operands.iter().find_map(|o| self.global_in(o)))
             .flatten();
         if let Some(global) = linear_global {

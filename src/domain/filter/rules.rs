@@ -16,100 +16,31 @@ pub const MAX_PLUS: usize = 4;
 /// The names a filter can refer to.
 pub const VARIABLES: [&str; 4] = ["type", "labels", "data", "organization_id"];
 
-/// The functions and operators a filter may call. Everything else is
-/// refused: notably `replace`, `split`, `join`, `format`, `indexOf`,
-/// `substring` and `map()`, which can build values far larger than the
-/// event, and `type()`, which would shadow the `type` variable.
-pub(super) const ALLOWED: &[&str] = &[
-    "_==_",
-    "_!=_",
-    "_<_",
-    "_<=_",
-    "_>_",
-    "_>=_",
-    "_&&_",
-    "_||_",
-    "!_",
-    "_?_:_",
-    "_+_",
-    "_-_",
-    "_*_",
-    "_/_",
-    "_%_",
-    "-_",
-    "_[_]",
-    "@in",
-    "@not_strictly_false", // operators
-    "size",
-    "startsWith",
-    "endsWith",
-    "contains",
-    "matches",
-    "lowerAscii",
-    "upperAscii",
-    "trim",
-    "int",
-    "uint",
-    "double",
-    "string",
-    "bool",
-    "timestamp",
-    "duration",
-    "getFullYear",
-    "getMonth",
-    "getDayOfYear",
-    "getDayOfMonth",
-    "getDate",
-    "getDayOfWeek",
-    "getHours",
-    "getMinutes",
-    "getSeconds",
-    "getMilliseconds",
-];
-
-/// Calls whose cost grows with the size of an operand: inside a body,
-/// their operands must come from the item or literals.
-pub(super) const LINEAR: &[&str] = &[
-    "_+_",
-    "size",
-    "startsWith",
-    "endsWith",
-    "contains",
-    "matches",
-    "lowerAscii",
-    "upperAscii",
-    "trim",
-    "int",
-    "uint",
-    "double",
-    "string",
-    "bool",
-    "timestamp",
-    "duration",
-];
-
+/// The functions and operators a filter may call, by group. Everything
+/// else is refused: notably `replace`, `split`, `join`, `format`,
+/// `indexOf`, `substring` and `map()`, which can build values far larger
+/// than the event, and `type()`, which would shadow the `type` variable.
+const LOGIC: &[&str] = &["_&&_", "_||_", "!_", "_?_:_", "@not_strictly_false"];
 /// Comparisons: linear in the smaller operand, so one side must be the item
 /// or a literal inside a body.
 pub(super) const COMPARISONS: &[&str] = &["_==_", "_!=_", "_<_", "_<=_", "_>_", "_>=_"];
-
-/// Calls that never give a bool: a filter made of one is refused.
-pub(super) const NOT_BOOL: &[&str] = &[
-    "_+_",
-    "_-_",
-    "_*_",
-    "_/_",
-    "_%_",
-    "-_",
-    "size",
-    "lowerAscii",
-    "upperAscii",
-    "trim",
+const ARITHMETIC: &[&str] = &["_+_", "_-_", "_*_", "_/_", "_%_", "-_"];
+const ACCESS: &[&str] = &["_[_]", "@in"];
+/// String functions that give a bool.
+const STRING_TESTS: &[&str] = &["startsWith", "endsWith", "contains", "matches"];
+/// String functions (and `size`) that give something else.
+const STRING_VALUES: &[&str] = &["size", "lowerAscii", "upperAscii", "trim"];
+/// Conversions, all but `bool` giving something else.
+const CONVERSIONS: &[&str] = &[
     "int",
     "uint",
     "double",
     "string",
+    "bool",
     "timestamp",
     "duration",
+];
+const TIMESTAMP_GETTERS: &[&str] = &[
     "getFullYear",
     "getMonth",
     "getDayOfYear",
@@ -121,6 +52,43 @@ pub(super) const NOT_BOOL: &[&str] = &[
     "getSeconds",
     "getMilliseconds",
 ];
+
+fn any_of(groups: &[&[&str]], name: &str) -> bool {
+    groups.iter().any(|group| group.contains(&name))
+}
+
+/// Whether a filter may call `name`.
+pub(super) fn allowed(name: &str) -> bool {
+    any_of(
+        &[
+            LOGIC,
+            COMPARISONS,
+            ARITHMETIC,
+            ACCESS,
+            STRING_TESTS,
+            STRING_VALUES,
+            CONVERSIONS,
+            TIMESTAMP_GETTERS,
+        ],
+        name,
+    )
+}
+
+/// Whether the cost of `name` grows with the size of an operand: inside a
+/// body, its operands must come from the item or literals.
+pub(super) fn linear(name: &str) -> bool {
+    name == "_+_" || any_of(&[STRING_TESTS, STRING_VALUES, CONVERSIONS], name)
+}
+
+/// Whether `name` never gives a bool: a filter made of such a call is
+/// refused.
+fn never_gives_bool(name: &str) -> bool {
+    name != "bool"
+        && any_of(
+            &[ARITHMETIC, STRING_VALUES, CONVERSIONS, TIMESTAMP_GETTERS],
+            name,
+        )
+}
 
 /// How people write an operator.
 pub(super) fn display_name(name: &str) -> String {
@@ -141,9 +109,7 @@ pub(super) fn never_bool(root: &IdedExpr) -> Option<&'static str> {
         Expr::List(_) => Some("a list"),
         Expr::Map(_) => Some("a map"),
         Expr::Comprehension(c) if matches!(c.accu_init.expr, Expr::List(_)) => Some("a list"),
-        Expr::Call(c) if NOT_BOOL.contains(&c.func_name.as_str()) => {
-            Some("a value of another type")
-        }
+        Expr::Call(c) if never_gives_bool(&c.func_name) => Some("a value of another type"),
         _ => None,
     }
 }

@@ -7,6 +7,16 @@ use serde_json::{Value as Json, json};
 
 use super::*;
 
+/// Runs `f` on a thread with a tokio worker's stack (2 MiB).
+fn on_a_workers_stack(f: impl FnOnce() + Send + 'static) {
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(f)
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
 fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
     pairs
         .iter()
@@ -312,12 +322,7 @@ fn a_filter_nested_to_the_limit_parses_and_evaluates_on_a_small_stack() {
         let deeper = format!("{}true{}", "!(".repeat(200), ")".repeat(200));
         assert!(Filter::parse(&deeper).is_err());
     };
-    std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(run)
-        .unwrap()
-        .join()
-        .unwrap();
+    on_a_workers_stack(run);
 }
 
 /// Long chains nest the AST without nesting the parser: selections and
@@ -342,12 +347,7 @@ fn long_chains_are_refused_on_a_small_stack() {
         let minus = format!("{}1.0 < data.a", "-".repeat(1001));
         assert_eq!(eval(&minus, &json!({"a": 0})), Ok(true));
     };
-    std::thread::Builder::new()
-        .stack_size(2 << 20)
-        .spawn(run)
-        .unwrap()
-        .join()
-        .unwrap();
+    on_a_workers_stack(run);
 }
 
 /// The spike's adversarial filters (a 64-character one ran 65 s on 10,000
