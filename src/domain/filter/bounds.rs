@@ -8,8 +8,8 @@
 //! one, and the operations whose cost grows with an operand (string
 //! functions, `+`, conversions, `in`, comparisons) must have the item or a
 //! literal as that operand, so that a step costs about the size of an item.
-//! What is left, items times body size, is checked per event by
-//! [`super::cost`] before evaluating.
+//! What is left, items times body size plus the copies of the items, is
+//! checked per event by [`super::cost`] before evaluating.
 
 use std::sync::Arc;
 

@@ -22,7 +22,10 @@
 //!   bounded (size, names, a function allowlist, at most 3 un-nested
 //!   comprehensions over paths into the event, literal `matches` patterns);
 //! - before each evaluation, [`cost`] measures the lists the comprehensions
-//!   go over in this event and refuses over [`MAX_STEPS`] item-steps.
+//!   go over in this event and refuses over [`MAX_STEPS`] steps (items
+//!   times body size, plus the lists' JSON nodes), about 1 ms;
+//! - parsing runs on a thread of its own with a large stack: the ANTLR
+//!   parser recurses deeply (see `parse_deep`).
 //!
 //! The `cel` crate does not leak out of this module: no `cel::` type is in
 //! a public signature.
