@@ -197,7 +197,7 @@ fn publish_request(
         organization_id: organization.to_string(),
         r#type: event_type.into(),
         data: Some(serde_json::from_value(order(n)).expect("data as a Struct")),
-        idempotency_key: String::new(),
+        ..Default::default()
     };
     authorized(request, token)
 }
@@ -232,7 +232,7 @@ async fn schema_is_enforced(service: &Service) {
         organization_id: service.organization.to_string(),
         r#type: VALIDATED.into(),
         data: Some(serde_json::from_value(data).unwrap()),
-        idempotency_key: String::new(),
+        ..Default::default()
     };
     let refused = client
         .publish_event(authorized(request, &token))

@@ -164,7 +164,7 @@ impl Service {
             organization_id: organization.to_string(),
             r#type: "member.added".into(),
             data: Some(to_struct(data)),
-            idempotency_key: String::new(),
+            ..Default::default()
         };
         authorized(request, &self.publisher_token())
     }

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 
+use super::labels::Labels;
 use super::{DeliveryId, EventId, OrganizationId, WebhookId};
 
 /// One event's delivery to one webhook, as its history shows it.
@@ -26,6 +27,8 @@ pub struct Delivery {
     /// The request body sent to the endpoint, exactly as signed; `None` in
     /// listings.
     pub payload: Option<String>,
+    /// The event's labels, read from `payload`; empty in listings.
+    pub labels: Labels,
 }
 
 /// How one webhook's deliveries created since `window_start` stand, of

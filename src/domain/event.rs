@@ -3,6 +3,7 @@
 use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 use serde::Serialize;
 
+use super::labels::{self, Labels};
 use super::validation::no_nul;
 use super::{EventId, EventType, OrganizationId, Violations};
 
@@ -22,6 +23,9 @@ pub struct Event {
     pub organization_id: OrganizationId,
     pub event_type: EventType,
     pub timestamp: DateTime<Utc>,
+    /// The publisher's labels (see [`labels::check`]), sorted by key; none
+    /// for the events the service publishes itself.
+    pub labels: Labels,
     /// A JSON object describing what happened.
     pub data: serde_json::Value,
 }
@@ -42,6 +46,7 @@ impl NewEvent {
         event_type: &str,
         data: serde_json::Value,
         idempotency_key: String,
+        labels: Labels,
     ) -> Result<Self, Violations> {
         let mut violations = Violations::default();
         let organization_id =
@@ -55,9 +60,13 @@ impl NewEvent {
             );
         }
         violations.check("idempotency_key", no_nul(&idempotency_key));
+        labels::check(&labels, &mut violations);
         match (organization_id, event_type) {
             (Some(organization_id), Some(event_type)) if violations.is_empty() => Ok(Self {
-                event: Event::new(organization_id, event_type, data),
+                event: Event {
+                    labels,
+                    ..Event::new(organization_id, event_type, data)
+                },
                 idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
             }),
             _ => Err(violations),
@@ -107,6 +116,10 @@ struct Body<'a> {
     event_type: &'a str,
     organization_id: String,
     timestamp: String,
+    // Only when there are some: the body of an event without labels stays
+    // the bytes it was before labels existed, for receivers and benches.
+    #[serde(skip_serializing_if = "Labels::is_empty")]
+    labels: &'a Labels,
     data: &'a serde_json::Value,
 }
 
@@ -122,18 +135,21 @@ impl Event {
             organization_id,
             event_type,
             timestamp: Utc::now().trunc_subsecs(6),
+            labels: Labels::new(),
             data,
         }
     }
 
     /// The request body every delivery of this event sends, as compact JSON:
-    /// `{"id", "type", "organization_id", "timestamp", "data"}`.
+    /// `{"id", "type", "organization_id", "timestamp", "labels", "data"}`,
+    /// `labels` only when the event has some.
     pub fn body(&self) -> Vec<u8> {
         serde_json::to_vec(&Body {
             id: self.id.to_string(),
             event_type: self.event_type.as_str(),
             organization_id: self.organization_id.to_string(),
             timestamp: self.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
+            labels: &self.labels,
             data: &self.data,
         })
         .expect("JSON values always serialize")
@@ -146,20 +162,65 @@ mod tests {
 
     const ORG: &str = "0b7e2d5c-8a4f-4c2e-9f61-3d2a1b0c9e8d";
 
+    fn parse(data: serde_json::Value) -> Result<NewEvent, Violations> {
+        NewEvent::parse(ORG, "member.added", data, String::new(), Labels::new())
+    }
+
     #[test]
     fn parse_checks_every_field() {
-        let ok =
-            NewEvent::parse(ORG, "member.added", serde_json::json!({}), String::new()).unwrap();
+        let ok = parse(serde_json::json!({})).unwrap();
         assert_eq!(ok.idempotency_key, None);
+        assert!(ok.event.labels.is_empty());
         let big = serde_json::json!({"blob": "x".repeat(MAX_DATA_BYTES)});
-        let nul = NewEvent::parse(ORG, "member.added", serde_json::json!({}), "a\0b".into());
+        let nul = NewEvent::parse(
+            ORG,
+            "member.added",
+            serde_json::json!({}),
+            "a\0b".into(),
+            Labels::new(),
+        );
         assert_eq!(nul.unwrap_err().reported()[0].field, "idempotency_key");
-        let err = NewEvent::parse("acme", "Member.Exploded", big, "k".repeat(256)).unwrap_err();
+        let bad_label = Labels::from([("Region".to_owned(), "eu".to_owned())]);
+        let err = NewEvent::parse("acme", "Member.Exploded", big, "k".repeat(256), bad_label)
+            .unwrap_err();
         let fields: Vec<_> = err.reported().iter().map(|v| v.field.as_ref()).collect();
         assert_eq!(
             fields,
-            ["organization_id", "type", "data", "idempotency_key"]
+            [
+                "organization_id",
+                "type",
+                "data",
+                "idempotency_key",
+                "labels"
+            ]
         );
+    }
+
+    #[test]
+    fn parse_keeps_the_labels_and_checks_them_alone_too() {
+        let labels = Labels::from([
+            ("team".to_owned(), "core".to_owned()),
+            ("region".to_owned(), "eu".to_owned()),
+        ]);
+        let ok = NewEvent::parse(
+            ORG,
+            "member.added",
+            serde_json::json!({}),
+            String::new(),
+            labels.clone(),
+        )
+        .unwrap();
+        assert_eq!(ok.event.labels, labels);
+        let long = Labels::from([("region".to_owned(), "x".repeat(257))]);
+        let err = NewEvent::parse(
+            ORG,
+            "member.added",
+            serde_json::json!({}),
+            String::new(),
+            long,
+        )
+        .unwrap_err();
+        assert_eq!(err.reported()[0].field, "labels/region");
     }
 
     #[test]
@@ -176,9 +237,9 @@ mod tests {
         // Each fold adds a list and an object: 2n - 1 levels.
         assert_eq!(depth(&nested(16)), 31);
         let ok = serde_json::json!({ "b": nested(16) });
-        assert!(NewEvent::parse(ORG, "member.added", ok, String::new()).is_ok());
+        assert!(parse(ok).is_ok());
         let deep = serde_json::json!({ "b": [nested(16)] });
-        let err = NewEvent::parse(ORG, "member.added", deep, String::new()).unwrap_err();
+        let err = parse(deep).unwrap_err();
         assert_eq!(err.reported()[0].field, "data");
         assert_eq!(
             err.reported()[0].description,
@@ -206,5 +267,30 @@ mod tests {
             ts.ends_with('Z') && DateTime::parse_from_rfc3339(ts).is_ok(),
             "{ts}"
         );
+        // Without labels, no `labels`: the body is what it was before them.
+        let mut fields: Vec<&String> = json.as_object().unwrap().keys().collect();
+        fields.sort();
+        assert_eq!(
+            fields,
+            ["data", "id", "organization_id", "timestamp", "type"]
+        );
+    }
+
+    #[test]
+    fn labels_go_in_the_body_sorted_before_data_and_come_back_out() {
+        let org = OrganizationId::parse(ORG).unwrap();
+        let event = Event {
+            labels: Labels::from([
+                ("team".to_owned(), "core".to_owned()),
+                ("region".to_owned(), "eu".to_owned()),
+            ]),
+            ..Event::new(org, EventType::MEMBER_ADDED, serde_json::json!({"n": 1}))
+        };
+        let body = String::from_utf8(event.body()).unwrap();
+        assert!(
+            body.contains(r#","labels":{"region":"eu","team":"core"},"data":{"n":1}}"#),
+            "{body}"
+        );
+        assert_eq!(labels::in_body(&body), Some(event.labels));
     }
 }

@@ -12,6 +12,7 @@ pub mod event;
 pub mod event_type;
 pub mod filter;
 pub mod ids;
+pub mod labels;
 pub mod network;
 pub mod page;
 pub mod portal;

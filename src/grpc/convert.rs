@@ -169,6 +169,7 @@ impl From<Delivery> for proto::Delivery {
             updated_at: Some(timestamp(d.updated_at)),
             attempts: d.attempts.into_iter().map(Into::into).collect(),
             payload: d.payload.unwrap_or_default(),
+            labels: d.labels.into_iter().collect(),
         }
     }
 }
@@ -196,6 +197,7 @@ impl From<proto::PublishEventRequest> for PublishEvent {
                 .data
                 .map_or_else(|| Value::Object(Default::default()), from_struct),
             idempotency_key: r.idempotency_key,
+            labels: r.labels.into_iter().collect(),
         }
     }
 }

@@ -30,7 +30,8 @@ const LARGE_TOO: [&str; 2] = [
 /// PublishEvent's cap by default: 1.5 MiB. The largest valid event fits,
 /// however its `data` is made up: 256 KiB of JSON take at most 5.5 times as
 /// much as a `google.protobuf.Struct` (a list of zeros: 2 bytes each in
-/// JSON, 11 in protobuf), 1.38 MiB; see the tests.
+/// JSON, 11 in protobuf), 1.38 MiB, and the most labels about 17 KiB more;
+/// see the tests.
 pub const DEFAULT_PUBLISH_EVENT_BYTES: u32 = 1536 * 1024;
 
 /// Every other method's cap by default: 64 KiB, ten times the largest valid
@@ -268,6 +269,7 @@ mod tests {
     }
 
     use crate::domain::event::{MAX_DATA_BYTES, MAX_IDEMPOTENCY_KEY};
+    use crate::domain::labels::{MAX_KEY, MAX_LABELS, MAX_VALUE};
     use crate::grpc::proto::PublishEventRequest;
     use prost::Message;
     use serde_json::{Value, json};
@@ -329,6 +331,15 @@ mod tests {
             data: Some(to_struct(zeros)),
             // Four UTF-8 bytes a character.
             idempotency_key: "𝄞".repeat(MAX_IDEMPOTENCY_KEY),
+            // The most labels, each with the longest key and value.
+            labels: (0..MAX_LABELS)
+                .map(|i| {
+                    (
+                        format!("{i:02}{}", "k".repeat(MAX_KEY - 2)),
+                        "𝄞".repeat(MAX_VALUE),
+                    )
+                })
+                .collect(),
         };
         let size = request.encoded_len();
         assert!(size > 1_400_000, "{size}");

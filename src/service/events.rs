@@ -7,6 +7,7 @@ use crate::delivery::Wakeup;
 use crate::domain::access::authorize_early;
 use crate::domain::catalogue::check_published;
 use crate::domain::event_type::unknown_types;
+use crate::domain::labels::Labels;
 use crate::domain::validation::quoted;
 use crate::domain::{Action, Caller, NewEvent, OrganizationId, Violations, WebhookId};
 use crate::metrics::Metrics;
@@ -122,6 +123,7 @@ pub struct PublishEvent {
     pub data: serde_json::Value,
     /// Empty for none.
     pub idempotency_key: String,
+    pub labels: Labels,
 }
 
 /// The PublishEvent use case.
@@ -153,6 +155,7 @@ impl Events {
             &request.event_type,
             request.data,
             request.idempotency_key,
+            request.labels,
         )?;
         self.check_with_catalogue(&event).await?;
         let (organization, event_type) =

@@ -10,6 +10,7 @@ use super::entities::{delivery, delivery_attempt, event, webhook};
 use super::scoped::Scoped;
 use super::webhooks::now;
 use super::{Store, StoreError};
+use crate::domain::labels::{self, Labels};
 use crate::domain::{
     Attempt, CreatedRange, Delivery, DeliveryId, DeliveryStatus, EventId, EventType,
     OrganizationId, Page, WebhookId,
@@ -92,6 +93,11 @@ impl Store {
             .one(&self.db)
             .await?;
         let mut delivery = to_domain(row, attempts)?;
+        // Read from the body, where they are stored: what was sent is shown.
+        if let Some(body) = &payload {
+            delivery.labels = labels::in_body(body)
+                .ok_or_else(|| anyhow!("delivery {id}: its event's body is not an event"))?;
+        }
         delivery.payload = payload;
         Ok(Some(delivery))
     }
@@ -220,5 +226,6 @@ pub(super) fn to_domain(
         updated_at: row.updated_at,
         attempts,
         payload: None,
+        labels: Labels::new(),
     })
 }

@@ -43,7 +43,7 @@ impl Other {
             organization_id: app.organization.to_string(),
             r#type: "invoice.paid".into(),
             data: Some(to_struct(data.clone())),
-            idempotency_key: String::new(),
+            ..Default::default()
         };
         self.events
             .clone()

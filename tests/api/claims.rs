@@ -14,7 +14,7 @@ async fn publish(app: &TestApp, token: &str) -> Result<(), Status> {
         organization_id: app.organization.to_string(),
         r#type: "member.added".into(),
         data: Some(to_struct(json!({}))),
-        idempotency_key: String::new(),
+        ..Default::default()
     };
     app.events()
         .await

@@ -122,6 +122,7 @@ async fn two_instances_on_one_postgres_send_each_delivery_once() {
                     "member.added",
                     json!({"n": half * TOTAL + i}),
                     String::new(),
+                    Default::default(),
                 )
                 .unwrap();
                 publisher.publish(event).await.unwrap();

@@ -38,7 +38,7 @@ async fn deliveries_go_out_at_once_even_when_the_publisher_stopped_waiting(backe
                     organization_id: app.organization.to_string(),
                     r#type: "member.added".into(),
                     data: Some(to_struct(json!({"n": i}))),
-                    idempotency_key: String::new(),
+                    ..Default::default()
                 },
                 &publisher_token(),
             );

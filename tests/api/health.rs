@@ -173,7 +173,7 @@ async fn with_a_shutdown_delay_health_says_not_serving_at_once_while_calls_are_s
         organization_id: uuid::Uuid::new_v4().to_string(),
         r#type: "member.added".into(),
         data: Some(to_struct(json!({}))),
-        idempotency_key: String::new(),
+        ..Default::default()
     };
     let published = events
         .publish_event(authorized(publish, &publisher_token()))

@@ -29,7 +29,7 @@ fn publish_request(app: &TestApp, data: Value) -> PublishEventRequest {
         organization_id: app.organization.to_string(),
         r#type: "member.added".into(),
         data: Some(to_struct(data)),
-        idempotency_key: String::new(),
+        ..Default::default()
     }
 }
 

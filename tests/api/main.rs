@@ -37,6 +37,7 @@ mod hostile_endpoints;
 mod hostile_messages;
 mod http_connections;
 mod jwks;
+mod labels;
 mod large_deletes;
 mod large_pauses;
 mod leases;

@@ -4,6 +4,7 @@
 //! over 1 MiB, or one that makes a message over the cap, is 413, and simple
 //! clients that send their whole body before reading read that answer.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -30,15 +31,25 @@ fn densest_data() -> Value {
     data
 }
 
+/// The most labels, each with the longest key and the longest value (in
+/// characters of four UTF-8 bytes).
+fn largest_labels() -> HashMap<String, String> {
+    (0..16)
+        .map(|i| (format!("{i:02}{}", "k".repeat(61)), "𝄞".repeat(256)))
+        .collect()
+}
+
 async fn the_largest_valid_event_is_published_on_both_faces(backend: Backend) {
     let app = spawn_app(backend).await;
     // The longest key, in characters of four UTF-8 bytes.
     let key = "𝄞".repeat(255);
+    let labels = largest_labels();
     let request = PublishEventRequest {
         organization_id: app.organization.to_string(),
         r#type: "member.role_updated".into(),
         data: Some(to_struct(densest_data())),
         idempotency_key: key.clone(),
+        labels: labels.clone(),
     };
     let published = app
         .events()
@@ -48,8 +59,12 @@ async fn the_largest_valid_event_is_published_on_both_faces(backend: Backend) {
         .expect("the largest valid event is accepted");
     assert!(!published.get_ref().duplicate);
 
-    let body =
-        json!({"type": "member.role_updated", "data": densest_data(), "idempotencyKey": key});
+    let body = json!({
+        "type": "member.role_updated",
+        "data": densest_data(),
+        "idempotencyKey": key,
+        "labels": labels,
+    });
     let answer = app.publish_over_rest(&body).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(answer.body["eventId"], published.get_ref().event_id);

@@ -27,7 +27,7 @@ fn request(organization: uuid::Uuid, event_type: &str) -> PublishEventRequest {
         organization_id: organization.to_string(),
         r#type: event_type.into(),
         data: Some(to_struct(json!({}))),
-        idempotency_key: String::new(),
+        ..Default::default()
     }
 }
 

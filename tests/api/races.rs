@@ -292,6 +292,7 @@ async fn another_process_s_held_delivery_is_not_sent_once_the_webhook_is_paused(
             "member.added",
             json!({"n": n}),
             String::new(),
+            Default::default(),
         )
         .unwrap();
         holder.publisher.publish(event)

@@ -187,6 +187,7 @@ async fn the_worst_request_of_each_rpc_makes_a_small_error() {
         r#type: wide(600_000),
         data: None,
         idempotency_key: wide(600_000),
+        ..Default::default()
     };
     let status = app
         .events()

@@ -307,6 +307,7 @@ impl TestApp {
             r#type: event_type.to_owned(),
             data: Some(to_struct(data)),
             idempotency_key: idempotency_key.to_owned(),
+            ..Default::default()
         };
         self.events()
             .await
@@ -325,7 +326,7 @@ impl TestApp {
             organization_id: organization.to_string(),
             r#type: event_type.to_owned(),
             data: Some(to_struct(json!({}))),
-            idempotency_key: String::new(),
+            ..Default::default()
         };
         self.events()
             .await

@@ -214,7 +214,7 @@ impl ServiceProcess {
             organization_id: organization.to_string(),
             r#type: "member.added".to_owned(),
             data: Some(to_struct(json!({ "n": n }))),
-            idempotency_key: String::new(),
+            ..Default::default()
         };
         EventServiceClient::new(self.channel.clone())
             .publish_event(authorized(request, &publisher_token()))

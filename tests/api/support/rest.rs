@@ -56,7 +56,10 @@ impl Answer {
     }
 }
 
+/// `field` in JSON names; a JSON pointer after the field (`data/first_name`)
+/// names the caller's own keys, which stay as they are.
 fn camel_case(field: &str) -> String {
+    let (field, pointer) = field.split_at(field.find('/').unwrap_or(field.len()));
     let mut name = String::new();
     let mut upper = false;
     for c in field.chars() {
@@ -69,7 +72,7 @@ fn camel_case(field: &str) -> String {
             c => name.push(c),
         }
     }
-    name
+    name + pointer
 }
 
 /// A gRPC answer message in the proto3 JSON mapping (the generated serde),
