@@ -3,6 +3,7 @@
 use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::event_type::parse_event_list;
+use super::filter::Filter;
 use super::validation::{no_nul, quoted};
 use super::{Event, EventType, NewEvent, OrganizationId, Violations, WebhookId, WebhookUrl};
 
@@ -31,6 +32,9 @@ pub struct Webhook {
     pub disabled: Option<Disabled>,
     /// At most this many deliveries a second; 0 means no limit.
     pub rate_limit_per_second: u32,
+    /// The CEL expression choosing which events of its types it gets (it
+    /// compiled when written); `None` for all of them.
+    pub filter: Option<String>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -132,6 +136,8 @@ pub struct NewWebhook {
     pub description: String,
     /// At most this many deliveries a second; 0 means no limit.
     pub rate_limit_per_second: u32,
+    /// A filter that compiles, or `None` for every event of its types.
+    pub filter: Option<String>,
 }
 
 impl NewWebhook {
@@ -141,6 +147,7 @@ impl NewWebhook {
         url: &str,
         events: &[S],
         description: &str,
+        filter: &str,
         allow_private_targets: bool,
     ) -> Result<Self, Violations> {
         let mut violations = Violations::default();
@@ -149,14 +156,18 @@ impl NewWebhook {
         let url = violations.check("url", WebhookUrl::parse(url, allow_private_targets));
         let events = violations.check("events", parse_event_list(events));
         let description = violations.check("description", parse_description(description));
-        match (organization_id, url, events, description) {
-            (Some(organization_id), Some(url), Some(events), Some(description)) => Ok(Self {
-                organization_id,
-                url,
-                events,
-                description,
-                rate_limit_per_second: 0,
-            }),
+        let filter = violations.check("filter", parse_filter(filter));
+        match (organization_id, url, events, description, filter) {
+            (Some(organization_id), Some(url), Some(events), Some(description), Some(filter)) => {
+                Ok(Self {
+                    organization_id,
+                    url,
+                    events,
+                    description,
+                    rate_limit_per_second: 0,
+                    filter,
+                })
+            }
             _ => Err(violations),
         }
     }
@@ -174,6 +185,17 @@ fn parse_description(text: &str) -> Result<String, String> {
     Ok(text.to_owned())
 }
 
+/// A filter as given, if it compiles: `None` for an empty one, which lets
+/// every event of the subscribed types through. The reason of a refused one
+/// starts with its line and column.
+pub fn parse_filter(source: &str) -> Result<Option<String>, String> {
+    if source.is_empty() {
+        return Ok(None);
+    }
+    Filter::parse(source).map_err(|err| err.to_string())?;
+    Ok(Some(source.to_owned()))
+}
+
 /// The changes an update asks for: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WebhookChanges {
@@ -182,6 +204,8 @@ pub struct WebhookChanges {
     pub enabled: Option<bool>,
     pub description: Option<String>,
     pub rate_limit_per_second: Option<u32>,
+    /// `Some(None)` removes the filter.
+    pub filter: Option<Option<String>>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -191,9 +215,10 @@ pub struct UpdateFields<'a, S> {
     pub enabled: bool,
     pub description: &'a str,
     pub rate_limit_per_second: u32,
+    pub filter: &'a str,
 }
 
-/// The most paths one update mask may hold; there are five fields to name.
+/// The most paths one update mask may hold; there are six fields to name.
 pub const MAX_MASK_PATHS: usize = 20;
 
 impl WebhookChanges {
@@ -204,7 +229,7 @@ impl WebhookChanges {
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`,
-    /// `rate_limit_per_second`; at most [`MAX_MASK_PATHS`] paths) to the
+    /// `rate_limit_per_second`, `filter`; at most [`MAX_MASK_PATHS`] paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
         mask: &[String],
@@ -216,7 +241,8 @@ impl WebhookChanges {
         if mask.is_empty() {
             violations.add(
                 "update_mask",
-                "must name at least one of url, events, enabled, description",
+                "must name at least one of url, events, enabled, description, \
+                 rate_limit_per_second, filter",
             );
         }
         if mask.len() > MAX_MASK_PATHS {
@@ -246,11 +272,14 @@ impl WebhookChanges {
                 "rate_limit_per_second" => {
                     changes.rate_limit_per_second = Some(fields.rate_limit_per_second)
                 }
+                "filter" => {
+                    changes.filter = violations.check("filter", parse_filter(fields.filter))
+                }
                 other => violations.add(
                     "update_mask",
                     format!(
-                        "{} cannot be updated; use url, events, enabled, description \
-                         or rate_limit_per_second",
+                        "{} cannot be updated; use url, events, enabled, description, \
+                         rate_limit_per_second or filter",
                         quoted(other)
                     ),
                 ),
@@ -271,6 +300,7 @@ mod tests {
             enabled: false,
             description: "new",
             rate_limit_per_second: 0,
+            filter: "",
         }
     }
 
@@ -319,6 +349,7 @@ mod tests {
             enabled: false,
             description: "a\0b",
             rate_limit_per_second: 0,
+            filter: "",
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "description");
@@ -326,7 +357,8 @@ mod tests {
 
     #[test]
     fn reports_every_bad_field_at_once() {
-        let err = NewWebhook::parse("nope", "http://example.com", &["X"], "", false).unwrap_err();
+        let err =
+            NewWebhook::parse("nope", "http://example.com", &["X"], "", "", false).unwrap_err();
         let fields: Vec<_> = err.reported().iter().map(|v| v.field.as_ref()).collect();
         assert_eq!(fields, ["organization_id", "url", "events"]);
     }

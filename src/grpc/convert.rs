@@ -11,7 +11,7 @@ use crate::domain::{
 };
 use crate::service::{
     CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
-    RecoverWebhook, StatusFilter, UpdateWebhook, WebhookRef,
+    RecoverWebhook, StatusFilter, TestWebhookFilter, UpdateWebhook, WebhookRef,
 };
 
 impl From<proto::CreatePortalLinkRequest> for CreatePortalLink {
@@ -84,6 +84,7 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             enabled: r.enabled,
             description: r.description,
             rate_limit_per_second: r.rate_limit_per_second,
+            filter: r.filter,
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
         }
     }
@@ -202,6 +203,21 @@ impl From<proto::PublishEventRequest> for PublishEvent {
     }
 }
 
+impl From<proto::TestWebhookFilterRequest> for TestWebhookFilter {
+    fn from(r: proto::TestWebhookFilterRequest) -> Self {
+        Self {
+            organization_id: r.organization_id,
+            webhook_id: r.webhook_id,
+            filter: r.filter,
+            event_type: r.r#type,
+            labels: r.labels.into_iter().collect(),
+            data: r
+                .data
+                .map_or_else(|| Value::Object(Default::default()), from_struct),
+        }
+    }
+}
+
 pub(super) fn from_struct(s: pbjson_types::Struct) -> Value {
     Value::Object(
         s.fields
@@ -243,6 +259,7 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             events: r.events,
             description: r.description,
             rate_limit_per_second: r.rate_limit_per_second,
+            filter: r.filter,
         }
     }
 }
@@ -266,6 +283,7 @@ impl From<Webhook> for proto::Webhook {
                 .unwrap_or_default(),
             disabled_at: w.disabled.map(|d| timestamp(d.at)),
             rate_limit_per_second: w.rate_limit_per_second,
+            filter: w.filter.unwrap_or_default(),
         }
     }
 }

@@ -131,6 +131,21 @@ impl WebhookService for WebhookApi {
         }))
     }
 
+    async fn test_webhook_filter(
+        &self,
+        request: Request<proto::TestWebhookFilterRequest>,
+    ) -> Answer<proto::TestWebhookFilterResponse> {
+        let caller = caller(&request)?;
+        let verdict = self
+            .webhooks
+            .test_filter(&caller, request.into_inner().into())
+            .await?;
+        Ok(Response::new(proto::TestWebhookFilterResponse {
+            matched: verdict.matched,
+            error: verdict.error.unwrap_or_default(),
+        }))
+    }
+
     async fn get_webhook_stats(
         &self,
         request: Request<proto::GetWebhookStatsRequest>,

@@ -46,7 +46,7 @@ const WEBHOOKS_PATH: &str = "/v1/organizations/{organizationId}/webhooks";
 const BODY: Input = Input::Body { also_in_query: &[] };
 
 /// Every REST route, one per RPC.
-pub static ROUTES: [Route; 18] = [
+pub static ROUTES: [Route; 19] = [
     Route {
         method: Method::POST,
         path: WEBHOOKS_PATH,
@@ -111,6 +111,15 @@ pub static ROUTES: [Route; 18] = [
         input: BODY,
         success: StatusCode::OK,
         codec: Codec::of::<proto::SendTestEventRequest, proto::SendTestEventResponse>(),
+    },
+    Route {
+        method: Method::POST,
+        path: "/v1/organizations/{organizationId}:testWebhookFilter",
+        service: WEBHOOKS,
+        rpc: "TestWebhookFilter",
+        input: BODY,
+        success: StatusCode::OK,
+        codec: Codec::of::<proto::TestWebhookFilterRequest, proto::TestWebhookFilterResponse>(),
     },
     Route {
         method: Method::POST,

@@ -79,6 +79,8 @@ impl Publisher {
 fn announce(wakeup: &Wakeup, metrics: &Metrics, published: &mut Published) {
     if !published.duplicate {
         metrics.event_published(&published.event_type);
+        let filtered = published.filtered;
+        metrics.events_filtered(filtered.no_match, filtered.error);
     }
     let handed_off = std::mem::take(&mut published.handed_off);
     let left = published.deliveries > handed_off.len() as u64;

@@ -15,7 +15,8 @@ pub use event_types::{CreateEventType, EventTypes, ListEventTypes, UpdateEventTy
 pub use events::{Events, PublishEvent, Publisher};
 pub use portal::{CreatePortalLink, PortalLink, PortalLinks};
 pub use webhooks::{
-    CreateWebhook, ListWebhooks, RecoverWebhook, UpdateWebhook, WebhookRef, WebhookRules, Webhooks,
+    CreateWebhook, FilterVerdict, ListWebhooks, RecoverWebhook, TestWebhookFilter, UpdateWebhook,
+    WebhookRef, WebhookRules, Webhooks,
 };
 
 use std::borrow::Cow;

@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 
 use super::claims::{Admission, Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
+use super::routing::{Filtered, route};
 use super::scoped::Scoped;
 use super::{Store, StoreError, subscriptions};
 use crate::domain::Stopped;
@@ -29,6 +30,8 @@ pub struct Published {
     pub deliveries: u64,
     /// True when the idempotency key was seen before and nothing was stored.
     pub duplicate: bool,
+    /// Subscribers whose filters left this event out.
+    pub filtered: Filtered,
     /// The new deliveries, already leased to this process so its workers can
     /// send them at once, without claiming (empty when hand-off is off).
     pub handed_off: Vec<Claimed>,
@@ -136,6 +139,7 @@ fn duplicate(first: EventId, event_type: EventType) -> Published {
         event_type,
         deliveries: 0,
         duplicate: true,
+        filtered: Filtered::default(),
         handed_off: Vec::new(),
     }
 }
@@ -165,38 +169,41 @@ impl Store {
         // for this transaction, then sees (and cancels or keeps waiting) the
         // deliveries it wrote, instead of leaving them to a webhook that is
         // gone. A webhook deleted meanwhile is not found here.
-        let mut subscribers: HashMap<(OrganizationId, &str), Arc<[webhook::Model]>> =
-            HashMap::new();
+        let mut subscribers: HashMap<(OrganizationId, &str), Vec<webhook::Model>> = HashMap::new();
+        for new in news {
+            let event = &new.event;
+            let key = (event.organization_id, event.event_type.as_str());
+            if let std::collections::hash_map::Entry::Vacant(entry) = subscribers.entry(key) {
+                let found =
+                    subscriptions::subscribers(txn, event.organization_id, &event.event_type)
+                        .await?;
+                entry.insert(found);
+            }
+        }
         let mut scheduled = Vec::with_capacity(news.len());
+        let mut filtered = Vec::with_capacity(news.len());
         for (new, body) in news.iter().zip(bodies) {
             let event = &new.event;
             let key = (event.organization_id, event.event_type.as_str());
-            let webhooks = match subscribers.get(&key) {
-                Some(found) => found.clone(),
-                None => {
-                    let found: Arc<[webhook::Model]> =
-                        subscriptions::subscribers(txn, event.organization_id, &event.event_type)
-                            .await?
-                            .into();
-                    subscribers.insert(key, found.clone());
-                    found
-                }
-            };
+            let (webhooks, left_out) = route(&self.filters, event, &subscribers[&key]);
             scheduled.push(Scheduling {
                 new,
                 body,
                 webhooks,
             });
+            filtered.push(left_out);
         }
         let outcomes = self.schedule(txn, &scheduled).await?;
         Ok(news
             .iter()
             .zip(outcomes)
-            .map(|(new, (ids, handed_off))| Published {
+            .zip(filtered)
+            .map(|((new, (ids, handed_off)), filtered)| Published {
                 event_id: new.event.id,
                 event_type: new.event.event_type.clone(),
                 deliveries: ids.len() as u64,
                 duplicate: false,
+                filtered,
                 handed_off,
             })
             .collect())
@@ -317,10 +324,11 @@ impl Store {
             Some(w) if !w.enabled => Ok(TestDelivery::Stopped(Stopped::of(w.disabled_reason))),
             Some(w) => {
                 let body = insert_events(&txn, &[ping]).await?.remove(0);
+                // Whatever its filter says, too.
                 let scheduling = Scheduling {
                     new: ping,
                     body,
-                    webhooks: Arc::from([w]),
+                    webhooks: vec![&w],
                 };
                 let (ids, handed_off) = self.schedule(&txn, &[scheduling]).await?.remove(0);
                 txn.commit().await?;
@@ -330,6 +338,7 @@ impl Store {
                         event_type: ping.event.event_type.clone(),
                         deliveries: 1,
                         duplicate: false,
+                        filtered: Filtered::default(),
                         handed_off,
                     },
                     delivery: ids[0],
@@ -359,7 +368,7 @@ type HandOff = (DateTime<Utc>, Admission);
 struct Scheduling<'a> {
     new: &'a NewEvent,
     body: Arc<[u8]>,
-    webhooks: Arc<[webhook::Model]>,
+    webhooks: Vec<&'a webhook::Model>,
 }
 
 /// Stores the events, one statement per [`CHUNK`] of them; returns each

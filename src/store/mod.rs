@@ -21,6 +21,7 @@ mod registration;
 mod releases;
 mod retention;
 mod rotation;
+mod routing;
 mod scoped;
 mod secret_box;
 mod service_keys;
@@ -48,6 +49,7 @@ pub use claims::{Admission, Claimed, Claims, Lease};
 pub use disabling::{Recorded, Recovered};
 pub use error::StoreError;
 
+use crate::domain::filter::FilterCache;
 use crate::domain::{OrganizationId, WebhookId};
 pub use event_types::{CreateError, TypeChange, TypeChangeListener, UpdateError};
 pub use events::{Published, TestDelivery};
@@ -57,6 +59,7 @@ pub use pausing::PAUSE_BATCH;
 pub use probe::Probe;
 pub use processes::{Heartbeat, Member};
 pub use registration::{Created, Registration};
+pub use routing::Filtered;
 pub use secret_box::SecretBox;
 pub use sweeps::Sweep;
 pub use turns::Turn;
@@ -74,7 +77,13 @@ pub struct Store {
     /// Wakes this process's sweeper when a pause, a resume, a delete or a
     /// disable left it work (see `sweeps`).
     sweeps: Arc<tokio::sync::Notify>,
+    /// The subscribers' filters, compiled, by their text (see `routing`).
+    filters: FilterCache,
 }
+
+/// How many compiled filters a process keeps: an organization's 1,000
+/// webhooks with a filter each fit several times over.
+const CACHED_FILTERS: usize = 4096;
 
 /// Whether this process's workers can take a delivery of this organization
 /// to this webhook now.
@@ -123,6 +132,7 @@ impl Store {
             secrets,
             handoff: None,
             sweeps: Arc::default(),
+            filters: FilterCache::new(CACHED_FILTERS),
         })
     }
 

@@ -175,6 +175,7 @@ impl Store {
             enabled: true,
             previous_secrets: None,
             rate_limit_per_second: new.rate_limit_per_second.into(),
+            filter: new.filter.clone(),
             failing_since: None,
             disabled_reason: None,
             disabled_at: None,

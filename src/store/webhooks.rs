@@ -102,6 +102,11 @@ impl Store {
         if let Some(rate) = changes.rate_limit_per_second {
             row.rate_limit_per_second = Set(rate.into());
         }
+        if let Some(filter) = &changes.filter {
+            // Publishing reads it from the row, in every process: nothing
+            // else to tell.
+            row.filter = Set(filter.clone());
+        }
         row.updated_at = Set(now());
         let row = match row.update(&txn).await {
             Ok(row) => row,
@@ -257,5 +262,6 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
             _ => None,
         },
         rate_limit_per_second: u32::try_from(row.rate_limit_per_second).unwrap_or(0),
+        filter: row.filter,
     })
 }

@@ -18,7 +18,7 @@ use webhook_service::grpc::proto::{
     CreateWebhookRequest, DeleteWebhookRequest, DeliveryStatus, GetDeliveryRequest,
     GetWebhookRequest, ListDeliveriesRequest, ListEventTypesRequest, ListWebhooksRequest,
     RecoverWebhookRequest, RetryDeliveryRequest, RotateWebhookSecretRequest, SendTestEventRequest,
-    UpdateWebhookRequest, Webhook,
+    TestWebhookFilterRequest, UpdateWebhookRequest, Webhook,
 };
 
 on_every_backend!(
@@ -144,6 +144,14 @@ async fn call_rpcs_on_ids(
     };
     let result = client.send_test_event(authorized(request, token)).await;
     results.push(("SendTestEvent", done(result)));
+    let request = TestWebhookFilterRequest {
+        organization_id: org(),
+        webhook_id: webhook(),
+        r#type: "member.added".into(),
+        ..Default::default()
+    };
+    let result = client.test_webhook_filter(authorized(request, token)).await;
+    results.push(("TestWebhookFilter", done(result)));
     let request = RecoverWebhookRequest {
         organization_id: org(),
         webhook_id: webhook(),
@@ -189,7 +197,7 @@ async fn ids_of_another_organization_are_not_found(backend: Backend) {
         &delivery_id,
     )
     .await;
-    assert_eq!(results.len(), 11);
+    assert_eq!(results.len(), 12);
     assert_all(
         &results,
         Code::NotFound,
@@ -238,7 +246,7 @@ async fn ids_of_another_organization_are_not_found(backend: Backend) {
         &Uuid::new_v4().to_string(),
     )
     .await;
-    assert_eq!(results.len(), 8);
+    assert_eq!(results.len(), 9);
     assert_all(&results, Code::NotFound, &[]);
 
     // A's webhook is untouched: same fields, same secret, no ping, no retry.
@@ -278,7 +286,7 @@ async fn a_member_or_another_organization_is_permission_denied_on_every_rpc_but_
         service_token("platform-backend", "webhooks:read", 3600),
     ] {
         let results = call_every_rpc(&app, &token, &organization, &webhook.id, &delivery_id).await;
-        assert_eq!(results.len(), 11);
+        assert_eq!(results.len(), 12);
         assert_all(&results, Code::PermissionDenied, &[]);
         let types = app
             .webhooks()

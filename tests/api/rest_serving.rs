@@ -44,7 +44,7 @@ async fn every_route_in_the_openapi_document_is_served_and_asks_for_a_token() {
         }
     }
     // One per RPC of both services, and the document itself.
-    assert_eq!(operations, 17 + 1 + 1);
+    assert_eq!(operations, 18 + 1 + 1);
 }
 
 #[tokio::test]

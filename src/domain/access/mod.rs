@@ -24,6 +24,7 @@ pub enum Action {
     RetryDelivery,
     RecoverWebhook,
     SendTestEvent,
+    TestWebhookFilter,
     ListEventTypes,
     GetEventType,
     CreateEventType,
@@ -34,7 +35,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, each with the name of its RPC.
-    const NAMED: [(&'static str, Action); 18] = [
+    const NAMED: [(&'static str, Action); 19] = [
         ("CreateWebhook", Action::CreateWebhook),
         ("ListWebhooks", Action::ListWebhooks),
         ("GetWebhook", Action::GetWebhook),
@@ -47,6 +48,7 @@ impl Action {
         ("RetryDelivery", Action::RetryDelivery),
         ("RecoverWebhook", Action::RecoverWebhook),
         ("SendTestEvent", Action::SendTestEvent),
+        ("TestWebhookFilter", Action::TestWebhookFilter),
         ("ListEventTypes", Action::ListEventTypes),
         ("GetEventType", Action::GetEventType),
         ("CreateEventType", Action::CreateEventType),
@@ -124,6 +126,8 @@ fn rule(action: Action) -> Rule {
         Action::RetryDelivery => MANAGE,
         Action::RecoverWebhook => MANAGE,
         Action::SendTestEvent => MANAGE,
+        // Shows what GetWebhook shows, evaluated; nothing is stored.
+        Action::TestWebhookFilter => MANAGE,
         // The catalogue is the installation's, not an organization's:
         // anyone may read it, only the platform writes it.
         Action::ListEventTypes | Action::GetEventType => Rule {

@@ -85,6 +85,7 @@ mod tests {
             failing_since: None,
             disabled: None,
             rate_limit_per_second: 0,
+            filter: None,
         };
         let disabled = Disabled {
             reason: "every delivery failed".into(),

@@ -25,13 +25,14 @@ const API_PACKAGE: &str = "webhooks.v1.";
 
 /// The fields (message, field) that hold event type names, alone or in a
 /// list.
-const EVENT_TYPE_FIELDS: [(&str, &str); 10] = [
+const EVENT_TYPE_FIELDS: [(&str, &str); 11] = [
     ("webhooks.v1.CreateWebhookRequest", "events"),
     ("webhooks.v1.Webhook", "events"),
     ("webhooks.v1.UpdateWebhookRequest", "events"),
     ("webhooks.v1.Delivery", "event_type"),
     ("webhooks.v1.ListDeliveriesRequest", "event_type"),
     ("webhooks.v1.PublishEventRequest", "type"),
+    ("webhooks.v1.TestWebhookFilterRequest", "type"),
     ("webhooks.v1.GetEventTypeRequest", "name"),
     ("webhooks.v1.CreateEventTypeRequest", "name"),
     ("webhooks.v1.UpdateEventTypeRequest", "name"),
@@ -40,7 +41,7 @@ const EVENT_TYPE_FIELDS: [(&str, &str); 10] = [
 
 /// The body fields each request must carry: the call is INVALID_ARGUMENT
 /// without them (path fields are required by the path itself).
-pub const REQUIRED_IN_REQUESTS: [(&str, &[&str]); 6] = [
+pub const REQUIRED_IN_REQUESTS: [(&str, &[&str]); 7] = [
     ("webhooks.v1.CreateWebhookRequest", &["url", "events"]),
     ("webhooks.v1.UpdateWebhookRequest", &["update_mask"]),
     ("webhooks.v1.RecoverWebhookRequest", &["since"]),
@@ -48,6 +49,7 @@ pub const REQUIRED_IN_REQUESTS: [(&str, &[&str]); 6] = [
     ("webhooks.v1.UpdateEventTypeRequest", &["update_mask"]),
     // No `data` is an empty object.
     ("webhooks.v1.PublishEventRequest", &["type"]),
+    ("webhooks.v1.TestWebhookFilterRequest", &["type"]),
 ];
 
 /// The fields each response message always carries. The proto3 JSON

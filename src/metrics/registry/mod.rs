@@ -44,6 +44,8 @@ struct Families {
     attempts: Vec<Counter>,
     /// By final status, in the order of `FINISHED`.
     finished: Vec<Counter>,
+    /// Subscribers left out by their filters: no match, then error.
+    filtered: [Counter; 2],
     attempt_duration: Histogram,
     latency: Histogram,
     due: Gauge,
@@ -99,6 +101,14 @@ impl Metrics {
             "status",
             FINISHED.iter().map(|s| s.as_str()),
         );
+        let (_, filtered) = counters_by(
+            &mut registry,
+            "webhook_events_filtered",
+            "Deliveries not made because the webhook's filter did not match the event (no_match) or failed on it (error)",
+            "outcome",
+            ["no_match", "error"].into_iter(),
+        );
+        let filtered = [filtered[0].clone(), filtered[1].clone()];
 
         let attempt_duration = Histogram::new(ATTEMPT_BUCKETS);
         registry.register(
@@ -180,6 +190,7 @@ impl Metrics {
             published_by_type,
             attempts,
             finished,
+            filtered,
             attempt_duration,
             latency,
             due,
@@ -205,6 +216,14 @@ impl Metrics {
             tracing::error!(error = %err, "cannot encode the metrics");
         }
         text
+    }
+
+    /// Subscribers of a committed event that its filters left out: `no_match`
+    /// evaluated to false, `error` failed on it.
+    pub fn events_filtered(&self, no_match: u64, error: u64) {
+        let [by_no_match, by_error] = &self.0.filtered;
+        by_no_match.inc_by(no_match);
+        by_error.inc_by(error);
     }
 
     /// An event was committed (not a repeated idempotency key).

@@ -40,6 +40,7 @@ impl Webhooks {
             &request.url,
             &request.events,
             &request.description,
+            &request.filter,
             self.rules.allow_private_targets,
         );
         // Names of the right shape are checked with the catalogue even when

@@ -1,8 +1,10 @@
 //! Registering and managing webhooks.
 
 mod create;
+mod filter_test;
 
 use create::{Registrations, events_violation};
+pub use filter_test::{FilterVerdict, TestWebhookFilter};
 
 use std::time::Duration;
 
@@ -32,6 +34,8 @@ pub struct CreateWebhook {
     pub description: String,
     /// 0 for no limit.
     pub rate_limit_per_second: u32,
+    /// Empty for none.
+    pub filter: String,
 }
 
 /// Names one webhook, not yet validated.
@@ -58,6 +62,7 @@ pub struct UpdateWebhook {
     pub enabled: bool,
     pub description: String,
     pub rate_limit_per_second: u32,
+    pub filter: String,
     pub mask: Vec<String>,
 }
 
@@ -156,6 +161,7 @@ impl Webhooks {
                 enabled: request.enabled,
                 description: &request.description,
                 rate_limit_per_second: request.rate_limit_per_second,
+                filter: &request.filter,
             },
             self.rules.allow_private_targets,
         )?;

@@ -35,6 +35,10 @@ pub struct Model {
     pub disabled_reason: Option<String>,
     /// When the service disabled the webhook.
     pub disabled_at: Option<DateTimeUtc>,
+    /// The CEL expression choosing which events of its types it gets;
+    /// NULL for all of them.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub filter: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

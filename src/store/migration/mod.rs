@@ -17,6 +17,7 @@ mod m20261205_000011_paused_deliveries;
 mod m20261205_000012_shared_limits;
 mod m20261206_000013_webhook_sweeps;
 mod m20261206_000014_event_types;
+mod m20261206_000015_webhook_filters;
 
 pub struct Migrator;
 
@@ -38,6 +39,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261205_000012_shared_limits::Migration),
             Box::new(m20261206_000013_webhook_sweeps::Migration),
             Box::new(m20261206_000014_event_types::Migration),
+            Box::new(m20261206_000015_webhook_filters::Migration),
         ]
     }
 }
