@@ -158,7 +158,13 @@ mod tests {
         let (chosen, filtered) = route(&cache, &event(serde_json::json!({"n": 2})), &subscribers);
         let ids: Vec<_> = chosen.iter().map(|w| w.id).collect();
         assert_eq!(ids, [subscribers[0].id, subscribers[1].id]);
-        assert_eq!(filtered, Filtered { no_match: 1, error: 1 });
+        assert_eq!(
+            filtered,
+            Filtered {
+                no_match: 1,
+                error: 1
+            }
+        );
     }
 
     #[test]
@@ -173,6 +179,12 @@ mod tests {
         // not run.
         let ids_wanted = [subscribers[0].id, subscribers[1].id];
         assert_eq!(ids, ids_wanted);
-        assert_eq!(filtered, Filtered { no_match: 0, error: 1 });
+        assert_eq!(
+            filtered,
+            Filtered {
+                no_match: 0,
+                error: 1
+            }
+        );
     }
 }
