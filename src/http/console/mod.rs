@@ -50,7 +50,7 @@ macro_rules! asset {
 }
 
 /// Every file of the console.
-pub static ASSETS: [Asset; 16] = [
+pub static ASSETS: [Asset; 18] = [
     asset!("index.html", HTML),
     asset!("console.css", CSS),
     asset!("app.js", JS),
@@ -65,6 +65,8 @@ pub static ASSETS: [Asset; 16] = [
     asset!("last-day.js", JS),
     asset!("recover.js", JS),
     asset!("webhook-form.js", JS),
+    asset!("filter-field.js", JS),
+    asset!("filter-try.js", JS),
     asset!("deliveries.js", JS),
     asset!("event-types.js", JS),
 ];

@@ -1,5 +1,5 @@
-//! The console with a real-looking history: long URLs, failures whose
-//! errors are long Rust error chains, a webhook the service disabled, at
+//! The console with a real-looking history: long URLs, a filter, failures
+//! whose errors are long Rust error chains, a webhook the service disabled, at
 //! a desktop and at a phone's width. Its screenshots are the README's
 //! pictures of the webhooks, deliveries and delivery pages.
 
@@ -48,7 +48,11 @@ async fn crowded_app(receiver: &Receiver) -> anyhow::Result<(TestApp, Crowd)> {
         Reply::status(503).body("upstream unavailable"),
     );
     let events = ["member.added", "member.removed", "invite.created"];
-    app.subscribe(&receiver.url(&healthy_path), &events).await;
+    // A filter every event below matches: the list shows it, cut.
+    let mut healthy = app.create_request(&receiver.url(&healthy_path), &events);
+    healthy.filter =
+        r#"type == "invite.created" || (data.role == "ADMIN" && size(labels) == 0)"#.into();
+    app.create_webhook(healthy).await?;
     app.subscribe(&receiver.url(&failing_path), &events).await;
     let refused = format!(
         "https://127.0.0.1:{}{}",
@@ -86,10 +90,10 @@ async fn crowded_app(receiver: &Receiver) -> anyhow::Result<(TestApp, Crowd)> {
 }
 
 /// What makes the page on screen hard to read, in words: buttons whose
-/// label wraps, sideways scrolling, long values not cut to one line with
-/// the whole text on hover, times not in the one format with the offset,
-/// a row with more than one action in view, errors that are not one short
-/// line, the organization's whole id in the header.
+/// label wraps, sideways scrolling, long values (URLs, filters) not cut
+/// to one line with the whole text on hover, times not in the one format
+/// with the offset, a row with more than one action in view, errors that
+/// are not one short line, the organization's whole id in the header.
 const PROBLEMS: &str = r#"(() => {
   const problems = [];
   // In view: not in a closed <details>, not display: none.
@@ -117,6 +121,10 @@ const PROBLEMS: &str = r#"(() => {
     const text = cell.textContent.trim();
     if (lines(cell) > 1) problems.push(`the URL ${text} takes ${lines(cell)} lines`);
     if (![...cell.querySelectorAll('[title]')].some((e) => e.title === text)) problems.push(`the URL ${text} has no title with its whole text`);
+  }
+  for (const line of document.querySelectorAll('[data-testid=webhook-filter] .truncate')) {
+    if (lines(line) > 1) problems.push(`the filter ${line.title} takes ${lines(line)} lines`);
+    if (!line.title) problems.push(`the filter ${line.textContent} has no title with its whole text`);
   }
   for (const cell of document.querySelectorAll('td[data-label="Last error"]')) {
     const text = cell.innerText.trim();

@@ -134,6 +134,7 @@ export const api = {
   recoverWebhook: (id, since) =>
     call('POST', orgPath(`/webhooks/${segment(id)}:recover`), { body: { since } }),
   sendTestEvent: (id) => call('POST', orgPath(`/webhooks/${segment(id)}:sendTestEvent`)),
+  testWebhookFilter: (sample) => call('POST', orgPath(':testWebhookFilter'), { body: sample }),
   listDeliveries: (filters, pageToken) =>
     call('GET', orgPath('/deliveries'), { query: { ...filters, pageSize: 25, pageToken } }),
   getDelivery: (id) => call('GET', orgPath(`/deliveries/${segment(id)}`)),

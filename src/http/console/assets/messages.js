@@ -50,24 +50,31 @@ export function clearFieldErrors(form) {
 }
 
 // Puts each violation next to the field it names; returns those whose field
-// the form does not have.
-function placeViolations(form, violations) {
+// the form does not have. A field with a JSON pointer into its value
+// (`labels/region`, `data/amount`) goes next to the field it points into
+// when no field has the whole name, prefixed with the pointer.
+export function placeViolations(form, violations) {
   clearFieldErrors(form);
   const unplaced = [];
   let first = null;
+  const holderOf = (name) => [...form.querySelectorAll('.field-error')].find((p) => p.dataset.field === name);
   for (const violation of violations) {
-    const holder = [...form.querySelectorAll('.field-error')].find(
-      (p) => p.dataset.field === violation.field,
-    );
+    let name = violation.field;
+    let text = violation.description;
+    let holder = holderOf(name);
+    const slash = name.indexOf('/');
+    if (!holder && slash > 0) {
+      name = name.slice(0, slash);
+      text = `${violation.field.slice(slash + 1)}: ${text}`;
+      holder = holderOf(name);
+    }
     if (!holder) {
       unplaced.push(violation);
       continue;
     }
-    holder.textContent = holder.textContent
-      ? `${holder.textContent} ${violation.description}`
-      : violation.description;
+    holder.textContent = holder.textContent ? `${holder.textContent} ${text}` : text;
     holder.hidden = false;
-    const input = form.querySelector(`[name="${CSS.escape(violation.field)}"]`);
+    const input = form.querySelector(`[name="${CSS.escape(name)}"]`);
     if (input) {
       input.setAttribute('aria-invalid', 'true');
       first = first || input;

@@ -1,8 +1,10 @@
 // The form of the create and edit webhook dialogs: the URL (create only),
-// the events to deliver, chosen from the catalogue, and the description.
+// the events to deliver, chosen from the catalogue, the filter with its
+// Try-it panel (filter-field.js), and the description.
 
 import { api } from './api.js';
 import { el, field } from './dom.js';
+import { filterField } from './filter-field.js';
 import { clearFieldErrors, showDialogError, showError } from './messages.js';
 
 // The catalogue, archived types included (an edited webhook may hold one),
@@ -86,6 +88,9 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
     el('legend', {}, 'Events to deliver'),
     eventChoices(types, chosen),
     el('p', { class: 'field-error', id: 'events-error', 'data-testid': 'field-error-events', 'data-field': 'events', hidden: true }));
+  const checked = () => [...events.querySelectorAll('input[name="events"]:checked')].map((b) => b.value);
+  const filter = filterField({ webhook, types, chosenTypes: checked });
+  events.addEventListener('change', filter.refresh);
   const problem = el('div', { class: 'error', role: 'alert', 'data-testid': 'dialog-error', hidden: true });
   const submit = el('button', { type: 'submit', 'data-testid': 'webhook-submit' }, submitLabel);
   const form = el('form', { 'data-testid': 'webhook-form', novalidate: true },
@@ -93,6 +98,7 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
       ? el('p', {}, 'URL: ', el('span', { class: 'url' }, webhook.url))
       : field({ label: 'URL', name: 'url', input: url, hint: 'An https URL on a public host.' }),
     events,
+    filter.node,
     field({ label: 'Description (optional)', name: 'description', input: description, hint: 'A note for people, at most 500 characters.' }),
     problem,
     el('div', { class: 'actions' },
@@ -104,7 +110,8 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
     problem.hidden = true;
     const values = {
       url: url.value.trim(),
-      events: [...form.querySelectorAll('input[name="events"]:checked')].map((b) => b.value),
+      events: checked(),
+      filter: filter.value(),
       description: description.value,
     };
     submit.disabled = true;

@@ -8,6 +8,7 @@ import { fillAll, lastDayCell } from './last-day.js';
 import { recoverDialog } from './recover.js';
 import { timeEl } from './time.js';
 import { loadTypes, webhookForm } from './webhook-form.js';
+import { filterSummary } from './filter-field.js';
 
 export function renderWebhooks(main) {
   // Page tokens already seen: pageTokens[i] fetches page i.
@@ -91,7 +92,8 @@ function row(webhook, actions, fills) {
   return el('tr', { 'data-testid': 'webhook-row', 'data-webhook-id': webhook.id },
     el('td', { 'data-label': 'URL', 'data-testid': 'webhook-url' }, truncated(webhook.url, 'url')),
     el('td', { 'data-label': 'Events', 'data-testid': 'webhook-events' },
-      el('ul', { class: 'tags' }, (webhook.events || []).map((e) => el('li', {}, e)))),
+      el('ul', { class: 'tags' }, (webhook.events || []).map((e) => el('li', {}, e))),
+      filterSummary(webhook.filter)),
     el('td', { 'data-label': 'State', 'data-testid': 'webhook-state' }, state(webhook)),
     lastDay.cell,
     el('td', { 'data-label': 'Description', 'data-testid': 'webhook-description' }, webhook.description || ''),
@@ -153,6 +155,7 @@ async function createDialog(done) {
         const answer = await api.createWebhook({
           url: values.url,
           events: values.events,
+          filter: values.filter,
           description: values.description,
         });
         const webhook = answer.webhook || {};
@@ -179,8 +182,8 @@ async function editDialog(webhook, done) {
       onSubmit: async (values) => {
         await api.updateWebhook(
           webhook.id,
-          { events: values.events, description: values.description },
-          'events,description',
+          { events: values.events, filter: values.filter, description: values.description },
+          'events,filter,description',
         );
         close();
         showStatus(`Webhook ${webhook.url} saved.`);
