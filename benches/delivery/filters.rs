@@ -27,7 +27,7 @@
 //! `webhook_events_filtered_total{outcome="no_match"}` and the deliveries
 //! stored.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,8 +36,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use webhook_service::domain::filter::{EventView, Filter, FilterCache};
+use webhook_service::grpc::proto::CreateWebhookRequest;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
-use webhook_service::grpc::proto::{CreateWebhookRequest, PublishEventRequest};
 
 use crate::receiver::Receiver;
 use crate::rounds::{self, median};
@@ -210,7 +210,15 @@ pub async fn filters(
             &service,
             &clients,
             (i * events_per_round, events_per_round),
-            |n| publish_request(service.organization, event_type, n, &token),
+            |n| {
+                rounds::publish_request(
+                    service.organization,
+                    event_type,
+                    labels(n),
+                    data(n),
+                    &token,
+                )
+            },
             delivered,
             LIMIT,
         )
@@ -322,22 +330,6 @@ async fn create_webhooks(service: &Service, receiver: &Receiver, run: &str, filt
             .await
             .expect("create webhook");
     }
-}
-
-fn publish_request(
-    organization: Uuid,
-    event_type: &str,
-    n: usize,
-    token: &str,
-) -> tonic::Request<PublishEventRequest> {
-    let request = PublishEventRequest {
-        organization_id: organization.to_string(),
-        r#type: event_type.into(),
-        labels: labels(n).into_iter().collect::<HashMap<_, _>>(),
-        data: Some(serde_json::from_value(data(n)).expect("data as a Struct")),
-        ..Default::default()
-    };
-    authorized(request, token)
 }
 
 /// The service left out exactly the non-matching (event, webhook) pairs,

@@ -3,15 +3,18 @@
 //! up, then A B B A A B B A ..., so a drift of the machine falls on both
 //! alike, and medians of each kind.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
+use serde_json::Value;
 use tokio::task::JoinSet;
 use tonic::transport::Channel;
+use uuid::Uuid;
 use webhook_service::grpc::proto::PublishEventRequest;
 use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 
 use crate::scenarios::{PUBLISHERS, percentile};
-use crate::service::Service;
+use crate::service::{Service, authorized};
 
 /// Round `i` of `2 + 2 * rounds each`: whether it publishes kind A, and
 /// whether it is one of the two warm-up rounds (A, then B).
@@ -67,6 +70,25 @@ pub async fn publish_and_wait(
         seconds: started.elapsed().as_secs_f64(),
         cpu_seconds: service.cpu_seconds() - cpu,
     }
+}
+
+/// PublishEvent of `event_type` with `labels` and `data` (a JSON object) in
+/// `organization`, as `token`'s caller.
+pub fn publish_request(
+    organization: Uuid,
+    event_type: &str,
+    labels: BTreeMap<String, String>,
+    data: Value,
+    token: &str,
+) -> tonic::Request<PublishEventRequest> {
+    let request = PublishEventRequest {
+        organization_id: organization.to_string(),
+        r#type: event_type.into(),
+        labels: labels.into_iter().collect(),
+        data: Some(serde_json::from_value(data).expect("data as a Struct")),
+        ..Default::default()
+    };
+    authorized(request, token)
 }
 
 pub fn median(values: &[f64]) -> f64 {

@@ -6,6 +6,7 @@
 //! on both alike) and medians are compared: deliveries per second and the
 //! service's CPU per delivery.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -114,7 +115,15 @@ pub async fn schema_validation(
             &service,
             &clients,
             (first, events_per_round),
-            |n| publish_request(service.organization, event_type, n, &token),
+            |n| {
+                rounds::publish_request(
+                    service.organization,
+                    event_type,
+                    BTreeMap::new(),
+                    order(n),
+                    &token,
+                )
+            },
             // One endpoint: one delivery per event.
             (first + events_per_round) as u64,
             LIMIT,
@@ -140,21 +149,6 @@ pub async fn schema_validation(
         validated,
         unvalidated,
     }
-}
-
-fn publish_request(
-    organization: Uuid,
-    event_type: &str,
-    n: usize,
-    token: &str,
-) -> tonic::Request<PublishEventRequest> {
-    let request = PublishEventRequest {
-        organization_id: organization.to_string(),
-        r#type: event_type.into(),
-        data: Some(serde_json::from_value(order(n)).expect("data as a Struct")),
-        ..Default::default()
-    };
-    authorized(request, token)
 }
 
 /// Event types (name, schema if any) through CreateEventType, as a
