@@ -22,36 +22,34 @@
 //! plain client's rate in the same run, and the service's CPU per
 //! delivered webhook and per published event. `Filter::matches` and
 //! `EventView::new` are also timed in the bench's own process on the same
-//! events, free of the service's noise. At the end the bench checks that
+//! events ([`crate::filter_timing`]). At the end the bench checks that
 //! the service left out exactly what the filters should have:
 //! `webhook_events_filtered_total{outcome="no_match"}` and the deliveries
 //! stored.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use webhook_service::domain::filter::{EventView, Filter, FilterCache};
 use webhook_service::grpc::proto::CreateWebhookRequest;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 
+use crate::filter_timing::{self, InProcess};
 use crate::receiver::Receiver;
 use crate::rounds::{self, median};
 use crate::scenarios::{self, Databases, GRPC_CHANNELS};
 use crate::service::{Service, authorized, free_address, owner_token};
 
-const FILTERED: &str = "bench.order.routed";
+pub(crate) const FILTERED: &str = "bench.order.routed";
 const UNFILTERED: &str = "bench.order.every";
 /// Webhooks of each type.
 const WEBHOOKS: usize = 100;
 /// Rounds of each type, after one of each to warm up.
 const ROUNDS: usize = 5;
-/// What `Filter::matches` should take per (event, webhook) pair.
-const TARGET_US_PER_PAIR: f64 = 5.0;
 /// The service's concurrency for 100 endpoints (WEBHOOK_MAX_IN_FLIGHT), as
 /// `fan_out` gives its baseline.
 const CONCURRENCY: usize = 256;
@@ -122,28 +120,6 @@ impl Rounds {
         self.median_cpu_us_per_event = median(&self.service_cpu_us_per_event);
         self
     }
-}
-
-/// The filters timed in the bench's own process on the bench's events:
-/// medians of 5 passes.
-#[derive(Debug, Clone, Serialize)]
-pub struct InProcess {
-    /// (event, webhook) pairs per pass: 200 events x 100 filters.
-    pub pairs_per_pass: usize,
-    /// `Filter::matches` per pair, the event already converted.
-    pub matches_us_per_pair: f64,
-    /// `FilterCache::get` by the filter's text and `Filter::matches`, per
-    /// pair: what publishing does per subscriber.
-    pub cached_matches_us_per_pair: f64,
-    /// Events converted per pass.
-    pub events_per_pass: usize,
-    /// `EventView::new` per event (and its drop): once per published event
-    /// when any subscriber has a filter.
-    pub event_view_us_per_event: f64,
-    pub target_us_per_pair: f64,
-    /// Whether `matches_us_per_pair` is under the target (stated, not
-    /// asserted: a noisy machine does not fail the bench).
-    pub target_held: bool,
 }
 
 /// What the service left out, against what the filters should have.
@@ -250,7 +226,7 @@ pub async fn filters(
         fan_out_ratio_kept: filtered.fan_out_ratio / unfiltered.fan_out_ratio,
         cpu_us_per_event_saved: filtered.median_cpu_us_per_event
             - unfiltered.median_cpu_us_per_event,
-        in_process: time_in_process(&filter_texts),
+        in_process: filter_timing::time_in_process(&filter_texts),
         filtered,
         unfiltered,
         check,
@@ -267,7 +243,7 @@ fn filter(i: usize) -> String {
 }
 
 /// Event `n`'s labels: `region` is "us" for every fourth (n % 4 == 1).
-fn labels(n: usize) -> BTreeMap<String, String> {
+pub(crate) fn labels(n: usize) -> BTreeMap<String, String> {
     let region = if n % 4 == 1 { "us" } else { "eu" };
     BTreeMap::from([
         ("region".to_owned(), region.to_owned()),
@@ -279,7 +255,7 @@ fn labels(n: usize) -> BTreeMap<String, String> {
 /// Event `n`'s data: the schema scenario's ~1 KiB order, with a total that
 /// is under every threshold for every fourth (n % 4 == 3), so that n % 4
 /// in {0, 2} match every filter and {1, 3} none.
-fn data(n: usize) -> Value {
+pub(crate) fn data(n: usize) -> Value {
     let mut order = crate::schema::order(n);
     if n % 4 == 3 {
         order["total"] = json!(4_999);
@@ -289,7 +265,7 @@ fn data(n: usize) -> Value {
 
 /// Whether event `n` matches the filters (all of them alike): the even
 /// ones.
-fn matches(n: usize) -> bool {
+pub(crate) fn matches(n: usize) -> bool {
     n.is_multiple_of(2)
 }
 
@@ -356,66 +332,4 @@ async fn check(service: &Service, metrics_addr: &str, no_match: u64, delivered: 
         "the filters did not leave out what they should have: {check:?}"
     );
     check
-}
-
-/// `Filter::matches` per pair and `EventView::new` per event on the
-/// bench's own events, in this process.
-fn time_in_process(texts: &[String]) -> InProcess {
-    const EVENTS: usize = 200;
-    const VIEWS: usize = 20_000;
-    let compiled: Vec<Filter> = texts
-        .iter()
-        .map(|t| Filter::parse(t).expect("the bench's filters compile"))
-        .collect();
-    let cache = FilterCache::new(texts.len());
-    let events: Vec<(BTreeMap<String, String>, Value)> =
-        (0..EVENTS).map(|n| (labels(n), data(n))).collect();
-    let organization = Uuid::new_v4().to_string();
-    let views: Vec<EventView<'_>> = events
-        .iter()
-        .map(|(labels, data)| EventView::new(&organization, FILTERED, labels, data))
-        .collect();
-    let pairs = EVENTS * texts.len();
-    let pass = |evaluate: &dyn Fn(usize, &EventView<'_>) -> bool| {
-        let mut matched = vec![0; EVENTS];
-        let started = Instant::now();
-        for (view, matched) in views.iter().zip(&mut matched) {
-            for i in 0..texts.len() {
-                *matched += usize::from(evaluate(i, std::hint::black_box(view)));
-            }
-        }
-        let us = started.elapsed().as_secs_f64() * 1e6 / pairs as f64;
-        // Every filter agrees on every event: the bench measures the
-        // matches and the misses it says it does.
-        for (n, matched) in matched.into_iter().enumerate() {
-            assert_eq!(matched, if matches(n) { texts.len() } else { 0 });
-        }
-        us
-    };
-    let direct = |i: usize, view: &EventView<'_>| compiled[i].matches(view).expect("no error");
-    let cached = |i: usize, view: &EventView<'_>| {
-        let filter = cache.get(&texts[i]).expect("compiles");
-        filter.matches(view).expect("no error")
-    };
-    let matches_us = median(&(0..5).map(|_| pass(&direct)).collect::<Vec<_>>());
-    let cached_us = median(&(0..5).map(|_| pass(&cached)).collect::<Vec<_>>());
-    let view_passes: Vec<f64> = (0..5)
-        .map(|_| {
-            let started = Instant::now();
-            for k in 0..VIEWS {
-                let (labels, data) = &events[k % EVENTS];
-                std::hint::black_box(EventView::new(&organization, FILTERED, labels, data));
-            }
-            started.elapsed().as_secs_f64() * 1e6 / VIEWS as f64
-        })
-        .collect();
-    InProcess {
-        pairs_per_pass: pairs,
-        matches_us_per_pair: matches_us,
-        cached_matches_us_per_pair: cached_us,
-        events_per_pass: VIEWS,
-        event_view_us_per_event: median(&view_passes),
-        target_us_per_pair: TARGET_US_PER_PAIR,
-        target_held: matches_us < TARGET_US_PER_PAIR,
-    }
 }
