@@ -6,6 +6,8 @@
 //! process per scenario. Each figure comes with a baseline measured in the
 //! same run, since these machines are shared and noisy.
 
+mod filter_timing;
+mod filters;
 mod history;
 mod hostile;
 mod noisy;
@@ -18,8 +20,12 @@ mod postgres;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/receiver.rs"]
 mod receiver;
+mod rounds;
 mod scenarios;
 mod schema;
+#[allow(dead_code)]
+#[path = "../../tests/api/support/scrape.rs"]
+mod scrape;
 mod service;
 mod summary;
 
@@ -29,13 +35,14 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use filters::Filters;
 use hostile::HostileTenant;
 use noisy::NoisyNeighbour;
 use scenarios::{Backlog, Calls, Databases, Latency, Throughput};
 use schema::SchemaValidation;
 
 /// What `--only` accepts; without it, every scenario runs, in this order.
-const SCENARIOS: [&str; 9] = [
+const SCENARIOS: [&str; 10] = [
     "one-endpoint",
     "fan-out",
     "retry-load",
@@ -45,6 +52,7 @@ const SCENARIOS: [&str; 9] = [
     "noisy",
     "hostile-tenant",
     "schema-validation",
+    "filters",
 ];
 
 #[derive(Serialize)]
@@ -86,6 +94,8 @@ struct BackendReport {
     hostile_tenant: Option<HostileTenant>,
     #[serde(skip_serializing_if = "Option::is_none")]
     schema_validation: Option<SchemaValidation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filters: Option<Filters>,
 }
 
 struct Sqlite(tempfile::TempDir);
@@ -188,6 +198,7 @@ async fn run(
         noisy_neighbour: None,
         hostile_tenant: None,
         schema_validation: None,
+        filters: None,
     };
     if runs("one-endpoint") {
         report.one_endpoint =
@@ -225,6 +236,12 @@ async fn run(
         // 12 rounds of 5,000 events (2 to warm up), about a second each.
         report.schema_validation =
             Some(schema::schema_validation(databases, receiver, 5_000 / scale).await);
+    }
+    if runs("filters") {
+        // 12 rounds of 200 events (2 to warm up) to 100 webhooks each: the
+        // fan-out scenario's 20,000 deliveries a round without filters,
+        // 10,000 with; a few seconds a round.
+        report.filters = Some(filters::filters(databases, receiver, 200 / scale).await);
     }
     report
 }

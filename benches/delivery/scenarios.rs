@@ -104,7 +104,7 @@ pub async fn fan_out(
     }
     let deliveries = events * (webhooks - failing);
     let concurrency = MAX_IN_FLIGHT.min(MAX_PER_ENDPOINT * (webhooks - failing));
-    let baseline = baseline(receiver, deliveries, concurrency).await;
+    let baseline = baseline(receiver, deliveries, concurrency, &member_added_body()).await;
 
     let service = Service::start(&databases.fresh(), &receiver.ca_file, &[]).await;
     service
@@ -150,9 +150,24 @@ pub async fn publish(service: &Service, events: usize) {
     tasks.join_all().await;
 }
 
-/// Requests per second of a plain reqwest client posting bodies of the same
-/// size to the same receiver with `concurrency` requests in flight.
-async fn baseline(receiver: &Arc<Receiver>, requests: usize, concurrency: usize) -> f64 {
+/// A body of the size the service sends for [`Service::publish_request`].
+fn member_added_body() -> String {
+    format!(
+        r#"{{"id":"{}","type":"member.added","organization_id":"{}","timestamp":"2026-11-27T13:40:02.118Z","data":{{"email":"user1@example.com","role":"MEMBER","user_id":"u_00000001"}}}}"#,
+        uuid::Uuid::now_v7(),
+        uuid::Uuid::new_v4()
+    )
+}
+
+/// Requests per second of a plain reqwest client posting `body` (of the
+/// size the service sends) to the same receiver with `concurrency`
+/// requests in flight.
+pub async fn baseline(
+    receiver: &Arc<Receiver>,
+    requests: usize,
+    concurrency: usize,
+    body: &str,
+) -> f64 {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_file_iter(&receiver.ca_file).unwrap() {
@@ -172,11 +187,7 @@ async fn baseline(receiver: &Arc<Receiver>, requests: usize, concurrency: usize)
         .build()
         .unwrap();
     let url = receiver.url("/baseline");
-    let body = format!(
-        r#"{{"id":"{}","type":"member.added","organization_id":"{}","timestamp":"2026-11-27T13:40:02.118Z","data":{{"email":"user1@example.com","role":"MEMBER","user_id":"u_00000001"}}}}"#,
-        uuid::Uuid::now_v7(),
-        uuid::Uuid::new_v4()
-    );
+    let body = body.to_owned();
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = JoinSet::new();

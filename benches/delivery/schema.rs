@@ -6,24 +6,23 @@
 //! on both alike) and medians are compared: deliveries per second and the
 //! service's CPU per delivery.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use tokio::task::JoinSet;
 use tonic::Code;
-use tonic::transport::Channel;
 use uuid::Uuid;
 
 use webhook_service::domain::catalogue::check_published;
 use webhook_service::domain::schema::Schema;
-use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 use webhook_service::grpc::proto::{CreateEventTypeRequest, PublishEventRequest};
 
 use crate::receiver::Receiver;
-use crate::scenarios::{Databases, GRPC_CHANNELS, Meter, PUBLISHERS, percentile};
+use crate::rounds::{self, median};
+use crate::scenarios::{Databases, GRPC_CHANNELS};
 use crate::service::{Service, authorized, catalogue_token};
 
 const VALIDATED: &str = "bench.order.placed";
@@ -90,7 +89,7 @@ pub async fn schema_validation(
 ) -> SchemaValidation {
     let service = Service::start(&databases.fresh(), &receiver.ca_file, &[]).await;
     let schema = order_schema();
-    create_event_types(&service, &schema).await;
+    create_event_types(&service, &[(VALIDATED, Some(&schema)), (UNVALIDATED, None)]).await;
     let path = format!("/{}/schema", Uuid::new_v4().simple());
     service
         .subscribe_in_to(service.organization, &[VALIDATED, UNVALIDATED], 1, |_| {
@@ -104,31 +103,37 @@ pub async fn schema_validation(
     // One round of each to warm up (connections made, the schema compiled
     // and cached), then V U U V V U ...
     for i in 0..2 * ROUNDS + 2 {
-        let rounds = if i < 2 {
-            None
-        } else if (i - 1) / 2 % 2 == 0 {
-            Some(&mut validated)
+        let (validates, warm_up) = rounds::kind(i);
+        let side = if validates {
+            &mut validated
         } else {
-            Some(&mut unvalidated)
+            &mut unvalidated
         };
-        let event_type = match &rounds {
-            Some(rounds) => rounds.event_type,
-            None if i == 0 => VALIDATED,
-            None => UNVALIDATED,
-        };
-        let first = i * events_per_round;
-        let (per_second, cpu_us) = measure(
+        let (event_type, first) = (side.event_type, i * events_per_round);
+        let token = service.publisher_token();
+        let spent = rounds::publish_and_wait(
             &service,
-            receiver,
             &clients,
-            event_type,
-            first,
-            events_per_round,
+            (first, events_per_round),
+            |n| {
+                rounds::publish_request(
+                    service.organization,
+                    event_type,
+                    BTreeMap::new(),
+                    order(n),
+                    &token,
+                )
+            },
+            // One endpoint: one delivery per event.
+            (first + events_per_round) as u64,
+            LIMIT,
         )
         .await;
-        if let Some(rounds) = rounds {
-            rounds.deliveries_per_second.push(per_second);
-            rounds.service_cpu_us_per_delivery.push(cpu_us);
+        if !warm_up {
+            let count = events_per_round as f64;
+            side.deliveries_per_second.push(count / spent.seconds);
+            side.service_cpu_us_per_delivery
+                .push(spent.cpu_seconds * 1e6 / count);
         }
     }
     let (validated, unvalidated) = (validated.finish(), unvalidated.finish());
@@ -146,67 +151,12 @@ pub async fn schema_validation(
     }
 }
 
-/// Publishes `count` events of `event_type` (numbered from `first`) from
-/// [`PUBLISHERS`] callers and waits until all are delivered: deliveries per
-/// second and the service's CPU per delivery, in µs. One endpoint, one
-/// delivery per event.
-async fn measure(
-    service: &Service,
-    receiver: &Receiver,
-    clients: &[EventServiceClient<Channel>],
-    event_type: &'static str,
-    first: usize,
-    count: usize,
-) -> (f64, f64) {
-    // Requests made before the clock starts: the bench's own work is not
-    // the service's.
-    let token = service.publisher_token();
-    let batches: Vec<Vec<_>> = (0..PUBLISHERS)
-        .map(|p| {
-            (first + p..first + count)
-                .step_by(PUBLISHERS)
-                .map(|n| publish_request(service.organization, event_type, n, &token))
-                .collect()
-        })
-        .collect();
-    let meter = Meter::start(service, receiver);
-    let started = Instant::now();
-    let mut tasks = JoinSet::new();
-    for (p, requests) in batches.into_iter().enumerate() {
-        let mut client = clients[p % clients.len()].clone();
-        tasks.spawn(async move {
-            for request in requests {
-                client.publish_event(request).await.expect("publish");
-            }
-        });
-    }
-    tasks.join_all().await;
-    service.wait_succeeded((first + count) as u64, LIMIT).await;
-    let seconds = started.elapsed().as_secs_f64();
-    let cost = meter.finish(service, receiver, count);
-    (count as f64 / seconds, cost.service_cpu_us_per_delivery)
-}
-
-fn publish_request(
-    organization: Uuid,
-    event_type: &str,
-    n: usize,
-    token: &str,
-) -> tonic::Request<PublishEventRequest> {
-    let request = PublishEventRequest {
-        organization_id: organization.to_string(),
-        r#type: event_type.into(),
-        data: Some(serde_json::from_value(order(n)).expect("data as a Struct")),
-        ..Default::default()
-    };
-    authorized(request, token)
-}
-
-/// Both types through CreateEventType, as a platform's backend would.
-async fn create_event_types(service: &Service, schema: &Value) {
+/// Event types (name, schema if any) through CreateEventType, as a
+/// platform's backend would: an order was placed.
+pub async fn create_event_types(service: &Service, types: &[(&str, Option<&Value>)]) {
     let mut client = WebhookServiceClient::new(service.channel().await);
     let token = catalogue_token();
-    for (name, schema) in [(VALIDATED, Some(schema)), (UNVALIDATED, None)] {
+    for &(name, schema) in types {
         let request = CreateEventTypeRequest {
             name: name.into(),
             description: "An order was placed (bench).".into(),
@@ -301,7 +251,7 @@ fn order_schema() -> Value {
 }
 
 /// Order `n`: about 1 KiB serialized, the same size for every `n`.
-fn order(n: usize) -> Value {
+pub fn order(n: usize) -> Value {
     let item = |i: usize, quantity: usize, price: usize| {
         json!({
             "sku": format!("SKU-{i:04}-{:06}", n % 1_000_000),
@@ -351,10 +301,4 @@ fn check_in_process(schema: &Value) -> f64 {
         })
         .collect();
     median(&passes)
-}
-
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    percentile(&sorted, 0.5)
 }

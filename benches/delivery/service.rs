@@ -31,11 +31,7 @@ impl Service {
     /// Starts `webhook-service` on `database_url`, trusting `ca_file`, with
     /// extra settings `env`, and waits until it serves.
     pub async fn start(database_url: &str, ca_file: &Path, env: &[(&str, &str)]) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free port");
-        let address = format!("127.0.0.1:{port}");
+        let address = free_address();
         // BENCH_SERVICE_BINARY: another build to measure (an A/B run).
         let binary = std::env::var("BENCH_SERVICE_BINARY")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_webhook-service").to_owned());
@@ -248,6 +244,15 @@ impl Service {
         let ticks = |field: usize| fields[field - 3].parse::<u64>().unwrap();
         (ticks(14) + ticks(15)) as f64 / 100.0
     }
+}
+
+/// `127.0.0.1:<port>` with a port free now, for the service to listen on.
+pub fn free_address() -> String {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    format!("127.0.0.1:{port}")
 }
 
 impl Drop for Service {

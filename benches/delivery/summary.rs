@@ -1,6 +1,7 @@
 //! The printed summary: a few lines per backend, for the scenarios that ran.
 
 use crate::Report;
+use crate::filters::Filters;
 use crate::hostile::{Calls, HostileTenant};
 use crate::schema::SchemaValidation;
 
@@ -107,6 +108,9 @@ pub fn print(report: &Report) {
         if let Some(s) = &b.schema_validation {
             schema(s);
         }
+        if let Some(f) = &b.filters {
+            filters(f);
+        }
     }
 }
 
@@ -181,5 +185,48 @@ fn schema(s: &SchemaValidation) {
         s.ratio,
         s.cpu_us_per_validation,
         s.in_process_check_us
+    );
+}
+
+fn filters(f: &Filters) {
+    let (w, wo) = (&f.filtered, &f.unfiltered);
+    println!(
+        "filters, {} webhooks a type, {} bytes of data, {} rounds of {} events each (medians; baseline {:.0}/s of {:.0?}):",
+        f.webhooks_each,
+        f.data_bytes,
+        f.rounds_each,
+        f.events_per_round,
+        f.baseline_per_second,
+        f.baselines_per_second
+    );
+    for (name, r) in [("with filters (half match)", w), ("without", wo)] {
+        println!(
+            "  {:<26} {:>7.0} deliveries/s, fan-out ratio {:.3}, CPU {:.0} us per delivery, {:.0} us per event",
+            name,
+            r.median_per_second,
+            r.fan_out_ratio,
+            r.median_cpu_us_per_delivery,
+            r.median_cpu_us_per_event
+        );
+    }
+    let p = &f.in_process;
+    println!(
+        "  fan-out ratio kept {:.3} (target about 1); CPU per event {:+.0} us with filters; in process: matches {:.2} us per pair ({:.2} through the cache), EventView::new {:.2} us per event; target < {} us per pair {}",
+        f.fan_out_ratio_kept,
+        f.cpu_us_per_event_saved,
+        p.matches_us_per_pair,
+        p.cached_matches_us_per_pair,
+        p.event_view_us_per_event,
+        p.target_us_per_pair,
+        if p.target_held { "held" } else { "NOT held" }
+    );
+    let c = &f.check;
+    println!(
+        "  left out: {} no_match counted of {} expected, {} errors; {} deliveries succeeded of {} expected",
+        c.metric_no_match,
+        c.expected_no_match,
+        c.metric_error,
+        c.succeeded_deliveries,
+        c.expected_deliveries
     );
 }
