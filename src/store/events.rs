@@ -12,7 +12,6 @@ use super::entities::{delivery, event, webhook};
 use super::routing::{Filtered, route};
 use super::scoped::Scoped;
 use super::{Store, StoreError, subscriptions};
-use crate::domain::Stopped;
 use crate::domain::{
     DeliveryId, DeliveryStatus, EventId, EventType, NewEvent, OrganizationId, WebhookId,
 };
@@ -213,7 +212,7 @@ impl Store {
     /// and answers, per event, the deliveries' ids. With hand-off on, those
     /// this process's workers can take now are leased to it and returned
     /// ready to send.
-    async fn schedule(
+    pub(super) async fn schedule(
         &self,
         txn: &impl ConnectionTrait,
         events: &[Scheduling<'_>],
@@ -303,61 +302,6 @@ impl Store {
         }
         Ok(outcomes)
     }
-
-    /// Stores `ping` and one delivery of it to `webhook` only, whatever the
-    /// webhook subscribed to.
-    pub async fn send_test_event(
-        &self,
-        webhook: WebhookId,
-        ping: &NewEvent,
-    ) -> Result<TestDelivery, StoreError> {
-        let organization = ping.event.organization_id;
-        let txn = self.write_transaction().await?;
-        // Locked, as in publishing, so a concurrent delete cannot orphan it.
-        let found = webhook::Entity::find_in(organization)
-            .filter(webhook::Column::Id.eq(webhook.as_uuid()))
-            .lock_shared()
-            .one(&txn)
-            .await?;
-        match found {
-            None => Ok(TestDelivery::NoSuchWebhook),
-            Some(w) if !w.enabled => Ok(TestDelivery::Stopped(Stopped::of(w.disabled_reason))),
-            Some(w) => {
-                let body = insert_events(&txn, &[ping]).await?.remove(0);
-                // Whatever its filter says, too.
-                let scheduling = Scheduling {
-                    new: ping,
-                    body,
-                    webhooks: vec![&w],
-                };
-                let (ids, handed_off) = self.schedule(&txn, &[scheduling]).await?.remove(0);
-                txn.commit().await?;
-                Ok(TestDelivery::Scheduled {
-                    published: Published {
-                        event_id: ping.event.id,
-                        event_type: ping.event.event_type.clone(),
-                        deliveries: 1,
-                        duplicate: false,
-                        filtered: Filtered::default(),
-                        handed_off,
-                    },
-                    delivery: ids[0],
-                })
-            }
-        }
-    }
-}
-
-/// What SendTestEvent did.
-pub enum TestDelivery {
-    NoSuchWebhook,
-    /// The webhook is paused or disabled.
-    Stopped(Stopped),
-    /// The ping is stored with its one delivery.
-    Scheduled {
-        published: Published,
-        delivery: DeliveryId,
-    },
 }
 
 /// A delivery leased to this process at publishing: its lease's end, and
@@ -365,15 +309,15 @@ pub enum TestDelivery {
 type HandOff = (DateTime<Utc>, Admission);
 
 /// One event to schedule: its body and the webhooks it goes to.
-struct Scheduling<'a> {
-    new: &'a NewEvent,
-    body: Arc<[u8]>,
-    webhooks: Vec<&'a webhook::Model>,
+pub(super) struct Scheduling<'a> {
+    pub new: &'a NewEvent,
+    pub body: Arc<[u8]>,
+    pub webhooks: Vec<&'a webhook::Model>,
 }
 
 /// Stores the events, one statement per [`CHUNK`] of them; returns each
 /// one's body, which its deliveries send.
-async fn insert_events(
+pub(super) async fn insert_events(
     txn: &impl ConnectionTrait,
     news: &[&NewEvent],
 ) -> Result<Vec<Arc<[u8]>>, StoreError> {

@@ -28,6 +28,7 @@ mod service_keys;
 mod stats;
 mod subscriptions;
 mod sweeps;
+mod test_events;
 mod turns;
 mod webhooks;
 
@@ -52,7 +53,7 @@ pub use error::StoreError;
 use crate::domain::filter::FilterCache;
 use crate::domain::{OrganizationId, WebhookId};
 pub use event_types::{CreateError, TypeChange, TypeChangeListener, UpdateError};
-pub use events::{Published, TestDelivery};
+pub use events::Published;
 pub use history::{DeliveryFilter, Retried};
 pub use organizations::PendingOrganizations;
 pub use pausing::PAUSE_BATCH;
@@ -62,6 +63,7 @@ pub use registration::{Created, Registration};
 pub use routing::Filtered;
 pub use secret_box::SecretBox;
 pub use sweeps::Sweep;
+pub use test_events::TestDelivery;
 pub use turns::Turn;
 
 /// The database handle the rest of the service goes through.

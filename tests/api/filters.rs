@@ -3,7 +3,6 @@
 //! event a filter leaves out gets no delivery to that webhook; one on
 //! which the filter fails neither, and is counted.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -17,8 +16,7 @@ use crate::support::{
     postgres_available, publisher_token, spawn_app_at, spawn_app_with, to_struct,
 };
 use webhook_service::grpc::proto::{
-    DeliveryStatus, PublishEventRequest, PublishEventResponse, TestWebhookFilterRequest,
-    TestWebhookFilterResponse, UpdateWebhookRequest, Webhook,
+    DeliveryStatus, PublishEventRequest, PublishEventResponse, UpdateWebhookRequest, Webhook,
 };
 
 on_every_backend!(
@@ -28,15 +26,13 @@ on_every_backend!(
     a_filter_on_a_missing_field_delivers_nothing_and_is_counted,
     an_updated_filter_holds_for_the_next_publish_and_an_empty_one_removes_it,
     retries_recoveries_and_test_events_ignore_the_filter,
-    test_webhook_filter_evaluates_without_sending,
-    filters_over_rest_are_set_shown_and_tried,
     a_thousand_webhooks_with_filters_each_get_the_events_they_match,
 );
 
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Publishes a `member.added` event with `labels` and `data`.
-async fn publish(
+pub(crate) async fn publish(
     app: &TestApp,
     labels: &[(&str, &str)],
     data: Value,
@@ -59,7 +55,12 @@ async fn publish(
 }
 
 /// Registers a `member.added` webhook at `path` with `filter`.
-async fn filtered(app: &TestApp, receiver: &Receiver, path: &str, filter: &str) -> Webhook {
+pub(crate) async fn filtered(
+    app: &TestApp,
+    receiver: &Receiver,
+    path: &str,
+    filter: &str,
+) -> Webhook {
     let mut request = app.create_request(&receiver.url(path), &["member.added"]);
     request.filter = filter.to_owned();
     app.create_webhook(request)
@@ -92,7 +93,7 @@ fn received_data(receiver: &Receiver, path: &str) -> Vec<Value> {
 
 /// Deliveries a webhook has in the store: the filter decides at publish,
 /// so a left-out event never has one, not merely a late one.
-async fn stored_deliveries(app: &TestApp, webhook: &str) -> usize {
+pub(crate) async fn stored_deliveries(app: &TestApp, webhook: &str) -> usize {
     app.deliveries_of(webhook).await.len()
 }
 
@@ -310,101 +311,6 @@ async fn retries_recoveries_and_test_events_ignore_the_filter(backend: Backend) 
         types.iter().filter(|t| *t == "webhook.ping").count(),
         1,
         "{types:?}"
-    );
-}
-
-async fn test_filter(
-    app: &TestApp,
-    request: TestWebhookFilterRequest,
-) -> Result<TestWebhookFilterResponse, Status> {
-    app.webhooks()
-        .await
-        .test_webhook_filter(authorized(request, &app.token("ADMIN")))
-        .await
-        .map(|r| r.into_inner())
-}
-
-async fn test_webhook_filter_evaluates_without_sending(backend: Backend) {
-    let receiver = Receiver::start().await;
-    let app = spawn_app_with(backend, deliver_to(&receiver)).await;
-    let webhook = filtered(&app, &receiver, "/w", "data.amount > 1000").await;
-    let sample = |amount: Value| TestWebhookFilterRequest {
-        organization_id: app.organization.to_string(),
-        webhook_id: webhook.id.clone(),
-        r#type: "invoice.paid".into(),
-        labels: HashMap::from([("region".to_owned(), "eu".to_owned())]),
-        data: Some(to_struct(json!({ "amount": amount }))),
-        ..Default::default()
-    };
-    let yes = test_filter(&app, sample(json!(1500))).await.unwrap();
-    assert_eq!((yes.matched, yes.error.as_str()), (true, ""));
-    let no = test_filter(&app, sample(json!(10))).await.unwrap();
-    assert_eq!((no.matched, no.error.as_str()), (false, ""));
-    let failed = test_filter(&app, sample(json!("a lot"))).await.unwrap();
-    assert!(!failed.matched);
-    assert!(
-        !failed.error.is_empty(),
-        "a string compared to a number fails"
-    );
-
-    // A filter being written, instead of the webhook's.
-    let mut written = sample(json!(1));
-    written.webhook_id.clear();
-    written.filter = "labels.region == 'eu' && type.startsWith('invoice.')".into();
-    assert!(test_filter(&app, written.clone()).await.unwrap().matched);
-    written.filter = "labels.region ==".into();
-    let status = test_filter(&app, written.clone()).await.unwrap_err();
-    assert!(assert_field_violation(&status, "filter").starts_with("line 1, column "));
-    // Neither, or both.
-    written.filter.clear();
-    assert_field_violation(
-        &test_filter(&app, written.clone()).await.unwrap_err(),
-        "filter",
-    );
-    written.filter = "true".into();
-    written.webhook_id = webhook.id.clone();
-    assert_field_violation(&test_filter(&app, written).await.unwrap_err(), "filter");
-
-    assert_eq!(receiver.total(), 0, "nothing was sent");
-    assert_eq!(stored_deliveries(&app, &webhook.id).await, 0);
-}
-
-async fn filters_over_rest_are_set_shown_and_tried(backend: Backend) {
-    let app = spawn_app_with(backend, |_| {}).await;
-    let token = app.token("OWNER");
-    let rest = app.rest();
-    let created = app
-        .create_over_rest(
-            Some(&token),
-            &json!({
-                "url": "https://hooks.example.com/rest",
-                "events": ["member.added"],
-                "filter": "labels.region == 'eu'",
-            }),
-        )
-        .await;
-    assert_eq!(created.status, 201, "{created:?}");
-    assert_eq!(created.body["webhook"]["filter"], "labels.region == 'eu'");
-
-    let path = format!("/v1/organizations/{}:testWebhookFilter", app.organization);
-    let sample = json!({
-        "webhookId": created.body["webhook"]["id"],
-        "type": "member.added",
-        "labels": {"region": "eu"},
-        "data": {"user": "u1"},
-    });
-    let tried = rest.call("POST", &path, Some(&token), Some(&sample)).await;
-    assert_eq!(tried.status, 200, "{tried:?}");
-    assert_eq!(tried.body["matched"], true);
-
-    let bad = json!({"filter": "labels.region ==", "type": "member.added"});
-    let refused = rest.call("POST", &path, Some(&token), Some(&bad)).await;
-    assert_eq!(refused.status, 400, "{refused:?}");
-    let violations = refused.violations();
-    assert_eq!(violations[0].0, "filter", "{violations:?}");
-    assert!(
-        violations[0].1.starts_with("line 1, column "),
-        "{violations:?}"
     );
 }
 

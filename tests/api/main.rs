@@ -30,6 +30,7 @@ mod endpoint_health;
 mod error_summaries;
 mod event_catalogue;
 mod fairness;
+mod filter_trials;
 mod filters;
 mod handoff;
 mod health;

@@ -1,0 +1,68 @@
+//! SendTestEvent's storing: a ping and its one delivery, to one webhook,
+//! whatever it subscribed to and whatever its filter says.
+
+use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
+
+use super::entities::webhook;
+use super::events::{Published, Scheduling, insert_events};
+use super::routing::Filtered;
+use super::scoped::Scoped;
+use super::{Store, StoreError};
+use crate::domain::{DeliveryId, NewEvent, Stopped, WebhookId};
+
+impl Store {
+    /// Stores `ping` and one delivery of it to `webhook` only, whatever the
+    /// webhook subscribed to.
+    pub async fn send_test_event(
+        &self,
+        webhook: WebhookId,
+        ping: &NewEvent,
+    ) -> Result<TestDelivery, StoreError> {
+        let organization = ping.event.organization_id;
+        let txn = self.write_transaction().await?;
+        // Locked, as in publishing, so a concurrent delete cannot orphan it.
+        let found = webhook::Entity::find_in(organization)
+            .filter(webhook::Column::Id.eq(webhook.as_uuid()))
+            .lock_shared()
+            .one(&txn)
+            .await?;
+        match found {
+            None => Ok(TestDelivery::NoSuchWebhook),
+            Some(w) if !w.enabled => Ok(TestDelivery::Stopped(Stopped::of(w.disabled_reason))),
+            Some(w) => {
+                let body = insert_events(&txn, &[ping]).await?.remove(0);
+                // Whatever its filter says, too.
+                let scheduling = Scheduling {
+                    new: ping,
+                    body,
+                    webhooks: vec![&w],
+                };
+                let (ids, handed_off) = self.schedule(&txn, &[scheduling]).await?.remove(0);
+                txn.commit().await?;
+                Ok(TestDelivery::Scheduled {
+                    published: Published {
+                        event_id: ping.event.id,
+                        event_type: ping.event.event_type.clone(),
+                        deliveries: 1,
+                        duplicate: false,
+                        filtered: Filtered::default(),
+                        handed_off,
+                    },
+                    delivery: ids[0],
+                })
+            }
+        }
+    }
+}
+
+/// What SendTestEvent did.
+pub enum TestDelivery {
+    NoSuchWebhook,
+    /// The webhook is paused or disabled.
+    Stopped(Stopped),
+    /// The ping is stored with its one delivery.
+    Scheduled {
+        published: Published,
+        delivery: DeliveryId,
+    },
+}
