@@ -229,27 +229,6 @@ impl Receiver {
         state.in_flight.get(path).map_or(0, |(_, peak)| *peak)
     }
 
-    /// Waits until no request to `path` is in flight (each one that arrived
-    /// was answered); panics after `limit`.
-    #[allow(dead_code)]
-    pub async fn wait_until_answered(&self, path: &str, limit: Duration) {
-        let deadline = Instant::now() + limit;
-        loop {
-            let now = {
-                let state = self.state.lock().unwrap();
-                state.in_flight.get(path).map_or(0, |(now, _)| *now)
-            };
-            if now == 0 {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{path} still has {now} requests unanswered"
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
-
     pub fn all_received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
