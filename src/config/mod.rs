@@ -123,6 +123,9 @@ pub struct Settings {
         value_parser = |s: &str| ListenAddr::parse(s, "WEBHOOK_METRICS_ADDR")
     )]
     pub metrics_addr: ListenAddr,
+    /// How often the store-wide backlog gauges (`webhook_deliveries_due`, `webhook_oldest_due_delivery_age_seconds`) are read from the database, by one cheap statement whatever the scrape rate (at least 10ms).
+    #[arg(long, env = "WEBHOOK_METRICS_BACKLOG_REFRESH", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub metrics_backlog_refresh: Duration,
     /// Address the REST/JSON face and the console listen on (plain HTTP); port 0 picks a free port; `off` serves none. An unspecified address (`0.0.0.0`, `[::]`) needs WEBHOOK_PUBLIC_URL.
     #[arg(
         long,

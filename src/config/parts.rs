@@ -109,6 +109,16 @@ impl Settings {
         Ok(self.portal_max_ttl)
     }
 
+    /// How often the backlog gauges are read: 10ms at least, so that a
+    /// slip of the unit cannot turn the refresh into a busy loop on the
+    /// database.
+    pub fn metrics_backlog_refresh(&self) -> anyhow::Result<Duration> {
+        if self.metrics_backlog_refresh < Duration::from_millis(10) {
+            bail!("WEBHOOK_METRICS_BACKLOG_REFRESH must be at least 10ms");
+        }
+        Ok(self.metrics_backlog_refresh)
+    }
+
     /// The delivery engine's settings.
     pub fn delivery(&self) -> anyhow::Result<DeliveryConfig> {
         let schedule = RetryPolicy::parse_schedule(&self.retry_schedule)

@@ -23,7 +23,7 @@ use crate::domain::WebhookId;
 use crate::store::{Change, Claimed};
 
 pub use client::Client;
-pub use dispatcher::Dispatcher;
+pub use dispatcher::{Dispatcher, HandoffsInTransit};
 pub use retry::RetryPolicy;
 use stale::{Changes, SharedChanges};
 

@@ -8,14 +8,16 @@ use std::time::Duration;
 use super::Metrics;
 use crate::store::Store;
 
-/// How often the backlog is read.
-pub const BACKLOG_REFRESH: Duration = Duration::from_secs(5);
-
-/// Reads the backlog into `metrics` now and every [`BACKLOG_REFRESH`]
-/// until `shutdown` completes. A failed reading keeps the last figures
-/// and is logged.
-pub async fn refresh_backlog(store: Store, metrics: Metrics, shutdown: impl Future<Output = ()>) {
-    let mut ticks = tokio::time::interval(BACKLOG_REFRESH);
+/// Reads the backlog into `metrics` now and every `every`
+/// (WEBHOOK_METRICS_BACKLOG_REFRESH) until `shutdown` completes. A failed
+/// reading keeps the last figures and is logged.
+pub async fn refresh_backlog(
+    store: Store,
+    metrics: Metrics,
+    every: Duration,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
     loop {

@@ -26,7 +26,7 @@ use tonic::transport::Server;
 
 use crate::auth::{Authenticator, CallQuota, JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
-use crate::delivery::{Dispatcher, Wakeup, retention, sweeper};
+use crate::delivery::{Dispatcher, HandoffsInTransit, Wakeup, retention, sweeper};
 use crate::grpc::listener::{Connection, TrackRpcsLayer, incoming};
 use crate::grpc::{HealthApi, MessageLimits, WatchLimits, WebhookApi};
 use crate::health::{self, Health};
@@ -63,6 +63,8 @@ pub struct Application {
     health_watches: WatchLimits,
     /// How the REST and metrics listeners treat their connections.
     http_limits: http::HttpLimits,
+    /// How often the backlog gauges are read (WEBHOOK_METRICS_BACKLOG_REFRESH).
+    backlog_refresh: Duration,
     tls: Option<Arc<rustls::ServerConfig>>,
     verifier: Arc<JwtVerifier>,
     portal: PortalLinks,
@@ -92,6 +94,7 @@ impl Application {
         let delivery = settings.delivery()?;
         let connections = settings.connection_timeouts()?;
         let http_limits = settings.http_limits()?;
+        let backlog_refresh = settings.metrics_backlog_refresh()?;
         settings.check_public_url()?;
         if settings.allow_private_targets {
             tracing::warn!(
@@ -179,6 +182,7 @@ impl Application {
             grpc_max_connections,
             health_watches: WatchLimits::new(settings.max_health_watches as usize),
             http_limits,
+            backlog_refresh,
             tls,
             verifier,
             portal,
@@ -214,6 +218,12 @@ impl Application {
     /// checked against one (JWT_JWKS_URL).
     pub fn jwks_stats(&self) -> Option<Arc<JwksStats>> {
         self.verifier.jwks_stats()
+    }
+
+    /// Deliveries handed over by publishing and not yet taken in by the
+    /// workers, for tests.
+    pub fn handoffs_in_transit(&self) -> HandoffsInTransit {
+        self.dispatcher.handoffs_in_transit()
     }
 
     /// The in-process event bus, for embedding and tests.
@@ -264,6 +274,7 @@ impl Application {
         let observed = Self::observe(
             self.metrics_listener.map(|(listener, _)| listener),
             self.http_limits,
+            self.backlog_refresh,
             store.clone(),
             self.metrics.clone(),
             until_stopped(),
@@ -377,6 +388,7 @@ impl Application {
     async fn observe(
         listener: Option<TcpListener>,
         limits: http::HttpLimits,
+        backlog_refresh: Duration,
         store: Store,
         metrics: Metrics,
         shutdown: impl Future<Output = ()>,
@@ -394,7 +406,7 @@ impl Application {
         };
         tokio::join!(
             http::serve_http("metrics", listener, scrapes, limits, shutdown.clone()),
-            metrics::refresh_backlog(store, metrics, shutdown),
+            metrics::refresh_backlog(store, metrics, backlog_refresh, shutdown),
         );
     }
 

@@ -90,7 +90,17 @@ async fn fail_until_disabled(app: &TestApp, receiver: &Receiver, webhook: &Webho
         .unwrap();
     let failing = wait_for_webhook(app, &webhook.id, |w| w.failing_since.is_some()).await;
     assert!(failing.enabled, "disabled at its first failure");
-    tokio::time::sleep(LIMIT + Duration::from_millis(200)).await;
+    // Until it has failed for longer than the limit, by the service's own
+    // stamp (the service runs on this clock).
+    let past = time(&failing.failing_since) + chrono::Duration::from_std(LIMIT).unwrap();
+    let deadline = std::time::Instant::now() + WAIT;
+    while Utc::now() <= past {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the limit never passed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert!(app.get_webhook(&webhook.id).await.unwrap().enabled);
     // The first failure past the limit takes a while; the next delivery is
     // in flight (slowly) or waiting when it is recorded, the last waits.

@@ -83,7 +83,7 @@ async fn a_busy_endpoint(backend: Backend, receiver: &Receiver) -> (TestApp, Str
     app.publish("member.added", json!({}), "").await.unwrap();
     receiver.wait_for("/busy", 1, WAIT).await;
     app.publish("member.added", json!({}), "").await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_until_handed_in(WAIT).await;
     (app, busy.id)
 }
 

@@ -14,6 +14,9 @@ use crate::support::receiver::{Receiver, Reply};
 use crate::support::scrape::{self, Scrape, scrape, scrape_until};
 use crate::support::{Backend, TestApp, deliver_to, spawn_app, spawn_app_with};
 use webhook_service::config::ListenAddr;
+
+/// WEBHOOK_METRICS_BACKLOG_REFRESH where a test reads the backlog gauges.
+const BACKLOG_REFRESH: Duration = Duration::from_millis(50);
 use webhook_service::domain::event_type::BUILT_IN;
 
 on_every_backend!(
@@ -237,6 +240,7 @@ async fn the_due_gauges_count_the_deliveries_waiting_in_the_store_but_not_a_paus
         s.timeout = Duration::from_secs(30);
         s.max_in_flight = 1;
         s.max_per_endpoint = 1;
+        s.metrics_backlog_refresh = BACKLOG_REFRESH;
     })
     .await;
     app.subscribe(&receiver.url("/held"), &["member.added"])
@@ -263,11 +267,13 @@ async fn the_due_gauges_count_the_deliveries_waiting_in_the_store_but_not_a_paus
     let pending = app.deliveries().await;
     assert_eq!(pending.iter().filter(|(s, _)| s == "pending").count(), 7);
 
-    // Read every few seconds: once after the pause at least, and with the
-    // delivery in flight still due.
-    tokio::time::sleep(Duration::from_secs(6)).await;
+    // Read every BACKLOG_REFRESH: a reading taken while publishing may
+    // have been 4 by chance, so only one taken two refreshes after the
+    // pause counts; the delivery in flight is still due.
+    let paused_at = std::time::Instant::now();
     let waiting = scrape_until(metrics_address(&app), WAIT, |s| {
-        s.value("webhook_deliveries_due", &[]) == Some(4.0)
+        paused_at.elapsed() >= 2 * BACKLOG_REFRESH
+            && s.value("webhook_deliveries_due", &[]) == Some(4.0)
     })
     .await;
     assert!(waiting.value("webhook_deliveries_in_flight", &[]) >= Some(1.0));

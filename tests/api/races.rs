@@ -28,6 +28,30 @@ on_every_backend!(
 
 const WAIT: Duration = Duration::from_secs(20);
 
+/// How long a test watches for a held delivery NOT being sent, from when
+/// the delivery ahead of it is recorded as ended: its slot is free by then
+/// and the workers hand it the held one at once, so a send that should not
+/// happen reaches the receiver within milliseconds; this leaves room for
+/// a loaded machine.
+const NOT_SENT_WINDOW: Duration = Duration::from_millis(400);
+
+/// Waits until the delivery on the wire in a `/held` test is recorded as
+/// succeeded, so that the held one behind it had its turn.
+async fn wait_until_the_first_succeeded(app: &TestApp) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let deliveries = app.deliveries().await;
+        if deliveries.iter().any(|(status, _)| status == "succeeded") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first delivery never succeeded: {deliveries:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// `count` webhooks subscribed to `member.added`, at `/{prefix}{i}`.
 async fn webhooks(app: &TestApp, receiver: &Receiver, prefix: &str, count: usize) -> Vec<String> {
     let mut ids = Vec::with_capacity(count);
@@ -229,7 +253,7 @@ async fn a_webhook_with_a_held_delivery(
     app.publish("member.added", json!({"n": 2}), "")
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.wait_until_handed_in(WAIT).await;
     (app, webhook.id)
 }
 
@@ -237,7 +261,8 @@ async fn a_held_delivery_is_not_sent_once_its_webhook_is_paused(backend: Backend
     let receiver = Receiver::start().await;
     let (app, webhook) = a_webhook_with_a_held_delivery(backend, &receiver).await;
     app.set_enabled(&webhook, false).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_until_the_first_succeeded(&app).await;
+    tokio::time::sleep(NOT_SENT_WINDOW).await;
     assert_eq!(receiver.received("/held").len(), 1, "sent after the pause");
 
     app.set_enabled(&webhook, true).await;
@@ -300,9 +325,10 @@ async fn another_process_s_held_delivery_is_not_sent_once_the_webhook_is_paused(
     publish(1).await.unwrap();
     receiver.wait_for("/held", 1, WAIT).await;
     publish(2).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    holder.wait_until_handed_in(WAIT).await;
 
     pauser.set_enabled(&webhook.id, false).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    wait_until_the_first_succeeded(&holder).await;
+    tokio::time::sleep(NOT_SENT_WINDOW).await;
     assert_eq!(receiver.received("/held").len(), 1, "sent after the pause");
 }

@@ -84,7 +84,7 @@ async fn after_the_grace_period_only_the_new_secret_signs(backend: Backend) {
     let receiver = Receiver::start().await;
     let app = spawn_app_with(backend, |s| {
         deliver_to(&receiver)(s);
-        s.secret_grace = Duration::from_secs(1);
+        s.secret_grace = Duration::from_millis(300);
     })
     .await;
     let created = app
@@ -99,7 +99,17 @@ async fn after_the_grace_period_only_the_new_secret_signs(backend: Backend) {
         ahead <= chrono::Duration::seconds(1) && ahead > chrono::Duration::seconds(-5),
         "the old secret expires in {ahead:?}"
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Until the grace the service announced is over, on this clock (the
+    // service runs in this process).
+    let expires = time(&rotated.previous_secret_expires_at);
+    let deadline = std::time::Instant::now() + WAIT;
+    while chrono::Utc::now() <= expires {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the grace never ended"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     app.publish("member.added", json!({}), "").await.unwrap();
     let got = &receiver.wait_for("/graced", 1, WAIT).await[0];

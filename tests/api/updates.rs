@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use chrono::SubsecRound;
+
 use serde_json::json;
 use tonic::Code;
 use uuid::Uuid;
@@ -28,6 +30,15 @@ on_every_backend!(
 );
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// The retry delay where a test shows a retry does NOT happen: long enough
+/// that the test's own pause or delete lands before it even on a loaded
+/// machine, short enough to keep the test quick.
+const RETRY: &str = "500ms,500ms,500ms";
+/// How long such a test watches for the retry: twice its delay, with the
+/// poll (`POLL`) that would find it due well inside.
+const NO_RETRY_WINDOW: Duration = Duration::from_millis(1000);
+const POLL: Duration = Duration::from_millis(50);
 
 fn update(webhook_id: &str, paths: &[&str]) -> UpdateWebhookRequest {
     UpdateWebhookRequest {
@@ -218,7 +229,16 @@ async fn update_webhook_moves_updated_at_forward(backend: Backend) {
         .webhook
         .unwrap();
     let before = app.get_webhook(&created.id).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Until the clock, at whole seconds (the coarsest a backend may keep),
+    // is past the first stamp: an update now must move it forward.
+    let deadline = std::time::Instant::now() + WAIT;
+    while chrono::Utc::now().trunc_subsecs(0) <= time(&before.updated_at) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the clock stood still"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let request = UpdateWebhookRequest {
         description: "later".into(),
         ..update(&created.id, &["description"])
@@ -243,7 +263,8 @@ async fn a_paused_webhook_holds_its_deliveries_and_resuming_sends_them(backend: 
     let receiver = Receiver::start().await;
     let app = spawn_app_with(backend, |s| {
         deliver_to(&receiver)(s);
-        s.retry_schedule = "1s,1s,1s".into();
+        s.retry_schedule = RETRY.into();
+        s.poll_interval = POLL;
     })
     .await;
     receiver.script("/paused", [Reply::status(500)]);
@@ -267,7 +288,7 @@ async fn a_paused_webhook_holds_its_deliveries_and_resuming_sends_them(backend: 
         held.deliveries_scheduled, 0,
         "a paused webhook got a delivery"
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(NO_RETRY_WINDOW).await;
     assert_eq!(
         receiver.received("/paused").len(),
         1,
@@ -296,7 +317,8 @@ async fn deleting_a_webhook_cancels_its_pending_deliveries(backend: Backend) {
     let receiver = Receiver::start().await;
     let app = spawn_app_with(backend, |s| {
         deliver_to(&receiver)(s);
-        s.retry_schedule = "1s,1s,1s".into();
+        s.retry_schedule = RETRY.into();
+        s.poll_interval = POLL;
     })
     .await;
     receiver.script("/doomed", (0..4).map(|_| Reply::status(500)));
@@ -310,7 +332,7 @@ async fn deleting_a_webhook_cancels_its_pending_deliveries(backend: Backend) {
     let deliveries = app.deliveries_of(&webhook.id).await;
     assert_eq!(deliveries.len(), 1, "{deliveries:?}");
     let delivery_id = deliveries[0].id.clone();
-    // The first attempt is recorded and the retry is a second away.
+    // The first attempt is recorded and the retry is RETRY away.
     app.wait_for_delivery(&delivery_id, WAIT, |d| d.attempt_count >= 1)
         .await;
 
@@ -329,7 +351,7 @@ async fn deleting_a_webhook_cancels_its_pending_deliveries(backend: Backend) {
     };
     delete(webhook.id.clone()).await.expect("delete");
     let sent = receiver.received("/doomed").len();
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    tokio::time::sleep(NO_RETRY_WINDOW).await;
     assert_eq!(
         receiver.received("/doomed").len(),
         sent,

@@ -25,6 +25,16 @@ mod turns;
 
 use slots::{Placed, Then};
 
+/// Reads the count of [`Dispatcher::handoffs_in_transit`].
+#[derive(Clone)]
+pub struct HandoffsInTransit(Arc<AtomicUsize>);
+
+impl HandoffsInTransit {
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Runs the delivery workers of one process.
 pub struct Dispatcher {
     inner: Arc<Inner>,
@@ -137,6 +147,14 @@ impl Dispatcher {
                 .can_take(organization, webhook)
                 .then(|| Admission::keep(&inner.kept))
         })
+    }
+
+    /// How many deliveries were admitted for hand-off and not yet taken in
+    /// by the workers (sent, or held for a slot): zero once every one a
+    /// publish handed over is theirs. For tests that must know a handed
+    /// delivery is held before they act, instead of sleeping and hoping.
+    pub fn handoffs_in_transit(&self) -> HandoffsInTransit {
+        HandoffsInTransit(self.inner.kept.clone())
     }
 
     /// On SQLite (one process), takes back the deliveries a previous run

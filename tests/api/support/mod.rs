@@ -36,6 +36,7 @@ use uuid::Uuid;
 
 use webhook_service::auth::JwksStats;
 use webhook_service::config::Settings;
+use webhook_service::delivery::HandoffsInTransit;
 use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 use webhook_service::grpc::proto::{
@@ -121,6 +122,8 @@ pub struct TestApp {
     pub database_url: String,
     /// The in-process event bus.
     pub publisher: Publisher,
+    /// Deliveries handed over by publishing, not yet taken in by the workers.
+    pub handoffs: HandoffsInTransit,
     /// The identity provider's key set counters, with JWT_JWKS_URL.
     pub jwks_stats: Option<Arc<JwksStats>>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -227,6 +230,7 @@ async fn spawn(
     let metrics_address = app.metrics_addr();
     let http_address = app.http_addr();
     let publisher = app.publisher();
+    let handoffs = app.handoffs_in_transit();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -238,6 +242,7 @@ async fn spawn(
         organization: Uuid::new_v4(),
         database_url,
         publisher,
+        handoffs,
         jwks_stats,
         shutdown: Some(shutdown),
         running: Some(running),
@@ -422,6 +427,20 @@ impl TestApp {
     }
 
     /// `(status, attempts)` of every delivery, in no particular order.
+    /// Waits until every delivery a publish handed to this process's workers
+    /// is theirs (sent or held for a slot); panics after `limit`.
+    pub async fn wait_until_handed_in(&self, limit: std::time::Duration) {
+        let deadline = std::time::Instant::now() + limit;
+        while self.handoffs.get() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} handed deliveries never reached the workers",
+                self.handoffs.get()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    }
+
     pub async fn deliveries(&self) -> Vec<(String, i32)> {
         self.query("SELECT status, attempts FROM deliveries")
             .await
