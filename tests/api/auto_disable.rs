@@ -92,15 +92,7 @@ async fn fail_until_disabled(app: &TestApp, receiver: &Receiver, webhook: &Webho
     assert!(failing.enabled, "disabled at its first failure");
     // Until it has failed for longer than the limit, by the service's own
     // stamp (the service runs on this clock).
-    let past = time(&failing.failing_since) + chrono::Duration::from_std(LIMIT).unwrap();
-    let deadline = std::time::Instant::now() + WAIT;
-    while Utc::now() <= past {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the limit never passed"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    clock_past(time(&failing.failing_since) + chrono::Duration::from_std(LIMIT).unwrap()).await;
     assert!(app.get_webhook(&webhook.id).await.unwrap().enabled);
     // The first failure past the limit takes a while; the next delivery is
     // in flight (slowly) or waiting when it is recorded, the last waits.
@@ -118,7 +110,40 @@ async fn fail_until_disabled(app: &TestApp, receiver: &Receiver, webhook: &Webho
     }
     wait_for_webhook(app, &webhook.id, |w| !w.enabled).await;
     wait_for_settled(app, &webhook.id, before + 4).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The slow request may still be open (its delivery was cancelled under
+    // it): the caller's next steps must not race its answer or its record.
+    receiver.wait_until_answered(path, WAIT).await;
+    wait_for_recorded(app, &webhook.id, receiver.received(path).len()).await;
+}
+
+/// Waits until the webhook's deliveries hold `count` attempts in all: every
+/// request sent is recorded, even one whose delivery was cancelled under it.
+async fn wait_for_recorded(app: &TestApp, webhook_id: &str, count: usize) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let mut recorded = 0;
+        for delivery in app.deliveries_of(webhook_id).await {
+            recorded += app.get_delivery(&delivery.id).await.unwrap().attempts.len();
+        }
+        if recorded >= count {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{recorded} of {count} attempts recorded"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until the clock (which the service shares) is past `t`, so what
+/// happens next is stamped later than `t`.
+async fn clock_past(t: DateTime<Utc>) {
+    let deadline = std::time::Instant::now() + WAIT;
+    while Utc::now() <= t {
+        assert!(std::time::Instant::now() < deadline, "the clock is stuck");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 async fn recover(
@@ -322,9 +347,11 @@ async fn recover_webhook_resends_what_failed_or_was_cancelled_since_a_time(backe
         .unwrap();
     let old = wait_for_settled(&app, &webhook.id, 1).await[0].clone();
     assert_eq!(old.status(), DeliveryStatus::Failed);
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // `since` falls strictly between the old failure and the next publish,
+    // to the millisecond (what the API keeps).
+    clock_past(time(&old.updated_at) + chrono::Duration::milliseconds(1)).await;
     let since = Utc::now();
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    clock_past(since + chrono::Duration::milliseconds(1)).await;
     // Succeeded: left alone.
     app.publish("member.added", json!({"n": "ok"}), "")
         .await
@@ -395,7 +422,9 @@ async fn recover_webhook_resends_what_failed_or_was_cancelled_since_a_time(backe
     let unique: HashSet<&str> = sent.iter().copied().collect();
     assert!(!unique.contains(old.event_id.as_str()));
     assert!(!unique.contains(ok.event_id.as_str()));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every delivery is recorded succeeded, so none can be sent again; one
+    // sent twice before that would have reached the receiver by now.
+    receiver.wait_until_answered("/rec-ok", WAIT).await;
     assert_eq!(receiver.received("/rec-ok").len(), 4, "sent twice");
 
     // Nothing is left to recover.

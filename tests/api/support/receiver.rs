@@ -97,6 +97,7 @@ pub struct Receiver {
     /// The test CA's certificate, for WEBHOOK_CA_FILE.
     pub ca_file: PathBuf,
     state: Arc<Mutex<State>>,
+    /// Told when a request arrives and when one is answered.
     arrived: Arc<Notify>,
     /// While true, requests are held unanswered.
     paused: Arc<tokio::sync::watch::Sender<bool>>,
@@ -229,6 +230,28 @@ impl Receiver {
         state.in_flight.get(path).map_or(0, |(_, peak)| *peak)
     }
 
+    /// Requests to `path` in flight now (arrived, held or answering).
+    pub fn in_flight(&self, path: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state.in_flight.get(path).map_or(0, |(now, _)| *now)
+    }
+
+    /// Waits until no request to `path` is in flight: every one that
+    /// arrived got its answer. Panics after `limit`.
+    pub async fn wait_until_answered(&self, path: &str, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        loop {
+            let changed = self.arrived.notified();
+            let open = self.in_flight(path);
+            if open == 0 {
+                return;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "{path} still has {open} requests open");
+            let _ = tokio::time::timeout(left, changed).await;
+        }
+    }
+
     pub fn all_received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
@@ -282,20 +305,23 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Shared) {
     }
 }
 
-/// Counts a request to its path as in flight until dropped.
+/// Counts a request to its path as in flight until dropped, and then tells
+/// the waiters (see [`Receiver::wait_until_answered`]).
 struct InFlight {
     state: Arc<Mutex<State>>,
+    answered: Arc<Notify>,
     path: String,
 }
 
 impl InFlight {
-    fn new(state: &Arc<Mutex<State>>, path: &str) -> Self {
+    fn new(state: &Arc<Mutex<State>>, answered: &Arc<Notify>, path: &str) -> Self {
         let mut locked = state.lock().unwrap();
         let (now, peak) = locked.in_flight.entry(path.to_owned()).or_default();
         *now += 1;
         *peak = (*peak).max(*now);
         Self {
             state: state.clone(),
+            answered: answered.clone(),
             path: path.to_owned(),
         }
     }
@@ -306,6 +332,7 @@ impl Drop for InFlight {
         if let Some((now, _)) = self.state.lock().unwrap().in_flight.get_mut(&self.path) {
             *now -= 1;
         }
+        self.answered.notify_waiters();
     }
 }
 
@@ -313,7 +340,7 @@ async fn answer(
     request: hyper::Request<Incoming>,
     shared: Shared,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
-    let _in_flight = InFlight::new(&shared.state, request.uri().path());
+    let _in_flight = InFlight::new(&shared.state, &shared.arrived, request.uri().path());
     let _ = shared.paused.subscribe().wait_for(|paused| !paused).await;
     let Shared { state, arrived, .. } = shared;
     let at = Instant::now();
