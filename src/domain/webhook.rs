@@ -5,7 +5,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use super::event_type::parse_event_list;
 use super::filter::Filter;
 use super::validation::{no_nul, quoted};
-use super::{Event, EventType, NewEvent, OrganizationId, Violations, WebhookId, WebhookUrl};
+use super::{
+    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, Violations, WebhookId,
+    WebhookUrl,
+};
 
 /// A webhook as stored. It never holds the signing secret, so it can be
 /// logged and returned freely.
@@ -35,6 +38,8 @@ pub struct Webhook {
     /// The CEL expression choosing which events of its types it gets (it
     /// compiled when written); `None` for all of them.
     pub filter: Option<String>,
+    /// Whether its deliveries of one ordering key go out one at a time.
+    pub ordering: Ordering,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -109,6 +114,7 @@ pub fn created_event(webhook: &Webhook) -> NewEvent {
     NewEvent {
         event: Event::new(webhook.organization_id, EventType::WEBHOOK_CREATED, data),
         idempotency_key: None,
+        ordering_key: OrderingKey::default(),
     }
 }
 
@@ -123,6 +129,7 @@ pub fn disabled_event(webhook: &Webhook, disabled: &Disabled) -> NewEvent {
     NewEvent {
         event: Event::new(webhook.organization_id, EventType::WEBHOOK_DISABLED, data),
         idempotency_key: None,
+        ordering_key: OrderingKey::default(),
     }
 }
 
@@ -138,6 +145,8 @@ pub struct NewWebhook {
     pub rate_limit_per_second: u32,
     /// A filter that compiles, or `None` for every event of its types.
     pub filter: Option<String>,
+    /// Unordered unless asked.
+    pub ordering: Ordering,
 }
 
 impl NewWebhook {
@@ -166,6 +175,7 @@ impl NewWebhook {
                     description,
                     rate_limit_per_second: 0,
                     filter,
+                    ordering: Ordering::Unordered,
                 })
             }
             _ => Err(violations),

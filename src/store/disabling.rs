@@ -45,6 +45,9 @@ pub struct Recorded {
     /// and the pending ones of the webhooks disabled that this transaction
     /// cancelled (the sweeper counts the rest).
     pub finished: Finished,
+    /// Deliveries that became the head of their sequence because the one
+    /// before them ended: due now, for a claim to take.
+    pub promoted: u64,
 }
 
 impl Recorded {
@@ -53,6 +56,7 @@ impl Recorded {
         self.disabled.extend(other.disabled);
         self.published.extend(other.published);
         self.finished += other.finished;
+        self.promoted += other.promoted;
     }
 }
 

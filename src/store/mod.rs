@@ -24,6 +24,7 @@ mod rotation;
 mod routing;
 mod scoped;
 mod secret_box;
+mod sequences;
 mod service_keys;
 mod stats;
 mod subscriptions;

@@ -16,8 +16,8 @@ use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
 use super::{Store, StoreError, again_on_conflict, subscriptions};
 use crate::domain::{
-    Disabled, EventType, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges, WebhookId,
-    WebhookUrl,
+    Disabled, EventType, Ordering, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges,
+    WebhookId, WebhookUrl,
 };
 
 impl Store {
@@ -263,5 +263,6 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         },
         rate_limit_per_second: u32::try_from(row.rate_limit_per_second).unwrap_or(0),
         filter: row.filter,
+        ordering: Ordering::from_ordered(row.ordered),
     })
 }

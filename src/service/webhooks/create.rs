@@ -49,12 +49,15 @@ impl Webhooks {
             Ok(events) => self.not_subscribable(&events, &[]).await?,
             Err(_) => None,
         };
-        let new = match (parsed, refused) {
-            (Ok(new), None) => new,
-            (Ok(_), Some(refused)) => return Err(events_violation(refused)),
-            (Err(mut violations), refused) => {
+        let new = match (parsed, refused, request.ordering) {
+            (Ok(new), None, Ok(ordering)) => NewWebhook { ordering, ..new },
+            (parsed, refused, ordering) => {
+                let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
+                }
+                if let Err(value) = ordering {
+                    violations.add("ordering", unknown_ordering(value));
                 }
                 return Err(violations.into());
             }
@@ -118,6 +121,11 @@ impl Grouped for Registrations {
             self.publisher.announce(&mut stored.1);
         }
     }
+}
+
+/// Why an `ordering` the wire carried is refused.
+pub(super) fn unknown_ordering(value: i32) -> String {
+    format!("{value} is not an ordering: ORDERING_UNORDERED (0) or ORDERING_ORDERED (1)")
 }
 
 pub(super) fn events_violation(reason: String) -> ServiceError {
