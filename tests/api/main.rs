@@ -49,6 +49,7 @@ mod listing;
 mod message_limits;
 mod metrics;
 mod migrations;
+mod ordering;
 mod paused_backlog;
 mod platform_tokens;
 mod plumbing;
