@@ -50,6 +50,7 @@ mod message_limits;
 mod metrics;
 mod migrations;
 mod ordering;
+mod ordering_api;
 mod paused_backlog;
 mod platform_tokens;
 mod plumbing;
