@@ -17,8 +17,13 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
+use sea_orm::sea_query::{CaseStatement, Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, QueryFilter, Statement, Value,
+};
 use uuid::Uuid;
+
+use super::entities::delivery;
 
 /// One sequence: an ordered webhook and an ordering key (`""`: the
 /// webhook's default one).
@@ -218,4 +223,78 @@ pub(super) fn promoting(backend: DbBackend, sequences: &[&Sequence]) -> Statemen
            FROM {table})"
     );
     Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// Puts `deliveries` of `webhook`, just made pending again (RetryDelivery,
+/// RecoverWebhook), at the back of their sequences, in the order given:
+/// each takes a new number and waits behind; then each touched sequence's
+/// lowest pending delivery is made its head (one of these when the
+/// sequence had nothing pending). Call after the deliveries' own update
+/// (delivery rows before sequence rows). Answers how many were promoted.
+pub(super) async fn requeue(
+    txn: &impl ConnectionTrait,
+    webhook: Uuid,
+    deliveries: &[(Uuid, String)],
+    now: DateTime<Utc>,
+) -> Result<u64, DbErr> {
+    if deliveries.is_empty() {
+        return Ok(0);
+    }
+    let mut counts: BTreeMap<Sequence, i64> = BTreeMap::new();
+    for (_, key) in deliveries {
+        *counts.entry((webhook, key.clone())).or_default() += 1;
+    }
+    let mut numbered = number(txn, &counts, now).await?;
+    let placed: Vec<(Uuid, i64)> = deliveries
+        .iter()
+        .map(|(id, key)| {
+            let numbered = numbered
+                .get_mut(&(webhook, key.clone()))
+                .expect("every sequence is numbered");
+            numbered.first += 1;
+            (*id, numbered.first - 1)
+        })
+        .collect();
+    for chunk in placed.chunks(PER_STATEMENT) {
+        let sequence = chunk.iter().fold(CaseStatement::new(), |case, (id, n)| {
+            case.case(delivery::Column::Id.eq(*id), Expr::value(*n))
+        });
+        delivery::Entity::update_many()
+            .col_expr(
+                delivery::Column::Sequence,
+                sequence
+                    .finally(Expr::col(delivery::Column::Sequence))
+                    .into(),
+            )
+            .col_expr(delivery::Column::Behind, Expr::value(true))
+            .filter(delivery::Column::Id.is_in(chunk.iter().map(|(id, _)| *id)))
+            .exec(txn)
+            .await?;
+    }
+    promote(txn, counts.into_keys()).await
+}
+
+/// Makes sure every sequence of `webhook` has its head: after it was
+/// enabled again, a disabling sweep may have cancelled a head and left its
+/// successors behind. One read of the webhook's sequence rows (their
+/// primary key's range), then the promotion.
+pub(super) async fn promote_webhook(
+    txn: &impl ConnectionTrait,
+    webhook: Uuid,
+) -> Result<u64, DbErr> {
+    let backend = txn.get_database_backend();
+    let keys = txn
+        .query_all_raw(Statement::from_sql_and_values(
+            backend,
+            format!(
+                "SELECT ordering_key FROM delivery_sequences WHERE webhook_id = {}",
+                parameter(backend, 1)
+            ),
+            [webhook.into()],
+        ))
+        .await?
+        .iter()
+        .map(|row| row.try_get::<String>("", "ordering_key"))
+        .collect::<Result<Vec<_>, _>>()?;
+    promote(txn, keys.into_iter().map(|key| (webhook, key))).await
 }

@@ -25,7 +25,7 @@ use super::claims::cancelling;
 use super::entities::{delivery, webhook, webhook_sweep};
 use super::pausing::PAUSE_BATCH;
 use super::scoped::Scoped;
-use super::{Store, StoreError};
+use super::{Store, StoreError, sequences};
 use crate::domain::webhook::DISABLED_PREFIX;
 use crate::domain::{OrganizationId, WebhookId};
 
@@ -271,6 +271,13 @@ async fn bring_in_line(
             (ids, last)
         }
     };
+    if matches!(target, Target::Enabled) && (after.is_none() || last.is_none()) {
+        // Enabled again, perhaps while a disabling's sweep was under way:
+        // it may have cancelled a sequence's head and left its successors
+        // behind. At the first batch (in the transaction that enables) and
+        // at the last, every sequence of the webhook gets its head.
+        sequences::promote_webhook(txn, webhook.as_uuid()).await?;
+    }
     if ids.is_empty() {
         return Ok((last, 0));
     }

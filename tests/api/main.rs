@@ -51,6 +51,7 @@ mod metrics;
 mod migrations;
 mod ordering;
 mod ordering_api;
+mod ordering_repairs;
 mod paused_backlog;
 mod platform_tokens;
 mod plumbing;

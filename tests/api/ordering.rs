@@ -23,7 +23,7 @@ on_every_backend!(
 const WAIT: Duration = Duration::from_secs(30);
 
 /// Creates an ordered webhook for `path` subscribed to `member.added`.
-async fn ordered_webhook(app: &TestApp, receiver: &Receiver, path: &str) -> String {
+pub async fn ordered_webhook(app: &TestApp, receiver: &Receiver, path: &str) -> String {
     let mut request = app.create_request(&receiver.url(path), &["member.added"]);
     request.ordering = Ordering::Ordered.into();
     let created = app.create_webhook(request).await.expect("create");
@@ -33,7 +33,7 @@ async fn ordered_webhook(app: &TestApp, receiver: &Receiver, path: &str) -> Stri
 }
 
 /// Publishes `member.added` with `data` under `key`; answers the event id.
-async fn publish_keyed(app: &TestApp, key: &str, data: serde_json::Value) -> String {
+pub async fn publish_keyed(app: &TestApp, key: &str, data: serde_json::Value) -> String {
     let request = PublishEventRequest {
         organization_id: app.organization.to_string(),
         r#type: "member.added".into(),
@@ -52,7 +52,7 @@ async fn publish_keyed(app: &TestApp, key: &str, data: serde_json::Value) -> Str
 
 /// Waits until `path` answered `count` requests with a 2xx; answers every
 /// request it got.
-async fn wait_for_successes(
+pub async fn wait_for_successes(
     receiver: &Receiver,
     path: &str,
     count: usize,
