@@ -183,6 +183,11 @@ impl NewWebhook {
     }
 }
 
+/// Why an `ordering` the wire carried is refused.
+pub fn unknown_ordering(value: i32) -> String {
+    format!("{value} is not an ordering: ORDERING_UNORDERED (0) or ORDERING_ORDERED (1)")
+}
+
 /// The longest description accepted, in characters.
 pub const MAX_DESCRIPTION: usize = 500;
 
@@ -216,6 +221,7 @@ pub struct WebhookChanges {
     pub rate_limit_per_second: Option<u32>,
     /// `Some(None)` removes the filter.
     pub filter: Option<Option<String>>,
+    pub ordering: Option<Ordering>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -226,6 +232,8 @@ pub struct UpdateFields<'a, S> {
     pub description: &'a str,
     pub rate_limit_per_second: u32,
     pub filter: &'a str,
+    /// `Err`: a value the wire carried that is no ordering.
+    pub ordering: Result<Ordering, i32>,
 }
 
 /// The most paths one update mask may hold; there are six fields to name.
@@ -233,13 +241,16 @@ pub const MAX_MASK_PATHS: usize = 20;
 
 impl WebhookChanges {
     /// True when the change affects how (or whether) pending deliveries are
-    /// sent: a new URL, a pause or a resume.
+    /// sent: a new URL, a pause or a resume, a rate limit, an ordering.
     pub fn changes_sending(&self) -> bool {
-        self.url.is_some() || self.enabled.is_some() || self.rate_limit_per_second.is_some()
+        self.url.is_some()
+            || self.enabled.is_some()
+            || self.rate_limit_per_second.is_some()
+            || self.ordering.is_some()
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`,
-    /// `rate_limit_per_second`, `filter`; at most [`MAX_MASK_PATHS`] paths) to the
+    /// `rate_limit_per_second`, `filter`, `ordering`; at most [`MAX_MASK_PATHS`] paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
         mask: &[String],
@@ -252,7 +263,7 @@ impl WebhookChanges {
             violations.add(
                 "update_mask",
                 "must name at least one of url, events, enabled, description, \
-                 rate_limit_per_second, filter",
+                 rate_limit_per_second, filter, ordering",
             );
         }
         if mask.len() > MAX_MASK_PATHS {
@@ -285,11 +296,15 @@ impl WebhookChanges {
                 "filter" => {
                     changes.filter = violations.check("filter", parse_filter(fields.filter))
                 }
+                "ordering" => match fields.ordering {
+                    Ok(ordering) => changes.ordering = Some(ordering),
+                    Err(value) => violations.add("ordering", unknown_ordering(value)),
+                },
                 other => violations.add(
                     "update_mask",
                     format!(
                         "{} cannot be updated; use url, events, enabled, description, \
-                         rate_limit_per_second or filter",
+                         rate_limit_per_second, filter or ordering",
                         quoted(other)
                     ),
                 ),
@@ -311,6 +326,7 @@ mod tests {
             description: "new",
             rate_limit_per_second: 0,
             filter: "",
+            ordering: Ok(Ordering::Ordered),
         }
     }
 
@@ -360,9 +376,30 @@ mod tests {
             description: "a\0b",
             rate_limit_per_second: 0,
             filter: "",
+            ordering: Ok(Ordering::Unordered),
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "description");
+    }
+
+    #[test]
+    fn the_ordering_path_takes_a_known_ordering_only() {
+        let mask = vec!["ordering".to_owned()];
+        let changes = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap();
+        assert_eq!(changes.ordering, Some(Ordering::Ordered));
+        assert!(changes.changes_sending());
+        let unknown = UpdateFields {
+            ordering: Err(5),
+            ..fields("", &[])
+        };
+        let err = WebhookChanges::parse(&mask, unknown, false).unwrap_err();
+        assert_eq!(err.reported()[0].field, "ordering");
+        let untouched = WebhookChanges::parse(
+            &["url".to_owned()],
+            fields("https://example.com/", &[]),
+            false,
+        );
+        assert_eq!(untouched.unwrap().ordering, None);
     }
 
     #[test]

@@ -85,6 +85,7 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             description: r.description,
             rate_limit_per_second: r.rate_limit_per_second,
             filter: r.filter,
+            ordering: ordering_from_wire(r.ordering),
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
         }
     }

@@ -165,7 +165,8 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
     // the whole (empty) partial index of claimable deliveries for it,
     // whose predicate it repeats, rather than the primary key.
     let targets = [
-        ("enabled", Target::Enabled),
+        ("enabled", Target::Enabled { ordered: true }),
+        ("enabled unordered", Target::Enabled { ordered: false }),
         (
             "disabled",
             Target::Disabled {

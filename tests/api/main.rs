@@ -52,6 +52,7 @@ mod migrations;
 mod ordering;
 mod ordering_api;
 mod ordering_repairs;
+mod ordering_switch;
 mod paused_backlog;
 mod platform_tokens;
 mod plumbing;

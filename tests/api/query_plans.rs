@@ -324,7 +324,7 @@ async fn each_batch_of_a_sweep_reads_an_index_range_of_its_webhook_in_id_order(b
 /// `store::plans`, see there.)
 async fn each_batch_of_a_sweep_writes_its_deliveries_by_primary_key(backend: Backend) {
     let planned = plans(backend, &["sweep_batch"]).await;
-    assert_eq!(planned.len(), 3);
+    assert_eq!(planned.len(), 4);
     for (name, plan) in planned {
         assert_no_full_scan(&name, &plan);
         assert_range_on(&name, &plan, "deliveries", &["id"]);

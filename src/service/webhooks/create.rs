@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
+use crate::domain::webhook::unknown_ordering;
 
 impl Webhooks {
     /// What is wrong with `events` when it names a type the catalogue
@@ -121,11 +122,6 @@ impl Grouped for Registrations {
             self.publisher.announce(&mut stored.1);
         }
     }
-}
-
-/// Why an `ordering` the wire carried is refused.
-pub(super) fn unknown_ordering(value: i32) -> String {
-    format!("{value} is not an ordering: ORDERING_UNORDERED (0) or ORDERING_ORDERED (1)")
 }
 
 pub(super) fn events_violation(reason: String) -> ServiceError {

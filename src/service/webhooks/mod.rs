@@ -65,6 +65,8 @@ pub struct UpdateWebhook {
     pub description: String,
     pub rate_limit_per_second: u32,
     pub filter: String,
+    /// `Err`: a value the wire carried that is no ordering.
+    pub ordering: Result<Ordering, i32>,
     pub mask: Vec<String>,
 }
 
@@ -164,6 +166,7 @@ impl Webhooks {
                 description: &request.description,
                 rate_limit_per_second: request.rate_limit_per_second,
                 filter: &request.filter,
+                ordering: request.ordering,
             },
             self.rules.allow_private_targets,
         )?;
