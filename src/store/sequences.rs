@@ -298,3 +298,25 @@ pub(super) async fn promote_webhook(
         .collect::<Result<Vec<_>, _>>()?;
     promote(txn, keys.into_iter().map(|key| (webhook, key))).await
 }
+
+/// Deletes up to `batch` sequence rows unused since `cutoff` with no
+/// pending delivery: their numbering only matters relative to pending
+/// deliveries, and there are none, so a key used again starts over. The
+/// outer `updated_at` test is checked again on PostgreSQL against a row a
+/// publisher changed meanwhile (it waited for that publisher's commit):
+/// a sequence just used is kept. Reads the sequence rows by age without
+/// an index: one row per key, and no index to keep up on every publish.
+pub(super) fn idle_before(backend: DbBackend, cutoff: DateTime<Utc>, batch: u64) -> Statement {
+    let (at, limit) = (parameter(backend, 1), parameter(backend, 2));
+    let sql = format!(
+        "DELETE FROM delivery_sequences \
+         WHERE updated_at < {at} AND (webhook_id, ordering_key) IN ( \
+           SELECT s.webhook_id, s.ordering_key FROM delivery_sequences s \
+           WHERE s.updated_at < {at} \
+             AND (SELECT d.id FROM deliveries d \
+                  WHERE d.webhook_id = s.webhook_id AND d.ordering_key = s.ordering_key \
+                    AND d.status = 'pending' LIMIT 1) IS NULL \
+           LIMIT {limit})"
+    );
+    Statement::from_sql_and_values(backend, sql, [cutoff.into(), (batch as i64).into()])
+}
