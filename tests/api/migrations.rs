@@ -21,6 +21,25 @@ on_every_backend!(
 
 const WAIT: Duration = Duration::from_secs(10);
 
+/// Runs `undo` on the stopped service's database, and makes the retry of
+/// `waiting` come due as if the service had been down meanwhile.
+async fn undo_and_make_due(url: &str, undo: &[&str], waiting: &str) {
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    for statement in undo {
+        db.execute_unprepared(statement).await.unwrap();
+    }
+    let due = Query::update()
+        .table(Alias::new("deliveries"))
+        .value(
+            Alias::new("next_attempt_at"),
+            chrono::Utc::now() - chrono::Duration::seconds(1),
+        )
+        .and_where(Expr::col(Alias::new("id")).eq(Uuid::parse_str(waiting).unwrap()))
+        .to_owned();
+    assert_eq!(db.execute(&due).await.unwrap().rows_affected(), 1);
+    db.close().await.unwrap();
+}
+
 /// What migrations 10 and 11 undone leave: the schema of 9, with the rows
 /// as they are.
 const BEFORE_10: &[&str] = &[
@@ -77,23 +96,7 @@ async fn deliveries_stored_before_their_event_type_and_pause_were_kept_get_both(
         .await;
     before.set_enabled(&paused.id, false).await;
     before.stop_within(WAIT).await;
-    {
-        let db = sea_orm::Database::connect(&url).await.unwrap();
-        for statement in BEFORE_10 {
-            db.execute_unprepared(statement).await.unwrap();
-        }
-        // Its retry came due while the service was down.
-        let due = Query::update()
-            .table(Alias::new("deliveries"))
-            .value(
-                Alias::new("next_attempt_at"),
-                chrono::Utc::now() - chrono::Duration::seconds(1),
-            )
-            .and_where(Expr::col(Alias::new("id")).eq(Uuid::parse_str(&waiting).unwrap()))
-            .to_owned();
-        assert_eq!(db.execute(&due).await.unwrap().rows_affected(), 1);
-        db.close().await.unwrap();
-    }
+    undo_and_make_due(&url, BEFORE_10, &waiting).await;
 
     receiver.always("/paused", 200);
     let mut after = spawn_app_at(url.clone(), settings).await;
@@ -183,23 +186,7 @@ async fn deliveries_pending_before_ordered_delivery_stay_unordered_and_claimable
         .wait_for_delivery(&waiting, WAIT, |d| d.attempt_count == 1)
         .await;
     before.stop_within(WAIT).await;
-    {
-        let db = sea_orm::Database::connect(&url).await.unwrap();
-        for statement in BEFORE_16 {
-            db.execute_unprepared(statement).await.unwrap();
-        }
-        // Its retry came due while the service was down.
-        let due = Query::update()
-            .table(Alias::new("deliveries"))
-            .value(
-                Alias::new("next_attempt_at"),
-                chrono::Utc::now() - chrono::Duration::seconds(1),
-            )
-            .and_where(Expr::col(Alias::new("id")).eq(Uuid::parse_str(&waiting).unwrap()))
-            .to_owned();
-        assert_eq!(db.execute(&due).await.unwrap().rows_affected(), 1);
-        db.close().await.unwrap();
-    }
+    undo_and_make_due(&url, BEFORE_16, &waiting).await;
 
     receiver.always("/late", 200);
     let mut after = spawn_app_at(url.clone(), settings).await;

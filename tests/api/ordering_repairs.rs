@@ -70,6 +70,24 @@ async fn until_open(receiver: &Receiver, path: &str) {
     }
 }
 
+/// An app delivering to `receiver` without retries: a failure is final.
+async fn without_retries(backend: Backend, receiver: &Receiver) -> TestApp {
+    spawn_app_with(backend, |s| {
+        deliver_to(receiver)(s);
+        s.retry_schedule = String::new();
+    })
+    .await
+}
+
+/// With the receiver holding requests, publishes event `held` of key "k"
+/// and waits until its request is open, then publishes `behind`.
+async fn hold_then_publish(app: &TestApp, receiver: &Receiver, held: u64, behind: u64) {
+    receiver.pause();
+    publish_keyed(app, "k", json!({"n": held})).await;
+    until_open(receiver, "/r").await;
+    publish_keyed(app, "k", json!({"n": behind})).await;
+}
+
 /// The `n` of each request `path` answered 2xx, in order.
 fn succeeded(receiver: &Receiver, path: &str) -> Vec<u64> {
     receiver
@@ -84,11 +102,7 @@ fn succeeded(receiver: &Receiver, path: &str) -> Vec<u64> {
 /// and 2 waits behind it. Retried now, 0 goes after 2.
 async fn a_retried_delivery_goes_after_those_published_since(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = spawn_app_with(backend, |s| {
-        deliver_to(&receiver)(s);
-        s.retry_schedule = String::new();
-    })
-    .await;
+    let app = without_retries(backend, &receiver).await;
     let webhook = ordered_webhook(&app, &receiver, "/r").await;
     receiver.script("/r", [Reply::status(500)]);
     let first = publish_keyed(&app, "k", json!({"n": 0})).await;
@@ -96,10 +110,7 @@ async fn a_retried_delivery_goes_after_those_published_since(backend: Backend) {
     app.wait_for_delivery(&failed.id, WAIT, |d| d.status() == DeliveryStatus::Failed)
         .await;
 
-    receiver.pause();
-    publish_keyed(&app, "k", json!({"n": 1})).await;
-    until_open(&receiver, "/r").await;
-    publish_keyed(&app, "k", json!({"n": 2})).await;
+    hold_then_publish(&app, &receiver, 1, 2).await;
     app.webhooks()
         .await
         .retry_delivery(authorized(
@@ -123,11 +134,7 @@ async fn a_retried_delivery_goes_after_those_published_since(backend: Backend) {
 /// RecoverWebhook sends 0 and 1 again after 3, in their first order.
 async fn recovered_deliveries_go_to_the_back_in_their_first_order(backend: Backend) {
     let receiver = Receiver::start().await;
-    let app = spawn_app_with(backend, |s| {
-        deliver_to(&receiver)(s);
-        s.retry_schedule = String::new();
-    })
-    .await;
+    let app = without_retries(backend, &receiver).await;
     let webhook = ordered_webhook(&app, &receiver, "/r").await;
     receiver.script("/r", [Reply::status(500), Reply::status(500)]);
     for n in 0..2 {
@@ -137,10 +144,7 @@ async fn recovered_deliveries_go_to_the_back_in_their_first_order(backend: Backe
             .await;
     }
 
-    receiver.pause();
-    publish_keyed(&app, "k", json!({"n": 2})).await;
-    until_open(&receiver, "/r").await;
-    publish_keyed(&app, "k", json!({"n": 3})).await;
+    hold_then_publish(&app, &receiver, 2, 3).await;
     let recovered = app
         .webhooks()
         .await
