@@ -35,6 +35,11 @@ impl Ordering {
     }
 }
 
+/// Why an `ordering` value the wire carried is refused.
+pub fn unknown_ordering(value: i32) -> String {
+    format!("{value} is not an ordering: ORDERING_UNORDERED (0) or ORDERING_ORDERED (1)")
+}
+
 /// The sequence an event's deliveries to an ordered webhook join, within
 /// that webhook. Empty: the webhook's one sequence for every event without
 /// a key. Ignored for unordered webhooks.

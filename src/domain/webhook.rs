@@ -4,6 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::event_type::parse_event_list;
 use super::filter::Filter;
+use super::ordering::unknown_ordering;
 use super::validation::{no_nul, quoted};
 use super::{
     Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, Violations, WebhookId,
@@ -181,11 +182,6 @@ impl NewWebhook {
             _ => Err(violations),
         }
     }
-}
-
-/// Why an `ordering` the wire carried is refused.
-pub fn unknown_ordering(value: i32) -> String {
-    format!("{value} is not an ordering: ORDERING_UNORDERED (0) or ORDERING_ORDERED (1)")
 }
 
 /// The longest description accepted, in characters.

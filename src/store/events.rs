@@ -1,7 +1,7 @@
 //! The transactional outbox: an event and its deliveries are written in one
 //! transaction, so a committed event always has its deliveries.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -9,9 +9,9 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 
 use super::claims::{Admission, Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
+use super::places::{self, Place};
 use super::routing::{Filtered, route};
 use super::scoped::Scoped;
-use super::sequences::{self, Numbered, Sequence};
 use super::{Store, StoreError, subscriptions};
 use crate::domain::{
     DeliveryId, DeliveryStatus, EventId, EventType, NewEvent, OrganizationId, WebhookId,
@@ -222,7 +222,7 @@ impl Store {
         // To the millisecond, the one each delivery's id carries: a range
         // of `created_at` is then a range of ids (`CreatedRange`).
         let now = whole_millisecond(Utc::now());
-        let mut places = self.sequence_places(txn, events, now).await?;
+        let mut places = places::places(txn, events, now).await?;
         // Per event, per webhook: the delivery's id, its place in its
         // sequence, and its lease when this process's workers can start it
         // at once. Only a head may be handed off: a delivery behind one
@@ -321,69 +321,6 @@ impl Store {
             Some((lease_end(now, h.lease), admission))
         })
     }
-
-    /// Numbers the deliveries of `events` that join a sequence (those to
-    /// ordered webhooks of events that may be ordered), in event order.
-    async fn sequence_places(
-        &self,
-        txn: &impl ConnectionTrait,
-        events: &[Scheduling<'_>],
-        now: DateTime<Utc>,
-    ) -> Result<Places, StoreError> {
-        let mut counts: BTreeMap<Sequence, i64> = BTreeMap::new();
-        for e in events {
-            for w in &e.webhooks {
-                if let Some(sequence) = sequence_of(e, w) {
-                    *counts.entry(sequence).or_default() += 1;
-                }
-            }
-        }
-        if counts.is_empty() {
-            return Ok(Places::default());
-        }
-        let numbered = sequences::number(txn, &counts, now).await?;
-        Ok(Places { numbered })
-    }
-}
-
-/// The sequence a delivery of `e` to `webhook` joins, if any: only an
-/// ordered webhook's, and never a test event's.
-fn sequence_of(e: &Scheduling<'_>, webhook: &webhook::Model) -> Option<Sequence> {
-    (e.ordered && webhook.ordered).then(|| (webhook.id, e.new.ordering_key.as_str().to_owned()))
-}
-
-/// The numbers a publishing transaction took, handed out in event order.
-#[derive(Default)]
-struct Places {
-    numbered: HashMap<Sequence, Numbered>,
-}
-
-impl Places {
-    /// The place of the next delivery of `e` to `webhook`, if it joins a
-    /// sequence: the first of a sequence without pending deliveries is its
-    /// head, every other one waits behind.
-    fn next_of(&mut self, e: &Scheduling<'_>, webhook: &webhook::Model) -> Option<Place> {
-        let (webhook, key) = sequence_of(e, webhook)?;
-        let numbered = self
-            .numbered
-            .get_mut(&(webhook, key.clone()))
-            .expect("every sequence of the batch is numbered");
-        let place = Place {
-            key,
-            sequence: numbered.first,
-            behind: numbered.busy,
-        };
-        numbered.first += 1;
-        numbered.busy = true;
-        Some(place)
-    }
-}
-
-/// A delivery's place in its sequence.
-struct Place {
-    key: String,
-    sequence: i64,
-    behind: bool,
 }
 
 /// A delivery leased to this process at publishing: its lease's end, and

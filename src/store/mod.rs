@@ -14,6 +14,7 @@ mod history;
 mod migration;
 mod organizations;
 mod pausing;
+mod places;
 pub mod plans;
 mod probe;
 mod processes;

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
-use crate::domain::webhook::unknown_ordering;
+use crate::domain::ordering::unknown_ordering;
 
 impl Webhooks {
     /// What is wrong with `events` when it names a type the catalogue
