@@ -131,6 +131,7 @@ fn record(retry: &RetryPolicy, claim: &Claimed, report: Report) -> AttemptRecord
         error_message,
         response_excerpt: excerpt,
         next,
+        ordering_key: claim.ordering_key.clone(),
     }
 }
 

@@ -80,6 +80,11 @@ fn announce(wakeup: &Wakeup, recorded: Recorded) {
         tracing::warn!(webhook_id = %webhook, "webhook disabled: its deliveries failed for too long");
         wakeup.webhook_changed(webhook);
     }
+    if recorded.promoted > 0 {
+        // The next heads of their sequences are due now: claim them at
+        // once, not at the next poll.
+        wakeup.wake();
+    }
     if recorded.published.is_empty() {
         return;
     }
@@ -203,6 +208,7 @@ mod tests {
             error_message: None,
             response_excerpt: Some(excerpt.to_owned()),
             next: Next::Succeeded,
+            ordering_key: None,
         }
     }
 

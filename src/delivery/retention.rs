@@ -1,5 +1,7 @@
 //! Deletes finished deliveries older than the retention period, in small
-//! batches with pauses between them, so it never holds up delivery.
+//! batches with pauses between them, so it never holds up delivery; then
+//! the events left without deliveries and the ordered sequences idle as
+//! long and with nothing pending.
 
 use crate::domain::clock;
 use std::time::Duration;
@@ -28,8 +30,14 @@ pub async fn run(
         let cutoff = clock::before(Utc::now(), retention);
         let deliveries = purge(|| store.purge_deliveries(cutoff, BATCH)).await;
         let events = purge(|| store.purge_events(cutoff, BATCH)).await;
-        if deliveries + events > 0 {
-            tracing::info!(deliveries, events, "old delivery history deleted");
+        let sequences = purge(|| store.purge_sequences(cutoff, BATCH)).await;
+        if deliveries + events + sequences > 0 {
+            tracing::info!(
+                deliveries,
+                events,
+                sequences,
+                "old delivery history deleted"
+            );
         }
     }
 }

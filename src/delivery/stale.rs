@@ -124,6 +124,7 @@ mod tests {
             },
             loaded_at,
             admission: None,
+            ordering_key: None,
         }
     }
 

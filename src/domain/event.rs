@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::labels::{self, Labels};
 use super::validation::no_nul;
-use super::{EventId, EventType, OrganizationId, Violations};
+use super::{EventId, EventType, OrderingKey, OrganizationId, Violations};
 
 /// The largest `data` accepted, serialized.
 pub const MAX_DATA_BYTES: usize = 256 * 1024;
@@ -36,6 +36,9 @@ pub struct NewEvent {
     pub event: Event,
     /// Publishing twice with one key in one organization stores one event.
     pub idempotency_key: Option<String>,
+    /// The sequence its deliveries to ordered webhooks join (empty: each
+    /// such webhook's default one); unordered webhooks ignore it.
+    pub ordering_key: OrderingKey,
 }
 
 impl NewEvent {
@@ -47,6 +50,7 @@ impl NewEvent {
         data: serde_json::Value,
         idempotency_key: String,
         labels: Labels,
+        ordering_key: String,
     ) -> Result<Self, Violations> {
         let mut violations = Violations::default();
         let organization_id =
@@ -61,14 +65,20 @@ impl NewEvent {
         }
         violations.check("idempotency_key", no_nul(&idempotency_key));
         labels::check(&labels, &mut violations);
-        match (organization_id, event_type) {
-            (Some(organization_id), Some(event_type)) if violations.is_empty() => Ok(Self {
-                event: Event {
-                    labels,
-                    ..Event::new(organization_id, event_type, data)
-                },
-                idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
-            }),
+        let ordering_key = violations.check("ordering_key", OrderingKey::parse(ordering_key));
+        match (organization_id, event_type, ordering_key) {
+            (Some(organization_id), Some(event_type), Some(ordering_key))
+                if violations.is_empty() =>
+            {
+                Ok(Self {
+                    event: Event {
+                        labels,
+                        ..Event::new(organization_id, event_type, data)
+                    },
+                    idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
+                    ordering_key,
+                })
+            }
             _ => Err(violations),
         }
     }
@@ -163,7 +173,14 @@ mod tests {
     const ORG: &str = "0b7e2d5c-8a4f-4c2e-9f61-3d2a1b0c9e8d";
 
     fn parse(data: serde_json::Value) -> Result<NewEvent, Violations> {
-        NewEvent::parse(ORG, "member.added", data, String::new(), Labels::new())
+        NewEvent::parse(
+            ORG,
+            "member.added",
+            data,
+            String::new(),
+            Labels::new(),
+            String::new(),
+        )
     }
 
     #[test]
@@ -178,11 +195,19 @@ mod tests {
             serde_json::json!({}),
             "a\0b".into(),
             Labels::new(),
+            String::new(),
         );
         assert_eq!(nul.unwrap_err().reported()[0].field, "idempotency_key");
         let bad_label = Labels::from([("Region".to_owned(), "eu".to_owned())]);
-        let err = NewEvent::parse("acme", "Member.Exploded", big, "k".repeat(256), bad_label)
-            .unwrap_err();
+        let err = NewEvent::parse(
+            "acme",
+            "Member.Exploded",
+            big,
+            "k".repeat(256),
+            bad_label,
+            "o".repeat(129),
+        )
+        .unwrap_err();
         let fields: Vec<_> = err.reported().iter().map(|v| v.field.as_ref()).collect();
         assert_eq!(
             fields,
@@ -191,7 +216,8 @@ mod tests {
                 "type",
                 "data",
                 "idempotency_key",
-                "labels"
+                "labels",
+                "ordering_key"
             ]
         );
     }
@@ -208,6 +234,7 @@ mod tests {
             serde_json::json!({}),
             String::new(),
             labels.clone(),
+            String::new(),
         )
         .unwrap();
         assert_eq!(ok.event.labels, labels);
@@ -218,6 +245,7 @@ mod tests {
             serde_json::json!({}),
             String::new(),
             long,
+            String::new(),
         )
         .unwrap_err();
         assert_eq!(err.reported()[0].field, "labels/region");

@@ -4,8 +4,12 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::event_type::parse_event_list;
 use super::filter::Filter;
+use super::ordering::unknown_ordering;
 use super::validation::{no_nul, quoted};
-use super::{Event, EventType, NewEvent, OrganizationId, Violations, WebhookId, WebhookUrl};
+use super::{
+    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, Violations, WebhookId,
+    WebhookUrl,
+};
 
 /// A webhook as stored. It never holds the signing secret, so it can be
 /// logged and returned freely.
@@ -35,6 +39,8 @@ pub struct Webhook {
     /// The CEL expression choosing which events of its types it gets (it
     /// compiled when written); `None` for all of them.
     pub filter: Option<String>,
+    /// Whether its deliveries of one ordering key go out one at a time.
+    pub ordering: Ordering,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -109,6 +115,7 @@ pub fn created_event(webhook: &Webhook) -> NewEvent {
     NewEvent {
         event: Event::new(webhook.organization_id, EventType::WEBHOOK_CREATED, data),
         idempotency_key: None,
+        ordering_key: OrderingKey::default(),
     }
 }
 
@@ -123,6 +130,7 @@ pub fn disabled_event(webhook: &Webhook, disabled: &Disabled) -> NewEvent {
     NewEvent {
         event: Event::new(webhook.organization_id, EventType::WEBHOOK_DISABLED, data),
         idempotency_key: None,
+        ordering_key: OrderingKey::default(),
     }
 }
 
@@ -138,6 +146,8 @@ pub struct NewWebhook {
     pub rate_limit_per_second: u32,
     /// A filter that compiles, or `None` for every event of its types.
     pub filter: Option<String>,
+    /// Unordered unless asked.
+    pub ordering: Ordering,
 }
 
 impl NewWebhook {
@@ -166,6 +176,7 @@ impl NewWebhook {
                     description,
                     rate_limit_per_second: 0,
                     filter,
+                    ordering: Ordering::Unordered,
                 })
             }
             _ => Err(violations),
@@ -206,6 +217,7 @@ pub struct WebhookChanges {
     pub rate_limit_per_second: Option<u32>,
     /// `Some(None)` removes the filter.
     pub filter: Option<Option<String>>,
+    pub ordering: Option<Ordering>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -216,6 +228,8 @@ pub struct UpdateFields<'a, S> {
     pub description: &'a str,
     pub rate_limit_per_second: u32,
     pub filter: &'a str,
+    /// `Err`: a value the wire carried that is no ordering.
+    pub ordering: Result<Ordering, i32>,
 }
 
 /// The most paths one update mask may hold; there are six fields to name.
@@ -223,13 +237,16 @@ pub const MAX_MASK_PATHS: usize = 20;
 
 impl WebhookChanges {
     /// True when the change affects how (or whether) pending deliveries are
-    /// sent: a new URL, a pause or a resume.
+    /// sent: a new URL, a pause or a resume, a rate limit, an ordering.
     pub fn changes_sending(&self) -> bool {
-        self.url.is_some() || self.enabled.is_some() || self.rate_limit_per_second.is_some()
+        self.url.is_some()
+            || self.enabled.is_some()
+            || self.rate_limit_per_second.is_some()
+            || self.ordering.is_some()
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`,
-    /// `rate_limit_per_second`, `filter`; at most [`MAX_MASK_PATHS`] paths) to the
+    /// `rate_limit_per_second`, `filter`, `ordering`; at most [`MAX_MASK_PATHS`] paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
         mask: &[String],
@@ -242,7 +259,7 @@ impl WebhookChanges {
             violations.add(
                 "update_mask",
                 "must name at least one of url, events, enabled, description, \
-                 rate_limit_per_second, filter",
+                 rate_limit_per_second, filter, ordering",
             );
         }
         if mask.len() > MAX_MASK_PATHS {
@@ -275,11 +292,15 @@ impl WebhookChanges {
                 "filter" => {
                     changes.filter = violations.check("filter", parse_filter(fields.filter))
                 }
+                "ordering" => match fields.ordering {
+                    Ok(ordering) => changes.ordering = Some(ordering),
+                    Err(value) => violations.add("ordering", unknown_ordering(value)),
+                },
                 other => violations.add(
                     "update_mask",
                     format!(
                         "{} cannot be updated; use url, events, enabled, description, \
-                         rate_limit_per_second or filter",
+                         rate_limit_per_second, filter or ordering",
                         quoted(other)
                     ),
                 ),
@@ -301,6 +322,7 @@ mod tests {
             description: "new",
             rate_limit_per_second: 0,
             filter: "",
+            ordering: Ok(Ordering::Ordered),
         }
     }
 
@@ -350,9 +372,30 @@ mod tests {
             description: "a\0b",
             rate_limit_per_second: 0,
             filter: "",
+            ordering: Ok(Ordering::Unordered),
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "description");
+    }
+
+    #[test]
+    fn the_ordering_path_takes_a_known_ordering_only() {
+        let mask = vec!["ordering".to_owned()];
+        let changes = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap();
+        assert_eq!(changes.ordering, Some(Ordering::Ordered));
+        assert!(changes.changes_sending());
+        let unknown = UpdateFields {
+            ordering: Err(5),
+            ..fields("", &[])
+        };
+        let err = WebhookChanges::parse(&mask, unknown, false).unwrap_err();
+        assert_eq!(err.reported()[0].field, "ordering");
+        let untouched = WebhookChanges::parse(
+            &["url".to_owned()],
+            fields("https://example.com/", &[]),
+            false,
+        );
+        assert_eq!(untouched.unwrap().ordering, None);
     }
 
     #[test]

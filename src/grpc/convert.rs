@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::proto::{self, DeliveryStatus as WireStatus};
 use crate::domain::{
-    Attempt, Delivery, DeliveryStatus, Webhook, WebhookStats, clock, error_summary,
+    Attempt, Delivery, DeliveryStatus, Ordering, Webhook, WebhookStats, clock, error_summary,
 };
 use crate::service::{
     CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
@@ -85,6 +85,7 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             description: r.description,
             rate_limit_per_second: r.rate_limit_per_second,
             filter: r.filter,
+            ordering: ordering_from_wire(r.ordering),
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
         }
     }
@@ -199,6 +200,7 @@ impl From<proto::PublishEventRequest> for PublishEvent {
                 .map_or_else(|| Value::Object(Default::default()), from_struct),
             idempotency_key: r.idempotency_key,
             labels: r.labels.into_iter().collect(),
+            ordering_key: r.ordering_key,
         }
     }
 }
@@ -260,7 +262,24 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             description: r.description,
             rate_limit_per_second: r.rate_limit_per_second,
             filter: r.filter,
+            ordering: ordering_from_wire(r.ordering),
         }
+    }
+}
+
+/// An ordering the wire carried; `Err` with the number when it is none.
+pub(super) fn ordering_from_wire(value: i32) -> Result<Ordering, i32> {
+    match proto::Ordering::try_from(value) {
+        Ok(proto::Ordering::Unordered) => Ok(Ordering::Unordered),
+        Ok(proto::Ordering::Ordered) => Ok(Ordering::Ordered),
+        Err(_) => Err(value),
+    }
+}
+
+fn ordering_to_wire(ordering: Ordering) -> proto::Ordering {
+    match ordering {
+        Ordering::Unordered => proto::Ordering::Unordered,
+        Ordering::Ordered => proto::Ordering::Ordered,
     }
 }
 
@@ -284,6 +303,7 @@ impl From<Webhook> for proto::Webhook {
             disabled_at: w.disabled.map(|d| timestamp(d.at)),
             rate_limit_per_second: w.rate_limit_per_second,
             filter: w.filter.unwrap_or_default(),
+            ordering: ordering_to_wire(w.ordering).into(),
         }
     }
 }

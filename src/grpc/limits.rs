@@ -331,6 +331,7 @@ mod tests {
             data: Some(to_struct(zeros)),
             // Four UTF-8 bytes a character.
             idempotency_key: "𝄞".repeat(MAX_IDEMPOTENCY_KEY),
+            ordering_key: "𝄞".repeat(crate::domain::ordering::MAX_ORDERING_KEY),
             // The most labels, each with the longest key and value.
             labels: (0..MAX_LABELS)
                 .map(|i| {

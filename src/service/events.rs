@@ -126,6 +126,9 @@ pub struct PublishEvent {
     /// Empty for none.
     pub idempotency_key: String,
     pub labels: Labels,
+    /// The sequence of ordered webhooks' deliveries it joins; empty for
+    /// their default one.
+    pub ordering_key: String,
 }
 
 /// The PublishEvent use case.
@@ -158,6 +161,7 @@ impl Events {
             request.data,
             request.idempotency_key,
             request.labels,
+            request.ordering_key,
         )?;
         self.check_with_catalogue(&event).await?;
         let (organization, event_type) =

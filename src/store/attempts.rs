@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use super::disabling::{Disabling, Recorded};
 use super::entities::{delivery, delivery_attempt};
-use super::{Store, StoreError};
+use super::{Store, StoreError, sequences};
 use crate::domain::{DeliveryId, DeliveryStatus, WebhookId};
 
 /// What happens to a delivery after an attempt.
@@ -52,6 +52,10 @@ pub struct AttemptRecord {
     pub error_message: Option<String>,
     pub response_excerpt: Option<String>,
     pub next: Next,
+    /// The ordering key of the delivery's sequence (see `Claimed`): when
+    /// the attempt ends the delivery, the next one of the sequence becomes
+    /// its head.
+    pub ordering_key: Option<String>,
 }
 
 impl AttemptRecord {
@@ -185,6 +189,15 @@ impl Store {
         delivery_attempt::Entity::insert_many(attempts)
             .exec_without_returning(&txn)
             .await?;
+        // After the deliveries that ended left `pending` (delivery rows
+        // before sequence rows): the next of each sequence is its head.
+        let ended = records.iter().filter_map(|r| match r.next {
+            Next::Succeeded | Next::Failed => {
+                Some((r.webhook_id.as_uuid(), r.ordering_key.clone()?))
+            }
+            Next::RetryAt(_) => None,
+        });
+        let promoted = sequences::promote(&txn, ended).await?;
         let mut recorded = self.finish_disabling(&txn, disabling).await?;
         txn.commit().await?;
         if !recorded.disabled.is_empty() {
@@ -192,6 +205,7 @@ impl Store {
             self.sweep_soon();
         }
         recorded.finished += finished;
+        recorded.promoted += promoted;
         Ok(recorded)
     }
 }

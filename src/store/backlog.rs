@@ -25,7 +25,9 @@ impl Store {
     /// `deliveries_organization_due`, as the planner likes), so later
     /// retries and finished deliveries are not read. Paused webhooks'
     /// deliveries are not in those indexes: they wait on purpose, and
-    /// however many there are, they cost nothing here.
+    /// however many there are, they cost nothing here. Nor are an ordered
+    /// webhook's deliveries waiting behind their sequence's head: a
+    /// sequence counts here by its head alone.
     pub async fn backlog(&self) -> Result<Backlog, StoreError> {
         let at = Utc::now();
         let row = self

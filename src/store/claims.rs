@@ -86,6 +86,9 @@ pub struct Claimed {
     pub loaded_at: Instant,
     /// Held from hand-off admission until the workers take it in.
     pub admission: Option<Admission>,
+    /// The ordering key of its sequence when it is an ordered webhook's
+    /// (`""`: the default one); `None` for a delivery in no sequence.
+    pub ordering_key: Option<String>,
 }
 
 /// What a delivery sends of its event: its type, its body, and when it
@@ -108,6 +111,7 @@ pub(super) struct Delivering<'a> {
     pub attempt: u32,
     pub body: &'a Arc<[u8]>,
     pub lease_until: DateTime<Utc>,
+    pub ordering_key: Option<String>,
 }
 
 /// The end of a lease taken now for `lease`, at the precision PostgreSQL
@@ -224,6 +228,7 @@ impl Store {
                 attempt: row.attempts as u32 + 1,
                 body,
                 lease_until: until,
+                ordering_key: row.ordering_key.clone(),
             };
             if let Some(claim) = self.claim_of(webhook, delivery, now)? {
                 claimed.push(claim);
@@ -293,6 +298,7 @@ impl Store {
             },
             loaded_at: Instant::now(),
             admission: None,
+            ordering_key: delivery.ordering_key,
         }))
     }
 }
@@ -301,8 +307,10 @@ impl Store {
 /// `deliveries_due` and `deliveries_organization_due` says it, word for
 /// word: SQLite uses a partial index only for a query holding its terms,
 /// PostgreSQL only when it can prove them (so a literal, not a parameter).
-/// Pending, and not waiting for a paused webhook.
-pub(super) const CLAIMABLE: &str = "status = 'pending' AND NOT paused";
+/// Pending, not waiting for a paused webhook, and not waiting behind an
+/// earlier delivery of its sequence (an ordered webhook's: only each
+/// sequence's head is claimable).
+pub(super) const CLAIMABLE: &str = "status = 'pending' AND NOT paused AND NOT behind";
 
 /// The statement of [`Store::claim_due`]: leases until `until` up to
 /// `limit` of the organization's deliveries due at `now` and not leased,
@@ -318,7 +326,8 @@ pub(super) fn claiming(
     let mut due = delivery::Entity::find_in(organization)
         .select_only()
         .column(delivery::Column::Id)
-        // A paused webhook's deliveries wait, out of the index read here.
+        // A paused webhook's deliveries wait, out of the index read here,
+        // as do those behind their sequence's head.
         .filter(Expr::cust(CLAIMABLE))
         .filter(delivery::Column::NextAttemptAt.lte(now))
         .filter(

@@ -16,7 +16,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    QueryFilter, QuerySelect, QueryTrait, Set, UpdateMany,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -26,7 +26,7 @@ use super::events::Published;
 use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
 use super::webhooks::{now, to_domain};
-use super::{Store, StoreError};
+use super::{Store, StoreError, sequences};
 use crate::domain::Stopped;
 use crate::domain::clock;
 use crate::domain::webhook::{DISABLED_PREFIX, disabled_event, disabled_reason};
@@ -45,6 +45,9 @@ pub struct Recorded {
     /// and the pending ones of the webhooks disabled that this transaction
     /// cancelled (the sweeper counts the rest).
     pub finished: Finished,
+    /// Deliveries that became the head of their sequence because the one
+    /// before them ended: due now, for a claim to take.
+    pub promoted: u64,
 }
 
 impl Recorded {
@@ -53,6 +56,7 @@ impl Recorded {
         self.disabled.extend(other.disabled);
         self.published.extend(other.published);
         self.finished += other.finished;
+        self.promoted += other.promoted;
     }
 }
 
@@ -219,9 +223,26 @@ impl Store {
         // compares the same (an event is newer than `since` exactly when
         // it is newer than its floor) and binds alike on both backends.
         let since = since.trunc_subsecs(6);
-        let recovered = recovering(organization, id, since, now())
-            .exec(&txn)
-            .await?;
+        // An ordered webhook's deliveries of a sequence go to its back, in
+        // the order they were first scheduled: read them first (the range
+        // of the webhook that the update reads anyway).
+        let in_sequences: Vec<(Uuid, String)> = if webhook.ordered {
+            delivery::Entity::find_in(organization)
+                .select_only()
+                .columns([delivery::Column::Id, delivery::Column::OrderingKey])
+                .filter(missed_since(organization, id, since))
+                .filter(delivery::Column::OrderingKey.is_not_null())
+                .order_by_asc(delivery::Column::CreatedAt)
+                .order_by_asc(delivery::Column::Id)
+                .into_tuple()
+                .all(&txn)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let now = now();
+        let recovered = recovering(organization, id, since, now).exec(&txn).await?;
+        sequences::requeue(&txn, webhook.id, &in_sequences, now).await?;
         txn.commit().await?;
         Ok(Recovered::Scheduled(recovered.rows_affected))
     }
@@ -236,6 +257,33 @@ pub(super) fn recovering(
     since: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> UpdateMany<delivery::Entity> {
+    delivery::Entity::update_in(organization)
+        .col_expr(
+            delivery::Column::Status,
+            Expr::value(DeliveryStatus::Pending.as_str()),
+        )
+        // Already due, in the order they were scheduled: claims take
+        // the earliest `next_attempt_at` first, so the oldest go first.
+        .col_expr(
+            delivery::Column::NextAttemptAt,
+            Expr::col(delivery::Column::CreatedAt),
+        )
+        .col_expr(
+            delivery::Column::LeaseUntil,
+            Expr::value(None::<DateTime<Utc>>),
+        )
+        .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+        // The webhook is enabled: nothing of it waits for a resume.
+        .col_expr(delivery::Column::Paused, Expr::value(false))
+        // Nor behind anything, unless put at the back of its sequence
+        // after (a delivery cancelled while behind kept the mark).
+        .col_expr(delivery::Column::Behind, Expr::value(false))
+        .filter(missed_since(organization, id, since))
+}
+
+/// The deliveries of the webhook that failed or were cancelled by its
+/// disabling, whose event is newer than `since`.
+fn missed_since(organization: OrganizationId, id: WebhookId, since: DateTime<Utc>) -> Condition {
     let missed = Condition::any()
         .add(delivery::Column::Status.eq(DeliveryStatus::Failed.as_str()))
         .add(
@@ -255,25 +303,8 @@ pub(super) fn recovering(
         ))
         .filter(event::Column::CreatedAt.gt(since))
         .into_query();
-    delivery::Entity::update_in(organization)
-        .col_expr(
-            delivery::Column::Status,
-            Expr::value(DeliveryStatus::Pending.as_str()),
-        )
-        // Already due, in the order they were scheduled: claims take
-        // the earliest `next_attempt_at` first, so the oldest go first.
-        .col_expr(
-            delivery::Column::NextAttemptAt,
-            Expr::col(delivery::Column::CreatedAt),
-        )
-        .col_expr(
-            delivery::Column::LeaseUntil,
-            Expr::value(None::<DateTime<Utc>>),
-        )
-        .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
-        // The webhook is enabled: nothing of it waits for a resume.
-        .col_expr(delivery::Column::Paused, Expr::value(false))
-        .filter(delivery::Column::WebhookId.eq(id.as_uuid()))
-        .filter(missed)
-        .filter(Expr::exists(newer))
+    Condition::all()
+        .add(delivery::Column::WebhookId.eq(id.as_uuid()))
+        .add(missed)
+        .add(Expr::exists(newer))
 }

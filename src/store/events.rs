@@ -9,6 +9,7 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 
 use super::claims::{Admission, Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
+use super::places::{self, Place};
 use super::routing::{Filtered, route};
 use super::scoped::Scoped;
 use super::{Store, StoreError, subscriptions};
@@ -189,6 +190,7 @@ impl Store {
                 new,
                 body,
                 webhooks,
+                ordered: true,
             });
             filtered.push(left_out);
         }
@@ -220,22 +222,21 @@ impl Store {
         // To the millisecond, the one each delivery's id carries: a range
         // of `created_at` is then a range of ids (`CreatedRange`).
         let now = whole_millisecond(Utc::now());
-        // Per event, per webhook: the delivery's id, and its lease when this
-        // process's workers can start it at once.
-        let planned: Vec<Vec<(DeliveryId, Option<HandOff>)>> = events
+        let mut places = places::places(txn, events, now).await?;
+        // Per event, per webhook: the delivery's id, its place in its
+        // sequence, and its lease when this process's workers can start it
+        // at once. Only a head may be handed off: a delivery behind one
+        // waits for it.
+        let planned: Vec<Vec<Planned>> = events
             .iter()
             .map(|e| {
                 e.webhooks
                     .iter()
                     .map(|w| {
-                        let admitted = self.handoff.as_ref().and_then(|h| {
-                            let admission = (h.admit)(
-                                OrganizationId::from_uuid(w.organization_id),
-                                WebhookId::from_uuid(w.id),
-                            )?;
-                            Some((lease_end(now, h.lease), admission))
-                        });
-                        (DeliveryId::generate_at(now), admitted)
+                        let place = places.next_of(e, w);
+                        let behind = place.as_ref().is_some_and(|p| p.behind);
+                        let admitted = if behind { None } else { self.admit(w, now) };
+                        (DeliveryId::generate_at(now), place, admitted)
                     })
                     .collect()
             })
@@ -247,7 +248,7 @@ impl Store {
                 e.webhooks
                     .iter()
                     .zip(deliveries)
-                    .map(|(webhook, (id, admitted))| delivery::ActiveModel {
+                    .map(|(webhook, (id, place, admitted))| delivery::ActiveModel {
                         id: Set(id.as_uuid()),
                         event_id: Set(e.new.event.id.as_uuid()),
                         webhook_id: Set(webhook.id),
@@ -262,6 +263,9 @@ impl Store {
                         event_type: Set(e.new.event.event_type.as_str().to_owned()),
                         // Only webhooks that are not paused get deliveries.
                         paused: Set(false),
+                        ordering_key: Set(place.as_ref().map(|p| p.key.clone())),
+                        sequence: Set(place.as_ref().map(|p| p.sequence)),
+                        behind: Set(place.as_ref().is_some_and(|p| p.behind)),
                     })
             })
             .collect();
@@ -277,7 +281,7 @@ impl Store {
         for (e, deliveries) in events.iter().zip(planned) {
             let mut ids = Vec::with_capacity(deliveries.len());
             let mut handed_off = Vec::new();
-            for (webhook, (id, admitted)) in e.webhooks.iter().zip(deliveries) {
+            for (webhook, (id, place, admitted)) in e.webhooks.iter().zip(deliveries) {
                 ids.push(id);
                 let Some((lease_until, admission)) = admitted else {
                     continue;
@@ -290,6 +294,7 @@ impl Store {
                     attempt: 1,
                     body: &e.body,
                     lease_until,
+                    ordering_key: place.map(|p| p.key),
                 };
                 // A secret that cannot be opened leaves its delivery leased
                 // until the lease runs out, as a claim would.
@@ -304,15 +309,36 @@ impl Store {
     }
 }
 
+impl Store {
+    /// A lease for a new delivery to `webhook` when this process's workers
+    /// can start it at once (hand-off), with the place they keep for it.
+    fn admit(&self, webhook: &webhook::Model, now: DateTime<Utc>) -> Option<HandOff> {
+        self.handoff.as_ref().and_then(|h| {
+            let admission = (h.admit)(
+                OrganizationId::from_uuid(webhook.organization_id),
+                WebhookId::from_uuid(webhook.id),
+            )?;
+            Some((lease_end(now, h.lease), admission))
+        })
+    }
+}
+
 /// A delivery leased to this process at publishing: its lease's end, and
 /// the place the workers keep for it.
 type HandOff = (DateTime<Utc>, Admission);
+
+/// A delivery about to be inserted: its id, its place in its sequence (if
+/// it joins one), and its hand-off.
+type Planned = (DeliveryId, Option<Place>, Option<HandOff>);
 
 /// One event to schedule: its body and the webhooks it goes to.
 pub(super) struct Scheduling<'a> {
     pub new: &'a NewEvent,
     pub body: Arc<[u8]>,
     pub webhooks: Vec<&'a webhook::Model>,
+    /// Whether its deliveries to ordered webhooks join their sequences:
+    /// false for test events, which are never ordered.
+    pub ordered: bool,
 }
 
 /// Stores the events, one statement per [`CHUNK`] of them; returns each

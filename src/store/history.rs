@@ -9,7 +9,7 @@ use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Se
 use super::entities::{delivery, delivery_attempt, event, webhook};
 use super::scoped::Scoped;
 use super::webhooks::now;
-use super::{Store, StoreError};
+use super::{Store, StoreError, sequences};
 use crate::domain::labels::{self, Labels};
 use crate::domain::{
     Attempt, CreatedRange, Delivery, DeliveryId, DeliveryStatus, EventId, EventType,
@@ -146,10 +146,18 @@ impl Store {
             // A paused (or disabled) webhook's waits for it, out of the
             // claim path.
             .col_expr(delivery::Column::Paused, Expr::value(!webhook.enabled))
+            // Out of line unless it goes to the back of its sequence below
+            // (it may have ended behind, cancelled by a disabling).
+            .col_expr(delivery::Column::Behind, Expr::value(false))
             .filter(delivery::Column::Id.eq(row.id))
             .filter(delivery::Column::Status.eq(row.status.as_str()))
             .exec(&txn)
             .await?;
+        // An ordered webhook's delivery of a sequence goes to its back:
+        // resent after what was published since.
+        if let (Some(key), true) = (row.ordering_key, webhook.ordered) {
+            sequences::requeue(&txn, webhook.id, &[(row.id, key)], now).await?;
+        }
         txn.commit().await?;
         match self.get_delivery(organization, id).await? {
             Some(delivery) => Ok(Retried::Scheduled(Box::new(delivery))),

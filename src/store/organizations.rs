@@ -66,8 +66,9 @@ pub(super) fn pending_organizations(
         _ => ("?1", "?2", "?3"),
     };
     let from = if after.is_some() { ">" } else { ">=" };
-    // Paused webhooks' deliveries are not in the index: an organization
-    // whose only pending deliveries are paused is not found at all.
+    // Paused webhooks' deliveries are not in the index, nor those waiting
+    // behind their sequence's head: an organization whose only pending
+    // deliveries are such is not found at all.
     let sql = format!(
         "WITH RECURSIVE orgs(org, n) AS ( \
            SELECT (SELECT organization_id FROM deliveries \

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::claims::{claiming, lease_end};
 use super::sweeps::{self, Target};
-use super::{backlog, disabling, history, organizations, retention, stats, webhooks};
+use super::{backlog, disabling, history, organizations, retention, sequences, stats, webhooks};
 use crate::domain::page::DEFAULT_PAGE_SIZE;
 use crate::domain::{CreatedRange, DeliveryStatus, EventType, OrganizationId, Page, WebhookId};
 use history::DeliveryFilter;
@@ -141,6 +141,16 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
         claiming(backend, organization, 16, &[webhook], now, until).build(backend),
     ));
     planned.push(("backlog".to_owned(), backlog::due_backlog(backend, now)));
+    let one = (webhook.as_uuid(), "customer-7".to_owned());
+    let two = (webhook.as_uuid(), String::new());
+    planned.push((
+        "sequence head_check".to_owned(),
+        sequences::pending_heads(backend, &[&one, &two]),
+    ));
+    planned.push((
+        "sequence promote".to_owned(),
+        sequences::promoting(backend, &[&one, &two]),
+    ));
     for (name, after) in [("", None), (" next batch", Some(Uuid::now_v7()))] {
         planned.push((
             format!("sweep_window{name}"),
@@ -155,7 +165,8 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
     // the whole (empty) partial index of claimable deliveries for it,
     // whose predicate it repeats, rather than the primary key.
     let targets = [
-        ("enabled", Target::Enabled),
+        ("enabled", Target::Enabled { ordered: true }),
+        ("enabled unordered", Target::Enabled { ordered: false }),
         (
             "disabled",
             Target::Disabled {

@@ -176,6 +176,7 @@ impl Store {
             previous_secrets: None,
             rate_limit_per_second: new.rate_limit_per_second.into(),
             filter: new.filter.clone(),
+            ordered: new.ordering.is_ordered(),
             failing_since: None,
             disabled_reason: None,
             disabled_at: None,

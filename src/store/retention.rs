@@ -3,7 +3,9 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
-use sea_orm::{ColumnTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Select};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Select,
+};
 use uuid::Uuid;
 
 use super::entities::{delivery, delivery_attempt, event};
@@ -35,6 +37,21 @@ impl Store {
             .await?;
         txn.commit().await?;
         Ok(deleted.rows_affected)
+    }
+
+    /// Deletes up to `batch` ordered sequences' rows unused since `cutoff`
+    /// and with no pending delivery. Returns how many went.
+    pub async fn purge_sequences(
+        &self,
+        cutoff: DateTime<Utc>,
+        batch: u64,
+    ) -> Result<u64, StoreError> {
+        let backend = self.db.get_database_backend();
+        let deleted = self
+            .db
+            .execute_raw(super::sequences::idle_before(backend, cutoff, batch))
+            .await?;
+        Ok(deleted.rows_affected())
     }
 
     /// Deletes up to `batch` events published before `cutoff` that have no

@@ -138,6 +138,7 @@ mod tests {
             disabled_reason: None,
             disabled_at: None,
             filter: filter.map(str::to_owned),
+            ordered: false,
         }
     }
 

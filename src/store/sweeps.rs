@@ -16,8 +16,8 @@
 
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
-    ColumnTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-    Select, Set, UpdateMany,
+    ColumnTrait, Condition, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, Select, Set, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -25,7 +25,7 @@ use super::claims::cancelling;
 use super::entities::{delivery, webhook, webhook_sweep};
 use super::pausing::PAUSE_BATCH;
 use super::scoped::Scoped;
-use super::{Store, StoreError};
+use super::{Store, StoreError, sequences};
 use crate::domain::webhook::DISABLED_PREFIX;
 use crate::domain::{OrganizationId, WebhookId};
 
@@ -50,10 +50,12 @@ pub enum Sweep {
 /// is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Target {
-    /// Enabled: no delivery of it waits for a resume.
-    Enabled,
+    /// Enabled: no delivery of it waits for a resume. Unordered: none
+    /// waits behind another either (it may have been ordered).
+    Enabled { ordered: bool },
     /// Paused by hand: its pending deliveries are marked (`pausing`).
-    Paused,
+    /// Unordered: none waits behind another.
+    Paused { ordered: bool },
     /// Disabled for failing, for `reason`: its pending deliveries are
     /// cancelled, their `last_error` the one RecoverWebhook looks for.
     Disabled { reason: String },
@@ -64,11 +66,11 @@ pub(super) enum Target {
 impl Target {
     /// A webhook row's target: disabled when it was disabled for failing
     /// (enabling it again clears the reason), paused when disabled by hand.
-    fn of(enabled: bool, disabled_reason: Option<String>) -> Self {
+    pub(super) fn of(enabled: bool, disabled_reason: Option<String>, ordered: bool) -> Self {
         match (enabled, disabled_reason) {
-            (true, _) => Target::Enabled,
+            (true, _) => Target::Enabled { ordered },
             (false, Some(reason)) => Target::Disabled { reason },
-            (false, None) => Target::Paused,
+            (false, None) => Target::Paused { ordered },
         }
     }
 
@@ -131,17 +133,21 @@ impl Store {
         // sweep's row, which a change writes after the webhook's.
         let mut current = webhook::Entity::find_in(organization)
             .select_only()
-            .columns([webhook::Column::Enabled, webhook::Column::DisabledReason])
+            .columns([
+                webhook::Column::Enabled,
+                webhook::Column::DisabledReason,
+                webhook::Column::Ordered,
+            ])
             .filter(webhook::Column::Id.eq(id.as_uuid()));
         if backend == DbBackend::Postgres {
             current = current.lock_with_behavior(LockType::Share, LockBehavior::SkipLocked);
         }
         let target = match current
-            .into_tuple::<(bool, Option<String>)>()
+            .into_tuple::<(bool, Option<String>, bool)>()
             .one(&txn)
             .await?
         {
-            Some((enabled, reason)) => Target::of(enabled, reason),
+            Some((enabled, reason, ordered)) => Target::of(enabled, reason, ordered),
             None => {
                 let exists = webhook::Entity::find_in(organization)
                     .select_only()
@@ -271,6 +277,13 @@ async fn bring_in_line(
             (ids, last)
         }
     };
+    if matches!(target, Target::Enabled { .. }) && (after.is_none() || last.is_none()) {
+        // Enabled again, perhaps while a disabling's sweep was under way:
+        // it may have cancelled a sequence's head and left its successors
+        // behind. At the first batch (in the transaction that enables) and
+        // at the last, every sequence of the webhook gets its head.
+        sequences::promote_webhook(txn, webhook.as_uuid()).await?;
+    }
     if ids.is_empty() {
         return Ok((last, 0));
     }
@@ -291,13 +304,31 @@ async fn bring_in_line(
 pub(super) fn batch_update(target: &Target, ids: Vec<Uuid>) -> UpdateMany<delivery::Entity> {
     let update = delivery::Entity::update_many().filter(delivery::Column::Id.is_in(ids));
     match target {
-        Target::Enabled => update
+        Target::Enabled { ordered: true } => update
             .col_expr(delivery::Column::Paused, Expr::value(false))
             .filter(delivery::Column::Paused.eq(true)),
-        Target::Paused => update
+        // Made unordered: what waited behind a head does not any more.
+        Target::Enabled { ordered: false } => update
+            .col_expr(delivery::Column::Paused, Expr::value(false))
+            .col_expr(delivery::Column::Behind, Expr::value(false))
+            .filter(
+                Condition::any()
+                    .add(delivery::Column::Paused.eq(true))
+                    .add(delivery::Column::Behind.eq(true)),
+            ),
+        Target::Paused { ordered: true } => update
             .col_expr(delivery::Column::Paused, Expr::value(true))
             .filter(Expr::cust("status = 'pending'"))
             .filter(delivery::Column::Paused.eq(false)),
+        Target::Paused { ordered: false } => update
+            .col_expr(delivery::Column::Paused, Expr::value(true))
+            .col_expr(delivery::Column::Behind, Expr::value(false))
+            .filter(Expr::cust("status = 'pending'"))
+            .filter(
+                Condition::any()
+                    .add(delivery::Column::Paused.eq(false))
+                    .add(delivery::Column::Behind.eq(true)),
+            ),
         // The same mark, whichever transaction cancels them: RecoverWebhook
         // tells them from a delete's cancels by it.
         Target::Disabled { reason } => cancelling(update).col_expr(

@@ -16,8 +16,8 @@ use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
 use super::{Store, StoreError, again_on_conflict, subscriptions};
 use crate::domain::{
-    Disabled, EventType, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges, WebhookId,
-    WebhookUrl,
+    Disabled, EventType, Ordering, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges,
+    WebhookId, WebhookUrl,
 };
 
 impl Store {
@@ -80,6 +80,7 @@ impl Store {
             return Ok(None);
         };
         let was_enabled = row.enabled;
+        let was_ordered = row.ordered;
         let mut row = row.into_active_model();
         if let Some(url) = &changes.url {
             row.url = Set(url.as_str().to_owned());
@@ -102,6 +103,11 @@ impl Store {
         if let Some(rate) = changes.rate_limit_per_second {
             row.rate_limit_per_second = Set(rate.into());
         }
+        if let Some(ordering) = changes.ordering {
+            // Made ordered: deliveries published from now on join their
+            // sequences; those pending already go out unordered.
+            row.ordered = Set(ordering.is_ordered());
+        }
         if let Some(filter) = &changes.filter {
             // Publishing reads it from the row, in every process: nothing
             // else to tell.
@@ -118,14 +124,12 @@ impl Store {
             subscriptions::resubscribe(&txn, organization, id, events).await?;
         }
         let mut swept_later = false;
-        if let Some(enabled) = changes.enabled
-            && enabled != was_enabled
-        {
-            let target = if enabled {
-                Target::Enabled
-            } else {
-                Target::Paused
-            };
+        let enabled_changed = row.enabled != was_enabled;
+        // Made unordered: what waits behind a head is let go, a batch now,
+        // the rest by the sweeper.
+        let unordered = was_ordered && !row.ordered;
+        if enabled_changed || unordered {
+            let target = Target::of(row.enabled, row.disabled_reason.clone(), row.ordered);
             swept_later = start_sweep(&txn, organization, id, target)
                 .await?
                 .sweep_later;
@@ -263,5 +267,6 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         },
         rate_limit_per_second: u32::try_from(row.rate_limit_per_second).unwrap_or(0),
         filter: row.filter,
+        ordering: Ordering::from_ordered(row.ordered),
     })
 }

@@ -123,6 +123,7 @@ async fn two_instances_on_one_postgres_send_each_delivery_once() {
                     json!({"n": half * TOTAL + i}),
                     String::new(),
                     Default::default(),
+                    String::new(),
                 )
                 .unwrap();
                 publisher.publish(event).await.unwrap();

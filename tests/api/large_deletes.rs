@@ -189,6 +189,7 @@ async fn a_webhook_enabled_again_while_its_disable_is_swept_keeps_what_was_not_c
         error_message: Some("HTTP 500".into()),
         response_excerpt: None,
         next: Next::Failed,
+        ordering_key: None,
     };
     let recorded = store
         .record_attempts(&[failure], Duration::ZERO)

@@ -50,6 +50,7 @@ async fn the_largest_valid_event_is_published_on_both_faces(backend: Backend) {
         data: Some(to_struct(densest_data())),
         idempotency_key: key.clone(),
         labels: labels.clone(),
+        ordering_key: "𝄞".repeat(128),
     };
     let published = app
         .events()

@@ -11,12 +11,34 @@ use uuid::Uuid;
 use crate::on_every_backend;
 use crate::support::receiver::Receiver;
 use crate::support::{Backend, deliver_to, spawn_app_at};
-use webhook_service::grpc::proto::{DeliveryStatus, ListDeliveriesRequest};
+use webhook_service::grpc::proto::{DeliveryStatus, ListDeliveriesRequest, Ordering};
 use webhook_service::store::{SecretBox, Store};
 
-on_every_backend!(deliveries_stored_before_their_event_type_and_pause_were_kept_get_both,);
+on_every_backend!(
+    deliveries_stored_before_their_event_type_and_pause_were_kept_get_both,
+    deliveries_pending_before_ordered_delivery_stay_unordered_and_claimable,
+);
 
 const WAIT: Duration = Duration::from_secs(10);
+
+/// Runs `undo` on the stopped service's database, and makes the retry of
+/// `waiting` come due as if the service had been down meanwhile.
+async fn undo_and_make_due(url: &str, undo: &[&str], waiting: &str) {
+    let db = sea_orm::Database::connect(url).await.unwrap();
+    for statement in undo {
+        db.execute_unprepared(statement).await.unwrap();
+    }
+    let due = Query::update()
+        .table(Alias::new("deliveries"))
+        .value(
+            Alias::new("next_attempt_at"),
+            chrono::Utc::now() - chrono::Duration::seconds(1),
+        )
+        .and_where(Expr::col(Alias::new("id")).eq(Uuid::parse_str(waiting).unwrap()))
+        .to_owned();
+    assert_eq!(db.execute(&due).await.unwrap().rows_affected(), 1);
+    db.close().await.unwrap();
+}
 
 /// What migrations 10 and 11 undone leave: the schema of 9, with the rows
 /// as they are.
@@ -74,23 +96,7 @@ async fn deliveries_stored_before_their_event_type_and_pause_were_kept_get_both(
         .await;
     before.set_enabled(&paused.id, false).await;
     before.stop_within(WAIT).await;
-    {
-        let db = sea_orm::Database::connect(&url).await.unwrap();
-        for statement in BEFORE_10 {
-            db.execute_unprepared(statement).await.unwrap();
-        }
-        // Its retry came due while the service was down.
-        let due = Query::update()
-            .table(Alias::new("deliveries"))
-            .value(
-                Alias::new("next_attempt_at"),
-                chrono::Utc::now() - chrono::Duration::seconds(1),
-            )
-            .and_where(Expr::col(Alias::new("id")).eq(Uuid::parse_str(&waiting).unwrap()))
-            .to_owned();
-        assert_eq!(db.execute(&due).await.unwrap().rows_affected(), 1);
-        db.close().await.unwrap();
-    }
+    undo_and_make_due(&url, BEFORE_10, &waiting).await;
 
     receiver.always("/paused", 200);
     let mut after = spawn_app_at(url.clone(), settings).await;
@@ -130,4 +136,75 @@ async fn deliveries_stored_before_their_event_type_and_pause_were_kept_get_both(
         .await;
     assert_eq!(sent.status(), DeliveryStatus::Succeeded);
     assert_eq!(receiver.received("/paused").len(), 2);
+}
+
+/// What migration 16 undone leaves: the schema of 15, with the rows as
+/// they are.
+const BEFORE_16: &[&str] = &[
+    "DROP INDEX deliveries_sequence",
+    "DROP INDEX deliveries_due",
+    "DROP INDEX deliveries_organization_due",
+    "CREATE INDEX deliveries_due ON deliveries (next_attempt_at) \
+     WHERE status = 'pending' AND NOT paused",
+    "CREATE INDEX deliveries_organization_due ON deliveries (organization_id, next_attempt_at) \
+     WHERE status = 'pending' AND NOT paused",
+    "DROP TABLE delivery_sequences",
+    "ALTER TABLE deliveries DROP COLUMN behind",
+    "ALTER TABLE deliveries DROP COLUMN sequence",
+    "ALTER TABLE deliveries DROP COLUMN ordering_key",
+    "ALTER TABLE webhooks DROP COLUMN ordered",
+    "DELETE FROM seaql_migrations WHERE version = 'm20261207_000016_ordered_delivery'",
+];
+
+/// A delivery waiting for its retry when the service stops, and a webhook
+/// registered then: after the upgrade the webhook is unordered, the
+/// delivery in no sequence and not behind anything, and its retry is
+/// claimed and sent when it comes due.
+async fn deliveries_pending_before_ordered_delivery_stay_unordered_and_claimable(backend: Backend) {
+    let receiver = Receiver::start().await;
+    receiver.always("/late", 500);
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("before.db").display()),
+        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
+    };
+    let settings = |s: &mut webhook_service::config::Settings| {
+        deliver_to(&receiver)(s);
+        s.retry_schedule = "1h".into();
+    };
+    let before = spawn_app_at(url.clone(), settings).await;
+    let organization = before.organization;
+    let late = before
+        .subscribe(&receiver.url("/late"), &["member.added"])
+        .await
+        .webhook
+        .unwrap();
+    before.publish("member.added", json!({}), "").await.unwrap();
+    receiver.wait_for("/late", 1, WAIT).await;
+    let waiting = before.deliveries_of(&late.id).await[0].id.clone();
+    before
+        .wait_for_delivery(&waiting, WAIT, |d| d.attempt_count == 1)
+        .await;
+    before.stop_within(WAIT).await;
+    undo_and_make_due(&url, BEFORE_16, &waiting).await;
+
+    receiver.always("/late", 200);
+    let mut after = spawn_app_at(url.clone(), settings).await;
+    after.organization = organization;
+    assert_eq!(
+        after.get_webhook(&late.id).await.unwrap().ordering(),
+        Ordering::Unordered
+    );
+    let sent = after
+        .wait_for_delivery(&waiting, WAIT, |d| d.status() != DeliveryStatus::Pending)
+        .await;
+    assert_eq!(sent.status(), DeliveryStatus::Succeeded);
+    assert_eq!(receiver.received("/late").len(), 2);
+    let in_sequences = after
+        .query(
+            "SELECT COUNT(*) AS n FROM deliveries \
+             WHERE behind OR ordering_key IS NOT NULL OR sequence IS NOT NULL",
+        )
+        .await;
+    assert_eq!(in_sequences[0].try_get::<i64>("", "n").unwrap(), 0);
 }

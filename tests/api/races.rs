@@ -318,6 +318,7 @@ async fn another_process_s_held_delivery_is_not_sent_once_the_webhook_is_paused(
             json!({"n": n}),
             String::new(),
             Default::default(),
+            String::new(),
         )
         .unwrap();
         holder.publisher.publish(event)

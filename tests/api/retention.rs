@@ -11,7 +11,10 @@ use crate::support::receiver::{Receiver, Reply};
 use crate::support::{Backend, deliver_to, spawn_app_with};
 use webhook_service::grpc::proto::DeliveryStatus;
 
-on_every_backend!(retention_removes_old_finished_deliveries_and_their_events_only,);
+on_every_backend!(
+    retention_removes_old_finished_deliveries_and_their_events_only,
+    retention_forgets_idle_ordered_sequences_and_keeps_busy_ones,
+);
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -142,4 +145,79 @@ async fn retention_removes_old_finished_deliveries_and_their_events_only(backend
         1,
         "the event of a pending delivery was deleted"
     );
+}
+
+/// The sequence rows of ordered webhooks, as `(ordering key, next number)`.
+async fn sequences(app: &crate::support::TestApp) -> Vec<(String, i64)> {
+    let rows = app
+        .query("SELECT ordering_key, next_sequence FROM delivery_sequences ORDER BY ordering_key")
+        .await;
+    rows.iter()
+        .map(|r| {
+            (
+                r.try_get("", "ordering_key").unwrap(),
+                r.try_get("", "next_sequence").unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A sequence unused for longer than the retention period, with nothing
+/// pending, is forgotten; one as old with a delivery still pending stays.
+async fn retention_forgets_idle_ordered_sequences_and_keeps_busy_ones(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(backend, |s| {
+        deliver_to(&receiver)(s);
+        s.retention = Duration::from_secs(3600);
+        s.retention_interval = Duration::from_millis(200);
+        s.retry_schedule = "1h".into();
+    })
+    .await;
+    receiver.script("/busy", [Reply::status(500)]);
+    let idle = crate::ordering::ordered_webhook(&app, &receiver, "/idle").await;
+    crate::ordering::ordered_webhook(&app, &receiver, "/busy").await;
+    let event = crate::ordering::publish_keyed(&app, "a", json!({})).await;
+    receiver.wait_for("/idle", 1, WAIT).await;
+    receiver.wait_for("/busy", 1, WAIT).await;
+    let sent = app
+        .deliveries_of(&idle)
+        .await
+        .into_iter()
+        .find(|d| d.event_id == event)
+        .unwrap();
+    app.wait_for_delivery(&sent.id, WAIT, |d| d.status() == DeliveryStatus::Succeeded)
+        .await;
+    // Both webhooks' sequence "a" has one row; age both past retention.
+    assert_eq!(
+        sequences(&app).await,
+        [("a".to_owned(), 1), ("a".to_owned(), 1)]
+    );
+    let aged = sea_orm::sea_query::Query::update()
+        .table(sea_orm::sea_query::Alias::new("delivery_sequences"))
+        .value(
+            sea_orm::sea_query::Alias::new("updated_at"),
+            chrono::Utc::now() - chrono::Duration::hours(2),
+        )
+        .to_owned();
+    assert_eq!(app.execute(&aged).await, 2);
+
+    let deadline = std::time::Instant::now() + WAIT;
+    while sequences(&app).await.len() == 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the idle sequence is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The round that forgot the idle one kept the busy one.
+    let left = app.query("SELECT webhook_id FROM delivery_sequences").await;
+    assert_eq!(left.len(), 1);
+    let pending = app
+        .query(
+            "SELECT COUNT(*) AS n FROM deliveries d JOIN delivery_sequences s \
+                ON d.webhook_id = s.webhook_id AND d.ordering_key = s.ordering_key \
+                WHERE d.status = 'pending'",
+        )
+        .await;
+    assert_eq!(pending[0].try_get::<i64>("", "n").unwrap(), 1);
 }

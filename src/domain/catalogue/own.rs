@@ -86,6 +86,7 @@ mod tests {
             disabled: None,
             rate_limit_per_second: 0,
             filter: None,
+            ordering: crate::domain::Ordering::Unordered,
         };
         let disabled = Disabled {
             reason: "every delivery failed".into(),

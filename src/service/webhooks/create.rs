@@ -3,6 +3,7 @@
 
 use super::*;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
+use crate::domain::ordering::unknown_ordering;
 
 impl Webhooks {
     /// What is wrong with `events` when it names a type the catalogue
@@ -49,12 +50,15 @@ impl Webhooks {
             Ok(events) => self.not_subscribable(&events, &[]).await?,
             Err(_) => None,
         };
-        let new = match (parsed, refused) {
-            (Ok(new), None) => new,
-            (Ok(_), Some(refused)) => return Err(events_violation(refused)),
-            (Err(mut violations), refused) => {
+        let new = match (parsed, refused, request.ordering) {
+            (Ok(new), None, Ok(ordering)) => NewWebhook { ordering, ..new },
+            (parsed, refused, ordering) => {
+                let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
+                }
+                if let Err(value) = ordering {
+                    violations.add("ordering", unknown_ordering(value));
                 }
                 return Err(violations.into());
             }

@@ -16,8 +16,8 @@ use crate::domain::access::authorize_early;
 use crate::domain::clock;
 use crate::domain::{
     Action, Caller, DeliveryId, DeliveryStatus, Event, EventId, EventType, NewEvent, NewWebhook,
-    OrganizationId, Page, SigningSecret, UpdateFields, Violations, Webhook, WebhookChanges,
-    WebhookId,
+    Ordering, OrderingKey, OrganizationId, Page, SigningSecret, UpdateFields, Violations, Webhook,
+    WebhookChanges, WebhookId,
 };
 use crate::store::{Created, Recovered, Registration, StoreError, TestDelivery};
 
@@ -36,6 +36,8 @@ pub struct CreateWebhook {
     pub rate_limit_per_second: u32,
     /// Empty for none.
     pub filter: String,
+    /// `Err`: a value the wire carried that is no ordering.
+    pub ordering: Result<Ordering, i32>,
 }
 
 /// Names one webhook, not yet validated.
@@ -63,6 +65,8 @@ pub struct UpdateWebhook {
     pub description: String,
     pub rate_limit_per_second: u32,
     pub filter: String,
+    /// `Err`: a value the wire carried that is no ordering.
+    pub ordering: Result<Ordering, i32>,
     pub mask: Vec<String>,
 }
 
@@ -162,6 +166,7 @@ impl Webhooks {
                 description: &request.description,
                 rate_limit_per_second: request.rate_limit_per_second,
                 filter: &request.filter,
+                ordering: request.ordering,
             },
             self.rules.allow_private_targets,
         )?;
@@ -309,6 +314,7 @@ impl Webhooks {
                 serde_json::json!({ "webhook_id": id.to_string() }),
             ),
             idempotency_key: None,
+            ordering_key: OrderingKey::default(),
         };
         let publisher = self.publisher.clone();
         let sent = to_completion(async move {

@@ -28,6 +28,16 @@ pub struct Model {
     /// partial indexes of claimable deliveries leave it out) until the
     /// webhook resumes. Means nothing once the delivery is finished.
     pub paused: bool,
+    /// The ordering key of its sequence, for a delivery of an ordered
+    /// webhook (`""`: the event had none); NULL: in no sequence.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub ordering_key: Option<String>,
+    /// Its place in its sequence (publish order); NULL: in no sequence.
+    pub sequence: Option<i64>,
+    /// Set while an earlier delivery of its sequence is pending: out of the
+    /// claim path (the partial indexes of claimable deliveries leave it
+    /// out) until that one ends and this one becomes the head.
+    pub behind: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

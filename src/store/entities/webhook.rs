@@ -39,6 +39,9 @@ pub struct Model {
     /// NULL for all of them.
     #[sea_orm(column_type = "Text", nullable)]
     pub filter: Option<String>,
+    /// Its deliveries of one ordering key go out one at a time, in publish
+    /// order (see `store::sequences`).
+    pub ordered: bool,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -18,6 +18,7 @@ mod m20261205_000012_shared_limits;
 mod m20261206_000013_webhook_sweeps;
 mod m20261206_000014_event_types;
 mod m20261206_000015_webhook_filters;
+mod m20261207_000016_ordered_delivery;
 
 pub struct Migrator;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000013_webhook_sweeps::Migration),
             Box::new(m20261206_000014_event_types::Migration),
             Box::new(m20261206_000015_webhook_filters::Migration),
+            Box::new(m20261207_000016_ordered_delivery::Migration),
         ]
     }
 }

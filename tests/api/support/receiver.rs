@@ -67,6 +67,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Vec<u8>,
     pub at: Instant,
+    /// The status it was answered.
+    pub status: u16,
 }
 
 impl Received {
@@ -90,6 +92,9 @@ struct State {
     always: HashMap<String, Reply>,
     /// Per path: requests being answered now, and the most there were at once.
     in_flight: HashMap<String, (usize, usize)>,
+    /// Paths whose requests are also counted in flight per the value at
+    /// this JSON pointer of their body (as `<path>#<value>`).
+    in_flight_by: HashMap<String, &'static str>,
 }
 
 pub struct Receiver {
@@ -225,6 +230,22 @@ impl Receiver {
 
     /// The most requests to `path` that were in flight at once (arrived,
     /// held or answering, not yet answered), so far.
+    /// Counts `path`'s requests in flight per the value at `pointer` in
+    /// their JSON body too: [`Self::peak_in_flight`] of `<path>#<value>`.
+    #[allow(dead_code)]
+    pub fn in_flight_by(&self, path: &str, pointer: &'static str) {
+        let mut state = self.state.lock().unwrap();
+        state.in_flight_by.insert(path.to_owned(), pointer);
+    }
+
+    /// How many requests to `path` are in flight now (arrived, held or
+    /// answering, not yet answered).
+    #[allow(dead_code)]
+    pub fn in_flight(&self, path: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state.in_flight.get(path).map_or(0, |(now, _)| *now)
+    }
+
     pub fn peak_in_flight(&self, path: &str) -> usize {
         let state = self.state.lock().unwrap();
         state.in_flight.get(path).map_or(0, |(_, peak)| *peak)
@@ -352,24 +373,38 @@ async fn answer(
         .await
         .map(|b| b.to_bytes().to_vec())
         .unwrap_or_default();
+    let tag = {
+        let state = state.lock().unwrap();
+        state.in_flight_by.get(&path).map(|pointer| {
+            let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+            let value = json.pointer(pointer).cloned().unwrap_or_default();
+            format!(
+                "{path}#{}",
+                value.as_str().map_or(value.to_string(), str::to_owned)
+            )
+        })
+    };
+    let _tagged = tag.map(|tag| InFlight::new(&state, &tag));
     let reply = {
         let mut state = state.lock().unwrap();
-        state.received.push(Received {
-            path: path.clone(),
-            headers,
-            body,
-            at,
-        });
         let always = state
             .always
             .get(&path)
             .cloned()
             .unwrap_or_else(|| Reply::status(200));
-        state
+        let reply = state
             .scripts
             .get_mut(&path)
             .and_then(|s| s.pop_front())
-            .unwrap_or(always)
+            .unwrap_or(always);
+        state.received.push(Received {
+            path: path.clone(),
+            headers,
+            body,
+            at,
+            status: reply.status,
+        });
+        reply
     };
     arrived.notify_waiters();
     tokio::time::sleep(reply.delay).await;
