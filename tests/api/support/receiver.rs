@@ -238,14 +238,6 @@ impl Receiver {
         state.in_flight_by.insert(path.to_owned(), pointer);
     }
 
-    /// How many requests to `path` are in flight now (arrived, held or
-    /// answering, not yet answered).
-    #[allow(dead_code)]
-    pub fn in_flight(&self, path: &str) -> usize {
-        let state = self.state.lock().unwrap();
-        state.in_flight.get(path).map_or(0, |(now, _)| *now)
-    }
-
     pub fn peak_in_flight(&self, path: &str) -> usize {
         let state = self.state.lock().unwrap();
         state.in_flight.get(path).map_or(0, |(_, peak)| *peak)
@@ -384,7 +376,7 @@ async fn answer(
             )
         })
     };
-    let _tagged = tag.map(|tag| InFlight::new(&state, &tag));
+    let _tagged = tag.map(|tag| InFlight::new(&state, &arrived, &tag));
     let reply = {
         let mut state = state.lock().unwrap();
         let always = state
