@@ -86,6 +86,9 @@ pub struct Claimed {
     pub loaded_at: Instant,
     /// Held from hand-off admission until the workers take it in.
     pub admission: Option<Admission>,
+    /// The key of its ordered sequence (`None`: not ordered). At most one
+    /// delivery of a sequence is in flight in this process at a time.
+    pub ordering_key: Option<String>,
 }
 
 /// What a delivery sends of its event: its type, its body, and when it
@@ -293,6 +296,7 @@ impl Store {
             },
             loaded_at: Instant::now(),
             admission: None,
+            ordering_key: None,
         }))
     }
 }
