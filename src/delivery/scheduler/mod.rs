@@ -20,6 +20,9 @@ mod slots;
 mod tenants;
 mod window;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Instant;
 
