@@ -25,7 +25,10 @@ use crate::store::{Change, Claimed};
 pub use client::Client;
 pub use dispatcher::{Dispatcher, HandoffsInTransit};
 pub use retry::RetryPolicy;
-use stale::{Changes, SharedChanges};
+use scheduler::{Limits, Scheduler, Shares};
+
+/// The scheduler the workers and publishing share.
+type Shared = Arc<Mutex<Scheduler<Claimed>>>;
 
 /// How deliveries are made.
 #[derive(Debug, Clone)]
@@ -62,8 +65,9 @@ pub struct DeliveryConfig {
 pub struct Wakeup {
     notify: Arc<Notify>,
     handed: mpsc::UnboundedSender<Vec<Claimed>>,
-    /// Which webhooks changed, so that deliveries read before are not sent.
-    changes: SharedChanges,
+    /// The workers' decisions; told which webhooks changed, so that
+    /// deliveries read before are not sent.
+    scheduler: Shared,
 }
 
 /// The workers' end of [`Wakeup`].
@@ -72,21 +76,43 @@ pub struct Inbox {
     /// Places kept for deliveries admitted for hand-off and not yet taken
     /// in (see [`crate::store::Admission`]).
     kept: Arc<AtomicUsize>,
+    scheduler: Shared,
+    /// This process among those delivering from one PostgreSQL.
+    process: uuid::Uuid,
 }
 
 impl Wakeup {
-    /// `lease`: how long the workers may hold a delivery.
-    pub fn new(lease: Duration) -> (Self, Inbox) {
+    /// For workers delivering as `config` says; `sqlite`: the one process
+    /// there can be (on PostgreSQL, others may deliver too).
+    pub fn new(config: &DeliveryConfig, sqlite: bool) -> (Self, Inbox) {
         let (handed, inbox) = mpsc::unbounded_channel();
         let kept = Arc::new(AtomicUsize::new(0));
+        // On PostgreSQL, other processes may be delivering too: this one
+        // takes nothing until its heartbeats say which share is its own.
+        let process = uuid::Uuid::new_v4();
+        let shares = if sqlite {
+            Shares::alone(config.max_per_endpoint)
+        } else {
+            Shares::joining(process, config.max_per_endpoint)
+        };
+        let limits = Limits {
+            max_in_flight: config.max_in_flight,
+            reserve: scheduler::reserve(config.max_in_flight),
+            lease: config.lease,
+            timeout: config.timeout,
+            turns_in_database: !sqlite,
+        };
+        let scheduler = Arc::new(Mutex::new(Scheduler::new(limits, shares)));
         let wakeup = Self {
             notify: Arc::new(Notify::new()),
             handed,
-            changes: Arc::new(Mutex::new(Changes::new(lease))),
+            scheduler: scheduler.clone(),
         };
         let inbox = Inbox {
             handed: inbox,
             kept,
+            scheduler,
+            process,
         };
         (wakeup, inbox)
     }
@@ -111,17 +137,16 @@ impl Wakeup {
     }
 
     fn changed(&self, change: Change) {
-        self.changes
+        let webhook = match change {
+            Change::Webhook(id) => Some(id),
+            Change::Unknown => None,
+        };
+        self.scheduler
             .lock()
             .expect("lock")
-            .heard(change, Instant::now());
+            .edited(webhook, Instant::now());
         // What is given back is claimed again at once.
         self.wake();
-    }
-
-    /// True when `claim` was read before its webhook changed.
-    fn is_stale(&self, claim: &Claimed) -> bool {
-        self.changes.lock().expect("lock").stale(claim)
     }
 
     async fn woken(&self) {

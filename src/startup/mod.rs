@@ -114,7 +114,7 @@ impl Application {
             Some(key) => key,
             None => stored_portal_key(&store).await?,
         };
-        let (wakeup, inbox) = Wakeup::new(lease);
+        let (wakeup, inbox) = Wakeup::new(&delivery, store.is_sqlite());
         let dispatcher = Dispatcher::new(
             store.clone(),
             delivery,

@@ -87,7 +87,8 @@ pub struct Claimed {
     /// Held from hand-off admission until the workers take it in.
     pub admission: Option<Admission>,
     /// The ordering key of its sequence when it is an ordered webhook's
-    /// (`""`: the default one); `None` for a delivery in no sequence.
+    /// (`""`: the default one); `None` for a delivery in no sequence. At
+    /// most one delivery of a sequence is in flight in this process at a time.
     pub ordering_key: Option<String>,
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{Inner, Slots};
+use super::Inner;
 use crate::store::Heartbeat;
 
 /// A process silent for this many heartbeat intervals is counted out.
@@ -13,15 +13,6 @@ const LIVES: u32 = 5;
 /// Silent for this many, a process starts nothing more: well before the
 /// others may count it out, since its requests in flight still run.
 const FENCE_AFTER: u32 = 3;
-
-impl Slots {
-    /// True when no endpoint has more requests in flight than this
-    /// process's share allows now.
-    fn within_share(&self) -> bool {
-        let share = self.windows.cap();
-        self.endpoints.values().all(|e| e.running <= share)
-    }
-}
 
 impl Inner {
     /// Beats every heartbeat interval until `stop` completes, taking the
@@ -38,10 +29,7 @@ impl Inner {
             if sent >= fence_at {
                 self.fence();
             }
-            let settled = {
-                let slots = self.slots.lock().expect("lock");
-                slots.shares.settled_as_of(slots.within_share())
-            };
+            let settled = self.scheduler().settled_as_of();
             // A beat that took longer than an interval may have committed
             // after the others counted this process out: not trusted.
             let beat = tokio::time::timeout(
@@ -85,13 +73,7 @@ impl Inner {
 
     /// Takes the share `beat` gives, and wakes the claims when it grew.
     fn take_share(&self, beat: &Heartbeat) {
-        let (before, share) = {
-            let mut slots = self.slots.lock().expect("lock");
-            let before = slots.windows.cap();
-            let share = slots.shares.heard(beat);
-            slots.windows.set_cap(share);
-            (before, share)
-        };
+        let (before, share) = self.scheduler().heard(beat);
         if share != before {
             tracing::info!(
                 share,
@@ -106,13 +88,10 @@ impl Inner {
 
     /// Out of touch with the database for too long: starts nothing more.
     fn fence(&self) {
-        let mut slots = self.slots.lock().expect("lock");
-        if !slots.shares.fenced() {
+        if self.scheduler().fence() {
             tracing::warn!(
                 "no heartbeat got through for {FENCE_AFTER} intervals: starting no deliveries until one does"
             );
         }
-        slots.shares.fence();
-        slots.windows.set_cap(0);
     }
 }

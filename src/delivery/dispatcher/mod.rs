@@ -2,28 +2,23 @@
 //! each on its own task, and hand the results to a writer that records them
 //! in batches.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, MutexGuard};
+use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
-use super::attempt::attempt;
 use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE};
-use super::scheduler::{self, Booked, Rates, Shares, Signal, Tenants, Windows};
-use super::{DeliveryConfig, Inbox, Wakeup, stale};
-use crate::domain::WebhookId;
+use super::scheduler::{self, Decision, Scheduler};
+use super::{DeliveryConfig, Inbox, Shared, Wakeup, stale};
 use crate::metrics::Metrics;
 use crate::store::{Admission, Admit, AttemptRecord, Claimed, Lease, Store};
 
 mod claiming;
 mod membership;
-mod slots;
-mod turns;
-
-use slots::{Placed, Then};
+mod slot;
 
 /// Reads the count of [`Dispatcher::handoffs_in_transit`].
 #[derive(Clone)]
@@ -35,37 +30,11 @@ impl HandoffsInTransit {
     }
 }
 
-/// Runs the delivery workers of one process.
+/// Runs the delivery workers of one process: the I/O of the scheduler's
+/// decisions (claims, attempts, turns, giving leases back).
 pub struct Dispatcher {
     inner: Arc<Inner>,
     handed: mpsc::UnboundedReceiver<Vec<Claimed>>,
-}
-
-#[derive(Default)]
-struct Endpoint {
-    running: usize,
-    waiting: VecDeque<Claimed>,
-}
-
-/// Who holds the delivery slots.
-struct Slots {
-    /// Per webhook: requests in flight, and claimed deliveries waiting for
-    /// one of its slots.
-    endpoints: HashMap<WebhookId, Endpoint>,
-    /// Per webhook: how many requests it may have in flight now, up to
-    /// this process's share of the per-endpoint cap.
-    windows: Windows,
-    /// This process's share of the per-endpoint cap, among the processes
-    /// on one PostgreSQL.
-    shares: Shares,
-    /// Per rate-limited webhook: when its next delivery may start (SQLite:
-    /// the one process keeps the turns).
-    rates: Rates,
-    /// Rate-limited webhooks whose turns, kept in the database for every
-    /// process (PostgreSQL), are booked beyond reach.
-    booked: Booked,
-    /// Per organization: slots held, and whether it waits for more.
-    tenants: Tenants,
 }
 
 struct Inner {
@@ -75,14 +44,8 @@ struct Inner {
     client: Client,
     config: DeliveryConfig,
     wakeup: Wakeup,
-    /// The regular delivery slots, `max_in_flight` of them.
-    permits: Arc<Semaphore>,
-    /// A few more, for organizations holding none when every regular one
-    /// is taken.
-    reserve: Arc<Semaphore>,
-    slots: Mutex<Slots>,
-    /// Set when the last claim may have left due work behind.
-    backlog: AtomicBool,
+    /// Every slot decision, behind one lock.
+    scheduler: Shared,
     /// Places kept for deliveries admitted for hand-off, not yet taken in.
     kept: Arc<AtomicUsize>,
     metrics: Metrics,
@@ -105,32 +68,14 @@ impl Dispatcher {
             config.allow_private_targets,
             config.max_in_flight + scheduler::reserve(config.max_in_flight),
         )?;
-        // On PostgreSQL, other processes may be delivering too: this one
-        // takes nothing until its heartbeats say which share is its own.
-        let process = uuid::Uuid::new_v4();
-        let shares = if store.is_sqlite() {
-            Shares::alone(config.max_per_endpoint)
-        } else {
-            Shares::joining(process, config.max_per_endpoint)
-        };
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
-                process,
+                process: inbox.process,
                 client,
-                permits: Arc::new(Semaphore::new(config.max_in_flight)),
-                reserve: Arc::new(Semaphore::new(scheduler::reserve(config.max_in_flight))),
                 config,
                 wakeup,
-                slots: Mutex::new(Slots {
-                    endpoints: HashMap::new(),
-                    windows: Windows::new(shares.share()),
-                    shares,
-                    rates: Rates::default(),
-                    booked: Booked::default(),
-                    tenants: Tenants::default(),
-                }),
-                backlog: AtomicBool::new(false),
+                scheduler: inbox.scheduler,
                 kept: inbox.kept,
                 metrics,
             }),
@@ -143,8 +88,10 @@ impl Dispatcher {
     pub fn admit(&self) -> Admit {
         let inner = self.inner.clone();
         Arc::new(move |organization, webhook| {
+            let kept = inner.kept.load(Ordering::Relaxed);
             inner
-                .can_take(organization, webhook)
+                .scheduler()
+                .can_take(organization, webhook, kept, Instant::now())
                 .then(|| Admission::keep(&inner.kept))
         })
     }
@@ -208,7 +155,6 @@ impl Dispatcher {
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         let mut claim = true;
-        let mut cursor = None;
         // Armed once per claim, not per turn of the loop: a steady stream of
         // hand-offs must not keep postponing the poll.
         let poll = tokio::time::sleep(inner.config.poll_interval);
@@ -216,7 +162,7 @@ impl Dispatcher {
         loop {
             if claim {
                 inner
-                    .claim_and_start(&mut tasks, &records, &mut inbox, &mut cursor)
+                    .claim_and_start(&mut tasks, &records, &mut inbox)
                     .await;
                 poll.as_mut()
                     .reset(tokio::time::Instant::now() + inner.config.poll_interval);
@@ -261,40 +207,51 @@ impl Dispatcher {
 }
 
 impl Inner {
-    /// Starts, queues or gives back leased deliveries; true when some were
-    /// given back.
-    async fn start(
-        self: &Arc<Self>,
-        claimed: Vec<Claimed>,
-        tasks: &mut JoinSet<()>,
-        records: &mpsc::Sender<AttemptRecord>,
-    ) -> bool {
-        let release = self.place_all(claimed, tasks, records);
-        self.release(&release).await;
-        !release.is_empty()
+    fn scheduler(&self) -> MutexGuard<'_, Scheduler<Claimed>> {
+        self.scheduler.lock().expect("lock")
     }
 
-    /// Starts or queues leased deliveries; those that have no place are
-    /// returned, to be given back.
+    /// Runs the scheduler's decisions on new slots: each `Send`, `Hold` or
+    /// `TakeTurn` starts a slot task; what is given back is returned, to be
+    /// released.
+    fn run_new_slots(
+        self: &Arc<Self>,
+        decisions: Vec<Decision<Claimed>>,
+        tasks: &mut JoinSet<()>,
+        records: &mpsc::Sender<AttemptRecord>,
+    ) -> Vec<Lease> {
+        let mut given_back = Vec::new();
+        for decision in decisions {
+            match decision {
+                Decision::GiveBack(lease) => given_back.push(lease),
+                Decision::Look => self.wakeup.wake(),
+                step => {
+                    let inner = self.clone();
+                    let records = records.clone();
+                    tasks.spawn(async move { inner.run_slot(step, records).await });
+                }
+            }
+        }
+        given_back
+    }
+
+    /// Offers leased deliveries to the scheduler and starts what it says;
+    /// those that have no place are returned, to be given back.
     fn place_all(
         self: &Arc<Self>,
         claimed: Vec<Claimed>,
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
     ) -> Vec<Lease> {
-        let mut release = Vec::new();
-        for claim in claimed {
-            match self.place(claim) {
-                Placed::Run(claim, permit) => {
-                    let inner = self.clone();
-                    let records = records.clone();
-                    tasks.spawn(async move { inner.work(*claim, permit, records).await });
-                }
-                Placed::Waiting => {}
-                Placed::Release(lease) => release.push(lease),
+        let mut decisions = Vec::new();
+        {
+            let mut scheduler = self.scheduler();
+            let now = Instant::now();
+            for claim in claimed {
+                scheduler.offer(claim, now, &mut decisions);
             }
         }
-        release
+        self.run_new_slots(decisions, tasks, records)
     }
 
     /// Starts deliveries leased at publishing; those that cannot start are
@@ -322,68 +279,9 @@ impl Inner {
         if leases.is_empty() {
             return;
         }
-        self.backlog.store(true, Ordering::Relaxed);
         if let Err(err) = self.store.release(leases).await {
             tracing::warn!(error = ?err, "cannot release deliveries; they wait for their lease");
         }
         self.wakeup.wake();
-    }
-
-    /// True when `claim` must not be sent as it is: its webhook changed
-    /// since it was read, or its lease is too close to its end.
-    fn expired(&self, claim: &Claimed) -> bool {
-        claim.loaded_at.elapsed() + self.config.timeout >= self.config.lease
-            || self.wakeup.is_stale(claim)
-    }
-
-    /// Sends `claim`, then whatever waits for the same webhook, on one slot.
-    async fn work(
-        self: Arc<Self>,
-        claim: Claimed,
-        permit: OwnedSemaphorePermit,
-        records: mpsc::Sender<AttemptRecord>,
-    ) {
-        let (webhook, organization) = (claim.webhook_id, claim.organization_id);
-        let mut claim = claim;
-        loop {
-            let mut signal = if self.wait_turn(&claim).await {
-                attempt(
-                    &self.client,
-                    &self.config.retry,
-                    &self.metrics,
-                    claim,
-                    &records,
-                )
-                .await
-            } else {
-                // Its lease ran short while it waited: someone else's now.
-                self.release(&[claim.lease]).await;
-                Signal::Neutral
-            };
-            let next = loop {
-                let then = self.next_for(webhook, organization, signal);
-                // Said once: deliveries given back were not attempted.
-                signal = Signal::Neutral;
-                match then {
-                    Then::Send(expired) if self.expired(&expired) => {
-                        self.release(&[expired.lease]).await;
-                    }
-                    Then::Send(next) => break Some(*next),
-                    Then::Yield(given_back) => {
-                        self.release(&given_back).await;
-                        break None;
-                    }
-                    Then::Done => break None,
-                }
-            };
-            match next {
-                Some(next) => claim = next,
-                None => break,
-            }
-        }
-        drop(permit);
-        if self.backlog.load(Ordering::Relaxed) {
-            self.wakeup.wake();
-        }
     }
 }
