@@ -1,5 +1,10 @@
 //! The delivery engine: workers claim due deliveries from the outbox, sign
 //! and POST them, and record each attempt; failures are retried on a schedule.
+//!
+//! `scheduler` decides (a pure state machine behind one lock), `dispatcher`
+//! runs its decisions (claims, slots, turns, heartbeats), `attempt` makes
+//! one request, `recorder` writes outcomes in batches. The path of one
+//! delivery, as a diagram: `docs/delivery.md`, "The delivery path".
 
 mod attempt;
 mod client;
