@@ -47,6 +47,12 @@ impl Tenants {
         self.running.get(&organization).copied().unwrap_or(0)
     }
 
+    /// Organizations noted as waiting, for the property test's checks.
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> &HashSet<OrganizationId> {
+        &self.waiting
+    }
+
     fn others_waiting(&self, organization: OrganizationId) -> bool {
         self.waiting.iter().any(|o| *o != organization)
     }
