@@ -30,6 +30,7 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
+#[cfg(test)]
 use decision::Activity;
 
 use booked::Booked;
@@ -154,7 +155,7 @@ impl<D: Offer> Scheduler<D> {
     }
 
     /// What is held now; `kept`: places kept for hand-offs on their way.
-    #[allow(dead_code)] // For the dispatcher's activity watch (not wired yet).
+    #[cfg(test)]
     pub(in crate::delivery) fn activity(&self, kept: usize) -> Activity {
         let in_flight = self.slots.len();
         let held = self.endpoints.values().map(|e| e.waiting.len()).sum();
