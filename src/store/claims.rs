@@ -299,7 +299,9 @@ impl Store {
             },
             loaded_at: Instant::now(),
             admission: None,
-            ordering_key: delivery.ordering_key,
+            // A webhook made unordered keeps its deliveries' keys in their
+            // rows; they no longer wait for each other anywhere.
+            ordering_key: delivery.ordering_key.filter(|_| webhook.ordered),
         }))
     }
 }

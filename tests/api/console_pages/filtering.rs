@@ -290,8 +290,12 @@ async fn editing_shows_the_filter_tries_it_and_an_emptied_field_removes_it() -> 
         input.prop("value").await?.as_deref(),
         Some("labels.region == \"eu\"")
     );
-    // The sample's type is the first type of the dialog that is checked.
+    // The sample's type is the first type of the dialog that is checked,
+    // filled in when the panel's `toggle` event (a task of its own) runs.
     browser.click(&testid("try-toggle")).await?;
+    browser
+        .wait_until("document.querySelector('[data-testid=try-type]').value !== ''")
+        .await?;
     let first = browser
         .eval(
             "[document.querySelector('[data-testid=try-type]').value, \
