@@ -228,8 +228,6 @@ impl Receiver {
             .collect()
     }
 
-    /// The most requests to `path` that were in flight at once (arrived,
-    /// held or answering, not yet answered), so far.
     /// Counts `path`'s requests in flight per the value at `pointer` in
     /// their JSON body too: [`Self::peak_in_flight`] of `<path>#<value>`.
     #[allow(dead_code)]
@@ -238,6 +236,8 @@ impl Receiver {
         state.in_flight_by.insert(path.to_owned(), pointer);
     }
 
+    /// The most requests to `path` that were in flight at once (arrived,
+    /// held or answering, not yet answered), so far.
     pub fn peak_in_flight(&self, path: &str) -> usize {
         let state = self.state.lock().unwrap();
         state.in_flight.get(path).map_or(0, |(_, peak)| *peak)
