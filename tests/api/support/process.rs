@@ -1,7 +1,6 @@
 //! The service's binary as a child process, for what only a real process
 //! shows: how it answers signals, its exit status, what it writes to stderr.
 
-use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -211,69 +210,16 @@ impl ServiceProcess {
     /// Publishes a `member.added` event numbered `n` for `organization`, on
     /// one connection kept open; returns its id.
     pub async fn publish(&self, organization: Uuid, n: usize) -> Result<String, Status> {
-        self.publish_event(PublishEventRequest {
+        let request = PublishEventRequest {
             organization_id: organization.to_string(),
             r#type: "member.added".to_owned(),
             data: Some(to_struct(json!({ "n": n }))),
             ..Default::default()
-        })
-        .await
-    }
-
-    /// Publishes `request` with a publisher's token, on the connection
-    /// kept open; returns the event's id.
-    pub async fn publish_event(&self, request: PublishEventRequest) -> Result<String, Status> {
+        };
         EventServiceClient::new(self.channel.clone())
             .publish_event(authorized(request, &publisher_token()))
             .await
             .map(|r| r.into_inner().event_id)
-    }
-}
-
-impl ServiceProcess {
-    /// Kills it with SIGKILL, as a crash or the OOM killer would: no
-    /// shutdown, nothing given back. Returns once it is gone.
-    pub fn kill(&mut self) {
-        self.child.kill().expect("SIGKILL");
-        self.child.wait().expect("reap the killed service");
-    }
-
-    /// The local ports of its TCP connections to port `remote` now: which
-    /// of the connections a server on that port sees are this process's.
-    pub fn ports_connected_to(&self, remote: u16) -> HashSet<u16> {
-        let pid = self.pid();
-        // Its sockets' inodes; a descriptor closed meanwhile is skipped.
-        let inodes: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .expect("its descriptors")
-            .flatten()
-            .filter_map(|entry| std::fs::read_link(entry.path()).ok())
-            .filter_map(|link| {
-                let link = link.to_str()?;
-                let inode = link.strip_prefix("socket:[")?.strip_suffix(']')?;
-                Some(inode.to_owned())
-            })
-            .collect();
-        // The network namespace's TCP sockets: `sl local_address rem_address
-        // st queues tr retrnsmt uid timeout inode ...`, addresses as hex
-        // `ADDRESS:PORT`.
-        let mut ports = HashSet::new();
-        for table in ["tcp", "tcp6"] {
-            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
-                continue;
-            };
-            for line in text.lines().skip(1) {
-                let fields: Vec<&str> = line.split_whitespace().collect();
-                let port = |field: &str| {
-                    let hex = field.rsplit(':').next().unwrap_or_default();
-                    u16::from_str_radix(hex, 16).ok()
-                };
-                if fields.len() > 9 && inodes.contains(fields[9]) && port(fields[2]) == Some(remote)
-                {
-                    ports.extend(port(fields[1]));
-                }
-            }
-        }
-        ports
     }
 }
 
