@@ -6,13 +6,16 @@ use super::{Decision, Limits, Offer, Scheduler, Shares, Signal};
 use crate::domain::{DeliveryId, OrganizationId, WebhookId};
 use crate::store::Lease;
 
+/// A delivery as the scheduler sees it: what the unit tests and the
+/// property test's world offer it.
 #[derive(Debug)]
-struct Fake {
-    organization: OrganizationId,
-    webhook: WebhookId,
-    key: Option<String>,
-    lease: Lease,
-    loaded_at: Instant,
+pub(super) struct Fake {
+    pub(super) organization: OrganizationId,
+    pub(super) webhook: WebhookId,
+    pub(super) key: Option<String>,
+    pub(super) rate: u32,
+    pub(super) lease: Lease,
+    pub(super) loaded_at: Instant,
 }
 
 impl Offer for Fake {
@@ -32,7 +35,7 @@ impl Offer for Fake {
         self.loaded_at
     }
     fn rate_limit(&self) -> u32 {
-        0
+        self.rate
     }
 }
 
@@ -41,6 +44,7 @@ fn fake(organization: OrganizationId, webhook: WebhookId, at: Instant) -> Fake {
         organization,
         webhook,
         key: None,
+        rate: 0,
         lease: Lease {
             delivery: DeliveryId::generate(),
             until: chrono::Utc::now(),

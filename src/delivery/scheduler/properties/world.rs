@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use uuid::Uuid;
 
-use super::super::{Decision, Limits, Offer, Place, Scheduler, Shares, Signal, SlotId, SlotState};
+use super::super::{Decision, Limits, Place, Scheduler, Shares, Signal, SlotId, SlotState};
 use crate::domain::{DeliveryId, OrganizationId, WebhookId};
 use crate::store::Lease;
 
@@ -16,36 +16,7 @@ mod checks;
 mod decisions;
 
 /// A leased delivery as the scheduler sees it.
-#[derive(Debug)]
-pub(super) struct Leased {
-    organization: OrganizationId,
-    webhook: WebhookId,
-    key: Option<String>,
-    rate: u32,
-    lease: Lease,
-    loaded_at: Instant,
-}
-
-impl Offer for Leased {
-    fn organization(&self) -> OrganizationId {
-        self.organization
-    }
-    fn webhook(&self) -> WebhookId {
-        self.webhook
-    }
-    fn sequence(&self) -> Option<(WebhookId, &str)> {
-        self.key.as_deref().map(|k| (self.webhook, k))
-    }
-    fn lease(&self) -> Lease {
-        self.lease
-    }
-    fn loaded_at(&self) -> Instant {
-        self.loaded_at
-    }
-    fn rate_limit(&self) -> u32 {
-        self.rate
-    }
-}
+pub(super) use super::super::tests::Fake as Leased;
 
 #[derive(Debug, Clone)]
 pub(super) struct Config {
