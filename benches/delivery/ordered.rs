@@ -39,7 +39,7 @@ use webhook_service::grpc::proto::{CreateWebhookRequest, Ordering, PublishEventR
 
 use crate::receiver::Receiver;
 use crate::rounds::{self, median};
-use crate::scenarios::{Cost, Databases, GRPC_CHANNELS, Meter, PUBLISHERS};
+use crate::scenarios::{Cost, Databases, GRPC_CHANNELS, Meter, PUBLISHERS, percentile};
 use crate::service::{Service, authorized, owner_token};
 
 pub const KEYS: usize = 16;
@@ -83,6 +83,19 @@ pub struct Round {
     pub duplicates: usize,
     /// The most requests of one key open at the receiver at once.
     pub peak_in_flight_per_key: usize,
+    /// Per delivery, from the later of its key's previous arrival and its
+    /// own PublishEvent's return until it arrived: when ordered, the turn
+    /// of one key (answer, record, promote, claim, send). A promotion that
+    /// waited for the poll interval (1 s) instead of a wake would show here.
+    pub key_turn: Spread,
+}
+
+/// Milliseconds: median, 99th percentile and the most.
+#[derive(Debug, Clone, Serialize)]
+pub struct Spread {
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
 }
 
 impl Side {
@@ -117,12 +130,15 @@ pub async fn ordered_delivery(
         let is_ordered = rounds::kind(i + 2).0;
         let round = run_round(databases, receiver, events, is_ordered).await;
         eprintln!(
-            "   {} round: {:.0} deliveries/s, {:.0} us CPU each, {} late, peak {} per key",
+            "   {} round: {:.0} deliveries/s, {:.0} us CPU each, {} late, peak {} per key, key turn p50/p99/max {:.2}/{:.2}/{:.1} ms",
             if is_ordered { "ordered" } else { "unordered" },
             round.deliveries_per_second,
             round.cost.service_cpu_us_per_delivery,
             round.late,
-            round.peak_in_flight_per_key
+            round.peak_in_flight_per_key,
+            round.key_turn.p50_ms,
+            round.key_turn.p99_ms,
+            round.key_turn.max_ms
         );
         if is_ordered {
             ordered.rounds.push(round);
@@ -192,7 +208,11 @@ async fn run_round(
     let cost = meter.finish(&service, receiver, events);
 
     let calls: Vec<_> = calls.into_iter().map(|c| c.expect("every call")).collect();
-    let (late, duplicates) = check_order(receiver, &path, &calls);
+    let Checked {
+        late,
+        duplicates,
+        key_turn,
+    } = check_order(receiver, &path, &calls);
     let peak_in_flight_per_key = (0..KEYS)
         .map(|k| receiver.peak_in_flight(&format!("{path}#{}", key(k))))
         .max()
@@ -214,15 +234,25 @@ async fn run_round(
         late,
         duplicates,
         peak_in_flight_per_key,
+        key_turn,
     }
 }
 
-/// `(late, duplicates)` among what `path` received, given each event's
-/// PublishEvent (sent, returned) instants; panics if an event is missing.
-fn check_order(receiver: &Receiver, path: &str, calls: &[(Instant, Instant)]) -> (usize, usize) {
+struct Checked {
+    late: usize,
+    duplicates: usize,
+    key_turn: Spread,
+}
+
+/// What `path` received, given each event's PublishEvent (sent, returned)
+/// instants; panics if an event is missing.
+fn check_order(receiver: &Receiver, path: &str, calls: &[(Instant, Instant)]) -> Checked {
     let mut seen = vec![0usize; calls.len()];
-    // Per key, the latest `sent` among the deliveries arrived so far.
+    // Per key, the latest `sent` among the deliveries arrived so far, and
+    // when the last one arrived.
     let mut latest_sent: HashMap<String, Instant> = HashMap::new();
+    let mut last_arrival: HashMap<String, Instant> = HashMap::new();
+    let mut turns = Vec::with_capacity(calls.len());
     let mut late = 0;
     // In arrival order: the receiver appends under its lock.
     for received in receiver.received(path) {
@@ -241,11 +271,23 @@ fn check_order(receiver: &Receiver, path: &str, calls: &[(Instant, Instant)]) ->
             late += 1;
         }
         *latest = (*latest).max(sent);
+        let ready = last_arrival
+            .insert(key.to_owned(), received.at)
+            .map_or(returned, |previous| previous.max(returned));
+        turns.push(received.at.saturating_duration_since(ready).as_secs_f64() * 1000.0);
     }
     let missing = seen.iter().filter(|&&s| s == 0).count();
     assert!(missing == 0, "{path}: {missing} events never arrived");
-    let duplicates = seen.iter().filter(|&&s| s > 1).count();
-    (late, duplicates)
+    turns.sort_by(f64::total_cmp);
+    Checked {
+        late,
+        duplicates: seen.iter().filter(|&&s| s > 1).count(),
+        key_turn: Spread {
+            p50_ms: percentile(&turns, 0.5),
+            p99_ms: percentile(&turns, 0.99),
+            max_ms: turns.last().copied().unwrap_or(f64::NAN),
+        },
+    }
 }
 
 fn key(k: usize) -> String {

@@ -243,14 +243,23 @@ fn ordered(o: &OrderedDelivery) {
     for s in [&o.ordered, &o.unordered] {
         let late: Vec<usize> = s.rounds.iter().map(|r| r.late).collect();
         let peak: Vec<usize> = s.rounds.iter().map(|r| r.peak_in_flight_per_key).collect();
+        let turns: Vec<String> = s
+            .rounds
+            .iter()
+            .map(|r| {
+                let t = &r.key_turn;
+                format!("{:.2}/{:.2}/{:.1}", t.p50_ms, t.p99_ms, t.max_ms)
+            })
+            .collect();
         println!(
-            "  {:<10} {:>7.2} s {:>7.0} deliveries/s, CPU {:.0} us per delivery; late {:?}, peak per key {:?}",
+            "  {:<10} {:>7.2} s {:>7.0} deliveries/s, CPU {:.0} us per delivery; late {:?}, peak per key {:?}, key turn p50/p99/max ms {}",
             s.ordering,
             s.median_seconds,
             s.median_per_second,
             s.median_cpu_us_per_delivery,
             late,
-            peak
+            peak,
+            turns.join(", ")
         );
     }
 }
