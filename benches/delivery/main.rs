@@ -11,6 +11,7 @@ mod filters;
 mod history;
 mod hostile;
 mod noisy;
+mod ordered;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/pki.rs"]
 mod pki;
@@ -38,11 +39,12 @@ use serde::Serialize;
 use filters::Filters;
 use hostile::HostileTenant;
 use noisy::NoisyNeighbour;
+use ordered::OrderedDelivery;
 use scenarios::{Backlog, Calls, Databases, Latency, Throughput};
 use schema::SchemaValidation;
 
 /// What `--only` accepts; without it, every scenario runs, in this order.
-const SCENARIOS: [&str; 10] = [
+const SCENARIOS: [&str; 11] = [
     "one-endpoint",
     "fan-out",
     "retry-load",
@@ -53,6 +55,7 @@ const SCENARIOS: [&str; 10] = [
     "hostile-tenant",
     "schema-validation",
     "filters",
+    "ordered",
 ];
 
 #[derive(Serialize)]
@@ -96,6 +99,8 @@ struct BackendReport {
     schema_validation: Option<SchemaValidation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     filters: Option<Filters>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ordered: Option<OrderedDelivery>,
 }
 
 struct Sqlite(tempfile::TempDir);
@@ -199,6 +204,7 @@ async fn run(
         hostile_tenant: None,
         schema_validation: None,
         filters: None,
+        ordered: None,
     };
     if runs("one-endpoint") {
         report.one_endpoint =
@@ -242,6 +248,11 @@ async fn run(
         // fan-out scenario's 20,000 deliveries a round without filters,
         // 10,000 with; a few seconds a round.
         report.filters = Some(filters::filters(databases, receiver, 200 / scale).await);
+    }
+    if runs("ordered") {
+        // 3 rounds of 20,000 events to one endpoint, ordered and unordered
+        // alternately, a fresh service each.
+        report.ordered = Some(ordered::ordered_delivery(databases, receiver, 20_000 / scale).await);
     }
     report
 }

@@ -3,6 +3,7 @@
 use crate::Report;
 use crate::filters::Filters;
 use crate::hostile::{Calls, HostileTenant};
+use crate::ordered::OrderedDelivery;
 use crate::schema::SchemaValidation;
 
 pub fn print(report: &Report) {
@@ -110,6 +111,9 @@ pub fn print(report: &Report) {
         }
         if let Some(f) = &b.filters {
             filters(f);
+        }
+        if let Some(o) = &b.ordered {
+            ordered(o);
         }
     }
 }
@@ -229,4 +233,33 @@ fn filters(f: &Filters) {
         c.succeeded_deliveries,
         c.expected_deliveries
     );
+}
+
+fn ordered(o: &OrderedDelivery) {
+    println!(
+        "ordered delivery, 1 endpoint, {} keys, {} events from {} publishers, {} rounds each (medians), ratio ordered / unordered {:.3}:",
+        o.keys, o.events, o.publishers, o.rounds_each, o.ratio
+    );
+    for s in [&o.ordered, &o.unordered] {
+        let late: Vec<usize> = s.rounds.iter().map(|r| r.late).collect();
+        let peak: Vec<usize> = s.rounds.iter().map(|r| r.peak_in_flight_per_key).collect();
+        let turns: Vec<String> = s
+            .rounds
+            .iter()
+            .map(|r| {
+                let t = &r.key_turn;
+                format!("{:.2}/{:.2}/{:.1}", t.p50_ms, t.p99_ms, t.max_ms)
+            })
+            .collect();
+        println!(
+            "  {:<10} {:>7.2} s {:>7.0} deliveries/s, CPU {:.0} us per delivery; late {:?}, peak per key {:?}, key turn p50/p99/max ms {}",
+            s.ordering,
+            s.median_seconds,
+            s.median_per_second,
+            s.median_cpu_us_per_delivery,
+            late,
+            peak,
+            turns.join(", ")
+        );
+    }
 }
