@@ -212,3 +212,67 @@ impl Wakeup {
         self.notify.notified().await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeliveryId, EventId, OrganizationId, SigningSecret, WebhookUrl};
+    use crate::store::Lease;
+
+    fn config() -> DeliveryConfig {
+        DeliveryConfig {
+            timeout: Duration::from_secs(5),
+            ca_file: None,
+            allow_private_targets: false,
+            retry: RetryPolicy::new(Vec::new(), Duration::from_secs(60)),
+            max_in_flight: 8,
+            max_per_endpoint: 2,
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(1),
+            disable_after: Duration::from_secs(3600),
+        }
+    }
+
+    fn claimed() -> Claimed {
+        let id = DeliveryId::generate();
+        Claimed {
+            id,
+            organization_id: OrganizationId::from_uuid(uuid::Uuid::new_v4()),
+            webhook_id: WebhookId::generate(),
+            event_id: EventId::generate(),
+            event_type: "member.added".into(),
+            event_created_at: chrono::Utc::now(),
+            attempt: 1,
+            url: WebhookUrl::from_stored("https://example.com/hook").unwrap(),
+            secret: SigningSecret::generate(),
+            previous_secrets: Vec::new(),
+            body: Arc::from(&b"{}"[..]),
+            rate_limit_per_second: 0,
+            lease: Lease {
+                delivery: id,
+                until: chrono::Utc::now(),
+            },
+            loaded_at: Instant::now(),
+            ordering_key: None,
+        }
+    }
+
+    #[test]
+    fn handed_deliveries_count_as_kept_until_taken_in_or_lost_with_the_workers() {
+        let (wakeup, mut inbox) = Wakeup::new(&config(), true);
+        let kept = inbox.kept.clone();
+        wakeup.hand_off(vec![claimed(), claimed()]);
+        assert_eq!(kept.load(Ordering::Relaxed), 2);
+        let handed = inbox.handed.try_recv().expect("sent");
+        assert_eq!(handed.deliveries.len(), 2);
+        drop(handed);
+        assert_eq!(kept.load(Ordering::Relaxed), 0, "taken in");
+        wakeup.hand_off(vec![claimed()]);
+        drop(inbox);
+        assert_eq!(kept.load(Ordering::Relaxed), 0, "dropped unread");
+        wakeup.hand_off(vec![claimed()]);
+        assert_eq!(kept.load(Ordering::Relaxed), 0, "never sent");
+    }
+}
