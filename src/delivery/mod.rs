@@ -18,14 +18,14 @@ mod stale;
 pub mod sweeper;
 
 use std::path::PathBuf;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::domain::WebhookId;
-use crate::store::{Change, Claimed};
+use crate::domain::{OrganizationId, WebhookId};
+use crate::store::{Change, Claimed, HandOff};
 
 pub use client::Client;
 pub use dispatcher::{Dispatcher, HandoffsInTransit};
@@ -69,17 +69,39 @@ pub struct DeliveryConfig {
 #[derive(Clone)]
 pub struct Wakeup {
     notify: Arc<Notify>,
-    handed: mpsc::UnboundedSender<Vec<Claimed>>,
-    /// The workers' decisions; told which webhooks changed, so that
-    /// deliveries read before are not sent.
+    handed: mpsc::UnboundedSender<Handed>,
+    /// Places kept for deliveries handed off and not yet taken in.
+    kept: Arc<AtomicUsize>,
+    /// The workers' decisions: what publishing may hand off, and which
+    /// webhooks changed, so that deliveries read before are not sent.
     scheduler: Shared,
+}
+
+/// Deliveries leased at publishing, on their way to the workers. Their
+/// places count as kept from when they are sent until the workers have
+/// placed them and drop this (or it is dropped unread), so that the next
+/// publish's quota does not count those places free.
+struct Handed {
+    deliveries: Vec<Claimed>,
+    kept: Kept,
+}
+
+/// `count` places in `kept`, given back when dropped.
+struct Kept {
+    count: usize,
+    kept: Arc<AtomicUsize>,
+}
+
+impl Drop for Kept {
+    fn drop(&mut self) {
+        self.kept.fetch_sub(self.count, Ordering::Relaxed);
+    }
 }
 
 /// The workers' end of [`Wakeup`].
 pub struct Inbox {
-    handed: mpsc::UnboundedReceiver<Vec<Claimed>>,
-    /// Places kept for deliveries admitted for hand-off and not yet taken
-    /// in (see [`crate::store::Admission`]).
+    handed: mpsc::UnboundedReceiver<Handed>,
+    /// Places kept for deliveries handed off and not yet taken in.
     kept: Arc<AtomicUsize>,
     scheduler: Shared,
     /// This process among those delivering from one PostgreSQL.
@@ -111,6 +133,7 @@ impl Wakeup {
         let wakeup = Self {
             notify: Arc::new(Notify::new()),
             handed,
+            kept: kept.clone(),
             scheduler: scheduler.clone(),
         };
         let inbox = Inbox {
@@ -127,9 +150,40 @@ impl Wakeup {
         self.notify.notify_one();
     }
 
-    /// These deliveries are leased to this process: send them.
+    /// What the next publish may lease to this process's workers, for
+    /// deliveries of `organizations`: one look at the scheduler for the
+    /// whole batch. After the commit, give the quota's `waiting`
+    /// organizations to [`Wakeup::left_waiting`].
+    pub fn hand_off_quota(&self, organizations: &[OrganizationId]) -> HandOff {
+        let mut scheduler = self.scheduler.lock().expect("lock");
+        // The workers lower it only after placing what was handed: a place
+        // may count as used twice for a moment, never as free twice.
+        let kept = self.kept.load(Ordering::Relaxed);
+        scheduler.hand_off(organizations, kept, Instant::now())
+    }
+
+    /// A publish left deliveries of these organizations in the store for
+    /// want of a slot: they wait for one (the fair share counts them).
+    pub fn left_waiting(&self, organizations: &[OrganizationId]) {
+        if organizations.is_empty() {
+            return;
+        }
+        self.scheduler
+            .lock()
+            .expect("lock")
+            .left_waiting(organizations);
+    }
+
+    /// These deliveries are leased to this process: send them. Their
+    /// places stay kept until the workers have taken them in.
     pub fn hand_off(&self, deliveries: Vec<Claimed>) {
-        if self.handed.send(deliveries).is_err() {
+        let count = deliveries.len();
+        self.kept.fetch_add(count, Ordering::Relaxed);
+        let kept = Kept {
+            count,
+            kept: self.kept.clone(),
+        };
+        if self.handed.send(Handed { deliveries, kept }).is_err() {
             // The workers stopped; the leases run out and someone claims them.
             tracing::debug!("workers stopped; handed-off deliveries wait for their lease");
         }
@@ -156,5 +210,69 @@ impl Wakeup {
 
     async fn woken(&self) {
         self.notify.notified().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{DeliveryId, EventId, OrganizationId, SigningSecret, WebhookUrl};
+    use crate::store::Lease;
+
+    fn config() -> DeliveryConfig {
+        DeliveryConfig {
+            timeout: Duration::from_secs(5),
+            ca_file: None,
+            allow_private_targets: false,
+            retry: RetryPolicy::new(Vec::new(), Duration::from_secs(60)),
+            max_in_flight: 8,
+            max_per_endpoint: 2,
+            poll_interval: Duration::from_secs(1),
+            lease: Duration::from_secs(60),
+            heartbeat_interval: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(1),
+            disable_after: Duration::from_secs(3600),
+        }
+    }
+
+    fn claimed() -> Claimed {
+        let id = DeliveryId::generate();
+        Claimed {
+            id,
+            organization_id: OrganizationId::from_uuid(uuid::Uuid::new_v4()),
+            webhook_id: WebhookId::generate(),
+            event_id: EventId::generate(),
+            event_type: "member.added".into(),
+            event_created_at: chrono::Utc::now(),
+            attempt: 1,
+            url: WebhookUrl::from_stored("https://example.com/hook").unwrap(),
+            secret: SigningSecret::generate(),
+            previous_secrets: Vec::new(),
+            body: Arc::from(&b"{}"[..]),
+            rate_limit_per_second: 0,
+            lease: Lease {
+                delivery: id,
+                until: chrono::Utc::now(),
+            },
+            loaded_at: Instant::now(),
+            ordering_key: None,
+        }
+    }
+
+    #[test]
+    fn handed_deliveries_count_as_kept_until_taken_in_or_lost_with_the_workers() {
+        let (wakeup, mut inbox) = Wakeup::new(&config(), true);
+        let kept = inbox.kept.clone();
+        wakeup.hand_off(vec![claimed(), claimed()]);
+        assert_eq!(kept.load(Ordering::Relaxed), 2);
+        let handed = inbox.handed.try_recv().expect("sent");
+        assert_eq!(handed.deliveries.len(), 2);
+        drop(handed);
+        assert_eq!(kept.load(Ordering::Relaxed), 0, "taken in");
+        wakeup.hand_off(vec![claimed()]);
+        drop(inbox);
+        assert_eq!(kept.load(Ordering::Relaxed), 0, "dropped unread");
+        wakeup.hand_off(vec![claimed()]);
+        assert_eq!(kept.load(Ordering::Relaxed), 0, "never sent");
     }
 }

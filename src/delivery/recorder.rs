@@ -85,19 +85,11 @@ fn announce(wakeup: &Wakeup, recorded: Recorded) {
         // once, not at the next poll.
         wakeup.wake();
     }
-    if recorded.published.is_empty() {
-        return;
+    if !recorded.published.is_empty() {
+        // Their deliveries were left in the store (no hand-off while
+        // recording): claim them at once.
+        wakeup.wake();
     }
-    let handed_off: Vec<_> = recorded
-        .published
-        .into_iter()
-        .flat_map(|p| p.handed_off)
-        .collect();
-    if !handed_off.is_empty() {
-        wakeup.hand_off(handed_off);
-    }
-    // For those left in the store.
-    wakeup.wake();
 }
 
 /// Writes `batch`, waiting out database outages; returns what was stored

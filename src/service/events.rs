@@ -104,11 +104,23 @@ impl Grouped for Outbox {
     type Done = Published;
 
     async fn all(&self, events: &[NewEvent]) -> Result<Vec<Published>, StoreError> {
-        self.store.publish_batch(events).await
+        let mut organizations: Vec<OrganizationId> =
+            events.iter().map(|e| e.event.organization_id).collect();
+        organizations.sort_unstable();
+        organizations.dedup();
+        // Asked before the transaction, so that it calls nothing up while
+        // open. This one task publishes, so no two quotas overlap.
+        let mut hand_off = self.wakeup.hand_off_quota(&organizations);
+        let published = self.store.publish_batch(events, &mut hand_off).await?;
+        self.wakeup.left_waiting(hand_off.waiting());
+        Ok(published)
     }
 
     async fn one(&self, event: &NewEvent) -> Result<Published, StoreError> {
-        self.store.publish(event).await
+        let mut hand_off = self.wakeup.hand_off_quota(&[event.event.organization_id]);
+        let published = self.store.publish(event, &mut hand_off).await?;
+        self.wakeup.left_waiting(hand_off.waiting());
+        Ok(published)
     }
 
     fn committed(&self, published: &mut Published) {

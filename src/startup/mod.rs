@@ -107,7 +107,6 @@ impl Application {
             let mutual = settings.tls_client_ca_file.is_some();
             tracing::info!(client_certificates_required = mutual, "gRPC over TLS");
         }
-        let lease = delivery.lease;
         let metrics = Metrics::watching(verifier.jwks_stats());
         let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
         let portal_key = match portal_key {
@@ -123,9 +122,6 @@ impl Application {
             metrics.clone(),
         )?;
         dispatcher.resume_left_work().await;
-        // Publishing hands new deliveries straight to the workers when they
-        // have room: no claim round trip on the hot path.
-        let store = store.handing_off(lease, dispatcher.admit());
         let listener = TcpListener::bind(settings.listen_addr)
             .await
             .with_context(|| {

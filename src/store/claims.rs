@@ -6,7 +6,6 @@
 use crate::domain::clock;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
@@ -24,27 +23,6 @@ use super::{Store, StoreError};
 use crate::domain::{
     DeliveryId, DeliveryStatus, EventId, OrganizationId, SigningSecret, WebhookId, WebhookUrl,
 };
-
-/// A place the workers keep for a delivery admitted for hand-off at
-/// publishing, from admission until they take it in, so that a burst of
-/// publishes is not admitted beyond the free slots. Given back when dropped,
-/// whatever happens in between (a publish that rolls back drops it).
-#[derive(Debug)]
-pub struct Admission(Arc<AtomicUsize>);
-
-impl Admission {
-    /// Keeps one place more in `kept`.
-    pub fn keep(kept: &Arc<AtomicUsize>) -> Self {
-        kept.fetch_add(1, Ordering::Relaxed);
-        Self(kept.clone())
-    }
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
 
 /// What a claim took.
 #[derive(Debug, Default)]
@@ -84,8 +62,6 @@ pub struct Claimed {
     /// When the webhook's settings were read: a change committed after this
     /// makes the claim stale.
     pub loaded_at: Instant,
-    /// Held from hand-off admission until the workers take it in.
-    pub admission: Option<Admission>,
     /// The ordering key of its sequence when it is an ordered webhook's
     /// (`""`: the default one); `None` for a delivery in no sequence. At
     /// most one delivery of a sequence is in flight in this process at a time.
@@ -298,7 +274,6 @@ impl Store {
                 until: delivery.lease_until,
             },
             loaded_at: Instant::now(),
-            admission: None,
             // A webhook made unordered keeps its deliveries' keys in their
             // rows; they no longer wait for each other anywhere.
             ordering_key: delivery.ordering_key.filter(|_| webhook.ordered),

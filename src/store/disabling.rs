@@ -23,6 +23,7 @@ use uuid::Uuid;
 use super::attempts::{AttemptRecord, Finished, Next};
 use super::entities::{delivery, event, webhook};
 use super::events::Published;
+use super::handoff::HandOff;
 use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
 use super::webhooks::{now, to_domain};
@@ -38,8 +39,8 @@ pub struct Recorded {
     /// Webhooks disabled for failing too long: deliveries held for them
     /// must not be sent.
     pub disabled: Vec<WebhookId>,
-    /// The `webhook.disabled` events, with their deliveries leased to this
-    /// process (hand-off) to send at once.
+    /// The `webhook.disabled` events; their deliveries wait in the store
+    /// to be claimed.
     pub published: Vec<Published>,
     /// Deliveries that reached a final status: those the attempts ended,
     /// and the pending ones of the webhooks disabled that this transaction
@@ -179,7 +180,9 @@ impl Store {
             self.announce_change(txn, id).await?;
             let webhook = to_domain(row)?;
             let event = disabled_event(&webhook, &disabled);
-            recorded.published.push(self.publish_in(txn, &event).await?);
+            // Leased to nobody: the recorder wakes the workers for it.
+            let published = self.publish_in(txn, &event, &mut HandOff::none()).await?;
+            recorded.published.push(published);
             recorded.disabled.push(id);
         }
         Ok(recorded)

@@ -7,8 +7,9 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use super::claims::{Admission, Claimed, Delivering, lease_end};
+use super::claims::{Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
+use super::handoff::HandOff;
 use super::places::{self, Place};
 use super::routing::{Filtered, route};
 use super::scoped::Scoped;
@@ -33,19 +34,24 @@ pub struct Published {
     /// Subscribers whose filters left this event out.
     pub filtered: Filtered,
     /// The new deliveries, already leased to this process so its workers can
-    /// send them at once, without claiming (empty when hand-off is off).
+    /// send them at once, without claiming: those its [`HandOff`] took.
     pub handed_off: Vec<Claimed>,
 }
 
 impl Store {
     /// Stores the event and one pending delivery per webhook of its
     /// organization subscribed to its type, durably, in one transaction.
-    pub async fn publish(&self, new: &NewEvent) -> Result<Published, StoreError> {
+    /// Those `hand_off` takes are leased to this process's workers.
+    pub async fn publish(
+        &self,
+        new: &NewEvent,
+        hand_off: &mut HandOff,
+    ) -> Result<Published, StoreError> {
         if let Some(first) = self.event_by_idempotency_key(new).await? {
             return Ok(first);
         }
         let txn = self.write_transaction().await?;
-        match self.publish_in(&txn, new).await {
+        match self.publish_in(&txn, new, hand_off).await {
             Ok(published) => {
                 txn.commit().await?;
                 Ok(published)
@@ -63,8 +69,13 @@ impl Store {
 
     /// Publishes several events in one transaction, so they share one
     /// durable commit (group commit). Any failure fails them all; callers
-    /// then publish one by one to learn which.
-    pub async fn publish_batch(&self, batch: &[NewEvent]) -> Result<Vec<Published>, StoreError> {
+    /// then publish one by one to learn which. Those deliveries `hand_off`
+    /// takes are leased to this process's workers.
+    pub async fn publish_batch(
+        &self,
+        batch: &[NewEvent],
+        hand_off: &mut HandOff,
+    ) -> Result<Vec<Published>, StoreError> {
         let seen = self.already_published(batch).await?;
         let mut published: Vec<Option<Published>> = batch
             .iter()
@@ -81,7 +92,7 @@ impl Store {
             .map(|(_, new)| new)
             .collect();
         let txn = self.write_transaction().await?;
-        let mut stored = self.publish_all(&txn, &fresh).await?.into_iter();
+        let mut stored = self.publish_all(&txn, &fresh, hand_off).await?.into_iter();
         txn.commit().await?;
         for slot in published.iter_mut().filter(|slot| slot.is_none()) {
             *slot = stored.next();
@@ -150,8 +161,9 @@ impl Store {
         &self,
         txn: &impl ConnectionTrait,
         new: &NewEvent,
+        hand_off: &mut HandOff,
     ) -> Result<Published, StoreError> {
-        let mut published = self.publish_all(txn, &[new]).await?;
+        let mut published = self.publish_all(txn, &[new], hand_off).await?;
         Ok(published.pop().expect("one event, one answer"))
     }
 
@@ -163,6 +175,7 @@ impl Store {
         &self,
         txn: &impl ConnectionTrait,
         news: &[&NewEvent],
+        hand_off: &mut HandOff,
     ) -> Result<Vec<Published>, StoreError> {
         let bodies = insert_events(txn, news).await?;
         // Locked until commit: DeleteWebhook, a pause or a URL change waits
@@ -194,7 +207,7 @@ impl Store {
             });
             filtered.push(left_out);
         }
-        let outcomes = self.schedule(txn, &scheduled).await?;
+        let outcomes = self.schedule(txn, &scheduled, hand_off).await?;
         Ok(news
             .iter()
             .zip(outcomes)
@@ -211,18 +224,20 @@ impl Store {
     }
 
     /// Inserts one delivery of each event, due now, per webhook it goes to,
-    /// and answers, per event, the deliveries' ids. With hand-off on, those
-    /// this process's workers can take now are leased to it and returned
-    /// ready to send.
+    /// and answers, per event, the deliveries' ids. Those `hand_off` takes
+    /// (this process's workers can start them now) are leased to it and
+    /// returned ready to send.
     pub(super) async fn schedule(
         &self,
         txn: &impl ConnectionTrait,
         events: &[Scheduling<'_>],
+        hand_off: &mut HandOff,
     ) -> Result<Vec<(Vec<DeliveryId>, Vec<Claimed>)>, StoreError> {
         // To the millisecond, the one each delivery's id carries: a range
         // of `created_at` is then a range of ids (`CreatedRange`).
         let now = whole_millisecond(Utc::now());
         let mut places = places::places(txn, events, now).await?;
+        let lease_until = lease_end(now, hand_off.lease());
         // Per event, per webhook: the delivery's id, its place in its
         // sequence, and its lease when this process's workers can start it
         // at once. Only a head may be handed off: a delivery behind one
@@ -235,8 +250,12 @@ impl Store {
                     .map(|w| {
                         let place = places.next_of(e, w);
                         let behind = place.as_ref().is_some_and(|p| p.behind);
-                        let admitted = if behind { None } else { self.admit(w, now) };
-                        (DeliveryId::generate_at(now), place, admitted)
+                        let taken = !behind
+                            && hand_off.take(
+                                OrganizationId::from_uuid(w.organization_id),
+                                WebhookId::from_uuid(w.id),
+                            );
+                        (DeliveryId::generate_at(now), place, taken)
                     })
                     .collect()
             })
@@ -248,7 +267,7 @@ impl Store {
                 e.webhooks
                     .iter()
                     .zip(deliveries)
-                    .map(|(webhook, (id, place, admitted))| delivery::ActiveModel {
+                    .map(|(webhook, (id, place, taken))| delivery::ActiveModel {
                         id: Set(id.as_uuid()),
                         event_id: Set(e.new.event.id.as_uuid()),
                         webhook_id: Set(webhook.id),
@@ -256,7 +275,7 @@ impl Store {
                         status: Set(DeliveryStatus::Pending.as_str().to_owned()),
                         attempts: Set(0),
                         next_attempt_at: Set(now),
-                        lease_until: Set(admitted.as_ref().map(|(until, _)| *until)),
+                        lease_until: Set(taken.then_some(lease_until)),
                         last_error: Set(None),
                         created_at: Set(now),
                         updated_at: Set(now),
@@ -281,11 +300,11 @@ impl Store {
         for (e, deliveries) in events.iter().zip(planned) {
             let mut ids = Vec::with_capacity(deliveries.len());
             let mut handed_off = Vec::new();
-            for (webhook, (id, place, admitted)) in e.webhooks.iter().zip(deliveries) {
+            for (webhook, (id, place, taken)) in e.webhooks.iter().zip(deliveries) {
                 ids.push(id);
-                let Some((lease_until, admission)) = admitted else {
+                if !taken {
                     continue;
-                };
+                }
                 let delivery = Delivering {
                     id,
                     event_id: e.new.event.id,
@@ -298,8 +317,7 @@ impl Store {
                 };
                 // A secret that cannot be opened leaves its delivery leased
                 // until the lease runs out, as a claim would.
-                if let Some(mut claim) = self.claim_of(webhook, delivery, now)? {
-                    claim.admission = Some(admission);
+                if let Some(claim) = self.claim_of(webhook, delivery, now)? {
                     handed_off.push(claim);
                 }
             }
@@ -309,27 +327,9 @@ impl Store {
     }
 }
 
-impl Store {
-    /// A lease for a new delivery to `webhook` when this process's workers
-    /// can start it at once (hand-off), with the place they keep for it.
-    fn admit(&self, webhook: &webhook::Model, now: DateTime<Utc>) -> Option<HandOff> {
-        self.handoff.as_ref().and_then(|h| {
-            let admission = (h.admit)(
-                OrganizationId::from_uuid(webhook.organization_id),
-                WebhookId::from_uuid(webhook.id),
-            )?;
-            Some((lease_end(now, h.lease), admission))
-        })
-    }
-}
-
-/// A delivery leased to this process at publishing: its lease's end, and
-/// the place the workers keep for it.
-type HandOff = (DateTime<Utc>, Admission);
-
 /// A delivery about to be inserted: its id, its place in its sequence (if
-/// it joins one), and its hand-off.
-type Planned = (DeliveryId, Option<Place>, Option<HandOff>);
+/// it joins one), and whether it is leased to this process's workers.
+type Planned = (DeliveryId, Option<Place>, bool);
 
 /// One event to schedule: its body and the webhooks it goes to.
 pub(super) struct Scheduling<'a> {

@@ -10,6 +10,7 @@ mod entities;
 mod error;
 mod event_types;
 mod events;
+mod handoff;
 mod history;
 mod migration;
 mod organizations;
@@ -48,14 +49,14 @@ use sea_orm_migration::MigratorTrait;
 pub use attempts::{AttemptRecord, Finished, Next};
 pub use backlog::Backlog;
 pub use changes::{Change, ChangeListener};
-pub use claims::{Admission, Claimed, Claims, Lease};
+pub use claims::{Claimed, Claims, Lease};
 pub use disabling::{Recorded, Recovered};
 pub use error::StoreError;
 
 use crate::domain::filter::FilterCache;
-use crate::domain::{OrganizationId, WebhookId};
 pub use event_types::{CreateError, TypeChange, TypeChangeListener, UpdateError};
 pub use events::Published;
+pub use handoff::{HandOff, Tenant};
 pub use history::{DeliveryFilter, Retried};
 pub use organizations::PendingOrganizations;
 pub use pausing::PAUSE_BATCH;
@@ -75,9 +76,6 @@ pub struct Store {
     /// Where the health probe connects.
     probe: Arc<probe::Target>,
     secrets: SecretBox,
-    /// When set, new deliveries the workers can take at once are written
-    /// leased to this process and handed straight to them.
-    handoff: Option<Handoff>,
     /// Wakes this process's sweeper when a pause, a resume, a delete or a
     /// disable left it work (see `sweeps`).
     sweeps: Arc<tokio::sync::Notify>,
@@ -88,16 +86,6 @@ pub struct Store {
 /// How many compiled filters a process keeps: an organization's 1,000
 /// webhooks with a filter each fit several times over.
 const CACHED_FILTERS: usize = 4096;
-
-/// Whether this process's workers can take a delivery of this organization
-/// to this webhook now.
-pub type Admit = Arc<dyn Fn(OrganizationId, WebhookId) -> Option<Admission> + Send + Sync>;
-
-#[derive(Clone)]
-struct Handoff {
-    lease: Duration,
-    admit: Admit,
-}
 
 impl Store {
     /// Connects to `url` (`sqlite://...` or `postgres://...`) and brings the
@@ -134,18 +122,9 @@ impl Store {
             db,
             probe: Arc::new(probe),
             secrets,
-            handoff: None,
             sweeps: Arc::default(),
             filters: FilterCache::new(CACHED_FILTERS),
         })
-    }
-
-    /// Writes new deliveries that `admit` accepts leased to this process for
-    /// `lease`, and returns them from publishing, so its workers send them
-    /// without a claim. The others wait in the store to be claimed.
-    pub fn handing_off(mut self, lease: Duration, admit: Admit) -> Self {
-        self.handoff = Some(Handoff { lease, admit });
-        self
     }
 
     /// True on the embedded SQLite backend, where one process owns the file.

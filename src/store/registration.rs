@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::entities::webhook;
 use super::events::Published;
+use super::handoff::HandOff;
 use super::scoped::Scoped;
 use super::webhooks::{events_json, now, to_domain};
 use super::{Store, StoreError, subscriptions};
@@ -104,7 +105,12 @@ impl Store {
         subscriptions::subscribe_all(&txn, &webhooks).await?;
         let events: Vec<NewEvent> = webhooks.iter().map(|w| created_event(w)).collect();
         let events: Vec<&NewEvent> = events.iter().collect();
-        let published = self.publish_all(&txn, &events).await?;
+        // Leased to nobody: creates are rare, and the wake after the commit
+        // has their deliveries claimed at once. (Only the publisher's one
+        // task takes quotas, so no two of them count the same free slots.)
+        let published = self
+            .publish_all(&txn, &events, &mut HandOff::none())
+            .await?;
         txn.commit().await?;
         for ((at, webhook), published) in stored.into_iter().zip(published) {
             created[at] = Some(Created::Stored(Box::new((webhook, published))));

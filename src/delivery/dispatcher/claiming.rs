@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
+use super::super::Handed;
 use super::Inner;
 use crate::domain::{DeliveryStatus, OrganizationId};
-use crate::store::{AttemptRecord, Claimed};
+use crate::store::AttemptRecord;
 
 impl Inner {
     /// Claims and starts deliveries while there is room and work, each
@@ -19,7 +20,7 @@ impl Inner {
         self: &Arc<Self>,
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
-        inbox: &mut mpsc::UnboundedReceiver<Vec<Claimed>>,
+        inbox: &mut mpsc::UnboundedReceiver<Handed>,
     ) {
         let mut next = self.scheduler().start_round();
         while let Some(look) = next {
@@ -91,7 +92,7 @@ impl Inner {
     async fn taking_handed_while<T>(
         self: &Arc<Self>,
         step: impl Future<Output = T>,
-        inbox: &mut mpsc::UnboundedReceiver<Vec<Claimed>>,
+        inbox: &mut mpsc::UnboundedReceiver<Handed>,
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
     ) -> T {

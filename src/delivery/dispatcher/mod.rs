@@ -12,9 +12,9 @@ use tokio::task::JoinSet;
 use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE};
 use super::scheduler::{self, Decision, Scheduler};
-use super::{DeliveryConfig, Inbox, Shared, Wakeup, stale};
+use super::{DeliveryConfig, Handed, Inbox, Shared, Wakeup, stale};
 use crate::metrics::Metrics;
-use crate::store::{Admission, Admit, AttemptRecord, Claimed, Lease, Store};
+use crate::store::{AttemptRecord, Claimed, Lease, Store};
 
 mod claiming;
 mod membership;
@@ -34,7 +34,7 @@ impl HandoffsInTransit {
 /// decisions (claims, attempts, turns, giving leases back).
 pub struct Dispatcher {
     inner: Arc<Inner>,
-    handed: mpsc::UnboundedReceiver<Vec<Claimed>>,
+    handed: mpsc::UnboundedReceiver<Handed>,
 }
 
 struct Inner {
@@ -46,7 +46,7 @@ struct Inner {
     wakeup: Wakeup,
     /// Every slot decision, behind one lock.
     scheduler: Shared,
-    /// Places kept for deliveries admitted for hand-off, not yet taken in.
+    /// Places kept for deliveries handed off, not yet taken in.
     kept: Arc<AtomicUsize>,
     metrics: Metrics,
 }
@@ -83,20 +83,7 @@ impl Dispatcher {
         })
     }
 
-    /// Tells publishing whether these workers can take a delivery to a
-    /// webhook at once; if not, it waits in the store to be claimed.
-    pub fn admit(&self) -> Admit {
-        let inner = self.inner.clone();
-        Arc::new(move |organization, webhook| {
-            let kept = inner.kept.load(Ordering::Relaxed);
-            inner
-                .scheduler()
-                .can_take(organization, webhook, kept, Instant::now())
-                .then(|| Admission::keep(&inner.kept))
-        })
-    }
-
-    /// How many deliveries were admitted for hand-off and not yet taken in
+    /// How many deliveries were handed off and not yet taken in
     /// by the workers (sent, or held for a slot): zero once every one a
     /// publish handed over is theirs. For tests that must know a handed
     /// delivery is held before they act, instead of sleeping and hoping.
@@ -259,16 +246,13 @@ impl Inner {
     #[must_use]
     fn take_handed(
         self: &Arc<Self>,
-        mut handed: Vec<Claimed>,
+        handed: Handed,
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
     ) -> Vec<Lease> {
+        let Handed { deliveries, kept } = handed;
+        let unplaced = self.place_all(deliveries, tasks, records);
         // The kept places are given back once the deliveries hold slots.
-        let kept: Vec<_> = handed
-            .iter_mut()
-            .filter_map(|c| c.admission.take())
-            .collect();
-        let unplaced = self.place_all(handed, tasks, records);
         drop(kept);
         unplaced
     }

@@ -8,7 +8,9 @@
 //! rate limit: kept in memory by the one process on SQLite (`rates`), in the
 //! database for several on PostgreSQL (`booked`). Deliveries read before
 //! their webhook was edited are not sent (`edits`); an ordered sequence has
-//! one delivery in flight at a time (`slots`). The claim round is `round`.
+//! one delivery in flight at a time (`slots`). The claim round is `round`;
+//! what a publish batch may lease straight to the workers is the plain-data
+//! quota `slots` builds (`hand_off`), which publishing reads and never calls.
 
 mod booked;
 mod decision;

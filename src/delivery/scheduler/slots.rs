@@ -1,46 +1,72 @@
-//! Who holds the delivery slots: admitting hand-offs, placing leased
-//! deliveries on their endpoint's slots, waiting for rate-limit turns, and
+//! Who holds the delivery slots: the hand-off quota of a publish, placing
+//! leased deliveries on their endpoint's slots, waiting for rate-limit turns, and
 //! what a slot does after each attempt.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::{Decision, Offer, Place, Scheduler, Signal, Slot, SlotId, SlotState};
 use super::{booked, tenants::Tenants};
 use crate::domain::{OrganizationId, WebhookId};
-use crate::store::Turn;
+use crate::store::{HandOff, Tenant, Turn};
 
 impl<D: Offer> Scheduler<D> {
-    /// Whether a delivery of `organization` to `webhook`, published at
-    /// `now`, can start at once, with `kept` places already promised to
-    /// earlier hand-offs; if not, the organization is noted as waiting.
-    pub(in crate::delivery) fn can_take(
+    /// What a publish batch of `organizations` may lease to these workers
+    /// at `now`, with `kept` places already promised to earlier hand-offs:
+    /// the free slots, each organization's fair share, and the webhooks
+    /// whose endpoints take no more (window shut, every slot and every
+    /// waiting place taken, turns booked). Decided per delivery by
+    /// [`HandOff::take`] as this scheduler would at that moment.
+    pub(in crate::delivery) fn hand_off(
         &mut self,
-        organization: OrganizationId,
-        webhook: WebhookId,
+        organizations: &[OrganizationId],
         kept: usize,
         now: Instant,
-    ) -> bool {
+    ) -> HandOff {
+        if self.windows.cap() == 0 {
+            // Every window is shut (joining, fenced): no endpoint takes any.
+            return HandOff::none();
+        }
         let max = self.limits.max_in_flight;
         let regular = max.saturating_sub(self.regular_used);
         let reserve = self.limits.reserve.saturating_sub(self.reserve_used);
-        let regular_free = regular.saturating_sub(kept);
-        let any_free = (regular + reserve).saturating_sub(kept);
-        let limit = self.windows.limit(webhook);
-        let endpoint_free = limit > 0
-            && self
-                .endpoints
-                .get(&webhook)
-                .is_none_or(|e| e.running < limit || e.waiting.len() < limit);
-        if !endpoint_free || self.booked.booked(webhook, || now) {
-            return false;
-        }
+        let mut refused: HashSet<WebhookId> = self
+            .endpoints
+            .iter()
+            .filter(|(id, e)| {
+                let limit = self.windows.limit(**id);
+                e.running >= limit && e.waiting.len() >= limit
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        refused.extend(self.booked.now_booked(|| now));
         let tenants = &self.tenants;
-        let can = (regular_free > 0 && tenants.may_start(organization, max))
-            || (any_free > 0 && tenants.may_overdraw(organization));
-        if !can {
-            self.tenants.set_waiting(organization, true);
+        let organizations = organizations
+            .iter()
+            .map(|o| {
+                let tenant = Tenant {
+                    may_start: tenants.may_start(*o, max),
+                    within_share: tenants.within_share(*o, max),
+                    may_overdraw: tenants.may_overdraw(*o),
+                };
+                (*o, tenant)
+            })
+            .collect();
+        HandOff::new(
+            self.limits.lease,
+            regular.saturating_sub(kept),
+            (regular + reserve).saturating_sub(kept),
+            organizations,
+            refused,
+        )
+    }
+
+    /// A publish left deliveries of `organizations` in the store for want
+    /// of a slot ([`HandOff::waiting`]): they wait for one.
+    pub(in crate::delivery) fn left_waiting(&mut self, organizations: &[OrganizationId]) {
+        for organization in organizations {
+            self.tenants.set_waiting(*organization, true);
         }
-        can
     }
 
     /// Webhooks whose every slot is taken, or whose turns are booked
@@ -61,7 +87,8 @@ impl<D: Offer> Scheduler<D> {
     /// is free (a reserve one if its organization holds none), else lets it
     /// wait for its webhook's slot (at most a slot's worth per webhook, so
     /// the wait stays well inside the lease), else gives it back. Whose turn
-    /// it is was decided before: at admission and in the claim. A delivery
+    /// it is was decided before: by the publish's hand-off quota, or in the
+    /// claim. A delivery
     /// of an ordered sequence that already has a slot is given back.
     /// Returns true when it was given back.
     pub(in crate::delivery) fn offer(

@@ -63,7 +63,16 @@ impl Tenants {
         organization: OrganizationId,
         max_in_flight: usize,
     ) -> bool {
-        !self.others_waiting(organization) || self.running(organization) < self.share(max_in_flight)
+        !self.others_waiting(organization) || self.within_share(organization, max_in_flight)
+    }
+
+    /// Does `organization` hold fewer slots than its share?
+    pub(in crate::delivery) fn within_share(
+        &self,
+        organization: OrganizationId,
+        max_in_flight: usize,
+    ) -> bool {
+        self.running(organization) < self.share(max_in_flight)
     }
 
     /// May `organization` take a reserve slot (every regular one is taken)?

@@ -49,7 +49,8 @@ pub(super) enum Op {
     },
     /// A whole claim round, as the dispatcher runs it.
     Round,
-    /// A published delivery handed off at once when `can_take` says so.
+    /// A published delivery handed off at once when the publish's quota
+    /// takes it.
     HandOff {
         pick: usize,
     },
@@ -213,10 +214,10 @@ impl World {
                 let hook = self.store[index].hook;
                 let organization = self.organizations[self.organization_of(hook)];
                 let before = self.fair_share_view(organization);
-                if self
-                    .scheduler
-                    .can_take(organization, self.hooks[hook], 0, self.now)
-                {
+                let mut quota = self.scheduler.hand_off(&[organization], 0, self.now);
+                let taken = quota.take(organization, self.hooks[hook]);
+                self.scheduler.left_waiting(quota.waiting());
+                if taken {
                     let delivery = self.lease(index);
                     self.scheduler.offer(delivery, self.now, &mut out);
                     self.check_fair_start(organization, before, &out);
