@@ -51,6 +51,7 @@ mod metrics;
 mod migrations;
 mod ordering;
 mod ordering_api;
+mod ordering_processes;
 mod ordering_repairs;
 mod ordering_switch;
 mod paused_backlog;

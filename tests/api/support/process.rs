@@ -1,6 +1,7 @@
 //! The service's binary as a child process, for what only a real process
 //! shows: how it answers signals, its exit status, what it writes to stderr.
 
+use std::collections::HashSet;
 use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -33,6 +34,9 @@ pub struct ServiceProcess {
     child: std::process::Child,
     pub address: SocketAddr,
     log: Arc<Mutex<Vec<u8>>>,
+    /// The thread copying its stderr into `log`: finished once all of it
+    /// is there.
+    reader: std::thread::JoinHandle<()>,
     channel: Channel,
 }
 
@@ -84,7 +88,7 @@ impl ServiceProcess {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (serving, address) = oneshot::channel();
         let sink = log.clone();
-        std::thread::spawn(move || read_log(output, &sink, serving));
+        let reader = std::thread::spawn(move || read_log(output, &sink, serving));
         let address = match tokio::time::timeout(Duration::from_secs(30), address).await {
             Ok(Ok(address)) => address,
             outcome => {
@@ -100,6 +104,7 @@ impl ServiceProcess {
             child,
             address,
             log,
+            reader,
             channel,
         }
     }
@@ -153,11 +158,15 @@ impl ServiceProcess {
         assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     }
 
-    /// Waits for the process to exit; panics with its log after `limit`.
+    /// Waits for the process to exit and for the last of its log to be
+    /// read (a pipe may still hold lines when the exit is seen); panics
+    /// with its log after `limit`.
     pub async fn exit_within(&mut self, limit: Duration) -> ExitStatus {
         let deadline = Instant::now() + limit;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.child.try_wait().unwrap()
+                && self.reader.is_finished()
+            {
                 return status;
             }
             if Instant::now() >= deadline {
@@ -210,16 +219,69 @@ impl ServiceProcess {
     /// Publishes a `member.added` event numbered `n` for `organization`, on
     /// one connection kept open; returns its id.
     pub async fn publish(&self, organization: Uuid, n: usize) -> Result<String, Status> {
-        let request = PublishEventRequest {
+        self.publish_event(PublishEventRequest {
             organization_id: organization.to_string(),
             r#type: "member.added".to_owned(),
             data: Some(to_struct(json!({ "n": n }))),
             ..Default::default()
-        };
+        })
+        .await
+    }
+
+    /// Publishes `request` with a publisher's token, on the connection
+    /// kept open; returns the event's id.
+    pub async fn publish_event(&self, request: PublishEventRequest) -> Result<String, Status> {
         EventServiceClient::new(self.channel.clone())
             .publish_event(authorized(request, &publisher_token()))
             .await
             .map(|r| r.into_inner().event_id)
+    }
+}
+
+impl ServiceProcess {
+    /// Kills it with SIGKILL, as a crash or the OOM killer would: no
+    /// shutdown, nothing given back. Returns once it is gone.
+    pub fn kill(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap the killed service");
+    }
+
+    /// The local ports of its TCP connections to port `remote` now: which
+    /// of the connections a server on that port sees are this process's.
+    pub fn ports_connected_to(&self, remote: u16) -> HashSet<u16> {
+        let pid = self.pid();
+        // Its sockets' inodes; a descriptor closed meanwhile is skipped.
+        let inodes: HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .expect("its descriptors")
+            .flatten()
+            .filter_map(|entry| std::fs::read_link(entry.path()).ok())
+            .filter_map(|link| {
+                let link = link.to_str()?;
+                let inode = link.strip_prefix("socket:[")?.strip_suffix(']')?;
+                Some(inode.to_owned())
+            })
+            .collect();
+        // The network namespace's TCP sockets: `sl local_address rem_address
+        // st queues tr retrnsmt uid timeout inode ...`, addresses as hex
+        // `ADDRESS:PORT`.
+        let mut ports = HashSet::new();
+        for table in ["tcp", "tcp6"] {
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else {
+                continue;
+            };
+            for line in text.lines().skip(1) {
+                let fields: Vec<&str> = line.split_whitespace().collect();
+                let port = |field: &str| {
+                    let hex = field.rsplit(':').next().unwrap_or_default();
+                    u16::from_str_radix(hex, 16).ok()
+                };
+                if fields.len() > 9 && inodes.contains(fields[9]) && port(fields[2]) == Some(remote)
+                {
+                    ports.extend(port(fields[1]));
+                }
+            }
+        }
+        ports
     }
 }
 

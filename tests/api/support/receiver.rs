@@ -4,6 +4,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -69,6 +70,11 @@ pub struct Received {
     pub at: Instant,
     /// The status it was answered.
     pub status: u16,
+    /// Where it came from: with several senders, which one sent it.
+    pub peer: SocketAddr,
+    /// When its answer was handed to the connection; `None` while it is
+    /// held, and for good when its connection went first.
+    pub answered_at: Option<Instant>,
 }
 
 impl Received {
@@ -106,6 +112,8 @@ pub struct Receiver {
     arrived: Arc<Notify>,
     /// While true, requests are held unanswered.
     paused: Arc<tokio::sync::watch::Sender<bool>>,
+    /// While true, no answer is given, even to requests already in.
+    frozen: Arc<tokio::sync::watch::Sender<bool>>,
     handshakes: Arc<Handshakes>,
     _dir: TempDir,
 }
@@ -141,12 +149,14 @@ impl Receiver {
         let state = Arc::new(Mutex::new(State::default()));
         let arrived = Arc::new(Notify::new());
         let paused = Arc::new(tokio::sync::watch::Sender::new(false));
+        let frozen = Arc::new(tokio::sync::watch::Sender::new(false));
         let handshakes = Arc::new(Handshakes::default());
         for listener in std::iter::once(listener).chain(v6) {
             let shared = Shared {
                 state: state.clone(),
                 arrived: arrived.clone(),
                 paused: paused.clone(),
+                frozen: frozen.clone(),
                 handshakes: handshakes.clone(),
             };
             tokio::spawn(serve(listener, acceptor.clone(), shared));
@@ -157,6 +167,7 @@ impl Receiver {
             state,
             arrived,
             paused,
+            frozen,
             handshakes,
             _dir: dir,
         }
@@ -179,6 +190,22 @@ impl Receiver {
     #[allow(dead_code)]
     pub fn release(&self) {
         self.paused.send_replace(false);
+    }
+
+    /// Gives no answer from now until [`Receiver::thaw`], to requests
+    /// already in (whatever is left of their delay) as to new ones: once
+    /// this returns, every request with an `answered_at` was answered
+    /// before, and no other will be meanwhile.
+    #[allow(dead_code)]
+    pub fn freeze(&self) {
+        // Under the lock that answering takes to stamp `answered_at`.
+        let _state = self.state.lock().unwrap();
+        self.frozen.send_replace(true);
+    }
+
+    #[allow(dead_code)]
+    pub fn thaw(&self) {
+        self.frozen.send_replace(false);
     }
 
     /// `path` answers `status` whenever it has no script.
@@ -265,6 +292,19 @@ impl Receiver {
         }
     }
 
+    /// Requests to `path` that arrived and have no answer yet: held, or
+    /// left when their sender went away.
+    #[allow(dead_code)]
+    pub fn unanswered(&self, path: &str) -> Vec<Received> {
+        let state = self.state.lock().unwrap();
+        state
+            .received
+            .iter()
+            .filter(|r| r.path == path && r.answered_at.is_none())
+            .cloned()
+            .collect()
+    }
+
     pub fn all_received(&self) -> Vec<Received> {
         self.state.lock().unwrap().received.clone()
     }
@@ -294,11 +334,12 @@ struct Shared {
     state: Arc<Mutex<State>>,
     arrived: Arc<Notify>,
     paused: Arc<tokio::sync::watch::Sender<bool>>,
+    frozen: Arc<tokio::sync::watch::Sender<bool>>,
     handshakes: Arc<Handshakes>,
 }
 
 async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Shared) {
-    while let Ok((tcp, _)) = listener.accept().await {
+    while let Ok((tcp, peer)) = listener.accept().await {
         let (acceptor, shared) = (acceptor.clone(), shared.clone());
         tokio::spawn(async move {
             let Ok(tls) = acceptor.accept(tcp).await else {
@@ -310,7 +351,7 @@ async fn serve(listener: TcpListener, acceptor: TlsAcceptor, shared: Shared) {
                 _ => &shared.handshakes.full,
             };
             counter.fetch_add(1, Ordering::Relaxed);
-            let handler = service_fn(move |request| answer(request, shared.clone()));
+            let handler = service_fn(move |request| answer(request, shared.clone(), peer));
             let _ = http1::Builder::new()
                 .serve_connection(TokioIo::new(tls), handler)
                 .await;
@@ -352,10 +393,16 @@ impl Drop for InFlight {
 async fn answer(
     request: hyper::Request<Incoming>,
     shared: Shared,
+    peer: SocketAddr,
 ) -> Result<hyper::Response<Full<Bytes>>, Infallible> {
     let _in_flight = InFlight::new(&shared.state, &shared.arrived, request.uri().path());
     let _ = shared.paused.subscribe().wait_for(|paused| !paused).await;
-    let Shared { state, arrived, .. } = shared;
+    let Shared {
+        state,
+        arrived,
+        frozen,
+        ..
+    } = shared;
     let at = Instant::now();
     let path = request.uri().path().to_owned();
     let headers = request.headers().clone();
@@ -377,7 +424,7 @@ async fn answer(
         })
     };
     let _tagged = tag.map(|tag| InFlight::new(&state, &arrived, &tag));
-    let reply = {
+    let (reply, index) = {
         let mut state = state.lock().unwrap();
         let always = state
             .always
@@ -395,11 +442,26 @@ async fn answer(
             body,
             at,
             status: reply.status,
+            peer,
+            answered_at: None,
         });
-        reply
+        (reply, state.received.len() - 1)
     };
     arrived.notify_waiters();
     tokio::time::sleep(reply.delay).await;
+    // Not reached when the connection closes meanwhile: hyper drops this
+    // future then.
+    loop {
+        let mut thawed = frozen.subscribe();
+        {
+            let mut state = state.lock().unwrap();
+            if !*thawed.borrow_and_update() {
+                state.received[index].answered_at = Some(Instant::now());
+                break;
+            }
+        }
+        let _ = thawed.changed().await;
+    }
     let mut response = hyper::Response::builder().status(reply.status);
     for (name, value) in reply.headers {
         response = response.header(name, value);
