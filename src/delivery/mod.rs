@@ -13,13 +13,14 @@ mod recorder;
 pub mod retention;
 pub mod retry;
 mod scheduler;
+mod shared;
 pub mod signature;
 mod stale;
 pub mod sweeper;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
@@ -30,10 +31,9 @@ use crate::store::{Change, Claimed};
 pub use client::Client;
 pub use dispatcher::{Dispatcher, HandoffsInTransit};
 pub use retry::RetryPolicy;
+pub use scheduler::Activity;
 use scheduler::{Limits, Scheduler, Shares};
-
-/// The scheduler the workers and publishing share.
-type Shared = Arc<Mutex<Scheduler<Claimed>>>;
+use shared::Shared;
 
 /// How deliveries are made.
 #[derive(Debug, Clone)]
@@ -72,7 +72,7 @@ pub struct Wakeup {
     handed: mpsc::UnboundedSender<Vec<Claimed>>,
     /// The workers' decisions; told which webhooks changed, so that
     /// deliveries read before are not sent.
-    scheduler: Shared,
+    scheduler: Arc<Shared>,
 }
 
 /// The workers' end of [`Wakeup`].
@@ -81,7 +81,7 @@ pub struct Inbox {
     /// Places kept for deliveries admitted for hand-off and not yet taken
     /// in (see [`crate::store::Admission`]).
     kept: Arc<AtomicUsize>,
-    scheduler: Shared,
+    scheduler: Arc<Shared>,
     /// This process among those delivering from one PostgreSQL.
     process: uuid::Uuid,
 }
@@ -107,7 +107,7 @@ impl Wakeup {
             timeout: config.timeout,
             turns_in_database: !sqlite,
         };
-        let scheduler = Arc::new(Mutex::new(Scheduler::new(limits, shares)));
+        let scheduler = Shared::new(Scheduler::new(limits, shares), kept.clone());
         let wakeup = Self {
             notify: Arc::new(Notify::new()),
             handed,
@@ -146,10 +146,7 @@ impl Wakeup {
             Change::Webhook(id) => Some(id),
             Change::Unknown => None,
         };
-        self.scheduler
-            .lock()
-            .expect("lock")
-            .edited(webhook, Instant::now());
+        self.scheduler.lock().edited(webhook, Instant::now());
         // What is given back is claimed again at once.
         self.wake();
     }

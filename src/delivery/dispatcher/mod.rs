@@ -2,17 +2,18 @@
 //! each on its own task, and hand the results to a writer that records them
 //! in batches.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE};
-use super::scheduler::{self, Decision, Scheduler};
-use super::{DeliveryConfig, Inbox, Shared, Wakeup, stale};
+use super::scheduler::{self, Activity, Decision};
+use super::shared::{Guard, Shared};
+use super::{DeliveryConfig, Inbox, Wakeup, stale};
 use crate::metrics::Metrics;
 use crate::store::{Admission, Admit, AttemptRecord, Claimed, Lease, Store};
 
@@ -45,7 +46,7 @@ struct Inner {
     config: DeliveryConfig,
     wakeup: Wakeup,
     /// Every slot decision, behind one lock.
-    scheduler: Shared,
+    scheduler: Arc<Shared>,
     /// Places kept for deliveries admitted for hand-off, not yet taken in.
     kept: Arc<AtomicUsize>,
     metrics: Metrics,
@@ -89,10 +90,13 @@ impl Dispatcher {
         let inner = self.inner.clone();
         Arc::new(move |organization, webhook| {
             let kept = inner.kept.load(Ordering::Relaxed);
-            inner
-                .scheduler()
+            let mut scheduler = inner.scheduler();
+            // Kept before the lock goes, so that the activity shows it.
+            let admitted = scheduler
                 .can_take(organization, webhook, kept, Instant::now())
-                .then(|| Admission::keep(&inner.kept))
+                .then(|| Admission::keep(&inner.kept));
+            drop(scheduler);
+            admitted
         })
     }
 
@@ -102,6 +106,13 @@ impl Dispatcher {
     /// delivery is held before they act, instead of sleeping and hoping.
     pub fn handoffs_in_transit(&self) -> HandoffsInTransit {
         HandoffsInTransit(self.inner.kept.clone())
+    }
+
+    /// Follows what the workers hold and do (see [`Activity`]), so that a
+    /// test can wait until they looked and found nothing to send rather
+    /// than sleeping and hoping.
+    pub fn activity(&self) -> watch::Receiver<Activity> {
+        self.inner.scheduler.watch()
     }
 
     /// On SQLite (one process), takes back the deliveries a previous run
@@ -207,8 +218,8 @@ impl Dispatcher {
 }
 
 impl Inner {
-    fn scheduler(&self) -> MutexGuard<'_, Scheduler<Claimed>> {
-        self.scheduler.lock().expect("lock")
+    fn scheduler(&self) -> Guard<'_> {
+        self.scheduler.lock()
     }
 
     /// Runs the scheduler's decisions on new slots: each `Send`, `Hold` or
@@ -236,10 +247,12 @@ impl Inner {
     }
 
     /// Offers leased deliveries to the scheduler and starts what it says;
-    /// those that have no place are returned, to be given back.
+    /// those that have no place are returned, to be given back. `kept`:
+    /// their places kept at publishing, let go once they are placed.
     fn place_all(
         self: &Arc<Self>,
         claimed: Vec<Claimed>,
+        kept: Vec<Admission>,
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
     ) -> Vec<Lease> {
@@ -250,6 +263,9 @@ impl Inner {
             for claim in claimed {
                 scheduler.offer(claim, now, &mut decisions);
             }
+            // Under the lock: the activity shows them placed and not kept
+            // at once, never neither.
+            drop(kept);
         }
         self.run_new_slots(decisions, tasks, records)
     }
@@ -268,9 +284,7 @@ impl Inner {
             .iter_mut()
             .filter_map(|c| c.admission.take())
             .collect();
-        let unplaced = self.place_all(handed, tasks, records);
-        drop(kept);
-        unplaced
+        self.place_all(handed, kept, tasks, records)
     }
 
     /// Gives leased deliveries back to the store, to be claimed again as soon

@@ -30,10 +30,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-#[cfg(test)]
-use decision::Activity;
-
 use booked::Booked;
+pub use decision::Activity;
 pub(super) use decision::{Decision, Limits, Offer, SlotId};
 use edits::Edits;
 use rates::Rates;
@@ -99,6 +97,9 @@ pub(in crate::delivery) struct Scheduler<D> {
     /// Reserve slots taken (at most `limits.reserve`).
     reserve_used: usize,
     endpoints: HashMap<WebhookId, Endpoint<D>>,
+    /// Deliveries in the endpoints' `waiting` queues, all together: counted,
+    /// not summed, as `activity` is read after every change.
+    held: usize,
     /// Per webhook: how many requests it may have in flight now, up to
     /// this process's share of the per-endpoint cap.
     windows: Windows,
@@ -120,7 +121,7 @@ pub(in crate::delivery) struct Scheduler<D> {
     /// The claim round in progress, and where the next look starts.
     round: Option<round::Round>,
     cursor: Option<OrganizationId>,
-    rounds_started: u64,
+    last_round_started: Option<Instant>,
     rounds_finished: u64,
 }
 
@@ -135,6 +136,7 @@ impl<D: Offer> Scheduler<D> {
             regular_used: 0,
             reserve_used: 0,
             endpoints: HashMap::new(),
+            held: 0,
             shares,
             rates: Rates::default(),
             booked: Booked::default(),
@@ -143,7 +145,7 @@ impl<D: Offer> Scheduler<D> {
             backlog: false,
             round: None,
             cursor: None,
-            rounds_started: 0,
+            last_round_started: None,
             rounds_finished: 0,
         }
     }
@@ -155,16 +157,16 @@ impl<D: Offer> Scheduler<D> {
     }
 
     /// What is held now; `kept`: places kept for hand-offs on their way.
-    #[cfg(test)]
+    /// Read after every change of the scheduler: counters only.
     pub(in crate::delivery) fn activity(&self, kept: usize) -> Activity {
         let in_flight = self.slots.len();
-        let held = self.endpoints.values().map(|e| e.waiting.len()).sum();
+        let held = self.held;
         Activity {
             in_flight,
             held,
             kept,
-            rounds_started: self.rounds_started,
             rounds_finished: self.rounds_finished,
+            last_round_started: self.last_round_started,
             idle: in_flight == 0 && held == 0 && kept == 0 && self.round.is_none() && !self.backlog,
         }
     }
