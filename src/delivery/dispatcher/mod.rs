@@ -263,8 +263,8 @@ impl Inner {
             for claim in claimed {
                 scheduler.offer(claim, now, &mut decisions);
             }
-            // Under the lock: the activity shows them placed and not kept
-            // at once, never neither.
+            // Let go under the lock: no published activity shows them
+            // neither kept nor placed (idle too early).
             drop(kept);
         }
         self.run_new_slots(decisions, tasks, records)
@@ -296,6 +296,7 @@ impl Inner {
         if let Err(err) = self.store.release(leases).await {
             tracing::warn!(error = ?err, "cannot release deliveries; they wait for their lease");
         }
+        self.scheduler().returned(leases.len());
         self.wakeup.wake();
     }
 }

@@ -115,11 +115,13 @@ pub struct Activity {
     /// Places kept for deliveries handed off at publishing and not yet
     /// taken in.
     pub kept: usize,
+    /// Leases given back and not yet released in the store.
+    pub returning: usize,
     /// Claim rounds finished since start.
     pub rounds_finished: u64,
     /// When the latest claim round started (it may still be running).
     pub last_round_started: Option<Instant>,
-    /// Nothing in flight, held or kept, no claim round running and no
-    /// backlog left by the last one.
+    /// Nothing in flight, held, kept or on its way back to the store, no
+    /// claim round running and no backlog left by the last one.
     pub idle: bool,
 }

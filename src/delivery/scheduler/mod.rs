@@ -118,6 +118,9 @@ pub(in crate::delivery) struct Scheduler<D> {
     sequences: HashSet<(WebhookId, String)>,
     /// Set when the last claim may have left due work behind.
     backlog: bool,
+    /// Leases given back and not yet released in the store: until they
+    /// are, and a claim looked after, the workers are not idle.
+    returning: usize,
     /// The claim round in progress, and where the next look starts.
     round: Option<round::Round>,
     cursor: Option<OrganizationId>,
@@ -143,6 +146,7 @@ impl<D: Offer> Scheduler<D> {
             tenants: Tenants::default(),
             sequences: HashSet::new(),
             backlog: false,
+            returning: 0,
             round: None,
             cursor: None,
             last_round_started: None,
@@ -161,13 +165,20 @@ impl<D: Offer> Scheduler<D> {
     pub(in crate::delivery) fn activity(&self, kept: usize) -> Activity {
         let in_flight = self.slots.len();
         let held = self.held;
+        let returning = self.returning;
         Activity {
             in_flight,
             held,
             kept,
+            returning,
             rounds_finished: self.rounds_finished,
             last_round_started: self.last_round_started,
-            idle: in_flight == 0 && held == 0 && kept == 0 && self.round.is_none() && !self.backlog,
+            idle: in_flight == 0
+                && held == 0
+                && kept == 0
+                && returning == 0
+                && self.round.is_none()
+                && !self.backlog,
         }
     }
 
@@ -209,6 +220,17 @@ impl<D: Offer> Scheduler<D> {
     /// `lease` goes back to the store: a freed slot claims again.
     fn give_back(&mut self, lease: crate::store::Lease, out: &mut Vec<Decision<D>>) {
         self.backlog = true;
+        self.returning += 1;
         out.push(Decision::GiveBack(lease));
+    }
+
+    /// `count` leases given back went back to the store (or could not, and
+    /// wait for their lease to run out): a claim must look for them, even
+    /// if a round ran meanwhile and found them still leased.
+    pub(in crate::delivery) fn returned(&mut self, count: usize) {
+        self.returning -= count;
+        if count > 0 {
+            self.backlog = true;
+        }
     }
 }
