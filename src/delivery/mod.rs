@@ -13,13 +13,14 @@ mod recorder;
 pub mod retention;
 pub mod retry;
 mod scheduler;
+mod shared;
 pub mod signature;
 mod stale;
 pub mod sweeper;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::{Notify, mpsc};
@@ -30,10 +31,9 @@ use crate::store::{Change, Claimed, HandOff};
 pub use client::Client;
 pub use dispatcher::{Dispatcher, HandoffsInTransit};
 pub use retry::RetryPolicy;
+pub use scheduler::Activity;
 use scheduler::{Limits, Scheduler, Shares};
-
-/// The scheduler the workers and publishing share.
-type Shared = Arc<Mutex<Scheduler<Claimed>>>;
+use shared::Shared;
 
 /// How deliveries are made.
 #[derive(Debug, Clone)]
@@ -74,7 +74,7 @@ pub struct Wakeup {
     kept: Arc<AtomicUsize>,
     /// The workers' decisions: what publishing may hand off, and which
     /// webhooks changed, so that deliveries read before are not sent.
-    scheduler: Shared,
+    scheduler: Arc<Shared>,
 }
 
 /// Deliveries leased at publishing, on their way to the workers. Their
@@ -103,7 +103,7 @@ pub struct Inbox {
     handed: mpsc::UnboundedReceiver<Handed>,
     /// Places kept for deliveries handed off and not yet taken in.
     kept: Arc<AtomicUsize>,
-    scheduler: Shared,
+    scheduler: Arc<Shared>,
     /// This process among those delivering from one PostgreSQL.
     process: uuid::Uuid,
 }
@@ -129,7 +129,7 @@ impl Wakeup {
             timeout: config.timeout,
             turns_in_database: !sqlite,
         };
-        let scheduler = Arc::new(Mutex::new(Scheduler::new(limits, shares)));
+        let scheduler = Shared::new(Scheduler::new(limits, shares), kept.clone());
         let wakeup = Self {
             notify: Arc::new(Notify::new()),
             handed,
@@ -155,7 +155,7 @@ impl Wakeup {
     /// whole batch. After the commit, give the quota's `waiting`
     /// organizations to [`Wakeup::left_waiting`].
     pub fn hand_off_quota(&self, organizations: &[OrganizationId]) -> HandOff {
-        let mut scheduler = self.scheduler.lock().expect("lock");
+        let mut scheduler = self.scheduler.lock();
         // The workers lower it only after placing what was handed: a place
         // may count as used twice for a moment, never as free twice.
         let kept = self.kept.load(Ordering::Relaxed);
@@ -168,17 +168,19 @@ impl Wakeup {
         if organizations.is_empty() {
             return;
         }
-        self.scheduler
-            .lock()
-            .expect("lock")
-            .left_waiting(organizations);
+        self.scheduler.lock().left_waiting(organizations);
     }
 
     /// These deliveries are leased to this process: send them. Their
     /// places stay kept until the workers have taken them in.
     pub fn hand_off(&self, deliveries: Vec<Claimed>) {
         let count = deliveries.len();
-        self.kept.fetch_add(count, Ordering::Relaxed);
+        {
+            // Raised under the lock, so that the workers' published
+            // activity shows the places kept from now on.
+            let _scheduler = self.scheduler.lock();
+            self.kept.fetch_add(count, Ordering::Relaxed);
+        }
         let kept = Kept {
             count,
             kept: self.kept.clone(),
@@ -200,10 +202,7 @@ impl Wakeup {
             Change::Webhook(id) => Some(id),
             Change::Unknown => None,
         };
-        self.scheduler
-            .lock()
-            .expect("lock")
-            .edited(webhook, Instant::now());
+        self.scheduler.lock().edited(webhook, Instant::now());
         // What is given back is claimed again at once.
         self.wake();
     }

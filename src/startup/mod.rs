@@ -26,7 +26,7 @@ use tonic::transport::Server;
 
 use crate::auth::{Authenticator, CallQuota, JwksStats, JwtVerifier, PortalKey, PortalTokens};
 use crate::config::{ListenAddr, Settings};
-use crate::delivery::{Dispatcher, HandoffsInTransit, Wakeup, retention, sweeper};
+use crate::delivery::{Activity, Dispatcher, HandoffsInTransit, Wakeup, retention, sweeper};
 use crate::grpc::listener::{Connection, TrackRpcsLayer, incoming};
 use crate::grpc::{HealthApi, MessageLimits, WatchLimits, WebhookApi};
 use crate::health::{self, Health};
@@ -220,6 +220,13 @@ impl Application {
     /// workers, for tests.
     pub fn handoffs_in_transit(&self) -> HandoffsInTransit {
         self.dispatcher.handoffs_in_transit()
+    }
+
+    /// What the delivery workers hold and do, published at every change:
+    /// for tests that wait until the workers looked and found nothing to
+    /// send, instead of sleeping.
+    pub fn delivery_activity(&self) -> tokio::sync::watch::Receiver<Activity> {
+        self.dispatcher.activity()
     }
 
     /// The in-process event bus, for embedding and tests.

@@ -3,7 +3,7 @@
 //! forever, and nothing is sent with settings older than a committed change.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tonic::Code;
@@ -28,12 +28,9 @@ on_every_backend!(
 
 const WAIT: Duration = Duration::from_secs(20);
 
-/// How long a test watches for a held delivery NOT being sent, from when
-/// the delivery ahead of it is recorded as ended: its slot is free by then
-/// and the workers hand it the held one at once, so a send that should not
-/// happen reaches the receiver within milliseconds; this leaves room for
-/// a loaded machine.
-const NOT_SENT_WINDOW: Duration = Duration::from_millis(400);
+/// How often the workers poll in the `/held` tests: `quiet_after` waits for
+/// a claim round that starts after the first delivery succeeded.
+const POLL: Duration = Duration::from_millis(50);
 
 /// Waits until the delivery on the wire in a `/held` test is recorded as
 /// succeeded, so that the held one behind it had its turn.
@@ -239,6 +236,7 @@ async fn a_webhook_with_a_held_delivery(
     let app = spawn_app_with(backend, |s| {
         deliver_to(receiver)(s);
         s.max_per_endpoint = 1;
+        s.poll_interval = POLL;
     })
     .await;
     let webhook = app
@@ -262,7 +260,8 @@ async fn a_held_delivery_is_not_sent_once_its_webhook_is_paused(backend: Backend
     let (app, webhook) = a_webhook_with_a_held_delivery(backend, &receiver).await;
     app.set_enabled(&webhook, false).await;
     wait_until_the_first_succeeded(&app).await;
-    tokio::time::sleep(NOT_SENT_WINDOW).await;
+    // The slot is free: the workers looked again and had nothing to send.
+    app.quiet_after(Instant::now(), WAIT).await;
     assert_eq!(receiver.received("/held").len(), 1, "sent after the pause");
 
     app.set_enabled(&webhook, true).await;
@@ -301,6 +300,7 @@ async fn another_process_s_held_delivery_is_not_sent_once_the_webhook_is_paused(
     let configure = |s: &mut webhook_service::config::Settings| {
         deliver_to(&receiver)(s);
         s.max_per_endpoint = 1;
+        s.poll_interval = POLL;
     };
     let holder = spawn_app_at(url.clone(), configure).await;
     let mut pauser = spawn_app_at(url, configure).await;
@@ -330,6 +330,6 @@ async fn another_process_s_held_delivery_is_not_sent_once_the_webhook_is_paused(
 
     pauser.set_enabled(&webhook.id, false).await;
     wait_until_the_first_succeeded(&holder).await;
-    tokio::time::sleep(NOT_SENT_WINDOW).await;
+    holder.quiet_after(Instant::now(), WAIT).await;
     assert_eq!(receiver.received("/held").len(), 1, "sent after the pause");
 }

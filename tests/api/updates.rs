@@ -1,6 +1,6 @@
 //! Changing, pausing and deleting webhooks.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::SubsecRound;
 
@@ -11,11 +11,11 @@ use uuid::Uuid;
 use crate::on_every_backend;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{
-    Backend, assert_field_violation, authorized, deliver_to, field_mask, spawn_app, spawn_app_with,
-    time,
+    Backend, TestApp, assert_field_violation, authorized, deliver_to, field_mask, spawn_app,
+    spawn_app_with, time,
 };
 use webhook_service::grpc::proto::{
-    DeleteWebhookRequest, DeliveryStatus, RetryDeliveryRequest, UpdateWebhookRequest,
+    DeleteWebhookRequest, Delivery, DeliveryStatus, RetryDeliveryRequest, UpdateWebhookRequest,
 };
 
 on_every_backend!(
@@ -35,10 +35,25 @@ const WAIT: Duration = Duration::from_secs(10);
 /// that the test's own pause or delete lands before it even on a loaded
 /// machine, short enough to keep the test quick.
 const RETRY: &str = "500ms,500ms,500ms";
-/// How long such a test watches for the retry: twice its delay, with the
-/// poll (`POLL`) that would find it due well inside.
-const NO_RETRY_WINDOW: Duration = Duration::from_millis(1000);
+/// How often the workers poll in such a test: a claim round runs soon after
+/// the retry is due.
 const POLL: Duration = Duration::from_millis(50);
+
+/// Waits until the clock is past `due`, then until the workers looked
+/// (a claim round started after that) and found nothing to send.
+async fn until_due_and_quiet(app: &TestApp, due: chrono::DateTime<chrono::Utc>) {
+    let deadline = Instant::now() + WAIT;
+    while chrono::Utc::now() <= due {
+        assert!(Instant::now() < deadline, "the clock never reached {due}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.quiet_after(Instant::now(), WAIT).await;
+}
+
+/// When `delivery` is due next.
+fn due(delivery: &Delivery) -> chrono::DateTime<chrono::Utc> {
+    time(&delivery.next_attempt_at)
+}
 
 fn update(webhook_id: &str, paths: &[&str]) -> UpdateWebhookRequest {
     UpdateWebhookRequest {
@@ -279,6 +294,11 @@ async fn a_paused_webhook_holds_its_deliveries_and_resuming_sends_them(backend: 
         .unwrap();
     receiver.wait_for("/paused", 1, WAIT).await;
     app.set_enabled(&webhook.id, false).await;
+    let failed = app
+        .wait_for_delivery(&app.deliveries_of(&webhook.id).await[0].id, WAIT, |d| {
+            d.attempt_count == 1
+        })
+        .await;
 
     let held = app
         .publish("member.added", json!({"n": 2}), "")
@@ -288,7 +308,7 @@ async fn a_paused_webhook_holds_its_deliveries_and_resuming_sends_them(backend: 
         held.deliveries_scheduled, 0,
         "a paused webhook got a delivery"
     );
-    tokio::time::sleep(NO_RETRY_WINDOW).await;
+    until_due_and_quiet(&app, due(&failed)).await;
     assert_eq!(
         receiver.received("/paused").len(),
         1,
@@ -333,7 +353,8 @@ async fn deleting_a_webhook_cancels_its_pending_deliveries(backend: Backend) {
     assert_eq!(deliveries.len(), 1, "{deliveries:?}");
     let delivery_id = deliveries[0].id.clone();
     // The first attempt is recorded and the retry is RETRY away.
-    app.wait_for_delivery(&delivery_id, WAIT, |d| d.attempt_count >= 1)
+    let failed = app
+        .wait_for_delivery(&delivery_id, WAIT, |d| d.attempt_count >= 1)
         .await;
 
     let delete = |webhook_id: String| {
@@ -351,7 +372,15 @@ async fn deleting_a_webhook_cancels_its_pending_deliveries(backend: Backend) {
     };
     delete(webhook.id.clone()).await.expect("delete");
     let sent = receiver.received("/doomed").len();
-    tokio::time::sleep(NO_RETRY_WINDOW).await;
+    // Due when it was deleted, or later if a retry slipped in before.
+    let after = app.get_delivery(&delivery_id).await.expect("history stays");
+    let next = [&failed, &after]
+        .iter()
+        .filter(|d| d.next_attempt_at.is_some())
+        .map(|d| due(d))
+        .max()
+        .expect("a retry was scheduled");
+    until_due_and_quiet(&app, next).await;
     assert_eq!(
         receiver.received("/doomed").len(),
         sent,

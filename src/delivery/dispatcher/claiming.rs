@@ -22,7 +22,7 @@ impl Inner {
         records: &mpsc::Sender<AttemptRecord>,
         inbox: &mut mpsc::UnboundedReceiver<Handed>,
     ) {
-        let mut next = self.scheduler().start_round();
+        let mut next = self.scheduler().start_round(Instant::now());
         while let Some(look) = next {
             let found = self
                 .store

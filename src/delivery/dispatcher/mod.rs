@@ -2,17 +2,18 @@
 //! each on its own task, and hand the results to a writer that records them
 //! in batches.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, MutexGuard};
 use std::time::Instant;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::client::Client;
 use super::recorder::{self, RECORD_QUEUE};
-use super::scheduler::{self, Decision, Scheduler};
-use super::{DeliveryConfig, Handed, Inbox, Shared, Wakeup, stale};
+use super::scheduler::{self, Activity, Decision};
+use super::shared::{Guard, Shared};
+use super::{DeliveryConfig, Handed, Inbox, Kept, Wakeup, stale};
 use crate::metrics::Metrics;
 use crate::store::{AttemptRecord, Claimed, Lease, Store};
 
@@ -45,7 +46,7 @@ struct Inner {
     config: DeliveryConfig,
     wakeup: Wakeup,
     /// Every slot decision, behind one lock.
-    scheduler: Shared,
+    scheduler: Arc<Shared>,
     /// Places kept for deliveries handed off, not yet taken in.
     kept: Arc<AtomicUsize>,
     metrics: Metrics,
@@ -89,6 +90,13 @@ impl Dispatcher {
     /// delivery is held before they act, instead of sleeping and hoping.
     pub fn handoffs_in_transit(&self) -> HandoffsInTransit {
         HandoffsInTransit(self.inner.kept.clone())
+    }
+
+    /// Follows what the workers hold and do (see [`Activity`]), so that a
+    /// test can wait until they looked and found nothing to send rather
+    /// than sleeping and hoping.
+    pub fn activity(&self) -> watch::Receiver<Activity> {
+        self.inner.scheduler.watch()
     }
 
     /// On SQLite (one process), takes back the deliveries a previous run
@@ -194,8 +202,8 @@ impl Dispatcher {
 }
 
 impl Inner {
-    fn scheduler(&self) -> MutexGuard<'_, Scheduler<Claimed>> {
-        self.scheduler.lock().expect("lock")
+    fn scheduler(&self) -> Guard<'_> {
+        self.scheduler.lock()
     }
 
     /// Runs the scheduler's decisions on new slots: each `Send`, `Hold` or
@@ -223,10 +231,12 @@ impl Inner {
     }
 
     /// Offers leased deliveries to the scheduler and starts what it says;
-    /// those that have no place are returned, to be given back.
+    /// those that have no place are returned, to be given back. `kept`:
+    /// their places kept at publishing, let go once they are placed.
     fn place_all(
         self: &Arc<Self>,
         claimed: Vec<Claimed>,
+        kept: Option<Kept>,
         tasks: &mut JoinSet<()>,
         records: &mpsc::Sender<AttemptRecord>,
     ) -> Vec<Lease> {
@@ -237,6 +247,9 @@ impl Inner {
             for claim in claimed {
                 scheduler.offer(claim, now, &mut decisions);
             }
+            // Let go under the lock: no published activity shows them
+            // neither kept nor placed (idle too early).
+            drop(kept);
         }
         self.run_new_slots(decisions, tasks, records)
     }
@@ -251,10 +264,8 @@ impl Inner {
         records: &mpsc::Sender<AttemptRecord>,
     ) -> Vec<Lease> {
         let Handed { deliveries, kept } = handed;
-        let unplaced = self.place_all(deliveries, tasks, records);
         // The kept places are given back once the deliveries hold slots.
-        drop(kept);
-        unplaced
+        self.place_all(deliveries, Some(kept), tasks, records)
     }
 
     /// Gives leased deliveries back to the store, to be claimed again as soon
@@ -266,6 +277,7 @@ impl Inner {
         if let Err(err) = self.store.release(leases).await {
             tracing::warn!(error = ?err, "cannot release deliveries; they wait for their lease");
         }
+        self.scheduler().returned(leases.len());
         self.wakeup.wake();
     }
 }

@@ -103,9 +103,8 @@ pub(in crate::delivery) struct Limits {
     pub turns_in_database: bool,
 }
 
-/// What the scheduler holds now. The property test reads it; publishing it
-/// to the black-box tests through a watch (an idle signal) is still open.
-#[cfg(test)]
+/// What the workers of one process hold now, published to the tests (and
+/// anyone watching) after every change: they wait on it instead of sleeping.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Activity {
     /// Slots taken: attempts in flight or about to be, and slots waiting
@@ -116,10 +115,13 @@ pub struct Activity {
     /// Places kept for deliveries handed off at publishing and not yet
     /// taken in.
     pub kept: usize,
+    /// Leases given back and not yet released in the store.
+    pub returning: usize,
     /// Claim rounds finished since start.
     pub rounds_finished: u64,
-    /// Claim rounds started since start.
-    pub rounds_started: u64,
-    /// Nothing in flight, held or kept, no round running and no backlog.
+    /// When the latest claim round started (it may still be running).
+    pub last_round_started: Option<Instant>,
+    /// Nothing in flight, held, kept or on its way back to the store, no
+    /// claim round running and no backlog left by the last one.
     pub idle: bool,
 }

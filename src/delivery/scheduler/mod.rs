@@ -32,10 +32,8 @@ use std::time::Instant;
 
 use chrono::{DateTime, Utc};
 
-#[cfg(test)]
-use decision::Activity;
-
 use booked::Booked;
+pub use decision::Activity;
 pub(super) use decision::{Decision, Limits, Offer, SlotId};
 use edits::Edits;
 use rates::Rates;
@@ -101,6 +99,9 @@ pub(in crate::delivery) struct Scheduler<D> {
     /// Reserve slots taken (at most `limits.reserve`).
     reserve_used: usize,
     endpoints: HashMap<WebhookId, Endpoint<D>>,
+    /// Deliveries in the endpoints' `waiting` queues, all together: counted,
+    /// not summed, as `activity` is read after every change.
+    held: usize,
     /// Per webhook: how many requests it may have in flight now, up to
     /// this process's share of the per-endpoint cap.
     windows: Windows,
@@ -119,10 +120,13 @@ pub(in crate::delivery) struct Scheduler<D> {
     sequences: HashSet<(WebhookId, String)>,
     /// Set when the last claim may have left due work behind.
     backlog: bool,
+    /// Leases given back and not yet released in the store: until they
+    /// are, and a claim looked after, the workers are not idle.
+    returning: usize,
     /// The claim round in progress, and where the next look starts.
     round: Option<round::Round>,
     cursor: Option<OrganizationId>,
-    rounds_started: u64,
+    last_round_started: Option<Instant>,
     rounds_finished: u64,
 }
 
@@ -137,15 +141,17 @@ impl<D: Offer> Scheduler<D> {
             regular_used: 0,
             reserve_used: 0,
             endpoints: HashMap::new(),
+            held: 0,
             shares,
             rates: Rates::default(),
             booked: Booked::default(),
             tenants: Tenants::default(),
             sequences: HashSet::new(),
             backlog: false,
+            returning: 0,
             round: None,
             cursor: None,
-            rounds_started: 0,
+            last_round_started: None,
             rounds_finished: 0,
         }
     }
@@ -157,17 +163,24 @@ impl<D: Offer> Scheduler<D> {
     }
 
     /// What is held now; `kept`: places kept for hand-offs on their way.
-    #[cfg(test)]
+    /// Read after every change of the scheduler: counters only.
     pub(in crate::delivery) fn activity(&self, kept: usize) -> Activity {
         let in_flight = self.slots.len();
-        let held = self.endpoints.values().map(|e| e.waiting.len()).sum();
+        let held = self.held;
+        let returning = self.returning;
         Activity {
             in_flight,
             held,
             kept,
-            rounds_started: self.rounds_started,
+            returning,
             rounds_finished: self.rounds_finished,
-            idle: in_flight == 0 && held == 0 && kept == 0 && self.round.is_none() && !self.backlog,
+            last_round_started: self.last_round_started,
+            idle: in_flight == 0
+                && held == 0
+                && kept == 0
+                && returning == 0
+                && self.round.is_none()
+                && !self.backlog,
         }
     }
 
@@ -209,6 +222,17 @@ impl<D: Offer> Scheduler<D> {
     /// `lease` goes back to the store: a freed slot claims again.
     fn give_back(&mut self, lease: crate::store::Lease, out: &mut Vec<Decision<D>>) {
         self.backlog = true;
+        self.returning += 1;
         out.push(Decision::GiveBack(lease));
+    }
+
+    /// `count` leases given back went back to the store (or could not, and
+    /// wait for their lease to run out): a claim must look for them, even
+    /// if a round ran meanwhile and found them still leased.
+    pub(in crate::delivery) fn returned(&mut self, count: usize) {
+        self.returning -= count;
+        if count > 0 {
+            self.backlog = true;
+        }
     }
 }

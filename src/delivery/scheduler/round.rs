@@ -45,15 +45,16 @@ pub(super) struct Round {
 }
 
 impl<D: Offer> Scheduler<D> {
-    /// Starts a claim round (a wake-up or the poll): the first look, or
-    /// `None` when this process may take nothing now, or has no room.
-    pub(in crate::delivery) fn start_round(&mut self) -> Option<Look> {
+    /// Starts a claim round (a wake-up or the poll) at `now`: the first
+    /// look, or `None` when this process may take nothing now, or has no
+    /// room.
+    pub(in crate::delivery) fn start_round(&mut self, now: Instant) -> Option<Look> {
         if self.windows.cap() == 0 {
             // This process takes no deliveries now (see `shares`): its
             // membership wakes the claims when that changes.
             return None;
         }
-        self.rounds_started += 1;
+        self.last_round_started = Some(now);
         self.round = Some(Round {
             looks_left: CLAIM_ROUNDS,
             more: false,

@@ -139,6 +139,7 @@ impl<D: Offer> Scheduler<D> {
             self.tenants.set_waiting(organization, true);
         } else if endpoint.waiting.len() < cap {
             endpoint.waiting.push_back(delivery);
+            self.held += 1;
             return false;
         }
         if endpoint.running == 0 && endpoint.waiting.is_empty() {
@@ -298,6 +299,7 @@ impl<D: Offer> Scheduler<D> {
                     .is_none_or(|(w, key)| !self.sequences.contains(&(w, key.to_owned())))
             });
             if let Some(next) = free.and_then(|i| endpoint.waiting.remove(i)) {
+                self.held -= 1;
                 return Some(next);
             }
         }
@@ -313,6 +315,7 @@ impl<D: Offer> Scheduler<D> {
             given_back.extend(endpoint.waiting.drain(..));
             self.endpoints.remove(&webhook);
         }
+        self.held -= given_back.len();
         if !given_back.is_empty() {
             self.tenants.set_waiting(organization, true);
         }

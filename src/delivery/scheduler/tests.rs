@@ -303,3 +303,24 @@ proptest::proptest! {
         proptest::prop_assert_eq!(after.tenants.waiting(), before.tenants.waiting());
     }
 }
+
+#[test]
+fn the_workers_are_idle_only_once_what_they_gave_back_is_released_and_looked_for() {
+    let now = Instant::now();
+    let mut s = scheduler(8, 8);
+    let (a, w) = (org(), WebhookId::generate());
+    s.edited(Some(w), now + Duration::from_millis(1));
+    let mut out = Vec::new();
+    assert!(s.offer(fake(a, w, now), now, &mut out), "stale: given back");
+    // A round before the release: its lease still holds, nothing is found.
+    assert!(s.start_round(now).is_some());
+    assert!(s.looked(&[], None, now).is_empty());
+    let activity = s.activity(0);
+    assert_eq!((activity.returning, activity.idle), (1, false));
+
+    s.returned(1);
+    assert!(!s.activity(0).idle, "released: a claim must look for it");
+    assert!(s.start_round(now).is_some());
+    assert!(s.looked(&[], None, now).is_empty());
+    assert!(s.activity(0).idle);
+}

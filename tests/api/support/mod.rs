@@ -1,6 +1,7 @@
 //! Starts the real service on a random loopback port over a real database and
 //! hands tests a real gRPC client.
 
+mod activity;
 pub mod browser;
 mod calls;
 pub mod catalogue;
@@ -36,7 +37,7 @@ use uuid::Uuid;
 
 use webhook_service::auth::JwksStats;
 use webhook_service::config::Settings;
-use webhook_service::delivery::HandoffsInTransit;
+use webhook_service::delivery::{Activity, HandoffsInTransit};
 use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 use webhook_service::grpc::proto::{
@@ -124,6 +125,8 @@ pub struct TestApp {
     pub publisher: Publisher,
     /// Deliveries handed over by publishing, not yet taken in by the workers.
     pub handoffs: HandoffsInTransit,
+    /// What the delivery workers hold and do (see `support::activity`).
+    pub activity: tokio::sync::watch::Receiver<Activity>,
     /// The identity provider's key set counters, with JWT_JWKS_URL.
     pub jwks_stats: Option<Arc<JwksStats>>,
     shutdown: Option<oneshot::Sender<()>>,
@@ -231,6 +234,7 @@ async fn spawn(
     let http_address = app.http_addr();
     let publisher = app.publisher();
     let handoffs = app.handoffs_in_transit();
+    let activity = app.delivery_activity();
     let (shutdown, stopped) = oneshot::channel::<()>();
     let running = tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
@@ -243,6 +247,7 @@ async fn spawn(
         database_url,
         publisher,
         handoffs,
+        activity,
         jwks_stats,
         shutdown: Some(shutdown),
         running: Some(running),

@@ -311,7 +311,7 @@ impl World {
 
     /// A claim round, with the store answering the looks and claims.
     fn round(&mut self) {
-        let Some(mut look) = self.scheduler.start_round() else {
+        let Some(mut look) = self.scheduler.start_round(self.now) else {
             return;
         };
         for _ in 0..=super::super::round::CLAIM_ROUNDS {

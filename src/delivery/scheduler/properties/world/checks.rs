@@ -184,6 +184,8 @@ impl World {
             );
         }
         assert!(by_webhook.is_empty(), "slots of an endpoint it forgot");
+        let waiting: usize = s.endpoints.values().map(|e| e.waiting.len()).sum();
+        assert_eq!(s.held, waiting, "the held count drifted");
         // Conservation: what the world has offered and not seen sent or
         // given back is exactly what the scheduler holds.
         let mut held: Vec<DeliveryId> = s

@@ -25,6 +25,7 @@ impl World {
                     if let Some(s) = self.store.iter_mut().find(|s| s.id == lease.delivery) {
                         s.leased = false;
                     }
+                    self.scheduler.returned(1);
                 }
                 Decision::Look => {}
             }
