@@ -122,6 +122,7 @@ fn record(retry: &RetryPolicy, claim: &Claimed, report: Report) -> AttemptRecord
     };
     AttemptRecord {
         delivery_id: claim.id,
+        organization_id: claim.organization_id,
         webhook_id: claim.webhook_id,
         attempt: claim.attempt,
         started_at: report.started_at,

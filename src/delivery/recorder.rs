@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::Wakeup;
 use crate::domain::DeliveryStatus;
 use crate::metrics::Metrics;
-use crate::store::{AttemptRecord, Next, Recorded, Store, StoreError};
+use crate::store::{AttemptRecord, HandOff, Next, Recorded, Store, StoreError};
 
 /// The most attempts recorded in one transaction.
 const RECORD_BATCH: usize = 512;
@@ -27,15 +27,38 @@ pub(super) trait Sink {
 }
 
 /// The store, disabling webhooks whose deliveries all failed for
-/// `disable_after`.
+/// `disable_after`, and leasing the next of each ordered sequence that
+/// ended to these workers when they have room for it (`wakeup`).
 pub(super) struct Records {
     pub store: Store,
     pub disable_after: Duration,
+    pub wakeup: Wakeup,
 }
 
 impl Sink for Records {
     async fn write(&self, batch: &[AttemptRecord]) -> Result<Recorded, StoreError> {
-        self.store.record_attempts(batch, self.disable_after).await
+        // Only a batch that ends a delivery of an ordered sequence promotes
+        // one: the others do not look at the scheduler.
+        let ends_a_sequence =
+            |r: &AttemptRecord| r.ordering_key.is_some() && !matches!(r.next, Next::RetryAt(_));
+        let mut hand_off = if batch.iter().any(ends_a_sequence) {
+            let mut organizations: Vec<_> = batch
+                .iter()
+                .filter(|r| ends_a_sequence(r))
+                .map(|r| r.organization_id)
+                .collect();
+            organizations.sort_unstable();
+            organizations.dedup();
+            self.wakeup.hand_off_quota(&organizations)
+        } else {
+            HandOff::none()
+        };
+        let recorded = self
+            .store
+            .record_attempts(batch, self.disable_after, &mut hand_off)
+            .await?;
+        self.wakeup.left_waiting(hand_off.waiting());
+        Ok(recorded)
     }
 }
 
@@ -80,9 +103,13 @@ fn announce(wakeup: &Wakeup, recorded: Recorded) {
         tracing::warn!(webhook_id = %webhook, "webhook disabled: its deliveries failed for too long");
         wakeup.webhook_changed(webhook);
     }
-    if recorded.promoted > 0 {
-        // The next heads of their sequences are due now: claim them at
-        // once, not at the next poll.
+    let handed = recorded.handed.len() as u64;
+    if handed > 0 {
+        wakeup.hand_off(recorded.handed);
+    }
+    if recorded.promoted > handed {
+        // The other new heads of their sequences are due now: claim them
+        // at once, not at the next poll.
         wakeup.wake();
     }
     if !recorded.published.is_empty() {
@@ -191,6 +218,7 @@ mod tests {
     fn record(excerpt: &str) -> AttemptRecord {
         AttemptRecord {
             delivery_id: DeliveryId::generate(),
+            organization_id: crate::domain::OrganizationId::from_uuid(uuid::Uuid::new_v4()),
             webhook_id: WebhookId::generate(),
             attempt: 1,
             started_at: Utc::now(),

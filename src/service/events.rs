@@ -109,7 +109,10 @@ impl Grouped for Outbox {
         organizations.sort_unstable();
         organizations.dedup();
         // Asked before the transaction, so that it calls nothing up while
-        // open. This one task publishes, so no two quotas overlap.
+        // open. This one task publishes; the only other quota is the
+        // recorder's, for promoted heads of ordered sequences. Should both
+        // promise the same free place, the workers hold or give back what
+        // they cannot start (it is claimed again), as with any hand-off.
         let mut hand_off = self.wakeup.hand_off_quota(&organizations);
         let published = self.store.publish_batch(events, &mut hand_off).await?;
         self.wakeup.left_waiting(hand_off.waiting());

@@ -8,10 +8,12 @@ use sea_orm::sea_query::{CaseStatement, Expr};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, UpdateMany};
 use uuid::Uuid;
 
+use super::claims::lease_end;
 use super::disabling::{Disabling, Recorded};
 use super::entities::{delivery, delivery_attempt};
-use super::{Store, StoreError, sequences};
-use crate::domain::{DeliveryId, DeliveryStatus, WebhookId};
+use super::sequences::Promoted;
+use super::{HandOff, Store, StoreError, sequences};
+use crate::domain::{DeliveryId, DeliveryStatus, OrganizationId, WebhookId};
 
 /// What happens to a delivery after an attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,6 +43,10 @@ impl std::ops::AddAssign for Finished {
 #[derive(Debug, Clone)]
 pub struct AttemptRecord {
     pub delivery_id: DeliveryId,
+    /// The delivery's organization: the next of an ordered sequence, made
+    /// its head when this one ends, is handed to the workers within its
+    /// organization's share.
+    pub organization_id: OrganizationId,
     /// The delivery's webhook, whose run of failures the outcome extends
     /// or ends.
     pub webhook_id: WebhookId,
@@ -106,11 +112,15 @@ impl Store {
     ///
     /// In the same transaction, each webhook's run of failures is extended
     /// or ended, and a webhook failing for `disable_after` or longer is
-    /// disabled (see `disabling`).
+    /// disabled (see `disabling`). The deliveries that became heads of
+    /// their sequences are leased to this process's workers as far as
+    /// `hand_off` lets them, and returned in [`Recorded::handed`]: the next
+    /// of a key goes out without waiting for a claim.
     pub async fn record_attempts(
         &self,
         records: &[AttemptRecord],
         disable_after: Duration,
+        hand_off: &mut HandOff,
     ) -> Result<Recorded, StoreError> {
         if records.is_empty() {
             return Ok(Recorded::default());
@@ -197,16 +207,55 @@ impl Store {
             }
             Next::RetryAt(_) => None,
         });
-        let promoted = sequences::promote(&txn, ended).await?;
+        let promoted = sequences::promote_heads(&txn, ended).await?;
         let mut recorded = self.finish_disabling(&txn, disabling).await?;
+        // After the disabling: a head of a webhook disabled just now is not
+        // handed (it is held back like a claimed one).
+        let (handed, cancelled) = self.lease_promoted(&txn, &promoted, hand_off).await?;
         txn.commit().await?;
+        recorded.handed = handed;
+        finished.cancelled += cancelled;
         if !recorded.disabled.is_empty() {
             // A large backlog's cancels are left to the sweeper.
             self.sweep_soon();
         }
         recorded.finished += finished;
-        recorded.promoted += promoted;
+        recorded.promoted += promoted.len() as u64;
         Ok(recorded)
+    }
+
+    /// Leases to this process's workers the promoted deliveries `hand_off`
+    /// has places for, and loads them to send (as a claim would); answers
+    /// them, and how many turned out to have no webhook or event left and
+    /// were cancelled. The others wait for a claim.
+    async fn lease_promoted(
+        &self,
+        txn: &sea_orm::DatabaseTransaction,
+        promoted: &[Promoted],
+        hand_off: &mut HandOff,
+    ) -> Result<(Vec<super::Claimed>, u64), StoreError> {
+        let taken: Vec<Uuid> = promoted
+            .iter()
+            .filter(|p| {
+                hand_off.take(
+                    OrganizationId::from_uuid(p.organization_id),
+                    WebhookId::from_uuid(p.webhook_id),
+                )
+            })
+            .map(|p| p.id)
+            .collect();
+        if taken.is_empty() {
+            return Ok((Vec::new(), 0));
+        }
+        let now = Utc::now();
+        let until = lease_end(now, hand_off.lease());
+        let leased = delivery::Entity::update_many()
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(Some(until)))
+            .filter(delivery::Column::Id.is_in(taken))
+            .filter(delivery::Column::NextAttemptAt.lte(now))
+            .exec_with_returning(txn)
+            .await?;
+        self.load_claimed(txn, leased, until).await
     }
 }
 

@@ -130,7 +130,7 @@ impl Store {
         })
     }
 
-    async fn load_claimed(
+    pub(super) async fn load_claimed(
         &self,
         txn: &DatabaseTransaction,
         mut leased: Vec<delivery::Model>,

@@ -47,8 +47,11 @@ pub struct Recorded {
     /// cancelled (the sweeper counts the rest).
     pub finished: Finished,
     /// Deliveries that became the head of their sequence because the one
-    /// before them ended: due now, for a claim to take.
+    /// before them ended: due now, for a claim to take, unless handed.
     pub promoted: u64,
+    /// Those of them leased to this process's workers in the same
+    /// transaction: to send now.
+    pub handed: Vec<super::Claimed>,
 }
 
 impl Recorded {
@@ -58,6 +61,7 @@ impl Recorded {
         self.published.extend(other.published);
         self.finished += other.finished;
         self.promoted += other.promoted;
+        self.handed.extend(other.handed);
     }
 }
 

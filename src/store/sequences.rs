@@ -94,6 +94,15 @@ pub(super) async fn number(
     Ok(numbered)
 }
 
+/// A delivery just made the head of its sequence: due now, for a claim to
+/// take, or for the recording transaction to lease to its own workers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Promoted {
+    pub id: Uuid,
+    pub organization_id: Uuid,
+    pub webhook_id: Uuid,
+}
+
 /// Makes the lowest pending delivery of each of `sequences` its head, if
 /// it is not already; answers how many were promoted. Called where
 /// deliveries leave `pending`, in the same transaction, after they did.
@@ -101,10 +110,18 @@ pub(super) async fn promote(
     txn: &impl ConnectionTrait,
     sequences: impl IntoIterator<Item = Sequence>,
 ) -> Result<u64, DbErr> {
+    Ok(promote_heads(txn, sequences).await?.len() as u64)
+}
+
+/// [`promote`], answering the deliveries it promoted.
+pub(super) async fn promote_heads(
+    txn: &impl ConnectionTrait,
+    sequences: impl IntoIterator<Item = Sequence>,
+) -> Result<Vec<Promoted>, DbErr> {
     let backend = txn.get_database_backend();
     let sorted: BTreeSet<Sequence> = sequences.into_iter().collect();
     let sorted: Vec<&Sequence> = sorted.iter().collect();
-    let mut promoted = 0;
+    let mut promoted = Vec::new();
     for chunk in sorted.chunks(PER_STATEMENT) {
         // Two statements, never one. Under READ COMMITTED a statement reads
         // the rows as they were when it started: one that waited here for a
@@ -116,10 +133,13 @@ pub(super) async fn promote(
         if backend == DbBackend::Postgres {
             txn.execute_raw(locking(chunk)).await?;
         }
-        promoted += txn
-            .execute_raw(promoting(backend, chunk))
-            .await?
-            .rows_affected();
+        for row in txn.query_all_raw(promoting(backend, chunk)).await? {
+            promoted.push(Promoted {
+                id: row.try_get("", "id")?,
+                organization_id: row.try_get("", "organization_id")?,
+                webhook_id: row.try_get("", "webhook_id")?,
+            });
+        }
     }
     Ok(promoted)
 }
@@ -210,7 +230,7 @@ pub(super) fn locking(sequences: &[&Sequence]) -> Statement {
 }
 
 /// Clears `behind` on the lowest pending delivery of each of `sequences`:
-/// one seek each on `deliveries_sequence`.
+/// one seek each on `deliveries_sequence`. Answers the rows it changed.
 pub(super) fn promoting(backend: DbBackend, sequences: &[&Sequence]) -> Statement {
     let (table, values) = sequences_table(backend, sequences);
     let sql = format!(
@@ -220,7 +240,8 @@ pub(super) fn promoting(backend: DbBackend, sequences: &[&Sequence]) -> Statemen
                    WHERE d.webhook_id = k.column1 AND d.ordering_key = k.column2 \
                      AND d.status = 'pending' \
                    ORDER BY d.sequence LIMIT 1) \
-           FROM {table})"
+           FROM {table}) \
+         RETURNING id, organization_id, webhook_id"
     );
     Statement::from_sql_and_values(backend, sql, values)
 }

@@ -19,7 +19,7 @@ use crate::support::receiver::Receiver;
 use crate::support::scrape::scrape;
 use crate::support::{Backend, deliver_to, spawn_app_with};
 use webhook_service::domain::{DeliveryId, WebhookChanges};
-use webhook_service::store::{AttemptRecord, Next, PAUSE_BATCH, Recovered, Sweep};
+use webhook_service::store::{AttemptRecord, HandOff, Next, PAUSE_BATCH, Recovered, Sweep};
 
 on_every_backend!(
     a_delete_answers_before_a_large_backlog_is_cancelled_and_the_sweeper_cancels_the_rest,
@@ -180,6 +180,7 @@ async fn a_webhook_enabled_again_while_its_disable_is_swept_keeps_what_was_not_c
     // zero, that disables the webhook.
     let failure = AttemptRecord {
         delivery_id: DeliveryId::from_uuid(first),
+        organization_id: organization,
         webhook_id: id,
         attempt: 2,
         started_at: chrono::Utc::now(),
@@ -192,7 +193,7 @@ async fn a_webhook_enabled_again_while_its_disable_is_swept_keeps_what_was_not_c
         ordering_key: None,
     };
     let recorded = store
-        .record_attempts(&[failure], Duration::ZERO)
+        .record_attempts(&[failure], Duration::ZERO, &mut HandOff::none())
         .await
         .unwrap();
     assert_eq!(recorded.disabled, vec![id]);

@@ -18,6 +18,7 @@ on_every_backend!(
     each_keys_events_arrive_one_at_a_time_in_publish_order_through_random_failures,
     a_head_that_always_fails_ends_failed_and_its_successors_are_delivered,
     an_unordered_webhook_does_not_wait_behind_an_ordered_backlog,
+    the_next_of_a_key_is_handed_to_the_workers_with_the_record_of_the_one_before,
 );
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -241,4 +242,45 @@ async fn an_unordered_webhook_does_not_wait_behind_an_ordered_backlog(backend: B
         .collect();
     assert_eq!(order, (0..EVENTS as u64).collect::<Vec<_>>());
     assert_eq!(receiver.peak_in_flight("/slow"), 1);
+}
+
+/// When a head ends, the transaction that records it leases the next of its
+/// key to the same workers, which send it at once: a key's chain needs no
+/// claim round per event. (Without that, each promotion wakes a claim.)
+async fn the_next_of_a_key_is_handed_to_the_workers_with_the_record_of_the_one_before(
+    backend: Backend,
+) {
+    const EVENTS: usize = 12;
+    let receiver = Receiver::start().await;
+    // Slow enough that the whole chain is published while its head is out.
+    receiver.always_reply(
+        "/chain",
+        Reply::status(200).after(Duration::from_millis(50)),
+    );
+    let app = spawn_app_with(backend, |s| {
+        deliver_to(&receiver)(s);
+        // No poll during the test: a claim round comes only from a wake.
+        s.poll_interval = Duration::from_secs(3600);
+    })
+    .await;
+    ordered_webhook(&app, &receiver, "/chain").await;
+    for n in 0..EVENTS {
+        publish_keyed(&app, "k", json!({"n": n})).await;
+    }
+    // Each publish left a delivery behind the head and woke a claim round;
+    // the last of those may start just after. Every round after it would
+    // be for a promotion.
+    let rounds = app.activity.borrow().rounds_finished;
+    let got = wait_for_successes(&receiver, "/chain", EVENTS).await;
+    let numbers: Vec<u64> = got
+        .iter()
+        .map(|r| r.json()["data"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(numbers, (0..EVENTS as u64).collect::<Vec<_>>());
+    let after = app.activity.borrow().rounds_finished;
+    assert!(
+        after - rounds <= 2,
+        "{} claim rounds ran for {EVENTS} events of one key: the promoted heads were not handed over",
+        after - rounds
+    );
 }

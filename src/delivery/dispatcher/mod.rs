@@ -124,6 +124,7 @@ impl Dispatcher {
             recorder::Records {
                 store: inner.store.clone(),
                 disable_after: inner.config.disable_after,
+                wakeup: inner.wakeup.clone(),
             },
             written,
             inner.wakeup.clone(),
