@@ -7,8 +7,8 @@ use super::filter::Filter;
 use super::ordering::unknown_ordering;
 use super::validation::{no_nul, quoted};
 use super::{
-    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, Violations, WebhookId,
-    WebhookUrl,
+    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, RetrySchedule, Violations,
+    WebhookId, WebhookUrl,
 };
 
 /// A webhook as stored. It never holds the signing secret, so it can be
@@ -41,6 +41,8 @@ pub struct Webhook {
     pub filter: Option<String>,
     /// Whether its deliveries of one ordering key go out one at a time.
     pub ordering: Ordering,
+    /// Its own waits between attempts; `None` for the service's default.
+    pub retry_schedule: Option<RetrySchedule>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -148,6 +150,8 @@ pub struct NewWebhook {
     pub filter: Option<String>,
     /// Unordered unless asked.
     pub ordering: Ordering,
+    /// `None` for the service's default.
+    pub retry_schedule: Option<RetrySchedule>,
 }
 
 impl NewWebhook {
@@ -177,6 +181,7 @@ impl NewWebhook {
                     rate_limit_per_second: 0,
                     filter,
                     ordering: Ordering::Unordered,
+                    retry_schedule: None,
                 })
             }
             _ => Err(violations),
@@ -218,6 +223,8 @@ pub struct WebhookChanges {
     /// `Some(None)` removes the filter.
     pub filter: Option<Option<String>>,
     pub ordering: Option<Ordering>,
+    /// `Some(None)` goes back to the service's default.
+    pub retry_schedule: Option<Option<RetrySchedule>>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -230,23 +237,28 @@ pub struct UpdateFields<'a, S> {
     pub filter: &'a str,
     /// `Err`: a value the wire carried that is no ordering.
     pub ordering: Result<Ordering, i32>,
+    /// (seconds, nanos) per step, as the wire carries them.
+    pub retry_schedule: &'a [(i64, i32)],
 }
 
-/// The most paths one update mask may hold; there are six fields to name.
+/// The most paths one update mask may hold; there are eight fields to name.
 pub const MAX_MASK_PATHS: usize = 20;
 
 impl WebhookChanges {
     /// True when the change affects how (or whether) pending deliveries are
-    /// sent: a new URL, a pause or a resume, a rate limit, an ordering.
+    /// sent: a new URL, a pause or a resume, a rate limit, an ordering, a
+    /// retry schedule.
     pub fn changes_sending(&self) -> bool {
         self.url.is_some()
             || self.enabled.is_some()
             || self.rate_limit_per_second.is_some()
             || self.ordering.is_some()
+            || self.retry_schedule.is_some()
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`,
-    /// `rate_limit_per_second`, `filter`, `ordering`; at most [`MAX_MASK_PATHS`] paths) to the
+    /// `rate_limit_per_second`, `filter`, `ordering`, `retry_schedule`; at
+    /// most [`MAX_MASK_PATHS`] paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
         mask: &[String],
@@ -259,7 +271,7 @@ impl WebhookChanges {
             violations.add(
                 "update_mask",
                 "must name at least one of url, events, enabled, description, \
-                 rate_limit_per_second, filter, ordering",
+                 rate_limit_per_second, filter, ordering, retry_schedule",
             );
         }
         if mask.len() > MAX_MASK_PATHS {
@@ -296,11 +308,17 @@ impl WebhookChanges {
                     Ok(ordering) => changes.ordering = Some(ordering),
                     Err(value) => violations.add("ordering", unknown_ordering(value)),
                 },
+                "retry_schedule" => {
+                    changes.retry_schedule = violations.check(
+                        "retry_schedule",
+                        RetrySchedule::parse(fields.retry_schedule),
+                    )
+                }
                 other => violations.add(
                     "update_mask",
                     format!(
                         "{} cannot be updated; use url, events, enabled, description, \
-                         rate_limit_per_second, filter or ordering",
+                         rate_limit_per_second, filter, ordering or retry_schedule",
                         quoted(other)
                     ),
                 ),
@@ -323,6 +341,7 @@ mod tests {
             rate_limit_per_second: 0,
             filter: "",
             ordering: Ok(Ordering::Ordered),
+            retry_schedule: &[(0, 100_000_000)],
         }
     }
 
@@ -373,6 +392,7 @@ mod tests {
             rate_limit_per_second: 0,
             filter: "",
             ordering: Ok(Ordering::Unordered),
+            retry_schedule: &[],
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "description");
@@ -396,6 +416,20 @@ mod tests {
             false,
         );
         assert_eq!(untouched.unwrap().ordering, None);
+    }
+
+    #[test]
+    fn the_retry_schedule_path_sets_checks_and_clears_it() {
+        let mask = vec!["retry_schedule".to_owned()];
+        let set = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap();
+        assert_eq!(set.retry_schedule, Some(RetrySchedule::parse(&[(0, 100_000_000)]).unwrap()));
+        assert!(set.changes_sending());
+        let cleared = UpdateFields { retry_schedule: &[], ..fields("", &[]) };
+        let cleared = WebhookChanges::parse(&mask, cleared, false).unwrap();
+        assert_eq!(cleared.retry_schedule, Some(None));
+        let zero = UpdateFields { retry_schedule: &[(0, 0)], ..fields("", &[]) };
+        let err = WebhookChanges::parse(&mask, zero, false).unwrap_err();
+        assert_eq!(err.reported()[0].field, "retry_schedule");
     }
 
     #[test]
