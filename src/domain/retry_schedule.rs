@@ -67,7 +67,9 @@ impl RetrySchedule {
             .split(',')
             .filter(|s| !s.is_empty())
             .map(|s| {
-                let millis: i64 = s.parse().map_err(|_| format!("{s:?} is not milliseconds"))?;
+                let millis: i64 = s
+                    .parse()
+                    .map_err(|_| format!("{s:?} is not milliseconds"))?;
                 Ok((millis / 1000, ((millis % 1000) * 1_000_000) as i32))
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -109,9 +111,10 @@ mod tests {
 
     #[test]
     fn steps_keep_their_order_and_millisecond_precision() {
-        let schedule = RetrySchedule::parse(&[(0, 100_000_000), (0, 200_000_000), (3600, 5_000_000)])
-            .unwrap()
-            .unwrap();
+        let schedule =
+            RetrySchedule::parse(&[(0, 100_000_000), (0, 200_000_000), (3600, 5_000_000)])
+                .unwrap()
+                .unwrap();
         assert_eq!(schedule.steps(), [ms(100), ms(200), ms(3_600_005)]);
     }
 
@@ -142,7 +145,11 @@ mod tests {
     #[test]
     fn at_most_seven_days_in_total() {
         let day = 24 * 3600;
-        assert!(RetrySchedule::parse(&[(3 * day, 0), (4 * day, 0)]).unwrap().is_some());
+        assert!(
+            RetrySchedule::parse(&[(3 * day, 0), (4 * day, 0)])
+                .unwrap()
+                .is_some()
+        );
         let err = RetrySchedule::parse(&[(3 * day, 0), (4 * day, 1_000_000)]).unwrap_err();
         assert_eq!(err, "lasts 7days 1ms in total; at most 7 days is accepted");
         // One huge step cannot overflow the sum.

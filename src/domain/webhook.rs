@@ -422,12 +422,21 @@ mod tests {
     fn the_retry_schedule_path_sets_checks_and_clears_it() {
         let mask = vec!["retry_schedule".to_owned()];
         let set = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap();
-        assert_eq!(set.retry_schedule, Some(RetrySchedule::parse(&[(0, 100_000_000)]).unwrap()));
+        assert_eq!(
+            set.retry_schedule,
+            Some(RetrySchedule::parse(&[(0, 100_000_000)]).unwrap())
+        );
         assert!(set.changes_sending());
-        let cleared = UpdateFields { retry_schedule: &[], ..fields("", &[]) };
+        let cleared = UpdateFields {
+            retry_schedule: &[],
+            ..fields("", &[])
+        };
         let cleared = WebhookChanges::parse(&mask, cleared, false).unwrap();
         assert_eq!(cleared.retry_schedule, Some(None));
-        let zero = UpdateFields { retry_schedule: &[(0, 0)], ..fields("", &[]) };
+        let zero = UpdateFields {
+            retry_schedule: &[(0, 0)],
+            ..fields("", &[])
+        };
         let err = WebhookChanges::parse(&mask, zero, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "retry_schedule");
     }

@@ -75,7 +75,10 @@ async fn a_schedule_too_long_with_a_zero_step_or_over_a_week_is_refused_on_its_f
     let day = 24 * 3600 * 1000;
     for (schedule, says) in [
         (vec![step(1000); 21], "21 steps"),
-        (vec![step(1000), step(0)], "step 2: must be longer than zero"),
+        (
+            vec![step(1000), step(0)],
+            "step 2: must be longer than zero",
+        ),
         (vec![step(-1000)], "must be longer than zero"),
         (
             vec![pbjson_types::Duration {
@@ -113,7 +116,11 @@ async fn a_schedule_too_long_with_a_zero_step_or_over_a_week_is_refused_on_its_f
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert_eq!(violations(&refused)[0].0, "retry_schedule");
     let kept = app.get_webhook(&webhook.id).await.unwrap();
-    assert_eq!(millis(&kept), vec![7 * day / 20; 20], "a refusal changes nothing");
+    assert_eq!(
+        millis(&kept),
+        vec![7 * day / 20; 20],
+        "a refusal changes nothing"
+    );
 }
 
 fn mask(path: &str) -> pbjson_types::FieldMask {
@@ -122,9 +129,7 @@ fn mask(path: &str) -> pbjson_types::FieldMask {
     }
 }
 
-async fn get_webhook_shows_the_schedule_and_update_webhook_changes_and_clears_it(
-    backend: Backend,
-) {
+async fn get_webhook_shows_the_schedule_and_update_webhook_changes_and_clears_it(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut request = app.create_request("https://hooks.example.com/u", &["member.added"]);
     request.retry_schedule = vec![step(60_000), step(3_600_000)];
@@ -172,7 +177,13 @@ async fn get_webhook_shows_the_schedule_and_update_webhook_changes_and_clears_it
         .await
         .unwrap();
     assert!(cleared.retry_schedule.is_empty(), "{cleared:?}");
-    assert!(app.get_webhook(&id).await.unwrap().retry_schedule.is_empty());
+    assert!(
+        app.get_webhook(&id)
+            .await
+            .unwrap()
+            .retry_schedule
+            .is_empty()
+    );
 }
 
 async fn a_schedule_travels_over_rest_as_duration_strings(backend: Backend) {
@@ -186,10 +197,7 @@ async fn a_schedule_travels_over_rest_as_duration_strings(backend: Backend) {
     let answer = app.create_over_rest(Some(&token), &body).await;
     assert_eq!(answer.status, 201, "{answer:?}");
     let id = answer.body["webhook"]["id"].as_str().unwrap();
-    assert_eq!(
-        millis(&app.get_webhook(id).await.unwrap()),
-        [500, 60_000]
-    );
+    assert_eq!(millis(&app.get_webhook(id).await.unwrap()), [500, 60_000]);
     let shown: Vec<Duration> = answer.body["webhook"]["retrySchedule"]
         .as_array()
         .unwrap()

@@ -2,8 +2,8 @@
 //! and creates made at the same moment stored in one commit.
 
 use super::*;
-use crate::domain::event_type::{not_subscribable, parse_event_list};
 use crate::domain::RetrySchedule;
+use crate::domain::event_type::{not_subscribable, parse_event_list};
 use crate::domain::ordering::unknown_ordering;
 
 impl Webhooks {
