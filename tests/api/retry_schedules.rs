@@ -16,6 +16,7 @@ on_every_backend!(
     a_schedule_too_long_with_a_zero_step_or_over_a_week_is_refused_on_its_field,
     get_webhook_shows_the_schedule_and_update_webhook_changes_and_clears_it,
     a_schedule_travels_over_rest_as_duration_strings,
+    a_changed_schedule_holds_from_the_next_failure_of_a_pending_delivery,
 );
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -222,4 +223,37 @@ async fn a_schedule_travels_over_rest_as_duration_strings(backend: Backend) {
     assert_eq!(refused.status, 400, "{refused:?}");
     let fields: Vec<String> = refused.violations().into_iter().map(|v| v.0).collect();
     assert_eq!(fields, ["retrySchedule"]);
+}
+
+async fn a_changed_schedule_holds_from_the_next_failure_of_a_pending_delivery(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(backend, deliver_to(&receiver)).await;
+    receiver.always("/down", 500);
+    let mut request = app.create_request(&receiver.url("/down"), &["member.added"]);
+    request.retry_schedule = vec![step(1500), step(10_000), step(10_000)];
+    let id = app.create_webhook(request).await.unwrap().webhook.unwrap().id;
+    app.publish("member.added", json!({}), "").await.unwrap();
+    receiver.wait_for("/down", 1, WAIT).await;
+
+    // While the first retry waits (its time already set by the old
+    // schedule): one more step, a short one.
+    app.update_webhook(UpdateWebhookRequest {
+        webhook_id: id,
+        retry_schedule: vec![step(1500), step(100)],
+        update_mask: Some(mask("retry_schedule")),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let got = receiver.wait_for("/down", 3, WAIT).await;
+    let gaps = [got[1].at - got[0].at, got[2].at - got[1].at];
+    assert!(gaps[0] >= Duration::from_millis(1500), "{gaps:?}");
+    assert!(
+        gaps[1] >= Duration::from_millis(100) && gaps[1] < Duration::from_secs(10),
+        "the old step was used: {gaps:?}"
+    );
+    assert_eq!(
+        app.wait_until_settled(WAIT).await,
+        [("failed".to_owned(), 3)]
+    );
 }
