@@ -22,6 +22,7 @@ pub mod schema;
 pub mod secret;
 pub mod validation;
 pub mod webhook;
+pub mod webhook_changes;
 pub mod webhook_url;
 
 pub use access::Action;

@@ -231,7 +231,13 @@ async fn a_changed_schedule_holds_from_the_next_failure_of_a_pending_delivery(ba
     receiver.always("/down", 500);
     let mut request = app.create_request(&receiver.url("/down"), &["member.added"]);
     request.retry_schedule = vec![step(1500), step(10_000), step(10_000)];
-    let id = app.create_webhook(request).await.unwrap().webhook.unwrap().id;
+    let id = app
+        .create_webhook(request)
+        .await
+        .unwrap()
+        .webhook
+        .unwrap()
+        .id;
     app.publish("member.added", json!({}), "").await.unwrap();
     receiver.wait_for("/down", 1, WAIT).await;
 
