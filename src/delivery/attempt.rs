@@ -115,7 +115,7 @@ fn record(retry: &RetryPolicy, claim: &Claimed, report: Report) -> AttemptRecord
     let next = if succeeded {
         Next::Succeeded
     } else {
-        match retry.next_delay(claim.attempt, retry_after) {
+        match retry.next_delay(claim.retry_schedule.as_ref(), claim.attempt, retry_after) {
             Some(delay) => Next::RetryAt(clock::after(Utc::now(), delay)),
             None => Next::Failed,
         }

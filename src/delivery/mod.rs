@@ -255,6 +255,7 @@ mod tests {
             },
             loaded_at: Instant::now(),
             ordering_key: None,
+            retry_schedule: None,
         }
     }
 

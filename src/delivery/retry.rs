@@ -2,8 +2,10 @@
 
 use std::time::{Duration, SystemTime};
 
-/// The delays between attempts, and how far a receiver's `Retry-After` may
-/// push the next one.
+use crate::domain::RetrySchedule;
+
+/// The default delays between attempts (for webhooks without their own
+/// schedule), and how far a receiver's `Retry-After` may push the next one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RetryPolicy {
     schedule: Vec<Duration>,
@@ -34,10 +36,18 @@ impl RetryPolicy {
     }
 
     /// After attempt `attempt` (1-based) failed: how long to wait before the
-    /// next, or `None` when it was the last. A `Retry-After` can postpone the
-    /// next attempt, up to the configured bound, never bring it forward.
-    pub fn next_delay(&self, attempt: u32, retry_after: Option<Duration>) -> Option<Duration> {
-        let scheduled = *self.schedule.get(attempt.checked_sub(1)? as usize)?;
+    /// next, by the webhook's `own` schedule or else the default, or `None`
+    /// when it was the last. A `Retry-After` can postpone the next attempt,
+    /// up to the configured bound (whichever schedule), never bring it
+    /// forward.
+    pub fn next_delay(
+        &self,
+        own: Option<&RetrySchedule>,
+        attempt: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
+        let schedule = own.map_or(&self.schedule[..], RetrySchedule::steps);
+        let scheduled = *schedule.get(attempt.checked_sub(1)? as usize)?;
         let asked = retry_after.unwrap_or_default().min(self.max_retry_after);
         Some(scheduled.max(asked))
     }
@@ -68,28 +78,48 @@ mod tests {
     fn the_default_schedule_gives_four_attempts_with_growing_gaps() {
         let p = policy();
         assert_eq!(p.max_attempts(), 4);
-        assert_eq!(p.next_delay(1, None), Some(Duration::from_secs(1)));
-        assert_eq!(p.next_delay(2, None), Some(Duration::from_secs(5)));
-        assert_eq!(p.next_delay(3, None), Some(Duration::from_secs(30)));
-        assert_eq!(p.next_delay(4, None), None);
+        assert_eq!(p.next_delay(None, 1, None), Some(Duration::from_secs(1)));
+        assert_eq!(p.next_delay(None, 2, None), Some(Duration::from_secs(5)));
+        assert_eq!(p.next_delay(None, 3, None), Some(Duration::from_secs(30)));
+        assert_eq!(p.next_delay(None, 4, None), None);
     }
 
     #[test]
     fn retry_after_postpones_within_its_bound_and_never_shortens() {
         let p = policy();
         assert_eq!(
-            p.next_delay(1, Some(Duration::from_secs(20))),
+            p.next_delay(None, 1, Some(Duration::from_secs(20))),
             Some(Duration::from_secs(20))
         );
         assert_eq!(
-            p.next_delay(3, Some(Duration::from_secs(2))),
+            p.next_delay(None, 3, Some(Duration::from_secs(2))),
             Some(Duration::from_secs(30))
         );
         assert_eq!(
-            p.next_delay(1, Some(Duration::from_secs(9999))),
+            p.next_delay(None, 1, Some(Duration::from_secs(9999))),
             Some(Duration::from_secs(300))
         );
-        assert_eq!(p.next_delay(4, Some(Duration::from_secs(2))), None);
+        assert_eq!(p.next_delay(None, 4, Some(Duration::from_secs(2))), None);
+    }
+
+    #[test]
+    fn a_webhooks_own_schedule_replaces_the_default_and_keeps_the_retry_after_bound() {
+        let p = policy();
+        let own = RetrySchedule::parse(&[(0, 100_000_000), (600, 0)])
+            .unwrap()
+            .unwrap();
+        let own = Some(&own);
+        assert_eq!(p.next_delay(own, 1, None), Some(Duration::from_millis(100)));
+        assert_eq!(p.next_delay(own, 2, None), Some(Duration::from_secs(600)));
+        assert_eq!(p.next_delay(own, 3, None), None);
+        assert_eq!(
+            p.next_delay(own, 1, Some(Duration::from_secs(9999))),
+            Some(Duration::from_secs(300))
+        );
+        assert_eq!(
+            p.next_delay(own, 1, Some(Duration::from_secs(7))),
+            Some(Duration::from_secs(7))
+        );
     }
 
     #[test]

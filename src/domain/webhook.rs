@@ -4,12 +4,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::event_type::parse_event_list;
 use super::filter::Filter;
-use super::ordering::unknown_ordering;
-use super::validation::{no_nul, quoted};
+use super::validation::no_nul;
 use super::{
-    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, Violations, WebhookId,
-    WebhookUrl,
+    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, RetrySchedule, Violations,
+    WebhookId, WebhookUrl,
 };
+
+pub use super::webhook_changes::{MAX_MASK_PATHS, UpdateFields, WebhookChanges};
 
 /// A webhook as stored. It never holds the signing secret, so it can be
 /// logged and returned freely.
@@ -41,6 +42,8 @@ pub struct Webhook {
     pub filter: Option<String>,
     /// Whether its deliveries of one ordering key go out one at a time.
     pub ordering: Ordering,
+    /// Its own waits between attempts; `None` for the service's default.
+    pub retry_schedule: Option<RetrySchedule>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -148,6 +151,8 @@ pub struct NewWebhook {
     pub filter: Option<String>,
     /// Unordered unless asked.
     pub ordering: Ordering,
+    /// `None` for the service's default.
+    pub retry_schedule: Option<RetrySchedule>,
 }
 
 impl NewWebhook {
@@ -177,6 +182,7 @@ impl NewWebhook {
                     rate_limit_per_second: 0,
                     filter,
                     ordering: Ordering::Unordered,
+                    retry_schedule: None,
                 })
             }
             _ => Err(violations),
@@ -188,7 +194,7 @@ impl NewWebhook {
 pub const MAX_DESCRIPTION: usize = 500;
 
 /// A description as given, if it is short enough and has no NUL.
-fn parse_description(text: &str) -> Result<String, String> {
+pub(super) fn parse_description(text: &str) -> Result<String, String> {
     if text.chars().count() > MAX_DESCRIPTION {
         return Err(format!("must be at most {MAX_DESCRIPTION} characters"));
     }
@@ -207,196 +213,9 @@ pub fn parse_filter(source: &str) -> Result<Option<String>, String> {
     Ok(Some(source.to_owned()))
 }
 
-/// The changes an update asks for: `None` leaves a field as it is.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct WebhookChanges {
-    pub url: Option<WebhookUrl>,
-    pub events: Option<Vec<EventType>>,
-    pub enabled: Option<bool>,
-    pub description: Option<String>,
-    pub rate_limit_per_second: Option<u32>,
-    /// `Some(None)` removes the filter.
-    pub filter: Option<Option<String>>,
-    pub ordering: Option<Ordering>,
-}
-
-/// The fields of an update request; only those named in the mask apply.
-pub struct UpdateFields<'a, S> {
-    pub url: &'a str,
-    pub events: &'a [S],
-    pub enabled: bool,
-    pub description: &'a str,
-    pub rate_limit_per_second: u32,
-    pub filter: &'a str,
-    /// `Err`: a value the wire carried that is no ordering.
-    pub ordering: Result<Ordering, i32>,
-}
-
-/// The most paths one update mask may hold; there are six fields to name.
-pub const MAX_MASK_PATHS: usize = 20;
-
-impl WebhookChanges {
-    /// True when the change affects how (or whether) pending deliveries are
-    /// sent: a new URL, a pause or a resume, a rate limit, an ordering.
-    pub fn changes_sending(&self) -> bool {
-        self.url.is_some()
-            || self.enabled.is_some()
-            || self.rate_limit_per_second.is_some()
-            || self.ordering.is_some()
-    }
-
-    /// Applies the mask (`url`, `events`, `enabled`, `description`,
-    /// `rate_limit_per_second`, `filter`, `ordering`; at most [`MAX_MASK_PATHS`] paths) to the
-    /// request's fields, checking each named field as on creation.
-    pub fn parse<S: AsRef<str>>(
-        mask: &[String],
-        fields: UpdateFields<'_, S>,
-        allow_private_targets: bool,
-    ) -> Result<Self, Violations> {
-        let mut violations = Violations::default();
-        let mut changes = Self::default();
-        if mask.is_empty() {
-            violations.add(
-                "update_mask",
-                "must name at least one of url, events, enabled, description, \
-                 rate_limit_per_second, filter, ordering",
-            );
-        }
-        if mask.len() > MAX_MASK_PATHS {
-            violations.add(
-                "update_mask",
-                format!(
-                    "names {} fields; at most {MAX_MASK_PATHS} are accepted",
-                    mask.len()
-                ),
-            );
-            return Err(violations);
-        }
-        for path in mask {
-            match path.as_str() {
-                "url" => {
-                    changes.url = violations
-                        .check("url", WebhookUrl::parse(fields.url, allow_private_targets))
-                }
-                "events" => {
-                    changes.events = violations.check("events", parse_event_list(fields.events))
-                }
-                "enabled" => changes.enabled = Some(fields.enabled),
-                "description" => {
-                    changes.description =
-                        violations.check("description", parse_description(fields.description))
-                }
-                "rate_limit_per_second" => {
-                    changes.rate_limit_per_second = Some(fields.rate_limit_per_second)
-                }
-                "filter" => {
-                    changes.filter = violations.check("filter", parse_filter(fields.filter))
-                }
-                "ordering" => match fields.ordering {
-                    Ok(ordering) => changes.ordering = Some(ordering),
-                    Err(value) => violations.add("ordering", unknown_ordering(value)),
-                },
-                other => violations.add(
-                    "update_mask",
-                    format!(
-                        "{} cannot be updated; use url, events, enabled, description, \
-                         rate_limit_per_second, filter or ordering",
-                        quoted(other)
-                    ),
-                ),
-            }
-        }
-        violations.into_result().map(|()| changes)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn fields<'a>(url: &'a str, events: &'a [&'a str]) -> UpdateFields<'a, &'a str> {
-        UpdateFields {
-            url,
-            events,
-            enabled: false,
-            description: "new",
-            rate_limit_per_second: 0,
-            filter: "",
-            ordering: Ok(Ordering::Ordered),
-        }
-    }
-
-    #[test]
-    fn an_update_changes_only_what_its_mask_names() {
-        let mask = vec!["description".to_owned(), "enabled".to_owned()];
-        let changes = WebhookChanges::parse(&mask, fields("http://bad", &[]), false).unwrap();
-        assert_eq!(changes.url, None);
-        assert_eq!(changes.events, None);
-        assert_eq!(changes.enabled, Some(false));
-        assert_eq!(changes.description.as_deref(), Some("new"));
-    }
-
-    #[test]
-    fn an_update_mask_must_be_present_and_known() {
-        let empty = WebhookChanges::parse(&[], fields("", &[]), false).unwrap_err();
-        assert_eq!(empty.reported()[0].field, "update_mask");
-        let unknown = vec!["secret".to_owned()];
-        let err = WebhookChanges::parse(&unknown, fields("", &[]), false).unwrap_err();
-        assert_eq!(err.reported()[0].field, "update_mask");
-        let named = vec!["url".to_owned(), "events".to_owned()];
-        let err = WebhookChanges::parse(&named, fields("http://x", &[]), false).unwrap_err();
-        let fields: Vec<_> = err.reported().iter().map(|v| v.field.as_ref()).collect();
-        assert_eq!(fields, ["url", "events"]);
-    }
-
-    #[test]
-    fn a_mask_of_more_than_twenty_paths_is_one_violation() {
-        let mask = vec!["enabled".to_owned(); MAX_MASK_PATHS + 1];
-        let err = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap_err();
-        assert_eq!(err.reported().len(), 1);
-        assert_eq!(
-            err.reported()[0].description,
-            "names 21 fields; at most 20 are accepted"
-        );
-        let mask = vec!["enabled".to_owned(); MAX_MASK_PATHS];
-        assert!(WebhookChanges::parse(&mask, fields("", &[]), false).is_ok());
-    }
-
-    #[test]
-    fn a_description_with_nul_is_refused() {
-        let mask = vec!["description".to_owned()];
-        let fields = UpdateFields {
-            url: "",
-            events: &[] as &[&str],
-            enabled: false,
-            description: "a\0b",
-            rate_limit_per_second: 0,
-            filter: "",
-            ordering: Ok(Ordering::Unordered),
-        };
-        let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
-        assert_eq!(err.reported()[0].field, "description");
-    }
-
-    #[test]
-    fn the_ordering_path_takes_a_known_ordering_only() {
-        let mask = vec!["ordering".to_owned()];
-        let changes = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap();
-        assert_eq!(changes.ordering, Some(Ordering::Ordered));
-        assert!(changes.changes_sending());
-        let unknown = UpdateFields {
-            ordering: Err(5),
-            ..fields("", &[])
-        };
-        let err = WebhookChanges::parse(&mask, unknown, false).unwrap_err();
-        assert_eq!(err.reported()[0].field, "ordering");
-        let untouched = WebhookChanges::parse(
-            &["url".to_owned()],
-            fields("https://example.com/", &[]),
-            false,
-        );
-        assert_eq!(untouched.unwrap().ordering, None);
-    }
 
     #[test]
     fn reports_every_bad_field_at_once() {

@@ -86,6 +86,7 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             rate_limit_per_second: r.rate_limit_per_second,
             filter: r.filter,
             ordering: ordering_from_wire(r.ordering),
+            retry_schedule: steps_from_wire(&r.retry_schedule),
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
         }
     }
@@ -263,8 +264,14 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             rate_limit_per_second: r.rate_limit_per_second,
             filter: r.filter,
             ordering: ordering_from_wire(r.ordering),
+            retry_schedule: steps_from_wire(&r.retry_schedule),
         }
     }
+}
+
+/// A retry schedule as the wire carries it, checked in the domain.
+fn steps_from_wire(steps: &[pbjson_types::Duration]) -> Vec<(i64, i32)> {
+    steps.iter().map(|d| (d.seconds, d.nanos)).collect()
 }
 
 /// An ordering the wire carried; `Err` with the number when it is none.
@@ -304,6 +311,15 @@ impl From<Webhook> for proto::Webhook {
             rate_limit_per_second: w.rate_limit_per_second,
             filter: w.filter.unwrap_or_default(),
             ordering: ordering_to_wire(w.ordering).into(),
+            retry_schedule: w
+                .retry_schedule
+                .iter()
+                .flat_map(|s| s.steps())
+                .map(|d| pbjson_types::Duration {
+                    seconds: d.as_secs() as i64,
+                    nanos: d.subsec_nanos() as i32,
+                })
+                .collect(),
         }
     }
 }

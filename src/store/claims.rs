@@ -21,7 +21,8 @@ use super::pausing::held_back;
 use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::{
-    DeliveryId, DeliveryStatus, EventId, OrganizationId, SigningSecret, WebhookId, WebhookUrl,
+    DeliveryId, DeliveryStatus, EventId, OrganizationId, RetrySchedule, SigningSecret, WebhookId,
+    WebhookUrl,
 };
 
 /// What a claim took.
@@ -66,6 +67,8 @@ pub struct Claimed {
     /// (`""`: the default one); `None` for a delivery in no sequence. At
     /// most one delivery of a sequence is in flight in this process at a time.
     pub ordering_key: Option<String>,
+    /// The webhook's own retry schedule; `None` for the service's default.
+    pub retry_schedule: Option<RetrySchedule>,
 }
 
 /// What a delivery sends of its event: its type, its body, and when it
@@ -256,6 +259,8 @@ impl Store {
         };
         let url = WebhookUrl::from_stored(&webhook.url)
             .map_err(|e| anyhow::anyhow!("stored URL of webhook {webhook_id}: {e}"))?;
+        let retry_schedule =
+            super::webhooks::stored_schedule(webhook.id, webhook.retry_schedule.as_deref())?;
         Ok(Some(Claimed {
             id: delivery.id,
             organization_id: OrganizationId::from_uuid(webhook.organization_id),
@@ -277,6 +282,7 @@ impl Store {
             // A webhook made unordered keeps its deliveries' keys in their
             // rows; they no longer wait for each other anywhere.
             ordering_key: delivery.ordering_key.filter(|_| webhook.ordered),
+            retry_schedule,
         }))
     }
 }

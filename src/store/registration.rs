@@ -19,7 +19,9 @@ use super::scoped::Scoped;
 use super::webhooks::{events_json, now, to_domain};
 use super::{Store, StoreError, subscriptions};
 use crate::domain::webhook::created_event;
-use crate::domain::{NewEvent, NewWebhook, OrganizationId, SigningSecret, Webhook, WebhookId};
+use crate::domain::{
+    NewEvent, NewWebhook, OrganizationId, RetrySchedule, SigningSecret, Webhook, WebhookId,
+};
 
 /// A webhook to register: the caller's valid request, the secret made for
 /// it, and who asked.
@@ -183,6 +185,7 @@ impl Store {
             rate_limit_per_second: new.rate_limit_per_second.into(),
             filter: new.filter.clone(),
             ordered: new.ordering.is_ordered(),
+            retry_schedule: new.retry_schedule.as_ref().map(RetrySchedule::to_stored),
             failing_since: None,
             disabled_reason: None,
             disabled_at: None,

@@ -139,6 +139,7 @@ mod tests {
             disabled_at: None,
             filter: filter.map(str::to_owned),
             ordered: false,
+            retry_schedule: None,
         }
     }
 

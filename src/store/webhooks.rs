@@ -16,8 +16,8 @@ use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
 use super::{Store, StoreError, again_on_conflict, subscriptions};
 use crate::domain::{
-    Disabled, EventType, Ordering, OrganizationId, Page, SigningSecret, Webhook, WebhookChanges,
-    WebhookId, WebhookUrl,
+    Disabled, EventType, Ordering, OrganizationId, Page, RetrySchedule, SigningSecret, Webhook,
+    WebhookChanges, WebhookId, WebhookUrl,
 };
 
 impl Store {
@@ -107,6 +107,11 @@ impl Store {
             // Made ordered: deliveries published from now on join their
             // sequences; those pending already go out unordered.
             row.ordered = Set(ordering.is_ordered());
+        }
+        if let Some(schedule) = &changes.retry_schedule {
+            // Claims read it from the row: the next failure of a pending
+            // delivery waits by it.
+            row.retry_schedule = Set(schedule.as_ref().map(RetrySchedule::to_stored));
         }
         if let Some(filter) = &changes.filter {
             // Publishing reads it from the row, in every process: nothing
@@ -268,5 +273,15 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         rate_limit_per_second: u32::try_from(row.rate_limit_per_second).unwrap_or(0),
         filter: row.filter,
         ordering: Ordering::from_ordered(row.ordered),
+        retry_schedule: stored_schedule(row.id, row.retry_schedule.as_deref())?,
     })
+}
+
+/// A webhook's retry schedule as its row holds it.
+pub(super) fn stored_schedule(
+    id: uuid::Uuid,
+    text: Option<&str>,
+) -> anyhow::Result<Option<RetrySchedule>> {
+    text.map_or(Ok(None), RetrySchedule::from_stored)
+        .map_err(|e| anyhow!("webhook {id}: stored retry schedule: {e}"))
 }

@@ -72,6 +72,7 @@ mod rest_requests;
 mod rest_serving;
 mod retention;
 mod retries;
+mod retry_schedules;
 mod rotation;
 mod schema_validation;
 mod shutdown;

@@ -87,6 +87,7 @@ mod tests {
             rate_limit_per_second: 0,
             filter: None,
             ordering: crate::domain::Ordering::Unordered,
+            retry_schedule: None,
         };
         let disabled = Disabled {
             reason: "every delivery failed".into(),

@@ -2,6 +2,7 @@
 //! and creates made at the same moment stored in one commit.
 
 use super::*;
+use crate::domain::RetrySchedule;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
 use crate::domain::ordering::unknown_ordering;
 
@@ -50,15 +51,23 @@ impl Webhooks {
             Ok(events) => self.not_subscribable(&events, &[]).await?,
             Err(_) => None,
         };
-        let new = match (parsed, refused, request.ordering) {
-            (Ok(new), None, Ok(ordering)) => NewWebhook { ordering, ..new },
-            (parsed, refused, ordering) => {
+        let schedule = RetrySchedule::parse(&request.retry_schedule);
+        let new = match (parsed, refused, request.ordering, schedule) {
+            (Ok(new), None, Ok(ordering), Ok(retry_schedule)) => NewWebhook {
+                ordering,
+                retry_schedule,
+                ..new
+            },
+            (parsed, refused, ordering, schedule) => {
                 let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
                 }
                 if let Err(value) = ordering {
                     violations.add("ordering", unknown_ordering(value));
+                }
+                if let Err(why) = schedule {
+                    violations.add("retry_schedule", why);
                 }
                 return Err(violations.into());
             }

@@ -38,6 +38,8 @@ pub struct CreateWebhook {
     pub filter: String,
     /// `Err`: a value the wire carried that is no ordering.
     pub ordering: Result<Ordering, i32>,
+    /// (seconds, nanos) per step; empty for the service's default.
+    pub retry_schedule: Vec<(i64, i32)>,
 }
 
 /// Names one webhook, not yet validated.
@@ -67,6 +69,8 @@ pub struct UpdateWebhook {
     pub filter: String,
     /// `Err`: a value the wire carried that is no ordering.
     pub ordering: Result<Ordering, i32>,
+    /// (seconds, nanos) per step; empty for the service's default.
+    pub retry_schedule: Vec<(i64, i32)>,
     pub mask: Vec<String>,
 }
 
@@ -167,6 +171,7 @@ impl Webhooks {
                 rate_limit_per_second: request.rate_limit_per_second,
                 filter: &request.filter,
                 ordering: request.ordering,
+                retry_schedule: &request.retry_schedule,
             },
             self.rules.allow_private_targets,
         )?;

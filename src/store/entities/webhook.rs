@@ -42,6 +42,10 @@ pub struct Model {
     /// Its deliveries of one ordering key go out one at a time, in publish
     /// order (see `store::sequences`).
     pub ordered: bool,
+    /// Its own waits between attempts, in milliseconds, comma-separated;
+    /// NULL for the service's default.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub retry_schedule: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,6 +19,7 @@ mod m20261206_000013_webhook_sweeps;
 mod m20261206_000014_event_types;
 mod m20261206_000015_webhook_filters;
 mod m20261207_000016_ordered_delivery;
+mod m20261208_000017_retry_schedules;
 
 pub struct Migrator;
 
@@ -42,6 +43,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000014_event_types::Migration),
             Box::new(m20261206_000015_webhook_filters::Migration),
             Box::new(m20261207_000016_ordered_delivery::Migration),
+            Box::new(m20261208_000017_retry_schedules::Migration),
         ]
     }
 }
