@@ -209,7 +209,7 @@ pub struct Settings {
     /// Timeout of one delivery attempt, connection included.
     #[arg(long, env = "WEBHOOK_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub timeout: Duration,
-    /// Delays before each retry of a failed delivery; their count is the number of retries.
+    /// Delays before each retry of a failed delivery; their count is the number of retries. The default for webhooks without their own `retry_schedule`
     #[arg(long, env = "WEBHOOK_RETRY_SCHEDULE", default_value = "1s,5s,30s")]
     pub retry_schedule: String,
     /// The longest a `Retry-After` answer may postpone the next attempt.
