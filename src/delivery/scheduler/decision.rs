@@ -121,6 +121,10 @@ pub struct Activity {
     pub rounds_finished: u64,
     /// When the latest claim round started (it may still be running).
     pub last_round_started: Option<Instant>,
+    /// This process may take deliveries now: false while its share of the
+    /// per-endpoint cap is nothing (another process on the database holds
+    /// all of it), when it starts no claim round.
+    pub taking: bool,
     /// Nothing in flight, held, kept or on its way back to the store, no
     /// claim round running and no backlog left by the last one.
     pub idle: bool,

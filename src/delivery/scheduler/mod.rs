@@ -175,6 +175,7 @@ impl<D: Offer> Scheduler<D> {
             returning,
             rounds_finished: self.rounds_finished,
             last_round_started: self.last_round_started,
+            taking: self.windows.cap() > 0,
             idle: in_flight == 0
                 && held == 0
                 && kept == 0
