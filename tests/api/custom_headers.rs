@@ -13,13 +13,14 @@ use webhook_service::grpc::proto::{
 use crate::on_every_backend;
 use crate::support::catalogue::violations;
 use crate::support::receiver::{Receiver, Reply};
-use crate::support::{Backend, authorized, deliver_to, spawn_app, spawn_app_with};
+use crate::support::{Backend, authorized, deliver_to, spawn_app, spawn_app_at, spawn_app_with};
 
 on_every_backend!(
     headers_arrive_on_every_attempt_and_a_credential_is_never_read_back,
     an_update_keeps_an_empty_value_replaces_the_set_and_clears_it,
     each_refused_header_is_invalid_argument_naming_it,
     headers_travel_over_rest_and_read_back_masked,
+    a_credential_that_cannot_be_opened_holds_the_delivery_until_the_key_is_right,
 );
 
 const WAIT: Duration = Duration::from_secs(15);
@@ -316,4 +317,77 @@ async fn headers_travel_over_rest_and_read_back_masked(backend: Backend) {
     assert_eq!(refused.status, 400, "{refused:?}");
     let fields: Vec<String> = refused.violations().into_iter().map(|v| v.0).collect();
     assert_eq!(fields, ["headers/content-type"]);
+}
+
+async fn a_credential_that_cannot_be_opened_holds_the_delivery_until_the_key_is_right(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("w.db").display()),
+        Backend::Postgres => crate::support::postgres::fresh_database().unwrap(),
+    };
+    let receiver = Receiver::start().await;
+    let with_key = |key: u8| {
+        let receiver = &receiver;
+        move |s: &mut webhook_service::config::Settings| {
+            deliver_to(receiver)(s);
+            s.encryption_key = Some(STANDARD.encode([key; 32]).into());
+            // Else the portal key stored under the first key stops the start.
+            s.portal_key = Some("a-portal-key-of-at-least-32-bytes-long".into());
+            // A short lease, so a claim the wrong key refused is taken again soon.
+            s.timeout = Duration::from_secs(2);
+            s.lease = Some(Duration::from_millis(2100));
+            s.poll_interval = Duration::from_millis(50);
+        }
+    };
+    let first = spawn_app_at(url.clone(), with_key(9)).await;
+    let organization = first.organization;
+    let mut request = first.create_request(&receiver.url("/k"), &["member.added"]);
+    request.headers = two_headers();
+    let created = first.create_webhook(request).await.unwrap();
+    // The signing secret stored as a keyless service stores it, so that
+    // only the header's value depends on the key.
+    first
+        .query(&format!(
+            "UPDATE webhooks SET secret = 'plain:{}'",
+            created.secret
+        ))
+        .await;
+    first.stop_within(WAIT).await;
+
+    let wrong = spawn_app_at(url.clone(), with_key(8)).await;
+    wrong
+        .publish_for(organization, "member.added")
+        .await
+        .unwrap();
+    // Claimed (leased) at least twice, sent never.
+    let mut leases = Vec::new();
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while leases.len() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never claimed: {leases:?}"
+        );
+        let rows = wrong
+            .query("SELECT CAST(lease_until AS TEXT) AS lease, attempts FROM deliveries")
+            .await;
+        if let Some(row) = rows.first() {
+            let attempts: i32 = row.try_get("", "attempts").unwrap();
+            assert_eq!(attempts, 0);
+            let lease: Option<String> = row.try_get("", "lease").unwrap();
+            if lease.is_some() && leases.last() != Some(&lease) {
+                leases.push(lease);
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(receiver.total(), 0);
+    wrong.stop_within(WAIT).await;
+
+    let right = spawn_app_at(url, with_key(9)).await;
+    let got = receiver.wait_for("/k", 1, WAIT).await;
+    assert_eq!(got[0].header("authorization"), "Bearer xyz");
+    assert_eq!(got[0].header("x-tenant"), "a");
+    drop(right);
 }
