@@ -62,6 +62,7 @@ pub struct WebhookHeader {
 /// What a write does with a header's value.
 #[derive(Debug, Clone)]
 pub enum NewValue {
+    /// The value given (never empty).
     Set(SecretString),
     /// Keep the value stored for this name (on update only).
     Keep,
@@ -185,6 +186,7 @@ impl HeaderSet {
         &self.0
     }
 
+    /// True for no headers: written, it clears the webhook's.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
