@@ -41,6 +41,7 @@ pub(super) async fn attempt(
             body: &claim.body,
             secret: &claim.secret,
             previous_secrets: &claim.previous_secrets,
+            headers: &claim.headers,
         })
         .instrument(span.clone())
         .await;

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::Context;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use url::{Host, Url};
 
 use super::retry::parse_retry_after;
 use super::signature::{hex_signature, standard_signature};
+use crate::domain::headers::refused;
 use crate::domain::network::is_public;
 use crate::domain::{EventId, SigningSecret};
 
@@ -33,6 +34,8 @@ pub struct Request<'a> {
     pub secret: &'a SigningSecret,
     /// Also signed with: older secrets still in a rotation's grace period.
     pub previous_secrets: &'a [SigningSecret],
+    /// The webhook's own headers, opened once per claim.
+    pub headers: &'a [(HeaderName, HeaderValue)],
 }
 
 /// What one attempt came to.
@@ -187,11 +190,21 @@ impl Client {
     }
 }
 
+/// The webhook's own headers, then ours: inserted after them, ours replace
+/// any of the same name. Names the API refuses are skipped too (a row
+/// written before a rule existed, or by hand), so that none can stand in
+/// for a header the client or the receiver relies on (`User-Agent` would
+/// otherwise replace reqwest's default).
 fn signed_headers(request: &Request<'_>) -> HeaderMap {
     let id = request.event_id.to_string();
     let timestamp = chrono::Utc::now().timestamp();
     let secret = request.secret.expose();
     let mut headers = HeaderMap::new();
+    for (name, value) in request.headers {
+        if refused(name.as_str()).is_none() {
+            headers.insert(name.clone(), value.clone());
+        }
+    }
     let mut put = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(name, value);
@@ -256,4 +269,59 @@ fn error_chain(err: &dyn std::error::Error) -> String {
         source = e.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_custom_header_never_replaces_one_of_ours() {
+        let url = Url::parse("https://example.com/hook").unwrap();
+        let body: Arc<[u8]> = Arc::from(&b"{}"[..]);
+        let secret = SigningSecret::generate();
+        let custom: Vec<(HeaderName, HeaderValue)> = [
+            ("x-webhook-id", "forged"),
+            ("webhook-signature", "v1,forged"),
+            ("content-type", "text/plain"),
+            ("user-agent", "forged"),
+            ("host", "elsewhere.example"),
+            ("x-tenant", "a"),
+        ]
+        .into_iter()
+        .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
+        .collect();
+        let event_id = EventId::generate();
+        let headers = signed_headers(&Request {
+            url: &url,
+            event_id,
+            event_type: "member.added",
+            attempt: 1,
+            body: &body,
+            secret: &secret,
+            previous_secrets: &[],
+            headers: &custom,
+        });
+        assert_eq!(headers["x-webhook-id"], event_id.to_string().as_str());
+        assert!(
+            headers["webhook-signature"]
+                .to_str()
+                .unwrap()
+                .starts_with("v1,")
+        );
+        assert_ne!(headers["webhook-signature"], "v1,forged");
+        assert_eq!(headers["content-type"], "application/json");
+        // Left to the client: reqwest adds its default only when absent.
+        assert!(!headers.contains_key("user-agent"));
+        assert!(!headers.contains_key("host"));
+        assert_eq!(headers["x-tenant"], "a");
+        for name in [
+            "x-webhook-id",
+            "webhook-signature",
+            "content-type",
+            "x-tenant",
+        ] {
+            assert_eq!(headers.get_all(name).iter().count(), 1, "{name}");
+        }
+    }
 }

@@ -11,6 +11,7 @@ pub mod error_summary;
 pub mod event;
 pub mod event_type;
 pub mod filter;
+pub mod headers;
 pub mod ids;
 pub mod labels;
 pub mod network;

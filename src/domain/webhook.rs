@@ -4,6 +4,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 use super::event_type::parse_event_list;
 use super::filter::Filter;
+use super::headers::{HeaderSet, WebhookHeader};
 use super::validation::no_nul;
 use super::{
     Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, RetrySchedule, Violations,
@@ -44,6 +45,8 @@ pub struct Webhook {
     pub ordering: Ordering,
     /// Its own waits between attempts; `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// Sent with every attempt; the values of credentials are not here.
+    pub headers: Vec<WebhookHeader>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -153,6 +156,8 @@ pub struct NewWebhook {
     pub ordering: Ordering,
     /// `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// Sent with every attempt; none unless asked.
+    pub headers: HeaderSet,
 }
 
 impl NewWebhook {
@@ -183,6 +188,7 @@ impl NewWebhook {
                     filter,
                     ordering: Ordering::Unordered,
                     retry_schedule: None,
+                    headers: HeaderSet::default(),
                 })
             }
             _ => Err(violations),

@@ -2,6 +2,7 @@
 //! creation; only the fields its mask names apply.
 
 use super::event_type::parse_event_list;
+use super::headers::{HeaderInput, HeaderSet, WebhookHeader};
 use super::ordering::unknown_ordering;
 use super::validation::quoted;
 use super::webhook::{parse_description, parse_filter};
@@ -20,6 +21,8 @@ pub struct WebhookChanges {
     pub ordering: Option<Ordering>,
     /// `Some(None)` goes back to the service's default.
     pub retry_schedule: Option<Option<RetrySchedule>>,
+    /// Replaces the whole set; an empty one clears it.
+    pub headers: Option<HeaderSet>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -34,6 +37,9 @@ pub struct UpdateFields<'a, S> {
     pub ordering: Result<Ordering, i32>,
     /// (seconds, nanos) per step, as the wire carries them.
     pub retry_schedule: &'a [(i64, i32)],
+    pub headers: &'a [HeaderInput],
+    /// The webhook's headers now: an empty value keeps one of them.
+    pub current_headers: &'a [WebhookHeader],
 }
 
 /// The most paths one update mask may hold; there are eight fields to name.
@@ -42,17 +48,19 @@ pub const MAX_MASK_PATHS: usize = 20;
 impl WebhookChanges {
     /// True when the change affects how (or whether) pending deliveries are
     /// sent: a new URL, a pause or a resume, a rate limit, an ordering, a
-    /// retry schedule.
+    /// retry schedule, headers.
     pub fn changes_sending(&self) -> bool {
         self.url.is_some()
             || self.enabled.is_some()
             || self.rate_limit_per_second.is_some()
             || self.ordering.is_some()
             || self.retry_schedule.is_some()
+            || self.headers.is_some()
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`,
-    /// `rate_limit_per_second`, `filter`, `ordering`, `retry_schedule`; at
+    /// `rate_limit_per_second`, `filter`, `ordering`, `retry_schedule`,
+    /// `headers`; at
     /// most [`MAX_MASK_PATHS`] paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
@@ -66,7 +74,7 @@ impl WebhookChanges {
             violations.add(
                 "update_mask",
                 "must name at least one of url, events, enabled, description, \
-                 rate_limit_per_second, filter, ordering, retry_schedule",
+                 rate_limit_per_second, filter, ordering, retry_schedule, headers",
             );
         }
         if mask.len() > MAX_MASK_PATHS {
@@ -109,11 +117,18 @@ impl WebhookChanges {
                         RetrySchedule::parse(fields.retry_schedule),
                     )
                 }
+                "headers" => {
+                    changes.headers = HeaderSet::parse(
+                        fields.headers,
+                        Some(fields.current_headers),
+                        &mut violations,
+                    )
+                }
                 other => violations.add(
                     "update_mask",
                     format!(
                         "{} cannot be updated; use url, events, enabled, description, \
-                         rate_limit_per_second, filter, ordering or retry_schedule",
+                         rate_limit_per_second, filter, ordering, retry_schedule or headers",
                         quoted(other)
                     ),
                 ),
@@ -137,6 +152,8 @@ mod tests {
             filter: "",
             ordering: Ok(Ordering::Ordered),
             retry_schedule: &[(0, 100_000_000)],
+            headers: &[],
+            current_headers: &[],
         }
     }
 
@@ -188,6 +205,8 @@ mod tests {
             filter: "",
             ordering: Ok(Ordering::Unordered),
             retry_schedule: &[],
+            headers: &[],
+            current_headers: &[],
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "description");
@@ -234,5 +253,40 @@ mod tests {
         };
         let err = WebhookChanges::parse(&mask, zero, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "retry_schedule");
+    }
+
+    #[test]
+    fn the_headers_path_checks_against_the_current_headers_and_clears_them() {
+        use crate::domain::headers::NewValue;
+        use secrecy::SecretString;
+        let mask = vec!["headers".to_owned()];
+        let current = [WebhookHeader {
+            name: "x-api-key".into(),
+            plain: false,
+            value: None,
+            len: 3,
+        }];
+        let keep = [HeaderInput {
+            name: "X-Api-Key".into(),
+            value: SecretString::from(""),
+            plain: false,
+        }];
+        let kept = UpdateFields {
+            headers: &keep,
+            current_headers: &current,
+            ..fields("", &[])
+        };
+        let changes = WebhookChanges::parse(&mask, kept, false).unwrap();
+        let set = changes.headers.as_ref().unwrap();
+        assert!(matches!(set.entries()[0].value, NewValue::Keep));
+        assert!(changes.changes_sending());
+        let unknown = UpdateFields {
+            headers: &keep,
+            ..fields("", &[])
+        };
+        let err = WebhookChanges::parse(&mask, unknown, false).unwrap_err();
+        assert_eq!(err.reported()[0].field, "headers/x-api-key");
+        let cleared = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap();
+        assert!(cleared.headers.unwrap().is_empty());
     }
 }

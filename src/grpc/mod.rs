@@ -8,6 +8,7 @@ mod catalogue;
 mod codec;
 mod convert;
 mod events;
+mod headers;
 mod health;
 pub mod limits;
 pub mod listener;

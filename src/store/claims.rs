@@ -69,6 +69,8 @@ pub struct Claimed {
     pub ordering_key: Option<String>,
     /// The webhook's own retry schedule; `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// The webhook's own headers, opened, values marked sensitive.
+    pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// What a delivery sends of its event: its type, its body, and when it
@@ -233,8 +235,8 @@ impl Store {
     }
 
     /// What a worker needs to send `delivery` to `webhook`; `None` (logged)
-    /// when its secret cannot be opened: not the delivery's fault, so it is
-    /// kept for when the key is fixed.
+    /// when its secret or a header's value cannot be opened: not the
+    /// delivery's fault, so it is kept for when the key is fixed.
     pub(super) fn claim_of(
         &self,
         webhook: &webhook::Model,
@@ -248,9 +250,11 @@ impl Store {
                 .iter()
                 .map(|sealed| self.secrets.open(webhook_id, sealed))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((secret, previous))
+            let headers =
+                super::headers::opened(&self.secrets, webhook_id, webhook.headers.as_deref())?;
+            Ok((secret, previous, headers))
         };
-        let (secret, previous_secrets) = match opened() {
+        let (secret, previous_secrets, headers) = match opened() {
             Ok(secrets) => secrets,
             Err(err) => {
                 tracing::error!(%webhook_id, error = %format!("{err:#}"), "cannot sign a delivery");
@@ -283,6 +287,7 @@ impl Store {
             // rows; they no longer wait for each other anywhere.
             ordering_key: delivery.ordering_key.filter(|_| webhook.ordered),
             retry_schedule,
+            headers,
         }))
     }
 }

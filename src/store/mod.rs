@@ -11,6 +11,7 @@ mod error;
 mod event_types;
 mod events;
 mod handoff;
+mod headers;
 mod history;
 mod migration;
 mod organizations;

@@ -85,7 +85,7 @@ impl Store {
             let rows = round
                 .iter()
                 .map(|&at| self.webhook_row(&batch[at]))
-                .collect();
+                .collect::<anyhow::Result<_>>()?;
             for (at, row) in round.into_iter().zip(insert_webhooks(&txn, rows).await?) {
                 match row {
                     Some(row) => {
@@ -165,12 +165,12 @@ impl Store {
         Ok(counts)
     }
 
-    /// The row of a webhook to register, with its secret sealed.
-    fn webhook_row(&self, registration: &Registration) -> webhook::Model {
+    /// The row of a webhook to register, with its secret and headers sealed.
+    fn webhook_row(&self, registration: &Registration) -> anyhow::Result<webhook::Model> {
         let new = &registration.webhook;
         let id = WebhookId::generate();
         let now = now();
-        webhook::Model {
+        Ok(webhook::Model {
             id: id.as_uuid(),
             organization_id: new.organization_id.as_uuid(),
             url: new.url.as_str().to_owned(),
@@ -186,10 +186,11 @@ impl Store {
             filter: new.filter.clone(),
             ordered: new.ordering.is_ordered(),
             retry_schedule: new.retry_schedule.as_ref().map(RetrySchedule::to_stored),
+            headers: super::headers::to_stored(&self.secrets, id, &new.headers, None)?,
             failing_since: None,
             disabled_reason: None,
             disabled_at: None,
-        }
+        })
     }
 }
 

@@ -140,6 +140,7 @@ mod tests {
             filter: filter.map(str::to_owned),
             ordered: false,
             retry_schedule: None,
+            headers: None,
         }
     }
 

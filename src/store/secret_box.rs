@@ -7,7 +7,7 @@
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use secrecy::{ExposeSecret, SecretSlice};
+use secrecy::{ExposeSecret, SecretSlice, SecretString};
 
 use crate::domain::{SigningSecret, WebhookId};
 
@@ -63,6 +63,29 @@ impl SecretBox {
             .map_err(|_| OpenError)
     }
 
+    /// The text to store for the value of `webhook`'s header `name`, bound
+    /// to both: it opens for no other webhook and no other header.
+    pub fn seal_header(&self, webhook: WebhookId, name: &str, value: &str) -> String {
+        self.encrypt(header_aad(webhook, name).as_bytes(), value.as_bytes())
+            .unwrap_or_else(|| format!("{PLAIN}{value}"))
+    }
+
+    /// The header value that `seal_header` stored.
+    pub fn open_header(
+        &self,
+        webhook: WebhookId,
+        name: &str,
+        stored: &str,
+    ) -> Result<SecretString, OpenError> {
+        if let Some(plain) = stored.strip_prefix(PLAIN) {
+            return Ok(plain.into());
+        }
+        let plain = self.decrypt(header_aad(webhook, name).as_bytes(), stored)?;
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| OpenError)
+    }
+
     /// The bytes to store for the service key `name`.
     pub fn seal_key(&self, name: &str, key: &[u8]) -> Vec<u8> {
         self.encrypt(key_aad(name).as_bytes(), key)
@@ -108,6 +131,11 @@ impl SecretBox {
     }
 }
 
+/// What a header value is bound to: its webhook and its name.
+fn header_aad(webhook: WebhookId, name: &str) -> String {
+    format!("headers:{}:{name}", webhook.as_uuid())
+}
+
 /// What a service key is bound to: never a webhook id's 16 bytes.
 fn key_aad(name: &str) -> String {
     format!("service_keys:{name}")
@@ -140,6 +168,25 @@ mod tests {
         let stored = SecretBox::new(None).seal(id, &secret);
         let opened = SecretBox::new(Some([7; 32])).open(id, &stored).unwrap();
         assert_eq!(opened.expose(), secret.expose());
+    }
+
+    #[test]
+    fn a_sealed_header_value_opens_for_its_webhook_and_name_only() {
+        let id = WebhookId::generate();
+        let sealed_box = SecretBox::new(Some([7; 32]));
+        let stored = sealed_box.seal_header(id, "authorization", "Bearer xyz");
+        assert!(!stored.contains("xyz"));
+        let opened = sealed_box
+            .open_header(id, "authorization", &stored)
+            .unwrap();
+        assert_eq!(opened.expose_secret(), "Bearer xyz");
+        assert!(sealed_box.open_header(id, "x-api-key", &stored).is_err());
+        assert!(
+            sealed_box
+                .open_header(WebhookId::generate(), "authorization", &stored)
+                .is_err()
+        );
+        assert!(sealed_box.open(id, &stored).is_err());
     }
 
     #[test]

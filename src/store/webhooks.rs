@@ -81,7 +81,20 @@ impl Store {
         };
         let was_enabled = row.enabled;
         let was_ordered = row.ordered;
+        let headers = match &changes.headers {
+            // Claims read them from the row; kept values come from it too.
+            Some(set) => Some(super::headers::to_stored(
+                &self.secrets,
+                id,
+                set,
+                row.headers.as_deref(),
+            )?),
+            None => None,
+        };
         let mut row = row.into_active_model();
+        if let Some(headers) = headers {
+            row.headers = Set(headers);
+        }
         if let Some(url) = &changes.url {
             row.url = Set(url.as_str().to_owned());
         }
@@ -274,6 +287,7 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         filter: row.filter,
         ordering: Ordering::from_ordered(row.ordered),
         retry_schedule: stored_schedule(row.id, row.retry_schedule.as_deref())?,
+        headers: super::headers::shown(row.id, row.headers.as_deref())?,
     })
 }
 

@@ -19,6 +19,7 @@ mod connections;
 mod console;
 mod console_pages;
 mod create_webhook;
+mod custom_headers;
 mod database_outage;
 mod delivery;
 mod delivery_ranges;

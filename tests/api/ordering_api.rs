@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::on_every_backend;
 use crate::support::catalogue::violations;
 use crate::support::{Backend, authorized, publisher_token, spawn_app};
-use webhook_service::grpc::proto::{ListWebhooksRequest, Ordering, PublishEventRequest};
+use webhook_service::grpc::proto::{Ordering, PublishEventRequest};
 
 on_every_backend!(
     a_webhooks_ordering_is_stored_and_read_back_by_get_and_list,
@@ -36,20 +36,7 @@ async fn a_webhooks_ordering_is_stored_and_read_back_by_get_and_list(backend: Ba
         app.get_webhook(&plain.id).await.unwrap().ordering(),
         Ordering::Unordered
     );
-    let listed = app
-        .webhooks()
-        .await
-        .list_webhooks(authorized(
-            ListWebhooksRequest {
-                organization_id: app.organization.to_string(),
-                ..Default::default()
-            },
-            &app.token("ADMIN"),
-        ))
-        .await
-        .unwrap()
-        .into_inner()
-        .webhooks;
+    let listed = app.list_webhooks().await;
     let orderings: Vec<(String, Ordering)> = listed
         .iter()
         .map(|w| (w.id.clone(), w.ordering()))

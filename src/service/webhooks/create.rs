@@ -4,6 +4,7 @@
 use super::*;
 use crate::domain::RetrySchedule;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
+use crate::domain::headers::HeaderSet;
 use crate::domain::ordering::unknown_ordering;
 
 impl Webhooks {
@@ -52,13 +53,16 @@ impl Webhooks {
             Err(_) => None,
         };
         let schedule = RetrySchedule::parse(&request.retry_schedule);
-        let new = match (parsed, refused, request.ordering, schedule) {
-            (Ok(new), None, Ok(ordering), Ok(retry_schedule)) => NewWebhook {
+        let mut header_faults = Violations::default();
+        let headers = HeaderSet::parse(&request.headers, None, &mut header_faults);
+        let new = match (parsed, refused, request.ordering, schedule, headers) {
+            (Ok(new), None, Ok(ordering), Ok(retry_schedule), Some(headers)) => NewWebhook {
                 ordering,
                 retry_schedule,
+                headers,
                 ..new
             },
-            (parsed, refused, ordering, schedule) => {
+            (parsed, refused, ordering, schedule, _) => {
                 let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
@@ -68,6 +72,9 @@ impl Webhooks {
                 }
                 if let Err(why) = schedule {
                     violations.add("retry_schedule", why);
+                }
+                for fault in header_faults.into_reported() {
+                    violations.add(fault.field, fault.description);
                 }
                 return Err(violations.into());
             }

@@ -14,6 +14,7 @@ use super::group_commit::{GroupCommit, Grouped};
 use super::{Listing, Publisher, ServiceError, authorized, parse_field, to_completion};
 use crate::domain::access::authorize_early;
 use crate::domain::clock;
+use crate::domain::headers::HeaderInput;
 use crate::domain::{
     Action, Caller, DeliveryId, DeliveryStatus, Event, EventId, EventType, NewEvent, NewWebhook,
     Ordering, OrderingKey, OrganizationId, Page, SigningSecret, UpdateFields, Violations, Webhook,
@@ -40,6 +41,8 @@ pub struct CreateWebhook {
     pub ordering: Result<Ordering, i32>,
     /// (seconds, nanos) per step; empty for the service's default.
     pub retry_schedule: Vec<(i64, i32)>,
+    /// Sent with every attempt; values are secrets (`Debug` hides them).
+    pub headers: Vec<HeaderInput>,
 }
 
 /// Names one webhook, not yet validated.
@@ -71,6 +74,8 @@ pub struct UpdateWebhook {
     pub ordering: Result<Ordering, i32>,
     /// (seconds, nanos) per step; empty for the service's default.
     pub retry_schedule: Vec<(i64, i32)>,
+    /// Empty values keep the stored ones; `Debug` hides the values.
+    pub headers: Vec<HeaderInput>,
     pub mask: Vec<String>,
 }
 
@@ -161,6 +166,15 @@ impl Webhooks {
         request: UpdateWebhook,
     ) -> Result<Webhook, ServiceError> {
         let (organization, id) = Self::resolve(caller, Action::UpdateWebhook, &request.webhook)?;
+        let named = |path: &str| request.mask.iter().any(|p| p == path);
+        // Archived types it subscribes to may stay, and empty header values
+        // keep what it holds: both are checked against it as it is now.
+        let current = if named("events") || named("headers") {
+            let current = self.publisher.store().get_webhook(organization, id).await?;
+            Some(current.ok_or(ServiceError::NotFound(NOT_FOUND))?)
+        } else {
+            None
+        };
         let changes = WebhookChanges::parse(
             &request.mask,
             UpdateFields {
@@ -172,20 +186,15 @@ impl Webhooks {
                 filter: &request.filter,
                 ordering: request.ordering,
                 retry_schedule: &request.retry_schedule,
+                headers: &request.headers,
+                current_headers: current.as_ref().map_or(&[], |c| &c.headers),
             },
             self.rules.allow_private_targets,
         )?;
-        if let Some(events) = &changes.events {
-            // A type archived since the webhook subscribed may stay.
-            let current = self
-                .publisher
-                .store()
-                .get_webhook(organization, id)
-                .await?
-                .ok_or(ServiceError::NotFound(NOT_FOUND))?;
-            if let Some(refused) = self.not_subscribable(events, &current.events).await? {
-                return Err(events_violation(refused));
-            }
+        if let (Some(events), Some(current)) = (&changes.events, &current)
+            && let Some(refused) = self.not_subscribable(events, &current.events).await?
+        {
+            return Err(events_violation(refused));
         }
         let this = self.clone();
         let updated =

@@ -46,6 +46,10 @@ pub struct Model {
     /// NULL for the service's default.
     #[sea_orm(column_type = "Text", nullable)]
     pub retry_schedule: Option<String>,
+    /// The headers sent with every attempt, JSON (see `store::headers`);
+    /// NULL for none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub headers: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

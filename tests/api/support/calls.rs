@@ -37,6 +37,21 @@ impl TestApp {
             .map(|_| ())
     }
 
+    /// The first page of ListWebhooks as an OWNER of this app's organization.
+    pub async fn list_webhooks(&self) -> Vec<Webhook> {
+        let request = webhook_service::grpc::proto::ListWebhooksRequest {
+            organization_id: self.organization.to_string(),
+            ..Default::default()
+        };
+        self.webhooks()
+            .await
+            .list_webhooks(authorized(request, &self.token("OWNER")))
+            .await
+            .expect("list webhooks")
+            .into_inner()
+            .webhooks
+    }
+
     /// GetWebhook as an OWNER of this app's organization.
     pub async fn get_webhook(&self, webhook_id: &str) -> Result<Webhook, Status> {
         let request = GetWebhookRequest {
