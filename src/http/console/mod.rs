@@ -50,7 +50,7 @@ macro_rules! asset {
 }
 
 /// Every file of the console.
-pub static ASSETS: [Asset; 18] = [
+pub static ASSETS: [Asset; 19] = [
     asset!("index.html", HTML),
     asset!("console.css", CSS),
     asset!("app.js", JS),
@@ -67,6 +67,7 @@ pub static ASSETS: [Asset; 18] = [
     asset!("webhook-form.js", JS),
     asset!("filter-field.js", JS),
     asset!("filter-try.js", JS),
+    asset!("delivery-settings.js", JS),
     asset!("deliveries.js", JS),
     asset!("event-types.js", JS),
 ];

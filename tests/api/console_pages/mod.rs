@@ -27,6 +27,7 @@ const WAIT: Duration = Duration::from_secs(10);
 mod catalogue;
 mod crowded;
 mod deliveries;
+mod delivering;
 mod filtering;
 mod portal;
 mod recovering;

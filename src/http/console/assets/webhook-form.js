@@ -1,8 +1,10 @@
 // The form of the create and edit webhook dialogs: the URL (create only),
 // the events to deliver, chosen from the catalogue, the filter with its
-// Try-it panel (filter-field.js), and the description.
+// Try-it panel (filter-field.js), the description, and how deliveries go
+// out (delivery-settings.js).
 
 import { api } from './api.js';
+import { deliverySettings } from './delivery-settings.js';
 import { el, field } from './dom.js';
 import { filterField } from './filter-field.js';
 import { clearFieldErrors, showDialogError, showError } from './messages.js';
@@ -91,6 +93,7 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
   const checked = () => [...events.querySelectorAll('input[name="events"]:checked')].map((b) => b.value);
   const filter = filterField({ webhook, types, chosenTypes: checked });
   events.addEventListener('change', filter.refresh);
+  const settings = deliverySettings(webhook);
   const problem = el('div', { class: 'error', role: 'alert', 'data-testid': 'dialog-error', hidden: true });
   const submit = el('button', { type: 'submit', 'data-testid': 'webhook-submit' }, submitLabel);
   const form = el('form', { 'data-testid': 'webhook-form', novalidate: true },
@@ -100,6 +103,7 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
     events,
     filter.node,
     field({ label: 'Description (optional)', name: 'description', input: description, hint: 'A note for people, at most 500 characters.' }),
+    settings.node,
     problem,
     el('div', { class: 'actions' },
       submit,
@@ -108,15 +112,16 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
     event.preventDefault();
     clearFieldErrors(form);
     problem.hidden = true;
-    const values = {
-      url: url.value.trim(),
-      events: checked(),
-      filter: filter.value(),
-      description: description.value,
-    };
     submit.disabled = true;
     try {
-      await onSubmit(values);
+      const values = {
+        url: url.value.trim(),
+        events: checked(),
+        filter: filter.value(),
+        description: description.value,
+        ...settings.value(),
+      };
+      await onSubmit(values, settings.changed(values));
     } catch (error) {
       if (error.status !== 401) showDialogError(problem, error, form);
     } finally {

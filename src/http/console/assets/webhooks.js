@@ -9,6 +9,7 @@ import { recoverDialog } from './recover.js';
 import { timeEl } from './time.js';
 import { loadTypes, webhookForm } from './webhook-form.js';
 import { filterSummary } from './filter-field.js';
+import { settingsSummary } from './delivery-settings.js';
 
 export function renderWebhooks(main) {
   // Page tokens already seen: pageTokens[i] fetches page i.
@@ -138,6 +139,7 @@ function state(webhook) {
   if (webhook.failingSince) {
     parts.push(el('p', { class: 'reason' }, 'Failing since ', timeEl(webhook.failingSince)));
   }
+  parts.push(settingsSummary(webhook));
   return parts;
 }
 
@@ -157,6 +159,9 @@ async function createDialog(done) {
           events: values.events,
           filter: values.filter,
           description: values.description,
+          rateLimitPerSecond: values.rateLimitPerSecond,
+          ordering: values.ordering,
+          retrySchedule: values.retrySchedule,
         });
         const webhook = answer.webhook || {};
         close();
@@ -179,11 +184,20 @@ async function editDialog(webhook, done) {
       types,
       submitLabel: 'Save',
       close,
-      onSubmit: async (values) => {
+      // The delivery settings go in the mask only when changed: saving a
+      // description must not switch an ordered webhook's backlog around.
+      onSubmit: async (values, changedSettings) => {
         await api.updateWebhook(
           webhook.id,
-          { events: values.events, filter: values.filter, description: values.description },
-          'events,filter,description',
+          {
+            events: values.events,
+            filter: values.filter,
+            description: values.description,
+            rateLimitPerSecond: values.rateLimitPerSecond,
+            ordering: values.ordering,
+            retrySchedule: values.retrySchedule,
+          },
+          ['events', 'filter', 'description', ...changedSettings].join(','),
         );
         close();
         showStatus(`Webhook ${webhook.url} saved.`);
