@@ -12,6 +12,7 @@ use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 use secrecy::SecretString;
 
 use crate::auth::{ClaimPath, JwksUrl};
+use crate::delivery::EgressProxy;
 use crate::grpc::limits::{DEFAULT_OTHER_BYTES, DEFAULT_PUBLISH_EVENT_BYTES};
 use crate::http::FrameAncestors;
 
@@ -203,6 +204,15 @@ pub struct Settings {
     /// `text` or `json` (one JSON object per line).
     #[arg(long, env = "LOG_FORMAT", default_value = "text")]
     pub log_format: LogFormat,
+    /// An HTTP CONNECT proxy every delivery goes through, as
+    /// `http://[user:password@]host:port`, so that receivers can allow one
+    /// source address. The service still resolves and checks each
+    /// endpoint's address (the SSRF guard) and asks the proxy for a tunnel
+    /// to that address; the proxy's own address may be private. A failure of
+    /// the proxy is retried and never counts against the endpoint. See
+    /// docs/receiving/egress-proxy.md.
+    #[arg(long, env = "WEBHOOK_EGRESS_PROXY", hide_env_values = true, value_parser = EgressProxy::parse)]
+    pub egress_proxy: Option<EgressProxy>,
     /// Extra PEM certificates trusted for webhook endpoints, beside the web's roots.
     #[arg(long, env = "WEBHOOK_CA_FILE")]
     pub ca_file: Option<PathBuf>,

@@ -133,6 +133,7 @@ impl Settings {
         Ok(DeliveryConfig {
             timeout: self.timeout,
             ca_file: self.ca_file.clone(),
+            egress_proxy: self.egress_proxy.clone(),
             allow_private_targets: self.allow_private_targets,
             retry: RetryPolicy::new(schedule, self.max_retry_after),
             max_in_flight: self.max_in_flight as usize,

@@ -12,6 +12,9 @@ use crate::domain::clock;
 use crate::metrics::{AttemptOutcome, Metrics};
 use crate::store::{AttemptRecord, Claimed, Next};
 
+/// The kind of a failure of the egress proxy (see `egress.rs`).
+const PROXY: &str = "proxy";
+
 /// Makes one attempt of `claim`, logs and counts it, and hands its result
 /// to the writer (waiting while the writer is behind). Returns what the
 /// attempt says of the endpoint's health.
@@ -82,12 +85,14 @@ fn outcome(outcome: &Outcome) -> AttemptOutcome {
             "timeout" => AttemptOutcome::Timeout,
             "connect" => AttemptOutcome::Connect,
             "blocked" => AttemptOutcome::Blocked,
+            PROXY => AttemptOutcome::Proxy,
             _ => AttemptOutcome::Request,
         },
     }
 }
 
-/// Timeouts, connection failures, 5xx and 429 mean an endpoint struggles.
+/// Timeouts, connection failures, 5xx and 429 mean an endpoint struggles;
+/// a failure of the egress proxy says nothing of it.
 fn signal(record: &AttemptRecord) -> Signal {
     match (record.status_code, record.error_kind) {
         (Some(200..=299), _) => Signal::Success,
@@ -113,10 +118,18 @@ fn record(retry: &RetryPolicy, claim: &Claimed, report: Report) -> AttemptRecord
         }
         Outcome::Failed { kind, message } => (None, Some(kind), Some(message), None, None),
     };
+    let own = claim.retry_schedule.as_ref();
     let next = if succeeded {
         Next::Succeeded
     } else {
-        match retry.next_delay(claim.retry_schedule.as_ref(), claim.attempt, retry_after) {
+        // The egress proxy failing is ours to fix, not the endpoint's: the
+        // delivery never ends failed for it, but keeps the last step's pace
+        // once its schedule is spent (and a delivery ended FAILED would
+        // start the endpoint's run of failures toward auto-disable).
+        let delay = retry
+            .next_delay(own, claim.attempt, retry_after)
+            .or_else(|| (error_kind == Some(PROXY)).then(|| retry.last_step(own)));
+        match delay {
             Some(delay) => Next::RetryAt(clock::after(Utc::now(), delay)),
             None => Next::Failed,
         }
@@ -166,5 +179,6 @@ mod tests {
         assert_eq!(outcome(&failed("connect")), AttemptOutcome::Connect);
         assert_eq!(outcome(&failed("blocked")), AttemptOutcome::Blocked);
         assert_eq!(outcome(&failed("request")), AttemptOutcome::Request);
+        assert_eq!(outcome(&failed("proxy")), AttemptOutcome::Proxy);
     }
 }

@@ -1,6 +1,8 @@
 //! The HTTPS client that posts deliveries: rustls with the web roots plus an
-//! optional private CA, no redirects, no proxies, and an SSRF guard at
-//! connect time that only lets vetted addresses through.
+//! optional private CA, no redirects, and an SSRF guard at connect time that
+//! only lets vetted addresses through. No proxy, unless the operator set an
+//! egress proxy: then every connection goes through the relay of
+//! `egress.rs`, which applies the same guard.
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
@@ -12,6 +14,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use url::{Host, Url};
 
+use super::egress::Relay;
 use super::retry::parse_retry_after;
 use super::signature::{hex_signature, standard_signature};
 use crate::domain::headers::refused;
@@ -54,7 +57,8 @@ pub enum Outcome {
         excerpt: String,
         retry_after: Option<Duration>,
     },
-    /// No answer: the kind (`timeout`, `connect`, `blocked`, `request`) and a message.
+    /// No answer: the kind (`timeout`, `connect`, `blocked`, `request`, or
+    /// `proxy` when the egress proxy failed) and a message.
     Failed { kind: &'static str, message: String },
 }
 
@@ -68,6 +72,9 @@ impl Report {
 pub struct Client {
     http: reqwest::Client,
     allow_private_targets: bool,
+    /// The egress proxy's relay, when there is one: it says why a tunnel
+    /// failed.
+    relay: Option<Relay>,
 }
 
 /// The resolver refused every address of a host.
@@ -100,17 +107,22 @@ impl Client {
     /// connections kept open to one host (scheme, name and port) between
     /// requests, whichever webhooks they served. TLS sessions are resumed
     /// (rustls' default in-memory cache) when a new connection is needed.
+    /// `relay`: the egress proxy's, through which every request goes.
     pub fn new(
         timeout: Duration,
         ca_file: Option<&Path>,
         allow_private_targets: bool,
         idle_per_host: usize,
+        relay: Option<Relay>,
     ) -> anyhow::Result<Self> {
         let tls = crate::tls::client_config(ca_file, "WEBHOOK_CA_FILE")?;
-        let http = reqwest::Client::builder()
+        let builder = match &relay {
+            Some(relay) => reqwest::Client::builder().proxy(relay.reqwest_proxy()?),
+            None => reqwest::Client::builder().no_proxy(),
+        };
+        let http = builder
             .use_preconfigured_tls(tls)
             .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout)
             .pool_max_idle_per_host(idle_per_host)
@@ -125,6 +137,7 @@ impl Client {
         Ok(Self {
             http,
             allow_private_targets,
+            relay,
         })
     }
 
@@ -132,7 +145,7 @@ impl Client {
     pub async fn send(&self, request: Request<'_>) -> Report {
         let started_at = chrono::Utc::now();
         let clock = Instant::now();
-        let outcome = self.try_send(&request).await;
+        let outcome = self.try_send(&request, clock).await;
         Report {
             started_at,
             duration: clock.elapsed(),
@@ -140,7 +153,7 @@ impl Client {
         }
     }
 
-    async fn try_send(&self, request: &Request<'_>) -> Outcome {
+    async fn try_send(&self, request: &Request<'_>, started: Instant) -> Outcome {
         // Literal addresses never reach the resolver, so they are vetted here.
         if !self.allow_private_targets && !host_is_public(request.url) {
             return Outcome::Failed {
@@ -158,7 +171,7 @@ impl Client {
             .await;
         let mut response = match sent {
             Ok(response) => response,
-            Err(err) => return failure(&err),
+            Err(err) => return self.failure(&err, request.url, started),
         };
         let status = response.status().as_u16();
         let retry_after = response
@@ -233,6 +246,25 @@ fn host_is_public(url: &Url) -> bool {
         Some(Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
         Some(Host::Domain(_)) => true, // vetted by the resolver
         None => false,
+    }
+}
+
+impl Client {
+    /// What a request that got no answer came to. Through the egress proxy,
+    /// a tunnel that could not be opened says why in the relay.
+    fn failure(&self, err: &reqwest::Error, url: &Url, started: Instant) -> Outcome {
+        if let Some(relay) = &self.relay
+            && err.is_connect()
+            && let Some(host) = url.host_str()
+            && let Some(port) = url.port_or_known_default()
+            && let Some(failure) = relay.failure(&format!("{host}:{port}"), started)
+        {
+            return Outcome::Failed {
+                kind: failure.kind,
+                message: failure.message,
+            };
+        }
+        failure(err)
     }
 }
 

@@ -9,6 +9,7 @@
 mod attempt;
 mod client;
 mod dispatcher;
+pub mod egress;
 mod recorder;
 pub mod retention;
 pub mod retry;
@@ -30,6 +31,7 @@ use crate::store::{Change, Claimed, HandOff};
 
 pub use client::Client;
 pub use dispatcher::{Dispatcher, HandoffsInTransit};
+pub use egress::EgressProxy;
 pub use retry::RetryPolicy;
 pub use scheduler::Activity;
 use scheduler::{Limits, Scheduler, Shares};
@@ -42,6 +44,8 @@ pub struct DeliveryConfig {
     pub timeout: Duration,
     /// Extra PEM roots to trust beside the web's.
     pub ca_file: Option<PathBuf>,
+    /// The operator's proxy every delivery goes through, if any.
+    pub egress_proxy: Option<EgressProxy>,
     pub allow_private_targets: bool,
     pub retry: RetryPolicy,
     /// Requests in flight at once, all endpoints together.
@@ -222,6 +226,7 @@ mod tests {
         DeliveryConfig {
             timeout: Duration::from_secs(5),
             ca_file: None,
+            egress_proxy: None,
             allow_private_targets: false,
             retry: RetryPolicy::new(Vec::new(), Duration::from_secs(60)),
             max_in_flight: 8,

@@ -51,6 +51,14 @@ impl RetryPolicy {
         let asked = retry_after.unwrap_or_default().min(self.max_retry_after);
         Some(scheduled.max(asked))
     }
+
+    /// The last wait of the webhook's `own` schedule or else the default's:
+    /// how often a delivery is tried once its schedule is spent, for the
+    /// failures that do not end it. A second when there are no steps.
+    pub fn last_step(&self, own: Option<&RetrySchedule>) -> Duration {
+        let schedule = own.map_or(&self.schedule[..], RetrySchedule::steps);
+        schedule.last().copied().unwrap_or(Duration::from_secs(1))
+    }
 }
 
 /// Reads a `Retry-After` value: delay seconds or an HTTP date.
@@ -120,6 +128,16 @@ mod tests {
             p.next_delay(own, 1, Some(Duration::from_secs(7))),
             Some(Duration::from_secs(7))
         );
+    }
+
+    #[test]
+    fn the_last_step_is_the_own_schedules_or_the_defaults() {
+        let p = policy();
+        assert_eq!(p.last_step(None), Duration::from_secs(30));
+        let own = RetrySchedule::parse(&[(0, 100_000_000), (2, 0)]).unwrap();
+        assert_eq!(p.last_step(own.as_ref()), Duration::from_secs(2));
+        let none = RetryPolicy::new(Vec::new(), Duration::from_secs(300));
+        assert_eq!(none.last_step(None), Duration::from_secs(1));
     }
 
     #[test]

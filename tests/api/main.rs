@@ -27,6 +27,7 @@ mod deploy;
 mod docs;
 mod durability;
 mod early_refusals;
+mod egress_proxy;
 mod endpoint_health;
 mod error_summaries;
 mod event_catalogue;

@@ -5,22 +5,11 @@ use std::time::Duration;
 use serde_json::json;
 
 use crate::on_every_backend;
+use crate::support::pki::loopback_name;
 use crate::support::receiver::Receiver;
 use crate::support::{Backend, spawn_app_with};
 
 on_every_backend!(a_name_that_resolves_to_loopback_is_refused_at_connect_time);
-
-/// A name that is not `localhost` but resolves to a loopback address here.
-async fn loopback_name() -> Option<&'static str> {
-    for name in ["ip6-localhost", "ip6-loopback"] {
-        if let Ok(mut addrs) = tokio::net::lookup_host((name, 443)).await
-            && addrs.any(|a| a.ip().is_loopback())
-        {
-            return Some(name);
-        }
-    }
-    None
-}
 
 async fn a_name_that_resolves_to_loopback_is_refused_at_connect_time(backend: Backend) {
     let Some(name) = loopback_name().await else {

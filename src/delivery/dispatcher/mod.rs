@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
 use super::client::Client;
+use super::egress::Relay;
 use super::recorder::{self, RECORD_QUEUE};
 use super::scheduler::{self, Activity, Decision};
 use super::shared::{Guard, Shared};
@@ -63,11 +64,20 @@ impl Dispatcher {
         // Every request in flight may be to one host (webhooks of many
         // organizations behind one gateway, say): all of their connections
         // may stay open for the next ones.
+        let relay = match &config.egress_proxy {
+            Some(proxy) => Some(Relay::start(
+                proxy.clone(),
+                config.allow_private_targets,
+                config.timeout,
+            )?),
+            None => None,
+        };
         let client = Client::new(
             config.timeout,
             config.ca_file.as_deref(),
             config.allow_private_targets,
             config.max_in_flight + scheduler::reserve(config.max_in_flight),
+            relay,
         )?;
         Ok(Self {
             inner: Arc::new(Inner {

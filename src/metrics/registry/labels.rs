@@ -58,16 +58,20 @@ pub enum AttemptOutcome {
     /// Connected, but the exchange failed (the connection broke, the
     /// answer was not HTTP).
     Request,
+    /// The egress proxy failed (WEBHOOK_EGRESS_PROXY): not the endpoint's
+    /// fault.
+    Proxy,
 }
 
 impl AttemptOutcome {
-    pub const ALL: [AttemptOutcome; 6] = [
+    pub const ALL: [AttemptOutcome; 7] = [
         AttemptOutcome::Success,
         AttemptOutcome::HttpError,
         AttemptOutcome::Timeout,
         AttemptOutcome::Connect,
         AttemptOutcome::Blocked,
         AttemptOutcome::Request,
+        AttemptOutcome::Proxy,
     ];
 
     /// The label value.
@@ -79,6 +83,7 @@ impl AttemptOutcome {
             AttemptOutcome::Connect => "connect",
             AttemptOutcome::Blocked => "blocked",
             AttemptOutcome::Request => "request",
+            AttemptOutcome::Proxy => "proxy",
         }
     }
 }

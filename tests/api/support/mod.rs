@@ -19,6 +19,7 @@ pub mod rest;
 pub mod scrape;
 mod signatures;
 pub mod sockets;
+pub mod tinyproxy;
 pub mod tls;
 mod tokens;
 mod values;
