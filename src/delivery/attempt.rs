@@ -41,6 +41,7 @@ pub(super) async fn attempt(
             body: &claim.body,
             secret: &claim.secret,
             previous_secrets: &claim.previous_secrets,
+            identity: claim.client_identity.as_ref(),
         })
         .instrument(span.clone())
         .await;

@@ -6,8 +6,8 @@ use super::event_type::parse_event_list;
 use super::filter::Filter;
 use super::validation::no_nul;
 use super::{
-    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, RetrySchedule, Violations,
-    WebhookId, WebhookUrl,
+    ClientCertificate, ClientCertificateInfo, Event, EventType, NewEvent, Ordering, OrderingKey,
+    OrganizationId, RetrySchedule, Violations, WebhookId, WebhookUrl,
 };
 
 pub use super::webhook_changes::{MAX_MASK_PATHS, UpdateFields, WebhookChanges};
@@ -44,6 +44,8 @@ pub struct Webhook {
     pub ordering: Ordering,
     /// Its own waits between attempts; `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// The client certificate it presents to its endpoint, as reads show it.
+    pub client_certificate: Option<ClientCertificateInfo>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -153,6 +155,8 @@ pub struct NewWebhook {
     pub ordering: Ordering,
     /// `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// Presented in the TLS handshake to its endpoint; `None` for none.
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 impl NewWebhook {
@@ -183,6 +187,7 @@ impl NewWebhook {
                     filter,
                     ordering: Ordering::Unordered,
                     retry_schedule: None,
+                    client_certificate: None,
                 })
             }
             _ => Err(violations),

@@ -5,7 +5,10 @@ use super::event_type::parse_event_list;
 use super::ordering::unknown_ordering;
 use super::validation::quoted;
 use super::webhook::{parse_description, parse_filter};
-use super::{EventType, Ordering, RetrySchedule, Violations, WebhookUrl};
+use super::{
+    ClientCertificate, ClientCertificateInput, EventType, Ordering, RetrySchedule, Violations,
+    WebhookUrl,
+};
 
 /// The changes an update asks for: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,6 +23,8 @@ pub struct WebhookChanges {
     pub ordering: Option<Ordering>,
     /// `Some(None)` goes back to the service's default.
     pub retry_schedule: Option<Option<RetrySchedule>>,
+    /// `Some(None)` removes the client certificate.
+    pub client_certificate: Option<Option<ClientCertificate>>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -34,6 +39,9 @@ pub struct UpdateFields<'a, S> {
     pub ordering: Result<Ordering, i32>,
     /// (seconds, nanos) per step, as the wire carries them.
     pub retry_schedule: &'a [(i64, i32)],
+    /// `None`: the request carried none (which removes it, if the mask
+    /// names it).
+    pub client_certificate: Option<&'a ClientCertificateInput>,
 }
 
 /// The most paths one update mask may hold; there are eight fields to name.
@@ -42,18 +50,19 @@ pub const MAX_MASK_PATHS: usize = 20;
 impl WebhookChanges {
     /// True when the change affects how (or whether) pending deliveries are
     /// sent: a new URL, a pause or a resume, a rate limit, an ordering, a
-    /// retry schedule.
+    /// retry schedule, a client certificate.
     pub fn changes_sending(&self) -> bool {
         self.url.is_some()
             || self.enabled.is_some()
             || self.rate_limit_per_second.is_some()
             || self.ordering.is_some()
             || self.retry_schedule.is_some()
+            || self.client_certificate.is_some()
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`,
-    /// `rate_limit_per_second`, `filter`, `ordering`, `retry_schedule`; at
-    /// most [`MAX_MASK_PATHS`] paths) to the
+    /// `rate_limit_per_second`, `filter`, `ordering`, `retry_schedule`,
+    /// `client_certificate`; at most [`MAX_MASK_PATHS`] paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
         mask: &[String],
@@ -66,7 +75,7 @@ impl WebhookChanges {
             violations.add(
                 "update_mask",
                 "must name at least one of url, events, enabled, description, \
-                 rate_limit_per_second, filter, ordering, retry_schedule",
+                 rate_limit_per_second, filter, ordering, retry_schedule, client_certificate",
             );
         }
         if mask.len() > MAX_MASK_PATHS {
@@ -109,11 +118,23 @@ impl WebhookChanges {
                         RetrySchedule::parse(fields.retry_schedule),
                     )
                 }
+                "client_certificate" => match fields.client_certificate {
+                    None => changes.client_certificate = Some(None),
+                    Some(input) => match ClientCertificate::parse(input, chrono::Utc::now()) {
+                        Ok(certificate) => changes.client_certificate = Some(Some(certificate)),
+                        Err(found) => {
+                            for v in found.into_reported() {
+                                violations.add(v.field, v.description);
+                            }
+                        }
+                    },
+                },
                 other => violations.add(
                     "update_mask",
                     format!(
                         "{} cannot be updated; use url, events, enabled, description, \
-                         rate_limit_per_second, filter, ordering or retry_schedule",
+                         rate_limit_per_second, filter, ordering, retry_schedule or \
+                         client_certificate",
                         quoted(other)
                     ),
                 ),
@@ -137,6 +158,7 @@ mod tests {
             filter: "",
             ordering: Ok(Ordering::Ordered),
             retry_schedule: &[(0, 100_000_000)],
+            client_certificate: None,
         }
     }
 
@@ -188,6 +210,7 @@ mod tests {
             filter: "",
             ordering: Ok(Ordering::Unordered),
             retry_schedule: &[],
+            client_certificate: None,
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "description");

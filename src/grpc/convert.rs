@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use pbjson_types::value::Kind;
 use serde_json::Value;
 
+use super::convert_certificates::certificate_from_wire;
 use super::proto::{self, DeliveryStatus as WireStatus};
 use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Ordering, Webhook, WebhookStats, clock, error_summary,
@@ -87,6 +88,7 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             filter: r.filter,
             ordering: ordering_from_wire(r.ordering),
             retry_schedule: steps_from_wire(&r.retry_schedule),
+            client_certificate: certificate_from_wire(r.client_certificate),
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
         }
     }
@@ -265,6 +267,7 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             filter: r.filter,
             ordering: ordering_from_wire(r.ordering),
             retry_schedule: steps_from_wire(&r.retry_schedule),
+            client_certificate: certificate_from_wire(r.client_certificate),
         }
     }
 }
@@ -320,6 +323,7 @@ impl From<Webhook> for proto::Webhook {
                     nanos: d.subsec_nanos() as i32,
                 })
                 .collect(),
+            client_certificate: w.client_certificate.map(Into::into),
         }
     }
 }

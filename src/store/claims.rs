@@ -21,8 +21,8 @@ use super::pausing::held_back;
 use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::{
-    DeliveryId, DeliveryStatus, EventId, OrganizationId, RetrySchedule, SigningSecret, WebhookId,
-    WebhookUrl,
+    ClientIdentity, DeliveryId, DeliveryStatus, EventId, OrganizationId, RetrySchedule,
+    SigningSecret, WebhookId, WebhookUrl,
 };
 
 /// What a claim took.
@@ -69,6 +69,8 @@ pub struct Claimed {
     pub ordering_key: Option<String>,
     /// The webhook's own retry schedule; `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// The client certificate presented to the endpoint; `None` for none.
+    pub client_identity: Option<ClientIdentity>,
 }
 
 /// What a delivery sends of its event: its type, its body, and when it
@@ -233,8 +235,8 @@ impl Store {
     }
 
     /// What a worker needs to send `delivery` to `webhook`; `None` (logged)
-    /// when its secret cannot be opened: not the delivery's fault, so it is
-    /// kept for when the key is fixed.
+    /// when its secret or its client certificate's key cannot be opened: not
+    /// the delivery's fault, so it is kept for when the key is fixed.
     pub(super) fn claim_of(
         &self,
         webhook: &webhook::Model,
@@ -248,9 +250,10 @@ impl Store {
                 .iter()
                 .map(|sealed| self.secrets.open(webhook_id, sealed))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((secret, previous))
+            let identity = super::client_certificates::identity(&self.secrets, webhook)?;
+            Ok((secret, previous, identity))
         };
-        let (secret, previous_secrets) = match opened() {
+        let (secret, previous_secrets, client_identity) = match opened() {
             Ok(secrets) => secrets,
             Err(err) => {
                 tracing::error!(%webhook_id, error = %format!("{err:#}"), "cannot sign a delivery");
@@ -283,6 +286,7 @@ impl Store {
             // rows; they no longer wait for each other anywhere.
             ordering_key: delivery.ordering_key.filter(|_| webhook.ordered),
             retry_schedule,
+            client_identity,
         }))
     }
 }

@@ -140,6 +140,8 @@ mod tests {
             filter: filter.map(str::to_owned),
             ordered: false,
             retry_schedule: None,
+            client_certificate_chain: None,
+            client_certificate_key: None,
         }
     }
 

@@ -88,6 +88,7 @@ mod tests {
             filter: None,
             ordering: crate::domain::Ordering::Unordered,
             retry_schedule: None,
+            client_certificate: None,
         };
         let disabled = Disabled {
             reason: "every delivery failed".into(),

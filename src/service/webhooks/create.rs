@@ -2,9 +2,9 @@
 //! and creates made at the same moment stored in one commit.
 
 use super::*;
-use crate::domain::RetrySchedule;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
 use crate::domain::ordering::unknown_ordering;
+use crate::domain::{ClientCertificate, RetrySchedule};
 
 impl Webhooks {
     /// What is wrong with `events` when it names a type the catalogue
@@ -52,13 +52,21 @@ impl Webhooks {
             Err(_) => None,
         };
         let schedule = RetrySchedule::parse(&request.retry_schedule);
-        let new = match (parsed, refused, request.ordering, schedule) {
-            (Ok(new), None, Ok(ordering), Ok(retry_schedule)) => NewWebhook {
-                ordering,
-                retry_schedule,
-                ..new
-            },
-            (parsed, refused, ordering, schedule) => {
+        let certificate = request
+            .client_certificate
+            .as_ref()
+            .map(|input| ClientCertificate::parse(input, chrono::Utc::now()))
+            .transpose();
+        let new = match (parsed, refused, request.ordering, schedule, certificate) {
+            (Ok(new), None, Ok(ordering), Ok(retry_schedule), Ok(client_certificate)) => {
+                NewWebhook {
+                    ordering,
+                    retry_schedule,
+                    client_certificate,
+                    ..new
+                }
+            }
+            (parsed, refused, ordering, schedule, certificate) => {
                 let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
@@ -68,6 +76,13 @@ impl Webhooks {
                 }
                 if let Err(why) = schedule {
                     violations.add("retry_schedule", why);
+                }
+                for v in certificate
+                    .err()
+                    .map(|e| e.into_reported())
+                    .unwrap_or_default()
+                {
+                    violations.add(v.field, v.description);
                 }
                 return Err(violations.into());
             }

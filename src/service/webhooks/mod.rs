@@ -15,9 +15,9 @@ use super::{Listing, Publisher, ServiceError, authorized, parse_field, to_comple
 use crate::domain::access::authorize_early;
 use crate::domain::clock;
 use crate::domain::{
-    Action, Caller, DeliveryId, DeliveryStatus, Event, EventId, EventType, NewEvent, NewWebhook,
-    Ordering, OrderingKey, OrganizationId, Page, SigningSecret, UpdateFields, Violations, Webhook,
-    WebhookChanges, WebhookId,
+    Action, Caller, ClientCertificateInput, DeliveryId, DeliveryStatus, Event, EventId, EventType,
+    NewEvent, NewWebhook, Ordering, OrderingKey, OrganizationId, Page, SigningSecret, UpdateFields,
+    Violations, Webhook, WebhookChanges, WebhookId,
 };
 use crate::store::{Created, Recovered, Registration, StoreError, TestDelivery};
 
@@ -40,6 +40,8 @@ pub struct CreateWebhook {
     pub ordering: Result<Ordering, i32>,
     /// (seconds, nanos) per step; empty for the service's default.
     pub retry_schedule: Vec<(i64, i32)>,
+    /// Presented to the endpoint in TLS; `None` for none.
+    pub client_certificate: Option<ClientCertificateInput>,
 }
 
 /// Names one webhook, not yet validated.
@@ -71,6 +73,8 @@ pub struct UpdateWebhook {
     pub ordering: Result<Ordering, i32>,
     /// (seconds, nanos) per step; empty for the service's default.
     pub retry_schedule: Vec<(i64, i32)>,
+    /// Presented to the endpoint in TLS; `None` for none.
+    pub client_certificate: Option<ClientCertificateInput>,
     pub mask: Vec<String>,
 }
 
@@ -172,6 +176,7 @@ impl Webhooks {
                 filter: &request.filter,
                 ordering: request.ordering,
                 retry_schedule: &request.retry_schedule,
+                client_certificate: request.client_certificate.as_ref(),
             },
             self.rules.allow_private_targets,
         )?;

@@ -1,21 +1,26 @@
 //! The HTTPS client that posts deliveries: rustls with the web roots plus an
 //! optional private CA, no redirects, no proxies, and an SSRF guard at
-//! connect time that only lets vetted addresses through.
+//! connect time that only lets vetted addresses through. Webhooks with a
+//! client certificate get a client of their identity's (`identities`).
 
-use std::net::{IpAddr, SocketAddr};
+mod build;
+mod identities;
+
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use url::{Host, Url};
 
 use super::retry::parse_retry_after;
 use super::signature::{hex_signature, standard_signature};
 use crate::domain::network::is_public;
-use crate::domain::{EventId, SigningSecret};
+use crate::domain::{ClientIdentity, EventId, SigningSecret};
+use crate::metrics::Metrics;
+use build::{Blocked, Settings};
+use identities::CAPACITY as IDENTITY_CLIENTS;
 
 /// How much of a response is read; the rest is discarded.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -33,6 +38,8 @@ pub struct Request<'a> {
     pub secret: &'a SigningSecret,
     /// Also signed with: older secrets still in a rotation's grace period.
     pub previous_secrets: &'a [SigningSecret],
+    /// The client certificate to present, if the webhook has one.
+    pub identity: Option<&'a ClientIdentity>,
 }
 
 /// What one attempt came to.
@@ -63,66 +70,61 @@ impl Report {
 
 /// Posts deliveries.
 pub struct Client {
-    http: reqwest::Client,
-    allow_private_targets: bool,
-}
-
-/// The resolver refused every address of a host.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} resolves only to private or reserved addresses")]
-struct Blocked(String);
-
-/// Resolves with the system resolver and drops every address that is not public.
-struct GuardedResolver {
-    allow_private_targets: bool,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let allow = self.allow_private_targets;
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let vetted: Vec<SocketAddr> = found.filter(|a| allow || is_public(a.ip())).collect();
-            if vetted.is_empty() {
-                return Err(Box::new(Blocked(host)) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(vetted.into_iter()) as Addrs)
-        })
-    }
+    /// For webhooks without a client certificate.
+    shared: reqwest::Client,
+    /// One per client identity, built on first use.
+    identities: identities::Lru<reqwest::Client>,
+    settings: Settings,
+    metrics: Metrics,
 }
 
 impl Client {
     /// `ca_file`: extra PEM roots trusted beside the web's; `idle_per_host`:
     /// connections kept open to one host (scheme, name and port) between
-    /// requests, whichever webhooks they served. TLS sessions are resumed
+    /// requests, whichever webhooks they served (per client identity: those
+    /// with a certificate have their own). TLS sessions are resumed
     /// (rustls' default in-memory cache) when a new connection is needed.
     pub fn new(
         timeout: Duration,
         ca_file: Option<&Path>,
         allow_private_targets: bool,
         idle_per_host: usize,
+        metrics: Metrics,
     ) -> anyhow::Result<Self> {
-        let tls = crate::tls::client_config(ca_file, "WEBHOOK_CA_FILE")?;
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .user_agent(concat!("webhook-service/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver {
-                allow_private_targets,
-            }))
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(Self {
-            http,
+        let settings = Settings {
+            timeout,
+            roots: Arc::new(crate::tls::roots(ca_file, "WEBHOOK_CA_FILE")?),
             allow_private_targets,
+            idle_per_host,
+        };
+        Ok(Self {
+            shared: build::shared(&settings)?,
+            identities: identities::Lru::new(IDENTITY_CLIENTS),
+            settings,
+            metrics,
         })
+    }
+
+    /// The client to send with: the shared one, or the identity's.
+    fn http(&self, identity: Option<&ClientIdentity>) -> Result<reqwest::Client, Outcome> {
+        let Some(identity) = identity else {
+            return Ok(self.shared.clone());
+        };
+        let built = self.identities.get_or_build(identity.digest(), || {
+            build::with_identity(&self.settings, identity)
+        });
+        match built {
+            Ok((client, evicted)) => {
+                if evicted {
+                    self.metrics.identity_client_evicted();
+                }
+                Ok(client)
+            }
+            Err(err) => Err(Outcome::Failed {
+                kind: "request",
+                message: format!("cannot use the webhook's client certificate: {err:#}"),
+            }),
+        }
     }
 
     /// Makes one attempt. Never fails: every problem is an attempt outcome.
@@ -139,15 +141,18 @@ impl Client {
 
     async fn try_send(&self, request: &Request<'_>) -> Outcome {
         // Literal addresses never reach the resolver, so they are vetted here.
-        if !self.allow_private_targets && !host_is_public(request.url) {
+        if !self.settings.allow_private_targets && !host_is_public(request.url) {
             return Outcome::Failed {
                 kind: "blocked",
                 message: "the URL names a private or reserved address".into(),
             };
         }
+        let http = match self.http(request.identity) {
+            Ok(http) => http,
+            Err(outcome) => return outcome,
+        };
         let headers = signed_headers(request);
-        let sent = self
-            .http
+        let sent = http
             .post(request.url.clone())
             .headers(headers)
             .body(bytes::Bytes::from_owner(request.body.clone()))
