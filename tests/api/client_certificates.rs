@@ -7,8 +7,10 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use rcgen::{CertificateParams, DnType, KeyPair};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use uuid::Uuid;
 use webhook_service::grpc::proto::{
     ClientCertificate, Delivery, DeliveryStatus, UpdateWebhookRequest,
 };
@@ -22,6 +24,7 @@ use crate::support::{Backend, deliver_to, spawn_app, spawn_app_with};
 on_every_backend!(
     a_receiver_demanding_a_client_certificate_takes_the_webhook_presenting_it_and_refuses_the_other,
     get_webhook_shows_the_certificate_never_its_key_which_is_sealed_at_rest,
+    a_key_that_cannot_be_opened_keeps_the_deliveries_waiting_until_the_webhook_gets_one_again,
     garbage_a_key_of_another_a_missing_key_and_an_expired_leaf_are_refused_on_their_field,
 );
 
@@ -192,6 +195,64 @@ async fn get_webhook_shows_the_certificate_never_its_key_which_is_sealed_at_rest
     let chain: Option<String> = rows[0].try_get("", "client_certificate_chain").unwrap();
     let sealed: Option<String> = rows[0].try_get("", "client_certificate_key").unwrap();
     assert_eq!((chain, sealed), (None, None));
+}
+
+async fn a_key_that_cannot_be_opened_keeps_the_deliveries_waiting_until_the_webhook_gets_one_again(
+    backend: Backend,
+) {
+    let client_ca = Ca::new("receiver's client CA");
+    let receiver = Receiver::requiring_client_certificates(&client_ca).await;
+    let app = spawn_app_with(backend, |s| {
+        deliver_to(&receiver)(s);
+        s.encryption_key = Some(STANDARD.encode([9u8; 32]).into());
+        // A claim that cannot be sent keeps its lease: this short one lets
+        // the delivery be claimed again soon after the repair.
+        s.lease = Some(Duration::from_secs(4));
+    })
+    .await;
+    let leaf = client_ca.client("orders.webhook-service.test");
+    let mut created = Vec::new();
+    for path in ["/sealed", "/fine"] {
+        let mut request = app.create_request(&receiver.url(path), &["member.added"]);
+        request.client_certificate = presenting(&leaf);
+        created.push(app.create_webhook(request).await.unwrap().webhook.unwrap());
+    }
+    // As if sealed with another encryption key: it does not open.
+    let broken = Query::update()
+        .table(Alias::new("webhooks"))
+        .value(
+            Alias::new("client_certificate_key"),
+            format!("xc20p1:{}", STANDARD.encode([7u8; 64])),
+        )
+        .and_where(Expr::col(Alias::new("id")).eq(Uuid::parse_str(&created[0].id).unwrap()))
+        .to_owned();
+    assert_eq!(app.execute(&broken).await, 1);
+    app.publish("member.added", json!({}), "").await.unwrap();
+
+    // The other webhook's delivery, claimed with it, went out and was recorded.
+    receiver.wait_for("/fine", 1, WAIT).await;
+    let fine = app.deliveries_of(&created[1].id).await;
+    app.wait_for_delivery(&fine[0].id, WAIT, |d| {
+        d.status() == DeliveryStatus::Succeeded
+    })
+    .await;
+    // Not sent without its certificate, nor counted as the endpoint's failure.
+    let waiting = app.deliveries_of(&created[0].id).await;
+    let waiting = app.get_delivery(&waiting[0].id).await.unwrap();
+    assert_eq!(waiting.status(), DeliveryStatus::Pending, "{waiting:?}");
+    assert!(waiting.attempts.is_empty(), "{waiting:?}");
+    assert!(receiver.received("/sealed").is_empty());
+
+    // Given its certificate again, it goes out once its lease is over.
+    app.update_webhook(UpdateWebhookRequest {
+        webhook_id: created[0].id.clone(),
+        client_certificate: presenting(&leaf),
+        update_mask: mask("client_certificate"),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    receiver.wait_for("/sealed", 1, WAIT).await;
 }
 
 /// A certificate of `client_ca`'s subject that expired in 2021, with its key.
