@@ -25,6 +25,7 @@ on_every_backend!(
     a_receiver_demanding_a_client_certificate_takes_the_webhook_presenting_it_and_refuses_the_other,
     get_webhook_shows_the_certificate_never_its_key_which_is_sealed_at_rest,
     a_key_that_cannot_be_opened_keeps_the_deliveries_waiting_until_the_webhook_gets_one_again,
+    a_certificate_travels_over_rest_and_its_refusal_names_the_nested_field,
     garbage_a_key_of_another_a_missing_key_and_an_expired_leaf_are_refused_on_their_field,
 );
 
@@ -334,4 +335,37 @@ async fn garbage_a_key_of_another_a_missing_key_and_an_expired_leaf_are_refused_
         assert_eq!(violations(&status)[0].0, field);
         app.delete_webhook(&webhook.id).await.unwrap();
     }
+}
+
+async fn a_certificate_travels_over_rest_and_its_refusal_names_the_nested_field(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.token("OWNER");
+    let leaf = Ca::new("receiver's client CA").client("rest.webhook-service.test");
+    let body = json!({
+        "url": "https://hooks.example.com/rest-mtls",
+        "events": ["member.added"],
+        "clientCertificate": {
+            "certificateChainPem": leaf.certificate_pem(),
+            "privateKeyPem": leaf.key_pem(),
+        },
+    });
+    let answer = app.create_over_rest(Some(&token), &body).await;
+    assert_eq!(answer.status, 201, "{answer:?}");
+    let shown = &answer.body["webhook"]["clientCertificate"];
+    assert_eq!(shown["subject"], "CN=rest.webhook-service.test", "{shown}");
+    assert!(shown["notAfter"].is_string(), "{shown}");
+    assert!(
+        !answer.body.to_string().contains("PRIVATE KEY"),
+        "{answer:?}"
+    );
+
+    let body = json!({
+        "url": "https://hooks.example.com/rest-mtls-bad",
+        "events": ["member.added"],
+        "clientCertificate": {"certificateChainPem": leaf.certificate_pem()},
+    });
+    let refused = app.create_over_rest(Some(&token), &body).await;
+    assert_eq!(refused.status, 400, "{refused:?}");
+    let fields: Vec<String> = refused.violations().into_iter().map(|v| v.0).collect();
+    assert_eq!(fields, ["clientCertificate.privateKeyPem"]);
 }
