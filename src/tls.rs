@@ -33,6 +33,12 @@ pub fn client_config(
     extra_roots: Option<&Path>,
     setting: &str,
 ) -> anyhow::Result<rustls::ClientConfig> {
+    Ok(client_builder(Arc::new(roots(extra_roots, setting)?))?.with_no_client_auth())
+}
+
+/// The web's roots and those in `extra_roots`; `setting` names the file's
+/// setting in errors.
+pub fn roots(extra_roots: Option<&Path>, setting: &str) -> anyhow::Result<rustls::RootCertStore> {
     let mut roots = rustls::RootCertStore::empty();
     roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(path) = extra_roots {
@@ -42,8 +48,15 @@ pub fn client_config(
                 .with_context(|| format!("{setting} holds an unusable certificate"))?;
         }
     }
+    Ok(roots)
+}
+
+/// A client configuration trusting `roots`, waiting for its client
+/// authentication (none, or a certificate).
+pub fn client_builder(
+    roots: Arc<rustls::RootCertStore>,
+) -> anyhow::Result<rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert>> {
     Ok(rustls::ClientConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+        .with_root_certificates(roots))
 }

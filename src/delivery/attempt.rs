@@ -45,6 +45,7 @@ pub(super) async fn attempt(
             secret: &claim.secret,
             previous_secrets: &claim.previous_secrets,
             headers: &claim.headers,
+            identity: claim.client_identity.as_ref(),
         })
         .instrument(span.clone())
         .await;

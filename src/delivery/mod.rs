@@ -262,6 +262,7 @@ mod tests {
             ordering_key: None,
             retry_schedule: None,
             headers: Vec::new(),
+            client_identity: None,
         }
     }
 

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod caller;
 pub mod catalogue;
+pub mod client_certificate;
 pub mod clock;
 pub mod created_range;
 pub mod delivery;
@@ -29,6 +30,9 @@ pub mod webhook_url;
 pub use access::Action;
 pub use caller::{Caller, Credential, Membership, Role};
 pub use catalogue::{EventTypeChanges, EventTypeDef, EventTypeFields, NewEventType};
+pub use client_certificate::{
+    ClientCertificate, ClientCertificateInfo, ClientCertificateInput, ClientIdentity,
+};
 pub use created_range::CreatedRange;
 pub use delivery::{Attempt, Delivery, DeliveryStatus, WebhookStats};
 pub use event::{Event, NewEvent};

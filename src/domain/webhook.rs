@@ -7,8 +7,8 @@ use super::filter::Filter;
 use super::headers::{HeaderSet, WebhookHeader};
 use super::validation::no_nul;
 use super::{
-    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, RetrySchedule, Violations,
-    WebhookId, WebhookUrl,
+    ClientCertificate, ClientCertificateInfo, Event, EventType, NewEvent, Ordering, OrderingKey,
+    OrganizationId, RetrySchedule, Violations, WebhookId, WebhookUrl,
 };
 
 pub use super::webhook_changes::{MAX_MASK_PATHS, UpdateFields, WebhookChanges};
@@ -47,6 +47,8 @@ pub struct Webhook {
     pub retry_schedule: Option<RetrySchedule>,
     /// Sent with every attempt; the values of credentials are not here.
     pub headers: Vec<WebhookHeader>,
+    /// The client certificate it presents to its endpoint, as reads show it.
+    pub client_certificate: Option<ClientCertificateInfo>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -158,6 +160,8 @@ pub struct NewWebhook {
     pub retry_schedule: Option<RetrySchedule>,
     /// Sent with every attempt; none unless asked.
     pub headers: HeaderSet,
+    /// Presented in the TLS handshake to its endpoint; `None` for none.
+    pub client_certificate: Option<ClientCertificate>,
 }
 
 impl NewWebhook {
@@ -189,6 +193,7 @@ impl NewWebhook {
                     ordering: Ordering::Unordered,
                     retry_schedule: None,
                     headers: HeaderSet::default(),
+                    client_certificate: None,
                 })
             }
             _ => Err(violations),

@@ -6,7 +6,10 @@ use super::headers::{HeaderInput, HeaderSet, WebhookHeader};
 use super::ordering::unknown_ordering;
 use super::validation::quoted;
 use super::webhook::{parse_description, parse_filter};
-use super::{EventType, Ordering, RetrySchedule, Violations, WebhookUrl};
+use super::{
+    ClientCertificate, ClientCertificateInput, EventType, Ordering, RetrySchedule, Violations,
+    WebhookUrl,
+};
 
 /// The changes an update asks for: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -23,6 +26,8 @@ pub struct WebhookChanges {
     pub retry_schedule: Option<Option<RetrySchedule>>,
     /// Replaces the whole set; an empty one clears it.
     pub headers: Option<HeaderSet>,
+    /// `Some(None)` removes the client certificate.
+    pub client_certificate: Option<Option<ClientCertificate>>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -40,6 +45,9 @@ pub struct UpdateFields<'a, S> {
     pub headers: &'a [HeaderInput],
     /// The webhook's headers now: an empty value keeps one of them.
     pub current_headers: &'a [WebhookHeader],
+    /// `None`: the request carried none (which removes it, if the mask
+    /// names it).
+    pub client_certificate: Option<&'a ClientCertificateInput>,
 }
 
 /// The most paths one update mask may hold; there are eight fields to name.
@@ -48,7 +56,7 @@ pub const MAX_MASK_PATHS: usize = 20;
 impl WebhookChanges {
     /// True when the change affects how (or whether) pending deliveries are
     /// sent: a new URL, a pause or a resume, a rate limit, an ordering, a
-    /// retry schedule, headers.
+    /// retry schedule, headers, a client certificate.
     pub fn changes_sending(&self) -> bool {
         self.url.is_some()
             || self.enabled.is_some()
@@ -56,12 +64,12 @@ impl WebhookChanges {
             || self.ordering.is_some()
             || self.retry_schedule.is_some()
             || self.headers.is_some()
+            || self.client_certificate.is_some()
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`,
     /// `rate_limit_per_second`, `filter`, `ordering`, `retry_schedule`,
-    /// `headers`; at
-    /// most [`MAX_MASK_PATHS`] paths) to the
+    /// `headers`, `client_certificate`; at most [`MAX_MASK_PATHS`] paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
         mask: &[String],
@@ -74,7 +82,8 @@ impl WebhookChanges {
             violations.add(
                 "update_mask",
                 "must name at least one of url, events, enabled, description, \
-                 rate_limit_per_second, filter, ordering, retry_schedule, headers",
+                 rate_limit_per_second, filter, ordering, retry_schedule, headers, \
+                 client_certificate",
             );
         }
         if mask.len() > MAX_MASK_PATHS {
@@ -124,11 +133,23 @@ impl WebhookChanges {
                         &mut violations,
                     )
                 }
+                "client_certificate" => match fields.client_certificate {
+                    None => changes.client_certificate = Some(None),
+                    Some(input) => match ClientCertificate::parse(input, chrono::Utc::now()) {
+                        Ok(certificate) => changes.client_certificate = Some(Some(certificate)),
+                        Err(found) => {
+                            for v in found.into_reported() {
+                                violations.add(v.field, v.description);
+                            }
+                        }
+                    },
+                },
                 other => violations.add(
                     "update_mask",
                     format!(
                         "{} cannot be updated; use url, events, enabled, description, \
-                         rate_limit_per_second, filter, ordering, retry_schedule or headers",
+                         rate_limit_per_second, filter, ordering, retry_schedule, headers or \
+                         client_certificate",
                         quoted(other)
                     ),
                 ),
@@ -154,6 +175,7 @@ mod tests {
             retry_schedule: &[(0, 100_000_000)],
             headers: &[],
             current_headers: &[],
+            client_certificate: None,
         }
     }
 
@@ -207,6 +229,7 @@ mod tests {
             retry_schedule: &[],
             headers: &[],
             current_headers: &[],
+            client_certificate: None,
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "description");

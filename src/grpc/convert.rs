@@ -6,6 +6,7 @@ use pbjson_types::value::Kind;
 use serde_json::Value;
 
 use super::headers::{headers_from_wire, headers_to_wire};
+use super::convert_certificates::certificate_from_wire;
 use super::proto::{self, DeliveryStatus as WireStatus};
 use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Ordering, Webhook, WebhookStats, clock, error_summary,
@@ -89,6 +90,7 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             ordering: ordering_from_wire(r.ordering),
             retry_schedule: steps_from_wire(&r.retry_schedule),
             headers: headers_from_wire(r.headers),
+            client_certificate: certificate_from_wire(r.client_certificate),
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
         }
     }
@@ -268,6 +270,7 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             ordering: ordering_from_wire(r.ordering),
             retry_schedule: steps_from_wire(&r.retry_schedule),
             headers: headers_from_wire(r.headers),
+            client_certificate: certificate_from_wire(r.client_certificate),
         }
     }
 }
@@ -324,6 +327,7 @@ impl From<Webhook> for proto::Webhook {
                 })
                 .collect(),
             headers: headers_to_wire(w.headers),
+            client_certificate: w.client_certificate.map(Into::into),
         }
     }
 }

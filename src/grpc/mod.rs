@@ -7,6 +7,7 @@
 mod catalogue;
 mod codec;
 mod convert;
+mod convert_certificates;
 mod events;
 mod headers;
 mod health;

@@ -21,8 +21,8 @@ use super::pausing::held_back;
 use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::{
-    DeliveryId, DeliveryStatus, EventId, OrganizationId, RetrySchedule, SigningSecret, WebhookId,
-    WebhookUrl,
+    ClientIdentity, DeliveryId, DeliveryStatus, EventId, OrganizationId, RetrySchedule,
+    SigningSecret, WebhookId, WebhookUrl,
 };
 
 /// What a claim took.
@@ -71,6 +71,8 @@ pub struct Claimed {
     pub retry_schedule: Option<RetrySchedule>,
     /// The webhook's own headers, opened, values marked sensitive.
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The client certificate presented to the endpoint; `None` for none.
+    pub client_identity: Option<ClientIdentity>,
 }
 
 /// What a delivery sends of its event: its type, its body, and when it
@@ -235,8 +237,9 @@ impl Store {
     }
 
     /// What a worker needs to send `delivery` to `webhook`; `None` (logged)
-    /// when its secret or a header's value cannot be opened: not the
-    /// delivery's fault, so it is kept for when the key is fixed.
+    /// when its secret, a header's value or its client certificate's key
+    /// cannot be opened: not the delivery's fault, so it is kept for when the
+    /// key is fixed.
     pub(super) fn claim_of(
         &self,
         webhook: &webhook::Model,
@@ -252,9 +255,10 @@ impl Store {
                 .collect::<Result<Vec<_>, _>>()?;
             let headers =
                 super::headers::opened(&self.secrets, webhook_id, webhook.headers.as_deref())?;
-            Ok((secret, previous, headers))
+            let identity = super::client_certificates::identity(&self.secrets, webhook)?;
+            Ok((secret, previous, headers, identity))
         };
-        let (secret, previous_secrets, headers) = match opened() {
+        let (secret, previous_secrets, headers, client_identity) = match opened() {
             Ok(secrets) => secrets,
             Err(err) => {
                 tracing::error!(%webhook_id, error = %format!("{err:#}"), "cannot sign a delivery");
@@ -288,6 +292,7 @@ impl Store {
             ordering_key: delivery.ordering_key.filter(|_| webhook.ordered),
             retry_schedule,
             headers,
+            client_identity,
         }))
     }
 }

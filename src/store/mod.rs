@@ -5,6 +5,7 @@ mod attempts;
 mod backlog;
 mod changes;
 mod claims;
+mod client_certificates;
 mod disabling;
 mod entities;
 mod error;

@@ -17,7 +17,7 @@ use super::events::Published;
 use super::handoff::HandOff;
 use super::scoped::Scoped;
 use super::webhooks::{events_json, now, to_domain};
-use super::{Store, StoreError, subscriptions};
+use super::{Store, StoreError, client_certificates, subscriptions};
 use crate::domain::webhook::created_event;
 use crate::domain::{
     NewEvent, NewWebhook, OrganizationId, RetrySchedule, SigningSecret, Webhook, WebhookId,
@@ -170,6 +170,8 @@ impl Store {
         let new = &registration.webhook;
         let id = WebhookId::generate();
         let now = now();
+        let (client_certificate_chain, client_certificate_key) =
+            client_certificates::columns(&self.secrets, id, new.client_certificate.as_ref());
         Ok(webhook::Model {
             id: id.as_uuid(),
             organization_id: new.organization_id.as_uuid(),
@@ -187,6 +189,8 @@ impl Store {
             ordered: new.ordering.is_ordered(),
             retry_schedule: new.retry_schedule.as_ref().map(RetrySchedule::to_stored),
             headers: super::headers::to_stored(&self.secrets, id, &new.headers, None)?,
+            client_certificate_chain,
+            client_certificate_key,
             failing_since: None,
             disabled_reason: None,
             disabled_at: None,

@@ -141,6 +141,8 @@ mod tests {
             ordered: false,
             retry_schedule: None,
             headers: None,
+            client_certificate_chain: None,
+            client_certificate_key: None,
         }
     }
 

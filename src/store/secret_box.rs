@@ -102,6 +102,28 @@ impl SecretBox {
         self.decrypt(key_aad(name).as_bytes(), stored)
     }
 
+    /// The text to store for `webhook`'s client certificate key (PEM).
+    pub fn seal_client_key(&self, webhook: WebhookId, key_pem: &SecretString) -> String {
+        let key = key_pem.expose_secret();
+        self.encrypt(&client_key_aad(webhook), key.as_bytes())
+            .unwrap_or_else(|| format!("{PLAIN}{key}"))
+    }
+
+    /// The client certificate key that `seal_client_key` stored for `webhook`.
+    pub fn open_client_key(
+        &self,
+        webhook: WebhookId,
+        stored: &str,
+    ) -> Result<SecretString, OpenError> {
+        if let Some(plain) = stored.strip_prefix(PLAIN) {
+            return Ok(SecretString::from(plain.to_owned()));
+        }
+        let plain = self.decrypt(&client_key_aad(webhook), stored)?;
+        String::from_utf8(plain)
+            .map(SecretString::from)
+            .map_err(|_| OpenError)
+    }
+
     /// `msg` encrypted and bound to `aad`, as stored text; `None` without a key.
     fn encrypt(&self, aad: &[u8], msg: &[u8]) -> Option<String> {
         let cipher = self.cipher()?;
@@ -134,6 +156,14 @@ impl SecretBox {
 /// What a header value is bound to: its webhook and its name.
 fn header_aad(webhook: WebhookId, name: &str) -> String {
     format!("headers:{}:{name}", webhook.as_uuid())
+}
+
+/// What a client certificate key is bound to: its webhook, and its use, so
+/// that it cannot be moved into the signing secret's column of the row.
+fn client_key_aad(webhook: WebhookId) -> Vec<u8> {
+    let mut aad = b"client_certificate:".to_vec();
+    aad.extend_from_slice(webhook.as_uuid().as_bytes());
+    aad
 }
 
 /// What a service key is bound to: never a webhook id's 16 bytes.
@@ -202,5 +232,24 @@ mod tests {
 
         let plain = SecretBox::new(None).seal_key("portal", &key);
         assert_eq!(sealed_box.open_key("portal", &plain).unwrap(), key);
+    }
+
+    #[test]
+    fn a_client_key_opens_for_its_webhook_and_use_only() {
+        let key = SecretString::from("-----BEGIN PRIVATE KEY-----\nabc\n".to_owned());
+        let id = WebhookId::generate();
+        let sealed_box = SecretBox::new(Some([7; 32]));
+        let stored = sealed_box.seal_client_key(id, &key);
+        assert!(!stored.contains("PRIVATE KEY"));
+        let opened = sealed_box.open_client_key(id, &stored).unwrap();
+        assert_eq!(opened.expose_secret(), key.expose_secret());
+        assert!(
+            sealed_box
+                .open_client_key(WebhookId::generate(), &stored)
+                .is_err()
+        );
+        // Bound to its use: not readable as the webhook's signing secret.
+        assert!(sealed_box.open(id, &stored).is_err());
+        assert!(SecretBox::new(None).open_client_key(id, &stored).is_err());
     }
 }

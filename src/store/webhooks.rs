@@ -14,7 +14,7 @@ use super::entities::webhook;
 use super::rotation;
 use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
-use super::{Store, StoreError, again_on_conflict, subscriptions};
+use super::{Store, StoreError, again_on_conflict, client_certificates, subscriptions};
 use crate::domain::{
     Disabled, EventType, Ordering, OrganizationId, Page, RetrySchedule, SigningSecret, Webhook,
     WebhookChanges, WebhookId, WebhookUrl,
@@ -125,6 +125,10 @@ impl Store {
             // Claims read it from the row: the next failure of a pending
             // delivery waits by it.
             row.retry_schedule = Set(schedule.as_ref().map(RetrySchedule::to_stored));
+        }
+        if let Some(certificate) = &changes.client_certificate {
+            // Claims read it from the row: the next attempt presents it.
+            client_certificates::set(&mut row, &self.secrets, id, certificate.as_ref());
         }
         if let Some(filter) = &changes.filter {
             // Publishing reads it from the row, in every process: nothing
@@ -288,6 +292,10 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         ordering: Ordering::from_ordered(row.ordered),
         retry_schedule: stored_schedule(row.id, row.retry_schedule.as_deref())?,
         headers: super::headers::shown(row.id, row.headers.as_deref())?,
+        client_certificate: client_certificates::stored_info(
+            row.id,
+            row.client_certificate_chain.as_deref(),
+        )?,
     })
 }
 

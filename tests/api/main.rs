@@ -13,6 +13,7 @@ mod catalogue_processes;
 mod catalogue_validation;
 mod claims;
 mod cli;
+mod client_certificates;
 mod concurrent_creates;
 mod connection_reuse;
 mod connections;

@@ -77,6 +77,7 @@ impl Dispatcher {
             config.ca_file.as_deref(),
             config.allow_private_targets,
             config.max_in_flight + scheduler::reserve(config.max_in_flight),
+            metrics.clone(),
             relay,
         )?;
         Ok(Self {

@@ -89,6 +89,7 @@ mod tests {
             ordering: crate::domain::Ordering::Unordered,
             retry_schedule: None,
             headers: Vec::new(),
+            client_certificate: None,
         };
         let disabled = Disabled {
             reason: "every delivery failed".into(),

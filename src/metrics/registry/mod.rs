@@ -52,6 +52,7 @@ struct Families {
     oldest_due_age: Gauge<f64, AtomicU64>,
     in_flight: Gauge,
     results_dropped: Counter,
+    identity_clients_evicted: Counter,
     database_up: Gauge,
     rpc_started: Family<Labels<3>, Counter>,
     rpc_handled: Family<Labels<4>, Counter>,
@@ -146,6 +147,12 @@ impl Metrics {
             "Attempt results that could not be recorded (the delivery is sent again when its lease runs out)",
             results_dropped.clone(),
         );
+        let identity_clients_evicted = Counter::default();
+        registry.register(
+            "webhook_delivery_identity_clients_evicted",
+            "HTTP clients of client certificates dropped from the bounded cache to make room (their connections close; a steady rate means more identities are in use than the cache holds)",
+            identity_clients_evicted.clone(),
+        );
 
         // 1 from the start: the application is built only once its
         // database answered; the health monitor keeps it true after that.
@@ -197,6 +204,7 @@ impl Metrics {
             oldest_due_age,
             in_flight,
             results_dropped,
+            identity_clients_evicted,
             database_up,
             rpc_started,
             rpc_handled,
@@ -278,6 +286,11 @@ impl Metrics {
     /// An attempt's result could not be recorded.
     pub fn result_dropped(&self) {
         self.0.results_dropped.inc();
+    }
+
+    /// A client certificate's HTTP client was evicted from the cache.
+    pub fn identity_client_evicted(&self) {
+        self.0.identity_clients_evicted.inc();
     }
 
     /// Whether the health probe's last ping reached the database.

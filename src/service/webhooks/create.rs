@@ -2,10 +2,10 @@
 //! and creates made at the same moment stored in one commit.
 
 use super::*;
-use crate::domain::RetrySchedule;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
 use crate::domain::headers::HeaderSet;
 use crate::domain::ordering::unknown_ordering;
+use crate::domain::{ClientCertificate, RetrySchedule};
 
 impl Webhooks {
     /// What is wrong with `events` when it names a type the catalogue
@@ -55,14 +55,27 @@ impl Webhooks {
         let schedule = RetrySchedule::parse(&request.retry_schedule);
         let mut header_faults = Violations::default();
         let headers = HeaderSet::parse(&request.headers, None, &mut header_faults);
-        let new = match (parsed, refused, request.ordering, schedule, headers) {
-            (Ok(new), None, Ok(ordering), Ok(retry_schedule), Some(headers)) => NewWebhook {
+        let certificate = request
+            .client_certificate
+            .as_ref()
+            .map(|input| ClientCertificate::parse(input, chrono::Utc::now()))
+            .transpose();
+        let new = match (parsed, refused, request.ordering, schedule, headers, certificate) {
+            (
+                Ok(new),
+                None,
+                Ok(ordering),
+                Ok(retry_schedule),
+                Some(headers),
+                Ok(client_certificate),
+            ) => NewWebhook {
                 ordering,
                 retry_schedule,
                 headers,
+                client_certificate,
                 ..new
             },
-            (parsed, refused, ordering, schedule, _) => {
+            (parsed, refused, ordering, schedule, _, certificate) => {
                 let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
@@ -75,6 +88,13 @@ impl Webhooks {
                 }
                 for fault in header_faults.into_reported() {
                     violations.add(fault.field, fault.description);
+                }
+                for v in certificate
+                    .err()
+                    .map(|e| e.into_reported())
+                    .unwrap_or_default()
+                {
+                    violations.add(v.field, v.description);
                 }
                 return Err(violations.into());
             }

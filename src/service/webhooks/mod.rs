@@ -16,9 +16,9 @@ use crate::domain::access::authorize_early;
 use crate::domain::clock;
 use crate::domain::headers::HeaderInput;
 use crate::domain::{
-    Action, Caller, DeliveryId, DeliveryStatus, Event, EventId, EventType, NewEvent, NewWebhook,
-    Ordering, OrderingKey, OrganizationId, Page, SigningSecret, UpdateFields, Violations, Webhook,
-    WebhookChanges, WebhookId,
+    Action, Caller, ClientCertificateInput, DeliveryId, DeliveryStatus, Event, EventId, EventType,
+    NewEvent, NewWebhook, Ordering, OrderingKey, OrganizationId, Page, SigningSecret, UpdateFields,
+    Violations, Webhook, WebhookChanges, WebhookId,
 };
 use crate::store::{Created, Recovered, Registration, StoreError, TestDelivery};
 
@@ -43,6 +43,8 @@ pub struct CreateWebhook {
     pub retry_schedule: Vec<(i64, i32)>,
     /// Sent with every attempt; values are secrets (`Debug` hides them).
     pub headers: Vec<HeaderInput>,
+    /// Presented to the endpoint in TLS; `None` for none.
+    pub client_certificate: Option<ClientCertificateInput>,
 }
 
 /// Names one webhook, not yet validated.
@@ -76,6 +78,8 @@ pub struct UpdateWebhook {
     pub retry_schedule: Vec<(i64, i32)>,
     /// Empty values keep the stored ones; `Debug` hides the values.
     pub headers: Vec<HeaderInput>,
+    /// Presented to the endpoint in TLS; `None` for none.
+    pub client_certificate: Option<ClientCertificateInput>,
     pub mask: Vec<String>,
 }
 
@@ -188,6 +192,7 @@ impl Webhooks {
                 retry_schedule: &request.retry_schedule,
                 headers: &request.headers,
                 current_headers: current.as_ref().map_or(&[], |c| &c.headers),
+                client_certificate: request.client_certificate.as_ref(),
             },
             self.rules.allow_private_targets,
         )?;

@@ -50,6 +50,14 @@ pub struct Model {
     /// NULL for none.
     #[sea_orm(column_type = "Text", nullable)]
     pub headers: Option<String>,
+    /// The client certificate chain it presents to its endpoint, PEM (in
+    /// clear: it is public); NULL for none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub client_certificate_chain: Option<String>,
+    /// That certificate's private key, sealed like the signing secret
+    /// (`SecretBox::seal_client_key`); NULL exactly when the chain is.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub client_certificate_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,6 +21,7 @@ mod m20261206_000015_webhook_filters;
 mod m20261207_000016_ordered_delivery;
 mod m20261208_000017_retry_schedules;
 mod m20261209_000018_webhook_headers;
+mod m20261209_000020_client_certificates;
 
 pub struct Migrator;
 
@@ -46,6 +47,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_ordered_delivery::Migration),
             Box::new(m20261208_000017_retry_schedules::Migration),
             Box::new(m20261209_000018_webhook_headers::Migration),
+            Box::new(m20261209_000020_client_certificates::Migration),
         ]
     }
 }

@@ -127,6 +127,25 @@ pub struct Handshakes {
 
 impl Receiver {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// Like [`Receiver::start`], but its TLS handshake demands a client
+    /// certificate that `client_ca` signed (mutual TLS).
+    pub async fn requiring_client_certificates(client_ca: &Ca) -> Self {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(client_ca.certificate_der()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier =
+            rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .unwrap();
+        Self::start_with(Some(verifier)).await
+    }
+
+    async fn start_with(
+        client_verifier: Option<Arc<dyn rustls::server::danger::ClientCertVerifier>>,
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let ca = Ca::new("webhook-service test CA");
         let leaf = ca.server(&LOOPBACK_NAMES);
@@ -136,8 +155,12 @@ impl Receiver {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let tls = rustls::ServerConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
+            .unwrap();
+        let tls = match client_verifier {
+            Some(verifier) => tls.with_client_cert_verifier(verifier),
+            None => tls.with_no_client_auth(),
+        };
+        let tls = tls
             .with_single_cert(vec![leaf.certificate_der()], leaf.key_der())
             .unwrap();
         let acceptor = TlsAcceptor::from(Arc::new(tls));

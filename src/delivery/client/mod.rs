@@ -1,16 +1,18 @@
 //! The HTTPS client that posts deliveries: rustls with the web roots plus an
 //! optional private CA, no redirects, and an SSRF guard at connect time that
-//! only lets vetted addresses through. No proxy, unless the operator set an
-//! egress proxy: then every connection goes through the relay of
-//! `egress.rs`, which applies the same guard.
+//! only lets vetted addresses through. Webhooks with a client certificate
+//! get a client of their identity's (`identities`). No proxy, unless the
+//! operator set an egress proxy: then every connection of every client goes
+//! through the relay of `egress.rs`, which applies the same guard.
 
-use std::net::{IpAddr, SocketAddr};
+mod build;
+mod identities;
+
+use std::net::IpAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::Context;
-use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER};
 use url::{Host, Url};
 
@@ -19,7 +21,10 @@ use super::retry::parse_retry_after;
 use super::signature::{hex_signature, standard_signature};
 use crate::domain::headers::refused;
 use crate::domain::network::is_public;
-use crate::domain::{EventId, SigningSecret};
+use crate::domain::{ClientIdentity, EventId, SigningSecret};
+use crate::metrics::Metrics;
+use build::{Blocked, Settings};
+use identities::CAPACITY as IDENTITY_CLIENTS;
 
 /// How much of a response is read; the rest is discarded.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -39,6 +44,8 @@ pub struct Request<'a> {
     pub previous_secrets: &'a [SigningSecret],
     /// The webhook's own headers, opened once per claim.
     pub headers: &'a [(HeaderName, HeaderValue)],
+    /// The client certificate to present, if the webhook has one.
+    pub identity: Option<&'a ClientIdentity>,
 }
 
 /// What one attempt came to.
@@ -70,42 +77,22 @@ impl Report {
 
 /// Posts deliveries.
 pub struct Client {
-    http: reqwest::Client,
-    allow_private_targets: bool,
+    /// For webhooks without a client certificate.
+    shared: reqwest::Client,
+    /// One per client identity, built on first use.
+    identities: identities::Lru<reqwest::Client>,
+    settings: Settings,
+    metrics: Metrics,
     /// The egress proxy's relay, when there is one: it says why a tunnel
     /// failed.
     relay: Option<Relay>,
 }
 
-/// The resolver refused every address of a host.
-#[derive(Debug, thiserror::Error)]
-#[error("{0} resolves only to private or reserved addresses")]
-struct Blocked(String);
-
-/// Resolves with the system resolver and drops every address that is not public.
-struct GuardedResolver {
-    allow_private_targets: bool,
-}
-
-impl Resolve for GuardedResolver {
-    fn resolve(&self, name: Name) -> Resolving {
-        let allow = self.allow_private_targets;
-        Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let found = tokio::net::lookup_host((host.as_str(), 0)).await?;
-            let vetted: Vec<SocketAddr> = found.filter(|a| allow || is_public(a.ip())).collect();
-            if vetted.is_empty() {
-                return Err(Box::new(Blocked(host)) as Box<dyn std::error::Error + Send + Sync>);
-            }
-            Ok(Box::new(vetted.into_iter()) as Addrs)
-        })
-    }
-}
-
 impl Client {
     /// `ca_file`: extra PEM roots trusted beside the web's; `idle_per_host`:
     /// connections kept open to one host (scheme, name and port) between
-    /// requests, whichever webhooks they served. TLS sessions are resumed
+    /// requests, whichever webhooks they served (per client identity: those
+    /// with a certificate have their own). TLS sessions are resumed
     /// (rustls' default in-memory cache) when a new connection is needed.
     /// `relay`: the egress proxy's, through which every request goes.
     pub fn new(
@@ -113,32 +100,45 @@ impl Client {
         ca_file: Option<&Path>,
         allow_private_targets: bool,
         idle_per_host: usize,
+        metrics: Metrics,
         relay: Option<Relay>,
     ) -> anyhow::Result<Self> {
-        let tls = crate::tls::client_config(ca_file, "WEBHOOK_CA_FILE")?;
-        let builder = match &relay {
-            Some(relay) => reqwest::Client::builder().proxy(relay.reqwest_proxy()?),
-            None => reqwest::Client::builder().no_proxy(),
-        };
-        let http = builder
-            .use_preconfigured_tls(tls)
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .pool_max_idle_per_host(idle_per_host)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .user_agent(concat!("webhook-service/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver {
-                allow_private_targets,
-            }))
-            .build()
-            .context("cannot build the HTTP client")?;
-        Ok(Self {
-            http,
+        let settings = Settings {
+            timeout,
+            roots: Arc::new(crate::tls::roots(ca_file, "WEBHOOK_CA_FILE")?),
             allow_private_targets,
+            idle_per_host,
+            proxy: relay.as_ref().map(Relay::reqwest_proxy).transpose()?,
+        };
+        Ok(Self {
+            shared: build::shared(&settings)?,
+            identities: identities::Lru::new(IDENTITY_CLIENTS),
+            settings,
+            metrics,
             relay,
         })
+    }
+
+    /// The client to send with: the shared one, or the identity's.
+    fn http(&self, identity: Option<&ClientIdentity>) -> Result<reqwest::Client, Outcome> {
+        let Some(identity) = identity else {
+            return Ok(self.shared.clone());
+        };
+        let built = self.identities.get_or_build(identity.digest(), || {
+            build::with_identity(&self.settings, identity)
+        });
+        match built {
+            Ok((client, evicted)) => {
+                if evicted {
+                    self.metrics.identity_client_evicted();
+                }
+                Ok(client)
+            }
+            Err(err) => Err(Outcome::Failed {
+                kind: "request",
+                message: format!("cannot use the webhook's client certificate: {err:#}"),
+            }),
+        }
     }
 
     /// Makes one attempt. Never fails: every problem is an attempt outcome.
@@ -155,15 +155,18 @@ impl Client {
 
     async fn try_send(&self, request: &Request<'_>, started: Instant) -> Outcome {
         // Literal addresses never reach the resolver, so they are vetted here.
-        if !self.allow_private_targets && !host_is_public(request.url) {
+        if !self.settings.allow_private_targets && !host_is_public(request.url) {
             return Outcome::Failed {
                 kind: "blocked",
                 message: "the URL names a private or reserved address".into(),
             };
         }
+        let http = match self.http(request.identity) {
+            Ok(http) => http,
+            Err(outcome) => return outcome,
+        };
         let headers = signed_headers(request);
-        let sent = self
-            .http
+        let sent = http
             .post(request.url.clone())
             .headers(headers)
             .body(bytes::Bytes::from_owner(request.body.clone()))
@@ -333,6 +336,7 @@ mod tests {
             secret: &secret,
             previous_secrets: &[],
             headers: &custom,
+            identity: None,
         });
         assert_eq!(headers["x-webhook-id"], event_id.to_string().as_str());
         assert!(
