@@ -13,9 +13,9 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use url::{Host, Url};
 
 use super::retry::parse_retry_after;
-use super::signature::{hex_signature, standard_signature};
+use super::signature::Signer;
+use crate::domain::EventId;
 use crate::domain::network::is_public;
-use crate::domain::{EventId, SigningSecret};
 
 /// How much of a response is read; the rest is discarded.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -30,9 +30,8 @@ pub struct Request<'a> {
     pub attempt: u32,
     /// Shared with every other attempt of the event: sent without a copy.
     pub body: &'a Arc<[u8]>,
-    pub secret: &'a SigningSecret,
-    /// Also signed with: older secrets still in a rotation's grace period.
-    pub previous_secrets: &'a [SigningSecret],
+    /// The webhook's live keys, parsed for this claim.
+    pub signer: &'a Signer<'a>,
 }
 
 /// What one attempt came to.
@@ -190,7 +189,6 @@ impl Client {
 fn signed_headers(request: &Request<'_>) -> HeaderMap {
     let id = request.event_id.to_string();
     let timestamp = chrono::Utc::now().timestamp();
-    let secret = request.secret.expose();
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: String| {
         if let Ok(value) = HeaderValue::from_str(&value) {
@@ -201,15 +199,17 @@ fn signed_headers(request: &Request<'_>) -> HeaderMap {
     put("x-webhook-event", request.event_type.to_owned());
     put("x-webhook-timestamp", timestamp.to_string());
     put("x-webhook-attempt", request.attempt.to_string());
-    put("x-webhook-signature", hex_signature(secret, request.body));
+    if let Some(hex) = request.signer.hex_signature(request.body) {
+        put("x-webhook-signature", hex);
+    }
     put("webhook-id", id.clone());
     put("webhook-timestamp", timestamp.to_string());
-    // One `v1,` entry per live secret, newest first, as the spec allows.
-    let signatures: Vec<String> = std::iter::once(request.secret)
-        .chain(request.previous_secrets)
-        .filter_map(|s| standard_signature(s.expose(), &id, timestamp, request.body))
-        .collect();
-    put("webhook-signature", signatures.join(" "));
+    put(
+        "webhook-signature",
+        request
+            .signer
+            .standard_signatures(&id, timestamp, request.body),
+    );
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers
 }

@@ -6,8 +6,8 @@ use super::event_type::parse_event_list;
 use super::filter::Filter;
 use super::validation::no_nul;
 use super::{
-    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, RetrySchedule, Violations,
-    WebhookId, WebhookUrl,
+    Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, PublicKey, RetrySchedule,
+    SignatureScheme, Violations, WebhookId, WebhookUrl,
 };
 
 pub use super::webhook_changes::{MAX_MASK_PATHS, UpdateFields, WebhookChanges};
@@ -44,6 +44,10 @@ pub struct Webhook {
     pub ordering: Ordering,
     /// Its own waits between attempts; `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// How its deliveries are signed; fixed at creation.
+    pub signature_scheme: SignatureScheme,
+    /// An ed25519 webhook's current public key; `None` for HMAC.
+    pub public_key: Option<PublicKey>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -153,6 +157,8 @@ pub struct NewWebhook {
     pub ordering: Ordering,
     /// `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// HMAC unless asked.
+    pub signature_scheme: SignatureScheme,
 }
 
 impl NewWebhook {
@@ -183,6 +189,7 @@ impl NewWebhook {
                     filter,
                     ordering: Ordering::Unordered,
                     retry_schedule: None,
+                    signature_scheme: SignatureScheme::HmacSha256,
                 })
             }
             _ => Err(violations),

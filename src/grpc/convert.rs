@@ -6,6 +6,7 @@ use pbjson_types::value::Kind;
 use serde_json::Value;
 
 use super::proto::{self, DeliveryStatus as WireStatus};
+use super::signing::{public_key_to_wire, scheme_from_wire, scheme_to_wire};
 use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Ordering, Webhook, WebhookStats, clock, error_summary,
 };
@@ -265,6 +266,7 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             filter: r.filter,
             ordering: ordering_from_wire(r.ordering),
             retry_schedule: steps_from_wire(&r.retry_schedule),
+            signature_scheme: scheme_from_wire(r.signature_scheme),
         }
     }
 }
@@ -320,6 +322,8 @@ impl From<Webhook> for proto::Webhook {
                     nanos: d.subsec_nanos() as i32,
                 })
                 .collect(),
+            signature_scheme: scheme_to_wire(w.signature_scheme).into(),
+            public_key: public_key_to_wire(w.public_key.as_ref()),
         }
     }
 }

@@ -16,7 +16,7 @@ use super::entities::webhook;
 use super::events::Published;
 use super::handoff::HandOff;
 use super::scoped::Scoped;
-use super::webhooks::{events_json, now, to_domain};
+use super::webhooks::{events_json, now, public_key_of, to_domain};
 use super::{Store, StoreError, subscriptions};
 use crate::domain::webhook::created_event;
 use crate::domain::{
@@ -186,6 +186,8 @@ impl Store {
             filter: new.filter.clone(),
             ordered: new.ordering.is_ordered(),
             retry_schedule: new.retry_schedule.as_ref().map(RetrySchedule::to_stored),
+            signature_scheme: new.signature_scheme.as_stored().to_owned(),
+            public_key: public_key_of(&registration.secret),
             failing_since: None,
             disabled_reason: None,
             disabled_at: None,

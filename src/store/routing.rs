@@ -140,6 +140,8 @@ mod tests {
             filter: filter.map(str::to_owned),
             ordered: false,
             retry_schedule: None,
+            signature_scheme: "hmac-sha256".into(),
+            public_key: None,
         }
     }
 

@@ -88,6 +88,8 @@ mod tests {
             filter: None,
             ordering: crate::domain::Ordering::Unordered,
             retry_schedule: None,
+            signature_scheme: crate::domain::SignatureScheme::HmacSha256,
+            public_key: None,
         };
         let disabled = Disabled {
             reason: "every delivery failed".into(),

@@ -5,6 +5,7 @@ use super::*;
 use crate::domain::RetrySchedule;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
 use crate::domain::ordering::unknown_ordering;
+use crate::domain::signature_scheme::unknown_scheme;
 
 impl Webhooks {
     /// What is wrong with `events` when it names a type the catalogue
@@ -26,7 +27,8 @@ impl Webhooks {
     /// Registers a webhook, publishes `webhook.created` in the same
     /// transaction (which the creates made at the same moment share), and
     /// returns the webhook with its new secret, which nothing else will ever
-    /// return again. Once this returns, both are durable and the event's
+    /// return again (the transport shows an ed25519 webhook's public key
+    /// instead). Once this returns, both are durable and the event's
     /// deliveries are with the workers, whether or not the caller still waits.
     pub async fn create(
         &self,
@@ -52,13 +54,20 @@ impl Webhooks {
             Err(_) => None,
         };
         let schedule = RetrySchedule::parse(&request.retry_schedule);
-        let new = match (parsed, refused, request.ordering, schedule) {
-            (Ok(new), None, Ok(ordering), Ok(retry_schedule)) => NewWebhook {
+        let new = match (
+            parsed,
+            refused,
+            request.ordering,
+            schedule,
+            request.signature_scheme,
+        ) {
+            (Ok(new), None, Ok(ordering), Ok(retry_schedule), Ok(signature_scheme)) => NewWebhook {
                 ordering,
                 retry_schedule,
+                signature_scheme,
                 ..new
             },
-            (parsed, refused, ordering, schedule) => {
+            (parsed, refused, ordering, schedule, scheme) => {
                 let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
@@ -69,6 +78,9 @@ impl Webhooks {
                 if let Err(why) = schedule {
                     violations.add("retry_schedule", why);
                 }
+                if let Err(value) = scheme {
+                    violations.add("signature_scheme", unknown_scheme(value));
+                }
                 return Err(violations.into());
             }
         };
@@ -76,7 +88,7 @@ impl Webhooks {
             rate_limit_per_second: request.rate_limit_per_second,
             ..new
         };
-        let secret = SigningSecret::generate();
+        let secret = SigningSecret::generate_for(new.signature_scheme);
         let registration = Registration {
             webhook: new,
             secret: secret.clone(),

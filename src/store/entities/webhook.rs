@@ -46,6 +46,13 @@ pub struct Model {
     /// NULL for the service's default.
     #[sea_orm(column_type = "Text", nullable)]
     pub retry_schedule: Option<String>,
+    /// `hmac-sha256` or `ed25519` (see `SignatureScheme::as_stored`).
+    #[sea_orm(column_type = "Text")]
+    pub signature_scheme: String,
+    /// An ed25519 webhook's current public key (`whpk_...`), in clear: it is
+    /// no secret. NULL for HMAC.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub public_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
