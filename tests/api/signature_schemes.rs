@@ -7,16 +7,15 @@ use std::time::Duration;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 use serde_json::json;
-use webhook_service::grpc::proto::{
-    CreateWebhookResponse, RotateWebhookSecretRequest, RotateWebhookSecretResponse, SignatureScheme,
-};
+use webhook_service::grpc::proto::{CreateWebhookResponse, SignatureScheme};
 
 use crate::on_every_backend;
+use crate::rotation::rotate;
 use crate::support::catalogue::violations;
 use crate::support::receiver::{Received, Receiver};
 use crate::support::{
-    Backend, TestApp, authorized, deliver_to, legacy_signature, signature_entries, spawn_app,
-    spawn_app_with, standard_signature,
+    Backend, TestApp, deliver_to, legacy_signature, signature_entries, spawn_app, spawn_app_with,
+    standard_signature,
 };
 
 on_every_backend!(
@@ -33,19 +32,6 @@ async fn create_ed25519(app: &TestApp, url: &str) -> CreateWebhookResponse {
     let mut request = app.create_request(url, &["member.added"]);
     request.signature_scheme = SignatureScheme::Ed25519.into();
     app.create_webhook(request).await.expect("create webhook")
-}
-
-async fn rotate(app: &TestApp, webhook_id: &str) -> RotateWebhookSecretResponse {
-    let request = RotateWebhookSecretRequest {
-        organization_id: app.organization.to_string(),
-        webhook_id: webhook_id.to_owned(),
-    };
-    app.webhooks()
-        .await
-        .rotate_webhook_secret(authorized(request, &app.token("OWNER")))
-        .await
-        .expect("rotate")
-        .into_inner()
 }
 
 /// The 32 bytes of a `whpk_` key.
