@@ -28,6 +28,7 @@ mod schema;
 #[path = "../../tests/api/support/scrape.rs"]
 mod scrape;
 mod service;
+mod signing;
 mod summary;
 
 use std::path::PathBuf;
@@ -42,10 +43,12 @@ use noisy::NoisyNeighbour;
 use ordered::OrderedDelivery;
 use scenarios::{Backlog, Calls, Databases, Latency, Throughput};
 use schema::SchemaValidation;
+use signing::Signing;
 
 /// What `--only` accepts; without it, every scenario runs, in this order.
-const SCENARIOS: [&str; 11] = [
+const SCENARIOS: [&str; 12] = [
     "one-endpoint",
+    "one-endpoint-ed25519",
     "fan-out",
     "retry-load",
     "latency",
@@ -81,6 +84,9 @@ struct BackendReport {
     backend: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     one_endpoint: Option<Throughput>,
+    /// One endpoint, ed25519 against HMAC webhooks in alternating rounds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signing: Option<Signing>,
     #[serde(skip_serializing_if = "Option::is_none")]
     fan_out: Option<Throughput>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -195,6 +201,7 @@ async fn run(
     let mut report = BackendReport {
         backend,
         one_endpoint: None,
+        signing: None,
         fan_out: None,
         retry_load: None,
         latency: None,
@@ -209,6 +216,10 @@ async fn run(
     if runs("one-endpoint") {
         report.one_endpoint =
             Some(scenarios::fan_out(databases, receiver, 20_000 / scale, 1, 0).await);
+    }
+    if runs("one-endpoint-ed25519") {
+        // 12 rounds of 5,000 events (2 to warm up), a few seconds each.
+        report.signing = Some(signing::signing(databases, receiver, 5_000 / scale).await);
     }
     if runs("fan-out") {
         report.fan_out = Some(scenarios::fan_out(databases, receiver, 200 / scale, 100, 0).await);

@@ -53,8 +53,9 @@ pub struct ListenArgs {
     /// Also write the CA certificate (PEM) here, for WEBHOOK_CA_FILE.
     #[arg(long, env = "WEBHOOK_LISTEN_CA_FILE")]
     pub ca_file: Option<PathBuf>,
-    /// A webhook's signing secret (`whsec_...`) to verify deliveries with;
-    /// repeat it, or separate them with commas, for several (rotation).
+    /// A webhook's signing secret (`whsec_...`), or an ed25519 webhook's
+    /// public key (`whpk_...`), to verify deliveries with; repeat it, or
+    /// separate them with commas, for several (rotation).
     #[arg(
         long,
         env = "WEBHOOK_LISTEN_SECRET",

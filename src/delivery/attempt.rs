@@ -8,6 +8,7 @@ use tracing::{Instrument, field::Empty};
 use super::RetryPolicy;
 use super::client::{Client, Outcome, Report, Request};
 use super::scheduler::Signal;
+use super::signature::Signer;
 use crate::domain::clock;
 use crate::metrics::{AttemptOutcome, Metrics};
 use crate::store::{AttemptRecord, Claimed, Next};
@@ -34,6 +35,11 @@ pub(super) async fn attempt(
         status = Empty,
         duration_ms = Empty,
     );
+    let signer = Signer::new(
+        claim.signature_scheme,
+        &claim.secret,
+        &claim.previous_secrets,
+    );
     let in_flight = metrics.attempt_started();
     let report = client
         .send(Request {
@@ -42,10 +48,9 @@ pub(super) async fn attempt(
             event_type: &claim.event_type,
             attempt: claim.attempt,
             body: &claim.body,
-            secret: &claim.secret,
-            previous_secrets: &claim.previous_secrets,
             headers: &claim.headers,
             identity: claim.client_identity.as_ref(),
+            signer: &signer,
         })
         .instrument(span.clone())
         .await;

@@ -250,6 +250,7 @@ mod tests {
             event_created_at: chrono::Utc::now(),
             attempt: 1,
             url: WebhookUrl::from_stored("https://example.com/hook").unwrap(),
+            signature_scheme: crate::domain::SignatureScheme::HmacSha256,
             secret: SigningSecret::generate(),
             previous_secrets: Vec::new(),
             body: Arc::from(&b"{}"[..]),

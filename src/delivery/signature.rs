@@ -1,4 +1,4 @@
-//! The two signatures every delivery carries.
+//! The signatures a delivery carries. An HMAC webhook's:
 //!
 //! - `X-Webhook-Signature: sha256=<hex>`: HMAC-SHA256 keyed with the secret
 //!   string exactly as CreateWebhook returned it, over the raw body. A
@@ -6,12 +6,111 @@
 //! - `webhook-signature: v1,<base64>`: the Standard Webhooks scheme, keyed with
 //!   the base64-decoded bytes after `whsec_`, over `id.timestamp.body`, so the
 //!   official verification libraries accept our deliveries.
+//!
+//! An ed25519 webhook's: only `webhook-signature: v1a,<base64>`, the
+//! Standard Webhooks asymmetric scheme over the same content, verified with
+//! the `whpk_` public key. No `X-Webhook-Signature`: it would be keyed with
+//! a secret its receiver does not have.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use ed25519_dalek::{Signer as _, SigningKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use crate::domain::{SignatureScheme, SigningSecret};
+
 type HmacSha256 = Hmac<Sha256>;
+
+/// How one claimed delivery is signed: its webhook's live secrets, newest
+/// first, the ed25519 ones parsed once for the claim. Each attempt signs
+/// anew, since its timestamp is part of what is signed.
+pub enum Signer<'a> {
+    Hmac(Vec<&'a SigningSecret>),
+    Ed25519(Vec<SigningKey>),
+}
+
+impl<'a> Signer<'a> {
+    /// The signer of `scheme` with `current` and the `previous` secrets
+    /// still in their grace period. A stored key that is no ed25519 key
+    /// (never one this service made) is logged and left out.
+    pub fn new(
+        scheme: SignatureScheme,
+        current: &'a SigningSecret,
+        previous: &'a [SigningSecret],
+    ) -> Self {
+        let live = std::iter::once(current).chain(previous);
+        match scheme {
+            SignatureScheme::HmacSha256 => Signer::Hmac(live.collect()),
+            SignatureScheme::Ed25519 => Signer::Ed25519(
+                live.filter_map(|secret| {
+                    let key = secret.ed25519_key();
+                    if key.is_none() {
+                        tracing::error!("an ed25519 webhook's stored key is not a whsk_ key");
+                    }
+                    key
+                })
+                .collect(),
+            ),
+        }
+    }
+
+    /// `X-Webhook-Signature`: HMAC webhooks only.
+    pub fn hex_signature(&self, body: &[u8]) -> Option<String> {
+        match self {
+            Signer::Hmac(secrets) => Some(hex_signature(secrets.first()?.expose(), body)),
+            Signer::Ed25519(_) => None,
+        }
+    }
+
+    /// `webhook-signature`: one entry per live key, newest first, separated
+    /// by spaces, as the Standard Webhooks specification allows.
+    pub fn standard_signatures(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
+        let entries: Vec<String> = match self {
+            Signer::Hmac(secrets) => secrets
+                .iter()
+                .filter_map(|s| standard_signature(s.expose(), id, timestamp, body))
+                .collect(),
+            Signer::Ed25519(keys) => {
+                let content = signed_content(id, timestamp, body);
+                keys.iter()
+                    .map(|key| v1a_signature(key, &content))
+                    .collect()
+            }
+        };
+        entries.join(" ")
+    }
+}
+
+/// What Standard Webhooks signs: `id.timestamp.body`.
+fn signed_content(id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
+    let timestamp = timestamp.to_string();
+    let mut content = Vec::with_capacity(id.len() + timestamp.len() + body.len() + 2);
+    content.extend_from_slice(id.as_bytes());
+    content.push(b'.');
+    content.extend_from_slice(timestamp.as_bytes());
+    content.push(b'.');
+    content.extend_from_slice(body);
+    content
+}
+
+/// `v1a,<base64 of the 64-byte ed25519 signature>` of `content`.
+fn v1a_signature(key: &SigningKey, content: &[u8]) -> String {
+    format!("v1a,{}", STANDARD.encode(key.sign(content).to_bytes()))
+}
+
+/// `v1a,<base64>` per the Standard Webhooks specification, or `None` when
+/// the secret is not a `whsk_` ed25519 key. Deliveries sign through
+/// [`Signer`]; this one-shot form is for the tests that check them.
+#[cfg(test)]
+pub fn v1a_standard_signature(
+    secret: &SigningSecret,
+    id: &str,
+    timestamp: i64,
+    body: &[u8],
+) -> Option<String> {
+    let key = secret.ed25519_key()?;
+    Some(v1a_signature(&key, &signed_content(id, timestamp, body)))
+}
 
 /// `sha256=<lowercase hex>` of the body, keyed with the whole secret text.
 pub fn hex_signature(secret: &str, body: &[u8]) -> String {
@@ -61,6 +160,87 @@ mod tests {
         assert_eq!(
             hex_signature("Jefe", b"what do ya want for nothing?"),
             "sha256=5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    /// RFC 8032 section 7.1, test 1: its secret key as a `whsk_` seed.
+    const RFC8032_SEED: &str = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60";
+    const RFC8032_PUBLIC: &str = "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a";
+
+    fn rfc8032_secret() -> SigningSecret {
+        let seed = hex::decode(RFC8032_SEED).unwrap();
+        SigningSecret::from_stored(format!("whsk_{}", STANDARD.encode(seed)))
+    }
+
+    #[test]
+    fn v1a_signs_the_rfc8032_empty_message_as_the_rfc_says() {
+        // Test 1's message is empty, which no delivery signs: sign it
+        // directly, to pin the `whsk_` seed handling to the RFC's output.
+        let key = rfc8032_secret().ed25519_key().unwrap();
+        assert_eq!(hex::encode(key.verifying_key().to_bytes()), RFC8032_PUBLIC);
+        assert_eq!(
+            v1a_signature(&key, b""),
+            format!(
+                "v1a,{}",
+                STANDARD.encode(
+                    hex::decode(
+                        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e06522490155\
+                         5fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"
+                    )
+                    .unwrap()
+                )
+            )
+        );
+    }
+
+    #[test]
+    fn v1a_verifies_with_the_public_key_over_id_timestamp_body() {
+        let secret = rfc8032_secret();
+        let signature =
+            v1a_standard_signature(&secret, "msg_1", 1614265330, br#"{"a":1}"#).unwrap();
+        let bytes: [u8; 64] = STANDARD
+            .decode(signature.strip_prefix("v1a,").unwrap())
+            .unwrap()
+            .try_into()
+            .unwrap();
+        let public: [u8; 32] = hex::decode(RFC8032_PUBLIC).unwrap().try_into().unwrap();
+        let public = ed25519_dalek::VerifyingKey::from_bytes(&public).unwrap();
+        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+        public
+            .verify_strict(br#"msg_1.1614265330.{"a":1}"#, &signature)
+            .unwrap();
+        assert!(
+            public
+                .verify_strict(br#"msg_1.1614265331.{"a":1}"#, &signature)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn an_ed25519_signer_sends_one_v1a_per_live_key_and_no_hex_signature() {
+        let (new, old) = (
+            SigningSecret::generate_for(SignatureScheme::Ed25519),
+            SigningSecret::generate_for(SignatureScheme::Ed25519),
+        );
+        let previous = [old.clone()];
+        let signer = Signer::new(SignatureScheme::Ed25519, &new, &previous);
+        assert_eq!(signer.hex_signature(b"{}"), None);
+        let header = signer.standard_signatures("id", 7, b"{}");
+        let expected = [&new, &old].map(|s| v1a_standard_signature(s, "id", 7, b"{}").unwrap());
+        assert_eq!(header, expected.join(" "));
+    }
+
+    #[test]
+    fn an_hmac_signer_signs_as_before() {
+        let secret = SigningSecret::generate();
+        let signer = Signer::new(SignatureScheme::HmacSha256, &secret, &[]);
+        assert_eq!(
+            signer.hex_signature(b"{}"),
+            Some(hex_signature(secret.expose(), b"{}"))
+        );
+        assert_eq!(
+            signer.standard_signatures("id", 7, b"{}"),
+            standard_signature(secret.expose(), "id", 7, b"{}").unwrap()
         );
     }
 

@@ -8,7 +8,7 @@ use super::headers::{HeaderSet, WebhookHeader};
 use super::validation::no_nul;
 use super::{
     ClientCertificate, ClientCertificateInfo, Event, EventType, NewEvent, Ordering, OrderingKey,
-    OrganizationId, RetrySchedule, Violations, WebhookId, WebhookUrl,
+    OrganizationId, PublicKey, RetrySchedule, SignatureScheme, Violations, WebhookId, WebhookUrl,
 };
 
 pub use super::webhook_changes::{MAX_MASK_PATHS, UpdateFields, WebhookChanges};
@@ -49,6 +49,10 @@ pub struct Webhook {
     pub headers: Vec<WebhookHeader>,
     /// The client certificate it presents to its endpoint, as reads show it.
     pub client_certificate: Option<ClientCertificateInfo>,
+    /// How its deliveries are signed; fixed at creation.
+    pub signature_scheme: SignatureScheme,
+    /// An ed25519 webhook's current public key; `None` for HMAC.
+    pub public_key: Option<PublicKey>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -162,6 +166,8 @@ pub struct NewWebhook {
     pub headers: HeaderSet,
     /// Presented in the TLS handshake to its endpoint; `None` for none.
     pub client_certificate: Option<ClientCertificate>,
+    /// HMAC unless asked.
+    pub signature_scheme: SignatureScheme,
 }
 
 impl NewWebhook {
@@ -194,6 +200,7 @@ impl NewWebhook {
                     retry_schedule: None,
                     headers: HeaderSet::default(),
                     client_certificate: None,
+                    signature_scheme: SignatureScheme::HmacSha256,
                 })
             }
             _ => Err(violations),

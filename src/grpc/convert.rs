@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::headers::{headers_from_wire, headers_to_wire};
 use super::convert_certificates::certificate_from_wire;
 use super::proto::{self, DeliveryStatus as WireStatus};
+use super::signing::{public_key_to_wire, scheme_from_wire, scheme_to_wire};
 use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Ordering, Webhook, WebhookStats, clock, error_summary,
 };
@@ -271,6 +272,7 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             retry_schedule: steps_from_wire(&r.retry_schedule),
             headers: headers_from_wire(r.headers),
             client_certificate: certificate_from_wire(r.client_certificate),
+            signature_scheme: scheme_from_wire(r.signature_scheme),
         }
     }
 }
@@ -328,6 +330,8 @@ impl From<Webhook> for proto::Webhook {
                 .collect(),
             headers: headers_to_wire(w.headers),
             client_certificate: w.client_certificate.map(Into::into),
+            signature_scheme: scheme_to_wire(w.signature_scheme).into(),
+            public_key: public_key_to_wire(w.public_key.as_ref()),
         }
     }
 }

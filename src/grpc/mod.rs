@@ -14,6 +14,7 @@ mod health;
 pub mod limits;
 pub mod listener;
 mod observe;
+mod signing;
 mod status;
 pub mod timestamp;
 mod webhooks;

@@ -5,6 +5,7 @@ use tonic::{Request, Response, Status};
 
 use super::convert::timestamp;
 use super::proto::{self, webhook_service_server::WebhookService};
+use super::signing::{public_key_to_wire, secret_to_wire};
 use crate::auth::caller;
 use crate::service::{Deliveries, EventTypes, ListDeliveries, PortalLinks, Webhooks};
 
@@ -47,8 +48,9 @@ impl WebhookService for WebhookApi {
             .create(&caller, request.into_inner().into())
             .await?;
         Ok(Response::new(proto::CreateWebhookResponse {
+            secret: secret_to_wire(&webhook, &secret),
+            public_key: public_key_to_wire(webhook.public_key.as_ref()),
             webhook: Some(webhook.into()),
-            secret: secret.expose().to_owned(),
         }))
     }
 
@@ -112,8 +114,9 @@ impl WebhookService for WebhookApi {
             .rotate_secret(&caller, request.into_inner().into())
             .await?;
         Ok(Response::new(proto::RotateWebhookSecretResponse {
+            secret: secret_to_wire(&webhook, &secret),
+            public_key: public_key_to_wire(webhook.public_key.as_ref()),
             webhook: Some(webhook.into()),
-            secret: secret.expose().to_owned(),
             previous_secret_expires_at: Some(timestamp(expires)),
         }))
     }

@@ -181,7 +181,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("NOT verified: no v1 signature matches"),
+            text.contains("NOT verified: no v1 or v1a signature matches"),
             "{text}"
         );
         assert!(text.contains("\"user_id\": \"u_42\""), "{text}");

@@ -1,7 +1,8 @@
 //! Checks a delivery's Standard Webhooks signature the way a receiver
-//! should: `webhook-signature` holds one `v1,<base64>` entry per secret the
-//! service signs with (several during a rotation's grace), any of which may
-//! match any of the secrets given (a receiver rotating too), over
+//! should: `webhook-signature` holds one `v1,<base64>` (HMAC) or
+//! `v1a,<base64>` (ed25519) entry per key the service signs with (several
+//! during a rotation's grace), any of which may match any of the secrets or
+//! public keys given (a receiver rotating too), over
 //! `webhook-id.webhook-timestamp.body`; and the timestamp must be within
 //! five minutes of now either way, so a captured delivery cannot be replayed
 //! later.
@@ -9,28 +10,66 @@
 use std::fmt;
 
 use base64::{Engine, engine::general_purpose::STANDARD};
+use ed25519_dalek::{Signature, VerifyingKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 /// How far `webhook-timestamp` may be from now, either way.
 pub const TOLERANCE_SECONDS: i64 = 5 * 60;
 
-/// A secret as CreateWebhook and RotateWebhookSecret return it: `whsec_`
-/// and the standard base64 of the key.
+/// What CreateWebhook and RotateWebhookSecret return to verify with: an
+/// HMAC webhook's secret (`whsec_` and the standard base64 of the key), or
+/// an ed25519 webhook's public key (`whpk_` and the standard base64 of its
+/// 32 bytes).
 #[derive(Clone)]
-pub struct Secret(Vec<u8>);
+pub enum Secret {
+    Hmac(Vec<u8>),
+    Ed25519(VerifyingKey),
+}
 
 impl Secret {
     /// The key of `text`, or an error saying what a secret looks like.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let key = text
-            .trim()
-            .strip_prefix("whsec_")
-            .and_then(|b64| STANDARD.decode(b64).ok())
-            .filter(|key| !key.is_empty());
-        key.map(Self).ok_or_else(|| {
-            "a secret is `whsec_` followed by standard base64, as CreateWebhook returns it".into()
+        let text = text.trim();
+        let decoded = |prefix: &str| {
+            text.strip_prefix(prefix)
+                .and_then(|b64| STANDARD.decode(b64).ok())
+                .filter(|key| !key.is_empty())
+        };
+        let key = if let Some(key) = decoded("whsec_") {
+            Some(Self::Hmac(key))
+        } else {
+            decoded("whpk_")
+                .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                .and_then(|bytes| VerifyingKey::from_bytes(&bytes).ok())
+                .map(Self::Ed25519)
+        };
+        key.ok_or_else(|| {
+            "a secret is `whsec_` followed by standard base64, or an ed25519 public key \
+             `whpk_` followed by the standard base64 of 32 bytes, as CreateWebhook returns it"
+                .into()
         })
+    }
+
+    /// Whether `signature` (the base64 after `v1,` or `v1a,`) is this key's
+    /// over `content`.
+    fn signed(&self, scheme: &str, signature: &[u8], content: [&[u8]; 5]) -> bool {
+        match (self, scheme) {
+            (Self::Hmac(key), "v1") => {
+                let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key");
+                content.iter().for_each(|part| mac.update(part));
+                // Constant time: `verify_slice` compares without early exit.
+                mac.verify_slice(signature).is_ok()
+            }
+            (Self::Ed25519(key), "v1a") => {
+                let Ok(signature) = Signature::from_slice(signature) else {
+                    return false;
+                };
+                // Strict: refuses the malleable and small-order forms.
+                key.verify_strict(&content.concat(), &signature).is_ok()
+            }
+            _ => false,
+        }
     }
 }
 
@@ -56,11 +95,11 @@ pub enum Failure {
     MissingHeader(&'static str),
     /// `webhook-timestamp` is not a number of seconds.
     MalformedTimestamp,
-    /// `webhook-signature` holds no `v1,` entry.
+    /// `webhook-signature` holds no `v1,` or `v1a,` entry.
     NoV1Signature,
     /// The timestamp is this many seconds from now (negative: in the past).
     StaleTimestamp { skew: i64 },
-    /// No entry matches any secret.
+    /// No entry matches any secret or public key.
     Mismatch,
     /// There is no secret to check with yet (`--secret-file` is empty).
     NoSecret,
@@ -85,14 +124,14 @@ impl fmt::Display for Failure {
         match self {
             Self::MissingHeader(name) => write!(f, "no {name} header"),
             Self::MalformedTimestamp => f.write_str("webhook-timestamp is not a number"),
-            Self::NoV1Signature => f.write_str("webhook-signature holds no v1, entry"),
+            Self::NoV1Signature => f.write_str("webhook-signature holds no v1, or v1a, entry"),
             Self::StaleTimestamp { skew } => write!(
                 f,
                 "webhook-timestamp is {}s {} now (at most {TOLERANCE_SECONDS}s allowed)",
                 skew.abs(),
                 if *skew < 0 { "before" } else { "after" }
             ),
-            Self::Mismatch => f.write_str("no v1 signature matches the secret(s) given"),
+            Self::Mismatch => f.write_str("no v1 or v1a signature matches the key(s) given"),
             Self::NoSecret => f.write_str("no secret to check with yet: add one to --secret-file"),
         }
     }
@@ -116,10 +155,11 @@ pub fn verify(
         .trim()
         .parse()
         .map_err(|_| Failure::MalformedTimestamp)?;
-    let offered: Vec<Vec<u8>> = signature
+    let offered: Vec<(&str, Vec<u8>)> = signature
         .split_whitespace()
-        .filter_map(|entry| entry.strip_prefix("v1,"))
-        .filter_map(|b64| STANDARD.decode(b64).ok())
+        .filter_map(|entry| entry.split_once(','))
+        .filter(|(scheme, _)| matches!(*scheme, "v1" | "v1a"))
+        .filter_map(|(scheme, b64)| Some((scheme, STANDARD.decode(b64).ok()?)))
         .collect();
     if offered.is_empty() {
         return Err(Failure::NoV1Signature);
@@ -128,17 +168,11 @@ pub fn verify(
         return Err(Failure::NoSecret);
     }
     // Signatures first: a mismatch says more than the clock does.
+    let content = [id.as_bytes(), b".", timestamp.as_bytes(), b".", body];
     let matches = secrets.iter().any(|secret| {
-        offered.iter().any(|candidate| {
-            let mut mac = Hmac::<Sha256>::new_from_slice(&secret.0).expect("HMAC takes any key");
-            mac.update(id.as_bytes());
-            mac.update(b".");
-            mac.update(timestamp.as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            // Constant time: `verify_slice` compares without early exit.
-            mac.verify_slice(candidate).is_ok()
-        })
+        offered
+            .iter()
+            .any(|(scheme, candidate)| secret.signed(scheme, candidate, content))
     });
     if !matches {
         return Err(Failure::Mismatch);
@@ -153,7 +187,8 @@ pub fn verify(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::delivery::signature::standard_signature;
+    use crate::delivery::signature::{standard_signature, v1a_standard_signature};
+    use crate::domain::{SignatureScheme, SigningSecret};
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
     const OTHER: &str = "whsec_dGhlIG90aGVyIHNlY3JldCBvZiAzMiBieXRlcyE=";
@@ -196,6 +231,35 @@ mod tests {
         assert_eq!(check(&secrets(&[OTHER]), &header, AT), Ok(()));
         let only_old = standard_signature(SECRET, ID, AT, BODY).unwrap();
         assert_eq!(check(&secrets(&[OTHER, SECRET]), &only_old, AT), Ok(()));
+    }
+
+    #[test]
+    fn a_v1a_signature_verifies_with_the_public_key_alone() {
+        let private = SigningSecret::generate_for(SignatureScheme::Ed25519);
+        let public = private.public_key().unwrap();
+        let ours = v1a_standard_signature(&private, ID, AT, BODY).unwrap();
+        let public = secrets(&[public.as_str()]);
+        assert_eq!(check(&public, &ours, AT), Ok(()));
+        // Another key pair, or an HMAC secret, does not verify it.
+        let other = SigningSecret::generate_for(SignatureScheme::Ed25519);
+        let other = secrets(&[other.public_key().unwrap().as_str()]);
+        assert_eq!(check(&other, &ours, AT), Err(Failure::Mismatch));
+        assert_eq!(
+            check(&secrets(&[SECRET]), &ours, AT),
+            Err(Failure::Mismatch)
+        );
+        // Nor does the key verify a v1 entry, or a v1a one over another body.
+        let v1 = standard_signature(SECRET, ID, AT, BODY).unwrap();
+        assert_eq!(check(&public, &v1, AT), Err(Failure::Mismatch));
+        let elsewhere = v1a_standard_signature(&private, ID, AT, b"{}").unwrap();
+        assert_eq!(check(&public, &elsewhere, AT), Err(Failure::Mismatch));
+    }
+
+    #[test]
+    fn a_public_key_must_be_32_bytes() {
+        let short = format!("whpk_{}", STANDARD.encode([1u8; 31]));
+        assert!(Secret::parse(&short).is_err());
+        assert!(Secret::parse("whpk_").is_err());
     }
 
     #[test]

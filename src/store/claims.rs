@@ -22,6 +22,7 @@ use super::scoped::Scoped;
 use super::{Store, StoreError};
 use crate::domain::{
     ClientIdentity, DeliveryId, DeliveryStatus, EventId, OrganizationId, RetrySchedule,
+    SignatureScheme,
     SigningSecret, WebhookId, WebhookUrl,
 };
 
@@ -52,6 +53,9 @@ pub struct Claimed {
     /// The attempt about to be made, 1-based.
     pub attempt: u32,
     pub url: WebhookUrl,
+    /// What `secret` and `previous_secrets` are: HMAC secrets or ed25519
+    /// private keys.
+    pub signature_scheme: SignatureScheme,
     pub secret: SigningSecret,
     /// Older secrets still in their grace period after rotations, newest first.
     pub previous_secrets: Vec<SigningSecret>,
@@ -269,6 +273,8 @@ impl Store {
             .map_err(|e| anyhow::anyhow!("stored URL of webhook {webhook_id}: {e}"))?;
         let retry_schedule =
             super::webhooks::stored_schedule(webhook.id, webhook.retry_schedule.as_deref())?;
+        let signature_scheme =
+            super::webhooks::stored_scheme(webhook.id, &webhook.signature_scheme)?;
         Ok(Some(Claimed {
             id: delivery.id,
             organization_id: OrganizationId::from_uuid(webhook.organization_id),
@@ -278,6 +284,7 @@ impl Store {
             event_created_at: delivery.event_created_at,
             attempt: delivery.attempt,
             url,
+            signature_scheme,
             secret,
             previous_secrets,
             body: delivery.body.clone(),

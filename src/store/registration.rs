@@ -16,7 +16,7 @@ use super::entities::webhook;
 use super::events::Published;
 use super::handoff::HandOff;
 use super::scoped::Scoped;
-use super::webhooks::{events_json, now, to_domain};
+use super::webhooks::{events_json, now, public_key_of, to_domain};
 use super::{Store, StoreError, client_certificates, subscriptions};
 use crate::domain::webhook::created_event;
 use crate::domain::{
@@ -191,6 +191,8 @@ impl Store {
             headers: super::headers::to_stored(&self.secrets, id, &new.headers, None)?,
             client_certificate_chain,
             client_certificate_key,
+            signature_scheme: new.signature_scheme.as_stored().to_owned(),
+            public_key: public_key_of(&registration.secret),
             failing_since: None,
             disabled_reason: None,
             disabled_at: None,

@@ -143,6 +143,8 @@ mod tests {
             headers: None,
             client_certificate_chain: None,
             client_certificate_key: None,
+            signature_scheme: "hmac-sha256".into(),
+            public_key: None,
         }
     }
 

@@ -16,8 +16,8 @@ use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
 use super::{Store, StoreError, again_on_conflict, client_certificates, subscriptions};
 use crate::domain::{
-    Disabled, EventType, Ordering, OrganizationId, Page, RetrySchedule, SigningSecret, Webhook,
-    WebhookChanges, WebhookId, WebhookUrl,
+    Disabled, EventType, Ordering, OrganizationId, Page, PublicKey, RetrySchedule, SignatureScheme,
+    SigningSecret, Webhook, WebhookChanges, WebhookId, WebhookUrl,
 };
 
 impl Store {
@@ -209,16 +209,17 @@ impl Store {
         Ok(Some(started.cancelled))
     }
 
-    /// Replaces the secret; the one it replaces (like those replaced before
-    /// it, see `rotation`) keeps signing during `grace`.
-    /// Returns the webhook and when the old secret stops being used.
+    /// Replaces the secret with a new one of the webhook's scheme (a new
+    /// key pair for ed25519); the one it replaces (like those replaced
+    /// before it, see `rotation`) keeps signing during `grace`.
+    /// Returns the webhook, the new secret and when the old one stops being
+    /// used.
     pub async fn rotate_secret(
         &self,
         organization: OrganizationId,
         id: WebhookId,
-        secret: &SigningSecret,
         grace: Duration,
-    ) -> Result<Option<(Webhook, DateTime<Utc>)>, StoreError> {
+    ) -> Result<Option<(Webhook, SigningSecret, DateTime<Utc>)>, StoreError> {
         let txn = self.write_transaction().await?;
         let Some(row) = webhook::Entity::find_in(organization)
             .filter(webhook::Column::Id.eq(id.as_uuid()))
@@ -231,14 +232,17 @@ impl Store {
         let now = now();
         let expires = clock::after(now, grace);
         let previous = rotation::rotated(&row, row.secret.clone(), now, expires)?;
+        let scheme = stored_scheme(row.id, &row.signature_scheme)?;
+        let secret = SigningSecret::generate_for(scheme);
         let mut row = row.into_active_model();
         row.previous_secrets = Set(Some(previous));
-        row.secret = Set(self.secrets.seal(id, secret));
+        row.secret = Set(self.secrets.seal(id, &secret));
+        row.public_key = Set(public_key_of(&secret));
         row.updated_at = Set(now);
         let row = row.update(&txn).await?;
         self.announce_change(&txn, id).await?;
         txn.commit().await?;
-        Ok(Some((to_domain(row)?, expires)))
+        Ok(Some((to_domain(row)?, secret, expires)))
     }
 }
 
@@ -296,7 +300,20 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
             row.id,
             row.client_certificate_chain.as_deref(),
         )?,
+        signature_scheme: stored_scheme(row.id, &row.signature_scheme)?,
+        public_key: row.public_key.map(PublicKey::from_stored),
     })
+}
+
+/// A webhook's signature scheme as its row holds it.
+pub(super) fn stored_scheme(id: uuid::Uuid, text: &str) -> anyhow::Result<SignatureScheme> {
+    SignatureScheme::from_stored(text).map_err(|e| anyhow!("webhook {id}: {e}"))
+}
+
+/// The `public_key` column for a new secret: the public key of an ed25519
+/// one, NULL for HMAC.
+pub(super) fn public_key_of(secret: &SigningSecret) -> Option<String> {
+    secret.public_key().map(|key| key.as_str().to_owned())
 }
 
 /// A webhook's retry schedule as its row holds it.

@@ -99,7 +99,7 @@ async fn a_wrong_secret_shows_the_delivery_not_verified_and_why() {
     assert_eq!(request["verified"], false, "{request}");
     assert_eq!(request["reason"], "mismatch", "{request}");
     assert!(
-        text(&request, "reason_text").contains("no v1 signature matches"),
+        text(&request, "reason_text").contains("no v1 or v1a signature matches"),
         "{request}"
     );
 }

@@ -79,6 +79,7 @@ mod retry_schedules;
 mod rotation;
 mod schema_validation;
 mod shutdown;
+mod signature_schemes;
 mod small_errors;
 mod ssrf;
 mod startup_checks;

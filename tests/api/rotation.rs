@@ -21,7 +21,7 @@ on_every_backend!(
 
 const WAIT: Duration = Duration::from_secs(10);
 
-async fn rotate(
+pub(crate) async fn rotate(
     app: &TestApp,
     webhook_id: &str,
 ) -> webhook_service::grpc::proto::RotateWebhookSecretResponse {

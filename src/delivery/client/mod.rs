@@ -18,10 +18,10 @@ use url::{Host, Url};
 
 use super::egress::Relay;
 use super::retry::parse_retry_after;
-use super::signature::{hex_signature, standard_signature};
+use super::signature::Signer;
 use crate::domain::headers::refused;
 use crate::domain::network::is_public;
-use crate::domain::{ClientIdentity, EventId, SigningSecret};
+use crate::domain::{ClientIdentity, EventId};
 use crate::metrics::Metrics;
 use build::{Blocked, Settings};
 use identities::CAPACITY as IDENTITY_CLIENTS;
@@ -39,9 +39,8 @@ pub struct Request<'a> {
     pub attempt: u32,
     /// Shared with every other attempt of the event: sent without a copy.
     pub body: &'a Arc<[u8]>,
-    pub secret: &'a SigningSecret,
-    /// Also signed with: older secrets still in a rotation's grace period.
-    pub previous_secrets: &'a [SigningSecret],
+    /// The webhook's live keys, parsed for this claim.
+    pub signer: &'a Signer<'a>,
     /// The webhook's own headers, opened once per claim.
     pub headers: &'a [(HeaderName, HeaderValue)],
     /// The client certificate to present, if the webhook has one.
@@ -214,7 +213,6 @@ impl Client {
 fn signed_headers(request: &Request<'_>) -> HeaderMap {
     let id = request.event_id.to_string();
     let timestamp = chrono::Utc::now().timestamp();
-    let secret = request.secret.expose();
     let mut headers = HeaderMap::new();
     for (name, value) in request.headers {
         if refused(name.as_str()).is_none() {
@@ -230,15 +228,17 @@ fn signed_headers(request: &Request<'_>) -> HeaderMap {
     put("x-webhook-event", request.event_type.to_owned());
     put("x-webhook-timestamp", timestamp.to_string());
     put("x-webhook-attempt", request.attempt.to_string());
-    put("x-webhook-signature", hex_signature(secret, request.body));
+    if let Some(hex) = request.signer.hex_signature(request.body) {
+        put("x-webhook-signature", hex);
+    }
     put("webhook-id", id.clone());
     put("webhook-timestamp", timestamp.to_string());
-    // One `v1,` entry per live secret, newest first, as the spec allows.
-    let signatures: Vec<String> = std::iter::once(request.secret)
-        .chain(request.previous_secrets)
-        .filter_map(|s| standard_signature(s.expose(), &id, timestamp, request.body))
-        .collect();
-    put("webhook-signature", signatures.join(" "));
+    put(
+        "webhook-signature",
+        request
+            .signer
+            .standard_signatures(&id, timestamp, request.body),
+    );
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers
 }
@@ -309,12 +309,13 @@ fn error_chain(err: &dyn std::error::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SignatureScheme;
 
     #[test]
     fn a_custom_header_never_replaces_one_of_ours() {
         let url = Url::parse("https://example.com/hook").unwrap();
         let body: Arc<[u8]> = Arc::from(&b"{}"[..]);
-        let secret = SigningSecret::generate();
+        let secret = crate::domain::SigningSecret::generate();
         let custom: Vec<(HeaderName, HeaderValue)> = [
             ("x-webhook-id", "forged"),
             ("webhook-signature", "v1,forged"),
@@ -333,8 +334,7 @@ mod tests {
             event_type: "member.added",
             attempt: 1,
             body: &body,
-            secret: &secret,
-            previous_secrets: &[],
+            signer: &Signer::new(SignatureScheme::HmacSha256, &secret, &[]),
             headers: &custom,
             identity: None,
         });

@@ -90,6 +90,8 @@ mod tests {
             retry_schedule: None,
             headers: Vec::new(),
             client_certificate: None,
+            signature_scheme: crate::domain::SignatureScheme::HmacSha256,
+            public_key: None,
         };
         let disabled = Disabled {
             reason: "every delivery failed".into(),

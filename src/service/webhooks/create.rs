@@ -5,6 +5,7 @@ use super::*;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
 use crate::domain::headers::HeaderSet;
 use crate::domain::ordering::unknown_ordering;
+use crate::domain::signature_scheme::unknown_scheme;
 use crate::domain::{ClientCertificate, RetrySchedule};
 
 impl Webhooks {
@@ -27,7 +28,8 @@ impl Webhooks {
     /// Registers a webhook, publishes `webhook.created` in the same
     /// transaction (which the creates made at the same moment share), and
     /// returns the webhook with its new secret, which nothing else will ever
-    /// return again. Once this returns, both are durable and the event's
+    /// return again (the transport shows an ed25519 webhook's public key
+    /// instead). Once this returns, both are durable and the event's
     /// deliveries are with the workers, whether or not the caller still waits.
     pub async fn create(
         &self,
@@ -60,7 +62,15 @@ impl Webhooks {
             .as_ref()
             .map(|input| ClientCertificate::parse(input, chrono::Utc::now()))
             .transpose();
-        let new = match (parsed, refused, request.ordering, schedule, headers, certificate) {
+        let new = match (
+            parsed,
+            refused,
+            request.ordering,
+            schedule,
+            headers,
+            certificate,
+            request.signature_scheme,
+        ) {
             (
                 Ok(new),
                 None,
@@ -68,14 +78,16 @@ impl Webhooks {
                 Ok(retry_schedule),
                 Some(headers),
                 Ok(client_certificate),
+                Ok(signature_scheme),
             ) => NewWebhook {
                 ordering,
                 retry_schedule,
                 headers,
                 client_certificate,
+                signature_scheme,
                 ..new
             },
-            (parsed, refused, ordering, schedule, _, certificate) => {
+            (parsed, refused, ordering, schedule, _, certificate, scheme) => {
                 let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
@@ -85,6 +97,9 @@ impl Webhooks {
                 }
                 if let Err(why) = schedule {
                     violations.add("retry_schedule", why);
+                }
+                if let Err(value) = scheme {
+                    violations.add("signature_scheme", unknown_scheme(value));
                 }
                 for fault in header_faults.into_reported() {
                     violations.add(fault.field, fault.description);
@@ -103,7 +118,7 @@ impl Webhooks {
             rate_limit_per_second: request.rate_limit_per_second,
             ..new
         };
-        let secret = SigningSecret::generate();
+        let secret = SigningSecret::generate_for(new.signature_scheme);
         let registration = Registration {
             webhook: new,
             secret: secret.clone(),

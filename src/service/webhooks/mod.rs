@@ -17,7 +17,8 @@ use crate::domain::clock;
 use crate::domain::headers::HeaderInput;
 use crate::domain::{
     Action, Caller, ClientCertificateInput, DeliveryId, DeliveryStatus, Event, EventId, EventType,
-    NewEvent, NewWebhook, Ordering, OrderingKey, OrganizationId, Page, SigningSecret, UpdateFields,
+    NewEvent, NewWebhook, Ordering, OrderingKey, OrganizationId, Page, SignatureScheme,
+    SigningSecret, UpdateFields,
     Violations, Webhook, WebhookChanges, WebhookId,
 };
 use crate::store::{Created, Recovered, Registration, StoreError, TestDelivery};
@@ -45,6 +46,8 @@ pub struct CreateWebhook {
     pub headers: Vec<HeaderInput>,
     /// Presented to the endpoint in TLS; `None` for none.
     pub client_certificate: Option<ClientCertificateInput>,
+    /// `Err`: a value the wire carried that is no scheme.
+    pub signature_scheme: Result<SignatureScheme, i32>,
 }
 
 /// Names one webhook, not yet validated.
@@ -253,30 +256,26 @@ impl Webhooks {
         Ok(())
     }
 
-    /// A new secret, returned only here, and when the previous one stops
-    /// signing deliveries.
+    /// A new secret (a new key pair for an ed25519 webhook), returned only
+    /// here, and when the previous one stops signing deliveries.
     pub async fn rotate_secret(
         &self,
         caller: &Caller,
         request: WebhookRef,
     ) -> Result<(Webhook, SigningSecret, DateTime<Utc>), ServiceError> {
         let (organization, id) = Self::resolve(caller, Action::RotateWebhookSecret, &request)?;
-        let secret = SigningSecret::generate();
-        let (publisher, grace, new) = (
-            self.publisher.clone(),
-            self.rules.secret_grace,
-            secret.clone(),
-        );
+        let (publisher, grace) = (self.publisher.clone(), self.rules.secret_grace);
         let rotated = to_completion(async move {
+            // The store makes the secret: only it knows the webhook's scheme.
             let rotated = publisher
                 .store()
-                .rotate_secret(organization, id, &new, grace)
+                .rotate_secret(organization, id, grace)
                 .await?;
             // Deliveries held are signed again, with the new secret first.
             publisher.webhook_changed(id);
             Ok(rotated)
         });
-        let (webhook, expires) = rotated.await?.ok_or(ServiceError::NotFound(NOT_FOUND))?;
+        let (webhook, secret, expires) = rotated.await?.ok_or(ServiceError::NotFound(NOT_FOUND))?;
         tracing::info!(webhook_id = %id, %organization, by = %caller.subject, previous_secret_until = %expires, "webhook secret rotated");
         Ok((webhook, secret, expires))
     }

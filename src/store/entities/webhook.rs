@@ -58,6 +58,13 @@ pub struct Model {
     /// (`SecretBox::seal_client_key`); NULL exactly when the chain is.
     #[sea_orm(column_type = "Text", nullable)]
     pub client_certificate_key: Option<String>,
+    /// `hmac-sha256` or `ed25519` (see `SignatureScheme::as_stored`).
+    #[sea_orm(column_type = "Text")]
+    pub signature_scheme: String,
+    /// An ed25519 webhook's current public key (`whpk_...`), in clear: it is
+    /// no secret. NULL for HMAC.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub public_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -22,6 +22,7 @@ mod m20261207_000016_ordered_delivery;
 mod m20261208_000017_retry_schedules;
 mod m20261209_000018_webhook_headers;
 mod m20261209_000020_client_certificates;
+mod m20261209_000019_signature_schemes;
 
 pub struct Migrator;
 
@@ -48,6 +49,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261208_000017_retry_schedules::Migration),
             Box::new(m20261209_000018_webhook_headers::Migration),
             Box::new(m20261209_000020_client_certificates::Migration),
+            Box::new(m20261209_000019_signature_schemes::Migration),
         ]
     }
 }
