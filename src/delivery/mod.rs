@@ -256,6 +256,7 @@ mod tests {
             loaded_at: Instant::now(),
             ordering_key: None,
             retry_schedule: None,
+            oauth2: None,
         }
     }
 

@@ -9,6 +9,7 @@ use super::{
     Event, EventType, NewEvent, Ordering, OrderingKey, OrganizationId, RetrySchedule, Violations,
     WebhookId, WebhookUrl,
 };
+use super::{OAuth2Credentials, OAuth2Settings};
 
 pub use super::webhook_changes::{MAX_MASK_PATHS, UpdateFields, WebhookChanges};
 
@@ -44,6 +45,8 @@ pub struct Webhook {
     pub ordering: Ordering,
     /// Its own waits between attempts; `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// Its OAuth2 client credentials, without the secret; `None`: no token.
+    pub oauth2: Option<OAuth2Settings>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -153,6 +156,8 @@ pub struct NewWebhook {
     pub ordering: Ordering,
     /// `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// `None`: its attempts carry no bearer token.
+    pub oauth2: Option<OAuth2Credentials>,
 }
 
 impl NewWebhook {
@@ -183,6 +188,7 @@ impl NewWebhook {
                     filter,
                     ordering: Ordering::Unordered,
                     retry_schedule: None,
+                    oauth2: None,
                 })
             }
             _ => Err(violations),

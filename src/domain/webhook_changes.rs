@@ -2,10 +2,13 @@
 //! creation; only the fields its mask names apply.
 
 use super::event_type::parse_event_list;
+use super::oauth2::add_all;
 use super::ordering::unknown_ordering;
 use super::validation::quoted;
 use super::webhook::{parse_description, parse_filter};
-use super::{EventType, Ordering, RetrySchedule, Violations, WebhookUrl};
+use super::{
+    EventType, OAuth2Fields, OAuth2Write, Ordering, RetrySchedule, Violations, WebhookUrl,
+};
 
 /// The changes an update asks for: `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -20,6 +23,8 @@ pub struct WebhookChanges {
     pub ordering: Option<Ordering>,
     /// `Some(None)` goes back to the service's default.
     pub retry_schedule: Option<Option<RetrySchedule>>,
+    /// `Some(None)` removes the OAuth2 credentials.
+    pub oauth2: Option<Option<OAuth2Write>>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -34,6 +39,8 @@ pub struct UpdateFields<'a, S> {
     pub ordering: Result<Ordering, i32>,
     /// (seconds, nanos) per step, as the wire carries them.
     pub retry_schedule: &'a [(i64, i32)],
+    /// `None`: the request carried none (removes them, if named).
+    pub oauth2: Option<&'a OAuth2Fields>,
 }
 
 /// The most paths one update mask may hold; there are eight fields to name.
@@ -49,10 +56,11 @@ impl WebhookChanges {
             || self.rate_limit_per_second.is_some()
             || self.ordering.is_some()
             || self.retry_schedule.is_some()
+            || self.oauth2.is_some()
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`,
-    /// `rate_limit_per_second`, `filter`, `ordering`, `retry_schedule`; at
+    /// `rate_limit_per_second`, `filter`, `ordering`, `retry_schedule`, `oauth2`; at
     /// most [`MAX_MASK_PATHS`] paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
@@ -66,7 +74,7 @@ impl WebhookChanges {
             violations.add(
                 "update_mask",
                 "must name at least one of url, events, enabled, description, \
-                 rate_limit_per_second, filter, ordering, retry_schedule",
+                 rate_limit_per_second, filter, ordering, retry_schedule, oauth2",
             );
         }
         if mask.len() > MAX_MASK_PATHS {
@@ -109,11 +117,18 @@ impl WebhookChanges {
                         RetrySchedule::parse(fields.retry_schedule),
                     )
                 }
+                "oauth2" => match fields.oauth2 {
+                    None => changes.oauth2 = Some(None),
+                    Some(oauth2) => match OAuth2Write::parse(oauth2, allow_private_targets, true) {
+                        Ok(write) => changes.oauth2 = Some(Some(write)),
+                        Err(found) => add_all(&mut violations, found),
+                    },
+                },
                 other => violations.add(
                     "update_mask",
                     format!(
                         "{} cannot be updated; use url, events, enabled, description, \
-                         rate_limit_per_second, filter, ordering or retry_schedule",
+                         rate_limit_per_second, filter, ordering, retry_schedule or oauth2",
                         quoted(other)
                     ),
                 ),
@@ -137,6 +152,7 @@ mod tests {
             filter: "",
             ordering: Ok(Ordering::Ordered),
             retry_schedule: &[(0, 100_000_000)],
+            oauth2: None,
         }
     }
 
@@ -188,6 +204,7 @@ mod tests {
             filter: "",
             ordering: Ok(Ordering::Unordered),
             retry_schedule: &[],
+            oauth2: None,
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "description");
@@ -234,5 +251,42 @@ mod tests {
         };
         let err = WebhookChanges::parse(&mask, zero, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "retry_schedule");
+    }
+
+    #[test]
+    fn the_oauth2_path_sets_keeps_the_secret_when_empty_and_removes_when_unset() {
+        let mask = vec!["oauth2".to_owned()];
+        let given = OAuth2Fields {
+            token_url: "https://auth.example.com/token".into(),
+            client_id: "id".into(),
+            client_secret: String::new(),
+            ..Default::default()
+        };
+        let set = UpdateFields {
+            oauth2: Some(&given),
+            ..fields("", &[])
+        };
+        let set = WebhookChanges::parse(&mask, set, false).unwrap();
+        let write = set.oauth2.clone().flatten().expect("set");
+        assert_eq!(
+            write.client_secret, None,
+            "an empty secret keeps the stored one"
+        );
+        assert!(
+            set.changes_sending(),
+            "claims made before hold the old ones"
+        );
+        let removed = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap();
+        assert_eq!(removed.oauth2, Some(None));
+        let bad = OAuth2Fields {
+            client_id: String::new(),
+            ..given
+        };
+        let bad = UpdateFields {
+            oauth2: Some(&bad),
+            ..fields("", &[])
+        };
+        let err = WebhookChanges::parse(&mask, bad, false).unwrap_err();
+        assert_eq!(err.reported()[0].field, "oauth2.client_id");
     }
 }

@@ -9,6 +9,7 @@ use super::proto::{self, DeliveryStatus as WireStatus};
 use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Ordering, Webhook, WebhookStats, clock, error_summary,
 };
+use crate::domain::{OAuth2Fields, OAuth2Settings};
 use crate::service::{
     CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
     RecoverWebhook, StatusFilter, TestWebhookFilter, UpdateWebhook, WebhookRef,
@@ -87,6 +88,7 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             filter: r.filter,
             ordering: ordering_from_wire(r.ordering),
             retry_schedule: steps_from_wire(&r.retry_schedule),
+            oauth2: r.oauth2.map(oauth2_from_wire),
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
         }
     }
@@ -265,7 +267,28 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             filter: r.filter,
             ordering: ordering_from_wire(r.ordering),
             retry_schedule: steps_from_wire(&r.retry_schedule),
+            oauth2: r.oauth2.map(oauth2_from_wire),
         }
+    }
+}
+
+/// OAuth2 credentials as the wire carries them, checked in the domain.
+fn oauth2_from_wire(c: proto::OAuth2ClientCredentials) -> OAuth2Fields {
+    OAuth2Fields {
+        token_url: c.token_url,
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        scopes: c.scopes,
+        audience: c.audience,
+    }
+}
+
+fn oauth2_to_wire(s: OAuth2Settings) -> proto::OAuth2Info {
+    proto::OAuth2Info {
+        token_url: s.token_url.as_str().to_owned(),
+        client_id: s.client_id,
+        scopes: s.scopes,
+        audience: s.audience.unwrap_or_default(),
     }
 }
 
@@ -320,6 +343,7 @@ impl From<Webhook> for proto::Webhook {
                     nanos: d.subsec_nanos() as i32,
                 })
                 .collect(),
+            oauth2: w.oauth2.map(oauth2_to_wire),
         }
     }
 }

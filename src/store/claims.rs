@@ -20,6 +20,7 @@ use super::entities::{delivery, event, webhook};
 use super::pausing::held_back;
 use super::scoped::Scoped;
 use super::{Store, StoreError};
+use crate::domain::OAuth2Credentials;
 use crate::domain::{
     DeliveryId, DeliveryStatus, EventId, OrganizationId, RetrySchedule, SigningSecret, WebhookId,
     WebhookUrl,
@@ -69,6 +70,8 @@ pub struct Claimed {
     pub ordering_key: Option<String>,
     /// The webhook's own retry schedule; `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
+    /// Its OAuth2 client credentials: the attempt carries a token they get.
+    pub oauth2: Option<OAuth2Credentials>,
 }
 
 /// What a delivery sends of its event: its type, its body, and when it
@@ -248,9 +251,10 @@ impl Store {
                 .iter()
                 .map(|sealed| self.secrets.open(webhook_id, sealed))
                 .collect::<Result<Vec<_>, _>>()?;
-            Ok((secret, previous))
+            let oauth2 = super::oauth2::credentials(&self.secrets, webhook)?;
+            Ok((secret, previous, oauth2))
         };
-        let (secret, previous_secrets) = match opened() {
+        let (secret, previous_secrets, oauth2) = match opened() {
             Ok(secrets) => secrets,
             Err(err) => {
                 tracing::error!(%webhook_id, error = %format!("{err:#}"), "cannot sign a delivery");
@@ -283,6 +287,7 @@ impl Store {
             // rows; they no longer wait for each other anywhere.
             ordering_key: delivery.ordering_key.filter(|_| webhook.ordered),
             retry_schedule,
+            oauth2,
         }))
     }
 }

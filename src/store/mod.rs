@@ -13,6 +13,7 @@ mod events;
 mod handoff;
 mod history;
 mod migration;
+mod oauth2;
 mod organizations;
 mod pausing;
 mod places;

@@ -186,6 +186,14 @@ impl Store {
             filter: new.filter.clone(),
             ordered: new.ordering.is_ordered(),
             retry_schedule: new.retry_schedule.as_ref().map(RetrySchedule::to_stored),
+            oauth2: new
+                .oauth2
+                .as_ref()
+                .map(|c| super::oauth2::to_stored(&c.settings)),
+            oauth2_secret: new
+                .oauth2
+                .as_ref()
+                .map(|c| super::oauth2::seal(&self.secrets, id, &c.client_secret)),
             failing_since: None,
             disabled_reason: None,
             disabled_at: None,

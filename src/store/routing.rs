@@ -140,6 +140,8 @@ mod tests {
             filter: filter.map(str::to_owned),
             ordered: false,
             retry_schedule: None,
+            oauth2: None,
+            oauth2_secret: None,
         }
     }
 

@@ -113,6 +113,11 @@ impl Store {
             // delivery waits by it.
             row.retry_schedule = Set(schedule.as_ref().map(RetrySchedule::to_stored));
         }
+        if let Some(oauth2) = &changes.oauth2 {
+            // Claims read them from the row: the next attempt asks a token
+            // with the new ones (the token cache tells them apart).
+            super::oauth2::set(&self.secrets, id, &mut row, oauth2.as_ref())?;
+        }
         if let Some(filter) = &changes.filter {
             // Publishing reads it from the row, in every process: nothing
             // else to tell.
@@ -247,6 +252,7 @@ pub(super) fn events_json(events: &[EventType]) -> serde_json::Value {
 }
 
 pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
+    let oauth2 = super::oauth2::stored_settings(&row)?;
     let names: Vec<String> =
         serde_json::from_value(row.events).context("webhook events are not a JSON list")?;
     let events = names
@@ -274,6 +280,7 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         filter: row.filter,
         ordering: Ordering::from_ordered(row.ordered),
         retry_schedule: stored_schedule(row.id, row.retry_schedule.as_deref())?,
+        oauth2,
     })
 }
 

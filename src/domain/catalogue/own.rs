@@ -88,6 +88,7 @@ mod tests {
             filter: None,
             ordering: crate::domain::Ordering::Unordered,
             retry_schedule: None,
+            oauth2: None,
         };
         let disabled = Disabled {
             reason: "every delivery failed".into(),

@@ -1,9 +1,11 @@
 //! Registering a webhook: its subscriptions checked with the catalogue,
 //! and creates made at the same moment stored in one commit.
 
+use super::oauth2::oauth2_of_create;
 use super::*;
 use crate::domain::RetrySchedule;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
+use crate::domain::oauth2::add_all;
 use crate::domain::ordering::unknown_ordering;
 
 impl Webhooks {
@@ -52,13 +54,15 @@ impl Webhooks {
             Err(_) => None,
         };
         let schedule = RetrySchedule::parse(&request.retry_schedule);
-        let new = match (parsed, refused, request.ordering, schedule) {
-            (Ok(new), None, Ok(ordering), Ok(retry_schedule)) => NewWebhook {
+        let oauth2 = oauth2_of_create(&request, self.rules.allow_private_targets);
+        let new = match (parsed, refused, request.ordering, schedule, oauth2) {
+            (Ok(new), None, Ok(ordering), Ok(retry_schedule), Ok(oauth2)) => NewWebhook {
                 ordering,
                 retry_schedule,
+                oauth2,
                 ..new
             },
-            (parsed, refused, ordering, schedule) => {
+            (parsed, refused, ordering, schedule, oauth2) => {
                 let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
@@ -68,6 +72,9 @@ impl Webhooks {
                 }
                 if let Err(why) = schedule {
                     violations.add("retry_schedule", why);
+                }
+                if let Err(found) = oauth2 {
+                    add_all(&mut violations, found);
                 }
                 return Err(violations.into());
             }

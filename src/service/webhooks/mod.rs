@@ -2,6 +2,7 @@
 
 mod create;
 mod filter_test;
+mod oauth2;
 
 use create::{Registrations, events_violation};
 pub use filter_test::{FilterVerdict, TestWebhookFilter};
@@ -12,6 +13,7 @@ use chrono::{DateTime, Utc};
 
 use super::group_commit::{GroupCommit, Grouped};
 use super::{Listing, Publisher, ServiceError, authorized, parse_field, to_completion};
+use crate::domain::OAuth2Fields;
 use crate::domain::access::authorize_early;
 use crate::domain::clock;
 use crate::domain::{
@@ -40,6 +42,8 @@ pub struct CreateWebhook {
     pub ordering: Result<Ordering, i32>,
     /// (seconds, nanos) per step; empty for the service's default.
     pub retry_schedule: Vec<(i64, i32)>,
+    /// `None`: no OAuth2 client credentials.
+    pub oauth2: Option<OAuth2Fields>,
 }
 
 /// Names one webhook, not yet validated.
@@ -71,6 +75,8 @@ pub struct UpdateWebhook {
     pub ordering: Result<Ordering, i32>,
     /// (seconds, nanos) per step; empty for the service's default.
     pub retry_schedule: Vec<(i64, i32)>,
+    /// `None`: none given (removes them, if the mask names `oauth2`).
+    pub oauth2: Option<OAuth2Fields>,
     pub mask: Vec<String>,
 }
 
@@ -172,9 +178,11 @@ impl Webhooks {
                 filter: &request.filter,
                 ordering: request.ordering,
                 retry_schedule: &request.retry_schedule,
+                oauth2: request.oauth2.as_ref(),
             },
             self.rules.allow_private_targets,
         )?;
+        self.check_kept_secret(organization, id, &changes).await?;
         if let Some(events) = &changes.events {
             // A type archived since the webhook subscribed may stay.
             let current = self

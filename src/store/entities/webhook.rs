@@ -46,6 +46,13 @@ pub struct Model {
     /// NULL for the service's default.
     #[sea_orm(column_type = "Text", nullable)]
     pub retry_schedule: Option<String>,
+    /// Its OAuth2 client credentials but the secret, as JSON (see
+    /// `store::oauth2`); NULL for none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub oauth2: Option<String>,
+    /// The OAuth2 client secret as `SecretBox` sealed it; NULL for none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub oauth2_secret: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

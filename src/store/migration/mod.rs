@@ -20,6 +20,7 @@ mod m20261206_000014_event_types;
 mod m20261206_000015_webhook_filters;
 mod m20261207_000016_ordered_delivery;
 mod m20261208_000017_retry_schedules;
+mod m20261209_000021_oauth2_credentials;
 
 pub struct Migrator;
 
@@ -44,6 +45,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000015_webhook_filters::Migration),
             Box::new(m20261207_000016_ordered_delivery::Migration),
             Box::new(m20261208_000017_retry_schedules::Migration),
+            Box::new(m20261209_000021_oauth2_credentials::Migration),
         ]
     }
 }
