@@ -41,6 +41,8 @@ pub(super) async fn attempt(
             body: &claim.body,
             secret: &claim.secret,
             previous_secrets: &claim.previous_secrets,
+            webhook_id: claim.webhook_id,
+            oauth2: claim.oauth2.as_ref(),
         })
         .instrument(span.clone())
         .await;
@@ -81,6 +83,7 @@ fn outcome(outcome: &Outcome) -> AttemptOutcome {
             "timeout" => AttemptOutcome::Timeout,
             "connect" => AttemptOutcome::Connect,
             "blocked" => AttemptOutcome::Blocked,
+            super::oauth2::KIND => AttemptOutcome::OAuth2,
             _ => AttemptOutcome::Request,
         },
     }
@@ -165,5 +168,6 @@ mod tests {
         assert_eq!(outcome(&failed("connect")), AttemptOutcome::Connect);
         assert_eq!(outcome(&failed("blocked")), AttemptOutcome::Blocked);
         assert_eq!(outcome(&failed("request")), AttemptOutcome::Request);
+        assert_eq!(outcome(&failed("oauth2")), AttemptOutcome::OAuth2);
     }
 }

@@ -12,10 +12,11 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderValue, RETRY_AFTER};
 use url::{Host, Url};
 
+use super::oauth2::Tokens;
 use super::retry::parse_retry_after;
 use super::signature::{hex_signature, standard_signature};
 use crate::domain::network::is_public;
-use crate::domain::{EventId, SigningSecret};
+use crate::domain::{EventId, OAuth2Credentials, SigningSecret, WebhookId};
 
 /// How much of a response is read; the rest is discarded.
 const MAX_RESPONSE_BYTES: usize = 64 * 1024;
@@ -33,6 +34,9 @@ pub struct Request<'a> {
     pub secret: &'a SigningSecret,
     /// Also signed with: older secrets still in a rotation's grace period.
     pub previous_secrets: &'a [SigningSecret],
+    pub webhook_id: WebhookId,
+    /// Sent with a bearer token these get (see `delivery::oauth2`).
+    pub oauth2: Option<&'a OAuth2Credentials>,
 }
 
 /// What one attempt came to.
@@ -63,8 +67,12 @@ impl Report {
 
 /// Posts deliveries.
 pub struct Client {
-    http: reqwest::Client,
-    allow_private_targets: bool,
+    pub(super) http: reqwest::Client,
+    pub(super) allow_private_targets: bool,
+    /// The webhooks' OAuth2 tokens.
+    pub(super) tokens: Tokens,
+    /// How long one attempt may take, all its requests together.
+    pub(super) timeout: Duration,
 }
 
 /// The resolver refused every address of a host.
@@ -122,6 +130,8 @@ impl Client {
         Ok(Self {
             http,
             allow_private_targets,
+            tokens: Tokens::new(),
+            timeout,
         })
     }
 
@@ -146,6 +156,14 @@ impl Client {
             };
         }
         let headers = signed_headers(request);
+        match request.oauth2 {
+            Some(credentials) => self.post_with_token(request, credentials, headers).await,
+            None => self.post(request, headers).await,
+        }
+    }
+
+    /// Posts `request` with `headers` and reads what comes back.
+    pub(super) async fn post(&self, request: &Request<'_>, headers: HeaderMap) -> Outcome {
         let sent = self
             .http
             .post(request.url.clone())
@@ -214,7 +232,7 @@ fn signed_headers(request: &Request<'_>) -> HeaderMap {
     headers
 }
 
-fn host_is_public(url: &Url) -> bool {
+pub(super) fn host_is_public(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
         Some(Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
@@ -247,7 +265,7 @@ fn failure(err: &reqwest::Error) -> Outcome {
     }
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(e) = source {

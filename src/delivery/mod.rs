@@ -9,6 +9,7 @@
 mod attempt;
 mod client;
 mod dispatcher;
+mod oauth2;
 mod recorder;
 pub mod retention;
 pub mod retry;

@@ -58,16 +58,19 @@ pub enum AttemptOutcome {
     /// Connected, but the exchange failed (the connection broke, the
     /// answer was not HTTP).
     Request,
+    /// No OAuth2 token could be had: the endpoint was not called.
+    OAuth2,
 }
 
 impl AttemptOutcome {
-    pub const ALL: [AttemptOutcome; 6] = [
+    pub const ALL: [AttemptOutcome; 7] = [
         AttemptOutcome::Success,
         AttemptOutcome::HttpError,
         AttemptOutcome::Timeout,
         AttemptOutcome::Connect,
         AttemptOutcome::Blocked,
         AttemptOutcome::Request,
+        AttemptOutcome::OAuth2,
     ];
 
     /// The label value.
@@ -79,6 +82,7 @@ impl AttemptOutcome {
             AttemptOutcome::Connect => "connect",
             AttemptOutcome::Blocked => "blocked",
             AttemptOutcome::Request => "request",
+            AttemptOutcome::OAuth2 => "oauth2",
         }
     }
 }
