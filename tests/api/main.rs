@@ -49,6 +49,7 @@ mod listing;
 mod message_limits;
 mod metrics;
 mod migrations;
+mod oauth2;
 mod ordering;
 mod ordering_api;
 mod ordering_processes;
