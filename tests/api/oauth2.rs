@@ -133,6 +133,9 @@ async fn an_expired_token_is_replaced_by_a_new_one(backend: Backend) {
         assert!(Instant::now() < deadline, "no second token: {sent} sent");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    // Asked again at 90% of its life, not after the endpoint refused it.
+    let all = receiver.received(PATH);
+    assert!(all.iter().all(|r| r.status == 200), "{:?}", statuses(&all));
     let seen: BTreeSet<String> = receiver.received(PATH).iter().map(bearer).collect();
     assert_eq!(
         tokens.requests().len(),
