@@ -210,6 +210,7 @@ fn assert_labels_are_bounded(metrics: &Scrape) {
                     "connect",
                     "blocked",
                     "request",
+                    "oauth2",
                 ]
                 .contains(&value.as_str()),
                 "status" => ["succeeded", "failed", "cancelled"].contains(&value.as_str()),
