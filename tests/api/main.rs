@@ -50,6 +50,7 @@ mod message_limits;
 mod metrics;
 mod migrations;
 mod oauth2;
+mod oauth2_settings;
 mod ordering;
 mod ordering_api;
 mod ordering_processes;

@@ -1,6 +1,9 @@
+use super::request::*;
 use super::*;
 use crate::domain::oauth2::ClientSecret;
 use crate::domain::{OAuth2Settings, WebhookUrl};
+use base64::{Engine, engine::general_purpose::STANDARD};
+use reqwest::header::CONTENT_TYPE;
 
 fn credentials(scopes: &[&str], audience: Option<&str>) -> OAuth2Credentials {
     OAuth2Credentials {
