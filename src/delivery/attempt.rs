@@ -51,6 +51,8 @@ pub(super) async fn attempt(
             headers: &claim.headers,
             identity: claim.client_identity.as_ref(),
             signer: &signer,
+            webhook_id: claim.webhook_id,
+            oauth2: claim.oauth2.as_ref(),
         })
         .instrument(span.clone())
         .await;
@@ -92,6 +94,7 @@ fn outcome(outcome: &Outcome) -> AttemptOutcome {
             "connect" => AttemptOutcome::Connect,
             "blocked" => AttemptOutcome::Blocked,
             PROXY => AttemptOutcome::Proxy,
+            super::oauth2::KIND => AttemptOutcome::OAuth2,
             _ => AttemptOutcome::Request,
         },
     }
@@ -186,5 +189,6 @@ mod tests {
         assert_eq!(outcome(&failed("blocked")), AttemptOutcome::Blocked);
         assert_eq!(outcome(&failed("request")), AttemptOutcome::Request);
         assert_eq!(outcome(&failed("proxy")), AttemptOutcome::Proxy);
+        assert_eq!(outcome(&failed("oauth2")), AttemptOutcome::OAuth2);
     }
 }

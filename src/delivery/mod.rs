@@ -10,6 +10,7 @@ mod attempt;
 mod client;
 mod dispatcher;
 pub mod egress;
+mod oauth2;
 mod recorder;
 pub mod retention;
 pub mod retry;
@@ -264,6 +265,7 @@ mod tests {
             retry_schedule: None,
             headers: Vec::new(),
             client_identity: None,
+            oauth2: None,
         }
     }
 

@@ -10,6 +10,7 @@ use super::{
     ClientCertificate, ClientCertificateInfo, Event, EventType, NewEvent, Ordering, OrderingKey,
     OrganizationId, PublicKey, RetrySchedule, SignatureScheme, Violations, WebhookId, WebhookUrl,
 };
+use super::{OAuth2Credentials, OAuth2Settings};
 
 pub use super::webhook_changes::{MAX_MASK_PATHS, UpdateFields, WebhookChanges};
 
@@ -53,6 +54,8 @@ pub struct Webhook {
     pub signature_scheme: SignatureScheme,
     /// An ed25519 webhook's current public key; `None` for HMAC.
     pub public_key: Option<PublicKey>,
+    /// Its OAuth2 client credentials, without the secret; `None`: no token.
+    pub oauth2: Option<OAuth2Settings>,
 }
 
 /// Why a webhook sends nothing now, said so that its owner knows what to
@@ -168,6 +171,8 @@ pub struct NewWebhook {
     pub client_certificate: Option<ClientCertificate>,
     /// HMAC unless asked.
     pub signature_scheme: SignatureScheme,
+    /// `None`: its attempts carry no bearer token.
+    pub oauth2: Option<OAuth2Credentials>,
 }
 
 impl NewWebhook {
@@ -201,6 +206,7 @@ impl NewWebhook {
                     headers: HeaderSet::default(),
                     client_certificate: None,
                     signature_scheme: SignatureScheme::HmacSha256,
+                    oauth2: None,
                 })
             }
             _ => Err(violations),

@@ -3,12 +3,13 @@
 
 use super::event_type::parse_event_list;
 use super::headers::{HeaderInput, HeaderSet, WebhookHeader};
+use super::oauth2::add_all;
 use super::ordering::unknown_ordering;
 use super::validation::quoted;
 use super::webhook::{parse_description, parse_filter};
 use super::{
-    ClientCertificate, ClientCertificateInput, EventType, Ordering, RetrySchedule, Violations,
-    WebhookUrl,
+    ClientCertificate, ClientCertificateInput, EventType, OAuth2Fields, OAuth2Write, Ordering,
+    RetrySchedule, Violations, WebhookUrl,
 };
 
 /// The changes an update asks for: `None` leaves a field as it is.
@@ -28,6 +29,8 @@ pub struct WebhookChanges {
     pub headers: Option<HeaderSet>,
     /// `Some(None)` removes the client certificate.
     pub client_certificate: Option<Option<ClientCertificate>>,
+    /// `Some(None)` removes the OAuth2 credentials.
+    pub oauth2: Option<Option<OAuth2Write>>,
 }
 
 /// The fields of an update request; only those named in the mask apply.
@@ -48,6 +51,8 @@ pub struct UpdateFields<'a, S> {
     /// `None`: the request carried none (which removes it, if the mask
     /// names it).
     pub client_certificate: Option<&'a ClientCertificateInput>,
+    /// `None`: the request carried none (removes them, if named).
+    pub oauth2: Option<&'a OAuth2Fields>,
 }
 
 /// The most paths one update mask may hold; there are eight fields to name.
@@ -65,11 +70,13 @@ impl WebhookChanges {
             || self.retry_schedule.is_some()
             || self.headers.is_some()
             || self.client_certificate.is_some()
+            || self.oauth2.is_some()
     }
 
     /// Applies the mask (`url`, `events`, `enabled`, `description`,
     /// `rate_limit_per_second`, `filter`, `ordering`, `retry_schedule`,
-    /// `headers`, `client_certificate`; at most [`MAX_MASK_PATHS`] paths) to the
+    /// `headers`, `client_certificate`, `oauth2`; at most [`MAX_MASK_PATHS`]
+    /// paths) to the
     /// request's fields, checking each named field as on creation.
     pub fn parse<S: AsRef<str>>(
         mask: &[String],
@@ -83,7 +90,7 @@ impl WebhookChanges {
                 "update_mask",
                 "must name at least one of url, events, enabled, description, \
                  rate_limit_per_second, filter, ordering, retry_schedule, headers, \
-                 client_certificate",
+                 client_certificate, oauth2",
             );
         }
         if mask.len() > MAX_MASK_PATHS {
@@ -144,12 +151,19 @@ impl WebhookChanges {
                         }
                     },
                 },
+                "oauth2" => match fields.oauth2 {
+                    None => changes.oauth2 = Some(None),
+                    Some(oauth2) => match OAuth2Write::parse(oauth2, allow_private_targets, true) {
+                        Ok(write) => changes.oauth2 = Some(Some(write)),
+                        Err(found) => add_all(&mut violations, found),
+                    },
+                },
                 other => violations.add(
                     "update_mask",
                     format!(
                         "{} cannot be updated; use url, events, enabled, description, \
-                         rate_limit_per_second, filter, ordering, retry_schedule, headers or \
-                         client_certificate",
+                         rate_limit_per_second, filter, ordering, retry_schedule, headers, \
+                         client_certificate or oauth2",
                         quoted(other)
                     ),
                 ),
@@ -176,6 +190,7 @@ mod tests {
             headers: &[],
             current_headers: &[],
             client_certificate: None,
+            oauth2: None,
         }
     }
 
@@ -230,6 +245,7 @@ mod tests {
             headers: &[],
             current_headers: &[],
             client_certificate: None,
+            oauth2: None,
         };
         let err = WebhookChanges::parse(&mask, fields, false).unwrap_err();
         assert_eq!(err.reported()[0].field, "description");
@@ -311,5 +327,42 @@ mod tests {
         assert_eq!(err.reported()[0].field, "headers/x-api-key");
         let cleared = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap();
         assert!(cleared.headers.unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_oauth2_path_sets_keeps_the_secret_when_empty_and_removes_when_unset() {
+        let mask = vec!["oauth2".to_owned()];
+        let given = OAuth2Fields {
+            token_url: "https://auth.example.com/token".into(),
+            client_id: "id".into(),
+            client_secret: String::new(),
+            ..Default::default()
+        };
+        let set = UpdateFields {
+            oauth2: Some(&given),
+            ..fields("", &[])
+        };
+        let set = WebhookChanges::parse(&mask, set, false).unwrap();
+        let write = set.oauth2.clone().flatten().expect("set");
+        assert_eq!(
+            write.client_secret, None,
+            "an empty secret keeps the stored one"
+        );
+        assert!(
+            set.changes_sending(),
+            "claims made before hold the old ones"
+        );
+        let removed = WebhookChanges::parse(&mask, fields("", &[]), false).unwrap();
+        assert_eq!(removed.oauth2, Some(None));
+        let bad = OAuth2Fields {
+            client_id: String::new(),
+            ..given
+        };
+        let bad = UpdateFields {
+            oauth2: Some(&bad),
+            ..fields("", &[])
+        };
+        let err = WebhookChanges::parse(&mask, bad, false).unwrap_err();
+        assert_eq!(err.reported()[0].field, "oauth2.client_id");
     }
 }

@@ -5,13 +5,14 @@ use chrono::{DateTime, Utc};
 use pbjson_types::value::Kind;
 use serde_json::Value;
 
-use super::headers::{headers_from_wire, headers_to_wire};
 use super::convert_certificates::certificate_from_wire;
+use super::headers::{headers_from_wire, headers_to_wire};
 use super::proto::{self, DeliveryStatus as WireStatus};
 use super::signing::{public_key_to_wire, scheme_from_wire, scheme_to_wire};
 use crate::domain::{
     Attempt, Delivery, DeliveryStatus, Ordering, Webhook, WebhookStats, clock, error_summary,
 };
+use crate::domain::{OAuth2Fields, OAuth2Settings};
 use crate::service::{
     CreatePortalLink, CreateWebhook, DeliveryRef, ListDeliveries, ListWebhooks, PublishEvent,
     RecoverWebhook, StatusFilter, TestWebhookFilter, UpdateWebhook, WebhookRef,
@@ -92,6 +93,7 @@ impl From<proto::UpdateWebhookRequest> for UpdateWebhook {
             retry_schedule: steps_from_wire(&r.retry_schedule),
             headers: headers_from_wire(r.headers),
             client_certificate: certificate_from_wire(r.client_certificate),
+            oauth2: r.oauth2.map(oauth2_from_wire),
             mask: r.update_mask.map(|m| m.paths).unwrap_or_default(),
         }
     }
@@ -273,7 +275,28 @@ impl From<proto::CreateWebhookRequest> for CreateWebhook {
             headers: headers_from_wire(r.headers),
             client_certificate: certificate_from_wire(r.client_certificate),
             signature_scheme: scheme_from_wire(r.signature_scheme),
+            oauth2: r.oauth2.map(oauth2_from_wire),
         }
+    }
+}
+
+/// OAuth2 credentials as the wire carries them, checked in the domain.
+fn oauth2_from_wire(c: proto::OAuth2ClientCredentials) -> OAuth2Fields {
+    OAuth2Fields {
+        token_url: c.token_url,
+        client_id: c.client_id,
+        client_secret: c.client_secret,
+        scopes: c.scopes,
+        audience: c.audience,
+    }
+}
+
+fn oauth2_to_wire(s: OAuth2Settings) -> proto::OAuth2Info {
+    proto::OAuth2Info {
+        token_url: s.token_url.as_str().to_owned(),
+        client_id: s.client_id,
+        scopes: s.scopes,
+        audience: s.audience.unwrap_or_default(),
     }
 }
 
@@ -332,6 +355,7 @@ impl From<Webhook> for proto::Webhook {
             client_certificate: w.client_certificate.map(Into::into),
             signature_scheme: scheme_to_wire(w.signature_scheme).into(),
             public_key: public_key_to_wire(w.public_key.as_ref()),
+            oauth2: w.oauth2.map(oauth2_to_wire),
         }
     }
 }

@@ -20,10 +20,10 @@ use super::entities::{delivery, event, webhook};
 use super::pausing::held_back;
 use super::scoped::Scoped;
 use super::{Store, StoreError};
+use crate::domain::OAuth2Credentials;
 use crate::domain::{
     ClientIdentity, DeliveryId, DeliveryStatus, EventId, OrganizationId, RetrySchedule,
-    SignatureScheme,
-    SigningSecret, WebhookId, WebhookUrl,
+    SignatureScheme, SigningSecret, WebhookId, WebhookUrl,
 };
 
 /// What a claim took.
@@ -77,6 +77,8 @@ pub struct Claimed {
     pub headers: Vec<(http::HeaderName, http::HeaderValue)>,
     /// The client certificate presented to the endpoint; `None` for none.
     pub client_identity: Option<ClientIdentity>,
+    /// Its OAuth2 client credentials: the attempt carries a token they get.
+    pub oauth2: Option<OAuth2Credentials>,
 }
 
 /// What a delivery sends of its event: its type, its body, and when it
@@ -260,9 +262,10 @@ impl Store {
             let headers =
                 super::headers::opened(&self.secrets, webhook_id, webhook.headers.as_deref())?;
             let identity = super::client_certificates::identity(&self.secrets, webhook)?;
-            Ok((secret, previous, headers, identity))
+            let oauth2 = super::oauth2::credentials(&self.secrets, webhook)?;
+            Ok((secret, previous, headers, identity, oauth2))
         };
-        let (secret, previous_secrets, headers, client_identity) = match opened() {
+        let (secret, previous_secrets, headers, client_identity, oauth2) = match opened() {
             Ok(secrets) => secrets,
             Err(err) => {
                 tracing::error!(%webhook_id, error = %format!("{err:#}"), "cannot sign a delivery");
@@ -300,6 +303,7 @@ impl Store {
             retry_schedule,
             headers,
             client_identity,
+            oauth2,
         }))
     }
 }

@@ -15,6 +15,7 @@ mod handoff;
 mod headers;
 mod history;
 mod migration;
+mod oauth2;
 mod organizations;
 mod pausing;
 mod places;

@@ -193,6 +193,14 @@ impl Store {
             client_certificate_key,
             signature_scheme: new.signature_scheme.as_stored().to_owned(),
             public_key: public_key_of(&registration.secret),
+            oauth2: new
+                .oauth2
+                .as_ref()
+                .map(|c| super::oauth2::to_stored(&c.settings)),
+            oauth2_secret: new
+                .oauth2
+                .as_ref()
+                .map(|c| super::oauth2::seal(&self.secrets, id, &c.client_secret)),
             failing_since: None,
             disabled_reason: None,
             disabled_at: None,

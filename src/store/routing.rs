@@ -145,6 +145,8 @@ mod tests {
             client_certificate_key: None,
             signature_scheme: "hmac-sha256".into(),
             public_key: None,
+            oauth2: None,
+            oauth2_secret: None,
         }
     }
 

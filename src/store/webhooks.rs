@@ -130,6 +130,11 @@ impl Store {
             // Claims read it from the row: the next attempt presents it.
             client_certificates::set(&mut row, &self.secrets, id, certificate.as_ref());
         }
+        if let Some(oauth2) = &changes.oauth2 {
+            // Claims read them from the row: the next attempt asks a token
+            // with the new ones (the token cache tells them apart).
+            super::oauth2::set(&self.secrets, id, &mut row, oauth2.as_ref())?;
+        }
         if let Some(filter) = &changes.filter {
             // Publishing reads it from the row, in every process: nothing
             // else to tell.
@@ -268,6 +273,7 @@ pub(super) fn events_json(events: &[EventType]) -> serde_json::Value {
 }
 
 pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
+    let oauth2 = super::oauth2::stored_settings(&row)?;
     let names: Vec<String> =
         serde_json::from_value(row.events).context("webhook events are not a JSON list")?;
     let events = names
@@ -302,6 +308,7 @@ pub(super) fn to_domain(row: webhook::Model) -> anyhow::Result<Webhook> {
         )?,
         signature_scheme: stored_scheme(row.id, &row.signature_scheme)?,
         public_key: row.public_key.map(PublicKey::from_stored),
+        oauth2,
     })
 }
 

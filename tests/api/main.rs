@@ -52,6 +52,8 @@ mod listing;
 mod message_limits;
 mod metrics;
 mod migrations;
+mod oauth2;
+mod oauth2_settings;
 mod ordering;
 mod ordering_api;
 mod ordering_processes;

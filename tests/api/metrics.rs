@@ -210,6 +210,8 @@ fn assert_labels_are_bounded(metrics: &Scrape) {
                     "connect",
                     "blocked",
                     "request",
+                    "proxy",
+                    "oauth2",
                 ]
                 .contains(&value.as_str()),
                 "status" => ["succeeded", "failed", "cancelled"].contains(&value.as_str()),

@@ -17,11 +17,12 @@ use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AF
 use url::{Host, Url};
 
 use super::egress::Relay;
+use super::oauth2::Tokens;
 use super::retry::parse_retry_after;
 use super::signature::Signer;
 use crate::domain::headers::refused;
 use crate::domain::network::is_public;
-use crate::domain::{ClientIdentity, EventId};
+use crate::domain::{ClientIdentity, EventId, OAuth2Credentials, WebhookId};
 use crate::metrics::Metrics;
 use build::{Blocked, Settings};
 use identities::CAPACITY as IDENTITY_CLIENTS;
@@ -45,6 +46,9 @@ pub struct Request<'a> {
     pub headers: &'a [(HeaderName, HeaderValue)],
     /// The client certificate to present, if the webhook has one.
     pub identity: Option<&'a ClientIdentity>,
+    pub webhook_id: WebhookId,
+    /// Sent with a bearer token these get (see `delivery::oauth2`).
+    pub oauth2: Option<&'a OAuth2Credentials>,
 }
 
 /// What one attempt came to.
@@ -85,6 +89,8 @@ pub struct Client {
     /// The egress proxy's relay, when there is one: it says why a tunnel
     /// failed.
     relay: Option<Relay>,
+    /// The webhooks' OAuth2 tokens.
+    pub(super) tokens: Tokens,
 }
 
 impl Client {
@@ -115,6 +121,7 @@ impl Client {
             settings,
             metrics,
             relay,
+            tokens: Tokens::new(),
         })
     }
 
@@ -144,7 +151,7 @@ impl Client {
     pub async fn send(&self, request: Request<'_>) -> Report {
         let started_at = chrono::Utc::now();
         let clock = Instant::now();
-        let outcome = self.try_send(&request, clock).await;
+        let outcome = self.try_send(&request).await;
         Report {
             started_at,
             duration: clock.elapsed(),
@@ -152,7 +159,7 @@ impl Client {
         }
     }
 
-    async fn try_send(&self, request: &Request<'_>, started: Instant) -> Outcome {
+    async fn try_send(&self, request: &Request<'_>) -> Outcome {
         // Literal addresses never reach the resolver, so they are vetted here.
         if !self.settings.allow_private_targets && !host_is_public(request.url) {
             return Outcome::Failed {
@@ -160,11 +167,36 @@ impl Client {
                 message: "the URL names a private or reserved address".into(),
             };
         }
+        let headers = signed_headers(request);
+        match request.oauth2 {
+            Some(credentials) => self.post_with_token(request, credentials, headers).await,
+            None => self.post(request, headers).await,
+        }
+    }
+
+    /// The client that fetches OAuth2 tokens: the shared one (no client
+    /// certificate), with the SSRF guard and the egress proxy.
+    pub(super) fn token_client(&self) -> &reqwest::Client {
+        &self.shared
+    }
+
+    /// Whether private and reserved addresses may be reached.
+    pub(super) fn allows_private_targets(&self) -> bool {
+        self.settings.allow_private_targets
+    }
+
+    /// How long one attempt may take, all its requests together.
+    pub(super) fn timeout(&self) -> Duration {
+        self.settings.timeout
+    }
+
+    /// Posts `request` with `headers` and reads what comes back.
+    pub(super) async fn post(&self, request: &Request<'_>, headers: HeaderMap) -> Outcome {
+        let started = Instant::now();
         let http = match self.http(request.identity) {
             Ok(http) => http,
             Err(outcome) => return outcome,
         };
-        let headers = signed_headers(request);
         let sent = http
             .post(request.url.clone())
             .headers(headers)
@@ -243,7 +275,7 @@ fn signed_headers(request: &Request<'_>) -> HeaderMap {
     headers
 }
 
-fn host_is_public(url: &Url) -> bool {
+pub(super) fn host_is_public(url: &Url) -> bool {
     match url.host() {
         Some(Host::Ipv4(ip)) => is_public(IpAddr::V4(ip)),
         Some(Host::Ipv6(ip)) => is_public(IpAddr::V6(ip)),
@@ -295,7 +327,7 @@ fn failure(err: &reqwest::Error) -> Outcome {
     }
 }
 
-fn error_chain(err: &dyn std::error::Error) -> String {
+pub(super) fn error_chain(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(e) = source {
@@ -337,6 +369,8 @@ mod tests {
             signer: &Signer::new(SignatureScheme::HmacSha256, &secret, &[]),
             headers: &custom,
             identity: None,
+            webhook_id: crate::domain::WebhookId::generate(),
+            oauth2: None,
         });
         assert_eq!(headers["x-webhook-id"], event_id.to_string().as_str());
         assert!(

@@ -92,6 +92,7 @@ mod tests {
             client_certificate: None,
             signature_scheme: crate::domain::SignatureScheme::HmacSha256,
             public_key: None,
+            oauth2: None,
         };
         let disabled = Disabled {
             reason: "every delivery failed".into(),

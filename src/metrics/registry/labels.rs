@@ -61,10 +61,12 @@ pub enum AttemptOutcome {
     /// The egress proxy failed (WEBHOOK_EGRESS_PROXY): not the endpoint's
     /// fault.
     Proxy,
+    /// No OAuth2 token could be had: the endpoint was not called.
+    OAuth2,
 }
 
 impl AttemptOutcome {
-    pub const ALL: [AttemptOutcome; 7] = [
+    pub const ALL: [AttemptOutcome; 8] = [
         AttemptOutcome::Success,
         AttemptOutcome::HttpError,
         AttemptOutcome::Timeout,
@@ -72,6 +74,7 @@ impl AttemptOutcome {
         AttemptOutcome::Blocked,
         AttemptOutcome::Request,
         AttemptOutcome::Proxy,
+        AttemptOutcome::OAuth2,
     ];
 
     /// The label value.
@@ -84,6 +87,7 @@ impl AttemptOutcome {
             AttemptOutcome::Blocked => "blocked",
             AttemptOutcome::Request => "request",
             AttemptOutcome::Proxy => "proxy",
+            AttemptOutcome::OAuth2 => "oauth2",
         }
     }
 }

@@ -1,9 +1,11 @@
 //! Registering a webhook: its subscriptions checked with the catalogue,
 //! and creates made at the same moment stored in one commit.
 
+use super::oauth2::oauth2_of_create;
 use super::*;
 use crate::domain::event_type::{not_subscribable, parse_event_list};
 use crate::domain::headers::HeaderSet;
+use crate::domain::oauth2::add_all;
 use crate::domain::ordering::unknown_ordering;
 use crate::domain::signature_scheme::unknown_scheme;
 use crate::domain::{ClientCertificate, RetrySchedule};
@@ -62,6 +64,7 @@ impl Webhooks {
             .as_ref()
             .map(|input| ClientCertificate::parse(input, chrono::Utc::now()))
             .transpose();
+        let oauth2 = oauth2_of_create(&request, self.rules.allow_private_targets);
         let new = match (
             parsed,
             refused,
@@ -70,6 +73,7 @@ impl Webhooks {
             headers,
             certificate,
             request.signature_scheme,
+            oauth2,
         ) {
             (
                 Ok(new),
@@ -79,15 +83,17 @@ impl Webhooks {
                 Some(headers),
                 Ok(client_certificate),
                 Ok(signature_scheme),
+                Ok(oauth2),
             ) => NewWebhook {
                 ordering,
                 retry_schedule,
                 headers,
                 client_certificate,
                 signature_scheme,
+                oauth2,
                 ..new
             },
-            (parsed, refused, ordering, schedule, _, certificate, scheme) => {
+            (parsed, refused, ordering, schedule, _, certificate, scheme, oauth2) => {
                 let mut violations = parsed.err().unwrap_or_default();
                 if let Some(refused) = refused {
                     violations.add("events", refused);
@@ -97,6 +103,9 @@ impl Webhooks {
                 }
                 if let Err(why) = schedule {
                     violations.add("retry_schedule", why);
+                }
+                if let Err(found) = oauth2 {
+                    add_all(&mut violations, found);
                 }
                 if let Err(value) = scheme {
                     violations.add("signature_scheme", unknown_scheme(value));

@@ -2,6 +2,7 @@
 
 mod create;
 mod filter_test;
+mod oauth2;
 
 use create::{Registrations, events_violation};
 pub use filter_test::{FilterVerdict, TestWebhookFilter};
@@ -12,14 +13,14 @@ use chrono::{DateTime, Utc};
 
 use super::group_commit::{GroupCommit, Grouped};
 use super::{Listing, Publisher, ServiceError, authorized, parse_field, to_completion};
+use crate::domain::OAuth2Fields;
 use crate::domain::access::authorize_early;
 use crate::domain::clock;
 use crate::domain::headers::HeaderInput;
 use crate::domain::{
     Action, Caller, ClientCertificateInput, DeliveryId, DeliveryStatus, Event, EventId, EventType,
     NewEvent, NewWebhook, Ordering, OrderingKey, OrganizationId, Page, SignatureScheme,
-    SigningSecret, UpdateFields,
-    Violations, Webhook, WebhookChanges, WebhookId,
+    SigningSecret, UpdateFields, Violations, Webhook, WebhookChanges, WebhookId,
 };
 use crate::store::{Created, Recovered, Registration, StoreError, TestDelivery};
 
@@ -48,6 +49,8 @@ pub struct CreateWebhook {
     pub client_certificate: Option<ClientCertificateInput>,
     /// `Err`: a value the wire carried that is no scheme.
     pub signature_scheme: Result<SignatureScheme, i32>,
+    /// `None`: no OAuth2 client credentials.
+    pub oauth2: Option<OAuth2Fields>,
 }
 
 /// Names one webhook, not yet validated.
@@ -83,6 +86,8 @@ pub struct UpdateWebhook {
     pub headers: Vec<HeaderInput>,
     /// Presented to the endpoint in TLS; `None` for none.
     pub client_certificate: Option<ClientCertificateInput>,
+    /// `None`: none given (removes them, if the mask names `oauth2`).
+    pub oauth2: Option<OAuth2Fields>,
     pub mask: Vec<String>,
 }
 
@@ -196,9 +201,11 @@ impl Webhooks {
                 headers: &request.headers,
                 current_headers: current.as_ref().map_or(&[], |c| &c.headers),
                 client_certificate: request.client_certificate.as_ref(),
+                oauth2: request.oauth2.as_ref(),
             },
             self.rules.allow_private_targets,
         )?;
+        self.check_kept_secret(organization, id, &changes).await?;
         if let (Some(events), Some(current)) = (&changes.events, &current)
             && let Some(refused) = self.not_subscribable(events, &current.events).await?
         {

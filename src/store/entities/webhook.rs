@@ -65,6 +65,13 @@ pub struct Model {
     /// no secret. NULL for HMAC.
     #[sea_orm(column_type = "Text", nullable)]
     pub public_key: Option<String>,
+    /// Its OAuth2 client credentials but the secret, as JSON (see
+    /// `store::oauth2`); NULL for none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub oauth2: Option<String>,
+    /// The OAuth2 client secret as `SecretBox` sealed it; NULL for none.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub oauth2_secret: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -21,8 +21,9 @@ mod m20261206_000015_webhook_filters;
 mod m20261207_000016_ordered_delivery;
 mod m20261208_000017_retry_schedules;
 mod m20261209_000018_webhook_headers;
-mod m20261209_000020_client_certificates;
 mod m20261209_000019_signature_schemes;
+mod m20261209_000020_client_certificates;
+mod m20261209_000021_oauth2_credentials;
 
 pub struct Migrator;
 
@@ -48,8 +49,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261207_000016_ordered_delivery::Migration),
             Box::new(m20261208_000017_retry_schedules::Migration),
             Box::new(m20261209_000018_webhook_headers::Migration),
-            Box::new(m20261209_000020_client_certificates::Migration),
             Box::new(m20261209_000019_signature_schemes::Migration),
+            Box::new(m20261209_000020_client_certificates::Migration),
+            Box::new(m20261209_000021_oauth2_credentials::Migration),
         ]
     }
 }

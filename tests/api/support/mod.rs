@@ -8,6 +8,7 @@ pub mod catalogue;
 pub mod health;
 pub mod jwks;
 pub mod listener;
+pub mod oauth2;
 pub mod pki;
 pub mod portal;
 pub mod postgres;

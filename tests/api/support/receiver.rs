@@ -101,7 +101,13 @@ struct State {
     /// Paths whose requests are also counted in flight per the value at
     /// this JSON pointer of their body (as `<path>#<value>`).
     in_flight_by: HashMap<String, &'static str>,
+    /// Paths whose requests are first judged by their headers: the status
+    /// the gate gives, if any, answers them (their script waits).
+    gates: HashMap<String, Gate>,
 }
+
+/// Refuses a request by its headers: `Some(status)` answers it so.
+pub type Gate = Arc<dyn Fn(&HeaderMap) -> Option<u16> + Send + Sync>;
 
 pub struct Receiver {
     pub port: u16,
@@ -251,6 +257,16 @@ impl Receiver {
     #[allow(dead_code)]
     pub fn total(&self) -> usize {
         self.state.lock().unwrap().received.len()
+    }
+
+    /// Requests to `path` go through `gate` first (e.g. a bearer token check).
+    #[allow(dead_code)]
+    pub fn gate(&self, path: &str, gate: Gate) {
+        self.state
+            .lock()
+            .unwrap()
+            .gates
+            .insert(path.to_owned(), gate);
     }
 
     /// `https://127.0.0.1:<port><path>`.
@@ -454,11 +470,15 @@ async fn answer(
             .get(&path)
             .cloned()
             .unwrap_or_else(|| Reply::status(200));
-        let reply = state
-            .scripts
-            .get_mut(&path)
-            .and_then(|s| s.pop_front())
-            .unwrap_or(always);
+        let refused = state.gates.get(&path).and_then(|gate| gate(&headers));
+        let reply = match refused {
+            Some(status) => Reply::status(status),
+            None => state
+                .scripts
+                .get_mut(&path)
+                .and_then(|s| s.pop_front())
+                .unwrap_or(always),
+        };
         state.received.push(Received {
             path: path.clone(),
             headers,
