@@ -1,8 +1,9 @@
 //! How a webhook's deliveries go out, set in the console's dialogs: the
 //! rate limit, ordering by key and the retry schedule, written as people
-//! write waits ("100ms, 2s") and read back the same way.
+//! write waits ("100ms, 2s") and read back the same way; and the signature
+//! scheme, chosen at creation, with an ed25519 webhook's public key shown.
 
-use webhook_service::grpc::proto::{Ordering, Webhook};
+use webhook_service::grpc::proto::{Ordering, SignatureScheme, Webhook};
 
 use super::*;
 
@@ -145,5 +146,59 @@ async fn saving_other_fields_leaves_the_delivery_settings_out_of_the_update() ->
     let saved = app.get_webhook(&webhook.id).await?;
     assert_eq!(saved.description, "Renamed");
     assert_eq!(saved.ordering, Ordering::Ordered as i32);
+    Ok(())
+}
+
+#[tokio::test]
+async fn an_ed25519_webhook_made_in_the_console_shows_its_public_key_and_rotates_to_a_new_one()
+-> anyhow::Result<()> {
+    let app = spawn_app_with(Backend::Sqlite, |_| {}).await;
+    let browser = Browser::start().await?;
+    sign_in(&browser, &app, &app.token("ADMIN"), app.organization).await?;
+    browser.wait_for_testid("webhooks-empty").await?;
+
+    browser.click(&testid("webhook-create")).await?;
+    browser.wait_for_testid("webhook-dialog").await?;
+    browser
+        .type_into(&testid("webhook-url-input"), "https://hooks.example.com/keys")
+        .await?;
+    browser
+        .click(&format!("{}[value=\"member.added\"]", testid("webhook-event")))
+        .await?;
+    browser
+        .eval(
+            "(() => { const s = document.querySelector('[data-testid=webhook-scheme-input]'); \
+             s.value = 'SIGNATURE_SCHEME_ED25519'; s.dispatchEvent(new Event('change')); })()",
+        )
+        .await?;
+    browser.click(&testid("webhook-submit")).await?;
+    // The public key, said to be no secret; the private key never leaves.
+    let shown = browser
+        .wait_for_testid("secret-value")
+        .await?
+        .text()
+        .await?;
+    assert!(shown.starts_with("whpk_"), "{shown}");
+    let note = browser.text(&testid("public-key-note")).await?;
+    assert!(note.contains("not a secret"), "{note}");
+    let webhook = app.list_webhooks().await.remove(0);
+    assert_eq!(webhook.signature_scheme(), SignatureScheme::Ed25519);
+    assert_eq!(webhook.public_key, shown);
+    keep_screenshot(&browser, "ed25519-public-key").await?;
+    browser.click(&testid("secret-done")).await?;
+    browser
+        .wait_for_text(&testid("webhook-settings"), "Signed with ed25519")
+        .await?;
+
+    // Rotation shows the new public key, the one the webhook now has.
+    row_action(&browser, "", "webhook-rotate").await?;
+    browser.click(&testid("confirm-accept")).await?;
+    let rotated = browser
+        .wait_for_testid("secret-value")
+        .await?
+        .text()
+        .await?;
+    assert!(rotated.starts_with("whpk_") && rotated != shown, "{rotated}");
+    assert_eq!(app.get_webhook(&webhook.id).await?.public_key, rotated);
     Ok(())
 }

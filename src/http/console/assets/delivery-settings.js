@@ -58,6 +58,7 @@ export function scheduleText(webhook) {
 // The settings in a line for the webhooks table; null when all are defaults.
 export function settingsSummary(webhook) {
   const parts = [];
+  if (webhook.signatureScheme === 'SIGNATURE_SCHEME_ED25519') parts.push('Signed with ed25519');
   if (webhook.ordering === 'ORDERING_ORDERED') parts.push('Ordered by key');
   if (webhook.rateLimitPerSecond) parts.push(`At most ${webhook.rateLimitPerSecond}/s`);
   const schedule = scheduleText(webhook);

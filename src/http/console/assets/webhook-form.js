@@ -94,6 +94,10 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
   const filter = filterField({ webhook, types, chosenTypes: checked });
   events.addEventListener('change', filter.refresh);
   const settings = deliverySettings(webhook);
+  // Chosen at creation only: the scheme of a webhook never changes.
+  const scheme = el('select', { 'data-testid': 'webhook-scheme-input' },
+    el('option', { value: 'SIGNATURE_SCHEME_HMAC_SHA256' }, 'HMAC-SHA256: a shared secret (whsec_)'),
+    el('option', { value: 'SIGNATURE_SCHEME_ED25519' }, 'ed25519: a key pair; receivers hold only the public key (whpk_)'));
   const problem = el('div', { class: 'error', role: 'alert', 'data-testid': 'dialog-error', hidden: true });
   const submit = el('button', { type: 'submit', 'data-testid': 'webhook-submit' }, submitLabel);
   const form = el('form', { 'data-testid': 'webhook-form', novalidate: true },
@@ -103,6 +107,14 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
     events,
     filter.node,
     field({ label: 'Description (optional)', name: 'description', input: description, hint: 'A note for people, at most 500 characters.' }),
+    webhook
+      ? null
+      : field({
+        label: 'Signatures',
+        name: 'signatureScheme',
+        input: scheme,
+        hint: 'Both follow Standard Webhooks (v1 and v1a). Fixed for the webhook’s life.',
+      }),
     settings.node,
     problem,
     el('div', { class: 'actions' },
@@ -119,6 +131,7 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
         events: checked(),
         filter: filter.value(),
         description: description.value,
+        signatureScheme: scheme.value,
         ...settings.value(),
       };
       await onSubmit(values, settings.changed(values));

@@ -125,6 +125,8 @@ function row(webhook, actions, fills) {
         }))));
 }
 
+const ED25519 = 'SIGNATURE_SCHEME_ED25519';
+
 function state(webhook) {
   const parts = [];
   if (webhook.disabledReason) {
@@ -162,11 +164,12 @@ async function createDialog(done) {
           rateLimitPerSecond: values.rateLimitPerSecond,
           ordering: values.ordering,
           retrySchedule: values.retrySchedule,
+          signatureScheme: values.signatureScheme,
         });
         const webhook = answer.webhook || {};
         close();
         done();
-        showSecret({ title: 'Webhook created', secret: answer.secret, url: webhook.url });
+        showSecret({ title: 'Webhook created', secret: answer.secret, publicKey: answer.publicKey, url: webhook.url });
         showStatus(`Webhook ${webhook.url} created.`);
       },
     }),
@@ -231,17 +234,21 @@ async function sendTest(webhook) {
 }
 
 async function rotate(webhook, done) {
+  const pair = webhook.signatureScheme === ED25519;
   const confirmed = await ask({
-    title: 'Rotate the signing secret?',
-    text: `A new secret will sign the deliveries to ${webhook.url}. The current one keeps signing them too for a grace period, so your receiver can switch over.`,
-    accept: 'Rotate secret',
+    title: pair ? 'Rotate the signing key?' : 'Rotate the signing secret?',
+    text: pair
+      ? `A new key pair will sign the deliveries to ${webhook.url}. The current key keeps signing them too for a grace period, so your receiver can add the new public key.`
+      : `A new secret will sign the deliveries to ${webhook.url}. The current one keeps signing them too for a grace period, so your receiver can switch over.`,
+    accept: pair ? 'Rotate key' : 'Rotate secret',
   });
   if (!confirmed) return;
   try {
     const answer = await api.rotateSecret(webhook.id);
     showSecret({
-      title: 'New signing secret',
+      title: pair ? 'New public key' : 'New signing secret',
       secret: answer.secret,
+      publicKey: answer.publicKey,
       url: webhook.url,
       overlapUntil: answer.previousSecretExpiresAt,
     });
@@ -269,29 +276,34 @@ async function remove(webhook, done) {
   }
 }
 
-// Shows a signing secret once. It lives only in this dialog, which is
+// Shows a signing secret once, or an ed25519 webhook's public key (no
+// secret: it can be read again). It lives only in this dialog, which is
 // removed from the page when closed.
-function showSecret({ title, secret, url, overlapUntil }) {
+function showSecret({ title, secret, publicKey, url, overlapUntil }) {
+  const shown = publicKey || secret || '';
   openDialog({
     title,
     testid: 'secret-dialog',
     build: (close) => {
-      const value = el('code', { class: 'secret', 'data-testid': 'secret-value' }, secret || '');
+      const value = el('code', { class: 'secret', 'data-testid': 'secret-value' }, shown);
       const copied = el('span', { role: 'status', 'data-testid': 'secret-copied' });
       const copy = el('button', {
         type: 'button',
         'data-testid': 'secret-copy',
         on: {
           click: async () => {
-            const done = await copyText(secret, value);
+            const done = await copyText(shown, value);
             copied.textContent = done ? 'Copied.' : 'Selected: press Ctrl+C (⌘C on a Mac) to copy.';
           },
         },
       }, 'Copy');
       return el('div', {},
-        el('p', {}, 'The signing secret of ', el('span', { class: 'url' }, url || ''), ':'),
+        el('p', {}, publicKey ? 'The public key of ' : 'The signing secret of ', el('span', { class: 'url' }, url || ''), ':'),
         el('p', { class: 'secret-box' }, value),
-        el('p', { class: 'warning' }, el('strong', {}, 'Copy it now: you will not see it again.')),
+        publicKey
+          ? el('p', { 'data-testid': 'public-key-note' },
+            'Your receiver verifies the v1a signatures with it (see docs/receiving/ed25519.md). It is not a secret: the webhook shows it again.')
+          : el('p', { class: 'warning' }, el('strong', {}, 'Copy it now: you will not see it again.')),
         overlapUntil
           ? el('p', { 'data-testid': 'secret-overlap' },
             'The previous secret also signs deliveries until ', timeEl(overlapUntil),
