@@ -160,10 +160,16 @@ async fn an_ed25519_webhook_made_in_the_console_shows_its_public_key_and_rotates
     browser.click(&testid("webhook-create")).await?;
     browser.wait_for_testid("webhook-dialog").await?;
     browser
-        .type_into(&testid("webhook-url-input"), "https://hooks.example.com/keys")
+        .type_into(
+            &testid("webhook-url-input"),
+            "https://hooks.example.com/keys",
+        )
         .await?;
     browser
-        .click(&format!("{}[value=\"member.added\"]", testid("webhook-event")))
+        .click(&format!(
+            "{}[value=\"member.added\"]",
+            testid("webhook-event")
+        ))
         .await?;
     browser
         .eval(
@@ -198,7 +204,10 @@ async fn an_ed25519_webhook_made_in_the_console_shows_its_public_key_and_rotates
         .await?
         .text()
         .await?;
-    assert!(rotated.starts_with("whpk_") && rotated != shown, "{rotated}");
+    assert!(
+        rotated.starts_with("whpk_") && rotated != shown,
+        "{rotated}"
+    );
     assert_eq!(app.get_webhook(&webhook.id).await?.public_key, rotated);
     Ok(())
 }
