@@ -38,7 +38,7 @@ async fn a_delivery_is_printed_verified_with_the_webhooks_secret_by_a_restarted_
     let state = tempfile::tempdir().unwrap();
     // The first run makes the CA; its port is where the webhook points.
     let first = Listener::start(state.path(), &[]).await;
-    assert!(first.stderr().contains("made now"), "{}", first.stderr());
+    first.stderr_with(&["made now"]).await;
     let port = first.port;
     let app = service_trusting(state.path()).await;
     let created = app.subscribe(&first.url("/hooks"), &["member.added"]).await;
@@ -50,22 +50,10 @@ async fn a_delivery_is_printed_verified_with_the_webhooks_secret_by_a_restarted_
     let secrets = format!("{WRONG_SECRET},{}", created.secret);
     let mut listener =
         Listener::start(state.path(), &["--addr", &address, "--secret", &secrets]).await;
-    assert!(
-        listener.stderr().contains("reused"),
-        "{}",
-        listener.stderr()
-    );
-    assert!(
-        listener
-            .stderr()
-            .contains("WEBHOOK_ALLOW_PRIVATE_TARGETS=true")
-            && listener.stderr().contains(&format!(
-                "WEBHOOK_CA_FILE={}",
-                ca_file(state.path()).display()
-            )),
-        "{}",
-        listener.stderr()
-    );
+    let ca = format!("WEBHOOK_CA_FILE={}", ca_file(state.path()).display());
+    listener
+        .stderr_with(&["reused", "WEBHOOK_ALLOW_PRIVATE_TARGETS=true", &ca])
+        .await;
     let event = app
         .publish("member.added", json!({ "user_id": "u_42" }), "")
         .await

@@ -100,6 +100,24 @@ impl Listener {
         }
     }
 
+    /// Its stderr once it holds every one of `texts`: the port file can be
+    /// written before the reader thread has caught up with what came
+    /// before it. Panics after ten seconds, showing what it has.
+    pub async fn stderr_with(&self, texts: &[&str]) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let stderr = self.stderr();
+            if texts.iter().all(|t| stderr.contains(t)) {
+                return stderr;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "stderr never held {texts:?}:\n{stderr}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
     /// What it wrote to stderr so far.
     pub fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
