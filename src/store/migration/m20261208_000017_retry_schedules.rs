@@ -2,7 +2,12 @@
 //! in milliseconds, comma-separated (`100,200`). NULL for the service's
 //! default.
 
-use sea_orm_migration::{prelude::*, schema::*};
+use sea_orm_migration::prelude::*;
+
+use super::{add_webhook_text_columns, drop_webhook_columns};
+
+/// Added to `webhooks`, all nullable text.
+const COLUMNS: &[&str] = &["retry_schedule"];
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -10,30 +15,10 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Webhooks::Table)
-                    .add_column(text_null(Webhooks::RetrySchedule))
-                    .to_owned(),
-            )
-            .await
+        add_webhook_text_columns(manager, COLUMNS).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(Webhooks::Table)
-                    .drop_column(Webhooks::RetrySchedule)
-                    .to_owned(),
-            )
-            .await
+        drop_webhook_columns(manager, COLUMNS).await
     }
-}
-
-#[derive(DeriveIden)]
-enum Webhooks {
-    Table,
-    RetrySchedule,
 }

@@ -2,7 +2,12 @@
 //! endpoint: the chain in PEM, in clear (it is public), and its private key
 //! sealed like the signing secret. Both NULL for none.
 
-use sea_orm_migration::{prelude::*, schema::*};
+use sea_orm_migration::prelude::*;
+
+use super::{add_webhook_text_columns, drop_webhook_columns};
+
+/// Added to `webhooks`, all nullable text.
+const COLUMNS: &[&str] = &["client_certificate_chain", "client_certificate_key"];
 
 #[derive(DeriveMigrationName)]
 pub struct Migration;
@@ -10,44 +15,10 @@ pub struct Migration;
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        // One column per statement: SQLite adds one column per ALTER TABLE.
-        for column in [
-            Webhooks::ClientCertificateChain,
-            Webhooks::ClientCertificateKey,
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Webhooks::Table)
-                        .add_column(text_null(column))
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        add_webhook_text_columns(manager, COLUMNS).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for column in [
-            Webhooks::ClientCertificateChain,
-            Webhooks::ClientCertificateKey,
-        ] {
-            manager
-                .alter_table(
-                    Table::alter()
-                        .table(Webhooks::Table)
-                        .drop_column(column)
-                        .to_owned(),
-                )
-                .await?;
-        }
-        Ok(())
+        drop_webhook_columns(manager, COLUMNS).await
     }
-}
-
-#[derive(DeriveIden)]
-enum Webhooks {
-    Table,
-    ClientCertificateChain,
-    ClientCertificateKey,
 }

@@ -55,3 +55,40 @@ impl MigratorTrait for Migrator {
         ]
     }
 }
+
+/// Adds nullable text `columns` to `webhooks`, one statement each: SQLite
+/// adds one column per ALTER TABLE.
+async fn add_webhook_text_columns(
+    manager: &SchemaManager<'_>,
+    columns: &[&'static str],
+) -> Result<(), DbErr> {
+    for column in columns {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("webhooks"))
+                    .add_column(sea_orm_migration::schema::text_null(Alias::new(*column)))
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+/// Drops `columns` from `webhooks`, one statement each, last first.
+async fn drop_webhook_columns(
+    manager: &SchemaManager<'_>,
+    columns: &[&'static str],
+) -> Result<(), DbErr> {
+    for column in columns.iter().rev() {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(Alias::new("webhooks"))
+                    .drop_column(Alias::new(*column))
+                    .to_owned(),
+            )
+            .await?;
+    }
+    Ok(())
+}

@@ -23,20 +23,12 @@ async fn the_dialogs_set_and_show_the_rate_limit_ordering_and_retry_schedule() -
     sign_in(&browser, &app, &app.token("ADMIN"), app.organization).await?;
     browser.wait_for_testid("webhooks-empty").await?;
 
-    browser.click(&testid("webhook-create")).await?;
-    browser.wait_for_testid("webhook-dialog").await?;
-    browser
-        .type_into(
-            &testid("webhook-url-input"),
-            "https://hooks.example.com/settings",
-        )
-        .await?;
-    browser
-        .click(&format!(
-            "{}[value=\"member.added\"]",
-            testid("webhook-event")
-        ))
-        .await?;
+    open_create_dialog(
+        &browser,
+        "https://hooks.example.com/settings",
+        "member.added",
+    )
+    .await?;
     browser
         .type_into(&testid("webhook-rate-limit-input"), "5")
         .await?;
@@ -157,20 +149,7 @@ async fn an_ed25519_webhook_made_in_the_console_shows_its_public_key_and_rotates
     sign_in(&browser, &app, &app.token("ADMIN"), app.organization).await?;
     browser.wait_for_testid("webhooks-empty").await?;
 
-    browser.click(&testid("webhook-create")).await?;
-    browser.wait_for_testid("webhook-dialog").await?;
-    browser
-        .type_into(
-            &testid("webhook-url-input"),
-            "https://hooks.example.com/keys",
-        )
-        .await?;
-    browser
-        .click(&format!(
-            "{}[value=\"member.added\"]",
-            testid("webhook-event")
-        ))
-        .await?;
+    open_create_dialog(&browser, "https://hooks.example.com/keys", "member.added").await?;
     browser
         .eval(
             "(() => { const s = document.querySelector('[data-testid=webhook-scheme-input]'); \

@@ -90,6 +90,17 @@ async fn texts(browser: &Browser, selector: &str) -> anyhow::Result<Vec<String>>
     Ok(serde_json::from_value(browser.eval(&expression).await?)?)
 }
 
+/// Opens the create dialog with `url` typed in and `event` checked.
+async fn open_create_dialog(browser: &Browser, url: &str, event: &str) -> anyhow::Result<()> {
+    browser.click(&testid("webhook-create")).await?;
+    browser.wait_for_testid("webhook-dialog").await?;
+    browser.type_into(&testid("webhook-url-input"), url).await?;
+    browser
+        .click(&format!("{}[value=\"{event}\"]", testid("webhook-event")))
+        .await?;
+    Ok(())
+}
+
 /// Creates a webhook for `url` through the console's dialog and returns the
 /// secret it showed.
 async fn create_in_console(
@@ -98,12 +109,7 @@ async fn create_in_console(
     event: &str,
     description: &str,
 ) -> anyhow::Result<String> {
-    browser.click(&testid("webhook-create")).await?;
-    browser.wait_for_testid("webhook-dialog").await?;
-    browser.type_into(&testid("webhook-url-input"), url).await?;
-    browser
-        .click(&format!("{}[value=\"{event}\"]", testid("webhook-event")))
-        .await?;
+    open_create_dialog(browser, url, event).await?;
     browser
         .type_into(&testid("webhook-description-input"), description)
         .await?;
