@@ -50,7 +50,7 @@ macro_rules! asset {
 }
 
 /// Every file of the console.
-pub static ASSETS: [Asset; 19] = [
+pub static ASSETS: [Asset; 20] = [
     asset!("index.html", HTML),
     asset!("console.css", CSS),
     asset!("app.js", JS),
@@ -68,6 +68,7 @@ pub static ASSETS: [Asset; 19] = [
     asset!("filter-field.js", JS),
     asset!("filter-try.js", JS),
     asset!("delivery-settings.js", JS),
+    asset!("endpoint-auth.js", JS),
     asset!("deliveries.js", JS),
     asset!("event-types.js", JS),
 ];

@@ -28,6 +28,7 @@ mod catalogue;
 mod crowded;
 mod deliveries;
 mod delivering;
+mod endpoint_auth;
 mod filtering;
 mod portal;
 mod recovering;

@@ -1,11 +1,12 @@
 // The form of the create and edit webhook dialogs: the URL (create only),
 // the events to deliver, chosen from the catalogue, the filter with its
-// Try-it panel (filter-field.js), the description, and how deliveries go
-// out (delivery-settings.js).
+// Try-it panel (filter-field.js), the description, how deliveries go out
+// (delivery-settings.js) and what the endpoint demands (endpoint-auth.js).
 
 import { api } from './api.js';
 import { deliverySettings } from './delivery-settings.js';
 import { el, field } from './dom.js';
+import { endpointAuth } from './endpoint-auth.js';
 import { filterField } from './filter-field.js';
 import { clearFieldErrors, showDialogError, showError } from './messages.js';
 
@@ -94,6 +95,7 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
   const filter = filterField({ webhook, types, chosenTypes: checked });
   events.addEventListener('change', filter.refresh);
   const settings = deliverySettings(webhook);
+  const auth = endpointAuth(webhook);
   // Chosen at creation only: the scheme of a webhook never changes.
   const scheme = el('select', { 'data-testid': 'webhook-scheme-input' },
     el('option', { value: 'SIGNATURE_SCHEME_HMAC_SHA256' }, 'HMAC-SHA256: a shared secret (whsec_)'),
@@ -116,6 +118,7 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
         hint: 'Both follow Standard Webhooks (v1 and v1a). Fixed for the webhook’s life.',
       }),
     settings.node,
+    auth.node,
     problem,
     el('div', { class: 'actions' },
       submit,
@@ -133,13 +136,27 @@ export function webhookForm({ webhook, types, submitLabel, onSubmit, close }) {
         description: description.value,
         signatureScheme: scheme.value,
         ...settings.value(),
+        ...auth.value(),
       };
-      await onSubmit(values, settings.changed(values));
+      await onSubmit(values, [...settings.changed(values), ...auth.changed(values)]);
     } catch (error) {
-      if (error.status !== 401) showDialogError(problem, error, form);
+      if (error.status !== 401) {
+        showDialogError(problem, error, form);
+        revealErrors(form);
+      }
     } finally {
       submit.disabled = false;
     }
   });
   return form;
+}
+
+// A refusal inside a folded part unfolds it, and the first marked field
+// takes the focus (it could not while folded).
+function revealErrors(form) {
+  for (const folded of form.querySelectorAll('details:not([open])')) {
+    if (folded.querySelector('.field-error:not([hidden])')) folded.open = true;
+  }
+  const first = form.querySelector('[aria-invalid="true"]');
+  if (first) first.focus();
 }

@@ -10,6 +10,7 @@ import { timeEl } from './time.js';
 import { loadTypes, webhookForm } from './webhook-form.js';
 import { filterSummary } from './filter-field.js';
 import { settingsSummary } from './delivery-settings.js';
+import { authSummary } from './endpoint-auth.js';
 
 export function renderWebhooks(main) {
   // Page tokens already seen: pageTokens[i] fetches page i.
@@ -142,6 +143,7 @@ function state(webhook) {
     parts.push(el('p', { class: 'reason' }, 'Failing since ', timeEl(webhook.failingSince)));
   }
   parts.push(settingsSummary(webhook));
+  parts.push(authSummary(webhook));
   return parts;
 }
 
@@ -165,6 +167,7 @@ async function createDialog(done) {
           ordering: values.ordering,
           retrySchedule: values.retrySchedule,
           signatureScheme: values.signatureScheme,
+          ...present(values),
         });
         const webhook = answer.webhook || {};
         close();
@@ -187,9 +190,10 @@ async function editDialog(webhook, done) {
       types,
       submitLabel: 'Save',
       close,
-      // The delivery settings go in the mask only when changed: saving a
-      // description must not switch an ordered webhook's backlog around.
-      onSubmit: async (values, changedSettings) => {
+      // The delivery settings and what the endpoint demands go in the mask
+      // only when changed: saving a description must not switch an ordered
+      // webhook's backlog around, nor touch its credentials.
+      onSubmit: async (values, changedPaths) => {
         await api.updateWebhook(
           webhook.id,
           {
@@ -199,8 +203,9 @@ async function editDialog(webhook, done) {
             rateLimitPerSecond: values.rateLimitPerSecond,
             ordering: values.ordering,
             retrySchedule: values.retrySchedule,
+            ...present(values),
           },
-          ['events', 'filter', 'description', ...changedSettings].join(','),
+          ['events', 'filter', 'description', ...changedPaths].join(','),
         );
         close();
         showStatus(`Webhook ${webhook.url} saved.`);
@@ -208,6 +213,16 @@ async function editDialog(webhook, done) {
       },
     }),
   });
+}
+
+// What the endpoint demands, as the API takes it: a part left out is none,
+// which for an update whose mask names it means removing it.
+function present({ headers, clientCertificate, oauth2 }) {
+  const body = {};
+  if (headers.length) body.headers = headers;
+  if (clientCertificate) body.clientCertificate = clientCertificate;
+  if (oauth2) body.oauth2 = oauth2;
+  return body;
 }
 
 async function setEnabled(webhook, enabled, done) {
