@@ -21,9 +21,11 @@ mod parts;
 #[cfg(test)]
 mod reference;
 mod token;
+mod traces;
 
 pub use listen::ListenArgs;
 pub use token::TokenArgs;
+pub use traces::{OtlpProtocol, ResourceAttributes, Root, Sampling, TraceSettings};
 
 /// Delivers an organization's events to its registered HTTPS webhooks.
 #[derive(Debug, Parser)]
@@ -306,6 +308,9 @@ pub struct Settings {
     /// The REST listener's URL as browsers reach it (behind a proxy it differs), such as `https://webhooks.example.com`; portal links point below it, and the OpenAPI document names it as its server (`/` when unset). Required when WEBHOOK_HTTP_ADDR is unspecified (`0.0.0.0`, `[::]`). Default: `http://` and the address WEBHOOK_HTTP_ADDR bound.
     #[arg(long, env = "WEBHOOK_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+    /// Where traces go, and which (the `OTEL_*` variables).
+    #[command(flatten)]
+    pub traces: TraceSettings,
 }
 
 /// The highest message cap that may be set: 64 MiB.

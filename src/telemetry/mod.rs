@@ -1,28 +1,44 @@
-//! Logging: `RUST_LOG` filters, `LOG_FORMAT` picks text or JSON lines.
+//! Logging and traces: `RUST_LOG` filters both, `LOG_FORMAT` picks text
+//! or JSON lines, and the `OTEL_*` settings send spans to a collector
+//! ([`traces`]).
 
 use std::ffi::OsString;
 use std::io::IsTerminal;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
-use crate::config::LogFormat;
+use crate::config::{LogFormat, TraceSettings};
 
-/// Installs the global subscriber; call once, first thing.
-pub fn init(format: LogFormat) {
+pub mod traces;
+
+pub use traces::Tracing;
+
+/// Installs the global subscriber, with the OpenTelemetry layer when an
+/// OTLP endpoint is set; call once, first thing, inside the tokio runtime
+/// (the span exporter runs on it). A wrong `OTEL_*` setting is an error.
+pub fn init(format: LogFormat, settings: &TraceSettings) -> anyhow::Result<Tracing> {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,sea_orm=warn,h2=warn"));
     let colour = colour(
         std::io::stderr().is_terminal(),
         std::env::var_os("NO_COLOR"),
     );
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let logs = tracing_subscriber::fmt::layer()
         .with_ansi(colour)
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
-    }
+    let logs = match format {
+        LogFormat::Json => logs.json().flatten_event(true).boxed(),
+        LogFormat::Text => logs.boxed(),
+    };
+    let (spans, tracing) = traces::start(settings)?;
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(logs)
+        .with(spans)
+        .init();
+    Ok(tracing)
 }
 
 /// Colour codes only for a person at a terminal: a file, a pipe or a log
