@@ -215,6 +215,20 @@ pub struct Settings {
     /// docs/receiving/egress-proxy.md.
     #[arg(long, env = "WEBHOOK_EGRESS_PROXY", hide_env_values = true, value_parser = EgressProxy::parse)]
     pub egress_proxy: Option<EgressProxy>,
+    /// With traces on (OTEL_EXPORTER_OTLP_ENDPOINT), whether each delivery
+    /// carries `traceparent` (and `tracestate`) naming its attempt's span, so
+    /// that the receiver's traces join ours. Off keeps trace ids from
+    /// leaving. See docs/tracing.md.
+    #[arg(
+        long,
+        env = "WEBHOOK_PROPAGATE_TRACE",
+        default_value_t = true,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub propagate_trace: bool,
     /// Extra PEM certificates trusted for webhook endpoints, beside the web's roots.
     #[arg(long, env = "WEBHOOK_CA_FILE")]
     pub ca_file: Option<PathBuf>,

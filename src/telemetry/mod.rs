@@ -11,6 +11,7 @@ use tracing_subscriber::{EnvFilter, Layer};
 
 use crate::config::{LogFormat, TraceSettings};
 
+pub mod context;
 pub mod traces;
 
 pub use traces::Tracing;
