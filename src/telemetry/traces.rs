@@ -72,11 +72,12 @@ impl Tracing {
     }
 }
 
+/// The layer that turns spans into OpenTelemetry spans.
+type SpansLayer<S> = Box<dyn Layer<S> + Send + Sync>;
+
 /// The OpenTelemetry layer the settings ask for (none without an endpoint),
 /// and its pipeline. Must run inside the tokio runtime.
-pub(super) fn start<S>(
-    settings: &TraceSettings,
-) -> anyhow::Result<(Option<Box<dyn Layer<S> + Send + Sync>>, Tracing)>
+pub(super) fn start<S>(settings: &TraceSettings) -> anyhow::Result<(Option<SpansLayer<S>>, Tracing)>
 where
     S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
 {
