@@ -208,6 +208,32 @@ async fn a_rest_publish_with_a_traceparent_yields_a_server_span_with_http_attrib
 }
 
 #[tokio::test]
+async fn the_default_protocol_http_protobuf_exports_to_v1_traces() {
+    let dir = TempDir::new().unwrap();
+    let collector = Collector::start_http().await;
+    let endpoint = collector.endpoint();
+    let service = ServiceProcess::start(
+        &sqlite(&dir),
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+        ],
+    )
+    .await;
+    let caller = Caller::new();
+    publish_over_grpc(&service, Some(&caller.traceparent())).await;
+    let span = collector
+        .wait_for_span(WAIT, |s| s.trace_id() == caller.trace_id)
+        .await;
+    assert_rpc_server_span(&span, &caller);
+    assert!(
+        service.log().contains("exporting traces"),
+        "{}",
+        service.log()
+    );
+}
+
+#[tokio::test]
 async fn with_the_collector_down_publishing_and_delivery_go_on_and_a_warning_is_logged() {
     let dir = TempDir::new().unwrap();
     let receiver = Receiver::start().await;

@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
@@ -61,17 +62,10 @@ struct Spans {
     arrived: Notify,
 }
 
-/// The service the collector serves: it keeps what it is sent in `Spans`.
-struct Keep(Arc<Spans>);
-
-#[tonic::async_trait]
-impl TraceService for Keep {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let mut received = self.0.received.lock().unwrap();
-        for resource_spans in request.into_inner().resource_spans {
+impl Spans {
+    fn keep(&self, request: ExportTraceServiceRequest) {
+        let mut received = self.received.lock().unwrap();
+        for resource_spans in request.resource_spans {
             let resource = resource_spans
                 .resource
                 .map(|r| r.attributes)
@@ -84,7 +78,20 @@ impl TraceService for Keep {
             }
         }
         drop(received);
-        self.0.arrived.notify_waiters();
+        self.arrived.notify_waiters();
+    }
+}
+
+/// The service the collector serves over gRPC: it keeps what it is sent.
+struct Keep(Arc<Spans>);
+
+#[tonic::async_trait]
+impl TraceService for Keep {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.0.keep(request.into_inner());
         Ok(Response::new(ExportTraceServiceResponse::default()))
     }
 }
@@ -116,7 +123,38 @@ impl Collector {
         }
     }
 
-    /// Its URL, for OTEL_EXPORTER_OTLP_ENDPOINT (with the grpc protocol).
+    /// The same collector over OTLP/HTTP with protobuf bodies: `POST
+    /// /v1/traces`.
+    pub async fn start_http() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spans = Arc::new(Spans::default());
+        let keep = spans.clone();
+        let export = move |body: bytes::Bytes| {
+            let keep = keep.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
+                keep.keep(request);
+                (
+                    [(http::header::CONTENT_TYPE, "application/x-protobuf")],
+                    ExportTraceServiceResponse::default().encode_to_vec(),
+                )
+            }
+        };
+        let app = axum::Router::new().route("/v1/traces", axum::routing::post(export));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("the collector serves");
+        });
+        Self {
+            port,
+            spans,
+            server,
+        }
+    }
+
+    /// Its URL, for OTEL_EXPORTER_OTLP_ENDPOINT.
     pub fn endpoint(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
