@@ -234,6 +234,29 @@ async fn the_default_protocol_http_protobuf_exports_to_v1_traces() {
 }
 
 #[tokio::test]
+async fn spans_still_queued_are_exported_at_graceful_shutdown() {
+    let dir = TempDir::new().unwrap();
+    let collector = Collector::start().await;
+    // A batch would leave after a minute: only the shutdown's flush sends it.
+    let mut service = traced_service(
+        &sqlite(&dir),
+        Some(&collector.endpoint()),
+        &[("OTEL_BSP_SCHEDULE_DELAY", "60000")],
+    )
+    .await;
+    let caller = Caller::new();
+    publish_over_grpc(&service, Some(&caller.traceparent())).await;
+    rpc_log_lines(&service, &format!("/{PUBLISH}")).await;
+    assert!(collector.spans().is_empty(), "exported before the shutdown");
+    service.terminate();
+    assert!(service.exit_within(WAIT).await.success());
+    let span = collector
+        .wait_for_span(Duration::ZERO, |s| s.trace_id() == caller.trace_id)
+        .await;
+    assert_rpc_server_span(&span, &caller);
+}
+
+#[tokio::test]
 async fn with_the_collector_down_publishing_and_delivery_go_on_and_a_warning_is_logged() {
     let dir = TempDir::new().unwrap();
     let receiver = Receiver::start().await;
