@@ -41,7 +41,7 @@ pub fn init(format: LogFormat, settings: &TraceSettings) -> anyhow::Result<Traci
     if let Some(url) = settings.export_url().filter(|_| traces::enabled()) {
         tracing::info!(
             endpoint = %url,
-            protocol = ?settings.protocol,
+            protocol = settings.protocol.as_str(),
             service = %settings.service_name,
             "exporting traces"
         );
