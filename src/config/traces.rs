@@ -14,6 +14,16 @@ pub enum OtlpProtocol {
     HttpProtobuf,
 }
 
+impl OtlpProtocol {
+    /// Its name as the variable writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Grpc => "grpc",
+            Self::HttpProtobuf => "http/protobuf",
+        }
+    }
+}
+
 /// `OTEL_TRACES_SAMPLER`: the samplers of the specification that need no
 /// other service.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

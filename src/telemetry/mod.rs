@@ -39,6 +39,14 @@ pub fn init(format: LogFormat, settings: &TraceSettings) -> anyhow::Result<Traci
         .with(logs)
         .with(spans)
         .init();
+    if let Some(url) = settings.export_url().filter(|_| traces::enabled()) {
+        tracing::info!(
+            endpoint = %url,
+            protocol = settings.protocol.as_str(),
+            service = %settings.service_name,
+            "exporting traces"
+        );
+    }
     Ok(tracing)
 }
 

@@ -18,7 +18,7 @@ use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, Value};
-use opentelemetry_otlp::{Protocol, WithExportConfig};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::resource::{Resource, TelemetryResourceDetector};
@@ -34,6 +34,9 @@ use crate::config::{OtlpProtocol, Root, Sampling, TraceSettings};
 
 /// Set once at start-up, when the OpenTelemetry layer is installed.
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The longest one http/protobuf export request may take (OTLP's default).
+const HTTP_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How long the last spans may take to leave at shutdown.
 const FLUSH_GRACE: Duration = Duration::from_secs(5);
@@ -72,11 +75,12 @@ impl Tracing {
     }
 }
 
+/// The layer that turns spans into OpenTelemetry spans.
+type SpansLayer<S> = Box<dyn Layer<S> + Send + Sync>;
+
 /// The OpenTelemetry layer the settings ask for (none without an endpoint),
 /// and its pipeline. Must run inside the tokio runtime.
-pub(super) fn start<S>(
-    settings: &TraceSettings,
-) -> anyhow::Result<(Option<Box<dyn Layer<S> + Send + Sync>>, Tracing)>
+pub(super) fn start<S>(settings: &TraceSettings) -> anyhow::Result<(Option<SpansLayer<S>>, Tracing)>
 where
     S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
 {
@@ -91,6 +95,7 @@ where
             .build(),
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
             .with_http()
+            .with_http_client(http_client()?)
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(url.clone())
             .build(),
@@ -126,18 +131,24 @@ where
         }))
         .boxed();
     ENABLED.store(true, Ordering::Relaxed);
-    tracing::info!(
-        endpoint = %url,
-        protocol = ?settings.protocol,
-        service = %settings.service_name,
-        "exporting traces"
-    );
     Ok((
         Some(layer),
         Tracing {
             provider: Some(provider),
         },
     ))
+}
+
+/// The client of the http/protobuf exporter. Ours, not the one the SDK
+/// would build: reqwest finds no process-wide TLS provider here (we give
+/// each client ring explicitly) and would panic building one.
+fn http_client() -> anyhow::Result<reqwest::Client> {
+    let tls = crate::tls::client_config(None, "OTEL_EXPORTER_OTLP_ENDPOINT")?;
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .timeout(HTTP_EXPORT_TIMEOUT)
+        .build()
+        .context("cannot build the OTLP exporter's HTTP client")
 }
 
 fn sampler(sampling: Sampling) -> Sampler {

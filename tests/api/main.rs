@@ -88,6 +88,7 @@ mod startup_checks;
 mod subscriptions;
 mod test_events;
 mod tls;
+mod tracing;
 mod updates;
 mod watch_limits;
 mod webhook_stats;
