@@ -6,9 +6,9 @@ use tokio::sync::mpsc;
 use tracing::{Instrument, field::Empty};
 
 use super::client::{Client, Outcome, Report, Request};
-use super::{DeliveryConfig, RetryPolicy, traced};
 use super::scheduler::Signal;
 use super::signature::Signer;
+use super::{DeliveryConfig, RetryPolicy, traced};
 use crate::domain::clock;
 use crate::metrics::{AttemptOutcome, Metrics};
 use crate::store::{AttemptRecord, Claimed, Next};

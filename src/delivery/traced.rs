@@ -46,11 +46,7 @@ pub(super) fn start(claim: &Claimed, propagate: bool) -> (Span, Option<TraceCont
         context::continue_from(&span, published);
     }
     traces::record_ids(&span);
-    let carried = if propagate {
-        context::of(&span)
-    } else {
-        None
-    };
+    let carried = if propagate { context::of(&span) } else { None };
     (span, carried)
 }
 
@@ -80,7 +76,10 @@ fn shown(url: &Url) -> String {
     let _ = shown.set_password(None);
     shown.set_fragment(None);
     if url.query().is_some() {
-        let names: Vec<String> = url.query_pairs().map(|(name, _)| name.into_owned()).collect();
+        let names: Vec<String> = url
+            .query_pairs()
+            .map(|(name, _)| name.into_owned())
+            .collect();
         shown
             .query_pairs_mut()
             .clear()
@@ -95,7 +94,8 @@ mod tests {
 
     #[test]
     fn url_full_keeps_the_query_names_but_never_their_values() {
-        let url = Url::parse("https://hooks.example.com:8443/in?token=s3cret&tenant=acme#top").unwrap();
+        let url =
+            Url::parse("https://hooks.example.com:8443/in?token=s3cret&tenant=acme#top").unwrap();
         assert_eq!(
             shown(&url),
             "https://hooks.example.com:8443/in?token=REDACTED&tenant=REDACTED"

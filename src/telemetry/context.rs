@@ -31,8 +31,7 @@ pub fn of(span: &Span) -> Option<TraceContext> {
 /// stored context that is not valid W3C leaves `span` the root of a trace
 /// of its own.
 pub fn continue_from(span: &Span, context: &TraceContext) {
-    if let Some(parent) = traces::parent_from(&context.traceparent, context.tracestate.as_deref())
-    {
+    if let Some(parent) = traces::parent_from(&context.traceparent, context.tracestate.as_deref()) {
         // Fails only for a span the OpenTelemetry layer does not see.
         let _ = span.set_parent(parent);
     }

@@ -89,6 +89,7 @@ mod subscriptions;
 mod test_events;
 mod tls;
 mod tracing;
+mod tracing_deliveries;
 mod updates;
 mod watch_limits;
 mod webhook_stats;
