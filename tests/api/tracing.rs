@@ -140,7 +140,9 @@ async fn a_grpc_publish_continues_the_callers_trace(database_url: &str) {
     publish_over_grpc(&service, Some(&caller.traceparent())).await;
 
     let span = collector
-        .wait_for_span(WAIT, |s| s.trace_id() == caller.trace_id)
+        .wait_for_span(WAIT, |s| {
+            s.trace_id() == caller.trace_id && s.span.kind == SERVER
+        })
         .await;
     assert_rpc_server_span(&span, &caller);
     let span_id = hex::encode(&span.span.span_id);
@@ -192,7 +194,9 @@ async fn a_rest_publish_with_a_traceparent_yields_a_server_span_with_http_attrib
     assert!(answer.status < 300, "{}: {}", answer.status, answer.body);
 
     let span = collector
-        .wait_for_span(WAIT, |s| s.trace_id() == caller.trace_id)
+        .wait_for_span(WAIT, |s| {
+            s.trace_id() == caller.trace_id && s.span.kind == SERVER
+        })
         .await;
     assert_rpc_server_span(&span, &caller);
     for (key, value) in [
@@ -223,7 +227,9 @@ async fn the_default_protocol_http_protobuf_exports_to_v1_traces() {
     let caller = Caller::new();
     publish_over_grpc(&service, Some(&caller.traceparent())).await;
     let span = collector
-        .wait_for_span(WAIT, |s| s.trace_id() == caller.trace_id)
+        .wait_for_span(WAIT, |s| {
+            s.trace_id() == caller.trace_id && s.span.kind == SERVER
+        })
         .await;
     assert_rpc_server_span(&span, &caller);
     assert!(
@@ -251,7 +257,9 @@ async fn spans_still_queued_are_exported_at_graceful_shutdown() {
     service.terminate();
     assert!(service.exit_within(WAIT).await.success());
     let span = collector
-        .wait_for_span(Duration::ZERO, |s| s.trace_id() == caller.trace_id)
+        .wait_for_span(Duration::ZERO, |s| {
+            s.trace_id() == caller.trace_id && s.span.kind == SERVER
+        })
         .await;
     assert_rpc_server_span(&span, &caller);
 }
