@@ -25,9 +25,13 @@ fn main() -> ExitCode {
 }
 
 fn serve(settings: Settings) -> anyhow::Result<()> {
-    telemetry::init(settings.log_format);
-    net::raise_fd_limit();
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+    // Inside the runtime: the span exporter runs on it.
+    let tracing = {
+        let _runtime = runtime.enter();
+        telemetry::init(settings.log_format, &settings.traces)?
+    };
+    net::raise_fd_limit();
     let served = runtime.block_on(async {
         let app = Application::build(&settings).await?;
         // Before saying so: a supervisor may signal as soon as it reads it.
@@ -42,6 +46,8 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
         }
         app.run_until_stopped(shutdown).await
     });
+    // The runtime still runs the exporter: the last spans leave now.
+    tracing.shutdown();
     // The grace is over: a host name lookup still running on a blocking
     // thread (it cannot be cancelled) must not hold the exit up.
     runtime.shutdown_timeout(Duration::from_millis(100));

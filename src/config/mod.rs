@@ -21,9 +21,11 @@ mod parts;
 #[cfg(test)]
 mod reference;
 mod token;
+mod traces;
 
 pub use listen::ListenArgs;
 pub use token::TokenArgs;
+pub use traces::{OtlpProtocol, ResourceAttributes, Root, Sampling, TraceSettings};
 
 /// Delivers an organization's events to its registered HTTPS webhooks.
 #[derive(Debug, Parser)]
@@ -213,6 +215,20 @@ pub struct Settings {
     /// docs/receiving/egress-proxy.md.
     #[arg(long, env = "WEBHOOK_EGRESS_PROXY", hide_env_values = true, value_parser = EgressProxy::parse)]
     pub egress_proxy: Option<EgressProxy>,
+    /// With traces on (OTEL_EXPORTER_OTLP_ENDPOINT), whether each delivery
+    /// carries `traceparent` (and `tracestate`) naming its attempt's span, so
+    /// that the receiver's traces join ours. Off keeps trace ids from
+    /// leaving. See docs/tracing.md.
+    #[arg(
+        long,
+        env = "WEBHOOK_PROPAGATE_TRACE",
+        default_value_t = true,
+        action = ArgAction::Set,
+        num_args = 0..=1,
+        default_missing_value = "true",
+        value_parser = BoolishValueParser::new()
+    )]
+    pub propagate_trace: bool,
     /// Extra PEM certificates trusted for webhook endpoints, beside the web's roots.
     #[arg(long, env = "WEBHOOK_CA_FILE")]
     pub ca_file: Option<PathBuf>,
@@ -306,6 +322,9 @@ pub struct Settings {
     /// The REST listener's URL as browsers reach it (behind a proxy it differs), such as `https://webhooks.example.com`; portal links point below it, and the OpenAPI document names it as its server (`/` when unset). Required when WEBHOOK_HTTP_ADDR is unspecified (`0.0.0.0`, `[::]`). Default: `http://` and the address WEBHOOK_HTTP_ADDR bound.
     #[arg(long, env = "WEBHOOK_PUBLIC_URL", value_parser = parse_public_url)]
     pub public_url: Option<String>,
+    /// Where traces go, and which (the `OTEL_*` variables).
+    #[command(flatten)]
+    pub traces: TraceSettings,
 }
 
 /// The highest message cap that may be set: 64 MiB.

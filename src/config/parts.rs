@@ -134,6 +134,7 @@ impl Settings {
             timeout: self.timeout,
             ca_file: self.ca_file.clone(),
             egress_proxy: self.egress_proxy.clone(),
+            propagate_trace: self.propagate_trace,
             allow_private_targets: self.allow_private_targets,
             retry: RetryPolicy::new(schedule, self.max_retry_after),
             max_in_flight: self.max_in_flight as usize,

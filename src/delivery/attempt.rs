@@ -5,36 +5,46 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tracing::{Instrument, field::Empty};
 
-use super::RetryPolicy;
 use super::client::{Client, Outcome, Report, Request};
 use super::scheduler::Signal;
 use super::signature::Signer;
+use super::{DeliveryConfig, RetryPolicy, traced};
 use crate::domain::clock;
 use crate::metrics::{AttemptOutcome, Metrics};
 use crate::store::{AttemptRecord, Claimed, Next};
+use crate::telemetry::traces;
 
 /// The kind of a failure of the egress proxy (see `egress.rs`).
 const PROXY: &str = "proxy";
 
 /// Makes one attempt of `claim`, logs and counts it, and hands its result
 /// to the writer (waiting while the writer is behind). Returns what the
-/// attempt says of the endpoint's health.
+/// attempt says of the endpoint's health. With traces on, the attempt is a
+/// span of the publisher's trace, named by the request's `traceparent`
+/// unless `config.propagate_trace` is off.
 pub(super) async fn attempt(
     client: &Client,
-    retry: &RetryPolicy,
+    config: &DeliveryConfig,
     metrics: &Metrics,
     claim: Claimed,
     records: &mpsc::Sender<AttemptRecord>,
 ) -> Signal {
-    let span = tracing::info_span!(
-        "delivery",
-        webhook_id = %claim.webhook_id,
-        event_id = %claim.event_id,
-        delivery_id = %claim.id,
-        attempt = claim.attempt,
-        status = Empty,
-        duration_ms = Empty,
-    );
+    let retry = &config.retry;
+    let traced = traces::enabled();
+    let (span, trace) = if traced {
+        traced::start(&claim, config.propagate_trace)
+    } else {
+        let span = tracing::info_span!(
+            "delivery",
+            webhook_id = %claim.webhook_id,
+            event_id = %claim.event_id,
+            delivery_id = %claim.id,
+            attempt = claim.attempt,
+            status = Empty,
+            duration_ms = Empty,
+        );
+        (span, None)
+    };
     let signer = Signer::new(
         claim.signature_scheme,
         &claim.secret,
@@ -53,6 +63,7 @@ pub(super) async fn attempt(
             signer: &signer,
             webhook_id: claim.webhook_id,
             oauth2: claim.oauth2.as_ref(),
+            trace: trace.as_ref(),
         })
         .instrument(span.clone())
         .await;
@@ -66,6 +77,9 @@ pub(super) async fn attempt(
     }
     let record = record(retry, &claim, report);
     span.record("duration_ms", record.duration.as_millis() as u64);
+    if traced {
+        traced::finish(&span, &record, outcome);
+    }
     match (&record.next, record.status_code, &record.error_kind) {
         (Next::Succeeded, Some(code), _) => {
             span.record("status", code);

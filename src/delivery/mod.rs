@@ -19,6 +19,7 @@ mod shared;
 pub mod signature;
 mod stale;
 pub mod sweeper;
+mod traced;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,9 @@ pub struct DeliveryConfig {
     pub ca_file: Option<PathBuf>,
     /// The operator's proxy every delivery goes through, if any.
     pub egress_proxy: Option<EgressProxy>,
+    /// With traces on, whether requests carry `traceparent`/`tracestate`
+    /// naming the attempt's span.
+    pub propagate_trace: bool,
     pub allow_private_targets: bool,
     pub retry: RetryPolicy,
     /// Requests in flight at once, all endpoints together.
@@ -228,6 +232,7 @@ mod tests {
             timeout: Duration::from_secs(5),
             ca_file: None,
             egress_proxy: None,
+            propagate_trace: true,
             allow_private_targets: false,
             retry: RetryPolicy::new(Vec::new(), Duration::from_secs(60)),
             max_in_flight: 8,
@@ -255,6 +260,7 @@ mod tests {
             secret: SigningSecret::generate(),
             previous_secrets: Vec::new(),
             body: Arc::from(&b"{}"[..]),
+            trace: None,
             rate_limit_per_second: 0,
             lease: Lease {
                 delivery: id,

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::labels::{self, Labels};
 use super::validation::no_nul;
-use super::{EventId, EventType, OrderingKey, OrganizationId, Violations};
+use super::{EventId, EventType, OrderingKey, OrganizationId, TraceContext, Violations};
 
 /// The largest `data` accepted, serialized.
 pub const MAX_DATA_BYTES: usize = 256 * 1024;
@@ -39,6 +39,9 @@ pub struct NewEvent {
     /// The sequence its deliveries to ordered webhooks join (empty: each
     /// such webhook's default one); unordered webhooks ignore it.
     pub ordering_key: OrderingKey,
+    /// The trace it was published in, when traces are on: its deliveries
+    /// continue it.
+    pub trace: Option<TraceContext>,
 }
 
 impl NewEvent {
@@ -77,6 +80,7 @@ impl NewEvent {
                     },
                     idempotency_key: (!idempotency_key.is_empty()).then_some(idempotency_key),
                     ordering_key,
+                    trace: None,
                 })
             }
             _ => Err(violations),

@@ -131,6 +131,7 @@ pub fn created_event(webhook: &Webhook) -> NewEvent {
         event: Event::new(webhook.organization_id, EventType::WEBHOOK_CREATED, data),
         idempotency_key: None,
         ordering_key: OrderingKey::default(),
+        trace: None,
     }
 }
 
@@ -146,6 +147,7 @@ pub fn disabled_event(webhook: &Webhook, disabled: &Disabled) -> NewEvent {
         event: Event::new(webhook.organization_id, EventType::WEBHOOK_DISABLED, data),
         idempotency_key: None,
         ordering_key: OrderingKey::default(),
+        trace: None,
     }
 }
 

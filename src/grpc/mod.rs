@@ -22,7 +22,7 @@ mod webhooks;
 pub use events::EventApi;
 pub use health::{HealthApi, WATCHES_PER_CONNECTION, WatchLimits};
 pub use limits::{CapMessagesLayer, MessageLimits};
-pub use observe::ObserveRpcsLayer;
+pub use observe::{ObserveRpcsLayer, RestRoute, RpcSpan};
 pub use webhooks::WebhookApi;
 
 /// Code generated from `proto/webhooks/v1/webhooks.proto`.

@@ -23,8 +23,9 @@ use super::shape::RequestShape;
 use crate::auth::{Authenticator, Face, RestCall};
 use crate::domain::access::authorize_early;
 use crate::domain::{Action, Caller, OrganizationId};
-use crate::grpc::MessageLimits;
 use crate::grpc::limits::too_large;
+use crate::grpc::{MessageLimits, RestRoute, RpcSpan};
+use crate::telemetry::traces;
 
 /// The JSON name of the path field that names the organization acted on.
 const ORGANIZATION: &str = "organizationId";
@@ -77,7 +78,42 @@ async fn transcode(
     if message.len() > cap {
         return Err(ApiError::too_large(too_large(&path, message.len(), cap)).logged());
     }
-    let answer = send(&gateway.rpc, &path, caller, &message).await?;
+    let mut rpc_span = None;
+    let response = answer(gateway, route, &parts, caller, &message, &mut rpc_span)
+        .await
+        .unwrap_or_else(IntoResponse::into_response);
+    if let Some(RpcSpan(span)) = rpc_span {
+        let status = i64::from(response.status().as_u16());
+        traces::set_attribute(&span, "http.response.status_code", status);
+    }
+    Ok(response)
+}
+
+/// The RPC's answer to `message` as JSON and the route's status; the RPC's
+/// span, when traced, into `rpc_span`.
+async fn answer(
+    gateway: &Gateway,
+    route: &Route,
+    parts: &http::request::Parts,
+    caller: Caller,
+    message: &[u8],
+    rpc_span: &mut Option<RpcSpan>,
+) -> Result<Response, ApiError> {
+    let mut request = grpc_request(&route.grpc_path(), caller, message)?;
+    if traces::enabled() {
+        // The RPC's server span continues the caller's trace and says it
+        // came as REST.
+        for name in ["traceparent", "tracestate"] {
+            if let Some(value) = parts.headers.get(name) {
+                request.headers_mut().insert(name, value.clone());
+            }
+        }
+        request.extensions_mut().insert(RestRoute {
+            method: parts.method.clone(),
+            route: route.path,
+        });
+    }
+    let answer = send(&gateway.rpc, request, rpc_span).await?;
     let json = route.codec.response(&answer).map_err(|e| {
         tracing::error!(error = %e, rpc = %route.grpc_path(), "cannot write the answer as JSON");
         ApiError::internal()
@@ -201,14 +237,12 @@ fn parse_object(body: &[u8]) -> Result<Map<String, Value>, ApiError> {
     }
 }
 
-/// Calls `path` with `message` as a unary gRPC call of `caller` and
-/// returns the answer message, or the status it failed with.
-async fn send(
-    rpc: &Routes,
+/// `message` as a unary gRPC call of `caller` to `path`.
+fn grpc_request(
     path: &str,
     caller: Caller,
     message: &[u8],
-) -> Result<bytes::Bytes, ApiError> {
+) -> Result<Request<tonic::body::Body>, ApiError> {
     let frame = frame(message).map_err(ApiError::bad_request)?;
     let mut request = Request::builder()
         .method(Method::POST)
@@ -224,11 +258,22 @@ async fn send(
     // Only this in-process call carries it: the token is not checked twice,
     // and a portal token is accepted on REST calls only.
     request.extensions_mut().insert(RestCall(caller));
+    Ok(request)
+}
+
+/// Makes the gRPC call `request` and returns the answer message, or the
+/// status it failed with; the RPC's span, when traced, into `rpc_span`.
+async fn send(
+    rpc: &Routes,
+    request: Request<tonic::body::Body>,
+    rpc_span: &mut Option<RpcSpan>,
+) -> Result<bytes::Bytes, ApiError> {
     let response = match rpc.clone().oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
-    let (parts, body) = response.into_parts();
+    let (mut parts, body) = response.into_parts();
+    *rpc_span = parts.extensions.remove::<RpcSpan>();
     let collected = body.collect().await.map_err(|err| {
         tracing::error!(error = %err, "the gRPC answer broke off");
         ApiError::internal()

@@ -1,5 +1,7 @@
 //! The internal event bus, and publishing for other services.
 
+use tracing::Instrument;
+
 use super::ServiceError;
 use super::catalogue::Catalogue;
 use super::group_commit::{GroupCommit, Grouped};
@@ -12,6 +14,7 @@ use crate::domain::validation::quoted;
 use crate::domain::{Action, Caller, NewEvent, OrganizationId, Violations, WebhookId};
 use crate::metrics::Metrics;
 use crate::store::{Published, Store, StoreError};
+use crate::telemetry::{self, traces};
 
 /// Publishes events: stores each with its deliveries in one transaction, then
 /// wakes the delivery workers. Events published at the same moment share a
@@ -42,9 +45,28 @@ impl Publisher {
 
     /// Publishes `event` to every webhook of its organization subscribed to
     /// its type. Once this returns, the event is durable and its deliveries
-    /// are with the workers, whether or not the caller still waits.
-    pub async fn publish(&self, event: NewEvent) -> Result<Published, ServiceError> {
-        self.outbox.submit(event).await
+    /// are with the workers, whether or not the caller still waits. With
+    /// traces on, the event keeps the caller's trace context (its
+    /// deliveries continue it) and the wait for the commit is a span.
+    pub async fn publish(&self, mut event: NewEvent) -> Result<Published, ServiceError> {
+        if !traces::enabled() {
+            return self.outbox.submit(event).await;
+        }
+        if event.trace.is_none() {
+            event.trace = telemetry::context::current();
+        }
+        let database = if self.store.is_sqlite() {
+            "sqlite"
+        } else {
+            "postgresql"
+        };
+        let span = tracing::info_span!(
+            "outbox commit",
+            otel.kind = "internal",
+            db.system.name = database,
+            db.operation.name = "INSERT",
+        );
+        self.outbox.submit(event).instrument(span).await
     }
 
     /// Gives the workers what a committed transaction scheduled, and

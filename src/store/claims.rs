@@ -20,10 +20,9 @@ use super::entities::{delivery, event, webhook};
 use super::pausing::held_back;
 use super::scoped::Scoped;
 use super::{Store, StoreError};
-use crate::domain::OAuth2Credentials;
 use crate::domain::{
-    ClientIdentity, DeliveryId, DeliveryStatus, EventId, OrganizationId, RetrySchedule,
-    SignatureScheme, SigningSecret, WebhookId, WebhookUrl,
+    ClientIdentity, DeliveryId, DeliveryStatus, EventId, OAuth2Credentials, OrganizationId,
+    RetrySchedule, SignatureScheme, SigningSecret, TraceContext, WebhookId, WebhookUrl,
 };
 
 /// What a claim took.
@@ -60,6 +59,8 @@ pub struct Claimed {
     /// Older secrets still in their grace period after rotations, newest first.
     pub previous_secrets: Vec<SigningSecret>,
     pub body: Arc<[u8]>,
+    /// The trace its event was published in: its attempts continue it.
+    pub trace: Option<TraceContext>,
     /// At most this many deliveries a second to the webhook; 0: no limit.
     pub rate_limit_per_second: u32,
     /// The lease this process holds on the delivery.
@@ -81,9 +82,9 @@ pub struct Claimed {
     pub oauth2: Option<OAuth2Credentials>,
 }
 
-/// What a delivery sends of its event: its type, its body, and when it
-/// was stored.
-type EventParts = (String, Arc<[u8]>, DateTime<Utc>);
+/// What a delivery sends of its event: its type, its body, when it was
+/// stored, and the trace it was published in.
+type EventParts = (String, Arc<[u8]>, DateTime<Utc>, Option<TraceContext>);
 
 /// A lease on one delivery: it is ours while its `lease_until` is still this.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +101,7 @@ pub(super) struct Delivering<'a> {
     pub event_created_at: DateTime<Utc>,
     pub attempt: u32,
     pub body: &'a Arc<[u8]>,
+    pub trace: Option<&'a TraceContext>,
     pub lease_until: DateTime<Utc>,
     pub ordering_key: Option<String>,
 }
@@ -165,13 +167,17 @@ impl Store {
                 event::Column::EventType,
                 event::Column::Body,
                 event::Column::CreatedAt,
+                event::Column::TraceContext,
             ])
             .filter(event::Column::Id.is_in(event_ids))
-            .into_tuple::<(Uuid, String, String, DateTime<Utc>)>()
+            .into_tuple::<(Uuid, String, String, DateTime<Utc>, Option<String>)>()
             .all(txn)
             .await?
             .into_iter()
-            .map(|(id, kind, body, at)| (id, (kind, body.into_bytes().into(), at)))
+            .map(|(id, kind, body, at, trace)| {
+                let trace = trace.as_deref().map(TraceContext::from_stored);
+                (id, (kind, body.into_bytes().into(), at, trace))
+            })
             .collect();
         let webhooks: HashMap<Uuid, webhook::Model> = webhook::Entity::find()
             .filter(webhook::Column::Id.is_in(webhook_ids))
@@ -186,7 +192,7 @@ impl Store {
         let mut orphans = Vec::new();
         let mut paused = Vec::new();
         for row in leased {
-            let (Some((event_type, body, event_created_at)), Some(webhook)) =
+            let (Some((event_type, body, event_created_at, trace)), Some(webhook)) =
                 (events.get(&row.event_id), webhooks.get(&row.webhook_id))
             else {
                 // Its webhook was deleted (or its event lost): nobody can
@@ -217,6 +223,7 @@ impl Store {
                 event_created_at: *event_created_at,
                 attempt: row.attempts as u32 + 1,
                 body,
+                trace: trace.as_ref(),
                 lease_until: until,
                 ordering_key: row.ordering_key.clone(),
             };
@@ -291,6 +298,7 @@ impl Store {
             secret,
             previous_secrets,
             body: delivery.body.clone(),
+            trace: delivery.trace.cloned(),
             rate_limit_per_second: u32::try_from(webhook.rate_limit_per_second).unwrap_or(0),
             lease: Lease {
                 delivery: delivery.id,

@@ -15,7 +15,8 @@ use super::routing::{Filtered, route};
 use super::scoped::Scoped;
 use super::{Store, StoreError, subscriptions};
 use crate::domain::{
-    DeliveryId, DeliveryStatus, EventId, EventType, NewEvent, OrganizationId, WebhookId,
+    DeliveryId, DeliveryStatus, EventId, EventType, NewEvent, OrganizationId, TraceContext,
+    WebhookId,
 };
 
 /// Rows written per statement: 1,000 deliveries of 13 columns stay well
@@ -312,6 +313,7 @@ impl Store {
                     event_created_at: e.new.event.timestamp,
                     attempt: 1,
                     body: &e.body,
+                    trace: e.new.trace.as_ref(),
                     lease_until,
                     ordering_key: place.map(|p| p.key),
                 };
@@ -360,6 +362,7 @@ pub(super) async fn insert_events(
                 body: Set(String::from_utf8(body.clone()).expect("JSON is UTF-8")),
                 idempotency_key: Set(new.idempotency_key.clone()),
                 created_at: Set(event.timestamp),
+                trace_context: Set(new.trace.as_ref().map(TraceContext::to_stored)),
             }
         })
         .collect();

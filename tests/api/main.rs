@@ -88,6 +88,8 @@ mod startup_checks;
 mod subscriptions;
 mod test_events;
 mod tls;
+mod tracing;
+mod tracing_deliveries;
 mod updates;
 mod watch_limits;
 mod webhook_stats;

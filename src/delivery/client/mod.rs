@@ -22,7 +22,7 @@ use super::retry::parse_retry_after;
 use super::signature::Signer;
 use crate::domain::headers::refused;
 use crate::domain::network::is_public;
-use crate::domain::{ClientIdentity, EventId, OAuth2Credentials, WebhookId};
+use crate::domain::{ClientIdentity, EventId, OAuth2Credentials, TraceContext, WebhookId};
 use crate::metrics::Metrics;
 use build::{Blocked, Settings};
 use identities::CAPACITY as IDENTITY_CLIENTS;
@@ -49,6 +49,9 @@ pub struct Request<'a> {
     pub webhook_id: WebhookId,
     /// Sent with a bearer token these get (see `delivery::oauth2`).
     pub oauth2: Option<&'a OAuth2Credentials>,
+    /// The attempt's span as `traceparent` and `tracestate`, when traces
+    /// are on and propagated.
+    pub trace: Option<&'a TraceContext>,
 }
 
 /// What one attempt came to.
@@ -271,6 +274,12 @@ fn signed_headers(request: &Request<'_>) -> HeaderMap {
             .signer
             .standard_signatures(&id, timestamp, request.body),
     );
+    if let Some(trace) = request.trace {
+        put("traceparent", trace.traceparent.clone());
+        if let Some(state) = &trace.tracestate {
+            put("tracestate", state.clone());
+        }
+    }
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
     headers
 }
@@ -355,11 +364,16 @@ mod tests {
             ("user-agent", "forged"),
             ("host", "elsewhere.example"),
             ("x-tenant", "a"),
+            ("traceparent", "forged"),
         ]
         .into_iter()
         .map(|(n, v)| (HeaderName::from_static(n), HeaderValue::from_static(v)))
         .collect();
         let event_id = EventId::generate();
+        let trace = TraceContext {
+            traceparent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into(),
+            tracestate: Some("vendor=1".into()),
+        };
         let headers = signed_headers(&Request {
             url: &url,
             event_id,
@@ -371,8 +385,11 @@ mod tests {
             identity: None,
             webhook_id: crate::domain::WebhookId::generate(),
             oauth2: None,
+            trace: Some(&trace),
         });
         assert_eq!(headers["x-webhook-id"], event_id.to_string().as_str());
+        assert_eq!(headers["traceparent"], trace.traceparent.as_str());
+        assert_eq!(headers["tracestate"], "vendor=1");
         assert!(
             headers["webhook-signature"]
                 .to_str()

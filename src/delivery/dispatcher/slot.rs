@@ -26,7 +26,7 @@ impl Inner {
                 Decision::Send { slot, delivery } => {
                     let signal = attempt(
                         &self.client,
-                        &self.config.retry,
+                        &self.config,
                         &self.metrics,
                         delivery,
                         &records,

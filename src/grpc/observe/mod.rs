@@ -26,6 +26,11 @@ use tower_layer::Layer;
 use tracing::{Span, field::Empty};
 
 use crate::metrics::{Metrics, RpcMetrics};
+use crate::telemetry::traces;
+
+mod traced;
+
+pub use traced::{RestRoute, RpcSpan};
 
 /// The metrics of each method served, by request path (`/package.Service/Method`).
 type Methods = HashMap<String, Arc<RpcMetrics>>;
@@ -103,7 +108,22 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let arrived = Instant::now();
         let path = request.uri().path();
-        let span = tracing::info_span!("rpc", method = %path, code = Empty, duration_ms = Empty);
+        let span = tracing::info_span!(
+            "rpc",
+            method = %path,
+            code = Empty,
+            duration_ms = Empty,
+            otel.name = Empty,
+            otel.kind = Empty,
+            trace_id = Empty,
+            span_id = Empty
+        );
+        // Only with traces on: no header is read otherwise.
+        let traced = traces::enabled();
+        if traced {
+            traced::serve(&span, &request);
+        }
+        let rest = traced && request.extensions().get::<RestRoute>().is_some();
         let metrics = self.methods.get(path).cloned();
         if let Some(metrics) = &metrics {
             metrics.started();
@@ -118,6 +138,7 @@ where
                 arrived,
                 span,
                 metrics,
+                rest,
             })),
         }
     }
@@ -129,6 +150,8 @@ struct Call {
     span: Span,
     /// `None` for a path that is no method served.
     metrics: Option<Arc<RpcMetrics>>,
+    /// A traced REST call: the answer carries the span ([`RpcSpan`]).
+    rest: bool,
 }
 
 /// An RPC until it ends; dropped before, it ends as `Cancelled` (the
@@ -147,11 +170,20 @@ impl Open {
         call.span.record("code", tracing::field::debug(code));
         call.span
             .record("duration_ms", elapsed.as_micros() as f64 / 1000.0);
+        if traces::enabled() {
+            traced::end(&call.span, code);
+        }
         tracing::info!(parent: &call.span, "rpc finished");
     }
 
     fn span(&self) -> Option<&Span> {
         self.0.as_ref().map(|call| &call.span)
+    }
+
+    /// The span to hand the REST face, for a traced REST call.
+    fn rest_span(&self) -> Option<RpcSpan> {
+        let call = self.0.as_ref().filter(|call| call.rest)?;
+        Some(RpcSpan(call.span.clone()))
     }
 }
 
@@ -189,13 +221,16 @@ where
             let _entered = this.call.span().map(Span::enter);
             this.inner.poll(cx)
         };
-        let response = match ready!(polled) {
+        let mut response = match ready!(polled) {
             Ok(response) => response,
             Err(err) => {
                 this.call.end(Code::Unknown);
                 return Poll::Ready(Err(err));
             }
         };
+        if let Some(span) = this.call.rest_span() {
+            response.extensions_mut().insert(span);
+        }
         let call = match status_code(response.headers()) {
             Some(code) => {
                 this.call.end(code);

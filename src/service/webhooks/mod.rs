@@ -340,6 +340,7 @@ impl Webhooks {
             ),
             idempotency_key: None,
             ordering_key: OrderingKey::default(),
+            trace: None,
         };
         let publisher = self.publisher.clone();
         let sent = to_completion(async move {

@@ -14,6 +14,9 @@ pub struct Model {
     #[sea_orm(column_type = "Text", nullable)]
     pub idempotency_key: Option<String>,
     pub created_at: DateTimeUtc,
+    /// The publisher's W3C trace context (`TraceContext::to_stored`).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub trace_context: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

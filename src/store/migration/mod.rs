@@ -24,6 +24,7 @@ mod m20261209_000018_webhook_headers;
 mod m20261209_000019_signature_schemes;
 mod m20261209_000020_client_certificates;
 mod m20261209_000021_oauth2_credentials;
+mod m20261210_000022_event_trace_context;
 
 pub struct Migrator;
 
@@ -52,6 +53,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000019_signature_schemes::Migration),
             Box::new(m20261209_000020_client_certificates::Migration),
             Box::new(m20261209_000021_oauth2_credentials::Migration),
+            Box::new(m20261210_000022_event_trace_context::Migration),
         ]
     }
 }

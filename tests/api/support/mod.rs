@@ -9,6 +9,7 @@ pub mod health;
 pub mod jwks;
 pub mod listener;
 pub mod oauth2;
+pub mod otlp;
 pub mod pki;
 pub mod portal;
 pub mod postgres;

@@ -109,6 +109,11 @@ impl ServiceProcess {
         }
     }
 
+    /// A channel to its gRPC server, for calls with metadata of their own.
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
     /// Its process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

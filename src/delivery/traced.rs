@@ -1,0 +1,106 @@
+//! An attempt as an OpenTelemetry client span (docs/tracing.md), made only
+//! when traces are on: a child of the span that published the event (its
+//! stored trace context), so that every attempt, retries and attempts made
+//! after a restart or by another process included, joins the publisher's
+//! trace; and the `traceparent` the request carries names it.
+
+use tracing::Span;
+use tracing::field::Empty;
+use url::Url;
+
+use crate::domain::TraceContext;
+use crate::metrics::AttemptOutcome;
+use crate::store::{AttemptRecord, Claimed};
+use crate::telemetry::{context, traces};
+
+/// What a query's values are replaced with in `url.full`: receivers put
+/// tokens there.
+const REDACTED: &str = "REDACTED";
+
+/// The attempt's span, continuing the publisher's trace, and the trace
+/// context the request carries (`None` when `propagate` is off). Call only
+/// when traces are on.
+pub(super) fn start(claim: &Claimed, propagate: bool) -> (Span, Option<TraceContext>) {
+    let url = claim.url.as_url();
+    let span = tracing::info_span!(
+        "delivery",
+        otel.name = "POST",
+        otel.kind = "client",
+        trace_id = Empty,
+        span_id = Empty,
+        webhook_id = %claim.webhook_id,
+        event_id = %claim.event_id,
+        delivery_id = %claim.id,
+        attempt = claim.attempt,
+        http.request.method = "POST",
+        url.full = %shown(url),
+        server.address = url.host_str().unwrap_or_default(),
+        server.port = url.port_or_known_default().unwrap_or_default(),
+        http.response.status_code = Empty,
+        error.type = Empty,
+        outcome = Empty,
+        status = Empty,
+        duration_ms = Empty,
+    );
+    if let Some(published) = &claim.trace {
+        context::continue_from(&span, published);
+    }
+    traces::record_ids(&span);
+    let carried = if propagate { context::of(&span) } else { None };
+    (span, carried)
+}
+
+/// Records what the attempt came to on its span.
+pub(super) fn finish(span: &Span, record: &AttemptRecord, outcome: AttemptOutcome) {
+    span.record("outcome", outcome.as_str());
+    if let Some(code) = record.status_code {
+        span.record("http.response.status_code", code);
+    }
+    if outcome != AttemptOutcome::Success {
+        // HTTP's semantic conventions: the status code, else the failure.
+        let kind = match (record.status_code, record.error_kind) {
+            (Some(code), _) => code.to_string(),
+            (None, Some(kind)) => kind.to_owned(),
+            (None, None) => outcome.as_str().to_owned(),
+        };
+        span.record("error.type", kind.as_str());
+        traces::set_error(span, format!("attempt failed: {kind}"));
+    }
+}
+
+/// `url` as `url.full` shows it: no user or password, no fragment, and
+/// each query value replaced (the names stay, for debugging).
+fn shown(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    shown.set_fragment(None);
+    if url.query().is_some() {
+        let names: Vec<String> = url
+            .query_pairs()
+            .map(|(name, _)| name.into_owned())
+            .collect();
+        shown
+            .query_pairs_mut()
+            .clear()
+            .extend_pairs(names.iter().map(|name| (name.as_str(), REDACTED)));
+    }
+    shown.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_full_keeps_the_query_names_but_never_their_values() {
+        let url =
+            Url::parse("https://hooks.example.com:8443/in?token=s3cret&tenant=acme#top").unwrap();
+        assert_eq!(
+            shown(&url),
+            "https://hooks.example.com:8443/in?token=REDACTED&tenant=REDACTED"
+        );
+        let plain = Url::parse("https://hooks.example.com/in").unwrap();
+        assert_eq!(shown(&plain), "https://hooks.example.com/in");
+    }
+}

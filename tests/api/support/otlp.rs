@@ -1,0 +1,203 @@
+//! A real OTLP trace collector: the official `TraceService` (from
+//! `opentelemetry-proto`) served over gRPC on a random loopback port,
+//! keeping every span it is sent, with its resource.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use opentelemetry_proto::tonic::common::v1::{KeyValue, any_value};
+use opentelemetry_proto::tonic::trace::v1::Span;
+use prost::Message;
+use tokio::sync::Notify;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{Request, Response, Status};
+
+/// A span as the collector got it, with its resource's attributes.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub span: Span,
+    pub resource: Vec<KeyValue>,
+}
+
+impl Received {
+    pub fn trace_id(&self) -> String {
+        hex::encode(&self.span.trace_id)
+    }
+
+    pub fn parent_span_id(&self) -> String {
+        hex::encode(&self.span.parent_span_id)
+    }
+
+    /// The span's attribute `key`, as text (integers written out).
+    pub fn attribute(&self, key: &str) -> Option<String> {
+        value_of(&self.span.attributes, key)
+    }
+
+    /// The resource's attribute `key`, as text.
+    pub fn resource_attribute(&self, key: &str) -> Option<String> {
+        value_of(&self.resource, key)
+    }
+}
+
+fn value_of(attributes: &[KeyValue], key: &str) -> Option<String> {
+    let value = attributes.iter().find(|kv| kv.key == key)?.value.as_ref()?;
+    match value.value.as_ref()? {
+        any_value::Value::StringValue(s) => Some(s.clone()),
+        any_value::Value::IntValue(i) => Some(i.to_string()),
+        any_value::Value::BoolValue(b) => Some(b.to_string()),
+        any_value::Value::DoubleValue(d) => Some(d.to_string()),
+        other => Some(format!("{other:?}")),
+    }
+}
+
+#[derive(Default)]
+struct Spans {
+    received: Mutex<Vec<Received>>,
+    arrived: Notify,
+}
+
+impl Spans {
+    fn keep(&self, request: ExportTraceServiceRequest) {
+        let mut received = self.received.lock().unwrap();
+        for resource_spans in request.resource_spans {
+            let resource = resource_spans
+                .resource
+                .map(|r| r.attributes)
+                .unwrap_or_default();
+            for scope in resource_spans.scope_spans {
+                received.extend(scope.spans.into_iter().map(|span| Received {
+                    span,
+                    resource: resource.clone(),
+                }));
+            }
+        }
+        drop(received);
+        self.arrived.notify_waiters();
+    }
+}
+
+/// The service the collector serves over gRPC: it keeps what it is sent.
+struct Keep(Arc<Spans>);
+
+#[tonic::async_trait]
+impl TraceService for Keep {
+    async fn export(
+        &self,
+        request: Request<ExportTraceServiceRequest>,
+    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+        self.0.keep(request.into_inner());
+        Ok(Response::new(ExportTraceServiceResponse::default()))
+    }
+}
+
+/// The collector; it stops serving when dropped.
+pub struct Collector {
+    pub port: u16,
+    spans: Arc<Spans>,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Collector {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spans = Arc::new(Spans::default());
+        let service = TraceServiceServer::new(Keep(spans.clone()));
+        let server = tokio::spawn(async move {
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(TcpListenerStream::new(listener))
+                .await
+                .expect("the collector serves");
+        });
+        Self {
+            port,
+            spans,
+            server,
+        }
+    }
+
+    /// The same collector over OTLP/HTTP with protobuf bodies: `POST
+    /// /v1/traces`.
+    pub async fn start_http() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let spans = Arc::new(Spans::default());
+        let keep = spans.clone();
+        let export = move |body: bytes::Bytes| {
+            let keep = keep.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
+                keep.keep(request);
+                (
+                    [(http::header::CONTENT_TYPE, "application/x-protobuf")],
+                    ExportTraceServiceResponse::default().encode_to_vec(),
+                )
+            }
+        };
+        let app = axum::Router::new().route("/v1/traces", axum::routing::post(export));
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .await
+                .expect("the collector serves");
+        });
+        Self {
+            port,
+            spans,
+            server,
+        }
+    }
+
+    /// Its URL, for OTEL_EXPORTER_OTLP_ENDPOINT.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// A loopback endpoint where nothing listens: a collector that is down.
+    pub fn refusing_endpoint() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        drop(listener);
+        format!("http://127.0.0.1:{port}")
+    }
+
+    /// Every span received so far.
+    pub fn spans(&self) -> Vec<Received> {
+        self.spans.received.lock().unwrap().clone()
+    }
+
+    /// The first span received that `matches`, waiting for it up to
+    /// `limit`; panics with what did arrive otherwise.
+    pub async fn wait_for_span(
+        &self,
+        limit: Duration,
+        matches: impl Fn(&Received) -> bool,
+    ) -> Received {
+        let deadline = Instant::now() + limit;
+        loop {
+            let arrived = self.spans.arrived.notified();
+            if let Some(span) = self.spans().into_iter().find(&matches) {
+                return span;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            let names: Vec<String> = self.spans().iter().map(|s| s.span.name.clone()).collect();
+            assert!(
+                !left.is_zero(),
+                "no such span within {limit:?}; received: {names:?}"
+            );
+            let _ = tokio::time::timeout(left, arrived).await;
+        }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
