@@ -34,9 +34,9 @@ pub fn init(format: LogFormat, settings: &TraceSettings) -> anyhow::Result<Traci
         LogFormat::Text => logs.boxed(),
     };
     let (spans, tracing) = traces::start(settings)?;
+    // RUST_LOG filters the log lines only: a quiet log keeps its traces.
     tracing_subscriber::registry()
-        .with(filter)
-        .with(logs)
+        .with(logs.with_filter(filter))
         .with(spans)
         .init();
     if let Some(url) = settings.export_url().filter(|_| traces::enabled()) {

@@ -126,8 +126,15 @@ where
     let tracer = provider.tracer("webhook-service");
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        // Its own filter, not RUST_LOG's: the spans that declare a kind
+        // whatever the log level, and as their events the lines a default
+        // log keeps (info and above).
         .with_filter(filter_fn(|meta| {
-            !meta.is_span() || meta.fields().field("otel.kind").is_some()
+            if meta.is_span() {
+                meta.fields().field("otel.kind").is_some()
+            } else {
+                *meta.level() <= tracing::Level::INFO
+            }
         }))
         .boxed();
     ENABLED.store(true, Ordering::Relaxed);

@@ -287,3 +287,36 @@ async fn with_traces_off_requests_carry_no_traceparent() {
     let request = receiver.wait_for("/hook", 1, WAIT).await.remove(0);
     assert!(request.headers.get("traceparent").is_none());
 }
+
+#[tokio::test]
+async fn a_quiet_log_keeps_its_traces() {
+    let dir = TempDir::new().unwrap();
+    let collector = Collector::start().await;
+    let receiver = Receiver::start().await;
+    receiver.always("/hook", 200);
+    let service = service(
+        &sqlite(&dir),
+        &receiver,
+        Some(&collector),
+        // Quiet but for the line that says where it serves.
+        &[(
+            "RUST_LOG",
+            "warn,webhook_service=info,webhook_service::grpc=warn",
+        )],
+    )
+    .await;
+    let organization = Uuid::new_v4();
+    service
+        .subscribe(organization, &receiver.url("/hook"))
+        .await;
+    let caller = Caller::new();
+    publish(&service, organization, &caller).await;
+    let attempt = attempt_span(&collector, &caller, 1).await;
+    let rpc = collector
+        .wait_for_span(WAIT, |s| {
+            s.trace_id() == caller.trace_id && s.span.name == PUBLISH
+        })
+        .await;
+    assert_eq!(attempt.parent_span_id(), span_id(&rpc));
+    assert!(!service.log().contains("rpc finished"), "{}", service.log());
+}
