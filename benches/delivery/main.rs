@@ -30,6 +30,7 @@ mod scrape;
 mod service;
 mod signing;
 mod summary;
+mod tracing;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,9 +45,10 @@ use ordered::OrderedDelivery;
 use scenarios::{Backlog, Calls, Databases, Latency, Throughput};
 use schema::SchemaValidation;
 use signing::Signing;
+use tracing::Tracing;
 
 /// What `--only` accepts; without it, every scenario runs, in this order.
-const SCENARIOS: [&str; 12] = [
+const SCENARIOS: [&str; 13] = [
     "one-endpoint",
     "one-endpoint-ed25519",
     "fan-out",
@@ -59,6 +61,7 @@ const SCENARIOS: [&str; 12] = [
     "schema-validation",
     "filters",
     "ordered",
+    "tracing",
 ];
 
 #[derive(Serialize)]
@@ -107,6 +110,9 @@ struct BackendReport {
     filters: Option<Filters>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ordered: Option<OrderedDelivery>,
+    /// One endpoint with traces off, sampled at 1% and at 100%.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracing: Option<Tracing>,
 }
 
 struct Sqlite(tempfile::TempDir);
@@ -212,6 +218,7 @@ async fn run(
         schema_validation: None,
         filters: None,
         ordered: None,
+        tracing: None,
     };
     if runs("one-endpoint") {
         report.one_endpoint =
@@ -264,6 +271,11 @@ async fn run(
         // 3 rounds of 20,000 events to one endpoint, ordered and unordered
         // alternately, a fresh service each.
         report.ordered = Some(ordered::ordered_delivery(databases, receiver, 20_000 / scale).await);
+    }
+    if runs("tracing") {
+        // 5 passes (after one to warm up) of 5,000 events to each of three
+        // services: traces off, sampled at 1%, at 100%.
+        report.tracing = Some(tracing::tracing(databases, receiver, 5_000 / scale).await);
     }
     report
 }

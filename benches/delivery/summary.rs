@@ -6,6 +6,7 @@ use crate::hostile::{Calls, HostileTenant};
 use crate::ordered::OrderedDelivery;
 use crate::schema::SchemaValidation;
 use crate::signing::Signing;
+use crate::tracing::Tracing;
 
 pub fn print(report: &Report) {
     println!(
@@ -119,6 +120,9 @@ pub fn print(report: &Report) {
         if let Some(o) = &b.ordered {
             ordered(o);
         }
+        if let Some(t) = &b.tracing {
+            tracing(t);
+        }
     }
 }
 
@@ -211,6 +215,23 @@ fn signing(s: &Signing) {
         s.in_process_hmac_us,
         s.in_process_ed25519_us
     );
+}
+
+fn tracing(t: &Tracing) {
+    println!(
+        "tracing, 1 endpoint, {} rounds of {} events each (medians):",
+        t.rounds_each, t.events_per_round
+    );
+    for (s, ratio) in [
+        (&t.off, 1.0),
+        (&t.sampled_1_percent, t.cpu_ratio_1_percent),
+        (&t.sampled_100_percent, t.cpu_ratio_100_percent),
+    ] {
+        println!(
+            "  {:<30} {:>6.0}/s, {:>5.0} us CPU per delivery ({:.3}x off), {:.2} spans per event",
+            s.sampler, s.median_per_second, s.median_cpu_us_per_delivery, ratio, s.spans_per_event
+        );
+    }
 }
 
 fn filters(f: &Filters) {

@@ -30,8 +30,7 @@ pub(super) async fn attempt(
     records: &mpsc::Sender<AttemptRecord>,
 ) -> Signal {
     let retry = &config.retry;
-    let traced = traces::enabled();
-    let (span, trace) = if traced {
+    let (span, sampled, trace) = if traces::enabled() {
         traced::start(&claim, config.propagate_trace)
     } else {
         let span = tracing::info_span!(
@@ -43,7 +42,7 @@ pub(super) async fn attempt(
             status = Empty,
             duration_ms = Empty,
         );
-        (span, None)
+        (span, false, None)
     };
     let signer = Signer::new(
         claim.signature_scheme,
@@ -77,7 +76,7 @@ pub(super) async fn attempt(
     }
     let record = record(retry, &claim, report);
     span.record("duration_ms", record.duration.as_millis() as u64);
-    if traced {
+    if sampled {
         traced::finish(&span, &record, outcome);
     }
     match (&record.next, record.status_code, &record.error_kind) {

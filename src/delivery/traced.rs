@@ -17,11 +17,12 @@ use crate::telemetry::{context, traces};
 /// tokens there.
 const REDACTED: &str = "REDACTED";
 
-/// The attempt's span, continuing the publisher's trace, and the trace
-/// context the request carries (`None` when `propagate` is off). Call only
-/// when traces are on.
-pub(super) fn start(claim: &Claimed, propagate: bool) -> (Span, Option<TraceContext>) {
-    let url = claim.url.as_url();
+/// The attempt's span, continuing the publisher's trace; whether it is
+/// sampled; and the trace context the request carries (`None` when
+/// `propagate` is off). Call only when traces are on.
+pub(super) fn start(claim: &Claimed, propagate: bool) -> (Span, bool, Option<TraceContext>) {
+    // The fields are the log's context too; the HTTP attributes go to the
+    // span only, and only when it is sampled (most are not at low rates).
     let span = tracing::info_span!(
         "delivery",
         otel.name = "POST",
@@ -32,29 +33,46 @@ pub(super) fn start(claim: &Claimed, propagate: bool) -> (Span, Option<TraceCont
         event_id = %claim.event_id,
         delivery_id = %claim.id,
         attempt = claim.attempt,
-        http.request.method = "POST",
-        url.full = %shown(url),
-        server.address = url.host_str().unwrap_or_default(),
-        server.port = url.port_or_known_default().unwrap_or_default(),
-        http.response.status_code = Empty,
-        error.type = Empty,
-        outcome = Empty,
         status = Empty,
         duration_ms = Empty,
     );
     if let Some(published) = &claim.trace {
         context::continue_from(&span, published);
     }
-    traces::record_ids(&span);
-    let carried = if propagate { context::of(&span) } else { None };
-    (span, carried)
+    let Some(ids) = traces::record_ids(&span) else {
+        return (span, false, None);
+    };
+    let sampled = ids.is_sampled();
+    if sampled {
+        let url = claim.url.as_url();
+        traces::set_attribute(&span, "http.request.method", "POST");
+        traces::set_attribute(&span, "url.full", shown(url));
+        traces::set_attribute(
+            &span,
+            "server.address",
+            url.host_str().unwrap_or_default().to_owned(),
+        );
+        traces::set_attribute(
+            &span,
+            "server.port",
+            i64::from(url.port_or_known_default().unwrap_or_default()),
+        );
+    }
+    let carried = propagate.then(|| {
+        let (traceparent, tracestate) = traces::w3c(&ids);
+        TraceContext {
+            traceparent,
+            tracestate,
+        }
+    });
+    (span, sampled, carried)
 }
 
-/// Records what the attempt came to on its span.
+/// Records what the attempt came to on its span (a sampled one).
 pub(super) fn finish(span: &Span, record: &AttemptRecord, outcome: AttemptOutcome) {
-    span.record("outcome", outcome.as_str());
+    traces::set_attribute(span, "outcome", outcome.as_str());
     if let Some(code) = record.status_code {
-        span.record("http.response.status_code", code);
+        traces::set_attribute(span, "http.response.status_code", i64::from(code));
     }
     if outcome != AttemptOutcome::Success {
         // HTTP's semantic conventions: the status code, else the failure.
@@ -63,8 +81,8 @@ pub(super) fn finish(span: &Span, record: &AttemptRecord, outcome: AttemptOutcom
             (None, Some(kind)) => kind.to_owned(),
             (None, None) => outcome.as_str().to_owned(),
         };
-        span.record("error.type", kind.as_str());
         traces::set_error(span, format!("attempt failed: {kind}"));
+        traces::set_attribute(span, "error.type", kind);
     }
 }
 

@@ -9,14 +9,13 @@
 //! a caller's trace, or to hand its own on as W3C `traceparent` and
 //! `tracestate` strings.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{Status, TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::{SpanContext, Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
@@ -124,8 +123,14 @@ where
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("webhook-service");
+    // No per-span source location, thread or busy/idle attributes: each
+    // costs every span (strings, a clock read at each poll) and says
+    // nothing the span's name and ids do not.
     let layer = tracing_opentelemetry::layer()
         .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_tracked_inactivity(false)
         // Its own filter, not RUST_LOG's: the spans that declare a kind
         // whatever the log level, and as their events the lines a default
         // log keeps (info and above).
@@ -188,14 +193,29 @@ pub fn serve(span: &Span, name: &str, headers: &http::HeaderMap) {
 }
 
 /// Records `span`'s trace and span ids as its `trace_id` and `span_id`
-/// fields (it must declare them), which starts its OpenTelemetry span.
-pub fn record_ids(span: &Span) {
+/// fields (it must declare them), which starts its OpenTelemetry span;
+/// returns them (with whether the span is sampled), `None` without.
+pub fn record_ids(span: &Span) -> Option<SpanContext> {
     let context = span.context();
     let ids = context.span().span_context().clone();
-    if ids.is_valid() {
-        span.record("trace_id", tracing::field::display(ids.trace_id()));
-        span.record("span_id", tracing::field::display(ids.span_id()));
+    if !ids.is_valid() {
+        return None;
     }
+    span.record("trace_id", tracing::field::display(ids.trace_id()));
+    span.record("span_id", tracing::field::display(ids.span_id()));
+    Some(ids)
+}
+
+/// `ids` as W3C headers: `traceparent`, and `tracestate` when not empty.
+pub fn w3c(ids: &SpanContext) -> (String, Option<String>) {
+    let parent = format!(
+        "00-{}-{}-{:02x}",
+        ids.trace_id(),
+        ids.span_id(),
+        ids.trace_flags().to_u8()
+    );
+    let state = ids.trace_state().header();
+    (parent, (!state.is_empty()).then_some(state))
 }
 
 /// Sets an attribute of `span`'s OpenTelemetry span, beside its fields.
@@ -214,24 +234,42 @@ pub fn traceparent(span: &Span) -> Option<(String, Option<String>)> {
     if !enabled() {
         return None;
     }
-    let mut headers = HashMap::new();
-    TraceContextPropagator::new().inject_context(&span.context(), &mut headers);
-    let parent = headers.remove("traceparent")?;
-    let state = headers.remove("tracestate").filter(|s| !s.is_empty());
-    Some((parent, state))
+    let context = span.context();
+    let span = context.span();
+    let ids = span.span_context();
+    ids.is_valid().then(|| w3c(ids))
 }
 
 /// The remote parent that `traceparent` and `tracestate` name, for
 /// [`OpenTelemetrySpanExt::set_parent`]; `None` when `traceparent` is not a
 /// valid W3C trace context.
 pub fn parent_from(traceparent: &str, tracestate: Option<&str>) -> Option<Context> {
-    let mut headers = HashMap::new();
-    headers.insert("traceparent".to_owned(), traceparent.to_owned());
-    if let Some(state) = tracestate {
-        headers.insert("tracestate".to_owned(), state.to_owned());
-    }
-    let context = TraceContextPropagator::new().extract_with_context(&Context::new(), &headers);
+    let pair = Pair {
+        traceparent,
+        tracestate,
+    };
+    let context = TraceContextPropagator::new().extract_with_context(&Context::new(), &pair);
     context.span().span_context().is_valid().then_some(context)
+}
+
+/// A stored `traceparent` and `tracestate`, read without copying them.
+struct Pair<'a> {
+    traceparent: &'a str,
+    tracestate: Option<&'a str>,
+}
+
+impl Extractor for Pair<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        match key {
+            "traceparent" => Some(self.traceparent),
+            "tracestate" => self.tracestate,
+            _ => None,
+        }
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        vec!["traceparent", "tracestate"]
+    }
 }
 
 /// HTTP headers (gRPC metadata among them) as the propagator reads them.
