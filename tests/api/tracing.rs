@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use tempfile::TempDir;
 use uuid::Uuid;
 
-use crate::support::otlp::{Collector, Received};
+use crate::support::otlp::{Caller, Collector, Received};
 use crate::support::process::ServiceProcess;
 use crate::support::receiver::Receiver;
 use crate::support::rest::Rest;
@@ -21,25 +21,6 @@ const WAIT: Duration = Duration::from_secs(20);
 const PUBLISH: &str = "webhooks.v1.EventService/PublishEvent";
 /// SERVER, in OTLP's `Span.SpanKind`.
 const SERVER: i32 = 2;
-
-/// A caller's trace context: a fresh trace id, its own span id.
-struct Caller {
-    trace_id: String,
-    span_id: String,
-}
-
-impl Caller {
-    fn new() -> Self {
-        Self {
-            trace_id: Uuid::new_v4().simple().to_string(),
-            span_id: Uuid::new_v4().simple().to_string()[..16].to_owned(),
-        }
-    }
-
-    fn traceparent(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id, self.span_id)
-    }
-}
 
 /// The binary on `database_url`, exporting to `endpoint` over gRPC in
 /// batches sent every 50ms, logging JSON, with `envs` besides.

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use webhook_service::grpc::proto::PublishEventRequest;
 use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 
-use crate::support::otlp::{Collector, Received};
+use crate::support::otlp::{Caller, Collector, Received};
 use crate::support::process::ServiceProcess;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{authorized, postgres, postgres_available, publisher_token, to_struct};
@@ -26,25 +26,6 @@ const CLIENT: i32 = 3;
 /// Retries every 200ms, long enough to outlast a restart.
 const QUICK_RETRIES: &str = "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,\
                              200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms";
-
-/// A caller's trace: a fresh trace id and its own span id.
-struct Caller {
-    trace_id: String,
-    span_id: String,
-}
-
-impl Caller {
-    fn new() -> Self {
-        Self {
-            trace_id: Uuid::new_v4().simple().to_string(),
-            span_id: Uuid::new_v4().simple().to_string()[..16].to_owned(),
-        }
-    }
-
-    fn traceparent(&self) -> String {
-        format!("00-{}-{}-01", self.trace_id, self.span_id)
-    }
-}
 
 /// The binary on `database_url`, delivering to `receiver`, exporting to
 /// `collector` (none: traces off) in batches sent every 50ms.

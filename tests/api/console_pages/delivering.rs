@@ -117,13 +117,7 @@ async fn saving_other_fields_leaves_the_delivery_settings_out_of_the_update() ->
     sign_in(&browser, &app, &app.token("ADMIN"), app.organization).await?;
 
     // The mask of the update the dialog sends, seen on its way out.
-    browser
-        .eval(
-            "(() => { window.masks = []; const f = window.fetch; window.fetch = (url, init) => { \
-             if (init && init.method === 'PATCH') window.masks.push(new URL(url, location.href)\
-             .searchParams.get('updateMask')); return f(url, init); }; })()",
-        )
-        .await?;
+    watch_masks(&browser).await?;
     row_action(&browser, "", "webhook-edit").await?;
     browser.wait_for_testid("webhook-dialog").await?;
     browser

@@ -45,18 +45,6 @@ async fn paste(browser: &Browser, id: &str, text: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Records the update masks the page sends.
-async fn watch_masks(browser: &Browser) -> anyhow::Result<()> {
-    browser
-        .eval(
-            "(() => { window.masks = []; const f = window.fetch; window.fetch = (url, init) => { \
-             if (init && init.method === 'PATCH') window.masks.push(new URL(url, location.href)\
-             .searchParams.get('updateMask')); return f(url, init); }; })()",
-        )
-        .await?;
-    Ok(())
-}
-
 #[tokio::test]
 async fn headers_and_a_client_certificate_set_in_the_console_reach_a_receiver_that_demands_them()
 -> anyhow::Result<()> {

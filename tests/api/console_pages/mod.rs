@@ -133,6 +133,18 @@ async fn row_action(browser: &Browser, scope: &str, action: &str) -> anyhow::Res
     Ok(())
 }
 
+/// Records in `window.masks` the update mask of each PATCH the page sends.
+async fn watch_masks(browser: &Browser) -> anyhow::Result<()> {
+    browser
+        .eval(
+            "(() => { window.masks = []; const f = window.fetch; window.fetch = (url, init) => { \
+             if (init && init.method === 'PATCH') window.masks.push(new URL(url, location.href)\
+             .searchParams.get('updateMask')); return f(url, init); }; })()",
+        )
+        .await?;
+    Ok(())
+}
+
 /// The whole organization id the header shows (shortened on screen).
 async fn session_organization(browser: &Browser) -> anyhow::Result<String> {
     let id = browser

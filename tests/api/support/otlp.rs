@@ -17,6 +17,27 @@ use prost::Message;
 use tokio::sync::Notify;
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+/// A caller's trace context, as a test sends it in `traceparent`: a fresh
+/// trace id, its own span id, sampled.
+pub struct Caller {
+    pub trace_id: String,
+    pub span_id: String,
+}
+
+impl Caller {
+    pub fn new() -> Self {
+        Self {
+            trace_id: Uuid::new_v4().simple().to_string(),
+            span_id: Uuid::new_v4().simple().to_string()[..16].to_owned(),
+        }
+    }
+
+    pub fn traceparent(&self) -> String {
+        format!("00-{}-{}-01", self.trace_id, self.span_id)
+    }
+}
 
 /// A span as the collector got it, with its resource's attributes.
 #[derive(Debug, Clone)]
