@@ -229,19 +229,17 @@ async fn a_retry_made_after_a_restart_joins_the_publishing_trace() {
     );
 }
 
-#[tokio::test]
-async fn with_propagation_off_attempts_are_traced_but_requests_carry_no_traceparent() {
+/// One event published within a fresh caller's trace and delivered by a
+/// service on SQLite with `envs`, exporting to `collector` (none: traces
+/// off): the caller, the headers of the request delivered, the service.
+async fn deliver_one(
+    collector: Option<&Collector>,
+    envs: &[(&str, &str)],
+) -> (Caller, http::HeaderMap, ServiceProcess, TempDir) {
     let dir = TempDir::new().unwrap();
-    let collector = Collector::start().await;
     let receiver = Receiver::start().await;
     receiver.always("/hook", 200);
-    let service = service(
-        &sqlite(&dir),
-        &receiver,
-        Some(&collector),
-        &[("WEBHOOK_PROPAGATE_TRACE", "false")],
-    )
-    .await;
+    let service = service(&sqlite(&dir), &receiver, collector, envs).await;
     let organization = Uuid::new_v4();
     service
         .subscribe(organization, &receiver.url("/hook"))
@@ -249,49 +247,34 @@ async fn with_propagation_off_attempts_are_traced_but_requests_carry_no_tracepar
     let caller = Caller::new();
     publish(&service, organization, &caller).await;
     let request = receiver.wait_for("/hook", 1, WAIT).await.remove(0);
+    (caller, request.headers, service, dir)
+}
+
+#[tokio::test]
+async fn with_propagation_off_attempts_are_traced_but_requests_carry_no_traceparent() {
+    let collector = Collector::start().await;
+    let (caller, headers, _service, _dir) =
+        deliver_one(Some(&collector), &[("WEBHOOK_PROPAGATE_TRACE", "false")]).await;
     attempt_span(&collector, &caller, 1).await;
-    assert!(request.headers.get("traceparent").is_none());
-    assert!(request.headers.get("tracestate").is_none());
+    assert!(headers.get("traceparent").is_none());
+    assert!(headers.get("tracestate").is_none());
 }
 
 #[tokio::test]
 async fn with_traces_off_requests_carry_no_traceparent() {
-    let dir = TempDir::new().unwrap();
-    let receiver = Receiver::start().await;
-    receiver.always("/hook", 200);
-    let service = service(&sqlite(&dir), &receiver, None, &[]).await;
-    let organization = Uuid::new_v4();
-    service
-        .subscribe(organization, &receiver.url("/hook"))
-        .await;
-    publish(&service, organization, &Caller::new()).await;
-    let request = receiver.wait_for("/hook", 1, WAIT).await.remove(0);
-    assert!(request.headers.get("traceparent").is_none());
+    let (_, headers, _service, _dir) = deliver_one(None, &[]).await;
+    assert!(headers.get("traceparent").is_none());
 }
 
 #[tokio::test]
 async fn a_quiet_log_keeps_its_traces() {
-    let dir = TempDir::new().unwrap();
     let collector = Collector::start().await;
-    let receiver = Receiver::start().await;
-    receiver.always("/hook", 200);
-    let service = service(
-        &sqlite(&dir),
-        &receiver,
-        Some(&collector),
-        // Quiet but for the line that says where it serves.
-        &[(
-            "RUST_LOG",
-            "warn,webhook_service=info,webhook_service::grpc=warn",
-        )],
-    )
-    .await;
-    let organization = Uuid::new_v4();
-    service
-        .subscribe(organization, &receiver.url("/hook"))
-        .await;
-    let caller = Caller::new();
-    publish(&service, organization, &caller).await;
+    // Quiet but for the line that says where it serves.
+    let quiet = [(
+        "RUST_LOG",
+        "warn,webhook_service=info,webhook_service::grpc=warn",
+    )];
+    let (caller, _, service, _dir) = deliver_one(Some(&collector), &quiet).await;
     let attempt = attempt_span(&collector, &caller, 1).await;
     let rpc = collector
         .wait_for_span(WAIT, |s| {
