@@ -30,10 +30,8 @@ pub(super) async fn attempt(
     records: &mpsc::Sender<AttemptRecord>,
 ) -> Signal {
     let retry = &config.retry;
-    let (span, sampled, trace) = if traces::enabled() {
-        traced::start(&claim, config.propagate_trace)
-    } else {
-        let span = tracing::info_span!(
+    let plain = || {
+        tracing::info_span!(
             "delivery",
             webhook_id = %claim.webhook_id,
             event_id = %claim.event_id,
@@ -41,8 +39,14 @@ pub(super) async fn attempt(
             attempt = claim.attempt,
             status = Empty,
             duration_ms = Empty,
-        );
-        (span, false, None)
+            trace_id = Empty,
+            span_id = Empty,
+        )
+    };
+    let (span, sampled, trace) = if traces::enabled() {
+        traced::start(&claim, config.propagate_trace, plain)
+    } else {
+        (plain(), false, None)
     };
     let signer = Signer::new(
         claim.signature_scheme,

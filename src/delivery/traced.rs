@@ -1,8 +1,9 @@
 //! An attempt as an OpenTelemetry client span (docs/tracing.md), made only
-//! when traces are on: a child of the span that published the event (its
+//! when traces are on and its trace sampled: a child of the span that published the event (its
 //! stored trace context), so that every attempt, retries and attempts made
 //! after a restart or by another process included, joins the publisher's
-//! trace; and the `traceparent` the request carries names it.
+//! trace; and the `traceparent` the request carries names it. An unsampled
+//! attempt still sends a `traceparent`, with ids of its own.
 
 use tracing::Span;
 use tracing::field::Empty;
@@ -11,7 +12,8 @@ use url::Url;
 use crate::domain::TraceContext;
 use crate::metrics::AttemptOutcome;
 use crate::store::{AttemptRecord, Claimed};
-use crate::telemetry::{context, traces};
+use crate::telemetry::context;
+use crate::telemetry::traces::{self, Decision};
 
 /// What a query's values are replaced with in `url.full`: receivers put
 /// tokens there.
@@ -19,10 +21,38 @@ const REDACTED: &str = "REDACTED";
 
 /// The attempt's span, continuing the publisher's trace; whether it is
 /// sampled; and the trace context the request carries (`None` when
-/// `propagate` is off). Call only when traces are on.
-pub(super) fn start(claim: &Claimed, propagate: bool) -> (Span, bool, Option<TraceContext>) {
-    // The fields are the log's context too; the HTTP attributes go to the
-    // span only, and only when it is sampled (most are not at low rates).
+/// `propagate` is off). An unsampled attempt gets the log's span, `plain`,
+/// with its ids in its fields. Call only when traces are on.
+pub(super) fn start(
+    claim: &Claimed,
+    propagate: bool,
+    plain: impl FnOnce() -> Span,
+) -> (Span, bool, Option<TraceContext>) {
+    let parent = claim
+        .trace
+        .as_ref()
+        .map(context::parent)
+        .unwrap_or_default();
+    let (span, ids) = match traces::decide(&parent) {
+        Decision::Unsampled(ids) => {
+            let span = plain();
+            traces::log_ids(&span, &ids);
+            (span, Some(ids))
+        }
+        Decision::Sampled => {
+            let span = sampled(claim, parent);
+            let ids = traces::record_ids(&span);
+            (span, ids)
+        }
+    };
+    let sampled = ids.as_ref().is_some_and(|ids| ids.is_sampled());
+    let carried = ids.as_ref().filter(|_| propagate).map(context::of);
+    (span, sampled, carried)
+}
+
+/// A sampled attempt's span, a child of `parent`. The fields are the log's
+/// context too; the HTTP attributes go to the span only.
+fn sampled(claim: &Claimed, parent: opentelemetry::Context) -> Span {
     let span = tracing::info_span!(
         "delivery",
         otel.name = "POST",
@@ -36,36 +66,21 @@ pub(super) fn start(claim: &Claimed, propagate: bool) -> (Span, bool, Option<Tra
         status = Empty,
         duration_ms = Empty,
     );
-    if let Some(published) = &claim.trace {
-        context::continue_from(&span, published);
-    }
-    let Some(ids) = traces::record_ids(&span) else {
-        return (span, false, None);
-    };
-    let sampled = ids.is_sampled();
-    if sampled {
-        let url = claim.url.as_url();
-        traces::set_attribute(&span, "http.request.method", "POST");
-        traces::set_attribute(&span, "url.full", shown(url));
-        traces::set_attribute(
-            &span,
-            "server.address",
-            url.host_str().unwrap_or_default().to_owned(),
-        );
-        traces::set_attribute(
-            &span,
-            "server.port",
-            i64::from(url.port_or_known_default().unwrap_or_default()),
-        );
-    }
-    let carried = propagate.then(|| {
-        let (traceparent, tracestate) = traces::w3c(&ids);
-        TraceContext {
-            traceparent,
-            tracestate,
-        }
-    });
-    (span, sampled, carried)
+    context::continue_from(&span, parent);
+    let url = claim.url.as_url();
+    traces::set_attribute(&span, "http.request.method", "POST");
+    traces::set_attribute(&span, "url.full", shown(url));
+    traces::set_attribute(
+        &span,
+        "server.address",
+        url.host_str().unwrap_or_default().to_owned(),
+    );
+    traces::set_attribute(
+        &span,
+        "server.port",
+        i64::from(url.port_or_known_default().unwrap_or_default()),
+    );
+    span
 }
 
 /// Records what the attempt came to on its span (a sampled one).

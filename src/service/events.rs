@@ -52,8 +52,13 @@ impl Publisher {
         if !traces::enabled() {
             return self.outbox.submit(event).await;
         }
+        let ids = telemetry::context::current_ids();
         if event.trace.is_none() {
-            event.trace = telemetry::context::current();
+            event.trace = ids.as_ref().map(telemetry::context::of);
+        }
+        // An unsampled trace has no span to be a child of.
+        if !ids.is_some_and(|ids| ids.is_sampled()) {
+            return self.outbox.submit(event).await;
         }
         let database = if self.store.is_sqlite() {
             "sqlite"

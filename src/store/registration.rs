@@ -20,16 +20,19 @@ use super::webhooks::{events_json, now, public_key_of, to_domain};
 use super::{Store, StoreError, client_certificates, subscriptions};
 use crate::domain::webhook::created_event;
 use crate::domain::{
-    NewEvent, NewWebhook, OrganizationId, RetrySchedule, SigningSecret, Webhook, WebhookId,
+    NewEvent, NewWebhook, OrganizationId, RetrySchedule, SigningSecret, TraceContext, Webhook,
+    WebhookId,
 };
 
 /// A webhook to register: the caller's valid request, the secret made for
-/// it, and who asked.
+/// it, who asked, and in which trace.
 pub struct Registration {
     pub webhook: NewWebhook,
     pub secret: SigningSecret,
     /// The `sub` of the caller.
     pub created_by: String,
+    /// The trace of the RPC that registers it, for its `webhook.created`.
+    pub trace: Option<TraceContext>,
 }
 
 /// What registering a webhook did.
@@ -105,7 +108,13 @@ impl Store {
         // costs about one statement of its own, not five.
         let webhooks: Vec<&Webhook> = stored.iter().map(|(_, webhook)| webhook).collect();
         subscriptions::subscribe_all(&txn, &webhooks).await?;
-        let events: Vec<NewEvent> = webhooks.iter().map(|w| created_event(w)).collect();
+        let events: Vec<NewEvent> = stored
+            .iter()
+            .map(|(at, webhook)| NewEvent {
+                trace: batch[*at].trace.clone(),
+                ..created_event(webhook)
+            })
+            .collect();
         let events: Vec<&NewEvent> = events.iter().collect();
         // Leased to nobody: creates are rare, and the wake after the commit
         // has their deliveries claimed at once. (Only the publisher's one

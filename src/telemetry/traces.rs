@@ -3,36 +3,47 @@
 //! is installed and [`enabled`] is false: the code that makes spans asks
 //! it before doing anything for traces (no header is parsed, no id made).
 //!
-//! Only spans that declare an `otel.kind` field are exported (so far the
-//! RPC's server span, `grpc::observe`); the others stay log context. Code
-//! below creates spans through `tracing` and uses the helpers here to join
-//! a caller's trace, or to hand its own on as W3C `traceparent` and
-//! `tracestate` strings.
+//! Only spans that declare an `otel.kind` field are exported; the others
+//! stay log context. Whether a trace is sampled is decided once, where it
+//! enters (an RPC, an attempt continuing its event's stored context), by
+//! [`decide`]: a sampled one gets `tracing` spans that the OpenTelemetry
+//! layer records; an unsampled one gets no OpenTelemetry span at all, only
+//! ids that its headers and logs carry on. At a low sampling rate, most
+//! calls thus cost a header parse and two random numbers, not a span.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
+use std::sync::{OnceLock, mpsc};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
-use opentelemetry::trace::{SpanContext, Status, TraceContextExt, TracerProvider as _};
+use opentelemetry::trace::{
+    SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TracerProvider as _,
+};
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::resource::{Resource, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
-use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use opentelemetry_sdk::trace::{
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracerProvider, ShouldSample,
+    SpanData, SpanExporter,
+};
 use tracing::{Span, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
-use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::filter::{LevelFilter, filter_fn};
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::config::{OtlpProtocol, Root, Sampling, TraceSettings};
 
 /// Set once at start-up, when the OpenTelemetry layer is installed.
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The sampler `OTEL_TRACES_SAMPLER` names, set with [`ENABLED`]: [`decide`]
+/// asks it, the SDK does not (it records every span it is given).
+static SAMPLER: OnceLock<Sampler> = OnceLock::new();
 
 /// The longest one http/protobuf export request may take (OTLP's default).
 const HTTP_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -86,7 +97,7 @@ where
     let Some(url) = settings.export_url() else {
         return Ok((None, Tracing { provider: None }));
     };
-    let sampler = sampler(settings.sampling().map_err(anyhow::Error::msg)?);
+    let sampling = sampler(settings.sampling().map_err(anyhow::Error::msg)?);
     let exporter = match settings.protocol {
         OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -117,9 +128,11 @@ where
         opentelemetry_sdk::runtime::Tokio,
     )
     .build();
+    // The sampler decided before any span is made (see `decide`): the spans
+    // the layer sees all belong to sampled traces.
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_sampler(sampler)
+        .with_sampler(Sampler::AlwaysOn)
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("webhook-service");
@@ -134,14 +147,22 @@ where
         // Its own filter, not RUST_LOG's: the spans that declare a kind
         // whatever the log level, and as their events the lines a default
         // log keeps (info and above).
-        .with_filter(filter_fn(|meta| {
-            if meta.is_span() {
-                meta.fields().field("otel.kind").is_some()
-            } else {
-                *meta.level() <= tracing::Level::INFO
-            }
-        }))
+        .with_filter(
+            filter_fn(|meta| {
+                if meta.is_span() {
+                    meta.fields().field("otel.kind").is_some()
+                } else {
+                    *meta.level() <= tracing::Level::INFO
+                }
+            })
+            // Without the hint, `tracing` would think this layer wants
+            // debug and trace events, and every such line of every crate
+            // would be built and offered to it.
+            .with_max_level_hint(LevelFilter::INFO),
+        )
         .boxed();
+    // Set once per process; a second start (the unit tests) keeps the first.
+    let _ = SAMPLER.set(sampling);
     ENABLED.store(true, Ordering::Relaxed);
     Ok((
         Some(layer),
@@ -176,20 +197,65 @@ fn sampler(sampling: Sampling) -> Sampler {
     }
 }
 
-/// Makes `span` a server span named `name` that continues the trace of
-/// the caller's `traceparent`/`tracestate` in `headers` (a new trace when
-/// they are missing or malformed), and records its `trace_id` and
-/// `span_id` as fields, for the log lines inside it. `span` must declare
-/// `otel.name`, `otel.kind`, `trace_id` and `span_id`, and not have been
-/// entered yet. Call only when [`enabled`].
-pub fn serve(span: &Span, name: &str, headers: &http::HeaderMap) {
+/// What a span of ours is, decided once where its trace enters.
+#[derive(Debug)]
+pub enum Decision {
+    /// Recorded and exported: make the OpenTelemetry span, a child of the
+    /// parent.
+    Sampled,
+    /// Not recorded: no OpenTelemetry span is made. These ids name it in
+    /// the headers and log lines that follow (the parent's trace, else a
+    /// new one; a new span id; the sampled flag off).
+    Unsampled(SpanContext),
+}
+
+/// Whether a span that continues `parent` (an empty context for a new
+/// trace) is sampled, as `OTEL_TRACES_SAMPLER` says. Call only when
+/// [`enabled`].
+pub fn decide(parent: &Context) -> Decision {
+    match SAMPLER.get() {
+        Some(sampler) => decide_with(sampler, parent),
+        None => Decision::Sampled,
+    }
+}
+
+fn decide_with(sampler: &Sampler, parent: &Context) -> Decision {
+    let ids = RandomIdGenerator::default();
+    let parent_ids = parent.span().span_context().clone();
+    let (trace_id, parent) = if parent_ids.is_valid() {
+        (parent_ids.trace_id(), Some(parent))
+    } else {
+        (ids.new_trace_id(), None)
+    };
+    let result = sampler.should_sample(parent, trace_id, "", &SpanKind::Internal, &[], &[]);
+    match result.decision {
+        SamplingDecision::RecordAndSample => Decision::Sampled,
+        SamplingDecision::Drop | SamplingDecision::RecordOnly => {
+            Decision::Unsampled(SpanContext::new(
+                trace_id,
+                ids.new_span_id(),
+                TraceFlags::default(),
+                false,
+                result.trace_state,
+            ))
+        }
+    }
+}
+
+/// The trace the caller's `traceparent`/`tracestate` in `headers` name; an
+/// empty context when they are missing or malformed.
+pub fn incoming(headers: &http::HeaderMap) -> Context {
+    TraceContextPropagator::new().extract_with_context(&Context::new(), &Headers(headers))
+}
+
+/// Makes `span`, not entered yet, a server span named `name`, a child of
+/// `parent`, and records its ids (see [`record_ids`]). `span` must declare
+/// `otel.name`, `otel.kind`, `trace_id` and `span_id`.
+pub fn serve(span: &Span, name: &str, parent: Context) -> Option<SpanContext> {
     span.record("otel.name", name);
-    span.record("otel.kind", "server");
-    let parent =
-        TraceContextPropagator::new().extract_with_context(&Context::new(), &Headers(headers));
     // The span is unstarted: this cannot fail but without the layer.
     let _ = span.set_parent(parent);
-    record_ids(span);
+    record_ids(span)
 }
 
 /// Records `span`'s trace and span ids as its `trace_id` and `span_id`
@@ -201,9 +267,15 @@ pub fn record_ids(span: &Span) -> Option<SpanContext> {
     if !ids.is_valid() {
         return None;
     }
+    log_ids(span, &ids);
+    Some(ids)
+}
+
+/// Records `ids` as `span`'s `trace_id` and `span_id` fields, for its log
+/// lines; nothing is formatted unless a log line is written.
+pub fn log_ids(span: &Span, ids: &SpanContext) {
     span.record("trace_id", tracing::field::display(ids.trace_id()));
     span.record("span_id", tracing::field::display(ids.span_id()));
-    Some(ids)
 }
 
 /// `ids` as W3C headers: `traceparent`, and `tracestate` when not empty.
@@ -226,18 +298,6 @@ pub fn set_attribute(span: &Span, key: &'static str, value: impl Into<Value>) {
 /// Marks `span` as failed, with `description`.
 pub fn set_error(span: &Span, description: String) {
     span.set_status(Status::error(description));
-}
-
-/// `span`'s trace context as W3C headers: `traceparent`, and `tracestate`
-/// when it has one. `None` when traces are off or the span has no context.
-pub fn traceparent(span: &Span) -> Option<(String, Option<String>)> {
-    if !enabled() {
-        return None;
-    }
-    let context = span.context();
-    let span = context.span();
-    let ids = span.span_context();
-    ids.is_valid().then(|| w3c(ids))
 }
 
 /// The remote parent that `traceparent` and `tracestate` name, for
@@ -367,6 +427,58 @@ mod tests {
         }
     }
 
+    fn unsampled(decision: Decision) -> SpanContext {
+        match decision {
+            Decision::Unsampled(ids) => ids,
+            Decision::Sampled => panic!("sampled"),
+        }
+    }
+
+    #[test]
+    fn the_decision_follows_the_sampler_and_an_unsampled_span_keeps_its_parents_trace() {
+        let parent_based = sampler(Sampling::ParentBased(Root::AlwaysOn));
+        let unsampled_parent = parent_from(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00",
+            Some("vendor=x"),
+        )
+        .unwrap();
+        let ids = unsampled(decide_with(&parent_based, &unsampled_parent));
+        assert_eq!(
+            ids.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_ne!(ids.span_id().to_string(), "00f067aa0ba902b7");
+        assert!(ids.is_valid() && !ids.is_sampled());
+        assert_eq!(ids.trace_state().header(), "vendor=x");
+        assert!(matches!(
+            decide_with(&parent_based, &Context::new()),
+            Decision::Sampled
+        ));
+        let sampled_parent = parent_from(
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            None,
+        )
+        .unwrap();
+        let never_at_the_root = sampler(Sampling::ParentBased(Root::AlwaysOff));
+        assert!(matches!(
+            decide_with(&never_at_the_root, &sampled_parent),
+            Decision::Sampled
+        ));
+        let root = unsampled(decide_with(&never_at_the_root, &Context::new()));
+        assert!(root.is_valid() && !root.is_sampled(), "a new trace");
+        // Not parent-based: the sampler alone decides.
+        assert!(matches!(
+            decide_with(&sampler(Sampling::AlwaysOn), &unsampled_parent),
+            Decision::Sampled
+        ));
+        unsampled(decide_with(&sampler(Sampling::AlwaysOff), &sampled_parent));
+        unsampled(decide_with(&sampler(Sampling::Ratio(0.0)), &Context::new()));
+        assert!(matches!(
+            decide_with(&sampler(Sampling::Ratio(1.0)), &Context::new()),
+            Decision::Sampled
+        ));
+    }
+
     #[test]
     fn without_an_endpoint_no_layer_is_installed() {
         let settings = crate::config::Cli::try_parse_args_from(["webhook-service"]).unwrap();
@@ -377,6 +489,5 @@ mod tests {
         assert!(layer.is_none());
         assert!(tracing.provider.is_none());
         assert!(!enabled());
-        assert_eq!(traceparent(&Span::none()), None);
     }
 }

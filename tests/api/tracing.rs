@@ -71,7 +71,7 @@ async fn publish_over_grpc(service: &ServiceProcess, traceparent: Option<&str>) 
 
 /// The JSON log lines written inside the RPC whose span has `method`,
 /// once at least one ("rpc finished") is there.
-async fn rpc_log_lines(service: &ServiceProcess, method: &str) -> Vec<Value> {
+pub(super) async fn rpc_log_lines(service: &ServiceProcess, method: &str) -> Vec<Value> {
     let deadline = Instant::now() + WAIT;
     loop {
         let lines: Vec<Value> = service

@@ -18,8 +18,8 @@ use crate::support::process::ServiceProcess;
 use crate::support::receiver::{Receiver, Reply};
 use crate::support::{authorized, postgres, postgres_available, publisher_token, to_struct};
 
-const WAIT: Duration = Duration::from_secs(20);
-const PUBLISH: &str = "webhooks.v1.EventService/PublishEvent";
+pub(super) const WAIT: Duration = Duration::from_secs(20);
+pub(super) const PUBLISH: &str = "webhooks.v1.EventService/PublishEvent";
 /// OTLP's `Span.SpanKind`.
 const INTERNAL: i32 = 1;
 const CLIENT: i32 = 3;
@@ -29,7 +29,7 @@ const QUICK_RETRIES: &str = "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200
 
 /// The binary on `database_url`, delivering to `receiver`, exporting to
 /// `collector` (none: traces off) in batches sent every 50ms.
-async fn service(
+pub(super) async fn service(
     database_url: &str,
     receiver: &Receiver,
     collector: Option<&Collector>,
@@ -52,12 +52,13 @@ async fn service(
     ServiceProcess::start(database_url, &all).await
 }
 
-fn sqlite(dir: &TempDir) -> String {
+pub(super) fn sqlite(dir: &TempDir) -> String {
     format!("sqlite://{}/w.db?mode=rwc", dir.path().display())
 }
 
-/// Publishes a `member.added` for `organization` within `caller`'s trace.
-async fn publish(service: &ServiceProcess, organization: Uuid, caller: &Caller) {
+/// Publishes a `member.added` for `organization` within the trace that
+/// `traceparent` names.
+pub(super) async fn publish(service: &ServiceProcess, organization: Uuid, traceparent: &str) {
     let request = PublishEventRequest {
         organization_id: organization.to_string(),
         r#type: "member.added".to_owned(),
@@ -67,19 +68,19 @@ async fn publish(service: &ServiceProcess, organization: Uuid, caller: &Caller) 
     let mut request = authorized(request, &publisher_token());
     request
         .metadata_mut()
-        .insert("traceparent", caller.traceparent().parse().unwrap());
+        .insert("traceparent", traceparent.parse().unwrap());
     EventServiceClient::new(service.channel())
         .publish_event(request)
         .await
         .expect("published");
 }
 
-fn span_id(span: &Received) -> String {
+pub(super) fn span_id(span: &Received) -> String {
     hex::encode(&span.span.span_id)
 }
 
 /// The attempt span of `caller`'s trace numbered `attempt`.
-async fn attempt_span(collector: &Collector, caller: &Caller, attempt: u32) -> Received {
+pub(super) async fn attempt_span(collector: &Collector, caller: &Caller, attempt: u32) -> Received {
     collector
         .wait_for_span(WAIT, |s| {
             s.trace_id() == caller.trace_id
@@ -102,7 +103,7 @@ async fn attempts_are_spans_of_the_publishing_trace_named_by_their_traceparent(d
         )
         .await;
     let caller = Caller::new();
-    publish(&service, organization, &caller).await;
+    publish(&service, organization, &caller.traceparent()).await;
     let requests = receiver.wait_for("/hook", 2, WAIT).await;
 
     let rpc = collector
@@ -198,7 +199,7 @@ async fn a_retry_made_after_a_restart_joins_the_publishing_trace() {
     let organization = Uuid::new_v4();
     first.subscribe(organization, &receiver.url("/hook")).await;
     let caller = Caller::new();
-    publish(&first, organization, &caller).await;
+    publish(&first, organization, &caller.traceparent()).await;
     receiver.wait_for("/hook", 1, WAIT).await;
     let rpc = collector
         .wait_for_span(WAIT, |s| {
@@ -245,7 +246,7 @@ async fn deliver_one(
         .subscribe(organization, &receiver.url("/hook"))
         .await;
     let caller = Caller::new();
-    publish(&service, organization, &caller).await;
+    publish(&service, organization, &caller.traceparent()).await;
     let request = receiver.wait_for("/hook", 1, WAIT).await.remove(0);
     (caller, request.headers, service, dir)
 }

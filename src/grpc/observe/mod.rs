@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use anyhow::Context as _;
 use http_body::{Body, Frame, SizeHint};
+use opentelemetry::trace::SpanContext;
 use pin_project_lite::pin_project;
 use prost::Message;
 use tonic::Code;
@@ -26,7 +27,7 @@ use tower_layer::Layer;
 use tracing::{Span, field::Empty};
 
 use crate::metrics::{Metrics, RpcMetrics};
-use crate::telemetry::traces;
+use crate::telemetry::{context, traces};
 
 mod traced;
 
@@ -93,13 +94,25 @@ pub struct ObserveRpcs<S> {
     methods: Arc<Methods>,
 }
 
+/// The RPC's span when it is not exported: log context only.
+fn span(path: &str) -> Span {
+    tracing::info_span!(
+        "rpc",
+        method = %path,
+        code = Empty,
+        duration_ms = Empty,
+        trace_id = Empty,
+        span_id = Empty
+    )
+}
+
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for ObserveRpcs<S>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
 {
     type Response = Response<ObservedBody<ResBody>>;
     type Error = S::Error;
-    type Future = ObservedFuture<S::Future>;
+    type Future = ObservedFuture<context::Scoped<S::Future>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -108,29 +121,22 @@ where
     fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let arrived = Instant::now();
         let path = request.uri().path();
-        let span = tracing::info_span!(
-            "rpc",
-            method = %path,
-            code = Empty,
-            duration_ms = Empty,
-            otel.name = Empty,
-            otel.kind = Empty,
-            trace_id = Empty,
-            span_id = Empty
-        );
         // Only with traces on: no header is read otherwise.
         let traced = traces::enabled();
-        if traced {
-            traced::serve(&span, &request);
-        }
-        let rest = traced && request.extensions().get::<RestRoute>().is_some();
+        let (span, ids) = if traced {
+            traced::open(&request)
+        } else {
+            (span(path), None)
+        };
+        let sampled = ids.as_ref().is_some_and(SpanContext::is_sampled);
+        let rest = sampled && request.extensions().get::<RestRoute>().is_some();
         let metrics = self.methods.get(path).cloned();
         if let Some(metrics) = &metrics {
             metrics.started();
         }
         let inner = {
             let _entered = span.enter();
-            self.inner.call(request)
+            context::scope(ids, self.inner.call(request))
         };
         ObservedFuture {
             inner,
@@ -139,6 +145,7 @@ where
                 span,
                 metrics,
                 rest,
+                sampled,
             })),
         }
     }
@@ -150,8 +157,10 @@ struct Call {
     span: Span,
     /// `None` for a path that is no method served.
     metrics: Option<Arc<RpcMetrics>>,
-    /// A traced REST call: the answer carries the span ([`RpcSpan`]).
+    /// A sampled REST call: the answer carries the span ([`RpcSpan`]).
     rest: bool,
+    /// The span is exported: it takes the RPC's attributes.
+    sampled: bool,
 }
 
 /// An RPC until it ends; dropped before, it ends as `Cancelled` (the
@@ -170,7 +179,7 @@ impl Open {
         call.span.record("code", tracing::field::debug(code));
         call.span
             .record("duration_ms", elapsed.as_micros() as f64 / 1000.0);
-        if traces::enabled() {
+        if call.sampled {
             traced::end(&call.span, code);
         }
         tracing::info!(parent: &call.span, "rpc finished");

@@ -132,6 +132,7 @@ impl Webhooks {
             webhook: new,
             secret: secret.clone(),
             created_by: caller.subject.clone(),
+            trace: telemetry::context::current(),
         };
         let webhook = match self.registrations.submit(registration).await? {
             Created::Stored(stored) => stored.0,

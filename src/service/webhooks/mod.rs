@@ -23,6 +23,7 @@ use crate::domain::{
     SigningSecret, UpdateFields, Violations, Webhook, WebhookChanges, WebhookId,
 };
 use crate::store::{Created, Recovered, Registration, StoreError, TestDelivery};
+use crate::telemetry;
 
 const NOT_FOUND: &str = "no such webhook in this organization";
 const KIND: &str = "webhooks";
@@ -340,7 +341,7 @@ impl Webhooks {
             ),
             idempotency_key: None,
             ordering_key: OrderingKey::default(),
-            trace: None,
+            trace: telemetry::context::current(),
         };
         let publisher = self.publisher.clone();
         let sent = to_completion(async move {

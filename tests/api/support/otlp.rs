@@ -37,6 +37,11 @@ impl Caller {
     pub fn traceparent(&self) -> String {
         format!("00-{}-{}-01", self.trace_id, self.span_id)
     }
+
+    /// Its `traceparent` with the sampled flag off: it records nothing.
+    pub fn unsampled_traceparent(&self) -> String {
+        format!("00-{}-{}-00", self.trace_id, self.span_id)
+    }
 }
 
 /// A span as the collector got it, with its resource's attributes.
