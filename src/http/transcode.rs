@@ -5,6 +5,8 @@
 //! verified caller with it) through the same service the gRPC server
 //! serves; and the answer comes back as JSON and an HTTP status.
 
+use std::time::SystemTime;
+
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use http::header::{CONTENT_TYPE, TE};
@@ -49,12 +51,26 @@ pub async fn call(
     captures: Vec<(String, String)>,
     request: Request<Body>,
 ) -> Response {
+    // Only with traces on: the caller's trace, for a refusal's span.
+    let traced = traces::enabled().then(|| {
+        let parent = traces::incoming(request.headers());
+        (SystemTime::now(), parent, request.method().clone())
+    });
     match transcode(gateway, shape, captures, request).await {
         Ok(response) => response,
-        Err(error) => error.into_response(),
+        Err(error) => {
+            let response = error.into_response();
+            if let Some((started, parent, method)) = traced {
+                let route = shape.route().path;
+                traces::refused(&parent, started, &method, route, response.status());
+            }
+            response
+        }
     }
 }
 
+/// The RPC's answer; an error when the request is refused before it
+/// becomes an RPC.
 async fn transcode(
     gateway: &Gateway,
     shape: &RequestShape,

@@ -13,12 +13,13 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{OnceLock, mpsc};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{
-    SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, TracerProvider as _,
+    Span as _, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, Tracer as _,
+    TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue, Value};
 use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
@@ -27,8 +28,8 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::resource::{Resource, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracerProvider, ShouldSample,
-    SpanData, SpanExporter,
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, SdkTracerProvider,
+    ShouldSample, SpanData, SpanExporter,
 };
 use tracing::{Span, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -40,6 +41,9 @@ use crate::config::{OtlpProtocol, Root, Sampling, TraceSettings};
 
 /// Set once at start-up, when the OpenTelemetry layer is installed.
 static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// The tracer of the spans made without `tracing` ([`refused`]).
+static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 
 /// The sampler `OTEL_TRACES_SAMPLER` names, set with [`ENABLED`]: [`decide`]
 /// asks it, the SDK does not (it records every span it is given).
@@ -163,6 +167,7 @@ where
         .boxed();
     // Set once per process; a second start (the unit tests) keeps the first.
     let _ = SAMPLER.set(sampling);
+    let _ = TRACER.set(provider.tracer("webhook-service"));
     ENABLED.store(true, Ordering::Relaxed);
     Ok((
         Some(layer),
@@ -276,6 +281,38 @@ pub fn record_ids(span: &Span) -> Option<SpanContext> {
 pub fn log_ids(span: &Span, ids: &SpanContext) {
     span.record("trace_id", tracing::field::display(ids.trace_id()));
     span.record("span_id", tracing::field::display(ids.span_id()));
+}
+
+/// A REST request refused before it became an RPC (a bad token, a body
+/// that is not the route's JSON, too large): its server span, from
+/// `started` to now, in the trace `parent` names, when that trace is
+/// sampled. Named and described as HTTP's conventions say; an answer of
+/// 5xx marks it failed. Call only when [`enabled`].
+pub fn refused(
+    parent: &Context,
+    started: SystemTime,
+    method: &http::Method,
+    route: &'static str,
+    status: http::StatusCode,
+) {
+    let (Decision::Sampled, Some(tracer)) = (decide(parent), TRACER.get()) else {
+        return;
+    };
+    let mut span = tracer
+        .span_builder(format!("{method} {route}"))
+        .with_kind(SpanKind::Server)
+        .with_start_time(started)
+        .with_attributes([
+            KeyValue::new("http.request.method", method.to_string()),
+            KeyValue::new("http.route", route),
+            KeyValue::new("http.response.status_code", i64::from(status.as_u16())),
+        ])
+        .start_with_context(tracer, parent);
+    if status.is_server_error() {
+        span.set_attribute(KeyValue::new("error.type", status.as_str().to_owned()));
+        span.set_status(Status::error(status.to_string()));
+    }
+    span.end();
 }
 
 /// `ids` as W3C headers: `traceparent`, and `tracestate` when not empty.

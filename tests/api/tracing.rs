@@ -1,6 +1,7 @@
 //! OpenTelemetry traces, black-box: the binary exports to a real OTLP
 //! collector (support/otlp.rs) and each RPC's server span continues the
-//! caller's `traceparent`, over gRPC and REST; a dead collector costs
+//! caller's `traceparent`, over gRPC and REST (a REST call refused before
+//! its RPC too); a dead collector costs
 //! nothing but a warning; with no endpoint, nothing is traced.
 
 use std::time::{Duration, Instant};
@@ -112,6 +113,45 @@ fn assert_rpc_server_span(span: &Received, caller: &Caller) {
         span.resource_attribute("service.name").as_deref(),
         Some("webhook-service")
     );
+}
+
+#[tokio::test]
+async fn a_rest_call_refused_before_its_rpc_has_a_server_span_too() {
+    let dir = TempDir::new().unwrap();
+    let collector = Collector::start().await;
+    let service = traced_service(&sqlite(&dir), Some(&collector.endpoint()), &[]).await;
+    let rest = Rest::at(format!("http://{}", service.http_address().await));
+    let path = format!("/v1/organizations/{}/events", Uuid::new_v4());
+    let good = format!("Bearer {}", publisher_token());
+    for (token, body, status) in [
+        ("Bearer not-a-token", r#"{"type": "member.added"}"#, 401),
+        (good.as_str(), r#"{"type": "#, 400),
+    ] {
+        let caller = Caller::new();
+        let traceparent = caller.traceparent();
+        let headers = [
+            ("authorization", token),
+            ("content-type", "application/json"),
+            ("traceparent", traceparent.as_str()),
+        ];
+        let answer = rest.send("POST", &path, &headers, body.into()).await;
+        assert_eq!(answer.status, status, "{}", answer.body);
+
+        let span = collector
+            .wait_for_span(WAIT, |s| s.trace_id() == caller.trace_id)
+            .await;
+        assert_eq!(span.span.name, "POST /v1/organizations/{organizationId}/events");
+        assert_eq!(span.span.kind, SERVER);
+        assert_eq!(span.parent_span_id(), caller.span_id);
+        assert_eq!(
+            span.attribute("http.response.status_code"),
+            Some(status.to_string())
+        );
+        assert_eq!(span.attribute("http.request.method").as_deref(), Some("POST"));
+        // A client's error is not the server's failure.
+        let code = span.span.status.clone().unwrap_or_default().code;
+        assert_ne!(code, 2, "{status} marked failed");
+    }
 }
 
 async fn a_grpc_publish_continues_the_callers_trace(database_url: &str) {
