@@ -140,14 +140,20 @@ async fn a_rest_call_refused_before_its_rpc_has_a_server_span_too() {
         let span = collector
             .wait_for_span(WAIT, |s| s.trace_id() == caller.trace_id)
             .await;
-        assert_eq!(span.span.name, "POST /v1/organizations/{organizationId}/events");
+        assert_eq!(
+            span.span.name,
+            "POST /v1/organizations/{organizationId}/events"
+        );
         assert_eq!(span.span.kind, SERVER);
         assert_eq!(span.parent_span_id(), caller.span_id);
         assert_eq!(
             span.attribute("http.response.status_code"),
             Some(status.to_string())
         );
-        assert_eq!(span.attribute("http.request.method").as_deref(), Some("POST"));
+        assert_eq!(
+            span.attribute("http.request.method").as_deref(),
+            Some("POST")
+        );
         // A client's error is not the server's failure.
         let code = span.span.status.clone().unwrap_or_default().code;
         assert_ne!(code, 2, "{status} marked failed");
