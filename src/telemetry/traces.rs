@@ -17,19 +17,21 @@ use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{SpanContext, Status, TraceContextExt, TracerProvider as _};
 use opentelemetry::{Context, KeyValue, Value};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::resource::{Resource, TelemetryResourceDetector};
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{Sampler, SdkTracerProvider, SpanData, SpanExporter};
+use secrecy::ExposeSecret;
+use tonic::transport::{ClientTlsConfig, Identity};
 use tracing::{Span, Subscriber};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::filter_fn;
 use tracing_subscriber::registry::LookupSpan;
 
-use crate::config::{OtlpProtocol, Root, Sampling, TraceSettings};
+use crate::config::{CollectorTls, OtlpProtocol, Root, Sampling, TraceSettings};
 
 /// Set once at start-up, when the OpenTelemetry layer is installed.
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -87,14 +89,22 @@ where
         return Ok((None, Tracing { provider: None }));
     };
     let sampler = sampler(settings.sampling().map_err(anyhow::Error::msg)?);
+    // Read even for an http:// endpoint: a wrong file is a wrong setting.
+    let tls = settings.tls.read()?;
     let exporter = match settings.protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(url.clone())
-            .build(),
+        OtlpProtocol::Grpc => {
+            let builder = opentelemetry_otlp::SpanExporter::builder()
+                .with_tonic()
+                .with_endpoint(url.clone());
+            if url.starts_with("https://") {
+                builder.with_tls_config(grpc_tls(&tls)).build()
+            } else {
+                builder.build()
+            }
+        }
         OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
             .with_http()
-            .with_http_client(http_client()?)
+            .with_http_client(http_client(tls.client_config)?)
             .with_protocol(Protocol::HttpBinary)
             .with_endpoint(url.clone())
             .build(),
@@ -154,13 +164,25 @@ where
 /// The client of the http/protobuf exporter. Ours, not the one the SDK
 /// would build: reqwest finds no process-wide TLS provider here (we give
 /// each client ring explicitly) and would panic building one.
-fn http_client() -> anyhow::Result<reqwest::Client> {
-    let tls = crate::tls::client_config(None, "OTEL_EXPORTER_OTLP_ENDPOINT")?;
+fn http_client(tls: rustls::ClientConfig) -> anyhow::Result<reqwest::Client> {
     reqwest::Client::builder()
         .use_preconfigured_tls(tls)
         .timeout(HTTP_EXPORT_TIMEOUT)
         .build()
         .context("cannot build the OTLP exporter's HTTP client")
+}
+
+/// The gRPC exporter's TLS: tonic builds its own rustls client (with ring,
+/// the `tls-ring` feature) from the same roots and client certificate.
+fn grpc_tls(tls: &CollectorTls) -> ClientTlsConfig {
+    let config = ClientTlsConfig::new().trust_anchors(tls.roots.roots.iter().cloned());
+    match &tls.identity {
+        Some(identity) => config.identity(Identity::from_pem(
+            &identity.chain,
+            identity.key.expose_secret(),
+        )),
+        None => config,
+    }
 }
 
 fn sampler(sampling: Sampling) -> Sampler {
