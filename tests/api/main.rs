@@ -90,6 +90,7 @@ mod test_events;
 mod tls;
 mod tracing;
 mod tracing_deliveries;
+mod tracing_memory;
 mod tracing_tls;
 mod updates;
 mod watch_limits;

@@ -255,3 +255,36 @@ impl Drop for Collector {
         self.server.abort();
     }
 }
+
+/// A collector that accepts connections and never answers: each export
+/// hangs until its timeout, the worst a dead collector can do (a refused
+/// connection fails at once and empties the service's queue at once).
+pub struct SilentCollector {
+    pub port: u16,
+    holder: tokio::task::JoinHandle<()>,
+}
+
+impl SilentCollector {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let holder = tokio::spawn(async move {
+            // Held open, never read: the client waits for an answer.
+            let mut held = Vec::new();
+            while let Ok((connection, _)) = listener.accept().await {
+                held.push(connection);
+            }
+        });
+        Self { port, holder }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SilentCollector {
+    fn drop(&mut self) {
+        self.holder.abort();
+    }
+}
