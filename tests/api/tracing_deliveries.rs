@@ -57,7 +57,7 @@ fn sqlite(dir: &TempDir) -> String {
 }
 
 /// Publishes a `member.added` for `organization` within `caller`'s trace.
-async fn publish(service: &ServiceProcess, organization: Uuid, caller: &Caller) {
+pub async fn publish(service: &ServiceProcess, organization: Uuid, caller: &Caller) {
     let request = PublishEventRequest {
         organization_id: organization.to_string(),
         r#type: "member.added".to_owned(),

@@ -11,12 +11,11 @@ use tempfile::TempDir;
 use uuid::Uuid;
 
 use crate::cli::start_failure;
+use crate::support::JWT_SECRET;
 use crate::support::otlp::{Caller, Collector, Otlp};
 use crate::support::otlp_tls::{CollectorPki, ServerTls};
 use crate::support::process::ServiceProcess;
-use crate::support::{JWT_SECRET, authorized, publisher_token, to_struct};
-use webhook_service::grpc::proto::PublishEventRequest;
-use webhook_service::grpc::proto::event_service_client::EventServiceClient;
+use crate::tracing_deliveries::publish;
 
 const WAIT: Duration = Duration::from_secs(20);
 /// SERVER, in OTLP's `Span.SpanKind`.
@@ -46,26 +45,6 @@ async fn traced_service(
     ServiceProcess::start(&database_url, &all).await
 }
 
-/// PublishEvent with `caller`'s `traceparent`; it must answer OK.
-async fn publish(service: &ServiceProcess, caller: &Caller) {
-    let mut request = authorized(
-        PublishEventRequest {
-            organization_id: Uuid::new_v4().to_string(),
-            r#type: "member.added".to_owned(),
-            data: Some(to_struct(serde_json::json!({ "n": 1 }))),
-            ..Default::default()
-        },
-        &publisher_token(),
-    );
-    request
-        .metadata_mut()
-        .insert("traceparent", caller.traceparent().parse().unwrap());
-    EventServiceClient::new(service.channel())
-        .publish_event(request)
-        .await
-        .expect("published");
-}
-
 /// A collector over TLS gets the RPC's server span, the service trusting
 /// its CA, and with `mutual` presenting the client certificate it demands.
 async fn spans_arrive_over_tls(protocol: Otlp, mutual: bool) {
@@ -83,7 +62,7 @@ async fn spans_arrive_over_tls(protocol: Otlp, mutual: bool) {
     }
     let service = traced_service(&dir, protocol, &collector, &envs).await;
     let caller = Caller::new();
-    publish(&service, &caller).await;
+    publish(&service, Uuid::new_v4(), &caller).await;
     let span = collector
         .wait_for_span(WAIT, |s| {
             s.trace_id() == caller.trace_id && s.span.kind == SERVER
@@ -128,14 +107,14 @@ async fn nothing_arrives(protocol: Otlp, pki: &CollectorPki, server: &ServerTls)
     )
     .await;
     let caller = Caller::new();
-    publish(&service, &caller).await;
+    publish(&service, Uuid::new_v4(), &caller).await;
     let deadline = Instant::now() + WAIT;
     while !service.log().contains(EXPORT_FAILED) {
         assert!(Instant::now() < deadline, "{}", service.log());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     // Publishing still answers once exports have failed.
-    publish(&service, &Caller::new()).await;
+    publish(&service, Uuid::new_v4(), &Caller::new()).await;
     assert!(collector.spans().is_empty());
 }
 
