@@ -17,6 +17,7 @@ use crate::grpc::limits::{DEFAULT_OTHER_BYTES, DEFAULT_PUBLISH_EVENT_BYTES};
 use crate::http::FrameAncestors;
 
 mod listen;
+mod otlp_tls;
 mod parts;
 #[cfg(test)]
 mod reference;
@@ -24,6 +25,7 @@ mod token;
 mod traces;
 
 pub use listen::ListenArgs;
+pub use otlp_tls::{ClientIdentityPem, CollectorTls, OtlpTlsSettings};
 pub use token::TokenArgs;
 pub use traces::{OtlpProtocol, ResourceAttributes, Root, Sampling, TraceSettings};
 

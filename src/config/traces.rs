@@ -5,6 +5,8 @@
 
 use clap::{Args, ValueEnum};
 
+use super::otlp_tls::OtlpTlsSettings;
+
 /// How traces leave: OTLP over gRPC or over HTTP with protobuf bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum OtlpProtocol {
@@ -64,7 +66,7 @@ pub enum Root {
 /// The OpenTelemetry settings of `serve`.
 #[derive(Debug, Clone, Args)]
 pub struct TraceSettings {
-    /// Base URL of an OTLP collector, such as `http://otel-collector:4318` (http/protobuf, which sends to its `/v1/traces`) or `http://otel-collector:4317` (grpc). Traces are exported only when this or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set; plain http only (run a collector or agent nearby for TLS). See docs/tracing.md.
+    /// Base URL of an OTLP collector, such as `http://otel-collector:4318` (http/protobuf, which sends to its `/v1/traces`) or `https://otel-collector:4317` (grpc, over TLS). Traces are exported only when this or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT is set. See docs/tracing.md.
     #[arg(
         long = "otel-exporter-otlp-endpoint",
         env = "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -109,6 +111,8 @@ pub struct TraceSettings {
         value_parser = parse_resource_attributes
     )]
     pub resource_attributes: Option<ResourceAttributes>,
+    #[command(flatten)]
+    pub tls: OtlpTlsSettings,
 }
 
 /// `OTEL_RESOURCE_ATTRIBUTES`, decoded.
@@ -155,20 +159,15 @@ impl TraceSettings {
     }
 }
 
-/// An OTLP endpoint: an http URL with a host. TLS is refused here rather
-/// than at the first export, with a word on what to do instead.
+/// An OTLP endpoint: an http or https URL with a host.
 fn parse_endpoint(s: &str, setting: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(s).map_err(|e| {
         format!("{setting} must be a URL such as http://otel-collector:4318: `{s}` is not ({e})")
     })?;
     match url.scheme() {
-        "http" if url.host_str().is_some() => Ok(url),
-        "https" => Err(format!(
-            "{setting}: `{s}` asks for TLS, which the exporter does not speak yet; \
-             point it at a collector or agent on the same host or network over http://"
-        )),
+        "http" | "https" if url.host_str().is_some() => Ok(url),
         _ => Err(format!(
-            "{setting} must be an http:// URL with a host: `{s}` is not"
+            "{setting} must be an http:// or https:// URL with a host: `{s}` is not"
         )),
     }
 }
@@ -242,8 +241,10 @@ mod tests {
     }
 
     #[test]
-    fn endpoints_must_be_plain_http_urls() {
-        for wrong in ["c:4318", "not a url", "https://c:4318", "ftp://c"] {
+    fn endpoints_must_be_http_or_https_urls() {
+        let traces = settings(&["--otel-exporter-otlp-endpoint", "https://c:4318"]).unwrap();
+        assert_eq!(traces.export_url().unwrap(), "https://c:4318/v1/traces");
+        for wrong in ["c:4318", "not a url", "https://", "ftp://c"] {
             let err = settings(&["--otel-exporter-otlp-endpoint", wrong]).unwrap_err();
             assert!(
                 err.to_string().contains("OTEL_EXPORTER_OTLP_ENDPOINT"),

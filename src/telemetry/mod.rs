@@ -12,9 +12,10 @@ use tracing_subscriber::{EnvFilter, Layer};
 use crate::config::{LogFormat, TraceSettings};
 
 pub mod context;
+mod export;
 pub mod traces;
 
-pub use traces::Tracing;
+pub use export::Tracing;
 
 /// Installs the global subscriber, with the OpenTelemetry layer when an
 /// OTLP endpoint is set; call once, first thing, inside the tokio runtime
@@ -33,7 +34,7 @@ pub fn init(format: LogFormat, settings: &TraceSettings) -> anyhow::Result<Traci
         LogFormat::Json => logs.json().flatten_event(true).boxed(),
         LogFormat::Text => logs.boxed(),
     };
-    let (spans, tracing) = traces::start(settings)?;
+    let (spans, tracing) = export::start(settings)?;
     // RUST_LOG filters the log lines only: a quiet log keeps its traces.
     tracing_subscriber::registry()
         .with(logs.with_filter(filter))

@@ -1,7 +1,8 @@
-//! OpenTelemetry traces: spans exported over OTLP to a collector, in
-//! batches, when an endpoint is set (docs/tracing.md). With none, no layer
-//! is installed and [`enabled`] is false: the code that makes spans asks
-//! it before doing anything for traces (no header is parsed, no id made).
+//! Traces as the code sees them (docs/tracing.md): whether they are on
+//! ([`enabled`], false without an endpoint: the code that makes spans asks
+//! it before doing anything for traces), the sampling decision, the W3C
+//! headers, and the attributes of spans. The pipeline that exports them is
+//! `super::export`.
 //!
 //! Only spans that declare an `otel.kind` field are exported; the others
 //! stay log context. Whether a trace is sampled is decided once, where it
@@ -11,33 +12,21 @@
 //! ids that its headers and logs carry on. At a low sampling rate, most
 //! calls thus cost a header parse and two random numbers, not a span.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{OnceLock, mpsc};
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
-use anyhow::Context as _;
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{
     Span as _, SpanContext, SpanKind, Status, TraceContextExt, TraceFlags, Tracer as _,
-    TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue, Value};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::error::OTelSdkResult;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::resource::{Resource, TelemetryResourceDetector};
-use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{
-    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, SdkTracerProvider,
-    ShouldSample, SpanData, SpanExporter,
+    IdGenerator, RandomIdGenerator, Sampler, SamplingDecision, SdkTracer, ShouldSample,
 };
-use tracing::{Span, Subscriber};
+use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::Layer;
-use tracing_subscriber::filter::{LevelFilter, filter_fn};
-use tracing_subscriber::registry::LookupSpan;
-
-use crate::config::{OtlpProtocol, Root, Sampling, TraceSettings};
 
 /// Set once at start-up, when the OpenTelemetry layer is installed.
 static ENABLED: AtomicBool = AtomicBool::new(false);
@@ -49,157 +38,18 @@ static TRACER: OnceLock<SdkTracer> = OnceLock::new();
 /// asks it, the SDK does not (it records every span it is given).
 static SAMPLER: OnceLock<Sampler> = OnceLock::new();
 
-/// The longest one http/protobuf export request may take (OTLP's default).
-const HTTP_EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// How long the last spans may take to leave at shutdown.
-const FLUSH_GRACE: Duration = Duration::from_secs(5);
-
 /// Whether spans are exported: one relaxed load, for the hot path.
 pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// The exporter's pipeline while the service runs; [`Tracing::shutdown`]
-/// sends what is still queued.
-pub struct Tracing {
-    provider: Option<SdkTracerProvider>,
-}
-
-impl Tracing {
-    /// Exports the spans still queued, waiting at most a few seconds (a
-    /// dead collector must not hold the exit up); call it while the tokio
-    /// runtime still runs, outside it.
-    pub fn shutdown(self) {
-        let Some(provider) = self.provider else {
-            return;
-        };
-        let (done, finished) = mpsc::channel();
-        std::thread::spawn(move || {
-            let _ = done.send(provider.shutdown());
-        });
-        match finished.recv_timeout(FLUSH_GRACE) {
-            Ok(Ok(())) => {}
-            Ok(Err(err)) => tracing::warn!(error = %err, "the last spans were not exported"),
-            Err(_) => tracing::warn!(
-                waited = ?FLUSH_GRACE,
-                "the last spans were not exported: the collector did not answer in time"
-            ),
-        }
-    }
-}
-
-/// The layer that turns spans into OpenTelemetry spans.
-type SpansLayer<S> = Box<dyn Layer<S> + Send + Sync>;
-
-/// The OpenTelemetry layer the settings ask for (none without an endpoint),
-/// and its pipeline. Must run inside the tokio runtime.
-pub(super) fn start<S>(settings: &TraceSettings) -> anyhow::Result<(Option<SpansLayer<S>>, Tracing)>
-where
-    S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync,
-{
-    let Some(url) = settings.export_url() else {
-        return Ok((None, Tracing { provider: None }));
-    };
-    let sampling = sampler(settings.sampling().map_err(anyhow::Error::msg)?);
-    let exporter = match settings.protocol {
-        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(url.clone())
-            .build(),
-        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_http_client(http_client()?)
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(url.clone())
-            .build(),
-    }
-    .with_context(|| format!("cannot set up the OTLP span exporter to {url}"))?;
-    let attributes = settings
-        .resource_attributes
-        .iter()
-        .flat_map(|attributes| attributes.0.iter())
-        .map(|(key, value)| KeyValue::new(key.clone(), value.clone()));
-    let resource = Resource::builder_empty()
-        .with_detector(Box::new(TelemetryResourceDetector))
-        .with_attributes(attributes)
-        .with_service_name(settings.service_name.clone())
-        .build();
-    // The queue is bounded (OTEL_BSP_MAX_QUEUE_SIZE, 2048 spans): when the
-    // collector cannot keep up, spans are dropped, never waited for.
-    let processor = BatchSpanProcessor::builder(
-        Watched::new(exporter, url.clone()),
-        opentelemetry_sdk::runtime::Tokio,
-    )
-    .build();
-    // The sampler decided before any span is made (see `decide`): the spans
-    // the layer sees all belong to sampled traces.
-    let provider = SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .with_sampler(Sampler::AlwaysOn)
-        .with_resource(resource)
-        .build();
-    let tracer = provider.tracer("webhook-service");
-    // No per-span source location, thread or busy/idle attributes: each
-    // costs every span (strings, a clock read at each poll) and says
-    // nothing the span's name and ids do not.
-    let layer = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        .with_location(false)
-        .with_threads(false)
-        .with_tracked_inactivity(false)
-        // Its own filter, not RUST_LOG's: the spans that declare a kind
-        // whatever the log level, and as their events the lines a default
-        // log keeps (info and above).
-        .with_filter(
-            filter_fn(|meta| {
-                if meta.is_span() {
-                    meta.fields().field("otel.kind").is_some()
-                } else {
-                    *meta.level() <= tracing::Level::INFO
-                }
-            })
-            // Without the hint, `tracing` would think this layer wants
-            // debug and trace events, and every such line of every crate
-            // would be built and offered to it.
-            .with_max_level_hint(LevelFilter::INFO),
-        )
-        .boxed();
-    // Set once per process; a second start (the unit tests) keeps the first.
-    let _ = SAMPLER.set(sampling);
-    let _ = TRACER.set(provider.tracer("webhook-service"));
+/// Turns traces on, deciding with `sampler` (the pipeline calls it once it
+/// is built). Once per process: a second call (the unit tests) keeps the
+/// first's.
+pub(super) fn install(sampler: Sampler, tracer: SdkTracer) {
+    let _ = SAMPLER.set(sampler);
+    let _ = TRACER.set(tracer);
     ENABLED.store(true, Ordering::Relaxed);
-    Ok((
-        Some(layer),
-        Tracing {
-            provider: Some(provider),
-        },
-    ))
-}
-
-/// The client of the http/protobuf exporter. Ours, not the one the SDK
-/// would build: reqwest finds no process-wide TLS provider here (we give
-/// each client ring explicitly) and would panic building one.
-fn http_client() -> anyhow::Result<reqwest::Client> {
-    let tls = crate::tls::client_config(None, "OTEL_EXPORTER_OTLP_ENDPOINT")?;
-    reqwest::Client::builder()
-        .use_preconfigured_tls(tls)
-        .timeout(HTTP_EXPORT_TIMEOUT)
-        .build()
-        .context("cannot build the OTLP exporter's HTTP client")
-}
-
-fn sampler(sampling: Sampling) -> Sampler {
-    match sampling {
-        Sampling::AlwaysOn => Sampler::AlwaysOn,
-        Sampling::AlwaysOff => Sampler::AlwaysOff,
-        Sampling::Ratio(ratio) => Sampler::TraceIdRatioBased(ratio),
-        Sampling::ParentBased(root) => Sampler::ParentBased(Box::new(match root {
-            Root::AlwaysOn => Sampler::AlwaysOn,
-            Root::AlwaysOff => Sampler::AlwaysOff,
-            Root::Ratio(ratio) => Sampler::TraceIdRatioBased(ratio),
-        })),
-    }
 }
 
 /// What a span of ours is, decided once where its trace enters.
@@ -382,63 +232,11 @@ impl Extractor for Headers<'_> {
     }
 }
 
-/// The OTLP exporter, saying in the log when export starts failing and
-/// when it works again (once each, not per batch): the spans of a failing
-/// batch are lost, the service goes on.
-#[derive(Debug)]
-struct Watched {
-    inner: opentelemetry_otlp::SpanExporter,
-    url: String,
-    failing: AtomicBool,
-}
-
-impl Watched {
-    fn new(inner: opentelemetry_otlp::SpanExporter, url: String) -> Self {
-        Self {
-            inner,
-            url,
-            failing: AtomicBool::new(false),
-        }
-    }
-}
-
-impl SpanExporter for Watched {
-    async fn export(&self, batch: Vec<SpanData>) -> OTelSdkResult {
-        let spans = batch.len();
-        let exported = self.inner.export(batch).await;
-        match &exported {
-            Err(err) if !self.failing.swap(true, Ordering::Relaxed) => {
-                tracing::warn!(
-                    endpoint = %self.url,
-                    error = %err,
-                    spans,
-                    "cannot export spans to the collector; dropping them until it answers"
-                );
-            }
-            Ok(()) if self.failing.swap(false, Ordering::Relaxed) => {
-                tracing::info!(endpoint = %self.url, "exporting spans again");
-            }
-            _ => {}
-        }
-        exported
-    }
-
-    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
-        self.inner.shutdown_with_timeout(timeout)
-    }
-
-    fn force_flush(&self) -> OTelSdkResult {
-        self.inner.force_flush()
-    }
-
-    fn set_resource(&mut self, resource: &Resource) {
-        self.inner.set_resource(resource);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Root, Sampling};
+    use crate::telemetry::export::sampler;
 
     #[test]
     fn a_traceparent_names_a_remote_parent() {
@@ -514,17 +312,5 @@ mod tests {
             decide_with(&sampler(Sampling::Ratio(1.0)), &Context::new()),
             Decision::Sampled
         ));
-    }
-
-    #[test]
-    fn without_an_endpoint_no_layer_is_installed() {
-        let settings = crate::config::Cli::try_parse_args_from(["webhook-service"]).unwrap();
-        let crate::config::Command::Serve(settings) = settings.command else {
-            panic!("serve is the default command");
-        };
-        let (layer, tracing) = start::<tracing_subscriber::Registry>(&settings.traces).unwrap();
-        assert!(layer.is_none());
-        assert!(tracing.provider.is_none());
-        assert!(!enabled());
     }
 }

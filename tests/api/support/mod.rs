@@ -10,6 +10,7 @@ pub mod jwks;
 pub mod listener;
 pub mod oauth2;
 pub mod otlp;
+pub mod otlp_tls;
 pub mod pki;
 pub mod portal;
 pub mod postgres;

@@ -19,6 +19,8 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
+use super::otlp_tls::{ServerTls, TlsListener};
+
 /// A caller's trace context, as a test sends it in `traceparent`: a fresh
 /// trace id, its own span id, sampled.
 pub struct Caller {
@@ -122,59 +124,90 @@ impl TraceService for Keep {
     }
 }
 
+/// OTLP's two transports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Otlp {
+    Grpc,
+    /// HTTP with protobuf bodies.
+    Http,
+}
+
+fn serve_grpc(
+    listener: tokio::net::TcpListener,
+    spans: Arc<Spans>,
+    tls: Option<&ServerTls>,
+) -> tokio::task::JoinHandle<()> {
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls.tonic()).unwrap();
+    }
+    let router = builder.add_service(TraceServiceServer::new(Keep(spans)));
+    tokio::spawn(async move {
+        router
+            .serve_with_incoming(TcpListenerStream::new(listener))
+            .await
+            .expect("the collector serves");
+    })
+}
+
+fn serve_http(
+    listener: tokio::net::TcpListener,
+    spans: Arc<Spans>,
+    tls: Option<&ServerTls>,
+) -> tokio::task::JoinHandle<()> {
+    let export = move |body: bytes::Bytes| {
+        let spans = spans.clone();
+        async move {
+            let request = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
+            spans.keep(request);
+            (
+                [(http::header::CONTENT_TYPE, "application/x-protobuf")],
+                ExportTraceServiceResponse::default().encode_to_vec(),
+            )
+        }
+    };
+    let app = axum::Router::new().route("/v1/traces", axum::routing::post(export));
+    let acceptor = tls.map(ServerTls::acceptor);
+    tokio::spawn(async move {
+        match acceptor {
+            Some(acceptor) => axum::serve(TlsListener { listener, acceptor }, app).await,
+            None => axum::serve(listener, app).await,
+        }
+        .expect("the collector serves");
+    })
+}
+
 /// The collector; it stops serving when dropped.
 pub struct Collector {
     pub port: u16,
+    scheme: &'static str,
     spans: Arc<Spans>,
     server: tokio::task::JoinHandle<()>,
 }
 
 impl Collector {
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let spans = Arc::new(Spans::default());
-        let service = TraceServiceServer::new(Keep(spans.clone()));
-        let server = tokio::spawn(async move {
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(TcpListenerStream::new(listener))
-                .await
-                .expect("the collector serves");
-        });
-        Self {
-            port,
-            spans,
-            server,
-        }
+        Self::serve(Otlp::Grpc, None).await
     }
 
     /// The same collector over OTLP/HTTP with protobuf bodies: `POST
     /// /v1/traces`.
     pub async fn start_http() -> Self {
+        Self::serve(Otlp::Http, None).await
+    }
+
+    /// A collector speaking `protocol`, over TLS when `tls` is given.
+    pub async fn serve(protocol: Otlp, tls: Option<&ServerTls>) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let spans = Arc::new(Spans::default());
-        let keep = spans.clone();
-        let export = move |body: bytes::Bytes| {
-            let keep = keep.clone();
-            async move {
-                let request = ExportTraceServiceRequest::decode(body).expect("an OTLP request");
-                keep.keep(request);
-                (
-                    [(http::header::CONTENT_TYPE, "application/x-protobuf")],
-                    ExportTraceServiceResponse::default().encode_to_vec(),
-                )
-            }
+        let server = match protocol {
+            Otlp::Grpc => serve_grpc(listener, spans.clone(), tls),
+            Otlp::Http => serve_http(listener, spans.clone(), tls),
         };
-        let app = axum::Router::new().route("/v1/traces", axum::routing::post(export));
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .await
-                .expect("the collector serves");
-        });
         Self {
             port,
+            scheme: if tls.is_some() { "https" } else { "http" },
             spans,
             server,
         }
@@ -182,7 +215,7 @@ impl Collector {
 
     /// Its URL, for OTEL_EXPORTER_OTLP_ENDPOINT.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     /// A loopback endpoint where nothing listens: a collector that is down.
@@ -225,5 +258,38 @@ impl Collector {
 impl Drop for Collector {
     fn drop(&mut self) {
         self.server.abort();
+    }
+}
+
+/// A collector that accepts connections and never answers: each export
+/// hangs until its timeout, the worst a dead collector can do (a refused
+/// connection fails at once and empties the service's queue at once).
+pub struct SilentCollector {
+    pub port: u16,
+    holder: tokio::task::JoinHandle<()>,
+}
+
+impl SilentCollector {
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let holder = tokio::spawn(async move {
+            // Held open, never read: the client waits for an answer.
+            let mut held = Vec::new();
+            while let Ok((connection, _)) = listener.accept().await {
+                held.push(connection);
+            }
+        });
+        Self { port, holder }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for SilentCollector {
+    fn drop(&mut self) {
+        self.holder.abort();
     }
 }
