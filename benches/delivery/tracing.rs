@@ -27,7 +27,7 @@ use crate::scenarios::{Databases, GRPC_CHANNELS};
 use crate::service::{Service, authorized, owner_token};
 
 /// Rounds of each setting, after one of each to warm up.
-const ROUNDS: usize = 5;
+const ROUNDS: usize = 11;
 const LIMIT: Duration = Duration::from_secs(300);
 
 #[derive(Debug, Clone, Serialize)]
