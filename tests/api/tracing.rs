@@ -4,7 +4,7 @@
 //! its RPC too); a dead collector costs
 //! nothing but a warning; with no endpoint, nothing is traced.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -73,24 +73,18 @@ async fn publish_over_grpc(service: &ServiceProcess, traceparent: Option<&str>) 
 /// The JSON log lines written inside the RPC whose span has `method`,
 /// once at least one ("rpc finished") is there.
 pub(super) async fn rpc_log_lines(service: &ServiceProcess, method: &str) -> Vec<Value> {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let lines: Vec<Value> = service
-            .log()
-            .lines()
+    let lines = |log: &str| -> Vec<Value> {
+        log.lines()
             .filter_map(|line| serde_json::from_str::<Value>(line).ok())
             .filter(|line| line["span"]["method"].as_str() == Some(method))
-            .collect();
-        if lines.iter().any(|line| line["message"] == "rpc finished") {
-            return lines;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no rpc log line:\n{}",
-            service.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .collect()
+    };
+    let finished = |log: &str| {
+        lines(log)
+            .iter()
+            .any(|line| line["message"] == "rpc finished")
+    };
+    lines(&service.wait_for_log(WAIT, finished).await)
 }
 
 fn assert_rpc_server_span(span: &Received, caller: &Caller) {
@@ -322,22 +316,13 @@ async fn with_the_collector_down_publishing_and_delivery_go_on_and_a_warning_is_
         .await
         .expect("publishing answers OK with the collector down");
 
-    let deadline = Instant::now() + WAIT;
-    while receiver.received("/hook").is_empty()
-        || !service
-            .log()
-            .contains("cannot export spans to the collector")
-    {
-        assert!(
-            Instant::now() < deadline,
-            "delivered: {}; log:\n{}",
-            receiver.received("/hook").len(),
-            service.log()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let warnings = service
-        .log()
+    receiver.wait_for("/hook", 1, WAIT).await;
+    let log = service
+        .wait_for_log(WAIT, |log| {
+            log.contains("cannot export spans to the collector")
+        })
+        .await;
+    let warnings = log
         .lines()
         .filter(|line| line.contains("cannot export spans to the collector"))
         .count();
@@ -354,13 +339,9 @@ async fn with_no_endpoint_nothing_is_traced_and_logs_carry_no_trace_id() {
     publish_over_grpc(&service, Some(&caller.traceparent())).await;
     // A later call's log line proves the first one's were written.
     publish_over_grpc(&service, None).await;
-    let deadline = Instant::now() + WAIT;
-    while service.log().matches("rpc finished").count() < 2 {
-        assert!(Instant::now() < deadline, "{}", service.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-
-    let log = service.log();
+    let log = service
+        .wait_for_log(WAIT, |log| log.matches("rpc finished").count() >= 2)
+        .await;
     assert!(!log.contains("trace_id"), "{log}");
     assert!(!log.contains(&caller.trace_id), "{log}");
     assert!(!log.contains("exporting traces"), "{log}");

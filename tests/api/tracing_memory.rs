@@ -4,7 +4,7 @@
 //! rest are dropped, so the service's resident memory stays flat however
 //! many events it publishes and delivers.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::json;
 use tempfile::TempDir;
@@ -61,15 +61,9 @@ async fn publish_and_deliver(
     while let Some(done) = calls.join_next().await {
         done.unwrap();
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while receiver.total() < delivered {
-        assert!(
-            Instant::now() < deadline,
-            "delivered {} of {delivered}",
-            receiver.total()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    receiver
+        .wait_for("/hook", delivered, Duration::from_secs(60))
+        .await;
 }
 
 /// Spans per event: the RPC's, the commit's and the one attempt's.
@@ -131,12 +125,9 @@ async fn with_the_collector_silent_memory_stays_bounded_while_thousands_of_event
     );
     // And the collector was as good as dead: exports hung until their
     // timeout (10 s) and failed.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !service
-        .log()
-        .contains("cannot export spans to the collector")
-    {
-        assert!(Instant::now() < deadline, "{}", service.log());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    service
+        .wait_for_log(Duration::from_secs(20), |log| {
+            log.contains("cannot export spans to the collector")
+        })
+        .await;
 }

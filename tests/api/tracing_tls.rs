@@ -5,7 +5,7 @@
 //! when the collector demands one; a collector it cannot trust gets
 //! nothing, and a CA file it cannot read stops it at start-up.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 use uuid::Uuid;
@@ -108,11 +108,9 @@ async fn nothing_arrives(protocol: Otlp, pki: &CollectorPki, server: &ServerTls)
     .await;
     let caller = Caller::new();
     publish(&service, Uuid::new_v4(), &caller.traceparent()).await;
-    let deadline = Instant::now() + WAIT;
-    while !service.log().contains(EXPORT_FAILED) {
-        assert!(Instant::now() < deadline, "{}", service.log());
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    service
+        .wait_for_log(WAIT, |log| log.contains(EXPORT_FAILED))
+        .await;
     // Publishing still answers once exports have failed.
     publish(&service, Uuid::new_v4(), &Caller::new().traceparent()).await;
     assert!(collector.spans().is_empty());

@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::oneshot;
+use tokio::sync::{Notify, oneshot};
 use tonic::Status;
 use tonic::transport::Channel;
 use uuid::Uuid;
@@ -34,6 +34,8 @@ pub struct ServiceProcess {
     child: std::process::Child,
     pub address: SocketAddr,
     log: Arc<Mutex<Vec<u8>>>,
+    /// Told at each line added to `log`.
+    logged: Arc<Notify>,
     /// The thread copying its stderr into `log`: finished once all of it
     /// is there.
     reader: std::thread::JoinHandle<()>,
@@ -87,8 +89,9 @@ impl ServiceProcess {
         };
         let log = Arc::new(Mutex::new(Vec::new()));
         let (serving, address) = oneshot::channel();
-        let sink = log.clone();
-        let reader = std::thread::spawn(move || read_log(output, &sink, serving));
+        let logged = Arc::new(Notify::new());
+        let (sink, told) = (log.clone(), logged.clone());
+        let reader = std::thread::spawn(move || read_log(output, &sink, &told, serving));
         let address = match tokio::time::timeout(Duration::from_secs(30), address).await {
             Ok(Ok(address)) => address,
             outcome => {
@@ -104,6 +107,7 @@ impl ServiceProcess {
             child,
             address,
             log,
+            logged,
             reader,
             channel,
         }
@@ -199,6 +203,25 @@ impl ServiceProcess {
     /// What it has written to stderr so far.
     pub fn log(&self) -> String {
         String::from_utf8_lossy(&self.log.lock().unwrap()).into_owned()
+    }
+
+    /// Its log, once `ready` says it holds what the caller waits for;
+    /// fails after `limit`, showing the log. Wakes at each line written.
+    pub async fn wait_for_log(&self, limit: Duration, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + limit;
+        loop {
+            let line = self.logged.notified();
+            tokio::pin!(line);
+            line.as_mut().enable();
+            let log = self.log();
+            if ready(&log) {
+                return log;
+            }
+            assert!(
+                tokio::time::timeout_at(deadline, line).await.is_ok(),
+                "not logged within {limit:?}:\n{log}"
+            );
+        }
     }
 
     /// Creates a webhook for `url` in `organization` as one of its OWNERs;
@@ -302,6 +325,7 @@ impl Drop for ServiceProcess {
 fn read_log(
     output: Box<dyn Read + Send>,
     log: &Mutex<Vec<u8>>,
+    logged: &Notify,
     serving: oneshot::Sender<SocketAddr>,
 ) {
     let mut serving = Some(serving);
@@ -310,6 +334,7 @@ fn read_log(
     // A terminal whose other end has closed reads as an error (EIO).
     while output.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
         log.lock().unwrap().extend_from_slice(&line);
+        logged.notify_waiters();
         let text = String::from_utf8_lossy(&line);
         if text.contains("serving gRPC")
             && let Some(address) = loopback_address(&text)
