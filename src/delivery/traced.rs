@@ -1,9 +1,10 @@
 //! An attempt as an OpenTelemetry client span (docs/tracing.md), made only
-//! when traces are on and its trace sampled: a child of the span that published the event (its
-//! stored trace context), so that every attempt, retries and attempts made
-//! after a restart or by another process included, joins the publisher's
-//! trace; and the `traceparent` the request carries names it. An unsampled
-//! attempt still sends a `traceparent`, with ids of its own.
+//! when traces are on and its trace sampled: a child of the span that
+//! published the event (its stored trace context), so that every attempt,
+//! retries and attempts made after a restart or by another process
+//! included, joins the publisher's trace; and the `traceparent` the request
+//! carries names it. An unsampled attempt still sends a `traceparent`, with
+//! ids of its own.
 
 use tracing::Span;
 use tracing::field::Empty;
