@@ -54,7 +54,11 @@ impl Store {
 /// scan on `deliveries_organization_due`, each step seeking the next
 /// organization id above the last one. The claimable test is a range scan
 /// of the same index, organization fixed, `next_attempt_at` up to `now`:
-/// later retries are not read.
+/// later retries are not read. It is a first row in that index's order,
+/// not an `EXISTS`: PostgreSQL keeps a generic plan for a statement
+/// prepared often, and in one that knows neither `now` nor the
+/// organization, an `EXISTS` reads the whole table for each organization
+/// (tests/api/skewed_plans.rs); only the index gives this order.
 pub(super) fn pending_organizations(
     backend: DbBackend,
     after: Option<OrganizationId>,
@@ -79,12 +83,13 @@ pub(super) fn pending_organizations(
                    WHERE {CLAIMABLE} AND d.organization_id > orgs.org \
                    ORDER BY d.organization_id LIMIT 1), orgs.n + 1 \
            FROM orgs WHERE orgs.org IS NOT NULL AND orgs.n < {next} \
-         ) SELECT org, EXISTS ( \
-             SELECT 1 FROM deliveries d \
+         ) SELECT org, COALESCE(( \
+             SELECT TRUE FROM deliveries d \
              WHERE {CLAIMABLE} AND d.organization_id = orgs.org \
                AND d.next_attempt_at <= {at} \
                AND (d.lease_until IS NULL OR d.lease_until <= {at}) \
-           ) AS claimable \
+             ORDER BY d.organization_id, d.next_attempt_at LIMIT 1 \
+           ), FALSE) AS claimable \
          FROM orgs WHERE org IS NOT NULL ORDER BY org"
     );
     let start = after.map_or(Uuid::nil(), |o| o.as_uuid());

@@ -82,6 +82,7 @@ mod rotation;
 mod schema_validation;
 mod shutdown;
 mod signature_schemes;
+mod skewed_plans;
 mod small_errors;
 mod ssrf;
 mod startup_checks;
