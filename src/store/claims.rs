@@ -353,12 +353,20 @@ pub(super) fn claiming(
     if !skip.is_empty() {
         due = due.filter(delivery::Column::WebhookId.is_not_in(skip.iter().map(|w| w.as_uuid())));
     }
-    if backend == DbBackend::Postgres {
-        due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    let update = delivery::Entity::update_many()
+        .col_expr(delivery::Column::LeaseUntil, Expr::value(Some(until)));
+    if backend != DbBackend::Postgres {
+        return update.filter(delivery::Column::Id.in_subquery(due.into_query()));
     }
-    delivery::Entity::update_many()
-        .col_expr(delivery::Column::LeaseUntil, Expr::value(Some(until)))
-        .filter(delivery::Column::Id.in_subquery(due.into_query()))
+    due = due.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    // `id = ANY(ARRAY(...))`, not `id IN (...)`: PostgreSQL keeps a generic
+    // plan for a statement prepared often, and in one that knows neither
+    // the organization nor the limit, `IN` became a hash join over a read
+    // of the whole table (tests/api/skewed_plans.rs); an array of ids is
+    // looked up by primary key whatever the plan.
+    let ids = Expr::SubQuery(None, Box::new(due.into_query().into()));
+    let id = Expr::col((delivery::Entity, delivery::Column::Id));
+    update.filter(Expr::cust_with_exprs("$1 = ANY(ARRAY $2)", [id, ids]))
 }
 
 /// `update`, made to cancel the pending deliveries it selects: they can
