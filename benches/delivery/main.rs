@@ -18,6 +18,7 @@ mod pki;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/postgres.rs"]
 mod postgres;
+mod proc_tree;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/receiver.rs"]
 mod receiver;
