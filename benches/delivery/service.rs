@@ -18,7 +18,7 @@ use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 use webhook_service::grpc::proto::{CreateWebhookRequest, PublishEventRequest};
 
-use crate::proc_tree;
+use crate::{database, proc_tree};
 
 const JWT_SECRET: &str = "bench-secret";
 
@@ -59,7 +59,8 @@ impl Service {
             child,
             address,
             organization: Uuid::new_v4(),
-            db: Database::connect(database_url)
+            // Named, so that the database meter can tell its backends apart.
+            db: Database::connect(database::bench_url(database_url))
                 .await
                 .expect("bench connects to the database"),
         };
@@ -231,6 +232,16 @@ impl Service {
                 .map_or(0, |kb| kb * 1024)
         };
         (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// The database now, to tell what a run cost it; `None` on SQLite.
+    pub async fn database_reading(&self) -> Option<database::Reading> {
+        database::Reading::take(&self.db).await
+    }
+
+    /// What the database spent since `reading`.
+    pub async fn database_spent(&self, reading: database::Reading) -> database::Spent {
+        reading.spent_since(&self.db).await
     }
 
     /// CPU time the service has used so far, user and system, in seconds.
