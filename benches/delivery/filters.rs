@@ -38,6 +38,7 @@ use uuid::Uuid;
 use webhook_service::grpc::proto::CreateWebhookRequest;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 
+use crate::database::DatabaseRounds;
 use crate::filter_timing::{self, InProcess};
 use crate::receiver::Receiver;
 use crate::rounds::{self, median};
@@ -96,6 +97,10 @@ pub struct Rounds {
     pub fan_out_ratio: f64,
     pub median_cpu_us_per_delivery: f64,
     pub median_cpu_us_per_event: f64,
+    /// On PostgreSQL, the database's CPU and WAL per delivery, each round
+    /// and their medians.
+    #[serde(flatten)]
+    pub database: DatabaseRounds,
 }
 
 impl Rounds {
@@ -110,6 +115,7 @@ impl Rounds {
             fan_out_ratio: f64::NAN,
             median_cpu_us_per_delivery: f64::NAN,
             median_cpu_us_per_event: f64::NAN,
+            database: DatabaseRounds::default(),
         }
     }
 
@@ -118,6 +124,7 @@ impl Rounds {
         self.fan_out_ratio = self.median_per_second / baseline;
         self.median_cpu_us_per_delivery = median(&self.service_cpu_us_per_delivery);
         self.median_cpu_us_per_event = median(&self.service_cpu_us_per_event);
+        self.database.finish();
         self
     }
 }
@@ -207,6 +214,8 @@ pub async fn filters(
                 .push(cpu_us / deliveries as f64);
             side.service_cpu_us_per_event
                 .push(cpu_us / events_per_round as f64);
+            side.database
+                .push(spent.database.map(|d| d.per_delivery(deliveries)));
         }
         if i == ROUNDS + 1 || i == 2 * ROUNDS + 1 {
             baselines.push(baseline().await);

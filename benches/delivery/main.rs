@@ -6,6 +6,8 @@
 //! process per scenario. Each figure comes with a baseline measured in the
 //! same run, since these machines are shared and noisy.
 
+mod cost;
+mod database;
 mod filter_timing;
 mod filters;
 mod history;
@@ -18,6 +20,7 @@ mod pki;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/postgres.rs"]
 mod postgres;
+mod proc_tree;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/receiver.rs"]
 mod receiver;

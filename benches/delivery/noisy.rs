@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::cost::{Cost, Meter};
 use crate::receiver::{Receiver, Reply};
-use crate::scenarios::{Cost, Databases, Meter, percentile, publish};
+use crate::scenarios::{Databases, percentile, publish};
 use crate::service::Service;
 
 /// B's steady rate, events per second.
@@ -77,7 +78,7 @@ pub async fn noisy_neighbour(
             async move { b_publishes(&service, b, idle_events, None, Some(draining)).await },
         )
     };
-    let meter = Meter::start(&service, receiver);
+    let meter = Meter::start(&service, receiver).await;
     let started = Instant::now();
     publish(&service, a_events).await;
     wait_for(&service, service.organization, a_deliveries).await;
@@ -85,7 +86,9 @@ pub async fn noisy_neighbour(
     draining.store(false, Ordering::Relaxed);
     let loaded = b_task.await.unwrap();
     wait_for(&service, b, idle.len() + loaded.len()).await;
-    let cost = meter.finish(&service, receiver, a_deliveries + loaded.len());
+    let cost = meter
+        .finish(&service, receiver, a_deliveries + loaded.len())
+        .await;
 
     let b_events = idle.len() + loaded.len();
     let arrived: HashMap<String, Instant> = receiver

@@ -37,9 +37,11 @@ use uuid::Uuid;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 use webhook_service::grpc::proto::{CreateWebhookRequest, Ordering, PublishEventRequest};
 
+use crate::cost::{Cost, Meter};
+use crate::database::DatabaseCost;
 use crate::receiver::Receiver;
 use crate::rounds::{self, median};
-use crate::scenarios::{Cost, Databases, GRPC_CHANNELS, Meter, PUBLISHERS, percentile};
+use crate::scenarios::{Databases, GRPC_CHANNELS, PUBLISHERS, percentile};
 use crate::service::{Service, authorized, owner_token};
 
 pub const KEYS: usize = 16;
@@ -67,6 +69,11 @@ pub struct Side {
     pub median_seconds: f64,
     pub median_per_second: f64,
     pub median_cpu_us_per_delivery: f64,
+    /// On PostgreSQL, the database's CPU and WAL per delivery (medians).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_postgres_cpu_us_per_delivery: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_wal_bytes_per_delivery: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -106,6 +113,8 @@ impl Side {
             median_seconds: f64::NAN,
             median_per_second: f64::NAN,
             median_cpu_us_per_delivery: f64::NAN,
+            median_postgres_cpu_us_per_delivery: None,
+            median_wal_bytes_per_delivery: None,
         }
     }
 
@@ -114,6 +123,16 @@ impl Side {
         self.median_seconds = of(|r| r.seconds);
         self.median_per_second = of(|r| r.deliveries_per_second);
         self.median_cpu_us_per_delivery = of(|r| r.cost.service_cpu_us_per_delivery);
+        let database = |f: fn(&DatabaseCost) -> f64| {
+            let values: Option<Vec<f64>> = self
+                .rounds
+                .iter()
+                .map(|r| r.cost.database.as_ref().map(f))
+                .collect();
+            values.map(|v| median(&v))
+        };
+        self.median_postgres_cpu_us_per_delivery = database(|d| d.postgres_cpu_us_per_delivery);
+        self.median_wal_bytes_per_delivery = database(|d| d.wal_bytes_per_delivery);
         self
     }
 }
@@ -130,10 +149,11 @@ pub async fn ordered_delivery(
         let is_ordered = rounds::kind(i + 2).0;
         let round = run_round(databases, receiver, events, is_ordered).await;
         eprintln!(
-            "   {} round: {:.0} deliveries/s, {:.0} us CPU each, {} late, peak {} per key, key turn p50/p99/max {:.2}/{:.2}/{:.1} ms",
+            "   {} round: {:.0} deliveries/s, {:.0} us CPU each{}, {} late, peak {} per key, key turn p50/p99/max {:.2}/{:.2}/{:.1} ms",
             if is_ordered { "ordered" } else { "unordered" },
             round.deliveries_per_second,
             round.cost.service_cpu_us_per_delivery,
+            crate::database::summary_of(round.cost.database.as_ref()),
             round.late,
             round.peak_in_flight_per_key,
             round.key_turn.p50_ms,
@@ -182,7 +202,7 @@ async fn run_round(
         })
         .collect();
 
-    let meter = Meter::start(&service, receiver);
+    let meter = Meter::start(&service, receiver).await;
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for (p, requests) in batches.into_iter().enumerate() {
@@ -205,7 +225,7 @@ async fn run_round(
     // counts it succeeded after the answer: every success is recorded.
     service.wait_succeeded(events as u64, LIMIT).await;
     let seconds = started.elapsed().as_secs_f64();
-    let cost = meter.finish(&service, receiver, events);
+    let cost = meter.finish(&service, receiver, events).await;
 
     let calls: Vec<_> = calls.into_iter().map(|c| c.expect("every call")).collect();
     let Checked {

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use webhook_service::grpc::proto::PublishEventRequest;
 use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 
+use crate::database;
 use crate::scenarios::{PUBLISHERS, percentile};
 use crate::service::{Service, authorized};
 
@@ -31,6 +32,8 @@ pub struct Spent {
     pub seconds: f64,
     /// The service's CPU time (user and system, all threads) meanwhile.
     pub cpu_seconds: f64,
+    /// On PostgreSQL, what the database spent meanwhile.
+    pub database: Option<database::Spent>,
 }
 
 /// Publishes events `first..first + count` (`request(n)` each, made before
@@ -54,6 +57,7 @@ pub async fn publish_and_wait(
         })
         .collect();
     let cpu = service.cpu_seconds();
+    let database = service.database_reading().await;
     let started = Instant::now();
     let mut tasks = JoinSet::new();
     for (p, requests) in batches.into_iter().enumerate() {
@@ -66,9 +70,16 @@ pub async fn publish_and_wait(
     }
     tasks.join_all().await;
     service.wait_succeeded(succeeded, limit).await;
+    let seconds = started.elapsed().as_secs_f64();
+    let cpu_seconds = service.cpu_seconds() - cpu;
+    let database = match database {
+        Some(reading) => Some(service.database_spent(reading).await),
+        None => None,
+    };
     Spent {
-        seconds: started.elapsed().as_secs_f64(),
-        cpu_seconds: service.cpu_seconds() - cpu,
+        seconds,
+        cpu_seconds,
+        database,
     }
 }
 

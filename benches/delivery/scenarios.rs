@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::cost::{Cost, Meter};
 use crate::receiver::Receiver;
 use crate::service::{Service, authorized, owner_token};
 use tonic_health::pb::HealthCheckRequest;
@@ -27,44 +28,6 @@ const LIMIT: Duration = Duration::from_secs(900);
 /// Where a scenario's database comes from.
 pub trait Databases {
     fn fresh(&self) -> String;
-}
-
-/// What the service spent on a run.
-#[derive(Debug, Clone, Serialize)]
-pub struct Cost {
-    /// The service's CPU time (user and system, all threads) over the run,
-    /// per delivered webhook; publishing included.
-    pub service_cpu_us_per_delivery: f64,
-    /// TLS handshakes the receiver completed meanwhile: the connections
-    /// the service opened, full handshakes and resumed ones.
-    pub tls_handshakes: u64,
-    pub tls_resumed: u64,
-}
-
-/// Reads the service's CPU time and the receiver's handshakes at the start
-/// of a run, to tell the cost of the run at its end.
-pub struct Meter {
-    cpu_seconds: f64,
-    handshakes: (u64, u64),
-}
-
-impl Meter {
-    pub fn start(service: &Service, receiver: &Receiver) -> Self {
-        Self {
-            cpu_seconds: service.cpu_seconds(),
-            handshakes: receiver.handshakes(),
-        }
-    }
-
-    pub fn finish(self, service: &Service, receiver: &Receiver, deliveries: usize) -> Cost {
-        let cpu = service.cpu_seconds() - self.cpu_seconds;
-        let (full, resumed) = receiver.handshakes();
-        Cost {
-            service_cpu_us_per_delivery: cpu * 1e6 / deliveries as f64,
-            tls_handshakes: full - self.handshakes.0 + resumed - self.handshakes.1,
-            tls_resumed: resumed - self.handshakes.1,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -110,12 +73,12 @@ pub async fn fan_out(
     service
         .subscribe(webhooks, |i| receiver.url(&path(i)))
         .await;
-    let meter = Meter::start(&service, receiver);
+    let meter = Meter::start(&service, receiver).await;
     let started = Instant::now();
     publish(&service, events).await;
     service.wait_succeeded(deliveries as u64, LIMIT).await;
     let seconds = started.elapsed().as_secs_f64();
-    let cost = meter.finish(&service, receiver, deliveries);
+    let cost = meter.finish(&service, receiver, deliveries).await;
     let per_second = deliveries as f64 / seconds;
     Throughput {
         events,
@@ -234,7 +197,7 @@ pub async fn latency(
     let mut client = service.event_clients(1).await.remove(0);
     let mut returned = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / RATE));
-    let meter = Meter::start(&service, receiver);
+    let meter = Meter::start(&service, receiver).await;
     for n in 0..events {
         tick.tick().await;
         let response = client
@@ -245,7 +208,7 @@ pub async fn latency(
     }
     let arrived = receiver.wait_for(&path, events, LIMIT).await;
     service.wait_succeeded(events as u64, LIMIT).await;
-    let cost = meter.finish(&service, receiver, events);
+    let cost = meter.finish(&service, receiver, events).await;
     let mut millis: Vec<f64> = arrived
         .iter()
         .map(|r| {
@@ -398,7 +361,7 @@ pub async fn backlog(
         .subscribe(webhooks, |i| receiver.url(&format!("/{run}/backlog/{i}")))
         .await;
     receiver.pause();
-    let meter = Meter::start(&service, receiver);
+    let meter = Meter::start(&service, receiver).await;
     let published = Instant::now();
     publish(&service, events).await;
     let publish_seconds = published.elapsed().as_secs_f64();
@@ -423,7 +386,7 @@ pub async fn backlog(
     let drain_seconds = released.elapsed().as_secs_f64();
     sampling.store(false, std::sync::atomic::Ordering::Relaxed);
     let peak_drain = sampler.await.unwrap();
-    let cost = meter.finish(&service, receiver, deliveries);
+    let cost = meter.finish(&service, receiver, deliveries).await;
     let mb = |bytes: u64| bytes as f64 / (1024.0 * 1024.0);
     Backlog {
         deliveries,

@@ -18,6 +18,8 @@ use webhook_service::grpc::proto::event_service_client::EventServiceClient;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 use webhook_service::grpc::proto::{CreateWebhookRequest, PublishEventRequest};
 
+use crate::{database, proc_tree};
+
 const JWT_SECRET: &str = "bench-secret";
 
 pub struct Service {
@@ -57,7 +59,8 @@ impl Service {
             child,
             address,
             organization: Uuid::new_v4(),
-            db: Database::connect(database_url)
+            // Named, so that the database meter can tell its backends apart.
+            db: Database::connect(database::bench_url(database_url))
                 .await
                 .expect("bench connects to the database"),
         };
@@ -231,18 +234,20 @@ impl Service {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// The database now, to tell what a run cost it; `None` on SQLite.
+    pub async fn database_reading(&self) -> Option<database::Reading> {
+        database::Reading::take(&self.db).await
+    }
+
+    /// What the database spent since `reading`.
+    pub async fn database_spent(&self, reading: database::Reading) -> database::Spent {
+        reading.spent_since(&self.db).await
+    }
+
     /// CPU time the service has used so far, user and system, in seconds.
     pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .expect("the service's /proc stat");
-        // After the command name (in parentheses, may hold spaces): state
-        // is field 3, utime 14 and stime 15, in clock ticks of USER_HZ,
-        // which Linux fixes at 100 for everything /proc shows.
-        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..]
-            .split_whitespace()
-            .collect();
-        let ticks = |field: usize| fields[field - 3].parse::<u64>().unwrap();
-        (ticks(14) + ticks(15)) as f64 / 100.0
+        let stat = proc_tree::read(self.child.id()).expect("the service's /proc stat");
+        stat.own_ticks() as f64 / proc_tree::TICKS_PER_SECOND
     }
 }
 

@@ -16,6 +16,7 @@ use webhook_service::domain::{SignatureScheme, SigningSecret};
 use webhook_service::grpc::proto::CreateWebhookRequest;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 
+use crate::database::DatabaseRounds;
 use crate::receiver::Receiver;
 use crate::rounds::{self, median};
 use crate::scenarios::{Databases, GRPC_CHANNELS};
@@ -52,6 +53,10 @@ pub struct Rounds {
     pub service_cpu_us_per_delivery: Vec<f64>,
     pub median_per_second: f64,
     pub median_cpu_us_per_delivery: f64,
+    /// On PostgreSQL, the database's CPU and WAL per delivery, each round
+    /// and their medians.
+    #[serde(flatten)]
+    pub database: DatabaseRounds,
 }
 
 impl Rounds {
@@ -62,12 +67,14 @@ impl Rounds {
             service_cpu_us_per_delivery: Vec::new(),
             median_per_second: f64::NAN,
             median_cpu_us_per_delivery: f64::NAN,
+            database: DatabaseRounds::default(),
         }
     }
 
     fn finish(mut self) -> Self {
         self.median_per_second = median(&self.deliveries_per_second);
         self.median_cpu_us_per_delivery = median(&self.service_cpu_us_per_delivery);
+        self.database.finish();
         self
     }
 }
@@ -120,6 +127,8 @@ pub async fn signing(
             side.deliveries_per_second.push(count / spent.seconds);
             side.service_cpu_us_per_delivery
                 .push(spent.cpu_seconds * 1e6 / count);
+            side.database
+                .push(spent.database.map(|d| d.per_delivery(events_per_round)));
         }
     }
     let (hmac, ed25519) = (hmac.finish(), ed25519.finish());

@@ -1,6 +1,7 @@
 //! The printed summary: a few lines per backend, for the scenarios that ran.
 
 use crate::Report;
+use crate::database::{DatabaseCost, DatabaseRounds, figures, summary_of};
 use crate::filters::Filters;
 use crate::hostile::{Calls, HostileTenant};
 use crate::ordered::OrderedDelivery;
@@ -25,7 +26,7 @@ pub fn print(report: &Report) {
         .collect();
         if !throughputs.is_empty() {
             println!(
-                "{:<34} {:>11} {:>9} {:>12} {:>12} {:>7} {:>12} {:>10}",
+                "{:<34} {:>11} {:>9} {:>12} {:>12} {:>7} {:>12} {:>11} {:>11} {:>10}",
                 "throughput",
                 "deliveries",
                 "seconds",
@@ -33,12 +34,14 @@ pub fn print(report: &Report) {
                 "baseline/s",
                 "ratio",
                 "cpu us/each",
+                "pg us/each",
+                "WAL B/each",
                 "TLS conns"
             );
         }
         for (name, t) in throughputs {
             println!(
-                "{:<34} {:>11} {:>9.2} {:>12.0} {:>12.0} {:>7.3} {:>12.0} {:>10}",
+                "{:<34} {:>11} {:>9.2} {:>12.0} {:>12.0} {:>7.3} {:>12.0} {:>11} {:>11} {:>10}",
                 name,
                 t.deliveries,
                 t.seconds,
@@ -46,18 +49,21 @@ pub fn print(report: &Report) {
                 t.baseline_per_second,
                 t.ratio,
                 t.cost.service_cpu_us_per_delivery,
+                column(t.cost.database.as_ref(), |d| d.postgres_cpu_us_per_delivery),
+                column(t.cost.database.as_ref(), |d| d.wal_bytes_per_delivery),
                 t.cost.tls_handshakes
             );
         }
         if let Some(l) = &b.latency {
             println!(
-                "latency at {}/s, publish -> arrival: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; cost {:.0} us, {} TLS connections",
+                "latency at {}/s, publish -> arrival: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; cost {:.0} us, {} TLS connections{}",
                 l.rate_per_second,
                 l.p50_ms,
                 l.p99_ms,
                 l.max_ms,
                 l.cost.service_cpu_us_per_delivery,
-                l.cost.tls_handshakes
+                l.cost.tls_handshakes,
+                summary_of(l.cost.database.as_ref())
             );
         }
         if let Some(c) = &b.create_webhook {
@@ -75,7 +81,7 @@ pub fn print(report: &Report) {
         }
         if let Some(k) = &b.backlog {
             println!(
-                "backlog {}: published in {:.1} s, drained in {:.1} s ({:.0}/s), peak RSS {:.1} MB while draining, {:.1} MB whole run; cost {:.0} us, {} TLS connections",
+                "backlog {}: published in {:.1} s, drained in {:.1} s ({:.0}/s), peak RSS {:.1} MB while draining, {:.1} MB whole run; cost {:.0} us, {} TLS connections{}",
                 k.deliveries,
                 k.publish_seconds,
                 k.drain_seconds,
@@ -83,12 +89,13 @@ pub fn print(report: &Report) {
                 k.peak_rss_during_drain_mb,
                 k.peak_rss_whole_run_mb,
                 k.cost.service_cpu_us_per_delivery,
-                k.cost.tls_handshakes
+                k.cost.tls_handshakes,
+                summary_of(k.cost.database.as_ref())
             );
         }
         if let Some(n) = &b.noisy_neighbour {
             println!(
-                "noisy neighbour: A {} deliveries to {} endpoints answering in {} ms drains in {:.1} s ({:.1} s alone, throughput x{:.2}); B at {}/s: p50/p99 {:.2}/{:.2} ms idle, {:.2}/{:.2} ms under A; B p99 / A drain {:.5}; cost {:.0} us, {} TLS connections",
+                "noisy neighbour: A {} deliveries to {} endpoints answering in {} ms drains in {:.1} s ({:.1} s alone, throughput x{:.2}); B at {}/s: p50/p99 {:.2}/{:.2} ms idle, {:.2}/{:.2} ms under A; B p99 / A drain {:.5}; cost {:.0} us, {} TLS connections{}",
                 n.a_deliveries,
                 n.a_endpoints,
                 n.a_answer_ms,
@@ -102,7 +109,8 @@ pub fn print(report: &Report) {
                 n.b_p99_ms,
                 n.b_p99_over_a_drain,
                 n.cost.service_cpu_us_per_delivery,
-                n.cost.tls_handshakes
+                n.cost.tls_handshakes,
+                summary_of(n.cost.database.as_ref())
             );
         }
         if let Some(h) = &b.hostile_tenant {
@@ -198,6 +206,7 @@ fn schema(s: &SchemaValidation) {
         s.cpu_us_per_validation,
         s.in_process_check_us
     );
+    database_medians(&[("validated", &v.database), ("no schema", &u.database)]);
 }
 
 fn signing(s: &Signing) {
@@ -215,6 +224,7 @@ fn signing(s: &Signing) {
         s.in_process_hmac_us,
         s.in_process_ed25519_us
     );
+    database_medians(&[("HMAC", &h.database), ("ed25519", &e.database)]);
 }
 
 fn tracing(t: &Tracing) {
@@ -228,8 +238,13 @@ fn tracing(t: &Tracing) {
         (&t.sampled_100_percent, t.cpu_ratio_100_percent),
     ] {
         println!(
-            "  {:<30} {:>6.0}/s, {:>5.0} us CPU per delivery ({:.3}x off), {:.2} spans per event",
-            s.sampler, s.median_per_second, s.median_cpu_us_per_delivery, ratio, s.spans_per_event
+            "  {:<30} {:>6.0}/s, {:>5.0} us CPU per delivery ({:.3}x off), {:.2} spans per event{}",
+            s.sampler,
+            s.median_per_second,
+            s.median_cpu_us_per_delivery,
+            ratio,
+            s.spans_per_event,
+            s.database.summary()
         );
     }
 }
@@ -247,12 +262,13 @@ fn filters(f: &Filters) {
     );
     for (name, r) in [("with filters (half match)", w), ("without", wo)] {
         println!(
-            "  {:<26} {:>7.0} deliveries/s, fan-out ratio {:.3}, CPU {:.0} us per delivery, {:.0} us per event",
+            "  {:<26} {:>7.0} deliveries/s, fan-out ratio {:.3}, CPU {:.0} us per delivery, {:.0} us per event{}",
             name,
             r.median_per_second,
             r.fan_out_ratio,
             r.median_cpu_us_per_delivery,
-            r.median_cpu_us_per_event
+            r.median_cpu_us_per_event,
+            r.database.summary()
         );
     }
     let p = &f.in_process;
@@ -294,14 +310,39 @@ fn ordered(o: &OrderedDelivery) {
             })
             .collect();
         println!(
-            "  {:<10} {:>7.2} s {:>7.0} deliveries/s, CPU {:.0} us per delivery; late {:?}, peak per key {:?}, key turn p50/p99/max ms {}",
+            "  {:<10} {:>7.2} s {:>7.0} deliveries/s, CPU {:.0} us per delivery{}; late {:?}, peak per key {:?}, key turn p50/p99/max ms {}",
             s.ordering,
             s.median_seconds,
             s.median_per_second,
             s.median_cpu_us_per_delivery,
+            match (
+                s.median_postgres_cpu_us_per_delivery,
+                s.median_wal_bytes_per_delivery
+            ) {
+                (Some(cpu), Some(wal)) =>
+                    format!("; PostgreSQL {} per delivery", figures(cpu, wal)),
+                _ => String::new(),
+            },
             late,
             peak,
             turns.join(", ")
         );
     }
+}
+
+/// One line of the database's medians beside a two-sided scenario's, on
+/// PostgreSQL; nothing on SQLite.
+fn database_medians(sides: &[(&str, &DatabaseRounds)]) {
+    let parts: Vec<String> = sides
+        .iter()
+        .filter_map(|(name, d)| Some(format!("{name} {}", d.figures()?)))
+        .collect();
+    if !parts.is_empty() {
+        println!("  PostgreSQL per delivery: {}", parts.join("; "));
+    }
+}
+
+/// A throughput table's database column: "-" on SQLite.
+fn column(database: Option<&DatabaseCost>, figure: fn(&DatabaseCost) -> f64) -> String {
+    database.map_or_else(|| "-".to_owned(), |d| format!("{:.0}", figure(d)))
 }

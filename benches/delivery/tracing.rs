@@ -21,6 +21,7 @@ use uuid::Uuid;
 use webhook_service::grpc::proto::CreateWebhookRequest;
 use webhook_service::grpc::proto::webhook_service_client::WebhookServiceClient;
 
+use crate::database::DatabaseRounds;
 use crate::receiver::Receiver;
 use crate::rounds::{self, median};
 use crate::scenarios::{Databases, GRPC_CHANNELS};
@@ -51,6 +52,11 @@ pub struct Setting {
     pub service_cpu_us_per_delivery: Vec<f64>,
     pub median_per_second: f64,
     pub median_cpu_us_per_delivery: f64,
+    /// On PostgreSQL, the database's CPU and WAL per delivery, each round
+    /// and their medians. The three services share the cluster: the two
+    /// idle ones' work falls on the one measured.
+    #[serde(flatten)]
+    pub database: DatabaseRounds,
     /// Spans exported per event published (its RPC, its commit and its
     /// attempt: 3 when every one is sampled and none dropped).
     pub spans_per_event: f64,
@@ -124,6 +130,9 @@ pub async fn tracing(
                 setting
                     .service_cpu_us_per_delivery
                     .push(spent.cpu_seconds * 1e6 / count);
+                setting
+                    .database
+                    .push(spent.database.map(|d| d.per_delivery(events_per_round)));
             }
         }
     }
@@ -154,6 +163,7 @@ impl Setting {
             service_cpu_us_per_delivery: Vec::new(),
             median_per_second: f64::NAN,
             median_cpu_us_per_delivery: f64::NAN,
+            database: DatabaseRounds::default(),
             spans_per_event: f64::NAN,
         }
     }
@@ -161,6 +171,7 @@ impl Setting {
     fn finish(mut self, spans_per_event: f64) -> Self {
         self.median_per_second = median(&self.deliveries_per_second);
         self.median_cpu_us_per_delivery = median(&self.service_cpu_us_per_delivery);
+        self.database.finish();
         self.spans_per_event = spans_per_event;
         self
     }

@@ -1,0 +1,63 @@
+//! What a run cost: the service's CPU, the connections it opened, and on
+//! PostgreSQL the database's CPU and WAL ([`crate::database`]).
+
+use serde::Serialize;
+
+use crate::database::{self, DatabaseCost};
+use crate::receiver::Receiver;
+use crate::service::Service;
+
+/// What the service (and on PostgreSQL its database) spent on a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Cost {
+    /// The service's CPU time (user and system, all threads) over the run,
+    /// per delivered webhook; publishing included.
+    pub service_cpu_us_per_delivery: f64,
+    /// On PostgreSQL, the cluster's CPU and WAL per delivered webhook;
+    /// absent on SQLite, where the service's CPU includes the database.
+    #[serde(flatten)]
+    pub database: Option<DatabaseCost>,
+    /// TLS handshakes the receiver completed meanwhile: the connections
+    /// the service opened, full handshakes and resumed ones.
+    pub tls_handshakes: u64,
+    pub tls_resumed: u64,
+}
+
+/// Reads the service's CPU time, the database's and the receiver's
+/// handshakes at the start of a run, to tell the cost of the run at its
+/// end.
+pub struct Meter {
+    cpu_seconds: f64,
+    database: Option<database::Reading>,
+    handshakes: (u64, u64),
+}
+
+impl Meter {
+    pub async fn start(service: &Service, receiver: &Receiver) -> Self {
+        Self {
+            cpu_seconds: service.cpu_seconds(),
+            database: service.database_reading().await,
+            handshakes: receiver.handshakes(),
+        }
+    }
+
+    pub async fn finish(self, service: &Service, receiver: &Receiver, deliveries: usize) -> Cost {
+        let cpu = service.cpu_seconds() - self.cpu_seconds;
+        let database = match self.database {
+            Some(reading) => Some(
+                service
+                    .database_spent(reading)
+                    .await
+                    .per_delivery(deliveries),
+            ),
+            None => None,
+        };
+        let (full, resumed) = receiver.handshakes();
+        Cost {
+            service_cpu_us_per_delivery: cpu * 1e6 / deliveries as f64,
+            database,
+            tls_handshakes: full - self.handshakes.0 + resumed - self.handshakes.1,
+            tls_resumed: resumed - self.handshakes.1,
+        }
+    }
+}
