@@ -3,6 +3,7 @@
 
 mod attempts;
 mod backlog;
+mod batches;
 mod changes;
 mod claims;
 mod client_certificates;

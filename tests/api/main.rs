@@ -7,6 +7,7 @@ mod access;
 mod archived_types;
 mod authentication;
 mod auto_disable;
+mod batch_writes;
 mod browser;
 mod call_quota;
 mod catalogue_processes;
