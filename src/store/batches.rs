@@ -1,14 +1,13 @@
 //! The hot path's batch statements as one statement text whatever the
-//! batch's size.
+//! batch's size, on PostgreSQL.
 //!
 //! A `VALUES` list or an `IN` list with a bind parameter per row makes a
-//! new statement for every batch size: each connection prepares it again
-//! (PostgreSQL plans a 300-row insert or update from scratch, SQLite
-//! compiles it), the statement caches churn, and every row's every column
-//! is a parameter of its own to build and bind. Instead a batch travels as
-//! one parameter: a JSON array of rows, read by `json_populate_recordset`
-//! on PostgreSQL and `json_each` on SQLite, or an array of ids (`= ANY` on
-//! PostgreSQL). Each kind of statement is prepared once per connection.
+//! new statement for every batch size: each connection prepares and plans
+//! it again (a 300-row insert or update is planned from scratch), and the
+//! statement caches churn. On PostgreSQL a batch travels instead as one
+//! parameter, a JSON array of rows (`json_populate_recordset`) or an array
+//! of ids (`= ANY`): the server prepares one statement per kind and keeps
+//! its generic plan. SQLite keeps the lists: it plans nothing at that cost.
 
 use std::fmt::Write;
 
@@ -22,22 +21,14 @@ use uuid::Uuid;
 
 use super::events::CHUNK;
 
-/// `column` is one of `ids`, as one parameter: `column = ANY($1)` with an
-/// array on PostgreSQL, `column IN (SELECT ... FROM json_each(?))` on SQLite.
+/// `column` is one of `ids`: `column = ANY($1)` with the ids as one array
+/// on PostgreSQL, `column IN (...)` elsewhere.
 pub(super) fn one_of<C: ColumnTrait>(backend: DbBackend, column: C, ids: Vec<Uuid>) -> Expr {
     if backend == DbBackend::Postgres {
-        return Expr::col(column).eq(PgFunc::any(Expr::val(ids)));
+        Expr::col(column).eq(PgFunc::any(Expr::val(ids)))
+    } else {
+        column.is_in(ids)
     }
-    let mut json = String::with_capacity(2 + ids.len() * 35);
-    json.push('[');
-    for (i, id) in ids.iter().enumerate() {
-        let _ = write!(json, "{}\"{}\"", if i == 0 { "" } else { "," }, id.simple());
-    }
-    json.push(']');
-    Expr::cust_with_exprs(
-        "? IN (SELECT unhex(value) FROM json_each(?))",
-        [Expr::col(column), Expr::val(json)],
-    )
 }
 
 /// Inserts `rows` of one entity, each setting the same columns, in
@@ -50,76 +41,62 @@ where
     let mut rows = rows;
     while !rows.is_empty() {
         let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
-        txn.execute_raw(inserting(backend, &chunk)).await?;
+        if backend == DbBackend::Postgres {
+            txn.execute_raw(populating(&chunk)).await?;
+        } else {
+            A::Entity::insert_many(chunk)
+                .exec_without_returning(txn)
+                .await?;
+        }
     }
     Ok(())
 }
 
-/// The statement inserting `rows` from one JSON parameter, an array of
-/// objects keyed by column:
-/// `INSERT INTO t (c, ...) SELECT c, ... FROM json_populate_recordset(NULL::t, $1)`
-/// on PostgreSQL, `INSERT INTO t (c, ...) SELECT value->>'c', ... FROM
-/// json_each(?)` on SQLite.
-fn inserting<A: ActiveModelTrait>(backend: DbBackend, rows: &[A]) -> Statement {
+/// The PostgreSQL statement inserting `rows` from one JSON parameter:
+/// `INSERT INTO t (c, ...) SELECT c, ... FROM json_populate_recordset(NULL::t, $1)`.
+fn populating<A: ActiveModelTrait>(rows: &[A]) -> Statement {
     let table = A::Entity::default().table_name().to_owned();
     // The columns the rows set: the first row's (they all set the same).
     let columns: Vec<_> = <A::Entity as EntityTrait>::Column::iter()
-        .filter_map(|c| Some((c, rows.first()?.get(c).into_value()?)))
+        .filter(|c| rows.first().is_some_and(|r| !r.is_not_set(*c)))
         .collect();
     let names = columns
         .iter()
-        .map(|(c, _)| format!("\"{}\"", c.as_str()))
+        .map(|c| format!("\"{}\"", c.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
     let mut json = String::with_capacity(rows.len() * 64 * columns.len().max(1));
     json.push('[');
     for (i, row) in rows.iter().enumerate() {
         json.push_str(if i == 0 { "{" } else { ",{" });
-        for (j, (column, _)) in columns.iter().enumerate() {
+        for (j, column) in columns.iter().enumerate() {
             if j > 0 {
                 json.push(',');
             }
             write_json_string(&mut json, column.as_str());
             json.push(':');
             let value = row.get(*column).into_value();
-            write_json_value(&mut json, backend, value.as_ref());
+            write_json_value(&mut json, value.as_ref());
         }
         json.push('}');
     }
     json.push(']');
-    let sql = if backend == DbBackend::Postgres {
-        format!(
-            "INSERT INTO \"{table}\" ({names}) SELECT {names} \
-             FROM json_populate_recordset(NULL::\"{table}\", $1::json)"
-        )
-    } else {
-        // Ids are stored as 16-byte blobs: they travel as hex.
-        let values = columns
-            .iter()
-            .map(|(c, value)| match value {
-                Value::Uuid(_) => format!("unhex(value->>'{}')", c.as_str()),
-                _ => format!("value->>'{}'", c.as_str()),
-            })
-            .collect::<Vec<_>>()
-            .join(", ");
-        format!("INSERT INTO \"{table}\" ({names}) SELECT {values} FROM json_each(?)")
-    };
-    Statement::from_sql_and_values(backend, sql, [Value::from(json)])
+    let sql = format!(
+        "INSERT INTO \"{table}\" ({names}) SELECT {names} \
+         FROM json_populate_recordset(NULL::\"{table}\", $1::json)"
+    );
+    Statement::from_sql_and_values(DbBackend::Postgres, sql, [Value::from(json)])
 }
 
-/// Writes `value` as the JSON the database reads back into its column,
-/// exactly as a bound parameter would have stored it: on PostgreSQL, times
-/// keep microseconds, cut as a parameter's are (it would round more
-/// digits); on SQLite, times are the text sqlx writes and ids hex.
-fn write_json_value(json: &mut String, backend: DbBackend, value: Option<&Value>) {
-    let postgres = backend == DbBackend::Postgres;
+/// Writes `value` as the JSON PostgreSQL reads back into its column. Times
+/// keep microseconds, cut as a bound parameter's are (PostgreSQL would
+/// round more digits), so that what was written compares equal to what the
+/// service remembers.
+fn write_json_value(json: &mut String, value: Option<&Value>) {
     match value {
         None => json.push_str("null"),
-        Some(Value::Uuid(Some(id))) if postgres => {
-            let _ = write!(json, "\"{id}\"");
-        }
         Some(Value::Uuid(Some(id))) => {
-            let _ = write!(json, "\"{}\"", id.simple());
+            let _ = write!(json, "\"{id}\"");
         }
         Some(Value::String(Some(text))) => write_json_string(json, text),
         Some(Value::Int(Some(n))) => {
@@ -131,18 +108,11 @@ fn write_json_value(json: &mut String, backend: DbBackend, value: Option<&Value>
         Some(Value::Bool(Some(b))) => {
             let _ = write!(json, "{b}");
         }
-        Some(Value::ChronoDateTimeUtc(Some(at))) if postgres => {
-            let _ = write!(
-                json,
-                "\"{}\"",
-                at.to_rfc3339_opts(SecondsFormat::Micros, true)
-            );
-        }
         Some(Value::ChronoDateTimeUtc(Some(at))) => {
             let _ = write!(
                 json,
                 "\"{}\"",
-                at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
+                at.to_rfc3339_opts(SecondsFormat::Micros, true)
             );
         }
         Some(
@@ -193,10 +163,9 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_of_any_size_is_one_statement_text() {
-        let one = inserting(DbBackend::Postgres, &[delivery_row(1, true)]);
-        let many = inserting(
-            DbBackend::Postgres,
+    fn a_batch_of_any_size_is_one_statement_text_on_postgres() {
+        let one = populating(&[delivery_row(1, true)]);
+        let many = populating(
             &(0..300)
                 .map(|n| delivery_row(n, n % 2 == 0))
                 .collect::<Vec<_>>(),
@@ -214,23 +183,15 @@ mod tests {
         let lots = update((0..300).map(|_| Uuid::now_v7()).collect());
         assert_eq!(few.sql, lots.sql);
         assert!(lots.sql.contains("= ANY($2)"), "{}", lots.sql);
-        let sqlite = |ids: Vec<Uuid>| {
-            delivery::Entity::update_many()
-                .col_expr(delivery::Column::Attempts, Expr::value(1))
-                .filter(one_of(DbBackend::Sqlite, delivery::Column::Id, ids))
-                .build(DbBackend::Sqlite)
-        };
-        let (few, lots) = (sqlite(vec![Uuid::now_v7()]), sqlite(vec![Uuid::nil(); 300]));
-        assert_eq!(few.sql, lots.sql);
-        assert_eq!(lots.values.as_ref().unwrap().0.len(), 2, "{}", lots.sql);
-        let inserts = |n| {
-            inserting(
+        // SQLite keeps its lists.
+        let listed = delivery::Entity::update_many()
+            .filter(one_of(
                 DbBackend::Sqlite,
-                &(0..n).map(|n| delivery_row(n, true)).collect::<Vec<_>>(),
-            )
-            .sql
-        };
-        assert_eq!(inserts(1), inserts(300));
+                delivery::Column::Id,
+                vec![Uuid::now_v7(); 3],
+            ))
+            .build(DbBackend::Sqlite);
+        assert!(listed.sql.contains("IN (?, ?, ?)"), "{}", listed.sql);
     }
 
     /// The JSON parameter's rows, parsed back.
@@ -243,10 +204,10 @@ mod tests {
 
     #[test]
     fn every_column_of_the_batched_tables_becomes_json_postgres_reads_back() {
-        let rows = rows_of(&inserting(
-            DbBackend::Postgres,
-            &[delivery_row(7, true), delivery_row(8, false)],
-        ));
+        let rows = rows_of(&populating(&[
+            delivery_row(7, true),
+            delivery_row(8, false),
+        ]));
         let (set, unset) = (&rows[0], &rows[1]);
         assert_eq!(set["attempts"], 7);
         assert_eq!(set["sequence"], i64::MAX);
@@ -271,7 +232,7 @@ mod tests {
             created_at: Set(Utc::now()),
             trace_context: Set(Some("00-ab-cd-01".into())),
         };
-        let statement = inserting(DbBackend::Postgres, &[event]);
+        let statement = populating(&[event]);
         assert!(
             statement
                 .sql
@@ -294,7 +255,7 @@ mod tests {
             error_message: Set(Some("line\nbreak\ttab\u{1}".into())),
             response_excerpt: Set(None),
         };
-        let rows = rows_of(&inserting(DbBackend::Postgres, &[attempt]));
+        let rows = rows_of(&populating(&[attempt]));
         assert_eq!(rows[0]["error_message"], "line\nbreak\ttab\u{1}");
         assert!(serde_json::Value::is_null(&rows[0]["status_code"]));
     }
