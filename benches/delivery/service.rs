@@ -219,6 +219,19 @@ impl Service {
         }
     }
 
+    /// Waits until the store says `count` deliveries of `organization`
+    /// succeeded.
+    pub async fn wait_succeeded_in(&self, organization: Uuid, count: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.succeeded_in(organization).await < count {
+            assert!(
+                Instant::now() < deadline,
+                "deliveries did not all succeed in {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// (current, peak) resident memory in bytes.
     pub fn memory(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))

@@ -131,6 +131,9 @@ pub fn print(report: &Report) {
         if let Some(t) = &b.tracing {
             tracing(t);
         }
+        if let Some(r) = &b.retry_backlog {
+            r.print();
+        }
     }
 }
 
