@@ -194,3 +194,45 @@ pub fn summary_of(cost: Option<&DatabaseCost>) -> String {
 pub fn figures(cpu_us: f64, wal_bytes: f64) -> String {
     format!("{cpu_us:.0} us CPU, {wal_bytes:.0} B WAL")
 }
+
+/// The CPU seconds so far of each client backend of `db`'s database but
+/// the bench's own (the service's connections: no autovacuum worker, no
+/// background process of the cluster), by pid; `None` on SQLite.
+pub async fn client_backends(db: &DatabaseConnection) -> Option<Vec<(u32, f64)>> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return None;
+    }
+    let sql = format!(
+        "SELECT string_agg(pid::text, ',') AS pids FROM pg_stat_activity \
+         WHERE datname = current_database() AND backend_type = 'client backend' \
+         AND application_name <> '{BENCH_APPLICATION}'"
+    );
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .expect("read the client backends")
+        .expect("a row");
+    let pids: Option<String> = row.try_get("", "pids").expect("pids");
+    Some(
+        pids.unwrap_or_default()
+            .split(',')
+            .filter_map(|pid| pid.parse().ok())
+            .filter_map(|pid| {
+                let stat = proc_tree::read(pid)?;
+                Some((pid, stat.own_ticks() as f64 / proc_tree::TICKS_PER_SECOND))
+            })
+            .collect(),
+    )
+}
+
+/// What the backends of `after` spent since `before` (one opened meanwhile
+/// counts whole; one closed meanwhile is lost, as the pool keeps them).
+pub fn backends_spent(before: &[(u32, f64)], after: &[(u32, f64)]) -> f64 {
+    after
+        .iter()
+        .map(|(pid, cpu)| {
+            let start = before.iter().find(|(p, _)| p == pid).map_or(0.0, |b| b.1);
+            cpu - start
+        })
+        .sum()
+}

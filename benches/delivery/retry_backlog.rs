@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait, Database, DatabaseConnection, DbBackend, Statemen
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::database::DatabaseRounds;
+use crate::database::{self, DatabaseRounds};
 use crate::receiver::Receiver;
 use crate::rounds::{self, Spent, median};
 use crate::scenarios::{Databases, GRPC_CHANNELS};
@@ -85,12 +85,18 @@ pub struct Idle {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct IdleSide {
     pub service_cpu_ms: Vec<f64>,
-    /// Every process of the cluster but the bench's backends.
+    /// Every process of the cluster but the bench's backends: autovacuum
+    /// of either store included, whenever it falls in the window.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub postgres_cpu_ms: Vec<f64>,
+    /// The service's own backends only: what its statements cost.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub service_backends_cpu_ms: Vec<f64>,
     pub median_service_cpu_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub median_postgres_cpu_ms: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub median_service_backends_cpu_ms: Option<f64>,
 }
 
 /// One store, its two measured organizations and what they were sent.
@@ -198,8 +204,13 @@ impl Store {
         tokio::time::sleep(SETTLE).await;
         let cpu = service.cpu_seconds();
         let database = service.database_reading().await;
+        let backends = service.client_backends().await;
         tokio::time::sleep(IDLE).await;
         let cpu = service.cpu_seconds() - cpu;
+        let backends = match (backends, service.client_backends().await) {
+            (Some(before), Some(after)) => Some(database::backends_spent(&before, &after)),
+            _ => None,
+        };
         let database = match database {
             Some(reading) => Some(service.database_spent(reading).await),
             None => None,
@@ -209,6 +220,9 @@ impl Store {
             if let Some(d) = database {
                 self.idle.postgres_cpu_ms.push(d.cpu_seconds * 1e3);
             }
+            if let Some(seconds) = backends {
+                self.idle.service_backends_cpu_ms.push(seconds * 1e3);
+            }
         }
     }
 
@@ -217,8 +231,9 @@ impl Store {
         self.sides.1.finish();
         let idle = &mut self.idle;
         idle.median_service_cpu_ms = median(&idle.service_cpu_ms);
-        idle.median_postgres_cpu_ms =
-            (!idle.postgres_cpu_ms.is_empty()).then(|| median(&idle.postgres_cpu_ms));
+        let some_median = |values: &[f64]| (!values.is_empty()).then(|| median(values));
+        idle.median_postgres_cpu_ms = some_median(&idle.postgres_cpu_ms);
+        idle.median_service_backends_cpu_ms = some_median(&idle.service_backends_cpu_ms);
         (self.sides.0, self.sides.1, self.idle)
     }
 }
@@ -378,48 +393,5 @@ fn placeholders(db: &DatabaseConnection, sql: &str) -> String {
     match db.get_database_backend() {
         DbBackend::Postgres => sql.replacen('?', "$1", 1),
         _ => sql.to_owned(),
-    }
-}
-
-impl RetryBacklog {
-    /// The printed summary's lines.
-    pub fn print(&self) {
-        println!(
-            "retry backlog: {} deliveries due in an hour (stored in {:.1} s); {} rounds each, empty and backlog alternating (medians):",
-            self.backlog_deliveries, self.insert_seconds, self.rounds_each
-        );
-        for (name, c) in [
-            ("fan-out (N x 100)", &self.fan_out),
-            ("1 endpoint", &self.one_endpoint),
-        ] {
-            let (e, b) = (&c.empty, &c.backlog);
-            println!(
-                "  {:<18} empty {:>6.0}/s, {:>4.0} us CPU{}; backlog {:>6.0}/s, {:>4.0} us CPU{}; ratios {:.3} /s, {:.3} CPU{} (target within 10%)",
-                name,
-                e.median_per_second,
-                e.median_cpu_us_per_delivery,
-                e.database.summary(),
-                b.median_per_second,
-                b.median_cpu_us_per_delivery,
-                b.database.summary(),
-                c.per_second_ratio,
-                c.cpu_ratio,
-                c.postgres_cpu_ratio
-                    .map_or_else(String::new, |r| format!(", {r:.3} PostgreSQL CPU"))
-            );
-        }
-        let pg = |s: &IdleSide| {
-            s.median_postgres_cpu_ms
-                .map_or_else(String::new, |ms| format!(", PostgreSQL {ms:.0} ms"))
-        };
-        let (e, b) = (&self.idle.empty, &self.idle.backlog);
-        println!(
-            "  idle {:.0} s: empty: service {:.0} ms{}; backlog: service {:.0} ms{} (target: database under 20 ms)",
-            self.idle.seconds,
-            e.median_service_cpu_ms,
-            pg(e),
-            b.median_service_cpu_ms,
-            pg(b)
-        );
     }
 }

@@ -252,6 +252,12 @@ impl Service {
         database::Reading::take(&self.db).await
     }
 
+    /// CPU so far of the service's own PostgreSQL backends, by pid; `None`
+    /// on SQLite.
+    pub async fn client_backends(&self) -> Option<Vec<(u32, f64)>> {
+        database::client_backends(&self.db).await
+    }
+
     /// What the database spent since `reading`.
     pub async fn database_spent(&self, reading: database::Reading) -> database::Spent {
         reading.spent_since(&self.db).await
