@@ -18,13 +18,20 @@ use crate::proc_tree;
 /// backends apart.
 pub const BENCH_APPLICATION: &str = "webhook-bench";
 
-/// The bench's connection URL: on PostgreSQL, named [`BENCH_APPLICATION`].
+/// The bench's connection URL: on PostgreSQL, named [`BENCH_APPLICATION`],
+/// and without parallel workers: the planner gives the bench's count of
+/// succeeded deliveries a parallel scan on a small table, and the workers
+/// are processes of the cluster, not the bench's backend, so their CPU
+/// would pass for the database's work.
 pub fn bench_url(database_url: &str) -> String {
     if !database_url.starts_with("postgres") {
         return database_url.to_owned();
     }
     let separator = if database_url.contains('?') { '&' } else { '?' };
-    format!("{database_url}{separator}application_name={BENCH_APPLICATION}")
+    format!(
+        "{database_url}{separator}application_name={BENCH_APPLICATION}\
+         &options[max_parallel_workers_per_gather]=0"
+    )
 }
 
 /// The cluster at one moment.
@@ -193,4 +200,46 @@ pub fn summary_of(cost: Option<&DatabaseCost>) -> String {
 
 pub fn figures(cpu_us: f64, wal_bytes: f64) -> String {
     format!("{cpu_us:.0} us CPU, {wal_bytes:.0} B WAL")
+}
+
+/// The CPU seconds so far of each client backend of `db`'s database but
+/// the bench's own (the service's connections: no autovacuum worker, no
+/// background process of the cluster), by pid; `None` on SQLite.
+pub async fn client_backends(db: &DatabaseConnection) -> Option<Vec<(u32, f64)>> {
+    if db.get_database_backend() != DbBackend::Postgres {
+        return None;
+    }
+    let sql = format!(
+        "SELECT string_agg(pid::text, ',') AS pids FROM pg_stat_activity \
+         WHERE datname = current_database() AND backend_type = 'client backend' \
+         AND application_name <> '{BENCH_APPLICATION}'"
+    );
+    let row = db
+        .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
+        .await
+        .expect("read the client backends")
+        .expect("a row");
+    let pids: Option<String> = row.try_get("", "pids").expect("pids");
+    Some(
+        pids.unwrap_or_default()
+            .split(',')
+            .filter_map(|pid| pid.parse().ok())
+            .filter_map(|pid| {
+                let stat = proc_tree::read(pid)?;
+                Some((pid, stat.own_ticks() as f64 / proc_tree::TICKS_PER_SECOND))
+            })
+            .collect(),
+    )
+}
+
+/// What the backends of `after` spent since `before` (one opened meanwhile
+/// counts whole; one closed meanwhile is lost, as the pool keeps them).
+pub fn backends_spent(before: &[(u32, f64)], after: &[(u32, f64)]) -> f64 {
+    after
+        .iter()
+        .map(|(pid, cpu)| {
+            let start = before.iter().find(|(p, _)| p == pid).map_or(0.0, |b| b.1);
+            cpu - start
+        })
+        .sum()
 }

@@ -24,6 +24,7 @@ mod proc_tree;
 #[allow(dead_code)]
 #[path = "../../tests/api/support/receiver.rs"]
 mod receiver;
+mod retry_backlog;
 mod rounds;
 mod scenarios;
 mod schema;
@@ -45,13 +46,14 @@ use filters::Filters;
 use hostile::HostileTenant;
 use noisy::NoisyNeighbour;
 use ordered::OrderedDelivery;
+use retry_backlog::RetryBacklog;
 use scenarios::{Backlog, Calls, Databases, Latency, Throughput};
 use schema::SchemaValidation;
 use signing::Signing;
 use tracing::Tracing;
 
 /// What `--only` accepts; without it, every scenario runs, in this order.
-const SCENARIOS: [&str; 13] = [
+const SCENARIOS: [&str; 14] = [
     "one-endpoint",
     "one-endpoint-ed25519",
     "fan-out",
@@ -65,6 +67,7 @@ const SCENARIOS: [&str; 13] = [
     "filters",
     "ordered",
     "tracing",
+    "retry-backlog",
 ];
 
 #[derive(Serialize)]
@@ -116,6 +119,10 @@ struct BackendReport {
     /// One endpoint with traces off, sampled at 1% and at 100%.
     #[serde(skip_serializing_if = "Option::is_none")]
     tracing: Option<Tracing>,
+    /// Fan-out, one endpoint and idle beside a backlog of retries due in an
+    /// hour, against an empty store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    retry_backlog: Option<RetryBacklog>,
 }
 
 struct Sqlite(tempfile::TempDir);
@@ -222,6 +229,7 @@ async fn run(
         filters: None,
         ordered: None,
         tracing: None,
+        retry_backlog: None,
     };
     if runs("one-endpoint") {
         report.one_endpoint =
@@ -279,6 +287,19 @@ async fn run(
         // 5 passes (after one to warm up) of 5,000 events to each of three
         // services: traces off, sampled at 1%, at 100%.
         report.tracing = Some(tracing::tracing(databases, receiver, 5_000 / scale).await);
+    }
+    if runs("retry-backlog") {
+        // 6 rounds on each store (1 to warm up), each the fan-out and
+        // 1-endpoint scenarios' sizes then 10 s idle.
+        report.retry_backlog = Some(
+            retry_backlog::retry_backlog(
+                databases,
+                receiver,
+                retry_backlog::BACKLOG / scale,
+                (200 / scale, 20_000 / scale),
+            )
+            .await,
+        );
     }
     report
 }

@@ -219,6 +219,19 @@ impl Service {
         }
     }
 
+    /// Waits until the store says `count` deliveries of `organization`
+    /// succeeded.
+    pub async fn wait_succeeded_in(&self, organization: Uuid, count: u64, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        while self.succeeded_in(organization).await < count {
+            assert!(
+                Instant::now() < deadline,
+                "deliveries did not all succeed in {limit:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// (current, peak) resident memory in bytes.
     pub fn memory(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -237,6 +250,12 @@ impl Service {
     /// The database now, to tell what a run cost it; `None` on SQLite.
     pub async fn database_reading(&self) -> Option<database::Reading> {
         database::Reading::take(&self.db).await
+    }
+
+    /// CPU so far of the service's own PostgreSQL backends, by pid; `None`
+    /// on SQLite.
+    pub async fn client_backends(&self) -> Option<Vec<(u32, f64)>> {
+        database::client_backends(&self.db).await
     }
 
     /// What the database spent since `reading`.

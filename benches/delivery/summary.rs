@@ -5,6 +5,7 @@ use crate::database::{DatabaseCost, DatabaseRounds, figures, summary_of};
 use crate::filters::Filters;
 use crate::hostile::{Calls, HostileTenant};
 use crate::ordered::OrderedDelivery;
+use crate::retry_backlog::{IdleSide, RetryBacklog};
 use crate::schema::SchemaValidation;
 use crate::signing::Signing;
 use crate::tracing::Tracing;
@@ -130,6 +131,9 @@ pub fn print(report: &Report) {
         }
         if let Some(t) = &b.tracing {
             tracing(t);
+        }
+        if let Some(r) = &b.retry_backlog {
+            retry_backlog(r);
         }
     }
 }
@@ -345,4 +349,46 @@ fn database_medians(sides: &[(&str, &DatabaseRounds)]) {
 /// A throughput table's database column: "-" on SQLite.
 fn column(database: Option<&DatabaseCost>, figure: fn(&DatabaseCost) -> f64) -> String {
     database.map_or_else(|| "-".to_owned(), |d| format!("{:.0}", figure(d)))
+}
+
+fn retry_backlog(r: &RetryBacklog) {
+    println!(
+        "retry backlog: {} deliveries due in an hour (stored in {:.1} s); {} rounds each, empty and backlog alternating (medians):",
+        r.backlog_deliveries, r.insert_seconds, r.rounds_each
+    );
+    for (name, c) in [
+        ("fan-out (N x 100)", &r.fan_out),
+        ("1 endpoint", &r.one_endpoint),
+    ] {
+        let (e, b) = (&c.empty, &c.backlog);
+        println!(
+            "  {:<18} empty {:>6.0}/s, {:>4.0} us CPU{}; backlog {:>6.0}/s, {:>4.0} us CPU{}; ratios {:.3} /s, {:.3} CPU{} (target within 10%)",
+            name,
+            e.median_per_second,
+            e.median_cpu_us_per_delivery,
+            e.database.summary(),
+            b.median_per_second,
+            b.median_cpu_us_per_delivery,
+            b.database.summary(),
+            c.per_second_ratio,
+            c.cpu_ratio,
+            c.postgres_cpu_ratio
+                .map_or_else(String::new, |r| format!(", {r:.3} PostgreSQL CPU"))
+        );
+    }
+    let idle = |s: &IdleSide| {
+        let pg = match (s.median_postgres_cpu_ms, s.median_service_backends_cpu_ms) {
+            (Some(all), Some(own)) => {
+                format!(", PostgreSQL {all:.0} ms (its backends {own:.0} ms)")
+            }
+            _ => String::new(),
+        };
+        format!("service {:.0} ms{pg}", s.median_service_cpu_ms)
+    };
+    println!(
+        "  idle {:.0} s: empty: {}; backlog: {} (target: database under 20 ms)",
+        r.idle.seconds,
+        idle(&r.idle.empty),
+        idle(&r.idle.backlog)
+    );
 }
