@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
+use uuid::Uuid;
 
 use super::claims::CLAIMABLE;
 use super::{Store, StoreError};
@@ -20,13 +21,13 @@ pub struct Backlog {
 
 impl Store {
     /// The pending deliveries due now, with the oldest one's due time, in
-    /// one statement: a range scan up to now of a partial index of the
-    /// pending deliveries (`deliveries_due`, by `next_attempt_at`; or
-    /// `deliveries_organization_due`, as the planner likes), so later
-    /// retries and finished deliveries are not read. Paused webhooks'
-    /// deliveries are not in those indexes: they wait on purpose, and
-    /// however many there are, they cost nothing here. Nor are an ordered
-    /// webhook's deliveries waiting behind their sequence's head: a
+    /// one statement over the claim's partial index of claimable
+    /// deliveries (`deliveries_organization_due`): a seek per organization
+    /// with claimable work, and a range scan of its deliveries due up to
+    /// now, so later retries and finished deliveries are not read. Paused
+    /// webhooks' deliveries are not in that index: they wait on purpose,
+    /// and however many there are, they cost nothing here. Nor are an
+    /// ordered webhook's deliveries waiting behind their sequence's head: a
     /// sequence counts here by its head alone.
     pub async fn backlog(&self) -> Result<Backlog, StoreError> {
         let at = Utc::now();
@@ -51,15 +52,35 @@ impl Store {
     }
 }
 
-/// The statement of [`Store::backlog`] read at `at`.
+/// The statement of [`Store::backlog`] read at `at`: the loose index scan
+/// of [`super::organizations::pending_organizations`] over the
+/// organizations, then each one's due range. (A whole-store index by
+/// `next_attempt_at` served this alone, and cost an entry per delivery
+/// published.)
 pub(super) fn due_backlog(backend: DbBackend, at: DateTime<Utc>) -> Statement {
-    let now = match backend {
-        DbBackend::Postgres => "$1",
-        _ => "?1",
+    let (now, first) = match backend {
+        DbBackend::Postgres => ("$1", "$2"),
+        _ => ("?1", "?2"),
     };
-    let sql = format!(
-        "SELECT COUNT(*) AS due, MIN(next_attempt_at) AS oldest FROM deliveries \
-         WHERE {CLAIMABLE} AND next_attempt_at <= {now}"
+    let due = format!(
+        "FROM deliveries d WHERE {CLAIMABLE} AND d.organization_id = orgs.org \
+         AND d.next_attempt_at <= {now}"
     );
-    Statement::from_sql_and_values(backend, sql, [at.into()])
+    let sql = format!(
+        "WITH RECURSIVE orgs(org) AS ( \
+           SELECT (SELECT organization_id FROM deliveries \
+                   WHERE {CLAIMABLE} AND organization_id >= {first} \
+                   ORDER BY organization_id LIMIT 1) \
+           UNION ALL \
+           SELECT (SELECT d.organization_id FROM deliveries d \
+                   WHERE {CLAIMABLE} AND d.organization_id > orgs.org \
+                   ORDER BY d.organization_id LIMIT 1) \
+           FROM orgs WHERE orgs.org IS NOT NULL \
+         ) SELECT CAST(COALESCE(SUM((SELECT COUNT(*) {due})), 0) AS BIGINT) AS due, \
+           MIN((SELECT d.next_attempt_at {due} \
+                ORDER BY d.organization_id, d.next_attempt_at LIMIT 1)) AS oldest \
+         FROM orgs WHERE org IS NOT NULL"
+    );
+    // The first organization is the first at or above the nil id: a seek.
+    Statement::from_sql_and_values(backend, sql, [at.into(), Uuid::nil().into()])
 }

@@ -316,9 +316,8 @@ impl Store {
     }
 }
 
-/// Deliveries the claims may take, as the predicate of the partial indexes
-/// `deliveries_due` and `deliveries_organization_due` says it, word for
-/// word: SQLite uses a partial index only for a query holding its terms,
+/// Deliveries the claims may take, as the predicate of the partial index
+/// `deliveries_organization_due` says it, word for word: SQLite uses a partial index only for a query holding its terms,
 /// PostgreSQL only when it can prove them (so a literal, not a parameter).
 /// Pending, not waiting for a paused webhook, and not waiting behind an
 /// earlier delivery of its sequence (an ordered webhook's: only each

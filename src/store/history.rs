@@ -5,6 +5,7 @@ use anyhow::anyhow;
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select};
+use uuid::Uuid;
 
 use super::entities::{delivery, delivery_attempt, event, webhook};
 use super::scoped::Scoped;
@@ -62,16 +63,13 @@ impl Store {
         organization: OrganizationId,
         id: DeliveryId,
     ) -> Result<Option<Delivery>, StoreError> {
-        let Some(row) = delivery::Entity::find_in(organization)
-            .filter(delivery::Column::Id.eq(id.as_uuid()))
+        let Some(row) = delivery_of(organization, id.as_uuid())
             .one(&self.db)
             .await?
         else {
             return Ok(None);
         };
-        let attempts = delivery_attempt::Entity::find()
-            .filter(delivery_attempt::Column::DeliveryId.eq(row.id))
-            .order_by_asc(delivery_attempt::Column::Attempt)
+        let attempts = attempts_of(row.id)
             .all(&self.db)
             .await?
             .into_iter()
@@ -236,4 +234,16 @@ pub(super) fn to_domain(
         payload: None,
         labels: Labels::new(),
     })
+}
+
+/// The attempts of delivery `id`, oldest first (GetDelivery).
+pub(super) fn attempts_of(id: Uuid) -> Select<delivery_attempt::Entity> {
+    delivery_attempt::Entity::find()
+        .filter(delivery_attempt::Column::DeliveryId.eq(id))
+        .order_by_asc(delivery_attempt::Column::Attempt)
+}
+
+/// Delivery `id` of `organization`, by its key (GetDelivery).
+pub(super) fn delivery_of(organization: OrganizationId, id: Uuid) -> Select<delivery::Entity> {
+    delivery::Entity::find_in(organization).filter(delivery::Column::Id.eq(id))
 }

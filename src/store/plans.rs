@@ -109,6 +109,14 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
             webhooks::webhooks_page(organization, page).build(backend),
         ));
     }
+    planned.push((
+        "get_delivery".to_owned(),
+        history::delivery_of(organization, Uuid::now_v7()).build(backend),
+    ));
+    planned.push((
+        "get_delivery attempts".to_owned(),
+        history::attempts_of(Uuid::now_v7()).build(backend),
+    ));
     let since = now - chrono::Duration::days(1);
     planned.push((
         "webhook_stats counts".to_owned(),
@@ -126,6 +134,10 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
     planned.push((
         "purge_deliveries".to_owned(),
         retention::finished_before(backend, cutoff, 500).build(backend),
+    ));
+    planned.push((
+        "purge_deliveries attempts".to_owned(),
+        retention::attempts_of(vec![Uuid::now_v7(), Uuid::now_v7()]).build(backend),
     ));
     planned.push((
         "purge_events".to_owned(),

@@ -4,12 +4,14 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect, Select,
+    ColumnTrait, ConnectionTrait, DbBackend, DeleteMany, EntityTrait, QueryFilter, QuerySelect,
+    Select,
 };
 use uuid::Uuid;
 
 use super::entities::{delivery, delivery_attempt, event};
 use super::{Store, StoreError};
+use crate::domain::created_range::first_id_of;
 
 impl Store {
     /// Deletes up to `batch` finished deliveries (succeeded, failed,
@@ -27,10 +29,7 @@ impl Store {
             txn.commit().await?;
             return Ok(0);
         }
-        delivery_attempt::Entity::delete_many()
-            .filter(delivery_attempt::Column::DeliveryId.is_in(ids.clone()))
-            .exec(&txn)
-            .await?;
+        attempts_of(ids.clone()).exec(&txn).await?;
         let deleted = delivery::Entity::delete_many()
             .filter(delivery::Column::Id.is_in(ids))
             .exec(&txn)
@@ -94,12 +93,22 @@ pub(super) fn finished_before(
     }
 }
 
+/// The deletion of the attempts of deliveries `ids`, which
+/// [`Store::purge_deliveries`] deletes with them.
+pub(super) fn attempts_of(ids: Vec<Uuid>) -> DeleteMany<delivery_attempt::Entity> {
+    delivery_attempt::Entity::delete_many().filter(delivery_attempt::Column::DeliveryId.is_in(ids))
+}
+
 /// The ids [`Store::purge_events`] deletes: up to `batch` events published
-/// before `cutoff` that have no delivery left.
+/// before `cutoff` that have no delivery left. An event's id is a UUIDv7 of
+/// its creation: the primary key's range below `cutoff`'s millisecond holds
+/// them (no index by `created_at`, written for every event, to read).
 pub(super) fn unsent_before(cutoff: DateTime<Utc>, batch: u64) -> Select<event::Entity> {
+    let below = first_id_of(cutoff.timestamp_millis());
     event::Entity::find()
         .select_only()
         .column(event::Column::Id)
+        .filter(event::Column::Id.lt(below))
         .filter(event::Column::CreatedAt.lt(cutoff))
         .filter(Expr::cust(
             "NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id)",

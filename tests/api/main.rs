@@ -42,6 +42,7 @@ mod history;
 mod hostile_endpoints;
 mod hostile_messages;
 mod http_connections;
+mod index_map;
 mod jwks;
 mod labels;
 mod large_deletes;

@@ -93,12 +93,10 @@ async fn retention_removes_old_finished_deliveries_and_their_events_only(backend
     let two_hours = Duration::from_secs(2 * 3600);
     app.backdate("deliveries", "updated_at", uuid(&old), two_hours)
         .await;
-    app.backdate("events", "created_at", uuid(&old_event), two_hours)
-        .await;
+    let old_event = backdate_event(&app, &old_event, two_hours).await;
     app.backdate("deliveries", "updated_at", uuid(&pending), two_hours)
         .await;
-    app.backdate("events", "created_at", uuid(&stuck_event), two_hours)
-        .await;
+    let stuck_event = backdate_event(&app, &stuck_event, two_hours).await;
 
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     loop {
@@ -145,6 +143,32 @@ async fn retention_removes_old_finished_deliveries_and_their_events_only(backend
         1,
         "the event of a pending delivery was deleted"
     );
+}
+
+/// Makes event `id` published `age` ago, as it would have been: its
+/// `created_at`, and its id, a UUIDv7 whose time is its creation (event
+/// retention reads ids by time), with its deliveries' reference to it.
+/// Answers its new id.
+async fn backdate_event(app: &crate::support::TestApp, id: &str, age: Duration) -> String {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let when = chrono::Utc::now() - chrono::Duration::from_std(age).unwrap();
+    let mut bytes = *uuid(id).as_bytes();
+    bytes[..6].copy_from_slice(&when.timestamp_millis().to_be_bytes()[2..]);
+    let (old, new) = (uuid(id), Uuid::from_bytes(bytes));
+    let event = Query::update()
+        .table(Alias::new("events"))
+        .value(Alias::new("id"), new)
+        .value(Alias::new("created_at"), when)
+        .and_where(Expr::col(Alias::new("id")).eq(old))
+        .to_owned();
+    assert_eq!(app.execute(&event).await, 1, "no event {id}");
+    let deliveries = Query::update()
+        .table(Alias::new("deliveries"))
+        .value(Alias::new("event_id"), new)
+        .and_where(Expr::col(Alias::new("event_id")).eq(old))
+        .to_owned();
+    app.execute(&deliveries).await;
+    new.to_string()
 }
 
 /// The sequence rows of ordered webhooks, as `(ordering key, next number)`.

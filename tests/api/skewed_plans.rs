@@ -27,10 +27,55 @@ fn deliveries(organization: &str, count: u32, due: &str) -> String {
     )
 }
 
+/// The dead endpoint's webhook, in the organization with the backlog.
+const DEAD: &str = "50000000-0000-0000-0000-0000000000a1";
+
+/// Besides: the dead endpoint's own backlog, ordered (100 sequences, each
+/// head due in an hour, the rest behind it), as many deliveries it
+/// delivered before, finished now with an attempt each, and as many
+/// events of that organization, published now.
+fn dead_endpoint() -> [String; 4] {
+    let backlog = "50000000-0000-0000-0000-000000000000";
+    [
+        format!(
+            "INSERT INTO deliveries (id, event_id, webhook_id, organization_id, status, \
+               attempts, next_attempt_at, created_at, updated_at, ordering_key, sequence, behind) \
+             SELECT gen_random_uuid(), gen_random_uuid(), '{DEAD}', '{backlog}', 'pending', 1, \
+               now() + interval '1 hour', now(), now(), 'k' || (n % 100), n, n >= 100 \
+             FROM generate_series(0, {BACKLOG}) AS n"
+        ),
+        format!(
+            "INSERT INTO deliveries (id, event_id, webhook_id, organization_id, status, \
+               attempts, next_attempt_at, created_at, updated_at) \
+             SELECT gen_random_uuid(), gen_random_uuid(), '{DEAD}', '{backlog}', 'succeeded', \
+               1, now(), now(), now() \
+             FROM generate_series(1, {BACKLOG})"
+        ),
+        "INSERT INTO delivery_attempts (id, delivery_id, attempt, started_at, duration_ms) \
+         SELECT gen_random_uuid(), id, 1, now(), 10 FROM deliveries WHERE status = 'succeeded'"
+            .to_owned(),
+        // Ids as the service makes them, UUIDv7: in the order of creation,
+        // as the rows lie in the table.
+        format!(
+            "INSERT INTO events (id, organization_id, event_type, body, created_at) \
+             SELECT (lpad(to_hex((extract(epoch FROM now()) * 1000)::bigint + n), 12, '0') \
+                     || '70008' || lpad(to_hex(n), 15, '0'))::uuid, \
+               '{backlog}', 'member.added', '{{}}', now() \
+             FROM generate_series(1, {BACKLOG}) AS n"
+        ),
+    ]
+}
+
 /// The sequential scans in the generic plan of the store's statement
 /// `name`, executed with `arguments` (SQL literals: EXPLAIN takes no bound
 /// parameters), on a backlog that one organization holds.
 async fn scans_in_generic_plan(name: &str, arguments: &str) -> Vec<Value> {
+    scans_in_generic_plan_typed(name, "", arguments).await
+}
+
+/// The same, with the parameters' `types` (`(uuid, text)`) where nothing in
+/// the statement tells them (a list of VALUES).
+async fn scans_in_generic_plan_typed(name: &str, types: &str, arguments: &str) -> Vec<Value> {
     let app = spawn_app(Backend::Postgres).await;
     let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
     let statement = plans::statements(DbBackend::Postgres)
@@ -52,10 +97,14 @@ async fn scans_in_generic_plan(name: &str, arguments: &str) -> Vec<Value> {
         ),
         deliveries("10000000-0000-0000-0000-000000000000", 20, "now()"),
         deliveries("90000000-0000-0000-0000-000000000000", 20, "now()"),
-        "ANALYZE deliveries".to_owned(),
-        format!("PREPARE look AS {}", statement.sql),
+    ]
+    .into_iter()
+    .chain(dead_endpoint())
+    .chain([
+        "ANALYZE deliveries, delivery_attempts, events".to_owned(),
+        format!("PREPARE look{types} AS {}", statement.sql),
         "SET LOCAL plan_cache_mode = force_generic_plan".to_owned(),
-    ] {
+    ]) {
         txn.execute_unprepared(&sql).await.unwrap();
     }
     let explain = Statement::from_string(
@@ -112,6 +161,77 @@ async fn the_claim_keeps_to_the_indexes_under_a_generic_plan() {
         // Lease end, organization, now twice, a busy webhook, limit.
         "now() + interval '40 seconds', '10000000-0000-0000-0000-000000000000', now(), now(), \
          '00000000-0000-0000-0000-0000000000b1', 100",
+    )
+    .await;
+    assert!(scans.is_empty(), "reads the whole table: {scans:#?}");
+}
+
+/// The other statements run often or over everything, each under a
+/// generic plan: with the parameters here (any value: the plan knows none).
+const OTHERS: [(&str, &str, &str); 7] = [
+    // The backlog gauges, every few seconds, idle or not.
+    (
+        "backlog",
+        "",
+        "now(), '00000000-0000-0000-0000-000000000000'",
+    ),
+    // Publishing's and recording's look at ordered sequences.
+    (
+        "sequence head_check",
+        "(uuid, text, uuid, text)",
+        "'50000000-0000-0000-0000-0000000000a1', 'k1', \
+         '50000000-0000-0000-0000-0000000000a1', 'k2'",
+    ),
+    (
+        "sequence promote",
+        "(uuid, text, uuid, text)",
+        "'50000000-0000-0000-0000-0000000000a1', 'k1', \
+         '50000000-0000-0000-0000-0000000000a1', 'k2'",
+    ),
+    // GetWebhookStats of the dead endpoint: its window, newest first.
+    (
+        "webhook_stats counts",
+        "",
+        "'50000000-0000-0000-0000-0000000000a1', '00000000-0000-0000-0000-000000000000', 10001",
+    ),
+    (
+        "webhook_stats last",
+        "",
+        "'50000000-0000-0000-0000-0000000000a1', 1",
+    ),
+    // Retention, a batch at a time.
+    ("purge_deliveries", "", "now() - interval '30 days', 500"),
+    (
+        "purge_events",
+        "",
+        "'00000000-0000-0000-0000-000000000000', now() - interval '30 days', 500",
+    ),
+];
+
+/// The backlog gauges, the sequences' head checks, a webhook's stats and
+/// retention keep to their indexes too, whatever one organization or one
+/// webhook holds.
+#[tokio::test]
+async fn the_gauges_sequences_stats_and_retention_keep_to_the_indexes_under_a_generic_plan() {
+    if !postgres_available() {
+        return;
+    }
+    for (name, types, arguments) in OTHERS {
+        let scans = scans_in_generic_plan_typed(name, types, arguments).await;
+        assert!(scans.is_empty(), "{name} reads a whole table: {scans:#?}");
+    }
+}
+
+/// And the purge's deletion of attempts, by their deliveries.
+#[tokio::test]
+async fn the_purge_of_attempts_keeps_to_the_index_under_a_generic_plan() {
+    if !postgres_available() {
+        return;
+    }
+    let scans = scans_in_generic_plan_typed(
+        "purge_deliveries attempts",
+        "(uuid, uuid)",
+        "gen_random_uuid(), gen_random_uuid()",
     )
     .await;
     assert!(scans.is_empty(), "reads the whole table: {scans:#?}");

@@ -25,6 +25,7 @@ mod m20261209_000019_signature_schemes;
 mod m20261209_000020_client_certificates;
 mod m20261209_000021_oauth2_credentials;
 mod m20261210_000022_event_trace_context;
+mod m20261211_000023_delivery_indexes;
 
 pub struct Migrator;
 
@@ -54,6 +55,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000020_client_certificates::Migration),
             Box::new(m20261209_000021_oauth2_credentials::Migration),
             Box::new(m20261210_000022_event_trace_context::Migration),
+            Box::new(m20261211_000023_delivery_indexes::Migration),
         ]
     }
 }
