@@ -151,6 +151,7 @@ async fn retention_removes_old_finished_deliveries_and_their_events_only(backend
 /// Answers its new id.
 async fn backdate_event(app: &crate::support::TestApp, id: &str, age: Duration) -> String {
     use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    use sea_orm::{ConnectionTrait, TransactionTrait};
     let when = chrono::Utc::now() - chrono::Duration::from_std(age).unwrap();
     let mut bytes = *uuid(id).as_bytes();
     bytes[..6].copy_from_slice(&when.timestamp_millis().to_be_bytes()[2..]);
@@ -161,13 +162,23 @@ async fn backdate_event(app: &crate::support::TestApp, id: &str, age: Duration) 
         .value(Alias::new("created_at"), when)
         .and_where(Expr::col(Alias::new("id")).eq(old))
         .to_owned();
-    assert_eq!(app.execute(&event).await, 1, "no event {id}");
     let deliveries = Query::update()
         .table(Alias::new("deliveries"))
         .value(Alias::new("event_id"), new)
         .and_where(Expr::col(Alias::new("event_id")).eq(old))
         .to_owned();
-    app.execute(&deliveries).await;
+    // In one transaction: between the two, retention would find the event
+    // old and without deliveries, and delete it.
+    let db = sea_orm::Database::connect(&app.database_url).await.unwrap();
+    let txn = db.begin().await.unwrap();
+    assert_eq!(
+        txn.execute(&event).await.unwrap().rows_affected(),
+        1,
+        "no event {id}"
+    );
+    txn.execute(&deliveries).await.unwrap();
+    txn.commit().await.unwrap();
+    db.close().await.unwrap();
     new.to_string()
 }
 
