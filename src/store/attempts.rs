@@ -12,7 +12,7 @@ use super::claims::lease_end;
 use super::disabling::{Disabling, Recorded};
 use super::entities::{delivery, delivery_attempt};
 use super::sequences::Promoted;
-use super::{HandOff, Store, StoreError, batches, sequences};
+use super::{HandOff, Store, StoreError, sequences};
 use crate::domain::{DeliveryId, DeliveryStatus, OrganizationId, WebhookId};
 
 /// What happens to a delivery after an attempt.
@@ -140,7 +140,6 @@ impl Store {
                 .push(record.delivery_id.as_uuid());
         }
         let mut finished = Finished::default();
-        let backend = txn.get_database_backend();
         for (attempt, ids) in succeeded {
             finished.succeeded += delivery::Entity::update_many()
                 .col_expr(
@@ -154,7 +153,7 @@ impl Store {
                 )
                 .col_expr(delivery::Column::LastError, Expr::value(None::<String>))
                 .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
-                .filter(batches::one_of(backend, delivery::Column::Id, ids))
+                .filter(delivery::Column::Id.is_in(ids))
                 .filter(delivery::Column::Attempts.eq(attempt as i32 - 1))
                 .filter(Expr::cust("status = 'pending'"))
                 .exec(&txn)
@@ -197,7 +196,9 @@ impl Store {
             error_message: Set(r.error_message.as_deref().map(storable)),
             response_excerpt: Set(r.response_excerpt.as_deref().map(storable)),
         });
-        batches::insert_rows(&txn, attempts.collect()).await?;
+        delivery_attempt::Entity::insert_many(attempts)
+            .exec_without_returning(&txn)
+            .await?;
         // After the deliveries that ended left `pending` (delivery rows
         // before sequence rows): the next of each sequence is its head.
         let ended = records.iter().filter_map(|r| match r.next {

@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, EntityTrait,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, UpdateMany,
+    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -27,7 +27,7 @@ use super::handoff::HandOff;
 use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
 use super::webhooks::{now, to_domain};
-use super::{Store, StoreError, batches, sequences};
+use super::{Store, StoreError, sequences};
 use crate::domain::Stopped;
 use crate::domain::clock;
 use crate::domain::webhook::{DISABLED_PREFIX, disabled_event, disabled_reason};
@@ -104,14 +104,13 @@ impl Disabling {
             let ids = |v: Vec<(&Uuid, &&AttemptRecord)>| v.into_iter().map(|(id, _)| *id).collect();
             (ids(failed), ids(succeeded))
         };
-        let backend = txn.get_database_backend();
         if !succeeded.is_empty() {
             webhook::Entity::update_many()
                 .col_expr(
                     webhook::Column::FailingSince,
                     Expr::value(None::<DateTime<Utc>>),
                 )
-                .filter(batches::one_of(backend, webhook::Column::Id, succeeded))
+                .filter(webhook::Column::Id.is_in(succeeded))
                 .filter(webhook::Column::FailingSince.is_not_null())
                 .exec(txn)
                 .await?;

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
 use super::claims::{Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
@@ -13,15 +13,14 @@ use super::handoff::HandOff;
 use super::places::{self, Place};
 use super::routing::{Filtered, route};
 use super::scoped::Scoped;
-use super::{Store, StoreError, batches, subscriptions};
+use super::{Store, StoreError, subscriptions};
 use crate::domain::{
     DeliveryId, DeliveryStatus, EventId, EventType, NewEvent, OrganizationId, TraceContext,
     WebhookId,
 };
 
 /// Rows written per statement: 1,000 deliveries of 16 columns stay well
-/// inside SQLite's 32,766 bind parameters (PostgreSQL takes a batch as one
-/// parameter, see `batches`).
+/// inside SQLite's 32,766 and PostgreSQL's 65,535 bind parameters.
 pub(super) const CHUNK: usize = 1000;
 
 /// What publishing an event stored.
@@ -262,7 +261,7 @@ impl Store {
                     .collect()
             })
             .collect();
-        let rows: Vec<delivery::ActiveModel> = events
+        let mut rows: Vec<delivery::ActiveModel> = events
             .iter()
             .zip(&planned)
             .flat_map(|(e, deliveries)| {
@@ -290,7 +289,14 @@ impl Store {
                     })
             })
             .collect();
-        batches::insert_rows(txn, rows).await?;
+        // In chunks: one statement for thousands of subscribers would pass
+        // the databases' limits on bind parameters.
+        while !rows.is_empty() {
+            let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
+            delivery::Entity::insert_many(chunk)
+                .exec_without_returning(txn)
+                .await?;
+        }
         let mut outcomes = Vec::with_capacity(events.len());
         for (e, deliveries) in events.iter().zip(planned) {
             let mut ids = Vec::with_capacity(deliveries.len());
@@ -344,7 +350,7 @@ pub(super) async fn insert_events(
     news: &[&NewEvent],
 ) -> Result<Vec<Arc<[u8]>>, StoreError> {
     let bodies: Vec<Vec<u8>> = news.iter().map(|new| new.event.body()).collect();
-    let rows: Vec<event::ActiveModel> = news
+    let mut rows: Vec<event::ActiveModel> = news
         .iter()
         .zip(&bodies)
         .map(|(new, body)| {
@@ -360,7 +366,12 @@ pub(super) async fn insert_events(
             }
         })
         .collect();
-    batches::insert_rows(txn, rows).await?;
+    while !rows.is_empty() {
+        let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
+        event::Entity::insert_many(chunk)
+            .exec_without_returning(txn)
+            .await?;
+    }
     Ok(bodies.into_iter().map(Arc::from).collect())
 }
 

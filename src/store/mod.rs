@@ -3,7 +3,6 @@
 
 mod attempts;
 mod backlog;
-mod batches;
 mod changes;
 mod claims;
 mod client_certificates;
