@@ -76,6 +76,11 @@ pub use turns::Turn;
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// Where transactions whose commit need not wait for the disk run (see
+    /// `relaxed_transaction`): on PostgreSQL a pool of their own, whose
+    /// connections commit asynchronously, so that such a transaction costs
+    /// no `SET` of its own; on SQLite the same connection as `db`.
+    relaxed: DatabaseConnection,
     /// Where the health probe connects.
     probe: Arc<probe::Target>,
     secrets: SecretBox,
@@ -85,6 +90,11 @@ pub struct Store {
     /// The subscribers' filters, compiled, by their text (see `routing`).
     filters: FilterCache,
 }
+
+/// The connections of the relaxed pool on PostgreSQL, besides the 16 of
+/// the main one: the claims, the results, the sweeps and the turns of
+/// this process's workers.
+const RELAXED_CONNECTIONS: u32 = 8;
 
 /// How many compiled filters a process keeps: an organization's 1,000
 /// webhooks with a filter each fit several times over.
@@ -114,15 +124,27 @@ impl Store {
                     // own statement; a big cache of them holds megabytes.
                     .statement_cache_capacity(16)
             });
-        let db = Database::connect(options)
+        let db = Database::connect(options.clone())
             .await
             .context("cannot connect to the database at DATABASE_URL")?;
         migrate(&db)
             .await
             .context("cannot migrate the database schema")?;
+        let relaxed = match db.get_database_backend() {
+            DbBackend::Postgres => {
+                options
+                    .max_connections(RELAXED_CONNECTIONS)
+                    .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
+                Database::connect(options)
+                    .await
+                    .context("cannot connect to the database at DATABASE_URL")?
+            }
+            _ => db.clone(),
+        };
         let probe = probe::Target::new(url, &db).context("DATABASE_URL")?;
         Ok(Self {
             db,
+            relaxed,
             probe: Arc::new(probe),
             secrets,
             sweeps: Arc::default(),
@@ -139,13 +161,7 @@ impl Store {
     /// BEGIN: a deferred one that reads first can fail to upgrade when
     /// another connection wrote meanwhile, and no busy timeout helps then.
     async fn write_transaction(&self) -> Result<DatabaseTransaction, sea_orm::DbErr> {
-        self.db
-            .begin_with_options(TransactionOptions {
-                isolation_level: None,
-                access_mode: None,
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            })
-            .await
+        begin_writing(&self.db).await
     }
 
     /// A connection of its own that tells whether the database answers,
@@ -153,6 +169,16 @@ impl Store {
     pub fn probe(&self) -> Probe {
         Probe::new(probe::Target::clone(&self.probe))
     }
+}
+
+/// A transaction on `db` that will write: see `Store::write_transaction`.
+async fn begin_writing(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+    db.begin_with_options(TransactionOptions {
+        isolation_level: None,
+        access_mode: None,
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+    })
+    .await
 }
 
 /// Runs `attempt` again, up to five more times, while PostgreSQL ends it as

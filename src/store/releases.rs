@@ -6,10 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::Expr;
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter,
-};
+use sea_orm::{ColumnTrait, Condition, DatabaseTransaction, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::claims::Lease;
@@ -68,13 +65,9 @@ impl Store {
     }
 
     /// A transaction whose commit need not wait for the disk: losing it in a
-    /// crash only causes a resend, which at-least-once delivery allows.
+    /// crash only causes a resend, which at-least-once delivery allows. On
+    /// PostgreSQL its connection has `synchronous_commit = off` already.
     pub(super) async fn relaxed_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
-        let txn = self.write_transaction().await?;
-        if self.db.get_database_backend() == DbBackend::Postgres {
-            txn.execute_unprepared("SET LOCAL synchronous_commit = off")
-                .await?;
-        }
-        Ok(txn)
+        Ok(super::begin_writing(&self.relaxed).await?)
     }
 }

@@ -10,6 +10,11 @@ use std::sync::OnceLock;
 pub struct Cluster {
     bin: PathBuf,
     port: u16,
+    data: PathBuf,
+    /// The server's options, to start it again with.
+    options: String,
+    log: PathBuf,
+    as_root: bool,
 }
 
 static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
@@ -46,6 +51,11 @@ impl Cluster {
     /// A new cluster that lives as long as this process; `durable` keeps
     /// fsync on. `None` (said loudly) without PostgreSQL server binaries.
     pub fn start(durable: bool) -> Option<Cluster> {
+        Self::start_with(durable, &[])
+    }
+
+    /// As [`Cluster::start`], with more server `settings` (name, value).
+    pub fn start_with(durable: bool, settings: &[(&str, &str)]) -> Option<Cluster> {
         let Some(bin) = find_binaries() else {
             eprintln!(
                 "\n*** SKIPPED: PostgreSQL tests. No PostgreSQL server binaries found \
@@ -75,24 +85,54 @@ impl Cluster {
         let fsync = if durable { "on" } else { "off" };
         for _ in 0..5 {
             let port = free_port();
-            let options = format!(
+            let mut options = format!(
                 "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync={fsync} -c max_connections=300",
                 dir.display()
             );
-            let started = pg_command(&bin, "pg_ctl", as_root)
-                .arg("-D")
-                .arg(&data)
-                .arg("-l")
-                .arg(dir.join("server.log"))
-                .args(["-o", &options, "-w", "start"])
-                .stdout(Stdio::null())
-                .status()
-                .expect("run pg_ctl");
-            if started.success() {
-                return Some(Cluster { bin, port });
+            for (name, value) in settings {
+                options.push_str(&format!(" -c {name}={value}"));
+            }
+            let cluster = Cluster {
+                bin: bin.clone(),
+                port,
+                data: data.clone(),
+                options,
+                log: dir.join("server.log"),
+                as_root,
+            };
+            if cluster.pg_ctl_start() {
+                return Some(cluster);
             }
         }
         panic!("PostgreSQL did not start; see {}/server.log", dir.display());
+    }
+
+    /// Kills the server as a crash would (`pg_ctl stop -m immediate`: no
+    /// checkpoint, what is only in its shared memory is gone), then starts
+    /// it again, which recovers from the WAL.
+    pub fn crash_and_recover(&self) {
+        run(pg_command(&self.bin, "pg_ctl", self.as_root)
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"]));
+        assert!(
+            self.pg_ctl_start(),
+            "PostgreSQL did not start again; see {}",
+            self.log.display()
+        );
+    }
+
+    fn pg_ctl_start(&self) -> bool {
+        pg_command(&self.bin, "pg_ctl", self.as_root)
+            .arg("-D")
+            .arg(&self.data)
+            .arg("-l")
+            .arg(&self.log)
+            .args(["-o", &self.options, "-w", "start"])
+            .stdout(Stdio::null())
+            .status()
+            .expect("run pg_ctl")
+            .success()
     }
 }
 
