@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ConnectionTrait, DbBackend, Statement, TransactionTrait};
+use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use uuid::Uuid;
 
 use super::{Store, StoreError};
@@ -44,38 +44,47 @@ impl Store {
         lapse: Duration,
         settled_as_of: Option<DateTime<Utc>>,
     ) -> Result<Heartbeat, StoreError> {
-        let statement = |sql: &str, values: Vec<sea_orm::Value>| {
-            Statement::from_sql_and_values(DbBackend::Postgres, sql, values)
-        };
-        let (ttl, lapse) = (ttl.as_secs_f64(), lapse.as_secs_f64());
-        // `now()` is the transaction's start: one time for every statement.
-        let txn = self.db.begin().await?;
-        txn.execute_raw(statement(
-            "DELETE FROM delivery_processes WHERE CASE WHEN id = $1 \
-               THEN expires_at <= now() + make_interval(secs => $2) \
-               ELSE expires_at <= now() - make_interval(secs => $3) END",
-            vec![me.into(), lapse.into(), ttl.into()],
-        ))
-        .await?;
-        let beat = txn
-            .query_one_raw(statement(
-                "INSERT INTO delivery_processes (id, joined_at, expires_at, settled_as_of) \
-                 VALUES ($1, now(), now() + make_interval(secs => $2), $3) \
-                 ON CONFLICT (id) DO UPDATE \
-                   SET expires_at = EXCLUDED.expires_at, settled_as_of = EXCLUDED.settled_as_of \
-                 RETURNING now() AS now, joined_at = now() AS joined",
-                vec![me.into(), ttl.into(), settled_as_of.into()],
-            ))
-            .await?
-            .ok_or_else(|| anyhow::anyhow!("the heartbeat returned no row"))?;
-        let rows = txn
-            .query_all_raw(statement(
-                "SELECT id, settled_as_of FROM delivery_processes WHERE expires_at > now() \
-                 ORDER BY joined_at, id",
-                vec![],
+        // One statement, so one round trip and one snapshot: `now()` is the
+        // same throughout, and the membership read cannot see the beat
+        // written in it, so this process's row is taken from what the beat
+        // returned. Rows the delete takes ran out long before `now()`:
+        // the read leaves them out anyway. On the relaxed pool: a beat lost
+        // in a crash of the database is written again a beat later.
+        let rows = self
+            .relaxed
+            .query_all_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "WITH gone AS ( \
+                   DELETE FROM delivery_processes \
+                   WHERE id <> $1 AND expires_at <= now() - make_interval(secs => $3)), \
+                 beat AS ( \
+                   INSERT INTO delivery_processes AS p (id, joined_at, expires_at, settled_as_of) \
+                   VALUES ($1, now(), now() + make_interval(secs => $3), $4) \
+                   ON CONFLICT (id) DO UPDATE \
+                     SET expires_at = EXCLUDED.expires_at, \
+                       settled_as_of = EXCLUDED.settled_as_of, \
+                       joined_at = CASE WHEN p.expires_at <= now() + make_interval(secs => $2) \
+                         THEN now() ELSE p.joined_at END \
+                   RETURNING id, joined_at, settled_as_of), \
+                 members AS ( \
+                   SELECT id, joined_at, settled_as_of FROM beat \
+                   UNION ALL \
+                   SELECT id, joined_at, settled_as_of FROM delivery_processes \
+                   WHERE expires_at > now() AND id <> $1) \
+                 SELECT id, settled_as_of, now() AS now, \
+                   (SELECT joined_at = now() FROM beat) AS joined \
+                 FROM members ORDER BY joined_at, id",
+                vec![
+                    me.into(),
+                    lapse.as_secs_f64().into(),
+                    ttl.as_secs_f64().into(),
+                    settled_as_of.into(),
+                ],
             ))
             .await?;
-        txn.commit().await?;
+        let beat = rows
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("the heartbeat returned no row"))?;
         let members = rows
             .iter()
             .map(|row| {
