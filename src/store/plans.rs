@@ -12,7 +12,10 @@ use uuid::Uuid;
 
 use super::claims::{claiming, lease_end};
 use super::sweeps::{self, Target};
-use super::{backlog, disabling, history, organizations, retention, sequences, stats, webhooks};
+use super::{
+    backlog, disabling, history, organizations, retention, sequences, stats, subscriptions,
+    webhooks,
+};
 use crate::domain::page::DEFAULT_PAGE_SIZE;
 use crate::domain::{CreatedRange, DeliveryStatus, EventType, OrganizationId, Page, WebhookId};
 use history::DeliveryFilter;
@@ -153,6 +156,11 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
         claiming(backend, organization, 16, &[webhook], now, until).build(backend),
     ));
     planned.push(("backlog".to_owned(), backlog::due_backlog(backend, now)));
+    planned.push((
+        "publish subscribers".to_owned(),
+        subscriptions::subscribed(backend, organization, EventType::MEMBER_ADDED.as_str())
+            .build(backend),
+    ));
     let one = (webhook.as_uuid(), "customer-7".to_owned());
     let two = (webhook.as_uuid(), String::new());
     planned.push((
