@@ -171,7 +171,14 @@ async fn main() {
         backends.push(run("sqlite", &sqlite, &receiver, scale, only.as_deref()).await);
     }
     if backend == "postgres" || backend == "both" {
-        match postgres::Cluster::start(true) {
+        // `BENCH_POSTGRES_SETTINGS="name=value ..."`: more server settings,
+        // to look inside a run (auto_explain, slow-statement logs).
+        let settings = std::env::var("BENCH_POSTGRES_SETTINGS").unwrap_or_default();
+        let settings: Vec<(&str, &str)> = settings
+            .split_whitespace()
+            .filter_map(|setting| setting.split_once('='))
+            .collect();
+        match postgres::Cluster::start_with(true, &settings) {
             Some(cluster) => {
                 backends.push(run("postgres", &cluster, &receiver, scale, only.as_deref()).await)
             }
