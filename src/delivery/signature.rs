@@ -12,7 +12,7 @@
 //! the `whpk_` public key. No `X-Webhook-Signature`: it would be keyed with
 //! a secret its receiver does not have.
 
-use base64::{Engine, engine::general_purpose::STANDARD};
+use base64::{DecodeSliceError, Engine, engine::general_purpose::STANDARD};
 use ed25519_dalek::{Signer as _, SigningKey};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -21,11 +21,19 @@ use crate::domain::{SignatureScheme, SigningSecret};
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// `v1,` and the base64 of an HMAC-SHA256: 3 + 44 bytes.
+const V1_LEN: usize = 3 + 44;
+/// `v1a,` and the base64 of an ed25519 signature: 4 + 88 bytes.
+const V1A_LEN: usize = 4 + 88;
+
 /// How one claimed delivery is signed: its webhook's live secrets, newest
 /// first, the ed25519 ones parsed once for the claim. Each attempt signs
 /// anew, since its timestamp is part of what is signed.
 pub enum Signer<'a> {
-    Hmac(Vec<&'a SigningSecret>),
+    Hmac {
+        current: &'a SigningSecret,
+        previous: &'a [SigningSecret],
+    },
     Ed25519(Vec<SigningKey>),
 }
 
@@ -38,18 +46,19 @@ impl<'a> Signer<'a> {
         current: &'a SigningSecret,
         previous: &'a [SigningSecret],
     ) -> Self {
-        let live = std::iter::once(current).chain(previous);
         match scheme {
-            SignatureScheme::HmacSha256 => Signer::Hmac(live.collect()),
+            SignatureScheme::HmacSha256 => Signer::Hmac { current, previous },
             SignatureScheme::Ed25519 => Signer::Ed25519(
-                live.filter_map(|secret| {
-                    let key = secret.ed25519_key();
-                    if key.is_none() {
-                        tracing::error!("an ed25519 webhook's stored key is not a whsk_ key");
-                    }
-                    key
-                })
-                .collect(),
+                std::iter::once(current)
+                    .chain(previous)
+                    .filter_map(|secret| {
+                        let key = secret.ed25519_key();
+                        if key.is_none() {
+                            tracing::error!("an ed25519 webhook's stored key is not a whsk_ key");
+                        }
+                        key
+                    })
+                    .collect(),
             ),
         }
     }
@@ -57,33 +66,53 @@ impl<'a> Signer<'a> {
     /// `X-Webhook-Signature`: HMAC webhooks only.
     pub fn hex_signature(&self, body: &[u8]) -> Option<String> {
         match self {
-            Signer::Hmac(secrets) => Some(hex_signature(secrets.first()?.expose(), body)),
+            Signer::Hmac { current, .. } => Some(hex_signature(current.expose(), body)),
             Signer::Ed25519(_) => None,
         }
     }
 
     /// `webhook-signature`: one entry per live key, newest first, separated
-    /// by spaces, as the Standard Webhooks specification allows.
+    /// by spaces, as the Standard Webhooks specification allows. Written
+    /// into one string of the exact length, nothing else allocated.
     pub fn standard_signatures(&self, id: &str, timestamp: i64, body: &[u8]) -> String {
-        let entries: Vec<String> = match self {
-            Signer::Hmac(secrets) => secrets
-                .iter()
-                .filter_map(|s| standard_signature(s.expose(), id, timestamp, body))
-                .collect(),
+        let mut entries = String::new();
+        match self {
+            Signer::Hmac { current, previous } => {
+                let live = std::iter::once(*current).chain(previous.iter());
+                entries.reserve((1 + previous.len()) * (V1_LEN + 1) - 1);
+                for secret in live {
+                    if let Some(mac) = standard_mac(secret.expose(), id, timestamp, body) {
+                        separate(&mut entries);
+                        entries.push_str("v1,");
+                        STANDARD.encode_string(mac, &mut entries);
+                    }
+                }
+            }
             Signer::Ed25519(keys) => {
                 let content = signed_content(id, timestamp, body);
-                keys.iter()
-                    .map(|key| v1a_signature(key, &content))
-                    .collect()
+                entries.reserve((keys.len() * (V1A_LEN + 1)).saturating_sub(1));
+                for key in keys {
+                    separate(&mut entries);
+                    entries.push_str("v1a,");
+                    STANDARD.encode_string(key.sign(&content).to_bytes(), &mut entries);
+                }
             }
-        };
-        entries.join(" ")
+        }
+        entries
+    }
+}
+
+/// Before each entry of `webhook-signature` but the first: a space.
+fn separate(entries: &mut String) {
+    if !entries.is_empty() {
+        entries.push(' ');
     }
 }
 
 /// What Standard Webhooks signs: `id.timestamp.body`.
 fn signed_content(id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
-    let timestamp = timestamp.to_string();
+    let mut decimal = itoa::Buffer::new();
+    let timestamp = decimal.format(timestamp);
     let mut content = Vec::with_capacity(id.len() + timestamp.len() + body.len() + 2);
     content.extend_from_slice(id.as_bytes());
     content.push(b'.');
@@ -93,7 +122,9 @@ fn signed_content(id: &str, timestamp: i64, body: &[u8]) -> Vec<u8> {
     content
 }
 
-/// `v1a,<base64 of the 64-byte ed25519 signature>` of `content`.
+/// `v1a,<base64 of the 64-byte ed25519 signature>` of `content`, one
+/// entry alone: the tests' reference for [`Signer::standard_signatures`].
+#[cfg(test)]
 fn v1a_signature(key: &SigningKey, content: &[u8]) -> String {
     format!("v1a,{}", STANDARD.encode(key.sign(content).to_bytes()))
 }
@@ -116,23 +147,48 @@ pub fn v1a_standard_signature(
 pub fn hex_signature(secret: &str, body: &[u8]) -> String {
     let mut mac = HmacSha256::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+    let mut hex = [0u8; 64];
+    hex::encode_to_slice(mac.finalize().into_bytes(), &mut hex).expect("32 bytes are 64 digits");
+    let mut signature = String::with_capacity(7 + hex.len());
+    signature.push_str("sha256=");
+    signature.push_str(std::str::from_utf8(&hex).expect("hex digits are ASCII"));
+    signature
 }
 
 /// `v1,<base64>` per the Standard Webhooks specification, or `None` when the
 /// secret is not `whsec_` + base64.
 pub fn standard_signature(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<String> {
-    let key = STANDARD.decode(secret.strip_prefix("whsec_")?).ok()?;
-    let mut mac = HmacSha256::new_from_slice(&key).expect("HMAC takes any key");
+    let mac = standard_mac(secret, id, timestamp, body)?;
+    let mut signature = String::with_capacity(V1_LEN);
+    signature.push_str("v1,");
+    STANDARD.encode_string(mac, &mut signature);
+    Some(signature)
+}
+
+/// The HMAC-SHA256 of `id.timestamp.body` keyed with the bytes of a
+/// `whsec_` secret, or `None` when the secret is not `whsec_` + base64.
+fn standard_mac(secret: &str, id: &str, timestamp: i64, body: &[u8]) -> Option<[u8; 32]> {
+    let encoded = secret.strip_prefix("whsec_")?;
+    // Decoded on the stack: ours are 32 bytes, an imported one may be
+    // longer (HMAC takes any length), and only such a one is decoded on
+    // the heap.
+    let mut stack = [0u8; 96];
+    let heap;
+    let key = match STANDARD.decode_slice(encoded, &mut stack) {
+        Ok(n) => &stack[..n],
+        Err(DecodeSliceError::OutputSliceTooSmall) => {
+            heap = STANDARD.decode(encoded).ok()?;
+            &heap[..]
+        }
+        Err(DecodeSliceError::DecodeError(_)) => return None,
+    };
+    let mut mac = HmacSha256::new_from_slice(key).expect("HMAC takes any key");
     mac.update(id.as_bytes());
     mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
+    mac.update(itoa::Buffer::new().format(timestamp).as_bytes());
     mac.update(b".");
     mac.update(body);
-    Some(format!(
-        "v1,{}",
-        STANDARD.encode(mac.finalize().into_bytes())
-    ))
+    Some(mac.finalize().into_bytes().into())
 }
 
 #[cfg(test)]
@@ -241,6 +297,46 @@ mod tests {
         assert_eq!(
             signer.standard_signatures("id", 7, b"{}"),
             standard_signature(secret.expose(), "id", 7, b"{}").unwrap()
+        );
+    }
+
+    #[test]
+    fn an_hmac_signer_signs_with_every_live_secret_newest_first() {
+        let (new, old) = (SigningSecret::generate(), SigningSecret::generate());
+        // A previous secret that is not `whsec_` + base64 is left out,
+        // without an empty entry.
+        let previous = [
+            old.clone(),
+            SigningSecret::from_stored("not-a-secret".into()),
+        ];
+        let signer = Signer::new(SignatureScheme::HmacSha256, &new, &previous);
+        let expected =
+            [&new, &old].map(|s| standard_signature(s.expose(), "id", 7, b"{}").unwrap());
+        assert_eq!(
+            signer.standard_signatures("id", 7, b"{}"),
+            expected.join(" ")
+        );
+        assert_eq!(
+            signer.hex_signature(b"{}"),
+            Some(hex_signature(new.expose(), b"{}"))
+        );
+    }
+
+    #[test]
+    fn a_secret_longer_than_the_stack_buffer_signs_as_hmac_says() {
+        // 200 bytes, as an imported secret could be: decoded on the heap.
+        let key: Vec<u8> = (0..200u8).collect();
+        let secret = format!("whsec_{}", STANDARD.encode(&key));
+        let mut mac = HmacSha256::new_from_slice(&key).unwrap();
+        mac.update(b"msg_1.1614265330.{}");
+        let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+        assert_eq!(
+            standard_signature(&secret, "msg_1", 1614265330, b"{}"),
+            Some(expected)
+        );
+        assert_eq!(
+            standard_signature("whsec_not base64!", "id", 1, b"{}"),
+            None
         );
     }
 

@@ -125,10 +125,11 @@ pub(super) fn depth(value: &serde_json::Value) -> usize {
 
 #[derive(Serialize)]
 struct Body<'a> {
-    id: String,
+    // UUIDs serialize as their hyphenated text, written without a String.
+    id: uuid::Uuid,
     #[serde(rename = "type")]
     event_type: &'a str,
-    organization_id: String,
+    organization_id: uuid::Uuid,
     timestamp: String,
     // Only when there are some: the body of an event without labels stays
     // the bytes it was before labels existed, for receivers and benches.
@@ -159,9 +160,9 @@ impl Event {
     /// `labels` only when the event has some.
     pub fn body(&self) -> Vec<u8> {
         serde_json::to_vec(&Body {
-            id: self.id.to_string(),
+            id: self.id.as_uuid(),
             event_type: self.event_type.as_str(),
-            organization_id: self.organization_id.to_string(),
+            organization_id: self.organization_id.as_uuid(),
             timestamp: self.timestamp.to_rfc3339_opts(SecondsFormat::Millis, true),
             labels: &self.labels,
             data: &self.data,
