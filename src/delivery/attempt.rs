@@ -48,24 +48,25 @@ pub(super) async fn attempt(
     } else {
         (plain(), false, None)
     };
+    let sending = &*claim.sending;
     let signer = Signer::new(
-        claim.signature_scheme,
-        &claim.secret,
-        &claim.previous_secrets,
+        sending.signature_scheme,
+        &sending.secret,
+        &sending.previous_secrets,
     );
     let in_flight = metrics.attempt_started();
     let report = client
         .send(Request {
-            url: claim.url.as_url(),
+            url: sending.url.as_url(),
             event_id: claim.event_id,
             event_type: &claim.event_type,
             attempt: claim.attempt,
             body: &claim.body,
-            headers: &claim.headers,
-            identity: claim.client_identity.as_ref(),
+            headers: &sending.headers,
+            identity: sending.client_identity.as_ref(),
             signer: &signer,
             webhook_id: claim.webhook_id,
-            oauth2: claim.oauth2.as_ref(),
+            oauth2: sending.oauth2.as_ref(),
             trace: trace.as_ref(),
         })
         .instrument(span.clone())
@@ -144,7 +145,7 @@ fn record(retry: &RetryPolicy, claim: &Claimed, report: Report) -> AttemptRecord
         }
         Outcome::Failed { kind, message } => (None, Some(kind), Some(message), None, None),
     };
-    let own = claim.retry_schedule.as_ref();
+    let own = claim.sending.retry_schedule.as_ref();
     let next = if succeeded {
         Next::Succeeded
     } else {

@@ -225,7 +225,7 @@ impl Wakeup {
 mod tests {
     use super::*;
     use crate::domain::{DeliveryId, EventId, OrganizationId, SigningSecret, WebhookUrl};
-    use crate::store::Lease;
+    use crate::store::{Lease, Sending};
 
     fn config() -> DeliveryConfig {
         DeliveryConfig {
@@ -255,10 +255,16 @@ mod tests {
             event_type: "member.added".into(),
             event_created_at: chrono::Utc::now(),
             attempt: 1,
-            url: WebhookUrl::from_stored("https://example.com/hook").unwrap(),
-            signature_scheme: crate::domain::SignatureScheme::HmacSha256,
-            secret: SigningSecret::generate(),
-            previous_secrets: Vec::new(),
+            sending: Arc::new(Sending {
+                url: WebhookUrl::from_stored("https://example.com/hook").unwrap(),
+                signature_scheme: crate::domain::SignatureScheme::HmacSha256,
+                secret: SigningSecret::generate(),
+                previous_secrets: Vec::new(),
+                retry_schedule: None,
+                headers: Vec::new(),
+                client_identity: None,
+                oauth2: None,
+            }),
             body: Arc::from(&b"{}"[..]),
             trace: None,
             rate_limit_per_second: 0,
@@ -268,10 +274,6 @@ mod tests {
             },
             loaded_at: Instant::now(),
             ordering_key: None,
-            retry_schedule: None,
-            headers: Vec::new(),
-            client_identity: None,
-            oauth2: None,
         }
     }
 

@@ -68,7 +68,7 @@ fn sampled(claim: &Claimed, parent: opentelemetry::Context) -> Span {
         duration_ms = Empty,
     );
     context::continue_from(&span, parent);
-    let url = claim.url.as_url();
+    let url = claim.sending.url.as_url();
     traces::set_attribute(&span, "http.request.method", "POST");
     traces::set_attribute(&span, "url.full", shown(url));
     traces::set_attribute(

@@ -51,13 +51,9 @@ pub struct Claimed {
     pub event_created_at: DateTime<Utc>,
     /// The attempt about to be made, 1-based.
     pub attempt: u32,
-    pub url: WebhookUrl,
-    /// What `secret` and `previous_secrets` are: HMAC secrets or ed25519
-    /// private keys.
-    pub signature_scheme: SignatureScheme,
-    pub secret: SigningSecret,
-    /// Older secrets still in their grace period after rotations, newest first.
-    pub previous_secrets: Vec<SigningSecret>,
+    /// Where and how it is sent: its webhook's, shared with the other
+    /// deliveries to that webhook claimed with it.
+    pub sending: Arc<Sending>,
     pub body: Arc<[u8]>,
     /// The trace its event was published in: its attempts continue it.
     pub trace: Option<TraceContext>,
@@ -72,6 +68,19 @@ pub struct Claimed {
     /// (`""`: the default one); `None` for a delivery in no sequence. At
     /// most one delivery of a sequence is in flight in this process at a time.
     pub ordering_key: Option<String>,
+}
+
+/// What every delivery to one webhook is sent with, read from its row and
+/// opened (secrets, headers, keys) once per batch of claims.
+#[derive(Debug)]
+pub struct Sending {
+    pub url: WebhookUrl,
+    /// What `secret` and `previous_secrets` are: HMAC secrets or ed25519
+    /// private keys.
+    pub signature_scheme: SignatureScheme,
+    pub secret: SigningSecret,
+    /// Older secrets still in their grace period after rotations, newest first.
+    pub previous_secrets: Vec<SigningSecret>,
     /// The webhook's own retry schedule; `None` for the service's default.
     pub retry_schedule: Option<RetrySchedule>,
     /// The webhook's own headers, opened, values marked sensitive.
@@ -81,6 +90,10 @@ pub struct Claimed {
     /// Its OAuth2 client credentials: the attempt carries a token they get.
     pub oauth2: Option<OAuth2Credentials>,
 }
+
+/// The webhooks opened for one batch of claims, by id: `None` for one
+/// whose secrets could not be opened.
+pub(super) type Opened = HashMap<Uuid, Option<Arc<Sending>>>;
 
 /// What a delivery sends of its event: its type, its body, when it was
 /// stored, and the trace it was published in.
@@ -189,6 +202,7 @@ impl Store {
         let now = Utc::now();
 
         let mut claimed = Vec::with_capacity(leased.len());
+        let mut opened = Opened::new();
         let mut orphans = Vec::new();
         let mut paused = Vec::new();
         for row in leased {
@@ -227,7 +241,7 @@ impl Store {
                 lease_until: until,
                 ordering_key: row.ordering_key.clone(),
             };
-            if let Some(claim) = self.claim_of(webhook, delivery, now)? {
+            if let Some(claim) = self.claim_of(&mut opened, webhook, delivery, now)? {
                 claimed.push(claim);
             }
         }
@@ -252,13 +266,55 @@ impl Store {
     /// What a worker needs to send `delivery` to `webhook`; `None` (logged)
     /// when its secret, a header's value or its client certificate's key
     /// cannot be opened: not the delivery's fault, so it is kept for when the
-    /// key is fixed.
+    /// key is fixed. The webhook is opened once per batch, in `opened`.
     pub(super) fn claim_of(
         &self,
+        opened: &mut Opened,
         webhook: &webhook::Model,
         delivery: Delivering<'_>,
         now: DateTime<Utc>,
     ) -> Result<Option<Claimed>, StoreError> {
+        let sending = match opened.get(&webhook.id) {
+            Some(sending) => sending.clone(),
+            None => {
+                let sending = self.sending(webhook, now)?.map(Arc::new);
+                opened.insert(webhook.id, sending.clone());
+                sending
+            }
+        };
+        let Some(sending) = sending else {
+            return Ok(None);
+        };
+        Ok(Some(Claimed {
+            id: delivery.id,
+            organization_id: OrganizationId::from_uuid(webhook.organization_id),
+            webhook_id: WebhookId::from_uuid(webhook.id),
+            event_id: delivery.event_id,
+            event_type: delivery.event_type.to_owned(),
+            event_created_at: delivery.event_created_at,
+            attempt: delivery.attempt,
+            sending,
+            body: delivery.body.clone(),
+            trace: delivery.trace.cloned(),
+            rate_limit_per_second: u32::try_from(webhook.rate_limit_per_second).unwrap_or(0),
+            lease: Lease {
+                delivery: delivery.id,
+                until: delivery.lease_until,
+            },
+            loaded_at: Instant::now(),
+            // A webhook made unordered keeps its deliveries' keys in their
+            // rows; they no longer wait for each other anywhere.
+            ordering_key: delivery.ordering_key.filter(|_| webhook.ordered),
+        }))
+    }
+
+    /// `webhook` opened for sending; `None` (logged) when a secret, a
+    /// header's value or a key cannot be opened.
+    fn sending(
+        &self,
+        webhook: &webhook::Model,
+        now: DateTime<Utc>,
+    ) -> Result<Option<Sending>, StoreError> {
         let webhook_id = WebhookId::from_uuid(webhook.id);
         let opened = || -> anyhow::Result<_> {
             let secret = self.secrets.open(webhook_id, &webhook.secret)?;
@@ -281,34 +337,18 @@ impl Store {
         };
         let url = WebhookUrl::from_stored(&webhook.url)
             .map_err(|e| anyhow::anyhow!("stored URL of webhook {webhook_id}: {e}"))?;
-        let retry_schedule =
-            super::webhooks::stored_schedule(webhook.id, webhook.retry_schedule.as_deref())?;
-        let signature_scheme =
-            super::webhooks::stored_scheme(webhook.id, &webhook.signature_scheme)?;
-        Ok(Some(Claimed {
-            id: delivery.id,
-            organization_id: OrganizationId::from_uuid(webhook.organization_id),
-            webhook_id,
-            event_id: delivery.event_id,
-            event_type: delivery.event_type.to_owned(),
-            event_created_at: delivery.event_created_at,
-            attempt: delivery.attempt,
+        Ok(Some(Sending {
             url,
-            signature_scheme,
+            signature_scheme: super::webhooks::stored_scheme(
+                webhook.id,
+                &webhook.signature_scheme,
+            )?,
             secret,
             previous_secrets,
-            body: delivery.body.clone(),
-            trace: delivery.trace.cloned(),
-            rate_limit_per_second: u32::try_from(webhook.rate_limit_per_second).unwrap_or(0),
-            lease: Lease {
-                delivery: delivery.id,
-                until: delivery.lease_until,
-            },
-            loaded_at: Instant::now(),
-            // A webhook made unordered keeps its deliveries' keys in their
-            // rows; they no longer wait for each other anywhere.
-            ordering_key: delivery.ordering_key.filter(|_| webhook.ordered),
-            retry_schedule,
+            retry_schedule: super::webhooks::stored_schedule(
+                webhook.id,
+                webhook.retry_schedule.as_deref(),
+            )?,
             headers,
             client_identity,
             oauth2,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use super::claims::{Claimed, Delivering, lease_end};
+use super::claims::{Claimed, Delivering, Opened, lease_end};
 use super::entities::{delivery, event, webhook};
 use super::handoff::HandOff;
 use super::places::{self, Place};
@@ -298,6 +298,7 @@ impl Store {
                 .await?;
         }
         let mut outcomes = Vec::with_capacity(events.len());
+        let mut opened = Opened::new();
         for (e, deliveries) in events.iter().zip(planned) {
             let mut ids = Vec::with_capacity(deliveries.len());
             let mut handed_off = Vec::new();
@@ -319,7 +320,7 @@ impl Store {
                 };
                 // A secret that cannot be opened leaves its delivery leased
                 // until the lease runs out, as a claim would.
-                if let Some(claim) = self.claim_of(webhook, delivery, now)? {
+                if let Some(claim) = self.claim_of(&mut opened, webhook, delivery, now)? {
                     handed_off.push(claim);
                 }
             }

@@ -52,7 +52,7 @@ use sea_orm_migration::MigratorTrait;
 pub use attempts::{AttemptRecord, Finished, Next};
 pub use backlog::Backlog;
 pub use changes::{Change, ChangeListener};
-pub use claims::{Claimed, Claims, Lease};
+pub use claims::{Claimed, Claims, Lease, Sending};
 pub use disabling::{Recorded, Recovered};
 pub use error::StoreError;
 
