@@ -7,12 +7,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
 
-use super::claims::{Claimed, Delivering, Opened, lease_end};
+use super::claims::{Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
 use super::handoff::HandOff;
 use super::places::{self, Place};
 use super::routing::{Filtered, route};
 use super::scoped::Scoped;
+use super::sending::Opened;
 use super::{Store, StoreError, subscriptions};
 use crate::domain::{
     DeliveryId, DeliveryStatus, EventId, EventType, NewEvent, OrganizationId, TraceContext,
