@@ -3,6 +3,7 @@
 //! extensions.
 //!
 //! - [`verifier`]: signature and rules, with a fixed key or a published set;
+//! - `verified`: the tokens that passed lately, not checked again per call;
 //! - [`jwks`]: an identity provider's key set, cached and kept fresh;
 //! - [`claims`]: where the organization, role and scopes sit in a token;
 //! - [`authenticator`]: the caller of a request, from its headers;
@@ -18,6 +19,7 @@ pub mod layer;
 pub mod portal;
 pub mod quota;
 pub mod token;
+mod verified;
 pub mod verifier;
 
 use tonic::{Request, Status};

@@ -9,8 +9,12 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use super::jwks::{Jwks, JwksStats};
+use super::verified::Verified;
 use super::{AuthError, ClaimNames};
 use crate::domain::Caller;
+
+/// Seconds of leeway on `exp` and `nbf`.
+const LEEWAY: u64 = 30;
 
 /// What every token must satisfy, whatever its key: `exp` and `sub`
 /// present, `exp` and `nbf` checked with 30 s of leeway, and `iss` and `aud`
@@ -31,7 +35,7 @@ impl TokenRules {
         validation.set_required_spec_claims(&["exp", "sub"]);
         validation.validate_exp = true;
         validation.validate_nbf = true;
-        validation.leeway = 30;
+        validation.leeway = LEEWAY;
         if let Some(issuer) = &self.issuer {
             validation.set_issuer(&[issuer]);
             validation.required_spec_claims.insert("iss".into());
@@ -63,6 +67,9 @@ enum Keys {
 pub struct JwtVerifier {
     keys: Keys,
     claims: ClaimNames,
+    /// The tokens that passed lately, so that one sent again is not
+    /// checked anew on every call.
+    verified: Verified,
 }
 
 impl JwtVerifier {
@@ -98,6 +105,7 @@ impl JwtVerifier {
         Self {
             keys: Keys::Published(jwks),
             claims,
+            verified: Verified::default(),
         }
     }
 
@@ -108,6 +116,7 @@ impl JwtVerifier {
                 validation: Box::new(rules.validation(&[alg])),
             },
             claims,
+            verified: Verified::default(),
         }
     }
 
@@ -128,6 +137,16 @@ impl JwtVerifier {
     /// The caller a valid token describes. Waits only when the token names a
     /// key the cached set lacks and the set may be fetched again.
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        // Read before the check: a key set fetched meanwhile forgets what
+        // this check keeps.
+        let keys = match &self.keys {
+            Keys::Fixed { .. } => 0,
+            Keys::Published(jwks) => jwks.generation(),
+        };
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(caller) = self.verified.get(token, keys, now) {
+            return Ok(caller);
+        }
         let claims = match &self.keys {
             Keys::Fixed { key, validation } => decode(token, key, validation)?,
             Keys::Published(jwks) => {
@@ -136,7 +155,9 @@ impl JwtVerifier {
                 decode(token, &key.key, &key.validation)?
             }
         };
-        self.claims.caller(&claims)
+        let caller = self.claims.caller(&claims)?;
+        self.verified.put(token, &caller, LEEWAY, keys, now);
+        Ok(caller)
     }
 }
 

@@ -75,6 +75,24 @@ async fn a_rotated_key_is_accepted_without_a_restart_after_one_fetch() {
 }
 
 #[tokio::test]
+async fn a_token_accepted_before_its_key_was_withdrawn_is_refused_once_the_set_is_fetched_again() {
+    let old = TestKey::es256("2026-01");
+    let new = TestKey::es256("2026-02");
+    let server = JwksServer::start(&key_set(&[&old])).await;
+    let app = spawn_app_with(Backend::Sqlite, server.trusted()).await;
+    let claims = claims(app.organization, "ADMIN");
+    // The same token on every call, as a service sends it: kept once checked.
+    let token = old.sign(&claims);
+    assert_accepted(&app, &token).await;
+    assert_accepted(&app, &token).await;
+
+    server.publish(&key_set(&[&new]));
+    assert_accepted(&app, &new.sign(&claims)).await;
+    assert_eq!(server.fetches(), 2, "the new kid fetched the set");
+    assert_unauthenticated(&app, &token).await;
+}
+
+#[tokio::test]
 async fn unknown_kids_are_unauthenticated_and_fetch_the_set_at_most_once_per_interval() {
     let known = TestKey::es256("known");
     let server = JwksServer::start(&key_set(&[&known])).await;

@@ -97,6 +97,11 @@ impl Jwks {
         self.stats.clone()
     }
 
+    /// Which key set is in use: it changes with every set fetched.
+    pub(crate) fn generation(&self) -> u64 {
+        self.stats.refreshes()
+    }
+
     /// Fetches the set every refresh interval until `stop` completes.
     pub async fn keep_fresh(&self, stop: impl Future<Output = ()>) {
         let refresh = async {
