@@ -150,16 +150,15 @@ impl JwtVerifier {
         }
     }
 
-    /// The caller a valid token describes. Waits only when the token names a
-    /// key the cached set lacks and the set may be fetched again.
+    /// The caller a valid token describes, checked in full (ask
+    /// [`JwtVerifier::cached`] first) and kept for the next calls. Waits only
+    /// when the token names a key the cached set lacks and the set may be
+    /// fetched again.
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
         // Read before the check: a key set fetched meanwhile forgets what
         // this check keeps.
         let keys = self.keys_in_use();
         let now = jsonwebtoken::get_current_timestamp();
-        if let Some(caller) = self.verified.get(token, keys, now) {
-            return Ok(caller);
-        }
         let claims = match &self.keys {
             Keys::Fixed { key, validation } => decode(token, key, validation)?,
             Keys::Published(jwks) => {
