@@ -1,11 +1,12 @@
-//! What a run cost: the service's CPU, the connections it opened, and on
-//! PostgreSQL the database's CPU and WAL ([`crate::database`]).
+//! What a run cost: the service's CPU, the connections it opened, the
+//! statements it ran, and on PostgreSQL the database's CPU and WAL
+//! ([`crate::database`]).
 
 use serde::Serialize;
 
 use crate::database::{self, DatabaseCost};
 use crate::receiver::Receiver;
-use crate::service::Service;
+use crate::service::{Service, Statements};
 
 /// What the service (and on PostgreSQL its database) spent on a run.
 #[derive(Debug, Clone, Serialize)]
@@ -21,6 +22,13 @@ pub struct Cost {
     /// the service opened, full handshakes and resumed ones.
     pub tls_handshakes: u64,
     pub tls_resumed: u64,
+    /// Statements the service ran on its database (read from its metrics),
+    /// and the transactions it began to write, per delivered webhook;
+    /// absent for a build that does not count them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements_per_delivery: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub write_transactions_per_delivery: Option<f64>,
 }
 
 /// Reads the service's CPU time, the database's and the receiver's
@@ -30,6 +38,7 @@ pub struct Meter {
     cpu_seconds: f64,
     database: Option<database::Reading>,
     handshakes: (u64, u64),
+    statements: Option<Statements>,
 }
 
 impl Meter {
@@ -38,6 +47,7 @@ impl Meter {
             cpu_seconds: service.cpu_seconds(),
             database: service.database_reading().await,
             handshakes: receiver.handshakes(),
+            statements: service.statements().await,
         }
     }
 
@@ -53,11 +63,18 @@ impl Meter {
             None => None,
         };
         let (full, resumed) = receiver.handshakes();
+        let n = deliveries as f64;
+        let statements = match (self.statements, service.statements().await) {
+            (Some(before), Some(after)) => Some(after.minus(before)),
+            _ => None,
+        };
         Cost {
             service_cpu_us_per_delivery: cpu * 1e6 / deliveries as f64,
             database,
             tls_handshakes: full - self.handshakes.0 + resumed - self.handshakes.1,
             tls_resumed: resumed - self.handshakes.1,
+            statements_per_delivery: statements.map(|s| s.statements / n),
+            write_transactions_per_delivery: statements.map(|s| s.write_transactions / n),
         }
     }
 }

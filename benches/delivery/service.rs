@@ -25,6 +25,8 @@ const JWT_SECRET: &str = "bench-secret";
 pub struct Service {
     child: Child,
     pub address: String,
+    /// Where it answers `GET /metrics`.
+    metrics_address: String,
     pub organization: Uuid,
     db: DatabaseConnection,
 }
@@ -34,6 +36,7 @@ impl Service {
     /// extra settings `env`, and waits until it serves.
     pub async fn start(database_url: &str, ca_file: &Path, env: &[(&str, &str)]) -> Self {
         let address = free_address();
+        let metrics_address = free_address();
         // BENCH_SERVICE_BINARY: another build to measure (an A/B run).
         let binary = std::env::var("BENCH_SERVICE_BINARY")
             .unwrap_or_else(|_| env!("CARGO_BIN_EXE_webhook-service").to_owned());
@@ -41,7 +44,7 @@ impl Service {
         command
             .env("WEBHOOK_LISTEN_ADDR", &address)
             // Not the default port, which another run may hold.
-            .env("WEBHOOK_METRICS_ADDR", "127.0.0.1:0")
+            .env("WEBHOOK_METRICS_ADDR", &metrics_address)
             // Nor the REST face's default (8080): the bench calls gRPC only.
             .env("WEBHOOK_HTTP_ADDR", "127.0.0.1:0")
             .env("DATABASE_URL", database_url)
@@ -58,6 +61,7 @@ impl Service {
         let service = Self {
             child,
             address,
+            metrics_address,
             organization: Uuid::new_v4(),
             // Named, so that the database meter can tell its backends apart.
             db: Database::connect(database::bench_url(database_url))
@@ -271,6 +275,62 @@ impl Service {
 }
 
 /// `127.0.0.1:<port>` with a port free now, for the service to listen on.
+/// What the service asked of its database so far, from its metrics.
+#[derive(Debug, Clone, Copy)]
+pub struct Statements {
+    pub statements: f64,
+    pub write_transactions: f64,
+}
+
+impl Statements {
+    pub fn minus(self, before: Self) -> Self {
+        Self {
+            statements: self.statements - before.statements,
+            write_transactions: self.write_transactions - before.write_transactions,
+        }
+    }
+}
+
+impl Service {
+    /// The statements and write transactions the service has run on its
+    /// database so far; `None` from a build that does not count them (an
+    /// older one, `BENCH_SERVICE_BINARY`).
+    pub async fn statements(&self) -> Option<Statements> {
+        let text = get_metrics(&self.metrics_address).await?;
+        let value = |line: &str| line.rsplit(' ').next()?.parse::<f64>().ok();
+        let mut statements = None;
+        let mut write_transactions = None;
+        for line in text.lines() {
+            if line.starts_with("webhook_database_statements_total{") {
+                *statements.get_or_insert(0.0) += value(line)?;
+            } else if line.starts_with("webhook_database_write_transactions_total ") {
+                write_transactions = value(line);
+            }
+        }
+        Some(Statements {
+            statements: statements?,
+            write_transactions: write_transactions?,
+        })
+    }
+}
+
+/// `GET /metrics` at `address`, over HTTP/1.0: the answer ends when the
+/// connection closes.
+async fn get_metrics(address: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await.ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.0\r\nHost: bench\r\n\r\n")
+        .await
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.0 200")
+        .then(|| body.to_owned())
+        .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_owned()))
+}
+
 pub fn free_address() -> String {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())

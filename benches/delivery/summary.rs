@@ -27,7 +27,7 @@ pub fn print(report: &Report) {
         .collect();
         if !throughputs.is_empty() {
             println!(
-                "{:<34} {:>11} {:>9} {:>12} {:>12} {:>7} {:>12} {:>11} {:>11} {:>10}",
+                "{:<34} {:>11} {:>9} {:>12} {:>12} {:>7} {:>12} {:>11} {:>11} {:>10} {:>12}",
                 "throughput",
                 "deliveries",
                 "seconds",
@@ -37,12 +37,13 @@ pub fn print(report: &Report) {
                 "cpu us/each",
                 "pg us/each",
                 "WAL B/each",
-                "TLS conns"
+                "TLS conns",
+                "stmts/each"
             );
         }
         for (name, t) in throughputs {
             println!(
-                "{:<34} {:>11} {:>9.2} {:>12.0} {:>12.0} {:>7.3} {:>12.0} {:>11} {:>11} {:>10}",
+                "{:<34} {:>11} {:>9.2} {:>12.0} {:>12.0} {:>7.3} {:>12.0} {:>11} {:>11} {:>10} {:>12}",
                 name,
                 t.deliveries,
                 t.seconds,
@@ -52,7 +53,10 @@ pub fn print(report: &Report) {
                 t.cost.service_cpu_us_per_delivery,
                 column(t.cost.database.as_ref(), |d| d.postgres_cpu_us_per_delivery),
                 column(t.cost.database.as_ref(), |d| d.wal_bytes_per_delivery),
-                t.cost.tls_handshakes
+                t.cost.tls_handshakes,
+                t.cost
+                    .statements_per_delivery
+                    .map_or_else(|| "-".to_owned(), |s| format!("{s:.2}"))
             );
         }
         if let Some(l) = &b.latency {

@@ -1,7 +1,8 @@
 //! Prometheus metrics: the registry and the handle the components count
 //! through (`registry`), the process's own figures read at each scrape
 //! (`process`), the store-wide backlog gauges refreshed in the background
-//! (`backlog`), the identity provider's key set fetches (`jwks`), and what
+//! (`backlog`), the identity provider's key set fetches (`jwks`), what the
+//! store asked of its database (`database`), and what
 //! `GET /metrics` answers (`endpoint`; start-up serves it).
 //!
 //! Every label is bounded: outcomes, statuses, the fixed catalogue of event
@@ -9,6 +10,7 @@
 //! organization, a webhook, a URL or anything else a caller chooses.
 
 mod backlog;
+mod database;
 mod endpoint;
 mod jwks;
 mod process;

@@ -107,8 +107,8 @@ impl Application {
             let mutual = settings.tls_client_ca_file.is_some();
             tracing::info!(client_certificates_required = mutual, "gRPC over TLS");
         }
-        let metrics = Metrics::watching(verifier.jwks_stats());
         let store = Store::connect(&settings.database_url, SecretBox::new(key)).await?;
+        let metrics = Metrics::watching(verifier.jwks_stats(), Some(store.statement_stats()));
         let portal_key = match portal_key {
             Some(key) => key,
             None => stored_portal_key(&store).await?,

@@ -157,6 +157,8 @@ impl Store {
         let txn = if self.is_sqlite() {
             self.write_transaction().await?
         } else {
+            // Plain BEGIN: the row lock below orders the updates.
+            self.statements.write_transaction_begun();
             self.db.begin().await?
         };
         let mut query = event_type::Entity::find_by_id(name.as_str().to_owned());

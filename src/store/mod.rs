@@ -32,6 +32,7 @@ mod secret_box;
 mod sending;
 mod sequences;
 mod service_keys;
+mod statements;
 mod stats;
 mod subscriptions;
 mod sweeps;
@@ -57,6 +58,7 @@ pub use claims::{Claimed, Claims, Lease};
 pub use disabling::{Recorded, Recovered};
 pub use error::StoreError;
 pub use sending::Sending;
+pub use statements::{STATEMENT_KINDS, StatementStats};
 
 use crate::domain::filter::FilterCache;
 pub use event_types::{CreateError, TypeChange, TypeChangeListener, UpdateError};
@@ -91,6 +93,8 @@ pub struct Store {
     sweeps: Arc<tokio::sync::Notify>,
     /// The subscribers' filters, compiled, by their text (see `routing`).
     filters: FilterCache,
+    /// What the store asked of its database (see `statements`).
+    statements: Arc<StatementStats>,
 }
 
 /// The connections of the relaxed pool on PostgreSQL, besides the 16 of
@@ -126,9 +130,11 @@ impl Store {
                     // own statement; a big cache of them holds megabytes.
                     .statement_cache_capacity(16)
             });
-        let db = Database::connect(options.clone())
+        let statements = Arc::new(StatementStats::default());
+        let mut db = Database::connect(options.clone())
             .await
             .context("cannot connect to the database at DATABASE_URL")?;
+        db.set_metric_callback(counting(&statements));
         migrate(&db)
             .await
             .context("cannot migrate the database schema")?;
@@ -137,9 +143,11 @@ impl Store {
                 options
                     .max_connections(RELAXED_CONNECTIONS)
                     .map_sqlx_postgres_opts(|o| o.options([("synchronous_commit", "off")]));
-                Database::connect(options)
+                let mut relaxed = Database::connect(options)
                     .await
-                    .context("cannot connect to the database at DATABASE_URL")?
+                    .context("cannot connect to the database at DATABASE_URL")?;
+                relaxed.set_metric_callback(counting(&statements));
+                relaxed
             }
             _ => db.clone(),
         };
@@ -151,7 +159,13 @@ impl Store {
             secrets,
             sweeps: Arc::default(),
             filters: FilterCache::new(CACHED_FILTERS),
+            statements,
         })
+    }
+
+    /// What this store has asked of its database so far.
+    pub fn statement_stats(&self) -> Arc<StatementStats> {
+        Arc::clone(&self.statements)
     }
 
     /// True on the embedded SQLite backend, where one process owns the file.
@@ -163,7 +177,17 @@ impl Store {
     /// BEGIN: a deferred one that reads first can fail to upgrade when
     /// another connection wrote meanwhile, and no busy timeout helps then.
     async fn write_transaction(&self) -> Result<DatabaseTransaction, sea_orm::DbErr> {
-        begin_writing(&self.db).await
+        self.begin_writing(&self.db).await
+    }
+
+    /// A transaction on `db` that will write, counted: see
+    /// [`Store::write_transaction`].
+    async fn begin_writing(
+        &self,
+        db: &DatabaseConnection,
+    ) -> Result<DatabaseTransaction, sea_orm::DbErr> {
+        self.statements.write_transaction_begun();
+        begin_writing(db).await
     }
 
     /// A connection of its own that tells whether the database answers,
@@ -171,6 +195,12 @@ impl Store {
     pub fn probe(&self) -> Probe {
         Probe::new(probe::Target::clone(&self.probe))
     }
+}
+
+/// Counts each statement run on a connection into `statements`.
+fn counting(statements: &Arc<StatementStats>) -> impl Fn(&sea_orm::metric::Info<'_>) + use<> {
+    let statements = Arc::clone(statements);
+    move |info| statements.count(&info.statement.sql, info.elapsed, info.failed)
 }
 
 /// A transaction on `db` that will write: see `Store::write_transaction`.

@@ -68,6 +68,6 @@ impl Store {
     /// crash only causes a resend, which at-least-once delivery allows. On
     /// PostgreSQL its connection has `synchronous_commit = off` already.
     pub(super) async fn relaxed_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
-        Ok(super::begin_writing(&self.relaxed).await?)
+        Ok(self.begin_writing(&self.relaxed).await?)
     }
 }

@@ -18,10 +18,12 @@ use webhook_service::config::ListenAddr;
 /// WEBHOOK_METRICS_BACKLOG_REFRESH where a test reads the backlog gauges.
 const BACKLOG_REFRESH: Duration = Duration::from_millis(50);
 use webhook_service::domain::event_type::BUILT_IN;
+use webhook_service::store::STATEMENT_KINDS;
 
 on_every_backend!(
     deliveries_attempts_events_and_calls_are_counted_under_their_labels,
     the_due_gauges_count_the_deliveries_waiting_in_the_store_but_not_a_paused_webhooks,
+    the_statements_run_on_the_database_are_counted_by_kind,
 );
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -215,6 +217,7 @@ fn assert_labels_are_bounded(metrics: &Scrape) {
                 ]
                 .contains(&value.as_str()),
                 "status" => ["succeeded", "failed", "cancelled"].contains(&value.as_str()),
+                "kind" => STATEMENT_KINDS.contains(&value.as_str()),
                 "grpc_type" => ["unary", "server_stream", "client_stream", "bidi_stream"]
                     .contains(&value.as_str()),
                 "grpc_service" => known_services.contains(&value.as_str()),
@@ -294,6 +297,44 @@ async fn the_due_gauges_count_the_deliveries_waiting_in_the_store_but_not_a_paus
         drained.value("webhook_oldest_due_delivery_age_seconds", &[]),
         Some(0.0)
     );
+}
+
+/// A publish and its delivery move the statement counters: the event's,
+/// the delivery's and the attempt's inserts, the delivery's update, the
+/// two write transactions (publish, result), and their time.
+async fn the_statements_run_on_the_database_are_counted_by_kind(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(backend, deliver_to(&receiver)).await;
+    app.subscribe(&receiver.url("/ok"), &["member.added"]).await;
+    let address = metrics_address(&app);
+    let succeeded = |s: &Scrape| {
+        s.value(
+            "webhook_deliveries_finished_total",
+            &[("status", "succeeded")],
+        )
+        .unwrap_or(0.0)
+    };
+    let before = scrape(address).await;
+    for kind in STATEMENT_KINDS {
+        let counted = before.value("webhook_database_statements_total", &[("kind", kind)]);
+        assert!(counted.is_some(), "no series for {kind}");
+    }
+    assert!(before.sum("webhook_database_statements_total", &[]) > 0.0);
+
+    app.publish("member.added", json!({"n": 1}), "")
+        .await
+        .unwrap();
+    receiver.wait_for("/ok", 1, WAIT).await;
+    let after = scrape_until(address, WAIT, |s| succeeded(s) > succeeded(&before)).await;
+    let grew = |name: &str, labels: &[(&str, &str)]| {
+        after.value(name, labels).unwrap() - before.value(name, labels).unwrap()
+    };
+    let statements = |kind: &str| grew("webhook_database_statements_total", &[("kind", kind)]);
+    assert!(statements("insert") >= 3.0, "{}", statements("insert"));
+    assert!(statements("update") >= 1.0, "{}", statements("update"));
+    assert!(grew("webhook_database_write_transactions_total", &[]) >= 2.0);
+    assert!(grew("webhook_database_statement_seconds_total", &[]) > 0.0);
+    assert_eq!(grew("webhook_database_statement_errors_total", &[]), 0.0);
 }
 
 #[tokio::test]

@@ -19,10 +19,12 @@ use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 use super::Format;
+use super::database::DatabaseCollector;
 use super::jwks::JwksCollector;
 use super::process::ProcessCollector;
 use crate::auth::JwksStats;
 use crate::domain::{DeliveryStatus, EventType};
+use crate::store::StatementStats;
 
 mod labels;
 
@@ -68,12 +70,13 @@ impl Default for Metrics {
 impl Metrics {
     /// Every metric of the service, registered, at zero.
     pub fn new() -> Self {
-        Self::watching(None)
+        Self::watching(None, None)
     }
 
     /// As [`Metrics::new`], and the fetches of the identity provider's key
-    /// set when tokens are checked against one.
-    pub fn watching(jwks: Option<Arc<JwksStats>>) -> Self {
+    /// set when tokens are checked against one, and what the store asked of
+    /// its database.
+    pub fn watching(jwks: Option<Arc<JwksStats>>, database: Option<Arc<StatementStats>>) -> Self {
         let mut registry = Registry::default();
         // The built-in types from the start; the catalogue's others when
         // first published (at most `MAX_CUSTOM_TYPES` of them).
@@ -189,6 +192,9 @@ impl Metrics {
         registry.register_collector(Box::new(ProcessCollector::new()));
         if let Some(stats) = jwks {
             registry.register_collector(Box::new(JwksCollector(stats)));
+        }
+        if let Some(stats) = database {
+            registry.register_collector(Box::new(DatabaseCollector(stats)));
         }
 
         Self(Arc::new(Families {
