@@ -2,6 +2,8 @@
 //! statements it ran, and on PostgreSQL the database's CPU and WAL
 //! ([`crate::database`]).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use crate::database::{self, DatabaseCost};
@@ -29,6 +31,10 @@ pub struct Cost {
     pub statements_per_delivery: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub write_transactions_per_delivery: Option<f64>,
+    /// The statements by kind (`select`, `insert`, ...), per delivered
+    /// webhook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub statements_by_kind_per_delivery: Option<BTreeMap<String, f64>>,
 }
 
 /// Reads the service's CPU time, the database's and the receiver's
@@ -64,7 +70,7 @@ impl Meter {
         };
         let (full, resumed) = receiver.handshakes();
         let n = deliveries as f64;
-        let statements = match (self.statements, service.statements().await) {
+        let statements = match (&self.statements, service.statements().await) {
             (Some(before), Some(after)) => Some(after.minus(before)),
             _ => None,
         };
@@ -73,8 +79,14 @@ impl Meter {
             database,
             tls_handshakes: full - self.handshakes.0 + resumed - self.handshakes.1,
             tls_resumed: resumed - self.handshakes.1,
-            statements_per_delivery: statements.map(|s| s.statements / n),
-            write_transactions_per_delivery: statements.map(|s| s.write_transactions / n),
+            statements_per_delivery: statements.as_ref().map(|s| s.total() / n),
+            write_transactions_per_delivery: statements.as_ref().map(|s| s.write_transactions / n),
+            statements_by_kind_per_delivery: statements.map(|s| {
+                s.by_kind
+                    .into_iter()
+                    .map(|(kind, count)| (kind, count / n))
+                    .collect()
+            }),
         }
     }
 }

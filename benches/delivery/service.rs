@@ -1,6 +1,7 @@
 //! The service under test, as a child process of its own (so its memory is
 //! its own), and what the bench needs to drive and watch it.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -274,18 +275,26 @@ impl Service {
     }
 }
 
-/// `127.0.0.1:<port>` with a port free now, for the service to listen on.
 /// What the service asked of its database so far, from its metrics.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Statements {
-    pub statements: f64,
+    /// By kind (`select`, `insert`, ...: the `kind` label).
+    pub by_kind: BTreeMap<String, f64>,
     pub write_transactions: f64,
 }
 
 impl Statements {
-    pub fn minus(self, before: Self) -> Self {
+    pub fn total(&self) -> f64 {
+        self.by_kind.values().sum()
+    }
+
+    pub fn minus(&self, before: &Self) -> Self {
         Self {
-            statements: self.statements - before.statements,
+            by_kind: self
+                .by_kind
+                .iter()
+                .map(|(kind, n)| (kind.clone(), n - before.by_kind.get(kind).unwrap_or(&0.0)))
+                .collect(),
             write_transactions: self.write_transactions - before.write_transactions,
         }
     }
@@ -297,18 +306,24 @@ impl Service {
     /// older one, `BENCH_SERVICE_BINARY`).
     pub async fn statements(&self) -> Option<Statements> {
         let text = get_metrics(&self.metrics_address).await?;
-        let value = |line: &str| line.rsplit(' ').next()?.parse::<f64>().ok();
-        let mut statements = None;
+        let mut by_kind = BTreeMap::new();
         let mut write_transactions = None;
         for line in text.lines() {
-            if line.starts_with("webhook_database_statements_total{") {
-                *statements.get_or_insert(0.0) += value(line)?;
-            } else if line.starts_with("webhook_database_write_transactions_total ") {
-                write_transactions = value(line);
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            if let Some(labels) = series.strip_prefix("webhook_database_statements_total{") {
+                let kind = labels.strip_prefix("kind=\"")?.strip_suffix("\"}")?;
+                by_kind.insert(kind.to_owned(), value);
+            } else if series == "webhook_database_write_transactions_total" {
+                write_transactions = Some(value);
             }
         }
         Some(Statements {
-            statements: statements?,
+            by_kind: (!by_kind.is_empty()).then_some(by_kind)?,
             write_transactions: write_transactions?,
         })
     }
@@ -331,6 +346,7 @@ async fn get_metrics(address: &str) -> Option<String> {
         .or_else(|| head.starts_with("HTTP/1.1 200").then(|| body.to_owned()))
 }
 
+/// `127.0.0.1:<port>` with a port free now, for the service to listen on.
 pub fn free_address() -> String {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
