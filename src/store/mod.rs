@@ -187,7 +187,12 @@ impl Store {
         db: &DatabaseConnection,
     ) -> Result<DatabaseTransaction, sea_orm::DbErr> {
         self.statements.write_transaction_begun();
-        begin_writing(db).await
+        db.begin_with_options(TransactionOptions {
+            isolation_level: None,
+            access_mode: None,
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        })
+        .await
     }
 
     /// A connection of its own that tells whether the database answers,
@@ -201,16 +206,6 @@ impl Store {
 fn counting(statements: &Arc<StatementStats>) -> impl Fn(&sea_orm::metric::Info<'_>) + use<> {
     let statements = Arc::clone(statements);
     move |info| statements.count(&info.statement.sql, info.elapsed, info.failed)
-}
-
-/// A transaction on `db` that will write: see `Store::write_transaction`.
-async fn begin_writing(db: &DatabaseConnection) -> Result<DatabaseTransaction, sea_orm::DbErr> {
-    db.begin_with_options(TransactionOptions {
-        isolation_level: None,
-        access_mode: None,
-        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-    })
-    .await
 }
 
 /// Runs `attempt` again, up to five more times, while PostgreSQL ends it as
