@@ -25,7 +25,8 @@ mod tests {
                 utime: 37,
                 stime: 11,
                 cutime: 5,
-                cstime: 7
+                cstime: 7,
+                threads: 1
             })
         );
         assert_eq!(parse("4242 (truncated) S 1 2"), None);
@@ -43,6 +44,13 @@ mod tests {
                 .find_map(|l| l.strip_prefix("PPid:"))
                 .and_then(|p| p.trim().parse().ok())
         );
+    }
+
+    #[test]
+    fn parse_schedstat_reads_nanoseconds_on_a_cpu() {
+        let parsed = parse_schedstat("1234567890 42 7\n").unwrap();
+        assert!((parsed - 1.23456789).abs() < 1e-12, "{parsed}");
+        assert_eq!(parse_schedstat(""), None);
     }
 
     /// A child that spins until killed; killed and reaped when dropped, so
@@ -97,6 +105,18 @@ mod tests {
             let (excluded, _) = children_ticks(&[pid]);
             assert!(excluded <= before, "an excluded child still counted");
         }
+        // Single-threaded, so read to the nanosecond, not in whole ticks.
+        let stat = read(pid).unwrap();
+        assert_eq!(stat.threads, 1);
+        let exact = stat.own_seconds();
+        let ticks_after = read(pid).unwrap().own_ticks();
+        let ticks = stat.own_ticks() as f64 / TICKS_PER_SECOND;
+        assert!(
+            exact >= ticks && exact < (ticks_after + 1) as f64 / TICKS_PER_SECOND,
+            "{exact} s, not between {ticks} s and {ticks_after} ticks"
+        );
+        let nanoseconds = (exact * 1e9).round() as u64;
+        assert_ne!(nanoseconds % 10_000_000, 0, "{exact} s: whole ticks");
         drop(child);
         // Reaped: its time moved to this process's cutime and cstime.
         assert!(read(pid).is_none(), "the child is gone");

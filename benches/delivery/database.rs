@@ -109,7 +109,7 @@ impl Reading {
         let bench_cpu_seconds = bench
             .iter()
             .filter_map(|&pid| proc_tree::read(pid))
-            .map(|s| s.own_ticks() as f64 / proc_tree::TICKS_PER_SECOND)
+            .map(|s| s.own_seconds())
             .sum();
         Some(Self {
             wal_lsn,
@@ -224,10 +224,7 @@ pub async fn client_backends(db: &DatabaseConnection) -> Option<Vec<(u32, f64)>>
         pids.unwrap_or_default()
             .split(',')
             .filter_map(|pid| pid.parse().ok())
-            .filter_map(|pid| {
-                let stat = proc_tree::read(pid)?;
-                Some((pid, stat.own_ticks() as f64 / proc_tree::TICKS_PER_SECOND))
-            })
+            .filter_map(|pid| Some((pid, proc_tree::read(pid)?.own_seconds())))
             .collect(),
     )
 }

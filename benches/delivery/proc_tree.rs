@@ -1,5 +1,9 @@
 //! CPU time of a process tree from `/proc`: a process, every descendant
-//! alive now, and the children it has already reaped. The delivery bench
+//! alive now, and the children it has already reaped. A single-threaded
+//! process's own time is read to the nanosecond from `/proc/PID/schedstat`;
+//! `stat` truncates it to 10 ms ticks, an error of up to a tick per process
+//! and per reading, which over a cluster's two dozen backends swamped a 10 s
+//! idle window. The delivery bench
 //! reads its PostgreSQL cluster this way (the postmaster and its backends,
 //! walwriter, checkpointer, autovacuum...). Its unit tests are in
 //! benches/proc_tree.rs (`cargo test --bench proc_tree`), since the
@@ -22,6 +26,7 @@ pub struct Stat {
     /// reaped children in turn.
     pub cutime: u64,
     pub cstime: u64,
+    pub threads: u64,
 }
 
 impl Stat {
@@ -32,12 +37,29 @@ impl Stat {
     pub fn reaped_children_ticks(&self) -> u64 {
         self.cutime + self.cstime
     }
+
+    /// The process's own CPU seconds: to the nanosecond when it has one
+    /// thread (`schedstat` counts its main thread only), in ticks otherwise.
+    pub fn own_seconds(&self) -> f64 {
+        let exact = (self.threads == 1)
+            .then(|| std::fs::read_to_string(format!("/proc/{}/schedstat", self.pid)).ok())
+            .flatten()
+            .and_then(|text| parse_schedstat(&text));
+        exact.unwrap_or(self.own_ticks() as f64 / TICKS_PER_SECOND)
+    }
+}
+
+/// The seconds on a CPU in a `/proc/PID/schedstat` line: its first field,
+/// in nanoseconds (then the time waiting to run, and the time slices).
+pub fn parse_schedstat(line: &str) -> Option<f64> {
+    let nanoseconds: u64 = line.split_whitespace().next()?.parse().ok()?;
+    Some(nanoseconds as f64 / 1e9)
 }
 
 /// Parses one `/proc/PID/stat` line. The command name sits in parentheses
 /// and may hold spaces and parentheses itself, so the fields are counted
 /// from the last `)`: state is field 3, ppid 4, utime 14, stime 15,
-/// cutime 16, cstime 17 (proc(5)).
+/// cutime 16, cstime 17, threads 20 (proc(5)).
 pub fn parse(line: &str) -> Option<Stat> {
     let open = line.find('(')?;
     let close = line.rfind(')')?;
@@ -51,6 +73,7 @@ pub fn parse(line: &str) -> Option<Stat> {
         stime: field(15)?,
         cutime: field(16)?,
         cstime: field(17)?,
+        threads: field(20)?,
     })
 }
 
@@ -88,16 +111,17 @@ pub fn tree_cpu_seconds(root: u32, except: &[u32]) -> Option<f64> {
             children.entry(stat.ppid).or_default().push(stat);
         }
     }
-    let mut ticks = root_stat.own_ticks() + root_stat.reaped_children_ticks();
+    let reaped = root_stat.reaped_children_ticks() as f64 / TICKS_PER_SECOND;
+    let mut seconds = root_stat.own_seconds() + reaped;
     let mut parents = vec![root];
     while let Some(parent) = parents.pop() {
         for child in children.get(&parent).into_iter().flatten() {
             if except.contains(&child.pid) {
                 continue;
             }
-            ticks += child.own_ticks();
+            seconds += child.own_seconds();
             parents.push(child.pid);
         }
     }
-    Some(ticks as f64 / TICKS_PER_SECOND)
+    Some(seconds)
 }
