@@ -23,6 +23,7 @@ mod console_pages;
 mod create_webhook;
 mod custom_headers;
 mod database_outage;
+mod database_sessions;
 mod delivery;
 mod delivery_ranges;
 mod deploy;

@@ -1,0 +1,61 @@
+//! What the service's own PostgreSQL sessions run with.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::receiver::Receiver;
+use crate::support::{deliver_to, postgres, postgres_available, spawn_app_at};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+/// No statement of the service is compiled just in time: every one is an
+/// index lookup or a short range, and JIT only ever fired on estimates a
+/// large table inflated (issue 26: the backlog gauges beside a million
+/// retries, 9-15 ms of compiling for a statement that ran in under 1). The
+/// cluster here compiles every statement that costs anything at all, and
+/// `pg_stat_statements` counts what each compiled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_compile_no_statement_just_in_time() {
+    if !postgres_available() {
+        return;
+    }
+    let cluster = postgres::Cluster::start_with(
+        false,
+        &[
+            ("shared_preload_libraries", "pg_stat_statements"),
+            ("jit_above_cost", "0"),
+        ],
+    )
+    .expect("a cluster of this test's own");
+    let receiver = Receiver::start().await;
+    let app = spawn_app_at(cluster.create_database(), deliver_to(&receiver)).await;
+    app.subscribe(&receiver.url("/ok"), &["member.added"]).await;
+    app.publish("member.added", json!({"n": 1}), "")
+        .await
+        .expect("accepted");
+    receiver.wait_for("/ok", 1, WAIT).await;
+
+    app.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+        .await;
+    let available = app.query("SELECT pg_jit_available() AS on").await;
+    assert!(
+        available[0].try_get::<bool>("", "on").unwrap(),
+        "this cluster cannot compile: the test would prove nothing"
+    );
+    let rows = app
+        .query(
+            "SELECT count(*) AS statements, COALESCE(sum(jit_functions), 0)::bigint AS compiled \
+             FROM pg_stat_statements \
+             WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+             AND query ILIKE '%deliveries%' AND query NOT ILIKE '%pg_stat_statements%'",
+        )
+        .await;
+    let statements: i64 = rows[0].try_get("", "statements").unwrap();
+    let compiled: i64 = rows[0].try_get("", "compiled").unwrap();
+    assert!(statements > 0, "the service's statements were not seen");
+    assert_eq!(
+        compiled, 0,
+        "functions compiled for the service's statements"
+    );
+}
