@@ -59,3 +59,33 @@ async fn postgres_sessions_compile_no_statement_just_in_time() {
         "functions compiled for the service's statements"
     );
 }
+
+/// A crash of PostgreSQL breaks every pooled connection. The pools check a
+/// connection before handing it out and replace one that does not answer,
+/// so the service takes events and delivers them again right after the
+/// server is back: at most a call per broken connection fails (one caught
+/// in the middle of its statement).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_postgres_crashes_and_recovers_the_service_publishes_and_delivers_again() {
+    if !postgres_available() {
+        return;
+    }
+    let cluster = postgres::Cluster::start(false).expect("a cluster of this test's own");
+    let receiver = Receiver::start().await;
+    let app = spawn_app_at(cluster.create_database(), deliver_to(&receiver)).await;
+    app.subscribe(&receiver.url("/ok"), &["member.added"]).await;
+    app.publish("member.added", json!({"n": 0}), "")
+        .await
+        .expect("accepted");
+    receiver.wait_for("/ok", 1, WAIT).await;
+
+    cluster.crash_and_recover();
+
+    // At most one failure per connection of both pools (16 + 8).
+    let mut failures = Vec::new();
+    while let Err(status) = app.publish("member.added", json!({"n": 1}), "").await {
+        failures.push(status);
+        assert!(failures.len() <= 24, "still failing: {failures:?}");
+    }
+    receiver.wait_for("/ok", 2, WAIT).await;
+}
