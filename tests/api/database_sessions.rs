@@ -35,6 +35,8 @@ async fn postgres_sessions_compile_no_statement_just_in_time() {
         .await
         .expect("accepted");
     receiver.wait_for("/ok", 1, WAIT).await;
+    // Its result recorded too: the workers' pool ran its statements.
+    app.wait_until_settled(WAIT).await;
 
     app.query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .await;
