@@ -65,6 +65,28 @@ mod tests {
                 .expect("start sh");
             Self(child)
         }
+
+        /// Sends SIGSTOP and waits until the child is off the CPU.
+        fn stop(&self) {
+            let pid = self.0.id();
+            let status = Command::new("kill")
+                .args(["-STOP", &pid.to_string()])
+                .status()
+                .expect("run kill");
+            assert!(status.success());
+            let deadline = Instant::now() + Duration::from_secs(30);
+            loop {
+                let line = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+                let state = line[line.rfind(')').unwrap() + 1..]
+                    .split_whitespace()
+                    .next();
+                if state == Some("T") {
+                    return;
+                }
+                assert!(Instant::now() < deadline, "the child never stopped");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
     }
 
     impl Drop for Spinner {
@@ -106,14 +128,19 @@ mod tests {
             assert!(excluded <= before, "an excluded child still counted");
         }
         // Single-threaded, so read to the nanosecond, not in whole ticks.
+        // Stopped first: a running task's `stat` lags `schedstat` by the
+        // slice it is in (up to a scheduler tick, far longer on a tickless
+        // CPU); a stopped one's two are final.
+        child.stop();
         let stat = read(pid).unwrap();
         assert_eq!(stat.threads, 1);
         let exact = stat.own_seconds();
-        let ticks_after = read(pid).unwrap().own_ticks();
-        let ticks = stat.own_ticks() as f64 / TICKS_PER_SECOND;
+        let ticks = stat.own_ticks();
+        // `stat` truncates user and system time to ticks each.
         assert!(
-            exact >= ticks && exact < (ticks_after + 1) as f64 / TICKS_PER_SECOND,
-            "{exact} s, not between {ticks} s and {ticks_after} ticks"
+            exact >= ticks as f64 / TICKS_PER_SECOND
+                && exact < (ticks + 2) as f64 / TICKS_PER_SECOND,
+            "{exact} s, not within two ticks above {ticks} ticks"
         );
         let nanoseconds = (exact * 1e9).round() as u64;
         assert_ne!(nanoseconds % 10_000_000, 0, "{exact} s: whole ticks");
