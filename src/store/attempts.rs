@@ -5,13 +5,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{CaseStatement, Expr};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, Set, UpdateMany};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryTrait, Set, UpdateMany,
+};
 use uuid::Uuid;
 
 use super::claims::lease_end;
 use super::disabling::{Disabling, Recorded};
 use super::entities::{delivery, delivery_attempt};
 use super::sequences::Promoted;
+use super::unit::{Defer, Later};
 use super::{HandOff, Store, StoreError, sequences};
 use crate::domain::{DeliveryId, DeliveryStatus, OrganizationId, WebhookId};
 
@@ -126,7 +129,7 @@ impl Store {
             return Ok(Recorded::default());
         }
         let now = Utc::now();
-        let txn = self.relaxed_transaction().await?;
+        let txn = self.relaxed_unit().await?;
         // Webhook rows first, deliveries after, as DeleteWebhook does: the
         // same lock order cannot deadlock.
         let disabling = Disabling::start(&txn, records, disable_after).await?;
@@ -139,9 +142,11 @@ impl Store {
                 .or_default()
                 .push(record.delivery_id.as_uuid());
         }
-        let mut finished = Finished::default();
+        // Held back (on SQLite they go with the COMMIT): how many each
+        // moved is read once committed.
+        let mut succeeded_moves = Vec::new();
         for (attempt, ids) in succeeded {
-            finished.succeeded += delivery::Entity::update_many()
+            let update = delivery::Entity::update_many()
                 .col_expr(
                     delivery::Column::Status,
                     Expr::value(DeliveryStatus::Succeeded.as_str()),
@@ -155,10 +160,8 @@ impl Store {
                 .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
                 .filter(delivery::Column::Id.is_in(ids))
                 .filter(delivery::Column::Attempts.eq(attempt as i32 - 1))
-                .filter(Expr::cust("status = 'pending'"))
-                .exec(&txn)
-                .await?
-                .rows_affected;
+                .filter(Expr::cust("status = 'pending'"));
+            succeeded_moves.push(txn.defer(&update.into_query()).await?);
         }
         // The others too, grouped by what they set alike (attempt number,
         // status, error): a failing endpoint's deliveries share one
@@ -176,12 +179,13 @@ impl Store {
                 .or_default()
                 .push((record.delivery_id.as_uuid(), next_attempt_at));
         }
+        let mut failed_moves = Vec::new();
         for ((attempt, status, last_error), moving) in unsuccessful {
             for group in moving.chunks(MOVED_PER_STATEMENT) {
-                let moved =
-                    move_on(&txn, attempt, status, last_error.as_deref(), group, now).await?;
+                let update = moving_on(attempt, status, last_error.as_deref(), group, now);
+                let moved = txn.defer(&update.into_query()).await?;
                 if status == DeliveryStatus::Failed {
-                    finished.failed += moved;
+                    failed_moves.push(moved);
                 }
             }
         }
@@ -196,8 +200,7 @@ impl Store {
             error_message: Set(r.error_message.as_deref().map(storable)),
             response_excerpt: Set(r.response_excerpt.as_deref().map(storable)),
         });
-        delivery_attempt::Entity::insert_many(attempts)
-            .exec_without_returning(&txn)
+        txn.defer(&delivery_attempt::Entity::insert_many(attempts).into_query())
             .await?;
         // After the deliveries that ended left `pending` (delivery rows
         // before sequence rows): the next of each sequence is its head.
@@ -212,9 +215,15 @@ impl Store {
         // After the disabling: a head of a webhook disabled just now is not
         // handed (it is held back like a claimed one).
         let (handed, cancelled) = self.lease_promoted(&txn, &promoted, hand_off).await?;
-        txn.commit().await?;
+        let committed = txn.commit().await?;
+        let moved =
+            |laters: &[Later]| -> u64 { laters.iter().map(|l| committed.rows_affected(*l)).sum() };
+        let finished = Finished {
+            succeeded: moved(&succeeded_moves),
+            failed: moved(&failed_moves),
+            cancelled,
+        };
         recorded.handed = handed;
-        finished.cancelled += cancelled;
         if !recorded.disabled.is_empty() {
             // A large backlog's cancels are left to the sweeper.
             self.sweep_soon();
@@ -230,7 +239,7 @@ impl Store {
     /// were cancelled. The others wait for a claim.
     async fn lease_promoted(
         &self,
-        txn: &sea_orm::DatabaseTransaction,
+        txn: &impl ConnectionTrait,
         promoted: &[Promoted],
         hand_off: &mut HandOff,
     ) -> Result<(Vec<super::Claimed>, u64), StoreError> {
@@ -268,22 +277,7 @@ type Moving = (Uuid, Option<DateTime<Utc>>);
 const MOVED_PER_STATEMENT: usize = 500;
 
 /// Moves on, in one statement, deliveries whose attempt `attempt` did not
-/// succeed and that share `status` and `last_error`; returns how many moved.
-async fn move_on(
-    txn: &impl ConnectionTrait,
-    attempt: u32,
-    status: DeliveryStatus,
-    last_error: Option<&str>,
-    deliveries: &[Moving],
-    now: DateTime<Utc>,
-) -> Result<u64, sea_orm::DbErr> {
-    let moved = moving_on(attempt, status, last_error, deliveries, now)
-        .exec(txn)
-        .await?;
-    Ok(moved.rows_affected)
-}
-
-/// The statement of [`move_on`].
+/// succeed and that share `status` and `last_error`.
 fn moving_on(
     attempt: u32,
     status: DeliveryStatus,

@@ -5,7 +5,7 @@
 //! changing transaction, reaches the other processes sharing the database.
 
 use sea_orm::sqlx::postgres::PgListener;
-use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
+use sea_orm::{ConnectionTrait, DbBackend};
 
 use super::{Store, StoreError};
 use crate::domain::WebhookId;
@@ -51,7 +51,7 @@ impl Store {
     /// webhook changed. Only PostgreSQL has other processes.
     pub(super) async fn announce_change(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &impl ConnectionTrait,
         id: WebhookId,
     ) -> Result<(), StoreError> {
         if self.db.get_database_backend() == DbBackend::Postgres {

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, UpdateMany,
 };
 use uuid::Uuid;
@@ -133,7 +133,7 @@ impl Store {
 
     pub(super) async fn load_claimed(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &impl ConnectionTrait,
         mut leased: Vec<delivery::Model>,
         until: DateTime<Utc>,
     ) -> Result<(Vec<Claimed>, u64), StoreError> {

@@ -15,8 +15,8 @@ use std::time::Duration;
 use chrono::{DateTime, SubsecRound, Utc};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, Condition, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, QueryTrait, Set, UpdateMany,
+    ActiveModelTrait, ColumnTrait, Condition, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, QueryTrait, Set, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -26,6 +26,7 @@ use super::events::Published;
 use super::handoff::HandOff;
 use super::scoped::Scoped;
 use super::sweeps::{Target, start_sweep};
+use super::unit::Defer;
 use super::webhooks::{now, to_domain};
 use super::{Store, StoreError, sequences};
 use crate::domain::Stopped;
@@ -78,7 +79,7 @@ impl Disabling {
     /// of the batch that ended (failed or succeeded), and locks the
     /// webhooks whose run is now `after` old or older.
     pub(super) async fn start(
-        txn: &DatabaseTransaction,
+        txn: &impl Defer,
         records: &[AttemptRecord],
         after: Duration,
     ) -> Result<Self, StoreError> {
@@ -104,25 +105,24 @@ impl Disabling {
             let ids = |v: Vec<(&Uuid, &&AttemptRecord)>| v.into_iter().map(|(id, _)| *id).collect();
             (ids(failed), ids(succeeded))
         };
+        // Held back: on SQLite they go with the next statement sent.
         if !succeeded.is_empty() {
-            webhook::Entity::update_many()
+            let ended = webhook::Entity::update_many()
                 .col_expr(
                     webhook::Column::FailingSince,
                     Expr::value(None::<DateTime<Utc>>),
                 )
                 .filter(webhook::Column::Id.is_in(succeeded))
-                .filter(webhook::Column::FailingSince.is_not_null())
-                .exec(txn)
-                .await?;
+                .filter(webhook::Column::FailingSince.is_not_null());
+            txn.defer(&ended.into_query()).await?;
         }
         let mut due = Vec::new();
         if !failed.is_empty() {
-            webhook::Entity::update_many()
+            let started = webhook::Entity::update_many()
                 .col_expr(webhook::Column::FailingSince, Expr::value(now))
                 .filter(webhook::Column::Id.is_in(failed.iter().copied()))
-                .filter(webhook::Column::FailingSince.is_null())
-                .exec(txn)
-                .await?;
+                .filter(webhook::Column::FailingSince.is_null());
+            txn.defer(&started.into_query()).await?;
             // Runs never start before 1970; the bound keeps a huge setting
             // inside what the databases can compare.
             let threshold = clock::before(now, after).max(DateTime::UNIX_EPOCH);
@@ -157,7 +157,7 @@ impl Store {
     /// `webhook.disabled` for each, all inside `txn`.
     pub(super) async fn finish_disabling(
         &self,
-        txn: &DatabaseTransaction,
+        txn: &impl Defer,
         disabling: Disabling,
     ) -> Result<Recorded, StoreError> {
         let mut recorded = Recorded::default();

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, Set};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect, QueryTrait, Set};
 
 use super::claims::{Claimed, Delivering, lease_end};
 use super::entities::{delivery, event, webhook};
@@ -14,6 +14,7 @@ use super::places::{self, Place};
 use super::routing::{Filtered, route};
 use super::scoped::Scoped;
 use super::sending::Opened;
+use super::unit::Defer;
 use super::{Store, StoreError, subscriptions};
 use crate::domain::{
     DeliveryId, DeliveryStatus, EventId, EventType, NewEvent, OrganizationId, TraceContext,
@@ -52,7 +53,7 @@ impl Store {
         if let Some(first) = self.event_by_idempotency_key(new).await? {
             return Ok(first);
         }
-        let txn = self.write_transaction().await?;
+        let txn = self.write_unit().await?;
         match self.publish_in(&txn, new, hand_off).await {
             Ok(published) => {
                 txn.commit().await?;
@@ -93,7 +94,7 @@ impl Store {
             .filter(|(slot, _)| slot.is_none())
             .map(|(_, new)| new)
             .collect();
-        let txn = self.write_transaction().await?;
+        let txn = self.write_unit().await?;
         let mut stored = self.publish_all(&txn, &fresh, hand_off).await?.into_iter();
         txn.commit().await?;
         for slot in published.iter_mut().filter(|slot| slot.is_none()) {
@@ -161,7 +162,7 @@ impl Store {
     /// Writes the event and its deliveries inside `txn`.
     pub(super) async fn publish_in(
         &self,
-        txn: &impl ConnectionTrait,
+        txn: &impl Defer,
         new: &NewEvent,
         hand_off: &mut HandOff,
     ) -> Result<Published, StoreError> {
@@ -175,7 +176,7 @@ impl Store {
     /// group of publishes costs a few statements, not a few per event.
     pub(super) async fn publish_all(
         &self,
-        txn: &impl ConnectionTrait,
+        txn: &impl Defer,
         news: &[&NewEvent],
         hand_off: &mut HandOff,
     ) -> Result<Vec<Published>, StoreError> {
@@ -231,7 +232,7 @@ impl Store {
     /// returned ready to send.
     pub(super) async fn schedule(
         &self,
-        txn: &impl ConnectionTrait,
+        txn: &impl Defer,
         events: &[Scheduling<'_>],
         hand_off: &mut HandOff,
     ) -> Result<Vec<(Vec<DeliveryId>, Vec<Claimed>)>, StoreError> {
@@ -294,8 +295,8 @@ impl Store {
         // the databases' limits on bind parameters.
         while !rows.is_empty() {
             let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
-            delivery::Entity::insert_many(chunk)
-                .exec_without_returning(txn)
+            // Held back: on SQLite it goes with the COMMIT.
+            txn.defer(&delivery::Entity::insert_many(chunk).into_query())
                 .await?;
         }
         let mut outcomes = Vec::with_capacity(events.len());
@@ -348,7 +349,7 @@ pub(super) struct Scheduling<'a> {
 /// Stores the events, one statement per [`CHUNK`] of them; returns each
 /// one's body, which its deliveries send.
 pub(super) async fn insert_events(
-    txn: &impl ConnectionTrait,
+    txn: &impl Defer,
     news: &[&NewEvent],
 ) -> Result<Vec<Arc<[u8]>>, StoreError> {
     let bodies: Vec<Vec<u8>> = news.iter().map(|new| new.event.body()).collect();
@@ -370,8 +371,8 @@ pub(super) async fn insert_events(
         .collect();
     while !rows.is_empty() {
         let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
-        event::Entity::insert_many(chunk)
-            .exec_without_returning(txn)
+        // Held back: on SQLite it goes with the subscribers' read.
+        txn.defer(&event::Entity::insert_many(chunk).into_query())
             .await?;
     }
     Ok(bodies.into_iter().map(Arc::from).collect())

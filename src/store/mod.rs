@@ -38,6 +38,7 @@ mod subscriptions;
 mod sweeps;
 mod test_events;
 mod turns;
+mod unit;
 mod webhooks;
 
 use std::sync::Arc;
@@ -50,6 +51,8 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sea_orm_migration::MigratorTrait;
+
+use unit::Unit;
 
 pub use attempts::{AttemptRecord, Finished, Next};
 pub use backlog::Backlog;
@@ -127,8 +130,10 @@ impl Store {
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
                     // Batched inserts differ in row count, so each size is its
-                    // own statement; a big cache of them holds megabytes.
-                    .statement_cache_capacity(16)
+                    // own statement, and a unit's text (see `unit`) each
+                    // combination of sizes; a big cache of them holds
+                    // megabytes (units keep only small texts prepared).
+                    .statement_cache_capacity(64)
             })
             // Every statement here is an index lookup or a short range; JIT
             // compilation only ever fired on cost estimates inflated by a
@@ -186,6 +191,12 @@ impl Store {
     /// another connection wrote meanwhile, and no busy timeout helps then.
     async fn write_transaction(&self) -> Result<DatabaseTransaction, sea_orm::DbErr> {
         self.begin_writing(&self.db).await
+    }
+
+    /// A write transaction that sends its statements together where it can
+    /// (see `unit`), otherwise as [`Store::write_transaction`].
+    async fn write_unit(&self) -> Result<Unit, sea_orm::DbErr> {
+        Unit::begin(&self.db, &self.statements, self.write_transaction()).await
     }
 
     /// A transaction on `db` that will write, counted: see

@@ -24,10 +24,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
-use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter,
-    QuerySelect,
-};
+use sea_orm::{ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QuerySelect};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -46,7 +43,7 @@ pub const PAUSE_BATCH: u64 = 1_000;
 /// may be waiting for) are only given back, to be claimed again with the
 /// webhook as it is then. Either way their lease is cleared.
 pub(super) async fn held_back(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     leased: &[(Uuid, Uuid)],
 ) -> Result<(), StoreError> {
     if leased.is_empty() {

@@ -70,4 +70,12 @@ impl Store {
     pub(super) async fn relaxed_transaction(&self) -> Result<DatabaseTransaction, StoreError> {
         Ok(self.begin_writing(&self.relaxed).await?)
     }
+
+    /// A relaxed transaction that sends its statements together where it
+    /// can (see `unit`). On SQLite, where the one connection commits to
+    /// the disk, it is a unit on that connection.
+    pub(super) async fn relaxed_unit(&self) -> Result<super::unit::Unit, StoreError> {
+        let begin = self.begin_writing(&self.relaxed);
+        Ok(super::unit::Unit::begin(&self.relaxed, &self.statements, begin).await?)
+    }
 }

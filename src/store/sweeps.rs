@@ -16,7 +16,7 @@
 
 use sea_orm::sea_query::{Expr, LockBehavior, LockType, OnConflict};
 use sea_orm::{
-    ColumnTrait, Condition, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder,
+    ColumnTrait, Condition, ConnectionTrait, DbBackend, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Select, Set, UpdateMany,
 };
 use uuid::Uuid;
@@ -209,7 +209,7 @@ fn waiting(backend: DbBackend, last: Option<WebhookId>) -> Select<webhook_sweep:
 /// recorded when more may remain (replacing one an earlier change left:
 /// this one starts over).
 pub(super) async fn start_sweep(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     organization: OrganizationId,
     webhook: WebhookId,
     target: Target,
@@ -248,7 +248,7 @@ pub(super) async fn start_sweep(
 /// at when the batch was full (more may follow; `None` once the webhook's
 /// deliveries are all in line), and how many pending ones it cancelled.
 async fn bring_in_line(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     webhook: WebhookId,
     target: &Target,
     after: Option<Uuid>,
