@@ -197,7 +197,7 @@ enum Role {
 /// held back since the last text was sent, BEGIN first.
 pub(super) struct Trip {
     conn: PoolConnection<Sqlite>,
-    held: Vec<(Statement, Role)>,
+    held: Text,
     /// The rows each held-back statement changed, once sent.
     changed: Vec<u64>,
     /// Held back so far, sent or not: the next one's index.
@@ -267,7 +267,7 @@ impl Trip {
     /// thread; answers the last statement's result and rows.
     async fn send_text(
         &mut self,
-        held: Vec<(Statement, Role)>,
+        held: Text,
     ) -> Result<(SqliteQueryResult, Vec<SqliteRow>), DbErr> {
         let mut sql = String::new();
         let mut values = Vec::new();
@@ -349,22 +349,28 @@ impl Drop for Trip {
 /// a few hand-written statements use to repeat a value) to that value of
 /// the whole text, without moving on: a numbered statement goes in a text
 /// where no other statement has values.
-fn texts(held: Vec<(Statement, Role)>) -> Vec<Vec<(Statement, Role)>> {
-    let mut texts: Vec<Vec<(Statement, Role)>> = Vec::new();
+fn texts(held: Text) -> Vec<Text> {
+    // Per text: whether a statement of it is numbered, whether one has values.
+    let mut texts: Vec<(Text, bool, bool)> = Vec::new();
     for (stmt, role) in held {
-        let joins = texts.last().is_some_and(|text| {
-            let valued = |s: &Statement| s.values.as_ref().is_some_and(|v| !v.0.is_empty());
-            let clashes = |a: &Statement, b: &Statement| numbered(&a.sql) && valued(b);
-            text.iter()
-                .all(|(other, _)| !clashes(&stmt, other) && !clashes(other, &stmt))
-        });
+        let is_numbered = numbered(&stmt.sql);
+        let valued = stmt.values.as_ref().is_some_and(|v| !v.0.is_empty());
         match texts.last_mut() {
-            Some(text) if joins => text.push((stmt, role)),
-            _ => texts.push(vec![(stmt, role)]),
+            Some((text, has_numbered, has_values))
+                if !(is_numbered && *has_values || *has_numbered && valued) =>
+            {
+                text.push((stmt, role));
+                *has_numbered |= is_numbered;
+                *has_values |= valued;
+            }
+            _ => texts.push((vec![(stmt, role)], is_numbered, valued)),
         }
     }
-    texts
+    texts.into_iter().map(|(text, _, _)| text).collect()
 }
+
+/// Statements sent, or to send, as one text.
+type Text = Vec<(Statement, Role)>;
 
 /// Whether `sql` has a numbered parameter (`?1`).
 fn numbered(sql: &str) -> bool {
