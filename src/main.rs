@@ -9,6 +9,13 @@ use webhook_service::startup::{Application, shutdown_signal};
 use webhook_service::telemetry;
 use webhook_service::{listen, net};
 
+/// jemalloc, not the C library's malloc: a delivered webhook allocates
+/// about 280 times, and glibc's malloc and free were a tenth of the
+/// service's CPU per delivery (docs/performance.md, "The allocator").
+/// SQLite's own allocations stay with the C library's.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let outcome = match Cli::parse_args().command {
         Command::Serve(settings) => serve(*settings),
