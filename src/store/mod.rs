@@ -129,6 +129,14 @@ impl Store {
                     .synchronous(SqliteSynchronous::Full)
                     .busy_timeout(Duration::from_secs(5))
                     .foreign_keys(true)
+                    // A statement that changes many rows inside a transaction
+                    // keeps the pages it changed in a sub-journal, to undo it
+                    // alone; past 64 KiB SQLite spilled it to a temporary file
+                    // (a name tried, created, unlinked, written, closed) on
+                    // every batch of deliveries. In memory it is bounded by
+                    // the pages one statement changes (every statement here
+                    // is indexed, so no sort spills either).
+                    .pragma("temp_store", "memory")
                     // Batched inserts differ in row count, so each size is its
                     // own statement, and a unit's text (see `unit`) each
                     // combination of sizes; a big cache of them holds
