@@ -37,6 +37,8 @@ mod stats;
 mod subscriptions;
 mod sweeps;
 mod test_events;
+#[cfg(test)]
+mod tests;
 mod turns;
 mod unit;
 mod webhooks;
