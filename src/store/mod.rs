@@ -54,7 +54,7 @@ use sea_orm::{
 };
 use sea_orm_migration::MigratorTrait;
 
-use unit::Unit;
+use unit::{Durability, Unit};
 
 pub use attempts::{AttemptRecord, Finished, Next};
 pub use backlog::Backlog;
@@ -206,7 +206,8 @@ impl Store {
     /// A write transaction that sends its statements together where it can
     /// (see `unit`), otherwise as [`Store::write_transaction`].
     async fn write_unit(&self) -> Result<Unit, sea_orm::DbErr> {
-        Unit::begin(&self.db, &self.statements, self.write_transaction()).await
+        let begin = self.write_transaction();
+        Unit::begin(&self.db, &self.statements, begin, Durability::Full).await
     }
 
     /// A transaction on `db` that will write, counted: see

@@ -11,6 +11,7 @@ use uuid::Uuid;
 
 use super::claims::Lease;
 use super::entities::delivery;
+use super::unit::{Durability, Unit};
 use super::{Store, StoreError};
 
 impl Store {
@@ -73,9 +74,11 @@ impl Store {
 
     /// A relaxed transaction that sends its statements together where it
     /// can (see `unit`). On SQLite, where the one connection commits to
-    /// the disk, it is a unit on that connection.
-    pub(super) async fn relaxed_unit(&self) -> Result<super::unit::Unit, StoreError> {
+    /// the disk, it is a unit on that connection whose commit writes the
+    /// log without syncing it (`Durability::Relaxed`): a crash of the
+    /// process keeps it, a crash of the machine may not.
+    pub(super) async fn relaxed_unit(&self) -> Result<Unit, StoreError> {
         let begin = self.begin_writing(&self.relaxed);
-        Ok(super::unit::Unit::begin(&self.relaxed, &self.statements, begin).await?)
+        Ok(Unit::begin(&self.relaxed, &self.statements, begin, Durability::Relaxed).await?)
     }
 }

@@ -11,7 +11,7 @@ use sea_orm::{
     StatementBuilder, TransactionTrait,
 };
 
-use super::{Defer, Unit};
+use super::{Defer, Durability, Unit};
 use crate::store::statements::StatementStats;
 
 /// A database of one table `t (id, v)` on one pooled connection, as the
@@ -31,7 +31,9 @@ async fn database(dir: &tempfile::TempDir) -> (DatabaseConnection, Arc<Statement
 }
 
 async fn unit(db: &DatabaseConnection, stats: &Arc<StatementStats>) -> Unit {
-    let unit = Unit::begin(db, stats, db.begin()).await.unwrap();
+    let unit = Unit::begin(db, stats, db.begin(), Durability::Full)
+        .await
+        .unwrap();
     assert!(matches!(unit, Unit::Together(_)), "SQLite sends together");
     unit
 }
@@ -163,6 +165,70 @@ async fn a_unit_dropped_midway_commits_nothing_and_the_pool_goes_on() {
     assert_eq!(rows(&db).await, [(3, "e".into())]);
 }
 
+/// The `synchronous` setting of the connection `db` hands out next.
+async fn synchronous(db: &DatabaseConnection) -> i32 {
+    let pragma = Statement::from_string(DbBackend::Sqlite, "PRAGMA synchronous");
+    let row = db.query_one_raw(pragma).await.unwrap().unwrap();
+    row.try_get_by_index(0).unwrap()
+}
+
+async fn relaxed(db: &DatabaseConnection, stats: &Arc<StatementStats>) -> Unit {
+    Unit::begin(db, stats, db.begin(), Durability::Relaxed)
+        .await
+        .unwrap()
+}
+
+/// 2 is FULL (a commit syncs the log), 1 NORMAL (it does not).
+const FULL: i32 = 2;
+const NORMAL: i32 = 1;
+
+#[tokio::test]
+async fn a_relaxed_unit_commits_without_syncing_and_gives_the_pool_back_synchronous() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, stats) = database(&dir).await;
+    assert_eq!(synchronous(&db).await, FULL);
+    let unit = relaxed(&db, &stats).await;
+    unit.defer(&insert(&[(1, "a")])).await.unwrap();
+    let inside = unit
+        .query_one_raw(Statement::from_string(
+            DbBackend::Sqlite,
+            "PRAGMA synchronous",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(inside.try_get_by_index::<i32>(0).unwrap(), NORMAL);
+    unit.commit().await.unwrap();
+    assert_eq!(rows(&db).await, [(1, "a".into())]);
+    assert_eq!(synchronous(&db).await, FULL);
+    // Rolled back after a text went out: restored too.
+    let unit = relaxed(&db, &stats).await;
+    unit.execute(&rename(1, "b")).await.unwrap();
+    unit.rollback().await.unwrap();
+    assert_eq!(rows(&db).await, [(1, "a".into())]);
+    assert_eq!(synchronous(&db).await, FULL);
+}
+
+#[tokio::test]
+async fn a_relaxed_unit_that_fails_or_is_dropped_leaves_no_relaxed_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, stats) = database(&dir).await;
+    // Its commit fails (a held duplicate): the restoring pragma after
+    // COMMIT never ran.
+    let unit = relaxed(&db, &stats).await;
+    unit.defer(&insert(&[(1, "a"), (1, "again")]))
+        .await
+        .unwrap();
+    assert!(unit.commit().await.is_err(), "the held duplicate fails");
+    assert_eq!(synchronous(&db).await, FULL);
+    // Dropped with its transaction open.
+    let unit = relaxed(&db, &stats).await;
+    unit.execute(&insert(&[(2, "b")])).await.unwrap();
+    drop(unit);
+    assert_eq!(synchronous(&db).await, FULL);
+    assert_eq!(rows(&db).await, []);
+}
+
 #[tokio::test]
 async fn a_numbered_parameter_binds_its_own_value_after_held_statements() {
     let dir = tempfile::tempdir().unwrap();
@@ -190,21 +256,21 @@ fn a_numbered_statement_goes_in_a_text_without_other_values() {
         let stmt = insert(&[(n, "x")]);
         (
             StatementBuilder::build(&stmt, &DbBackend::Sqlite),
-            super::Role::Held,
+            super::trip::Role::Held,
         )
     };
     let numbered = || {
         let sql = "SELECT ?1, ?1";
         let stmt = Statement::from_sql_and_values(DbBackend::Sqlite, sql, [1i64.into()]);
-        (stmt, super::Role::Asked)
+        (stmt, super::trip::Role::Asked)
     };
     let control = |sql| {
         (
             Statement::from_string(DbBackend::Sqlite, sql),
-            super::Role::Control,
+            super::trip::Role::Control,
         )
     };
-    let sizes = |held| -> Vec<usize> { super::texts(held).iter().map(Vec::len).collect() };
+    let sizes = |held| -> Vec<usize> { super::trip::texts(held).iter().map(Vec::len).collect() };
     assert_eq!(
         sizes(vec![
             control("BEGIN"),
