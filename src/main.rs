@@ -11,8 +11,9 @@ use webhook_service::{listen, net};
 
 /// jemalloc, not the C library's malloc: a delivered webhook allocates
 /// about 280 times, and glibc's malloc and free were a tenth of the
-/// service's CPU per delivery (docs/performance.md, "The allocator").
-/// SQLite's own allocations stay with the C library's.
+/// service's CPU per delivery (docs/performance.md, "Issue 26, sixth
+/// day: the allocator"). SQLite's own allocations stay with the C
+/// library's.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -64,10 +64,9 @@ impl Defer for DatabaseTransaction {
 /// Whether a unit's commit waits for the disk. A relaxed one may be lost
 /// with the machine, not with the process: on SQLite in WAL mode its
 /// commit writes the log without syncing it (`synchronous = NORMAL`, set
-/// on the unit's connection around its transaction), as the relaxed pool
-/// commits on PostgreSQL (`synchronous_commit = off`), where the unit
-/// itself is the same either way. The next commit that waits for the disk
-/// syncs the log with the relaxed ones in it.
+/// on the unit's connection around its transaction), and the next commit
+/// that waits for the disk syncs it too. On PostgreSQL the pool a unit
+/// begins on decides (the relaxed pool has `synchronous_commit = off`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Durability {
     Full,
