@@ -165,8 +165,9 @@ async fn a_unit_dropped_midway_commits_nothing_and_the_pool_goes_on() {
     assert_eq!(rows(&db).await, [(3, "e".into())]);
 }
 
-/// The `synchronous` setting of the connection `db` hands out next.
-async fn synchronous(db: &DatabaseConnection) -> i32 {
+/// The `synchronous` setting inside `db`: a unit's connection, or the
+/// one a pool hands out next.
+async fn synchronous(db: &impl ConnectionTrait) -> i32 {
     let pragma = Statement::from_string(DbBackend::Sqlite, "PRAGMA synchronous");
     let row = db.query_one_raw(pragma).await.unwrap().unwrap();
     row.try_get_by_index(0).unwrap()
@@ -189,15 +190,7 @@ async fn a_relaxed_unit_commits_without_syncing_and_gives_the_pool_back_synchron
     assert_eq!(synchronous(&db).await, FULL);
     let unit = relaxed(&db, &stats).await;
     unit.defer(&insert(&[(1, "a")])).await.unwrap();
-    let inside = unit
-        .query_one_raw(Statement::from_string(
-            DbBackend::Sqlite,
-            "PRAGMA synchronous",
-        ))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(inside.try_get_by_index::<i32>(0).unwrap(), NORMAL);
+    assert_eq!(synchronous(&unit).await, NORMAL);
     unit.commit().await.unwrap();
     assert_eq!(rows(&db).await, [(1, "a".into())]);
     assert_eq!(synchronous(&db).await, FULL);
