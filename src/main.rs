@@ -52,7 +52,13 @@ fn serve(settings: Settings) -> anyhow::Result<()> {
             tracing::info!(address = %address, "serving REST");
             tracing::info!(url = %format!("http://{address}/console/"), "serving the console");
         }
-        app.run_until_stopped(shutdown).await
+        // On a worker thread, not this one: a future `block_on` drives
+        // runs on the calling thread, a third thread beside the two
+        // workers of a two-core machine, woken for every hand-off the
+        // dispatcher takes (docs/performance.md, "Issue 26, seventh day").
+        tokio::spawn(app.run_until_stopped(shutdown))
+            .await
+            .context("the service's task failed")?
     });
     // The runtime still runs the exporter: the last spans leave now.
     tracing.shutdown();
