@@ -117,11 +117,20 @@ impl Store {
     pub async fn connect(url: &str, secrets: SecretBox) -> anyhow::Result<Self> {
         // SQLite has one writer at a time; connections queueing in the pool
         // beat connections sleeping in SQLite's busy handler.
-        let connections = if url.starts_with("sqlite:") { 1 } else { 16 };
+        let sqlite = url.starts_with("sqlite:");
+        let connections = if sqlite { 1 } else { 16 };
         let mut options = ConnectOptions::new(url);
         options
             .sqlx_logging(false)
             .max_connections(connections)
+            // sqlx checks a connection as it hands it out, and again as it
+            // takes it back. On SQLite each check is a hop to the
+            // connection's thread and back, and one that fails at hand-out
+            // would have failed at the last take-back already: only the
+            // take-back's is kept (docs/performance.md, "Issue 26, seventh
+            // day"). A PostgreSQL connection can break while it sits idle
+            // (a server restart): checked at both.
+            .test_before_acquire(!sqlite)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
             .map_sqlx_sqlite_opts(|o| {
