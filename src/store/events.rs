@@ -180,7 +180,7 @@ impl Store {
         news: &[&NewEvent],
         hand_off: &mut HandOff,
     ) -> Result<Vec<Published>, StoreError> {
-        let bodies = insert_events(txn, news).await?;
+        let bodies = bodies(news);
         // Locked until commit: DeleteWebhook, a pause or a URL change waits
         // for this transaction, then sees (and cancels or keeps waiting) the
         // deliveries it wrote, instead of leaving them to a webhook that is
@@ -210,6 +210,9 @@ impl Store {
             });
             filtered.push(left_out);
         }
+        // Once routed: each event is stored with its count of deliveries,
+        // before them.
+        insert_events(txn, &scheduled).await?;
         let outcomes = self.schedule(txn, &scheduled, hand_off).await?;
         Ok(news
             .iter()
@@ -346,36 +349,43 @@ pub(super) struct Scheduling<'a> {
     pub ordered: bool,
 }
 
-/// Stores the events, one statement per [`CHUNK`] of them; returns each
-/// one's body, which its deliveries send.
+/// Each event's body, the exact bytes its deliveries send.
+pub(super) fn bodies(news: &[&NewEvent]) -> Vec<Arc<[u8]>> {
+    news.iter().map(|new| Arc::from(new.event.body())).collect()
+}
+
+/// Stores the events, one statement per [`CHUNK`] of them, each with the
+/// number of deliveries it is about to get (its webhooks): event retention
+/// keeps an event while any is left (migration 24).
 pub(super) async fn insert_events(
     txn: &impl Defer,
-    news: &[&NewEvent],
-) -> Result<Vec<Arc<[u8]>>, StoreError> {
-    let bodies: Vec<Vec<u8>> = news.iter().map(|new| new.event.body()).collect();
-    let mut rows: Vec<event::ActiveModel> = news
+    events: &[Scheduling<'_>],
+) -> Result<(), StoreError> {
+    let mut rows: Vec<event::ActiveModel> = events
         .iter()
-        .zip(&bodies)
-        .map(|(new, body)| {
-            let event = &new.event;
+        .map(|e| {
+            let (new, event) = (e.new, &e.new.event);
             event::ActiveModel {
                 id: Set(event.id.as_uuid()),
                 organization_id: Set(event.organization_id.as_uuid()),
                 event_type: Set(event.event_type.as_str().to_owned()),
-                body: Set(String::from_utf8(body.clone()).expect("JSON is UTF-8")),
+                body: Set(std::str::from_utf8(&e.body)
+                    .expect("JSON is UTF-8")
+                    .to_owned()),
                 idempotency_key: Set(new.idempotency_key.clone()),
                 created_at: Set(event.timestamp),
                 trace_context: Set(new.trace.as_ref().map(TraceContext::to_stored)),
+                deliveries_left: Set(Some(i32::try_from(e.webhooks.len()).unwrap_or(i32::MAX))),
             }
         })
         .collect();
     while !rows.is_empty() {
         let chunk = rows.split_off(rows.len().saturating_sub(CHUNK));
-        // Held back: on SQLite it goes with the subscribers' read.
+        // Held back: on SQLite it goes with the next statement sent.
         txn.defer(&event::Entity::insert_many(chunk).into_query())
             .await?;
     }
-    Ok(bodies.into_iter().map(Arc::from).collect())
+    Ok(())
 }
 
 /// `at` without its fraction of a millisecond.

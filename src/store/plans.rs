@@ -143,6 +143,10 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
         retention::attempts_of(vec![Uuid::now_v7(), Uuid::now_v7()]).build(backend),
     ));
     planned.push((
+        "purge_deliveries events".to_owned(),
+        retention::counted_off(1, vec![Uuid::now_v7(), Uuid::now_v7()]).build(backend),
+    ));
+    planned.push((
         "purge_events".to_owned(),
         retention::unsent_before(cutoff, 500).build(backend),
     ));

@@ -1,11 +1,13 @@
 //! Forgets old delivery history, a small batch at a time, so deleting never
 //! holds up delivery.
 
+use std::collections::{BTreeMap, HashMap};
+
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, DeleteMany, EntityTrait, QueryFilter, QuerySelect,
-    Select,
+    Select, UpdateMany,
 };
 use uuid::Uuid;
 
@@ -24,16 +26,22 @@ impl Store {
     ) -> Result<u64, StoreError> {
         let txn = self.write_transaction().await?;
         let old = finished_before(self.db.get_database_backend(), cutoff, batch);
-        let ids: Vec<Uuid> = old.into_tuple().all(&txn).await?;
-        if ids.is_empty() {
+        let rows: Vec<(Uuid, Uuid)> = old.into_tuple().all(&txn).await?;
+        if rows.is_empty() {
             txn.commit().await?;
             return Ok(0);
         }
+        let ids: Vec<Uuid> = rows.iter().map(|(id, _)| *id).collect();
         attempts_of(ids.clone()).exec(&txn).await?;
         let deleted = delivery::Entity::delete_many()
             .filter(delivery::Column::Id.is_in(ids))
             .exec(&txn)
             .await?;
+        // Chosen and locked above, so exactly these went: their events
+        // count them off, one statement per number gone from an event.
+        for (gone, events) in gone_per_event(rows.into_iter().map(|(_, event)| event)) {
+            counted_off(gone, events).exec(&txn).await?;
+        }
         txn.commit().await?;
         Ok(deleted.rows_affected)
     }
@@ -83,6 +91,7 @@ pub(super) fn finished_before(
     let old = delivery::Entity::find()
         .select_only()
         .column(delivery::Column::Id)
+        .column(delivery::Column::EventId)
         .filter(Expr::cust("status <> 'pending'"))
         .filter(delivery::Column::UpdatedAt.lt(cutoff))
         .limit(batch);
@@ -99,9 +108,34 @@ pub(super) fn attempts_of(ids: Vec<Uuid>) -> DeleteMany<delivery_attempt::Entity
     delivery_attempt::Entity::delete_many().filter(delivery_attempt::Column::DeliveryId.is_in(ids))
 }
 
+/// `events` count `gone` of their deliveries off (the delivery purge).
+pub(super) fn counted_off(gone: i32, events: Vec<Uuid>) -> UpdateMany<event::Entity> {
+    event::Entity::update_many()
+        .col_expr(
+            event::Column::DeliveriesLeft,
+            Expr::col(event::Column::DeliveriesLeft).sub(gone),
+        )
+        .filter(event::Column::Id.is_in(events))
+}
+
+/// The events of `events` (one per delivery deleted), grouped by how many
+/// of their deliveries went.
+fn gone_per_event(events: impl Iterator<Item = Uuid>) -> BTreeMap<i32, Vec<Uuid>> {
+    let mut gone: HashMap<Uuid, i32> = HashMap::new();
+    for event in events {
+        *gone.entry(event).or_default() += 1;
+    }
+    let mut grouped: BTreeMap<i32, Vec<Uuid>> = BTreeMap::new();
+    for (event, n) in gone {
+        grouped.entry(n).or_default().push(event);
+    }
+    grouped
+}
+
 /// The ids [`Store::purge_events`] deletes: up to `batch` events published
-/// before `cutoff` that have no delivery left. An event's id is a UUIDv7 of
-/// its creation: the primary key's range below `cutoff`'s millisecond holds
+/// before `cutoff` that have no delivery left (by their count: migration
+/// 24; one not counted is kept). An event's id is a UUIDv7 of its
+/// creation: the primary key's range below `cutoff`'s millisecond holds
 /// them (no index by `created_at`, written for every event, to read).
 pub(super) fn unsent_before(cutoff: DateTime<Utc>, batch: u64) -> Select<event::Entity> {
     let below = first_id_of(cutoff.timestamp_millis());
@@ -110,8 +144,6 @@ pub(super) fn unsent_before(cutoff: DateTime<Utc>, batch: u64) -> Select<event::
         .column(event::Column::Id)
         .filter(event::Column::Id.lt(below))
         .filter(event::Column::CreatedAt.lt(cutoff))
-        .filter(Expr::cust(
-            "NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_id = events.id)",
-        ))
+        .filter(Expr::cust("deliveries_left <= 0"))
         .limit(batch)
 }

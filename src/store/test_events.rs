@@ -4,7 +4,7 @@
 use sea_orm::{ColumnTrait, QueryFilter, QuerySelect};
 
 use super::entities::webhook;
-use super::events::{Published, Scheduling, insert_events};
+use super::events::{Published, Scheduling, bodies, insert_events};
 use super::handoff::HandOff;
 use super::routing::Filtered;
 use super::scoped::Scoped;
@@ -31,15 +31,15 @@ impl Store {
             None => Ok(TestDelivery::NoSuchWebhook),
             Some(w) if !w.enabled => Ok(TestDelivery::Stopped(Stopped::of(w.disabled_reason))),
             Some(w) => {
-                let body = insert_events(&txn, &[ping]).await?.remove(0);
                 // Whatever its filter says, too.
                 let scheduling = Scheduling {
                     new: ping,
-                    body,
+                    body: bodies(&[ping]).remove(0),
                     webhooks: vec![&w],
                     // A ping tests the endpoint now, never in line.
                     ordered: false,
                 };
+                insert_events(&txn, std::slice::from_ref(&scheduling)).await?;
                 // No quota: the ping waits in the store, and the wake that
                 // follows its commit has it claimed at once.
                 let (ids, handed_off) = self

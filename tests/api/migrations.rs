@@ -40,6 +40,14 @@ async fn undo_and_make_due(url: &str, undo: &[&str], waiting: &str) {
     db.close().await.unwrap();
 }
 
+/// What migration 24 undone leaves: events without their count of
+/// deliveries left, and the index of deliveries by event. Undone first.
+const BEFORE_24: &[&str] = &[
+    "CREATE INDEX deliveries_event ON deliveries (event_id)",
+    "ALTER TABLE events DROP COLUMN deliveries_left",
+    "DELETE FROM seaql_migrations WHERE version = 'm20261212_000024_event_deliveries_left'",
+];
+
 /// What migration 23 undone leaves: the indexes it dropped or narrowed, as
 /// they were. Undone first by the tests below, whose own undoing expects them.
 const BEFORE_23: &[&str] = &[
@@ -107,7 +115,7 @@ async fn deliveries_stored_before_their_event_type_and_pause_were_kept_get_both(
         .await;
     before.set_enabled(&paused.id, false).await;
     before.stop_within(WAIT).await;
-    undo_and_make_due(&url, &[BEFORE_23, BEFORE_10].concat(), &waiting).await;
+    undo_and_make_due(&url, &[BEFORE_24, BEFORE_23, BEFORE_10].concat(), &waiting).await;
 
     receiver.always("/paused", 200);
     let mut after = spawn_app_at(url.clone(), settings).await;
@@ -130,6 +138,17 @@ async fn deliveries_stored_before_their_event_type_and_pause_were_kept_get_both(
             "{listed:?}"
         );
     }
+    // Every event stored before counts its deliveries (migration 24).
+    let counted = after
+        .query(
+            "SELECT (SELECT COUNT(*) FROM events WHERE deliveries_left IS NULL) AS uncounted, \
+             (SELECT COALESCE(SUM(deliveries_left), 0) FROM events) AS counted, \
+             (SELECT COUNT(*) FROM deliveries) AS deliveries",
+        )
+        .await;
+    let n = |column: &str| counted[0].try_get::<i64>("", column).unwrap();
+    assert_eq!(n("uncounted"), 0);
+    assert_eq!(n("counted"), n("deliveries"));
     // The paused webhook's delivery, due, is marked paused: no work to
     // claim.
     let marked = after
@@ -197,7 +216,7 @@ async fn deliveries_pending_before_ordered_delivery_stay_unordered_and_claimable
         .wait_for_delivery(&waiting, WAIT, |d| d.attempt_count == 1)
         .await;
     before.stop_within(WAIT).await;
-    undo_and_make_due(&url, &[BEFORE_23, BEFORE_16].concat(), &waiting).await;
+    undo_and_make_due(&url, &[BEFORE_24, BEFORE_23, BEFORE_16].concat(), &waiting).await;
 
     receiver.always("/late", 200);
     let mut after = spawn_app_at(url.clone(), settings).await;

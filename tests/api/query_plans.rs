@@ -276,9 +276,10 @@ async fn retention_reads_index_ranges_by_age(backend: Backend) {
                 assert_range_on(&name, &plan, "delivery_attempts", &["delivery_id"]);
             }
             // By id: an event's id is a UUIDv7 of its creation time.
-            "purge_events" => {
+            // Each event counts its deliveries left (migration 24): no
+            // look in `deliveries`.
+            "purge_events" | "purge_deliveries events" => {
                 assert_range_on(&name, &plan, "events", &["id"]);
-                assert_range_on(&name, &plan, "deliveries", &["event_id"]);
             }
             other => panic!("unexpected {other}"),
         }

@@ -13,6 +13,7 @@ use webhook_service::grpc::proto::DeliveryStatus;
 
 on_every_backend!(
     retention_removes_old_finished_deliveries_and_their_events_only,
+    an_event_stays_until_the_last_of_its_deliveries_goes,
     retention_forgets_idle_ordered_sequences_and_keeps_busy_ones,
 );
 
@@ -143,6 +144,66 @@ async fn retention_removes_old_finished_deliveries_and_their_events_only(backend
         1,
         "the event of a pending delivery was deleted"
     );
+}
+
+/// An event counts its deliveries left (migration 24): with two, the
+/// purge of one leaves it, the purge of the other takes it.
+async fn an_event_stays_until_the_last_of_its_deliveries_goes(backend: Backend) {
+    let receiver = Receiver::start().await;
+    let app = spawn_app_with(backend, |s| {
+        deliver_to(&receiver)(s);
+        s.retention = Duration::from_secs(3600);
+        s.retention_interval = Duration::from_millis(200);
+    })
+    .await;
+    let mut webhooks = Vec::new();
+    for path in ["/first", "/second"] {
+        let webhook = app.subscribe(&receiver.url(path), &["member.added"]).await;
+        webhooks.push(webhook.webhook.unwrap());
+    }
+    let event = app
+        .publish("member.added", json!({}), "")
+        .await
+        .unwrap()
+        .event_id;
+    let mut deliveries = Vec::new();
+    for webhook in &webhooks {
+        let id = app.deliveries_of(&webhook.id).await[0].id.clone();
+        let done = app
+            .wait_for_delivery(&id, WAIT, |d| d.status() != DeliveryStatus::Pending)
+            .await;
+        assert_eq!(done.status(), DeliveryStatus::Succeeded);
+        deliveries.push(id);
+    }
+    let two_hours = Duration::from_secs(2 * 3600);
+    let event = backdate_event(&app, &event, two_hours).await;
+    app.backdate("deliveries", "updated_at", uuid(&deliveries[0]), two_hours)
+        .await;
+    wait_until_gone(&app, "deliveries", &deliveries[0]).await;
+    // A few more passes: the other delivery keeps the event.
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(app.count_rows("events", "id", uuid(&event)).await, 1);
+    assert_eq!(
+        app.count_rows("deliveries", "id", uuid(&deliveries[1]))
+            .await,
+        1
+    );
+    app.backdate("deliveries", "updated_at", uuid(&deliveries[1]), two_hours)
+        .await;
+    wait_until_gone(&app, "deliveries", &deliveries[1]).await;
+    wait_until_gone(&app, "events", &event).await;
+}
+
+/// Waits (up to 5 s) until `table` holds no row of id `id`.
+async fn wait_until_gone(app: &crate::support::TestApp, table: &str, id: &str) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while app.count_rows(table, "id", uuid(id)).await > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{table} {id} is still there"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Makes event `id` published `age` ago, as it would have been: its

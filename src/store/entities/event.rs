@@ -17,6 +17,10 @@ pub struct Model {
     /// The publisher's W3C trace context (`TraceContext::to_stored`).
     #[sea_orm(column_type = "Text", nullable)]
     pub trace_context: Option<String>,
+    /// How many of its deliveries are left: set when it is published,
+    /// lowered as retention deletes them; NULL when not counted (migration
+    /// 24).
+    pub deliveries_left: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -26,6 +26,7 @@ mod m20261209_000020_client_certificates;
 mod m20261209_000021_oauth2_credentials;
 mod m20261210_000022_event_trace_context;
 mod m20261211_000023_delivery_indexes;
+mod m20261212_000024_event_deliveries_left;
 
 pub struct Migrator;
 
@@ -56,6 +57,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261209_000021_oauth2_credentials::Migration),
             Box::new(m20261210_000022_event_trace_context::Migration),
             Box::new(m20261211_000023_delivery_indexes::Migration),
+            Box::new(m20261212_000024_event_deliveries_left::Migration),
         ]
     }
 }
