@@ -144,7 +144,7 @@ pub fn statements(backend: DbBackend) -> Vec<(String, Statement)> {
     ));
     planned.push((
         "purge_deliveries events".to_owned(),
-        retention::counted_off(1, vec![Uuid::now_v7(), Uuid::now_v7()]).build(backend),
+        retention::counted_off([Uuid::now_v7(), Uuid::now_v7()].into_iter()).build(backend),
     ));
     planned.push((
         "purge_events".to_owned(),

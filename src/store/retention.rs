@@ -1,7 +1,7 @@
 //! Forgets old delivery history, a small batch at a time, so deleting never
 //! holds up delivery.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait, LockBehavior, LockType};
@@ -38,10 +38,10 @@ impl Store {
             .exec(&txn)
             .await?;
         // Chosen and locked above, so exactly these went: their events
-        // count them off, one statement per number gone from an event.
-        for (gone, events) in gone_per_event(rows.into_iter().map(|(_, event)| event)) {
-            counted_off(gone, events).exec(&txn).await?;
-        }
+        // count them off.
+        counted_off(rows.into_iter().map(|(_, event)| event))
+            .exec(&txn)
+            .await?;
         txn.commit().await?;
         Ok(deleted.rows_affected)
     }
@@ -108,28 +108,31 @@ pub(super) fn attempts_of(ids: Vec<Uuid>) -> DeleteMany<delivery_attempt::Entity
     delivery_attempt::Entity::delete_many().filter(delivery_attempt::Column::DeliveryId.is_in(ids))
 }
 
-/// `events` count `gone` of their deliveries off (the delivery purge).
-pub(super) fn counted_off(gone: i32, events: Vec<Uuid>) -> UpdateMany<event::Entity> {
-    event::Entity::update_many()
-        .col_expr(
-            event::Column::DeliveriesLeft,
-            Expr::col(event::Column::DeliveriesLeft).sub(gone),
-        )
-        .filter(event::Column::Id.is_in(events))
-}
-
-/// The events of `events` (one per delivery deleted), grouped by how many
-/// of their deliveries went.
-fn gone_per_event(events: impl Iterator<Item = Uuid>) -> BTreeMap<i32, Vec<Uuid>> {
-    let mut gone: HashMap<Uuid, i32> = HashMap::new();
+/// The events of the deleted deliveries (one per delivery) count them
+/// off, in one statement: two purges in two processes that lowered the
+/// same events in several statements could each wait for the other.
+pub(super) fn counted_off(events: impl Iterator<Item = Uuid>) -> UpdateMany<event::Entity> {
+    let mut gone: BTreeMap<Uuid, i32> = BTreeMap::new();
     for event in events {
         *gone.entry(event).or_default() += 1;
     }
-    let mut grouped: BTreeMap<i32, Vec<Uuid>> = BTreeMap::new();
-    for (event, n) in gone {
-        grouped.entry(n).or_default().push(event);
-    }
-    grouped
+    let mut by_event = gone.iter();
+    let first = by_event.next().map_or(
+        // Never empty in the purge; a statement that changes nothing.
+        Expr::case(Expr::value(false), 0),
+        |(event, n)| Expr::case(Expr::col(event::Column::Id).eq(*event), *n),
+    );
+    let each = by_event
+        .fold(first, |case, (event, n)| {
+            case.case(Expr::col(event::Column::Id).eq(*event), *n)
+        })
+        .finally(0);
+    event::Entity::update_many()
+        .col_expr(
+            event::Column::DeliveriesLeft,
+            Expr::col(event::Column::DeliveriesLeft).sub(each),
+        )
+        .filter(event::Column::Id.is_in(gone.into_keys()))
 }
 
 /// The ids [`Store::purge_events`] deletes: up to `batch` events published
