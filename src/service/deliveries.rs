@@ -90,15 +90,12 @@ impl Deliveries {
             event_type,
             created,
         };
-        let (deliveries, more) = self
+        let (deliveries, next) = self
             .publisher
             .store()
             .list_deliveries(organization, filter, page)
             .await?;
-        let next = deliveries
-            .last()
-            .filter(|_| more)
-            .map(|d| Page::token(&kind, d.id.as_uuid()));
+        let next = next.map(|below| Page::token(&kind, below));
         Ok((deliveries, next))
     }
 

@@ -38,23 +38,41 @@ pub enum Retried {
 
 impl Store {
     /// A page of the organization's deliveries, newest first, without
-    /// attempts, and whether more follow.
+    /// attempts, and the id the next page reads below (`None`: the last
+    /// page). A filter no index serves reads a window of at most
+    /// [`WINDOW_PER_ROW`] deliveries per row the page may hold: the page
+    /// may then be short, or empty, while more follow.
     pub async fn list_deliveries(
         &self,
         organization: OrganizationId,
         filter: DeliveryFilter,
         page: Page,
-    ) -> Result<(Vec<Delivery>, bool), StoreError> {
-        let mut rows = deliveries_page(organization, &filter, page)
+    ) -> Result<(Vec<Delivery>, Option<Uuid>), StoreError> {
+        let window_end = match served_by_an_index(&filter) {
+            true => None,
+            false => {
+                window_end(organization, &filter, page)
+                    .into_tuple::<Uuid>()
+                    .one(&self.db)
+                    .await?
+            }
+        };
+        let mut rows = deliveries_page(organization, &filter, page, window_end)
             .all(&self.db)
             .await?;
-        let more = rows.len() as u64 > page.size;
-        rows.truncate(page.size as usize);
+        let next = if rows.len() as u64 > page.size {
+            rows.truncate(page.size as usize);
+            rows.last().map(|row| row.id)
+        } else {
+            // Whatever the window held is on this page; the next one reads
+            // below it.
+            window_end
+        };
         let deliveries = rows
             .into_iter()
             .map(|row| to_domain(row, Vec::new()))
             .collect::<Result<_, _>>()?;
-        Ok((deliveries, more))
+        Ok((deliveries, next))
     }
 
     /// One delivery with every attempt, oldest first.
@@ -164,10 +182,32 @@ impl Store {
     }
 }
 
-/// The statement of [`Store::list_deliveries`]: the organization's
-/// deliveries that `filter` keeps, newest first, one more than `page` holds
-/// (to tell whether more follow).
-pub(super) fn deliveries_page(
+/// How many deliveries a page filtered beyond an index reads at most, per
+/// row the page may hold: a page costs at most this many pages, however
+/// rare its matches (the default page of 50 reads 1,000).
+pub const WINDOW_PER_ROW: u64 = 20;
+
+/// The statuses `deliveries_organization_status` holds (migration 25), in
+/// the words a statement must hold for SQLite to read that partial index
+/// (and PostgreSQL, under a generic plan that knows no status).
+const NOT_SUCCEEDED: &str = "status <> 'succeeded'";
+
+/// Whether one index gives exactly the deliveries `filter` keeps, in page
+/// order: the organization's (no filter), the webhook's (its filter alone)
+/// or those not succeeded by status (a status filter alone). A range of
+/// creation times narrows any of them (by id, which each ends in).
+pub(super) fn served_by_an_index(filter: &DeliveryFilter) -> bool {
+    match (filter.webhook, filter.status, &filter.event_type) {
+        (_, None, None) => true,
+        (None, Some(status), None) => status != DeliveryStatus::Succeeded,
+        _ => false,
+    }
+}
+
+/// The deliveries of `organization` (or of the filter's webhook) in the
+/// filter's range and below the page's cursor, newest first: the index a
+/// window is read from.
+fn newest(
     organization: OrganizationId,
     filter: &DeliveryFilter,
     page: Page,
@@ -175,15 +215,6 @@ pub(super) fn deliveries_page(
     let mut query = delivery::Entity::find_in(organization);
     if let Some(webhook) = filter.webhook {
         query = query.filter(delivery::Column::WebhookId.eq(webhook.as_uuid()));
-    }
-    if let Some(status) = filter.status {
-        query = query.filter(delivery::Column::Status.eq(status.as_str()));
-    }
-    if let Some(event_type) = &filter.event_type {
-        // The copy on the delivery, not a look in `events`: the index of
-        // the organization's deliveries by type then gives a page in order
-        // (see migration 10).
-        query = query.filter(delivery::Column::EventType.eq(event_type.as_str()));
     }
     // The range as ids, which each index ends in: the index range read
     // shrinks to the range. `created_at` is filtered too, on the rows read
@@ -199,15 +230,56 @@ pub(super) fn deliveries_page(
     if let Some(below) = below {
         query = query.filter(delivery::Column::Id.lt(below));
     }
+    query.order_by_desc(delivery::Column::Id)
+}
+
+/// For a filter no index serves (see [`served_by_an_index`]): the id of
+/// the last delivery of the page's window, the `WINDOW_PER_ROW * size`-th
+/// newest the page may read; none when fewer are left.
+pub(super) fn window_end(
+    organization: OrganizationId,
+    filter: &DeliveryFilter,
+    page: Page,
+) -> Select<delivery::Entity> {
+    newest(organization, filter, page)
+        .select_only()
+        .column(delivery::Column::Id)
+        .offset(WINDOW_PER_ROW * page.size - 1)
+        .limit(1)
+}
+
+/// The statement of [`Store::list_deliveries`]: the organization's
+/// deliveries that `filter` keeps, newest first, down to `window_end` when
+/// the page reads a window, one more than `page` holds (to tell whether
+/// more follow).
+pub(super) fn deliveries_page(
+    organization: OrganizationId,
+    filter: &DeliveryFilter,
+    page: Page,
+    window_end: Option<Uuid>,
+) -> Select<delivery::Entity> {
+    let mut query = newest(organization, filter, page);
+    if let Some(status) = filter.status {
+        query = query.filter(delivery::Column::Status.eq(status.as_str()));
+        if served_by_an_index(filter) {
+            query = query.filter(Expr::cust(NOT_SUCCEEDED));
+        }
+    }
+    if let Some(event_type) = &filter.event_type {
+        // The copy on the delivery, not a look in `events` (see migration
+        // 10); within the window, whatever index reads it.
+        query = query.filter(delivery::Column::EventType.eq(event_type.as_str()));
+    }
+    if let Some(end) = window_end {
+        query = query.filter(delivery::Column::Id.gte(end));
+    }
     if let Some(from) = filter.created.from {
         query = query.filter(delivery::Column::CreatedAt.gte(from));
     }
     if let Some(before) = filter.created.before {
         query = query.filter(delivery::Column::CreatedAt.lt(before));
     }
-    query
-        .order_by_desc(delivery::Column::Id)
-        .limit(page.size + 1)
+    query.limit(page.size + 1)
 }
 
 pub(super) fn to_domain(

@@ -26,6 +26,7 @@ mod database_outage;
 mod database_sessions;
 mod delivery;
 mod delivery_ranges;
+mod delivery_windows;
 mod deploy;
 mod docs;
 mod durability;

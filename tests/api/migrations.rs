@@ -40,8 +40,17 @@ async fn undo_and_make_due(url: &str, undo: &[&str], waiting: &str) {
     db.close().await.unwrap();
 }
 
+/// What migration 25 undone leaves: the listing indexes by status (of
+/// every delivery) and by event type. Undone first.
+const BEFORE_25: &[&str] = &[
+    "DROP INDEX deliveries_organization_status",
+    "CREATE INDEX deliveries_organization_status ON deliveries (organization_id, status, id)",
+    "CREATE INDEX deliveries_organization_type ON deliveries (organization_id, event_type, id)",
+    "DELETE FROM seaql_migrations WHERE version = 'm20261213_000025_listing_indexes'",
+];
+
 /// What migration 24 undone leaves: events without their count of
-/// deliveries left, and the index of deliveries by event. Undone first.
+/// deliveries left, and the index of deliveries by event. Undone after 25.
 const BEFORE_24: &[&str] = &[
     "CREATE INDEX deliveries_event ON deliveries (event_id)",
     "ALTER TABLE events DROP COLUMN deliveries_left",
@@ -115,7 +124,12 @@ async fn deliveries_stored_before_their_event_type_and_pause_were_kept_get_both(
         .await;
     before.set_enabled(&paused.id, false).await;
     before.stop_within(WAIT).await;
-    undo_and_make_due(&url, &[BEFORE_24, BEFORE_23, BEFORE_10].concat(), &waiting).await;
+    undo_and_make_due(
+        &url,
+        &[BEFORE_25, BEFORE_24, BEFORE_23, BEFORE_10].concat(),
+        &waiting,
+    )
+    .await;
 
     receiver.always("/paused", 200);
     let mut after = spawn_app_at(url.clone(), settings).await;
@@ -216,7 +230,12 @@ async fn deliveries_pending_before_ordered_delivery_stay_unordered_and_claimable
         .wait_for_delivery(&waiting, WAIT, |d| d.attempt_count == 1)
         .await;
     before.stop_within(WAIT).await;
-    undo_and_make_due(&url, &[BEFORE_24, BEFORE_23, BEFORE_16].concat(), &waiting).await;
+    undo_and_make_due(
+        &url,
+        &[BEFORE_25, BEFORE_24, BEFORE_23, BEFORE_16].concat(),
+        &waiting,
+    )
+    .await;
 
     receiver.always("/late", 200);
     let mut after = spawn_app_at(url.clone(), settings).await;

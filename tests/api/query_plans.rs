@@ -240,7 +240,7 @@ async fn a_range_of_creation_times_narrows_the_index_range_by_id(backend: Backen
         .into_iter()
         .filter(|(name, _)| name.contains("created_range"))
         .collect();
-    assert_eq!(ranged.len(), 16, "8 filters, 2 pages");
+    assert_eq!(ranged.len(), 22, "8 filters and 3 windows' ends, 2 pages");
     for (name, plan) in ranged {
         let bounded = match &plan {
             Plan::Sqlite(lines) => lines
@@ -326,23 +326,16 @@ async fn each_batch_of_a_sweep_reads_an_index_range_of_its_webhook_in_id_order(b
 /// And unmarks or cancels the deliveries of the batch by their primary
 /// keys: never the organization's range (which PostgreSQL took once with
 /// the organization in the statement). (The pause's marking is not in
-/// `store::plans`, see there.)
+/// `store::plans`, see there.) On PostgreSQL by name in `skewed_plans`:
+/// on these empty tables its costs tie between the primary key and the
+/// partial index of deliveries not succeeded, for a cancel's
+/// `status = 'pending'`.
 async fn each_batch_of_a_sweep_writes_its_deliveries_by_primary_key(backend: Backend) {
     let planned = plans(backend, &["sweep_batch"]).await;
     assert_eq!(planned.len(), 4);
     for (name, plan) in planned {
         assert_no_full_scan(&name, &plan);
         assert_range_on(&name, &plan, "deliveries", &["id"]);
-        // `webhook_id` and `organization_id` contain `id` too: by name.
-        if let Plan::Postgres(nodes) = &plan {
-            for node in nodes.iter().filter(|n| n.get("Index Name").is_some()) {
-                assert_eq!(
-                    text(node, "Index Name"),
-                    "deliveries_pkey",
-                    "{name}: {plan:?}"
-                );
-            }
-        }
     }
 }
 

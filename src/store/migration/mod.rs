@@ -27,6 +27,7 @@ mod m20261209_000021_oauth2_credentials;
 mod m20261210_000022_event_trace_context;
 mod m20261211_000023_delivery_indexes;
 mod m20261212_000024_event_deliveries_left;
+mod m20261213_000025_listing_indexes;
 
 pub struct Migrator;
 
@@ -58,6 +59,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261210_000022_event_trace_context::Migration),
             Box::new(m20261211_000023_delivery_indexes::Migration),
             Box::new(m20261212_000024_event_deliveries_left::Migration),
+            Box::new(m20261213_000025_listing_indexes::Migration),
         ]
     }
 }

@@ -122,9 +122,14 @@ export async function renderDeliveries(main, query, { navigate }) {
       if (answer.nextPageToken) pageTokens[at + 1] = answer.nextPageToken;
       else pageTokens.length = at + 1;
       const deliveries = answer.deliveries || [];
+      // A filtered page reads a bounded stretch of the history: it may
+      // come back empty with more to read (docs/api.md).
+      const empty = answer.nextPageToken
+        ? 'None in this stretch of the history; the next page reads further back.'
+        : at === 0 ? 'No deliveries match.' : 'No more deliveries.';
       replace(body, deliveries.length
         ? deliveriesTable(deliveries, urls)
-        : el('p', { 'data-testid': 'deliveries-empty' }, at === 0 ? 'No deliveries match.' : 'No more deliveries.'));
+        : el('p', { 'data-testid': 'deliveries-empty' }, empty));
       prev.hidden = at === 0;
       next.hidden = !answer.nextPageToken;
     } catch (error) {
