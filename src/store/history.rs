@@ -48,14 +48,13 @@ impl Store {
         filter: DeliveryFilter,
         page: Page,
     ) -> Result<(Vec<Delivery>, Option<Uuid>), StoreError> {
-        let window_end = match served_by_an_index(&filter) {
-            true => None,
-            false => {
-                window_end(organization, &filter, page)
-                    .into_tuple::<Uuid>()
-                    .one(&self.db)
-                    .await?
-            }
+        let window_end = if served_by_an_index(&filter) {
+            None
+        } else {
+            window_end(organization, &filter, page)
+                .into_tuple::<Uuid>()
+                .one(&self.db)
+                .await?
         };
         let mut rows = deliveries_page(organization, &filter, page, window_end)
             .all(&self.db)
