@@ -16,11 +16,13 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::{IndexChange, change_indexes};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// Each index as it was (`down`) and as it becomes (`up`; `None`: gone).
-const CHANGES: [(&str, &str, Option<&str>); 3] = [
+/// Each index as it was and as it becomes.
+const CHANGES: [IndexChange; 3] = [
     (
         "deliveries_due",
         "CREATE INDEX deliveries_due ON deliveries (next_attempt_at) \
@@ -45,24 +47,10 @@ const CHANGES: [(&str, &str, Option<&str>); 3] = [
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for (name, _, after) in CHANGES {
-            db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
-                .await?;
-            if let Some(create) = after {
-                db.execute_unprepared(create).await?;
-            }
-        }
-        Ok(())
+        change_indexes(manager, &CHANGES, true).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for (name, before, _) in CHANGES {
-            db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
-                .await?;
-            db.execute_unprepared(before).await?;
-        }
-        Ok(())
+        change_indexes(manager, &CHANGES, false).await
     }
 }

@@ -18,11 +18,13 @@
 
 use sea_orm_migration::prelude::*;
 
+use super::{IndexChange, change_indexes};
+
 #[derive(DeriveMigrationName)]
 pub struct Migration;
 
-/// Each index as it was (`down`) and as it becomes (`up`; `None`: gone).
-const CHANGES: [(&str, &str, Option<&str>); 2] = [
+/// Each index as it was and as it becomes.
+const CHANGES: [IndexChange; 2] = [
     (
         "deliveries_organization_status",
         "CREATE INDEX deliveries_organization_status ON deliveries (organization_id, status, id)",
@@ -41,24 +43,10 @@ const CHANGES: [(&str, &str, Option<&str>); 2] = [
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for (name, _, after) in CHANGES {
-            db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
-                .await?;
-            if let Some(create) = after {
-                db.execute_unprepared(create).await?;
-            }
-        }
-        Ok(())
+        change_indexes(manager, &CHANGES, true).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        let db = manager.get_connection();
-        for (name, before, _) in CHANGES {
-            db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
-                .await?;
-            db.execute_unprepared(before).await?;
-        }
-        Ok(())
+        change_indexes(manager, &CHANGES, false).await
     }
 }

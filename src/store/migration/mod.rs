@@ -100,3 +100,24 @@ async fn drop_webhook_columns(
     }
     Ok(())
 }
+
+/// An index as it was (`down`), and as it becomes (`up`; `None`: gone).
+type IndexChange = (&'static str, &'static str, Option<&'static str>);
+
+/// Drops each index of `changes`, then creates it as it becomes (`up`) or
+/// as it was (`down`).
+async fn change_indexes(
+    manager: &SchemaManager<'_>,
+    changes: &[IndexChange],
+    up: bool,
+) -> Result<(), DbErr> {
+    let db = manager.get_connection();
+    for (name, before, after) in changes {
+        db.execute_unprepared(&format!("DROP INDEX IF EXISTS {name}"))
+            .await?;
+        if let Some(create) = if up { *after } else { Some(*before) } {
+            db.execute_unprepared(create).await?;
+        }
+    }
+    Ok(())
+}
